@@ -1,0 +1,1 @@
+"""por.api — see DESIGN §2."""

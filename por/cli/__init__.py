@@ -1,0 +1,1 @@
+"""The `por` command line."""

@@ -1,0 +1,1 @@
+"""por.oracle — see DESIGN §2."""

@@ -1,0 +1,1 @@
+"""por.service — see DESIGN §2."""

@@ -1,0 +1,1 @@
+"""por.store — see DESIGN §2."""

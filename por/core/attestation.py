@@ -1,0 +1,561 @@
+"""The attestation document (`por-attestation-v1`, DESIGN §4): model, wire form, digest, chain.
+
+The document is plain data in frozen dataclasses. `to_dict()` gives the JSON form whose
+RFC 8785 bytes are signed; `from_dict()` parses it back strictly (unknown or missing
+fields, non-canonical amounts, naive or non-UTC times are errors that say where). The
+digest is SHA-256 of the canonical bytes; each attestation names the sequence and digest
+of the one before it, so the history is a hash chain.
+
+All money is in integer base units of the TOKEN (token.decimals places of the reference
+currency), on the wire as decimal strings. No I/O, clock or randomness here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from por.core.amounts import check_amount, format_base_units, parse_base_units, ratio_string
+from por.core.canonical import canonical_bytes, loads_strict
+from por.errors import ChainLinkError, FormatError, MismatchError
+
+FORMAT = "por-attestation-v1"
+PAYLOAD_TYPE = "application/vnd.por.attestation+json"
+
+STATUS_FULLY_BACKED = "FULLY_BACKED"
+STATUS_UNDER_COLLATERALIZED = "UNDER_COLLATERALIZED"
+STATUS_DEGRADED = "DEGRADED"
+STATUSES = (STATUS_FULLY_BACKED, STATUS_UNDER_COLLATERALIZED, STATUS_DEGRADED)
+
+ASSET_CLASSES = ("cash", "deposit", "government_security", "reverse_repo", "other")
+EXCLUSION_REASONS = ("treasury", "bridge_escrow")
+
+_HEX32_RE = re.compile(r"[0-9a-f]{64}")
+_CAIP2_RE = re.compile(r"[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}")
+_CAIP10_RE = re.compile(r"[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}")
+_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
+# --- wire helpers -------------------------------------------------------------------------
+
+
+def format_time(t: datetime) -> str:
+    """RFC 3339 UTC with 'Z' and whole seconds: the one spelling of a time in documents."""
+    if t.tzinfo is None:
+        raise FormatError(f"time {t!r} has no timezone; por documents are UTC")
+    return t.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: object, *, where: str) -> datetime:
+    if not isinstance(value, str) or not _TIME_RE.fullmatch(value):
+        raise FormatError(f"must be an RFC 3339 UTC time like 2026-01-31T23:59:59Z, got {value!r}",
+                          where=where)
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError as e:
+        raise FormatError(f"not a valid time: {value!r}", where=where) from e
+
+
+def _utc(t: datetime, where: str) -> datetime:
+    if not isinstance(t, datetime) or t.tzinfo is None:
+        raise FormatError(f"must be a timezone-aware datetime, got {t!r}", where=where)
+    return t.astimezone(UTC).replace(microsecond=0)
+
+
+def _obj(d: object, keys: Sequence[str], where: str, optional: Sequence[str] = ()) -> dict[str, Any]:
+    """Check that `d` is an object with exactly `keys` (plus any of `optional`)."""
+    if not isinstance(d, dict):
+        raise FormatError(f"must be an object, got {type(d).__name__}", where=where)
+    missing = [k for k in keys if k not in d]
+    if missing:
+        raise FormatError(f"missing field(s) {', '.join(missing)}", where=where)
+    unknown = sorted(set(d) - set(keys) - set(optional))
+    if unknown:
+        raise FormatError(f"unknown field(s) {', '.join(unknown)}", where=where)
+    return d
+
+
+def _str(v: object, where: str, *, pattern: re.Pattern[str] | None = None,
+         choices: Sequence[str] | None = None, max_len: int = 256) -> str:
+    if not isinstance(v, str) or not v or len(v) > max_len:
+        raise FormatError(f"must be a non-empty string of at most {max_len} characters, "
+                          f"got {v!r}", where=where)
+    if pattern is not None and not pattern.fullmatch(v):
+        raise FormatError(f"malformed value {v!r}", where=where)
+    if choices is not None and v not in choices:
+        raise FormatError(f"must be one of {', '.join(choices)}, got {v!r}", where=where)
+    return v
+
+
+def _int(v: object, where: str, *, minimum: int = 0) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise FormatError(f"must be an integer >= {minimum}, got {v!r}", where=where)
+    return v
+
+
+def _hex32(v: object, where: str) -> str:
+    return _str(v, where, pattern=_HEX32_RE)
+
+
+# --- parts of the document ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Token:
+    symbol: str
+    decimals: int
+    currency: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"symbol": self.symbol, "decimals": self.decimals, "currency": self.currency}
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "token") -> Token:
+        o = _obj(d, ("symbol", "decimals", "currency"), where)
+        decimals = _int(o["decimals"], f"{where}.decimals")
+        if decimals > 36:
+            raise FormatError(f"decimals must be at most 36, got {decimals}", where=f"{where}.decimals")
+        return cls(symbol=_str(o["symbol"], f"{where}.symbol", max_len=32), decimals=decimals,
+                   currency=_str(o["currency"], f"{where}.currency", max_len=12))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Block:
+    number: int
+    hash: str
+    time: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "hash": self.hash, "time": format_time(self.time)}
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str) -> Block:
+        o = _obj(d, ("number", "hash", "time"), where)
+        return cls(number=_int(o["number"], f"{where}.number"),
+                   hash=_str(o["hash"], f"{where}.hash", max_len=128),
+                   time=parse_time(o["time"], where=f"{where}.time"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Excluded:
+    account: str
+    balance: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"account": self.account, "balance": format_base_units(self.balance),
+                "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str) -> Excluded:
+        o = _obj(d, ("account", "balance", "reason"), where)
+        return cls(account=_str(o["account"], f"{where}.account", pattern=_CAIP10_RE),
+                   balance=parse_base_units(o["balance"], where=f"{where}.balance"),
+                   reason=_str(o["reason"], f"{where}.reason", choices=EXCLUSION_REASONS))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChainEntry:
+    chain_id: str  # CAIP-2
+    token: str  # CAIP-10 of the token contract / mint
+    block: Block
+    total_supply: int
+    excluded: tuple[Excluded, ...]
+    circulating_supply: int
+    holders: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "token": self.token,
+            "block": self.block.to_dict(),
+            "total_supply": format_base_units(self.total_supply),
+            "excluded": [e.to_dict() for e in self.excluded],
+            "circulating_supply": format_base_units(self.circulating_supply),
+            "holders": self.holders,
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str) -> ChainEntry:
+        keys = ("chain_id", "token", "block", "total_supply", "excluded", "circulating_supply",
+                "holders")
+        o = _obj(d, keys, where)
+        if not isinstance(o["excluded"], list):
+            raise FormatError("must be a list", where=f"{where}.excluded")
+        return cls(
+            chain_id=_str(o["chain_id"], f"{where}.chain_id", pattern=_CAIP2_RE),
+            token=_str(o["token"], f"{where}.token", pattern=_CAIP10_RE),
+            block=Block.from_dict(o["block"], where=f"{where}.block"),
+            total_supply=parse_base_units(o["total_supply"], where=f"{where}.total_supply"),
+            excluded=tuple(Excluded.from_dict(e, where=f"{where}.excluded[{i}]")
+                           for i, e in enumerate(o["excluded"])),
+            circulating_supply=parse_base_units(o["circulating_supply"],
+                                                where=f"{where}.circulating_supply"),
+            holders=_int(o["holders"], f"{where}.holders"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatementRef:
+    """Which raw statement a reserve line comes from; `sha256` names the stored raw bytes."""
+
+    format: str
+    id: str
+    as_of: datetime
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "id": self.id, "as_of": format_time(self.as_of),
+                "sha256": self.sha256}
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str) -> StatementRef:
+        o = _obj(d, ("format", "id", "as_of", "sha256"), where)
+        return cls(format=_str(o["format"], f"{where}.format", max_len=64),
+                   id=_str(o["id"], f"{where}.id"),
+                   as_of=parse_time(o["as_of"], where=f"{where}.as_of"),
+                   sha256=_hex32(o["sha256"], f"{where}.sha256"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReserveEntry:
+    custodian: str
+    account: str  # masked
+    asset_class: str
+    instrument: str | None
+    currency: str
+    amount: int
+    market_value: int
+    haircut_bps: int
+    eligible_value: int
+    ineligible_reason: str | None
+    statement: StatementRef
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "custodian": self.custodian,
+            "account": self.account,
+            "asset_class": self.asset_class,
+            "instrument": self.instrument,
+            "currency": self.currency,
+            "amount": format_base_units(self.amount),
+            "market_value": format_base_units(self.market_value),
+            "haircut_bps": self.haircut_bps,
+            "eligible_value": format_base_units(self.eligible_value),
+            "ineligible_reason": self.ineligible_reason,
+            "statement": self.statement.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str) -> ReserveEntry:
+        keys = ("custodian", "account", "asset_class", "instrument", "currency", "amount",
+                "market_value", "haircut_bps", "eligible_value", "ineligible_reason", "statement")
+        o = _obj(d, keys, where)
+        haircut = _int(o["haircut_bps"], f"{where}.haircut_bps")
+        if haircut > 10_000:
+            raise FormatError(f"haircut_bps must be at most 10000, got {haircut}",
+                              where=f"{where}.haircut_bps")
+        instrument = o["instrument"]
+        reason = o["ineligible_reason"]
+        return cls(
+            custodian=_str(o["custodian"], f"{where}.custodian"),
+            account=_str(o["account"], f"{where}.account", max_len=64),
+            asset_class=_str(o["asset_class"], f"{where}.asset_class", choices=ASSET_CLASSES),
+            instrument=None if instrument is None else _str(instrument, f"{where}.instrument"),
+            currency=_str(o["currency"], f"{where}.currency", max_len=12),
+            amount=parse_base_units(o["amount"], where=f"{where}.amount"),
+            market_value=parse_base_units(o["market_value"], where=f"{where}.market_value"),
+            haircut_bps=haircut,
+            eligible_value=parse_base_units(o["eligible_value"], where=f"{where}.eligible_value"),
+            ineligible_reason=None if reason is None else _str(reason, f"{where}.ineligible_reason",
+                                                               max_len=1024),
+            statement=StatementRef.from_dict(o["statement"], where=f"{where}.statement"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Liabilities:
+    """The sum-tree commitment to every holder's balance (DESIGN §3)."""
+
+    root: str
+    total: int
+    leaf_count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": self.root, "total": format_base_units(self.total),
+                "leaf_count": self.leaf_count}
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "liabilities") -> Liabilities:
+        o = _obj(d, ("root", "total", "leaf_count"), where)
+        return cls(root=_hex32(o["root"], f"{where}.root"),
+                   total=parse_base_units(o["total"], where=f"{where}.total"),
+                   leaf_count=_int(o["leaf_count"], f"{where}.leaf_count"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Totals:
+    eligible_reserves: int
+    circulating_supply: int
+    ratio: str | None
+    status: str
+    reasons: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "eligible_reserves": format_base_units(self.eligible_reserves),
+            "circulating_supply": format_base_units(self.circulating_supply),
+            "ratio": self.ratio,
+            "status": self.status,
+            "reasons": list(self.reasons),
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "totals") -> Totals:
+        o = _obj(d, ("eligible_reserves", "circulating_supply", "ratio", "status", "reasons"), where)
+        ratio = o["ratio"]
+        if ratio is not None and (not isinstance(ratio, str)
+                                  or not re.fullmatch(r"\d+\.\d{6}", ratio)):
+            raise FormatError(f"ratio must be a decimal string with 6 places or null, got {ratio!r}",
+                              where=f"{where}.ratio")
+        reasons = o["reasons"]
+        if not isinstance(reasons, list):
+            raise FormatError("must be a list of strings", where=f"{where}.reasons")
+        return cls(
+            eligible_reserves=parse_base_units(o["eligible_reserves"],
+                                               where=f"{where}.eligible_reserves"),
+            circulating_supply=parse_base_units(o["circulating_supply"],
+                                                where=f"{where}.circulating_supply"),
+            ratio=ratio,
+            status=_str(o["status"], f"{where}.status", choices=STATUSES),
+            reasons=tuple(_str(r, f"{where}.reasons[{i}]", max_len=1024)
+                          for i, r in enumerate(reasons)),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreviousRef:
+    sequence: int
+    digest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sequence": self.sequence, "digest": self.digest}
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "previous") -> PreviousRef:
+        o = _obj(d, ("sequence", "digest"), where)
+        return cls(sequence=_int(o["sequence"], f"{where}.sequence", minimum=1),
+                   digest=_hex32(o["digest"], f"{where}.digest"))
+
+
+# --- the document -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attestation:
+    sequence: int
+    issued_at: datetime
+    as_of: datetime
+    token: Token
+    chains: tuple[ChainEntry, ...]
+    reserves: tuple[ReserveEntry, ...]
+    liabilities: Liabilities
+    totals: Totals
+    previous: PreviousRef | None
+    format: str = field(default=FORMAT)
+
+    def __post_init__(self) -> None:
+        if self.format != FORMAT:
+            raise FormatError(f"format must be {FORMAT!r}, got {self.format!r}", where="format")
+        _int(self.sequence, "sequence", minimum=1)
+        object.__setattr__(self, "issued_at", _utc(self.issued_at, "issued_at"))
+        object.__setattr__(self, "as_of", _utc(self.as_of, "as_of"))
+        if (self.previous is None) != (self.sequence == 1):
+            raise ChainLinkError(
+                "sequence 1 starts the chain and only it has no previous",
+                expected="previous" if self.sequence > 1 else "no previous",
+                computed="none" if self.previous is None else f"previous {self.previous.sequence}",
+                where="previous",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "sequence": self.sequence,
+            "issued_at": format_time(self.issued_at),
+            "as_of": format_time(self.as_of),
+            "token": self.token.to_dict(),
+            "chains": [c.to_dict() for c in self.chains],
+            "reserves": [r.to_dict() for r in self.reserves],
+            "liabilities": self.liabilities.to_dict(),
+            "totals": self.totals.to_dict(),
+            "previous": None if self.previous is None else self.previous.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "attestation") -> Attestation:
+        keys = ("format", "sequence", "issued_at", "as_of", "token", "chains", "reserves",
+                "liabilities", "totals", "previous")
+        o = _obj(d, keys, where)
+        if o["format"] != FORMAT:
+            raise FormatError(f"format must be {FORMAT!r}, got {o['format']!r}",
+                              where=f"{where}.format")
+        for k in ("chains", "reserves"):
+            if not isinstance(o[k], list):
+                raise FormatError("must be a list", where=f"{where}.{k}")
+        return cls(
+            sequence=_int(o["sequence"], f"{where}.sequence", minimum=1),
+            issued_at=parse_time(o["issued_at"], where=f"{where}.issued_at"),
+            as_of=parse_time(o["as_of"], where=f"{where}.as_of"),
+            token=Token.from_dict(o["token"], where=f"{where}.token"),
+            chains=tuple(ChainEntry.from_dict(c, where=f"{where}.chains[{i}]")
+                         for i, c in enumerate(o["chains"])),
+            reserves=tuple(ReserveEntry.from_dict(r, where=f"{where}.reserves[{i}]")
+                           for i, r in enumerate(o["reserves"])),
+            liabilities=Liabilities.from_dict(o["liabilities"], where=f"{where}.liabilities"),
+            totals=Totals.from_dict(o["totals"], where=f"{where}.totals"),
+            previous=None if o["previous"] is None
+            else PreviousRef.from_dict(o["previous"], where=f"{where}.previous"),
+        )
+
+    def to_bytes(self) -> bytes:
+        """The RFC 8785 bytes: what is signed (DSSE payload) and what the digest covers."""
+        return canonical_bytes(self.to_dict())
+
+    def digest(self) -> str:
+        """Hex SHA-256 of the canonical bytes; the next attestation's `previous.digest`."""
+        return hashlib.sha256(self.to_bytes()).hexdigest()
+
+
+def attestation_bytes(att: Attestation) -> bytes:
+    return att.to_bytes()
+
+
+def decode_attestation(payload: bytes, *, where: str = "payload") -> Attestation:
+    """Parse verified payload bytes; they must already be in canonical form.
+
+    A payload that parses but is not its own canonical form is refused: two byte strings
+    for one document would give two digests for one attestation.
+    """
+    att = Attestation.from_dict(loads_strict(payload, where=where), where=where)
+    if att.to_bytes() != payload:
+        raise FormatError("payload is not RFC 8785 canonical JSON", where=where)
+    return att
+
+
+def verify_chain(previous: Attestation, current: Attestation) -> None:
+    """Check that `current` links to `previous`: next sequence, matching digest, no time travel."""
+    if current.previous is None:
+        raise ChainLinkError("attestation has no previous link",
+                             expected=f"previous sequence {previous.sequence}", computed="none")
+    if current.previous.sequence != previous.sequence or current.sequence != previous.sequence + 1:
+        raise ChainLinkError(
+            "sequence does not follow the previous attestation",
+            expected=f"{previous.sequence} -> {previous.sequence + 1}",
+            computed=f"{current.previous.sequence} -> {current.sequence}",
+            where="previous.sequence",
+        )
+    digest = previous.digest()
+    if current.previous.digest != digest:
+        raise ChainLinkError("previous digest does not match the previous attestation",
+                             expected=digest, computed=current.previous.digest,
+                             where="previous.digest")
+    if current.issued_at < previous.issued_at or current.as_of < previous.as_of:
+        raise ChainLinkError("attestation is dated before its predecessor",
+                             expected=f"issued_at >= {format_time(previous.issued_at)}",
+                             computed=format_time(current.issued_at), where="issued_at")
+
+
+def assess(*, eligible_reserves: int, circulating_supply: int,
+           degraded_reasons: Sequence[str]) -> Totals:
+    """The solvency verdict: DEGRADED if any reason, else backed or under-collateralized.
+
+    The ratio is rounded down so a published ratio never overstates backing.
+    """
+    check_amount(eligible_reserves, where="eligible_reserves")
+    check_amount(circulating_supply, where="circulating_supply")
+    if degraded_reasons:
+        status = STATUS_DEGRADED
+    elif eligible_reserves >= circulating_supply:
+        status = STATUS_FULLY_BACKED
+    else:
+        status = STATUS_UNDER_COLLATERALIZED
+    return Totals(eligible_reserves=eligible_reserves, circulating_supply=circulating_supply,
+                  ratio=ratio_string(eligible_reserves, circulating_supply), status=status,
+                  reasons=tuple(degraded_reasons))
+
+
+def check_consistency(att: Attestation) -> list[str]:
+    """Internal arithmetic of a document; returns the list of problems (empty when sound).
+
+    Checks that per-chain circulating = total - excluded, the chains add up to the totals
+    and to the liabilities total, reserve lines add up to eligible reserves, and the ratio
+    and status follow from the figures.
+    """
+    problems: list[str] = []
+    for i, c in enumerate(att.chains):
+        excluded = sum(e.balance for e in c.excluded)
+        if c.circulating_supply != c.total_supply - excluded:
+            problems.append(f"chains[{i}] ({c.chain_id}): circulating_supply {c.circulating_supply}"
+                            f" != total_supply {c.total_supply} - excluded {excluded}")
+    circ = sum(c.circulating_supply for c in att.chains)
+    if circ != att.totals.circulating_supply:
+        problems.append(f"totals.circulating_supply {att.totals.circulating_supply} != sum of "
+                        f"chains {circ}")
+    if att.liabilities.total != att.totals.circulating_supply:
+        problems.append(f"liabilities.total {att.liabilities.total} != totals.circulating_supply "
+                        f"{att.totals.circulating_supply}")
+    eligible = sum(r.eligible_value for r in att.reserves)
+    if eligible != att.totals.eligible_reserves:
+        problems.append(f"totals.eligible_reserves {att.totals.eligible_reserves} != sum of "
+                        f"reserve lines {eligible}")
+    for i, r in enumerate(att.reserves):
+        if r.eligible_value > r.market_value:
+            problems.append(f"reserves[{i}]: eligible_value exceeds market_value")
+        if r.ineligible_reason is not None and r.eligible_value != 0:
+            problems.append(f"reserves[{i}]: ineligible line with eligible_value "
+                            f"{r.eligible_value}")
+    want = ratio_string(att.totals.eligible_reserves, att.totals.circulating_supply)
+    if att.totals.ratio != want:
+        problems.append(f"totals.ratio {att.totals.ratio} != recomputed {want}")
+    if att.totals.reasons and att.totals.status != STATUS_DEGRADED:
+        problems.append(f"status {att.totals.status} with reasons {list(att.totals.reasons)}")
+    if not att.totals.reasons:
+        want_status = (STATUS_FULLY_BACKED
+                       if att.totals.eligible_reserves >= att.totals.circulating_supply
+                       else STATUS_UNDER_COLLATERALIZED)
+        if att.totals.status != want_status:
+            problems.append(f"status {att.totals.status} but figures say {want_status}")
+    if att.totals.status == STATUS_DEGRADED and not att.totals.reasons:
+        problems.append("status DEGRADED without reasons")
+    return problems
+
+
+def verify_consistency(att: Attestation) -> None:
+    """Raise MismatchError listing every arithmetic inconsistency in the document."""
+    problems = check_consistency(att)
+    if problems:
+        raise MismatchError("attestation figures are inconsistent: " + "; ".join(problems))
+
+
+def chain_entry_from_values(*, chain_id: str, token: str, block_number: int, block_hash: str,
+                            block_time: datetime, total_supply: int,
+                            excluded: Sequence[tuple[str, int, str]],
+                            holders: int) -> ChainEntry:
+    """Build a ChainEntry from plain values, deriving circulating supply."""
+    ex = tuple(Excluded(account=a, balance=b, reason=r) for a, b, r in excluded)
+    circulating = total_supply - sum(e.balance for e in ex)
+    check_amount(circulating, where=f"{chain_id}: circulating supply (excluded exceed supply?)")
+    return ChainEntry(chain_id=chain_id, token=token,
+                      block=Block(number=block_number, hash=block_hash, time=block_time),
+                      total_supply=total_supply, excluded=ex, circulating_supply=circulating,
+                      holders=holders)
+
+
+def reserves_from_dicts(items: Sequence[Mapping[str, Any]]) -> tuple[ReserveEntry, ...]:
+    """Reserve lines from their wire dicts (as policy.ReserveLine.to_dict() produces them)."""
+    return tuple(ReserveEntry.from_dict(dict(r), where=f"reserves[{i}]") for i, r in enumerate(items))

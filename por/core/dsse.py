@@ -1,0 +1,539 @@
+"""DSSE v1 envelopes signed with Ed25519, and the published key set that verifies them.
+
+An attestation travels as the payload of a DSSE envelope (DESIGN §4): the signature
+covers PAE(payloadType, payload), never the JSON of the envelope, so the payload bytes
+are exactly the bytes that were signed. Keys are identified by keyid = hex SHA-256 of
+the raw 32-byte public key. A verifier takes keys only from a key set it trusts (never
+from the envelope), counts each key once, and only keys whose role and validity window
+fit.
+
+No I/O here: no disk, network, environment or clock. Key generation and PEM encryption
+need random bytes and the caller passes them in (`Ed25519Signer(seed)` with 32 fresh
+random bytes, `to_pem(..., random_bytes=os.urandom)`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+from Crypto.PublicKey import ECC
+from Crypto.Signature import eddsa
+
+from por.core.canonical import canonical_bytes, loads_strict
+from por.errors import FormatError, InputError, SignatureError
+
+PAYLOAD_TYPE = "application/vnd.por.attestation+json"
+ALG_ED25519 = "ed25519"
+ROLES = ("issuer", "auditor")
+PUBLIC_KEY_SIZE = 32
+SEED_SIZE = 32
+SIGNATURE_SIZE = 64
+
+# scrypt cost for the encrypted PKCS#8 private key: N = 2^17, r = 8 needs 128 MiB and
+# about 0.4 s here, which makes passphrase guessing expensive. (PBKDF2-SHA512 at a
+# comparable strength took 10 s per operation in pycryptodome.)
+_SCRYPT_COST = 2**17
+
+_HEX64_RE = re.compile(r"[0-9a-f]{64}")
+_RFC3339_Z_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
+# --- small shared helpers --------------------------------------------------------------
+
+
+def parse_time(text: object, *, where: str) -> datetime:
+    """An RFC 3339 UTC time with whole seconds and 'Z' (the one spelling por uses)."""
+    if not isinstance(text, str) or not _RFC3339_Z_RE.fullmatch(text):
+        raise FormatError(
+            f"must be an RFC 3339 UTC time like 2026-01-31T00:00:00Z, got {text!r}",
+            where=where,
+        )
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError as e:
+        raise FormatError(f"not a valid date/time: {text!r} ({e})", where=where) from e
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 UTC with 'Z' and whole seconds."""
+    _check_aware(value, "time")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _check_aware(value: object, what: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InputError(f"{what} must be a timezone-aware datetime, got {value!r}")
+    return value
+
+
+def b64decode_strict(text: object, *, where: str) -> bytes:
+    """Standard base64 with padding, canonical (re-encoding gives the same text)."""
+    if not isinstance(text, str):
+        raise FormatError(f"must be a base64 string, got {type(text).__name__}", where=where)
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as e:
+        raise FormatError(f"is not standard base64: {e}", where=where) from e
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise FormatError("is not canonical base64 (padding or trailing bits)", where=where)
+    return raw
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _hex_bytes(text: object, size: int, *, where: str) -> bytes:
+    if not isinstance(text, str) or not re.fullmatch(f"[0-9a-f]{{{size * 2}}}", text):
+        raise FormatError(
+            f"must be {size * 2} lowercase hex digits ({size} bytes), got {text!r}",
+            where=where,
+        )
+    return bytes.fromhex(text)
+
+
+def _fields(d: object, required: Sequence[str], *, where: str) -> Mapping[str, Any]:
+    if not isinstance(d, dict):
+        raise FormatError(f"must be a JSON object, got {type(d).__name__}", where=where)
+    missing = [k for k in required if k not in d]
+    if missing:
+        raise FormatError(f"missing field(s) {', '.join(missing)}", where=where)
+    unknown = sorted(set(d) - set(required))
+    if unknown:
+        raise FormatError(f"unknown field(s) {', '.join(unknown)}", where=where)
+    return d
+
+
+# --- DSSE v1 ---------------------------------------------------------------------------
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 Pre-Authentication Encoding: "DSSEv1" SP len(type) SP type SP len(body) SP body.
+
+    Lengths are ASCII decimal counts of BYTES (of the UTF-8 type), so a multi-byte
+    payloadType cannot shift the boundary between type and body.
+    """
+    type_bytes = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
+
+
+def keyid_for(public_key_raw: bytes) -> str:
+    """DESIGN §4: keyid = lowercase hex SHA-256 of the raw 32-byte Ed25519 public key."""
+    return hashlib.sha256(public_key_raw).hexdigest()
+
+
+def ed25519_verify(public_key_raw: bytes, message: bytes, sig: bytes, *, where: str) -> None:
+    """Raise SignatureError unless `sig` is an RFC 8032 Ed25519 signature of `message`."""
+    if len(public_key_raw) != PUBLIC_KEY_SIZE:
+        raise SignatureError("Ed25519 public key has the wrong size",
+                             expected=PUBLIC_KEY_SIZE, computed=len(public_key_raw), where=where)
+    if len(sig) != SIGNATURE_SIZE:
+        raise SignatureError("Ed25519 signature has the wrong size",
+                             expected=SIGNATURE_SIZE, computed=len(sig), where=where)
+    try:
+        key = eddsa.import_public_key(public_key_raw)
+        eddsa.new(key, "rfc8032").verify(message, sig)
+    except ValueError as e:  # pycryptodome's one error for a bad key or signature
+        raise SignatureError(f"Ed25519 signature does not verify ({e})", where=where) from e
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Anything that signs with one Ed25519 key (a local key, later an HSM)."""
+
+    @property
+    def keyid(self) -> str: ...
+
+    @property
+    def public_key_raw(self) -> bytes: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+class Ed25519Signer:
+    """An Ed25519 private key held in memory (pycryptodome)."""
+
+    __slots__ = ("_key", "_public_key_raw")
+
+    def __init__(self, key: bytes | ECC.EccKey) -> None:
+        if isinstance(key, bytes | bytearray):
+            if len(key) != SEED_SIZE:
+                raise InputError(f"Ed25519 seed must be {SEED_SIZE} bytes, got {len(key)}")
+            key = eddsa.import_private_key(bytes(key))
+        if not isinstance(key, ECC.EccKey) or key.curve != "Ed25519" or not key.has_private():
+            raise InputError("need an Ed25519 private key")
+        self._key = key
+        self._public_key_raw: bytes = key.public_key().export_key(format="raw")
+
+    @property
+    def public_key_raw(self) -> bytes:
+        return self._public_key_raw
+
+    @property
+    def keyid(self) -> str:
+        return keyid_for(self._public_key_raw)
+
+    def sign(self, message: bytes) -> bytes:
+        return eddsa.new(self._key, "rfc8032").sign(message)
+
+    def __repr__(self) -> str:  # never show key material
+        return f"Ed25519Signer(keyid={self.keyid[:16]}…)"
+
+    @classmethod
+    def from_pem(cls, pem: bytes, passphrase: str | None, *, where: str = "key") -> Ed25519Signer:
+        """Read an (encrypted) PKCS#8 PEM private key."""
+        try:
+            key = ECC.import_key(pem, passphrase=passphrase)
+        except (ValueError, TypeError, IndexError) as e:
+            hint = "wrong passphrase, or " if passphrase else ""
+            raise InputError(
+                f"cannot read the Ed25519 private key ({hint}not a PKCS#8 PEM key): {e}",
+                where=where,
+            ) from e
+        if key.curve != "Ed25519" or not key.has_private():
+            raise InputError(f"not an Ed25519 private key (curve {key.curve})", where=where)
+        return cls(key)
+
+    def to_pem(self, passphrase: str, *, random_bytes: Callable[[int], bytes]) -> bytes:
+        """Encrypted PKCS#8 PEM (scrypt + AES-256-CBC); salt and IV come from random_bytes."""
+        if not passphrase:
+            raise InputError("refusing to write a private key with an empty passphrase")
+        pem: str = self._key.export_key(
+            format="PEM",
+            passphrase=passphrase,
+            protection="scryptAndAES256-CBC",
+            prot_params={"iteration_count": _SCRYPT_COST},
+            randfunc=random_bytes,
+        )
+        return pem.encode("ascii")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signature:
+    """One DSSE signature: keyid (a lookup hint, never trusted) and the signature bytes."""
+
+    keyid: str
+    sig: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"keyid": self.keyid, "sig": _b64(self.sig)}
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "signature") -> Signature:
+        f = _fields(d, ("keyid", "sig"), where=where)
+        if not isinstance(f["keyid"], str):
+            raise FormatError("must be a string", where=f"{where}.keyid")
+        sig = b64decode_strict(f["sig"], where=f"{where}.sig")
+        if not sig:
+            raise FormatError("is empty", where=f"{where}.sig")
+        return cls(keyid=f["keyid"], sig=sig)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Envelope:
+    """A DSSE v1 envelope: payload bytes, payloadType, signatures over PAE(type, payload)."""
+
+    payload: bytes
+    payload_type: str
+    signatures: tuple[Signature, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "payload": _b64(self.payload),
+            "payloadType": self.payload_type,
+            "signatures": [s.to_dict() for s in self.signatures],
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "envelope") -> Envelope:
+        f = _fields(d, ("payload", "payloadType", "signatures"), where=where)
+        payload = b64decode_strict(f["payload"], where=f"{where}.payload")
+        if not isinstance(f["payloadType"], str) or not f["payloadType"]:
+            raise FormatError("must be a non-empty string", where=f"{where}.payloadType")
+        if not isinstance(f["signatures"], list):
+            raise FormatError("must be a list", where=f"{where}.signatures")
+        sigs = tuple(
+            Signature.from_dict(s, where=f"{where}.signatures[{i}]")
+            for i, s in enumerate(f["signatures"])
+        )
+        return cls(payload=payload, payload_type=f["payloadType"], signatures=sigs)
+
+    def to_json_bytes(self) -> bytes:
+        """RFC 8785 bytes of the envelope: what is stored, published and logged."""
+        return canonical_bytes(self.to_dict())
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes, *, where: str = "envelope") -> Envelope:
+        return cls.from_dict(loads_strict(data, where=where), where=where)
+
+
+def sign_envelope(payload: bytes, payload_type: str, signers: Sequence[Signer]) -> Envelope:
+    """A new envelope with one signature per signer over PAE(payload_type, payload)."""
+    message = pae(payload_type, payload)
+    sigs = tuple(Signature(keyid=s.keyid, sig=s.sign(message)) for s in signers)
+    return Envelope(payload=payload, payload_type=payload_type, signatures=sigs)
+
+
+def add_signature(envelope: Envelope, signer: Signer) -> Envelope:
+    """The envelope with one more signature (an auditor's co-signature), payload unchanged."""
+    if any(s.keyid == signer.keyid for s in envelope.signatures):
+        raise InputError(f"envelope already carries a signature by key {signer.keyid}")
+    sig = Signature(keyid=signer.keyid, sig=signer.sign(pae(envelope.payload_type,
+                                                            envelope.payload)))
+    return Envelope(payload=envelope.payload, payload_type=envelope.payload_type,
+                    signatures=(*envelope.signatures, sig))
+
+
+# --- key set (DESIGN §4) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyEntry:
+    """One published verification key with its role and validity window (inclusive)."""
+
+    keyid: str
+    public_key: bytes
+    role: str
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    alg: str = ALG_ED25519
+
+    def __post_init__(self) -> None:
+        if self.alg != ALG_ED25519:
+            raise FormatError(f"unknown alg {self.alg!r}, only {ALG_ED25519!r}", where="alg")
+        if self.role not in ROLES:
+            raise FormatError(f"unknown role {self.role!r}, want one of {', '.join(ROLES)}",
+                              where="role")
+        if len(self.public_key) != PUBLIC_KEY_SIZE:
+            raise FormatError(f"public key must be {PUBLIC_KEY_SIZE} bytes", where="public_key")
+        computed = keyid_for(self.public_key)
+        if self.keyid != computed:
+            raise FormatError(
+                f"keyid is not SHA-256 of the public key (expected {computed}, "
+                f"got {self.keyid})",
+                where="keyid",
+            )
+        for name in ("not_before", "not_after"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_aware(value, name)
+        if self.not_before and self.not_after and self.not_after < self.not_before:
+            raise FormatError("not_after is before not_before", where="not_after")
+
+    @classmethod
+    def for_public_key(
+        cls,
+        public_key: bytes,
+        *,
+        role: str,
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
+    ) -> KeyEntry:
+        return cls(keyid=keyid_for(public_key), public_key=public_key, role=role,
+                   not_before=not_before, not_after=not_after)
+
+    def window_problem(self, at: datetime) -> str | None:
+        """Why this key is not valid at `at`, or None when it is."""
+        if self.not_before is not None and at < self.not_before:
+            return f"not yet valid: valid from {format_time(self.not_before)}"
+        if self.not_after is not None and at > self.not_after:
+            return f"expired {format_time(self.not_after)}"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "keyid": self.keyid,
+            "alg": self.alg,
+            "public_key": self.public_key.hex(),
+            "not_before": format_time(self.not_before) if self.not_before else None,
+            "not_after": format_time(self.not_after) if self.not_after else None,
+            "role": self.role,
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "key") -> KeyEntry:
+        f = _fields(d, ("keyid", "alg", "public_key", "not_before", "not_after", "role"),
+                    where=where)
+        if not isinstance(f["keyid"], str) or not _HEX64_RE.fullmatch(f["keyid"]):
+            raise FormatError(f"must be 64 lowercase hex digits, got {f['keyid']!r}",
+                              where=f"{where}.keyid")
+        public_key = _hex_bytes(f["public_key"], PUBLIC_KEY_SIZE, where=f"{where}.public_key")
+        try:
+            eddsa.import_public_key(public_key)
+        except ValueError as e:
+            raise FormatError(f"is not an Ed25519 public key ({e})",
+                              where=f"{where}.public_key") from e
+        times = {
+            name: None if f[name] is None else parse_time(f[name], where=f"{where}.{name}")
+            for name in ("not_before", "not_after")
+        }
+        for name in ("alg", "role"):
+            if not isinstance(f[name], str):
+                raise FormatError("must be a string", where=f"{where}.{name}")
+        try:
+            return cls(keyid=f["keyid"], alg=f["alg"], public_key=public_key, role=f["role"],
+                       not_before=times["not_before"], not_after=times["not_after"])
+        except FormatError as e:
+            raise FormatError(e.message, where=f"{where}.{e.where}") from e
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeySet:
+    """The published key set: the only source of keys a verifier trusts."""
+
+    keys: tuple[KeyEntry, ...]
+    _by_keyid: dict[str, KeyEntry] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_keyid: dict[str, KeyEntry] = {}
+        for i, k in enumerate(self.keys):
+            if k.keyid in by_keyid:
+                raise FormatError(f"duplicate key {k.keyid}", where=f"keys[{i}].keyid")
+            by_keyid[k.keyid] = k
+        object.__setattr__(self, "_by_keyid", by_keyid)
+
+    def get(self, keyid: str) -> KeyEntry | None:
+        return self._by_keyid.get(keyid)
+
+    def merge(self, other: KeySet) -> KeySet:
+        """Union of two key sets; the same keyid with different entries is an error."""
+        merged = list(self.keys)
+        for k in other.keys:
+            mine = self.get(k.keyid)
+            if mine is None:
+                merged.append(k)
+            elif mine != k:
+                raise FormatError(
+                    f"key {k.keyid} appears in both sets with different role or window"
+                )
+        return KeySet(keys=tuple(merged))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"keys": [k.to_dict() for k in self.keys]}
+
+    def to_json_bytes(self) -> bytes:
+        return canonical_bytes(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "keys") -> KeySet:
+        f = _fields(d, ("keys",), where=where)
+        if not isinstance(f["keys"], list):
+            raise FormatError("must be a list", where=f"{where}.keys")
+        entries = tuple(
+            KeyEntry.from_dict(k, where=f"{where}.keys[{i}]") for i, k in enumerate(f["keys"])
+        )
+        try:
+            return cls(keys=entries)
+        except FormatError as e:
+            raise FormatError(e.message, where=f"{where}.{e.where}") from e
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes, *, where: str = "keys") -> KeySet:
+        return cls.from_dict(loads_strict(data, where=where), where=where)
+
+
+# --- verification ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifiedEnvelope:
+    """The payload bytes that verified, and the distinct keys (with roles) that signed."""
+
+    payload: bytes
+    payload_type: str
+    keyids: tuple[str, ...]
+    roles: tuple[str, ...]
+
+
+def verify_envelope(
+    envelope: Envelope,
+    keyset: KeySet,
+    *,
+    at: datetime,
+    threshold: int = 1,
+    roles: frozenset[str] = frozenset({"issuer"}),
+    payload_type: str = PAYLOAD_TYPE,
+    where: str = "envelope",
+) -> VerifiedEnvelope:
+    """Raise SignatureError unless `threshold` distinct keys of `roles` signed at time `at`.
+
+    Keys come only from `keyset` (an envelope's keyid is a lookup hint); a key counts once
+    however many signature entries name it; a key counts only if `at` lies inside its
+    [not_before, not_after] window. Returns the verified payload: callers use these bytes
+    and never re-parse the envelope.
+    """
+    _check_aware(at, "at")
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+        raise InputError(f"threshold must be a positive int, got {threshold!r}")
+    if envelope.payload_type != payload_type:
+        raise SignatureError("wrong payloadType", expected=payload_type,
+                             computed=envelope.payload_type, where=f"{where}.payloadType")
+    message = pae(envelope.payload_type, envelope.payload)
+    valid: dict[str, str] = {}  # keyid -> role, insertion-ordered
+    problems: list[str] = []
+    at_text = format_time(at)
+    for i, s in enumerate(envelope.signatures):
+        label = f"signatures[{i}]"
+        entry = keyset.get(s.keyid)
+        if entry is None:
+            problems.append(f"{label}: keyid {s.keyid[:16] or '(empty)'}… is not in the key set")
+            continue
+        if entry.keyid in valid:
+            continue  # the same key again counts once
+        try:
+            ed25519_verify(entry.public_key, message, s.sig, where=label)
+        except SignatureError as e:
+            problems.append(f"{label}: signature by key {entry.keyid[:16]}… "
+                            f"does not verify ({e.message})")
+            continue
+        if entry.role not in roles:
+            problems.append(f"{label}: key {entry.keyid[:16]}… has role {entry.role!r}, "
+                            f"not {' or '.join(sorted(roles))}")
+            continue
+        window = entry.window_problem(at)
+        if window:
+            problems.append(f"{label}: key {entry.keyid[:16]}… not valid at {at_text}: {window}")
+            continue
+        valid[entry.keyid] = entry.role
+    if len(valid) < threshold:
+        found = ", ".join(f"{r}: {list(valid.values()).count(r)}" for r in sorted(roles))
+        detail = "; ".join(problems) if problems else "no signatures"
+        raise SignatureError(
+            f"{len(valid)} valid signature(s) from distinct {'/'.join(sorted(roles))} keys "
+            f"({found}), need {threshold}: {detail}",
+            expected=f">= {threshold} signatures",
+            computed=len(valid),
+            where=where,
+        )
+    return VerifiedEnvelope(payload=envelope.payload, payload_type=envelope.payload_type,
+                            keyids=tuple(valid), roles=tuple(valid.values()))
+
+
+__all__ = [
+    "ALG_ED25519",
+    "PAYLOAD_TYPE",
+    "ROLES",
+    "Ed25519Signer",
+    "Envelope",
+    "KeyEntry",
+    "KeySet",
+    "Signature",
+    "Signer",
+    "VerifiedEnvelope",
+    "add_signature",
+    "b64decode_strict",
+    "ed25519_verify",
+    "format_time",
+    "keyid_for",
+    "pae",
+    "parse_time",
+    "sign_envelope",
+    "verify_envelope",
+]

@@ -1,0 +1,551 @@
+"""The attestation log: an RFC 9162 Merkle tree, its proofs, and C2SP signed checkpoints.
+
+Every signed attestation envelope is appended to an append-only log (DESIGN §5). This
+module holds the tree arithmetic (RFC 9162 §2.1: leaf/node hashing, inclusion and
+consistency proofs, generated and verified) and the checkpoint text a log signs after
+each append (C2SP tlog-checkpoint inside a C2SP signed-note), so that existing witnesses
+and monitors can follow the log.
+
+No I/O here: no disk, network, clock or randomness. `LogTree` keeps leaf hashes in
+memory; persisting them is the store's job.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from por.core.dsse import b64decode_strict, ed25519_verify
+from por.errors import FormatError, ProofError, SignatureError
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+"""RFC 9162 §2.1.1: the hash of an empty list is the hash of the empty string."""
+
+_LEAF_PREFIX = b"\x00"
+_NODE_PREFIX = b"\x01"
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """RFC 9162 §2.1.1: MTH({d(0)}) = SHA-256(0x00 || d(0))."""
+    return hashlib.sha256(_LEAF_PREFIX + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 9162 §2.1.1: SHA-256(0x01 || MTH(left) || MTH(right))."""
+    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
+
+
+def envelope_leaf_hash(envelope_bytes: bytes) -> bytes:
+    """The log leaf of one attestation envelope (DESIGN §5): H(0x00 || SHA-256(envelope))."""
+    return leaf_hash(hashlib.sha256(envelope_bytes).digest())
+
+
+def _split(n: int) -> int:
+    """RFC 9162 §2.1.1: the largest power of two strictly smaller than n (n > 1)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _check_hash(value: object, what: str) -> bytes:
+    if not isinstance(value, bytes | bytearray) or len(value) != HASH_SIZE:
+        size = len(value) if isinstance(value, bytes | bytearray) else type(value).__name__
+        raise ProofError(f"{what} must be {HASH_SIZE} bytes", expected=HASH_SIZE, computed=size)
+    return bytes(value)
+
+
+def _check_size(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ProofError(f"{what} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
+    """MTH of a list of leaf hashes (RFC 9162 §2.1.1), bottom-up, one pass per level."""
+    if not hashes:
+        return EMPTY_ROOT
+    level = list(hashes)
+    # Pairing left to right and carrying an odd last node up unchanged gives exactly the
+    # RFC's "largest power of two" split: the carried node is the right-edge subtree.
+    while len(level) > 1:
+        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+class LogTree:
+    """An append-only RFC 9162 tree over leaf hashes, kept in memory.
+
+    `_levels[k][i]` is the hash of the complete subtree of 2^k leaves starting at leaf
+    i * 2^k. Every subtree that appears in a root or proof of ANY tree size is either
+    such a complete, aligned subtree or a ragged right edge built from O(log n) of them,
+    so roots and proofs cost O(log n) hashes (O(log^2 n) for an old size), never O(n).
+    Memory is about two hashes per leaf.
+    """
+
+    __slots__ = ("_levels",)
+
+    def __init__(self, leaf_hashes: Sequence[bytes] = ()) -> None:
+        self._levels: list[list[bytes]] = [[]]
+        for h in leaf_hashes:
+            self.append(h)
+
+    @property
+    def size(self) -> int:
+        return len(self._levels[0])
+
+    def append(self, leaf_hash_: bytes) -> int:
+        """Add one leaf hash; return its index."""
+        h = _check_hash(leaf_hash_, "leaf hash")
+        index = self.size
+        self._levels[0].append(h)
+        # Each time a level gets an even count, a new complete parent subtree exists.
+        k = 0
+        while len(self._levels[k]) % 2 == 0:
+            level = self._levels[k]
+            parent = node_hash(level[-2], level[-1])
+            if k + 1 == len(self._levels):
+                self._levels.append([])
+            self._levels[k + 1].append(parent)
+            k += 1
+        return index
+
+    def leaf(self, index: int) -> bytes:
+        return self._levels[0][index]
+
+    def _subtree(self, start: int, end: int) -> bytes:
+        """MTH(D[start:end]) for a range that occurs in the RFC recursion."""
+        n = end - start
+        if n == 0:
+            return EMPTY_ROOT
+        if n & (n - 1) == 0 and start % n == 0:
+            return self._levels[n.bit_length() - 1][start // n]
+        k = _split(n)
+        return node_hash(self._subtree(start, start + k), self._subtree(start + k, end))
+
+    def _size_arg(self, size: int | None) -> int:
+        if size is None:
+            return self.size
+        _check_size(size, "tree size")
+        if size > self.size:
+            raise ProofError(
+                "tree size beyond the log", expected=f"<= {self.size}", computed=size
+            )
+        return size
+
+    def root(self, size: int | None = None) -> bytes:
+        """The root hash of the first `size` leaves (default: all)."""
+        return self._subtree(0, self._size_arg(size))
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """RFC 9162 §2.1.3.1 PATH(index, D[0:size]), siblings bottom-up."""
+        n = self._size_arg(size)
+        _check_size(index, "leaf index")
+        if index >= n:
+            raise ProofError("leaf index out of range", expected=f"< {n}", computed=index)
+        path: list[bytes] = []
+        start, end, m = 0, n, index
+        # Walk down from the root; each step records the sibling subtree, so the list
+        # is built top-down and reversed at the end.
+        while end - start > 1:
+            k = _split(end - start)
+            if m < k:
+                path.append(self._subtree(start + k, end))
+                end = start + k
+            else:
+                path.append(self._subtree(start, start + k))
+                start, m = start + k, m - k
+        path.reverse()
+        return path
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """RFC 9162 §2.1.4.1 PROOF(old_size, D[0:new_size]).
+
+        Empty when old_size is 0 or equals new_size (nothing to prove beyond the roots).
+        """
+        n = self._size_arg(new_size)
+        _check_size(old_size, "old size")
+        if old_size > n:
+            raise ProofError("old size beyond new size", expected=f"<= {n}", computed=old_size)
+        if old_size in (0, n):
+            return []
+        # SUBPROOF(m, D[start:end], b), unrolled; collected top-down, reversed at the end.
+        proof: list[bytes] = []
+        start, end, m, complete = 0, n, old_size, True
+        while m != end - start:
+            k = _split(end - start)
+            if m <= k:
+                proof.append(self._subtree(start + k, end))
+                end = start + k
+            else:
+                proof.append(self._subtree(start, start + k))
+                start, m, complete = start + k, m - k, False
+        if not complete:
+            # SUBPROOF(m, D[m], false) = {MTH(D[m])}: the old tree's last complete subtree.
+            proof.append(self._subtree(start, end))
+        proof.reverse()
+        return proof
+
+
+def _inclusion_shape(index: int, size: int) -> tuple[int, int]:
+    """(inner, border): how many proof hashes lie below and on the tree's right border.
+
+    A proof for `index` in a tree of `size` has bit_length(index XOR (size-1)) hashes
+    where the paths to `index` and to the last leaf differ, plus one per set bit of the
+    remaining high part (left siblings on the shared right border).
+    """
+    inner = (index ^ (size - 1)).bit_length()
+    border = bin(index >> inner).count("1")
+    return inner, border
+
+
+def verify_inclusion(
+    index: int, size: int, leaf_hash_: bytes, proof: Sequence[bytes], root: bytes
+) -> None:
+    """RFC 9162 §2.1.3.2: raise ProofError unless `proof` shows leaf `index` in `root`.
+
+    Sizes, lengths and the proof length are checked before any hashing.
+    """
+    _check_size(index, "leaf index")
+    _check_size(size, "tree size")
+    if index >= size:
+        raise ProofError("leaf index not below tree size", expected=f"< {size}", computed=index)
+    leaf = _check_hash(leaf_hash_, "leaf hash")
+    want_root = _check_hash(root, "root hash")
+    inner, border = _inclusion_shape(index, size)
+    if len(proof) != inner + border:
+        raise ProofError(
+            f"inclusion proof for leaf {index} of {size} has the wrong number of hashes",
+            expected=inner + border,
+            computed=len(proof),
+        )
+    path = [_check_hash(p, f"proof[{i}]") for i, p in enumerate(proof)]
+    # RFC 9162 §2.1.3.2 steps 2-5.
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:  # pragma: no cover - excluded by the length check above
+            raise ProofError("inclusion proof is too long")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:  # pragma: no cover - excluded by the length check above
+        raise ProofError("inclusion proof is too short")
+    if r != want_root:
+        raise ProofError(
+            f"inclusion proof for leaf {index} of {size} does not lead to the root",
+            expected=want_root.hex(),
+            computed=r.hex(),
+        )
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """RFC 9162 §2.1.4.2: raise ProofError unless the new tree extends the old one."""
+    _check_size(old_size, "old size")
+    _check_size(new_size, "new size")
+    old = _check_hash(old_root, "old root")
+    new = _check_hash(new_root, "new root")
+    if new_size < old_size:
+        raise ProofError("new size is smaller than old size", expected=f">= {old_size}",
+                         computed=new_size)
+    if old_size == new_size or old_size == 0:
+        if proof:
+            raise ProofError(
+                f"consistency proof from {old_size} to {new_size} must be empty",
+                expected=0,
+                computed=len(proof),
+            )
+        if old_size == 0 and old != EMPTY_ROOT:
+            raise ProofError("old root of an empty tree is not the empty root",
+                             expected=EMPTY_ROOT.hex(), computed=old.hex())
+        if old_size == new_size and old != new:
+            raise ProofError(f"roots of two trees of size {old_size} differ",
+                             expected=old.hex(), computed=new.hex())
+        return
+    # Expected length (as transparency-dev/merkle computes it): the inclusion proof of
+    # leaf old_size-1 in new_size, minus the levels inside the old tree's last complete
+    # subtree, plus that subtree's own hash unless it is the whole old tree.
+    inner, border = _inclusion_shape(old_size - 1, new_size)
+    shift = (old_size & -old_size).bit_length() - 1
+    inner -= shift
+    seeded = old_size != 1 << shift
+    want_len = int(seeded) + inner + border
+    if len(proof) != want_len:
+        raise ProofError(
+            f"consistency proof from {old_size} to {new_size} has the wrong number of hashes",
+            expected=want_len,
+            computed=len(proof),
+        )
+    path = [_check_hash(p, f"proof[{i}]") for i, p in enumerate(proof)]
+    # RFC 9162 §2.1.4.2 steps 2-7.
+    if not seeded:
+        path.insert(0, old)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:  # pragma: no cover - excluded by the length check above
+            raise ProofError("consistency proof is too long")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:  # pragma: no cover - excluded by the length check above
+        raise ProofError("consistency proof is too short")
+    if fr != old:
+        raise ProofError(
+            f"consistency proof from {old_size} to {new_size} does not lead to the old root",
+            expected=old.hex(),
+            computed=fr.hex(),
+        )
+    if sr != new:
+        raise ProofError(
+            f"consistency proof from {old_size} to {new_size} does not lead to the new root",
+            expected=new.hex(),
+            computed=sr.hex(),
+        )
+
+
+# --- C2SP tlog-checkpoint and signed-note -------------------------------------------------
+
+_SIG_PREFIX = "\u2014 "  # C2SP signed-note: an em dash and a space open each signature line
+_ALG_ED25519 = 0x01
+_MAX_SIGNATURES = 100  # C2SP signed-note: verifiers may refuse notes with more
+_DECIMAL_RE = re.compile(r"0|[1-9][0-9]{0,19}")
+
+
+class NoteSigner(Protocol):
+    """What signs a note: the Ed25519 signer of por.core.dsse fits."""
+
+    @property
+    def public_key_raw(self) -> bytes: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+def _b64decode_strict(text: str, *, what: str, where: str) -> bytes:
+    try:
+        return b64decode_strict(text, where=where)
+    except FormatError as e:
+        raise FormatError(f"{what} {e.message}", where=where) from e
+
+
+def _check_key_name(name: object, *, where: str) -> str:
+    # C2SP signed-note: a key name is non-empty, has no Unicode spaces and no "+".
+    if not isinstance(name, str) or not name:
+        raise FormatError("key name must be a non-empty string", where=where)
+    if "+" in name or any(c.isspace() or ord(c) < 0x20 for c in name):
+        raise FormatError(f"key name {name!r} must not contain spaces or '+'", where=where)
+    return name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint:
+    """C2SP tlog-checkpoint: origin, tree size, root hash, optional extension lines."""
+
+    origin: str
+    size: int
+    root_hash: bytes
+    extensions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.origin, str) or not self.origin or "\n" in self.origin:
+            raise FormatError("origin must be one non-empty line", where="checkpoint.origin")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
+            raise FormatError(f"size must be a non-negative int, got {self.size!r}",
+                              where="checkpoint.size")
+        if not isinstance(self.root_hash, bytes) or len(self.root_hash) != HASH_SIZE:
+            raise FormatError("root hash must be 32 bytes", where="checkpoint.root_hash")
+        for i, ext in enumerate(self.extensions):
+            if not isinstance(ext, str) or not ext or "\n" in ext:
+                raise FormatError("extension lines must be non-empty single lines",
+                                  where=f"checkpoint.extensions[{i}]")
+
+    def body(self) -> str:
+        """The checkpoint text: origin, size, base64 root, extensions, each ending in \\n."""
+        lines = [self.origin, str(self.size), base64.b64encode(self.root_hash).decode("ascii")]
+        return "".join(line + "\n" for line in (*lines, *self.extensions))
+
+    @classmethod
+    def from_body(cls, body: str, *, where: str = "checkpoint") -> Checkpoint:
+        if not body.endswith("\n"):
+            raise FormatError("checkpoint body must end with a newline", where=where)
+        lines = body[:-1].split("\n")
+        if len(lines) < 3:
+            raise FormatError(
+                f"checkpoint needs origin, size and root hash lines, got {len(lines)} lines",
+                where=where,
+            )
+        origin, size_text, root_text, *extensions = lines
+        if not origin:
+            raise FormatError("origin line is empty", where=f"{where}:1")
+        if not _DECIMAL_RE.fullmatch(size_text):
+            raise FormatError(f"tree size {size_text!r} is not a decimal number",
+                              where=f"{where}:2")
+        root = _b64decode_strict(root_text, what="root hash", where=f"{where}:3")
+        if len(root) != HASH_SIZE:
+            raise FormatError(f"root hash is {len(root)} bytes, want {HASH_SIZE}",
+                              where=f"{where}:3")
+        for i, ext in enumerate(extensions):
+            if not ext:
+                raise FormatError("empty extension line", where=f"{where}:{4 + i}")
+        return cls(origin=origin, size=int(size_text), root_hash=root,
+                   extensions=tuple(extensions))
+
+
+def note_key_hash(key_name: str, public_key_raw: bytes) -> bytes:
+    """C2SP signed-note: first 4 bytes of SHA-256(key name || 0x0A || 0x01 || public key)."""
+    material = key_name.encode("utf-8") + b"\n" + bytes([_ALG_ED25519]) + public_key_raw
+    return hashlib.sha256(material).digest()[:4]
+
+
+def encode_verifier_key(key_name: str, public_key_raw: bytes) -> str:
+    """The note verifier key string: <name>+<hex key hash>+<base64(0x01 || public key)>."""
+    _check_key_name(key_name, where="verifier key name")
+    if len(public_key_raw) != 32:
+        raise FormatError("Ed25519 public key must be 32 bytes", where="verifier key")
+    key_hash = note_key_hash(key_name, public_key_raw).hex()
+    blob = base64.b64encode(bytes([_ALG_ED25519]) + public_key_raw).decode("ascii")
+    return f"{key_name}+{key_hash}+{blob}"
+
+
+def parse_verifier_key(text: str, *, where: str = "verifier key") -> tuple[str, bytes]:
+    """Parse a verifier key string; return (key name, raw 32-byte Ed25519 public key)."""
+    parts = text.strip().split("+")
+    if len(parts) != 3:
+        raise FormatError("verifier key must be <name>+<hex key hash>+<base64 key>",
+                          where=where)
+    name, hash_hex, blob_b64 = parts
+    _check_key_name(name, where=where)
+    if not re.fullmatch(r"[0-9a-f]{8}", hash_hex):
+        raise FormatError(f"key hash {hash_hex!r} must be 8 lowercase hex digits", where=where)
+    blob = _b64decode_strict(blob_b64, what="key", where=where)
+    if len(blob) != 33 or blob[0] != _ALG_ED25519:
+        raise FormatError("key must be 0x01 followed by a 32-byte Ed25519 public key",
+                          where=where)
+    public_key = blob[1:]
+    computed = note_key_hash(name, public_key).hex()
+    if computed != hash_hex:
+        raise FormatError(f"key hash does not match the key (expected {hash_hex}, "
+                          f"computed {computed})", where=where)
+    return name, public_key
+
+
+def sign_checkpoint(checkpoint: Checkpoint, *, key_name: str, signer: NoteSigner) -> str:
+    """The signed note: checkpoint body, a blank line, one Ed25519 signature line."""
+    _check_key_name(key_name, where="key_name")
+    body = checkpoint.body()
+    sig = signer.sign(body.encode("utf-8"))
+    key_hash = note_key_hash(key_name, signer.public_key_raw)
+    blob = base64.b64encode(key_hash + sig).decode("ascii")
+    return f"{body}\n{_SIG_PREFIX}{key_name} {blob}\n"
+
+
+NoteSignature = tuple[str, bytes, bytes]
+"""(key name, 4-byte key hash, signature bytes) of one signature line."""
+
+
+def parse_note(text: str, *, where: str = "checkpoint") -> tuple[Checkpoint, list[NoteSignature]]:
+    """Split a signed note into its checkpoint and its signature lines (none verified)."""
+    if not isinstance(text, str):
+        raise FormatError("note must be text", where=where)
+    if any(ord(c) < 0x20 and c != "\n" for c in text):
+        raise FormatError("note contains control characters", where=where)
+    # C2SP signed-note: the body is everything up to the LAST blank line.
+    cut = text.rfind("\n\n")
+    if cut < 0:
+        raise FormatError("note has no blank line before its signatures", where=where)
+    body, sig_text = text[: cut + 1], text[cut + 2 :]
+    checkpoint = Checkpoint.from_body(body, where=where)
+    if not sig_text.endswith("\n"):
+        raise FormatError("signature block must end with a newline", where=where)
+    body_lines = body.count("\n") + 1
+    signatures: list[NoteSignature] = []
+    for i, line in enumerate(sig_text[:-1].split("\n")):
+        line_where = f"{where}:{body_lines + 1 + i}"
+        if not line.startswith(_SIG_PREFIX):
+            raise FormatError("signature line must start with an em dash and a space",
+                              where=line_where)
+        name, sep, blob_b64 = line[len(_SIG_PREFIX) :].rpartition(" ")
+        if not sep:
+            raise FormatError("signature line must be '— <name> <base64>'", where=line_where)
+        _check_key_name(name, where=line_where)
+        blob = _b64decode_strict(blob_b64, what="signature", where=line_where)
+        if len(blob) < 5:
+            raise FormatError("signature is shorter than a key hash and one byte",
+                              where=line_where)
+        signatures.append((name, blob[:4], blob[4:]))
+    if not signatures:
+        raise FormatError("note has no signatures", where=where)
+    if len(signatures) > _MAX_SIGNATURES:
+        raise FormatError(f"note has {len(signatures)} signatures, at most "
+                          f"{_MAX_SIGNATURES} are accepted", where=where)
+    return checkpoint, signatures
+
+
+def verify_checkpoint(
+    text: str, *, key_name: str, public_key_raw: bytes, where: str = "checkpoint"
+) -> Checkpoint:
+    """Verify the note's signature by (key_name, public_key_raw); return its checkpoint.
+
+    Signature lines of other keys (witness cosignatures, say) are ignored. A line for our
+    key name and key hash whose signature fails is an error, as is no line at all.
+    """
+    checkpoint, signatures = parse_note(text, where=where)
+    key_hash = note_key_hash(key_name, public_key_raw)
+    # The signed bytes are the note's own body text (parse_note is strict, so this is
+    # also checkpoint.body()).
+    body = text[: text.rfind("\n\n") + 1].encode("utf-8")
+    ours = [sig for name, kh, sig in signatures if name == key_name and kh == key_hash]
+    if not ours:
+        raise SignatureError(
+            f"no signature by key {key_name!r} (key hash {key_hash.hex()}) on the checkpoint",
+            where=where,
+        )
+    for sig in ours:
+        ed25519_verify(public_key_raw, body, sig, where=f"{where}: signature by {key_name}")
+    return checkpoint
+
+
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "Checkpoint",
+    "LogTree",
+    "NoteSignature",
+    "NoteSigner",
+    "encode_verifier_key",
+    "envelope_leaf_hash",
+    "leaf_hash",
+    "node_hash",
+    "note_key_hash",
+    "parse_note",
+    "parse_verifier_key",
+    "root_from_leaf_hashes",
+    "sign_checkpoint",
+    "verify_checkpoint",
+    "verify_consistency",
+    "verify_inclusion",
+]

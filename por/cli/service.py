@@ -1,0 +1,104 @@
+"""Service commands of `por`: init, attest (one run), run (scheduler + API), serve (API only), demo.
+
+These import the heavy adapters (web3, SQLAlchemy, FastAPI) lazily, inside the command
+functions, so the auditor's commands stay light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("init", help="write a commented configuration and a fresh issuer key")
+    p.add_argument("--dir", type=Path, default=Path("."), help="where to write (default: .)")
+    p.set_defaults(func=_cmd_init)
+
+    p = sub.add_parser("attest", help="run one attestation now and print its summary")
+    p.add_argument("--config", type=Path, default=Path("por.toml"))
+    p.add_argument("--no-publish", action="store_true", help="record, but do not publish")
+    p.set_defaults(func=_cmd_attest)
+
+    p = sub.add_parser("run", help="run the scheduler and serve the API")
+    p.add_argument("--config", type=Path, default=Path("por.toml"))
+    p.add_argument("--no-api", action="store_true", help="scheduler only")
+    p.add_argument("--run-now", action="store_true", help="start with one run")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("serve", help="serve the API and dashboard only")
+    p.add_argument("--config", type=Path, default=Path("por.toml"))
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("demo", help="run the whole service on an embedded local world")
+    p.add_argument("--data-dir", type=Path, default=Path("demo-data"))
+    p.add_argument("--port", type=int, default=8000, help="API port on 127.0.0.1 (0: any free)")
+    p.add_argument("--interval", type=int, default=30, help="seconds between attestations")
+    p.add_argument("--holders", type=int, default=10_000, help="holders across all chains")
+    p.add_argument("--no-solana", action="store_true")
+    p.add_argument("--runs", type=int, default=0,
+                   help="stop after this many attestations (0: run until Ctrl-C)")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from por.service.setup import init_directory
+
+    written = init_directory(args.dir)
+    for w in written:
+        print(f"wrote {w}")
+    return 0
+
+
+def _cmd_attest(args: argparse.Namespace) -> int:
+    from por.service.config import load_config
+    from por.service.wiring import build_service
+
+    cfg = load_config(args.config)
+    svc = build_service(cfg, publish=not args.no_publish)
+    try:
+        result = svc.attest()
+    finally:
+        svc.close()
+    print(f"attestation {result.sequence} {result.status} digest {result.digest}")
+    for r in result.reasons:
+        print(f"  reason: {r}")
+    for p in result.publications:
+        print(f"  {p.chain_id}: {'ok' if p.ok else 'FAILED'} {p.detail} {p.tx or ''}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from por.service.config import load_config
+    from por.service.wiring import build_service
+
+    cfg = load_config(args.config)
+    svc = build_service(cfg, publish=True)
+    try:
+        svc.run_forever(api=not args.no_api, run_now=args.run_now)
+    finally:
+        svc.close()
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from por.service.config import load_config
+    from por.service.wiring import build_service
+
+    cfg = load_config(args.config)
+    svc = build_service(cfg, publish=False)
+    try:
+        svc.serve_forever()
+    finally:
+        svc.close()
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from por.service.demo import run_demo
+
+    return run_demo(data_dir=args.data_dir, port=args.port, interval_s=args.interval,
+                    holders=args.holders, solana=not args.no_solana, runs=args.runs,
+                    out=sys.stdout)

@@ -1,0 +1,257 @@
+"""One attestation run (DESIGN §1): snapshot → reserves → sum tree → assess → sign → record → publish.
+
+The run is a function of its inputs plus the clock and the randomness handed in through
+`RunDeps`; every I/O is in an adapter (chain readers, custodian sources, the store, the
+publishers). What happens on failure, by source:
+
+- a chain that cannot be read: NO attestation, a ChainError that names the chain — its
+  holders are liabilities we cannot see, and leaving them out would understate them;
+- a chain whose indexed balances do not add up to its total supply: DEGRADED with the
+  difference as reason (the supply figure, not the index, counts as circulating);
+- a custodian that cannot be read: DEGRADED, and its reserves count as zero (never the
+  last known figure);
+- a statement older than its maximum age: DEGRADED, reason from the policy.
+
+Crash consistency comes from the store: `Store.record` writes the tree file, then
+commits attestation row + log leaf + checkpoint in one transaction. Publishing happens
+after the commit and is idempotent per (chain, sequence), so a restart resumes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from por.chains.base import ChainReader, ChainSnapshot
+from por.core.attestation import (
+    PAYLOAD_TYPE,
+    Attestation,
+    ChainEntry,
+    Liabilities,
+    PreviousRef,
+    Token,
+    assess,
+    chain_entry_from_values,
+    reserves_from_dicts,
+    verify_consistency,
+)
+from por.core.sumtree import SumTree, derive_salt
+from por.crashpoints import crashpoint
+from por.errors import ChainError, PorError
+
+log = logging.getLogger("por.run")
+
+
+class Publisher(Protocol):
+    """Anything that publishes a recorded attestation; idempotent per sequence."""
+
+    chain_id: str
+
+    def publish(self, doc: Mapping[str, Any], digest_hex: str) -> Any: ...
+
+
+class ReserveEvaluator(Protocol):
+    """Fetches custodian data and values it; returns wire-form reserve lines."""
+
+    def evaluate(self, *, as_of: datetime) -> ReserveResult: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReserveResult:
+    lines: tuple[Mapping[str, Any], ...]  # attestation `reserves[]` entries (wire dicts)
+    eligible_total: int
+    degraded_reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishOutcome:
+    chain_id: str
+    sequence: int
+    ok: bool
+    detail: str
+    tx: str | None = None
+    block_number: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    sequence: int
+    digest: str
+    status: str
+    reasons: tuple[str, ...]
+    publications: tuple[PublishOutcome, ...] = ()
+
+
+@dataclass(slots=True, kw_only=True)
+class RunDeps:
+    token: Token
+    chains: Sequence[ChainReader]
+    reserves: ReserveEvaluator
+    store: Any  # por.store.Store (kept loose to keep this module importable without SQLAlchemy)
+    signers: Sequence[Any]  # por.core.dsse signers: issuer first
+    checkpoint_signer: Any
+    origin: str
+    clock: Callable[[], datetime]
+    random_bytes: Callable[[int], bytes]
+    publishers: Sequence[Publisher] = ()
+    tree_workers: int = 1
+    on_recorded: Callable[[RunResult], None] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def snapshot_chains(chains: Sequence[ChainReader]) -> list[ChainSnapshot]:
+    """Read every chain in parallel; any failure aborts the run naming the chain."""
+    if not chains:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(chains)),
+                            thread_name_prefix="por-chain") as pool:
+        futures = [(c.chain_id, pool.submit(c.snapshot)) for c in chains]
+        out: list[ChainSnapshot] = []
+        errors: list[str] = []
+        for chain_id, f in futures:
+            try:
+                out.append(f.result())
+            except PorError as e:
+                errors.append(f"{chain_id}: {e}")
+            except Exception as e:  # an adapter bug must not become a silent gap
+                errors.append(f"{chain_id}: unexpected {type(e).__name__}: {e}")
+    if errors:
+        raise ChainError("cannot snapshot every chain; no attestation recorded: "
+                         + "; ".join(errors))
+    return out
+
+
+def _chain_entry(s: ChainSnapshot) -> ChainEntry:
+    return chain_entry_from_values(
+        chain_id=s.chain_id, token=s.token_address, block_number=s.block.number,
+        block_hash=s.block.hash, block_time=s.block.time, total_supply=s.total_supply,
+        excluded=[(e.account, e.balance, e.reason) for e in s.excluded],
+        holders=len(s.holders))
+
+
+def build_tree(snapshots: Sequence[ChainSnapshot], round_secret: bytes, *,
+               workers: int = 1) -> SumTree:
+    """The liabilities tree over every holder of every chain (CAIP-10 ids never collide)."""
+    accounts: list[str] = []
+    balances: list[int] = []
+    for s in snapshots:
+        for account, balance in s.holders.items():
+            accounts.append(account)
+            balances.append(balance)
+    salts = b"".join(derive_salt(round_secret, a) for a in accounts)
+    return SumTree.build_columns(accounts, balances, salts, workers=workers)
+
+
+def attest_once(deps: RunDeps) -> RunResult:
+    """Produce, sign, record and publish one attestation. Raises PorError on failure."""
+    as_of = deps.clock()
+    snapshots = snapshot_chains(deps.chains)
+    crashpoint("after_snapshot")
+
+    reserves = deps.reserves.evaluate(as_of=as_of)
+    crashpoint("after_reserves")
+
+    round_secret = deps.random_bytes(32)
+    tree = build_tree(snapshots, round_secret, workers=deps.tree_workers)
+    crashpoint("after_tree")
+
+    reasons: list[str] = [s.mismatch.reason(s.chain_id) for s in snapshots if s.mismatch]
+    reasons.extend(reserves.degraded_reasons)
+    chains = tuple(_chain_entry(s) for s in snapshots)
+    circulating = sum(c.circulating_supply for c in chains)
+    if tree.root.sum != circulating and not any(s.mismatch for s in snapshots):
+        # Each chain's holders add up to its supply, so the tree must too; if not, a
+        # reader lost a holder between its check and here — refuse rather than publish.
+        raise ChainError(f"liabilities tree total {tree.root.sum} differs from circulating "
+                         f"supply {circulating} although every chain reconciled")
+    totals = assess(eligible_reserves=reserves.eligible_total, circulating_supply=circulating,
+                    degraded_reasons=reasons)
+
+    latest = deps.store.latest()
+    previous = None if latest is None else PreviousRef(sequence=latest.sequence,
+                                                       digest=latest.digest)
+    sequence = 1 if latest is None else latest.sequence + 1
+    attestation = Attestation(
+        sequence=sequence,
+        issued_at=deps.clock(),
+        as_of=as_of,
+        token=deps.token,
+        chains=chains,
+        reserves=reserves_from_dicts(list(reserves.lines)),
+        liabilities=Liabilities(root=tree.root.hash.hex(), total=tree.root.sum,
+                                leaf_count=tree.size),
+        totals=totals,
+        previous=previous,
+    )
+    verify_consistency(attestation)
+
+    from por.core.dsse import sign_envelope  # local: keeps import cost off light paths
+
+    envelope = sign_envelope(attestation.to_bytes(), PAYLOAD_TYPE, list(deps.signers))
+    crashpoint("after_sign")
+
+    from por.core.tlog import sign_checkpoint
+
+    def _sign_cp(cp: Any) -> str:
+        return sign_checkpoint(cp, key_name=deps.origin, signer=deps.checkpoint_signer)
+
+    deps.store.record(attestation=attestation, envelope=envelope, tree=tree,
+                      round_secret=round_secret, sign_checkpoint=_sign_cp, origin=deps.origin)
+    crashpoint("after_record")
+    digest = attestation.digest()
+    log.info("attestation %d recorded: %s ratio=%s", sequence, totals.status, totals.ratio)
+
+    result = RunResult(sequence=sequence, digest=digest, status=totals.status,
+                       reasons=totals.reasons)
+    pubs = publish_all(deps, attestation)
+    result = RunResult(sequence=sequence, digest=digest, status=totals.status,
+                       reasons=totals.reasons, publications=tuple(pubs))
+    if deps.on_recorded:
+        deps.on_recorded(result)
+    return result
+
+
+def publish_all(deps: RunDeps, attestation: Attestation) -> list[PublishOutcome]:
+    """Publish to every sink; one failing sink never blocks the others or the record."""
+    doc = attestation.to_dict()
+    digest = attestation.digest()
+    out: list[PublishOutcome] = []
+    for p in deps.publishers:
+        try:
+            r = p.publish(doc, digest)
+        except PorError as e:
+            log.warning("publishing %d to %s failed: %s", attestation.sequence, p.chain_id, e)
+            out.append(PublishOutcome(chain_id=p.chain_id, sequence=attestation.sequence,
+                                      ok=False, detail=str(e)))
+            deps.store.record_publication(p.chain_id, attestation.sequence,
+                                          contract=getattr(p, "contract_label", ""),
+                                          tx_hash=None, block_number=None,
+                                          status=f"failed: {e}"[:500])
+            continue
+        tx = getattr(r, "tx_hash", None) or getattr(r, "signature", None)
+        block = getattr(r, "block_number", None) or getattr(r, "slot", None)
+        status = str(getattr(r, "status", "published"))
+        out.append(PublishOutcome(chain_id=p.chain_id, sequence=attestation.sequence, ok=True,
+                                  detail=status, tx=None if tx is None else str(tx),
+                                  block_number=block))
+        deps.store.record_publication(p.chain_id, attestation.sequence,
+                                      contract=getattr(p, "contract_label", ""),
+                                      tx_hash=None if tx is None else str(tx),
+                                      block_number=block, status=status)
+    return out
+
+
+def catch_up_publications(deps: RunDeps) -> list[PublishOutcome]:
+    """After a restart: publish the latest recorded attestation wherever it is missing.
+
+    Publishers are idempotent per sequence (they read the contract / memo history
+    first), so calling this when everything is published costs reads, not rounds.
+    """
+    latest = deps.store.latest()
+    if latest is None:
+        return []
+    return publish_all(deps, latest.attestation)

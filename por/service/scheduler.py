@@ -1,0 +1,119 @@
+"""APScheduler 3.x wiring: one attestation job, one run at a time, one leader per database.
+
+Every instance of `por run` schedules the same job. At each tick the instance first
+makes sure it leads (a database lock held for the life of the process: a PostgreSQL
+session advisory lock, or a file lock next to a SQLite database); only the leader runs
+the attestation. The leader keeps the lock between ticks, so a tick cannot run twice
+because the first run finished before the second instance looked. `max_instances=1`
+keeps runs of one instance from overlapping; `coalesce` folds missed ticks into one and
+`misfire_grace_time` bounds how late a tick may still start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from por.errors import PorError
+from por.service.config import ScheduleConfig
+
+log = logging.getLogger("por.scheduler")
+
+JOB_ID = "por-attest"
+
+
+class Leadership:
+    """What the scheduler needs from the store's lock: try to lead, and release."""
+
+    def try_acquire(self) -> bool:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+    def is_held(self) -> bool:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+    def release(self) -> None:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class TickStats:
+    ran: int = 0
+    skipped_not_leader: int = 0
+    failed: int = 0
+    last_error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class AttestationScheduler:
+    def __init__(self, schedule: ScheduleConfig, run: Callable[[], Any], leadership: Any,
+                 *, timezone: str = "UTC") -> None:
+        self._run = run
+        self._leadership = leadership
+        self._leading = False
+        self.stats = TickStats()
+        self._scheduler = BackgroundScheduler(timezone=timezone)
+        trigger: Any
+        if schedule.cron:
+            trigger = CronTrigger.from_crontab(schedule.cron, timezone=timezone)
+        else:
+            trigger = IntervalTrigger(seconds=schedule.interval_s or 3600)
+        self._scheduler.add_job(
+            self.tick, trigger, id=JOB_ID, max_instances=1, coalesce=schedule.coalesce,
+            misfire_grace_time=schedule.misfire_grace_s, replace_existing=True)
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leading
+
+    def tick(self) -> None:
+        """One scheduled tick: lead or skip, then run once; errors are logged, not raised."""
+        if self._leading and not self._leadership.is_held():
+            # the lock's connection died (database restart, network): lead again only
+            # after winning the lock again, never on the memory of having held it
+            log.warning("lost the leader lock")
+            self._leading = False
+        if not self._leading:
+            self._leading = bool(self._leadership.try_acquire())
+        if not self._leading:
+            with self.stats.lock:
+                self.stats.skipped_not_leader += 1
+            log.debug("not the leader; skipping this tick")
+            return
+        try:
+            self._run()
+        except PorError as e:
+            with self.stats.lock:
+                self.stats.failed += 1
+                self.stats.last_error = e.diagnostics()
+            log.error("attestation run failed: %s", e.diagnostics())
+            return
+        except Exception as e:
+            with self.stats.lock:
+                self.stats.failed += 1
+                self.stats.last_error = f"{type(e).__name__}: {e}"
+            log.exception("attestation run crashed")
+            return
+        with self.stats.lock:
+            self.stats.ran += 1
+
+    def start(self, *, run_now: bool = False) -> None:
+        self._scheduler.start()
+        if run_now:
+            job = self._scheduler.get_job(JOB_ID)
+            if job is not None:
+                from datetime import UTC, datetime
+
+                job.modify(next_run_time=datetime.now(UTC))
+
+    def shutdown(self) -> None:
+        self._scheduler.shutdown(wait=True)
+        if self._leading:
+            self._leadership.release()
+            self._leading = False

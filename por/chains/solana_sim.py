@@ -323,6 +323,12 @@ class SolanaSim:
     def slot(self) -> int:
         return self._slot
 
+    def block(self, slot: int) -> tuple[str, int]:
+        """(blockhash, unix time) the sim recorded for a sealed slot."""
+        with self._lock:
+            b = self._blocks[slot]
+            return b.blockhash, b.time_s
+
     def clear_faults(self) -> None:
         with self._lock:
             self.faults = SimFaults()

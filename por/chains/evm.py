@@ -1,0 +1,517 @@
+"""EVM chain reader: token supply and every holder at the `finalized` block (DESIGN §7).
+
+One snapshot:
+ 1. checks each RPC endpoint's chain id (wrong-chain endpoints are dropped and noted);
+ 2. resolves `finalized` per endpoint and takes the highest block a quorum has finalized,
+    then its header (number, hash, time) by quorum;
+ 3. indexes `Transfer` logs from the checkpoint (block number + hash + balances, persisted
+    by the caller through `IndexCheckpointStore`) up to that block, splitting a log range
+    in half whenever a provider refuses it as too large; if the checkpoint's block hash is
+    no longer canonical (a reorg below it) the index is rebuilt from `start_block`;
+ 4. reads `decimals()`, `totalSupply()` and the excluded accounts' `balanceOf` pinned to the
+    block hash (EIP-1898, requireCanonical);
+ 5. compares holders + excluded with totalSupply: a difference is a `SupplyMismatch` in the
+    snapshot (the run makes it DEGRADED), and the checkpoint is then NOT advanced.
+
+Every read goes through `QuorumRpc`. I/O: JSON-RPC over HTTP only; the checkpoint store
+given by the caller does the disk (file store) or nothing (memory store).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from eth_utils import keccak
+
+from por.chains.base import (
+    EXCLUSION_REASONS,
+    BlockRef,
+    ChainSnapshot,
+    EndpointNote,
+    ExcludedAccount,
+    SupplyMismatch,
+)
+from por.chains.evm_rpc import (
+    EvmAbiMismatch,
+    EvmChainError,
+    EvmMalformedAnswer,
+    EvmNoQuorum,
+    EvmRangeRefused,
+    QuorumRpc,
+    parse_data,
+    parse_hash,
+    parse_quantity,
+)
+from por.core.amounts import format_base_units, parse_base_units
+from por.errors import ConfigError, FormatError, StoreError
+
+__all__ = [
+    "TRANSFER_TOPIC",
+    "EvmChainReader",
+    "FileCheckpointStore",
+    "IndexCheckpoint",
+    "IndexCheckpointStore",
+    "IndexRun",
+    "MemoryCheckpointStore",
+    "caip10",
+]
+
+TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
+_SEL_TOTAL_SUPPLY = "0x" + keccak(text="totalSupply()")[:4].hex()
+_SEL_BALANCE_OF = "0x" + keccak(text="balanceOf(address)")[:4].hex()
+_SEL_DECIMALS = "0x" + keccak(text="decimals()")[:4].hex()
+_ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
+_ZERO = "0x" + "00" * 20
+
+
+def _address(value: str, where: str) -> str:
+    """0x-prefixed lowercase 20-byte address (checksum is not checked: config may be lower)."""
+    if not isinstance(value, str) or not _ADDRESS_RE.fullmatch(value):
+        raise ConfigError(f"not an EVM address: {value!r}", where=where)
+    return value.lower()
+
+
+def caip10(chain_id: int, address: str) -> str:
+    """CAIP-10 account id with lowercase hex: eip155:<chain id>:0x<40 hex>."""
+    return f"eip155:{chain_id}:{_address(address, 'address')}"
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexCheckpoint:
+    """Where the Transfer index stopped: a finalized block and every balance after it."""
+
+    chain_id: str  # CAIP-2
+    token: str  # CAIP-10 of the token contract
+    block_number: int
+    block_hash: str  # lowercase hex without 0x
+    balances: Mapping[str, int] = field(default_factory=dict)  # 0x-lowercase address -> > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "por-evm-index-v1",
+            "chain_id": self.chain_id,
+            "token": self.token,
+            "block": {"number": self.block_number, "hash": self.block_hash},
+            "balances": {a: format_base_units(b) for a, b in sorted(self.balances.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, where: str = "checkpoint") -> IndexCheckpoint:
+        try:
+            if d["format"] != "por-evm-index-v1":
+                raise FormatError(f"unknown format {d['format']!r}", where=f"{where}.format")
+            number = d["block"]["number"]
+            block_hash = d["block"]["hash"]
+            if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+                raise FormatError(f"bad block number {number!r}", where=f"{where}.block.number")
+            if not isinstance(block_hash, str) or not re.fullmatch(r"[0-9a-f]{64}", block_hash):
+                raise FormatError(f"bad block hash {block_hash!r}", where=f"{where}.block.hash")
+            balances = {
+                _address(a, f"{where}.balances"): parse_base_units(b, where=f"{where}.balances.{a}")
+                for a, b in d["balances"].items()
+            }
+            return cls(chain_id=d["chain_id"], token=d["token"], block_number=number,
+                       block_hash=block_hash, balances=balances)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise FormatError(f"malformed checkpoint: {e!r}", where=where) from e
+
+
+class IndexCheckpointStore(Protocol):
+    """Persists one checkpoint per (chain, token); the service may back it by its database."""
+
+    def load(self, chain_id: str, token: str) -> IndexCheckpoint | None: ...
+
+    def save(self, checkpoint: IndexCheckpoint) -> None: ...
+
+
+class MemoryCheckpointStore:
+    """In-memory checkpoints (tests, one-shot runs)."""
+
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, str], IndexCheckpoint] = {}
+
+    def load(self, chain_id: str, token: str) -> IndexCheckpoint | None:
+        return self._data.get((chain_id, token))
+
+    def save(self, checkpoint: IndexCheckpoint) -> None:
+        self._data[(checkpoint.chain_id, checkpoint.token)] = checkpoint
+
+
+class FileCheckpointStore:
+    """One JSON file per (chain, token) in `directory`, replaced atomically (fsync + rename)."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    def path(self, chain_id: str, token: str) -> Path:
+        return self.directory / (token.replace(":", "_") + ".index.json")
+
+    def load(self, chain_id: str, token: str) -> IndexCheckpoint | None:
+        path = self.path(chain_id, token)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StoreError(f"cannot read checkpoint: {e}", where=str(path)) from e
+        try:
+            cp = IndexCheckpoint.from_dict(json.loads(raw), where=str(path))
+        except json.JSONDecodeError as e:
+            raise FormatError(f"malformed JSON: {e}", where=str(path)) from e
+        if cp.chain_id != chain_id or cp.token != token:
+            raise StoreError(f"checkpoint is for {cp.token}, expected {token}", where=str(path))
+        return cp
+
+    def save(self, checkpoint: IndexCheckpoint) -> None:
+        path = self.path(checkpoint.chain_id, checkpoint.token)
+        write_atomic(path, json.dumps(checkpoint.to_dict(), separators=(",", ":")).encode())
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """temp file in the same directory + fsync + os.replace + fsync of the directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise StoreError(f"cannot write: {e}", where=str(path)) from e
+
+
+# ---------------------------------------------------------------- parsing answers
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    number: int
+    hash: str
+    timestamp: int
+
+
+def _parse_header(raw: Any, what: str) -> _Header:
+    if not isinstance(raw, dict):
+        raise EvmMalformedAnswer(f"{what}: expected a block object, got {raw!r}"[:200])
+    try:
+        return _Header(
+            number=parse_quantity(raw["number"], f"{what}.number"),
+            hash=parse_hash(raw["hash"], f"{what}.hash"),
+            timestamp=parse_quantity(raw["timestamp"], f"{what}.timestamp"),
+        )
+    except KeyError as e:
+        raise EvmMalformedAnswer(f"{what}: block object lacks {e.args[0]!r}") from e
+
+
+@dataclass(frozen=True, slots=True)
+class _Transfer:
+    block_number: int
+    log_index: int
+    block_hash: str
+    sender: str  # 0x lowercase
+    recipient: str
+    value: int
+
+
+def _topic_address(topic: Any, what: str) -> str:
+    data = parse_data(topic, what)
+    if len(data) != 32 or any(data[:12]):
+        raise EvmAbiMismatch(f"{what}: topic is not an ABI-encoded address")
+    return "0x" + data[12:].hex()
+
+
+def _parse_logs(raw: Any, token: str) -> tuple[_Transfer, ...]:
+    if not isinstance(raw, list):
+        raise EvmMalformedAnswer(f"eth_getLogs: expected a list, got {type(raw).__name__}")
+    out = []
+    for i, log in enumerate(raw):
+        what = f"eth_getLogs[{i}]"
+        if not isinstance(log, dict):
+            raise EvmMalformedAnswer(f"{what}: not an object")
+        try:
+            if log.get("removed"):
+                raise EvmMalformedAnswer(f"{what}: removed log in a finalized range")
+            if str(log["address"]).lower() != token:
+                raise EvmMalformedAnswer(f"{what}: log of {log['address']}, asked for {token}")
+            topics = log["topics"]
+            if not isinstance(topics, list) or len(topics) != 3 or (
+                str(topics[0]).lower() != TRANSFER_TOPIC
+            ):
+                raise EvmAbiMismatch(
+                    f"{what}: not an ERC-20 Transfer(address indexed, address indexed, uint256)")
+            data = parse_data(log["data"], f"{what}.data")
+            if len(data) != 32:
+                raise EvmAbiMismatch(f"{what}: Transfer data is {len(data)} bytes, expected 32")
+            out.append(_Transfer(
+                block_number=parse_quantity(log["blockNumber"], f"{what}.blockNumber"),
+                log_index=parse_quantity(log["logIndex"], f"{what}.logIndex"),
+                block_hash=parse_hash(log["blockHash"], f"{what}.blockHash"),
+                sender=_topic_address(topics[1], f"{what}.topics[1]"),
+                recipient=_topic_address(topics[2], f"{what}.topics[2]"),
+                value=int.from_bytes(data, "big"),
+            ))
+        except KeyError as e:
+            raise EvmMalformedAnswer(f"{what}: log lacks {e.args[0]!r}") from e
+    out.sort(key=lambda t: (t.block_number, t.log_index))
+    return tuple(out)
+
+
+def _parse_uint(raw: Any, what: str, *, bits: int = 256) -> int:
+    data = parse_data(raw, what)
+    if len(data) == 0:
+        raise EvmAbiMismatch(f"{what} returned no data: no contract or no such function there")
+    if len(data) != 32:
+        raise EvmAbiMismatch(f"{what} returned {len(data)} bytes, expected one 32-byte word")
+    value = int.from_bytes(data, "big")
+    if value >= 2**bits:
+        raise EvmAbiMismatch(f"{what} returned {value}, not a uint{bits}")
+    return value
+
+
+# ---------------------------------------------------------------- the reader
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexRun:
+    """What one snapshot's indexing did (for logs, metrics and tests)."""
+
+    from_block: int
+    to_block: int
+    transfers: int
+    log_requests: int
+    range_splits: int
+    reindexed: bool
+    reason: str = ""
+
+
+class EvmChainReader:
+    """`ChainReader` for one ERC-20 on one EVM chain, read through a quorum of endpoints."""
+
+    def __init__(
+        self,
+        *,
+        chain_id: int,
+        rpc_urls: Sequence[str],
+        token_address: str,
+        excluded: Mapping[str, str] | None = None,
+        checkpoint_store: IndexCheckpointStore | None = None,
+        start_block: int = 0,
+        quorum: int | None = None,
+        max_log_range: int = 10_000,
+        expected_decimals: int | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.chain_num = chain_id
+        self.chain_id = f"eip155:{chain_id}"
+        self.token = _address(token_address, f"{self.chain_id} token")
+        self.token_caip10 = caip10(chain_id, self.token)
+        self.excluded: dict[str, str] = {}
+        for account, reason in (excluded or {}).items():
+            addr = _address(account, f"{self.chain_id} excluded")
+            if reason not in EXCLUSION_REASONS:
+                raise ConfigError(f"exclusion reason must be one of {EXCLUSION_REASONS}, "
+                                  f"got {reason!r}", where=f"{self.chain_id} excluded {addr}")
+            self.excluded[addr] = reason
+        self.store: IndexCheckpointStore = checkpoint_store or MemoryCheckpointStore()
+        self.start_block = start_block
+        if max_log_range < 1:
+            raise ConfigError("max_log_range must be >= 1", where=self.chain_id)
+        self.max_log_range = max_log_range
+        self.expected_decimals = expected_decimals
+        self.rpc = QuorumRpc(chain_id=chain_id, urls=rpc_urls, quorum=quorum,
+                             timeout_s=timeout_s)
+        self.last_run: IndexRun | None = None
+
+    def close(self) -> None:
+        self.rpc.close()
+
+    # -- reads pinned to one block (EIP-1898)
+
+    def _call_uint(self, data: str, block_hash: str, what: str, *, bits: int = 256) -> int:
+        pin = {"blockHash": "0x" + block_hash, "requireCanonical": True}
+        return self.rpc.call("eth_call", [{"to": self.token, "data": data}, pin],
+                             lambda raw: _parse_uint(raw, what, bits=bits), what=what)
+
+    def balance_of(self, address: str, block_hash: str) -> int:
+        addr = _address(address, "balanceOf")
+        return self._call_uint(_SEL_BALANCE_OF + "00" * 12 + addr[2:], block_hash,
+                               f"balanceOf({addr})")
+
+    def header(self, tag_or_number: str | int) -> _Header:
+        tag = hex(tag_or_number) if isinstance(tag_or_number, int) else tag_or_number
+        what = f"eth_getBlockByNumber({tag})"
+        return self.rpc.call("eth_getBlockByNumber", [tag, False],
+                             lambda raw: _parse_header(raw, what), what=what)
+
+    def finalized_header(self) -> _Header:
+        """The highest block that at least `quorum` endpoints call finalized, by quorum."""
+        answers = self.rpc.each("eth_getBlockByNumber", ["finalized", False],
+                                lambda raw: _parse_header(raw, "finalized block"))
+        numbers = sorted((a.number for _, a in answers if isinstance(a, _Header)), reverse=True)
+        for ep, a in answers:
+            if isinstance(a, EvmChainError):
+                self.rpc.note(ep.url, type(a).__name__, f"finalized block: {a.message}")
+        if len(numbers) < self.rpc.quorum:
+            raise EvmNoQuorum(
+                "finalized block: fewer than "
+                f"{self.rpc.quorum} endpoints answered ("
+                + "; ".join(f"{ep.url}: {a.message if isinstance(a, EvmChainError) else 'ok'}"
+                            for ep, a in answers) + ")",
+                where=self.rpc.where_all)
+        # A liar cannot push the pin beyond what a quorum has finalized.
+        head = self.header(numbers[self.rpc.quorum - 1])
+        return head
+
+    # -- the Transfer index
+
+    def _logs(self, a: int, b: int) -> tuple[_Transfer, ...]:
+        params = [{"address": self.token, "topics": [TRANSFER_TOPIC],
+                   "fromBlock": hex(a), "toBlock": hex(b)}]
+        return self.rpc.call("eth_getLogs", params, lambda raw: _parse_logs(raw, self.token),
+                             what=f"eth_getLogs({a}..{b})")
+
+    def _index(self, balances: dict[str, int], start: int, end: int) -> tuple[int, int, int]:
+        """Apply Transfers in [start, end] to `balances`; adaptive range splitting."""
+        chunk = self.max_log_range
+        transfers = requests = splits = 0
+        good_in_a_row = 0
+        a = start
+        while a <= end:
+            b = min(end, a + chunk - 1)
+            requests += 1
+            try:
+                logs = self._logs(a, b)
+            except EvmRangeRefused:
+                if a == b:
+                    raise  # a single block refused: nothing left to split
+                chunk = max(1, (b - a + 1) // 2)
+                splits += 1
+                good_in_a_row = 0
+                continue
+            for t in logs:
+                if not a <= t.block_number <= b:
+                    raise EvmMalformedAnswer(
+                        f"eth_getLogs({a}..{b}) returned a log of block {t.block_number}",
+                        where=self.rpc.where_all)
+                self._apply(balances, t)
+            transfers += len(logs)
+            a = b + 1
+            good_in_a_row += 1
+            if good_in_a_row >= 4 and chunk < self.max_log_range:
+                chunk = min(self.max_log_range, chunk * 2)  # probe back up, gently
+                good_in_a_row = 0
+        return transfers, requests, splits
+
+    def _apply(self, balances: dict[str, int], t: _Transfer) -> None:
+        if t.sender != _ZERO:
+            have = balances.get(t.sender, 0)
+            if have < t.value:
+                raise EvmAbiMismatch(
+                    f"Transfer at block {t.block_number} log {t.log_index} moves {t.value} "
+                    f"from {t.sender}, which holds {have} in the index: the index must start "
+                    f"at or before the token's deployment block (start_block "
+                    f"{self.start_block}) and the token must be a plain ERC-20",
+                    where=self.rpc.where_all)
+            if have == t.value:
+                del balances[t.sender]
+            else:
+                balances[t.sender] = have - t.value
+        if t.recipient != _ZERO and t.value:
+            balances[t.recipient] = balances.get(t.recipient, 0) + t.value
+
+    # -- the snapshot
+
+    def snapshot(self) -> ChainSnapshot:
+        """Supply, excluded accounts and every holder at one finalized block."""
+        self.rpc.begin_session()
+        head = self.finalized_header()
+        extra_notes: list[EndpointNote] = []
+
+        checkpoint = self.store.load(self.chain_id, self.token_caip10)
+        balances: dict[str, int] = {}
+        from_block = self.start_block
+        reindexed, reason = False, ""
+        if checkpoint is not None:
+            if checkpoint.block_number > head.number:
+                reindexed = True
+                reason = (f"checkpoint block {checkpoint.block_number} is above the finalized "
+                          f"block {head.number}")
+            else:
+                at_cp = self.header(checkpoint.block_number)
+                if at_cp.hash != checkpoint.block_hash:
+                    reindexed = True
+                    reason = (f"reorg below the checkpoint: block {checkpoint.block_number} is "
+                              f"now {at_cp.hash}, the checkpoint has {checkpoint.block_hash}")
+                else:
+                    balances = dict(checkpoint.balances)
+                    from_block = checkpoint.block_number + 1
+            if reindexed:
+                extra_notes.append(EndpointNote(
+                    endpoint=self.rpc.where_all,
+                    problem=f"index rebuilt from block {self.start_block}: {reason}"))
+
+        transfers, requests, splits = self._index(balances, from_block, head.number)
+        self.last_run = IndexRun(from_block=from_block, to_block=head.number,
+                                 transfers=transfers, log_requests=requests,
+                                 range_splits=splits, reindexed=reindexed, reason=reason)
+
+        decimals = self._call_uint(_SEL_DECIMALS, head.hash, "decimals()", bits=8)
+        if self.expected_decimals is not None and decimals != self.expected_decimals:
+            raise EvmAbiMismatch(f"token has {decimals} decimals, configured "
+                                 f"{self.expected_decimals}", where=self.rpc.where_all)
+        total_supply = self._call_uint(_SEL_TOTAL_SUPPLY, head.hash, "totalSupply()")
+        excluded = tuple(
+            ExcludedAccount(account=caip10(self.chain_num, addr),
+                            balance=self.balance_of(addr, head.hash), reason=reason_)
+            for addr, reason_ in sorted(self.excluded.items())
+        )
+        holders = {caip10(self.chain_num, a): b for a, b in sorted(balances.items())
+                   if a not in self.excluded and b > 0}
+        indexed_sum = sum(holders.values()) + sum(e.balance for e in excluded)
+        mismatch = None
+        if indexed_sum != total_supply:
+            mismatch = SupplyMismatch(total_supply=total_supply, indexed_sum=indexed_sum)
+        else:
+            # Only an index that adds up becomes the next run's starting point.
+            self.store.save(IndexCheckpoint(chain_id=self.chain_id, token=self.token_caip10,
+                                            block_number=head.number, block_hash=head.hash,
+                                            balances=balances))
+        notes = tuple(self.rpc.notes.values()) + tuple(extra_notes)
+        return ChainSnapshot(
+            chain_id=self.chain_id,
+            token_address=self.token_caip10,
+            decimals=decimals,
+            block=BlockRef(number=head.number, hash=head.hash,
+                           time=datetime.fromtimestamp(head.timestamp, UTC)),
+            total_supply=total_supply,
+            holders=holders,
+            excluded=excluded,
+            mismatch=mismatch,
+            endpoint_notes=notes,
+        )
+
+
+def load_checkpoint_json(text: str, *, where: str) -> IndexCheckpoint:
+    """Parse a checkpoint file's text (for tools that inspect it)."""
+    try:
+        return IndexCheckpoint.from_dict(json.loads(text), where=where)
+    except json.JSONDecodeError as e:
+        raise FormatError(f"malformed JSON: {e}", where=where) from e

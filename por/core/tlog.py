@@ -433,7 +433,7 @@ def encode_verifier_key(key_name: str, public_key_raw: bytes) -> str:
 
 def parse_verifier_key(text: str, *, where: str = "verifier key") -> tuple[str, bytes]:
     """Parse a verifier key string; return (key name, raw 32-byte Ed25519 public key)."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # the base64 key may itself contain "+"
     if len(parts) != 3:
         raise FormatError("verifier key must be <name>+<hex key hash>+<base64 key>",
                           where=where)

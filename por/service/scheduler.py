@@ -113,7 +113,8 @@ class AttestationScheduler:
                 job.modify(next_run_time=datetime.now(UTC))
 
     def shutdown(self) -> None:
-        self._scheduler.shutdown(wait=True)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
         if self._leading:
             self._leadership.release()
             self._leading = False

@@ -61,7 +61,7 @@ from por.chains.base import (
     SupplyMismatch,
 )
 from por.core.amounts import parse_base_units
-from por.errors import ChainError, ConfigError
+from por.errors import AmountError, ChainError, ConfigError
 
 TOKEN_PROGRAM_ID = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 TOKEN_2022_PROGRAM_ID = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
@@ -167,6 +167,14 @@ def _field(obj: object, key: str, kind: type | tuple[type, ...], where: str) -> 
             where=where,
         )
     return value
+
+
+def _amount(value: object, where: str) -> int:
+    """A canonical decimal string of base units from a node's answer (a ChainError if not)."""
+    try:
+        return parse_base_units(value, where=where)
+    except AmountError as e:
+        raise SolanaAnswerError(e.message, where=where) from e
 
 
 def _slot(value: object, where: str) -> int:
@@ -383,8 +391,7 @@ class SolanaReader:
         context = _field(result, "context", dict, where)
         slot = _slot(_field(context, "slot", int, f"{where} context"), f"{where} context.slot")
         value = _field(result, "value", dict, where)
-        supply = parse_base_units(_field(value, "amount", str, f"{where} value"),
-                                  where=f"{where} value.amount")
+        supply = _amount(_field(value, "amount", str, f"{where} value"), f"{where} value.amount")
         decimals = _field(value, "decimals", int, f"{where} value")
         if not 0 <= decimals <= 255:
             raise SolanaAnswerError(f"decimals out of range: {decimals}", where=where)
@@ -456,8 +463,8 @@ class SolanaReader:
         if state not in ("initialized", "frozen"):  # frozen tokens still circulate (REFERENCE)
             raise SolanaAnswerError(f"unexpected account state {state!r}", where=where)
         token_amount = _field(info, "tokenAmount", dict, f"{where}.info")
-        amount = parse_base_units(_field(token_amount, "amount", str, f"{where}.tokenAmount"),
-                                  where=f"{where}.info.tokenAmount.amount")
+        amount = _amount(_field(token_amount, "amount", str, f"{where}.tokenAmount"),
+                         f"{where}.info.tokenAmount.amount")
         if _field(token_amount, "decimals", int, f"{where}.tokenAmount") != decimals:
             raise SolanaAnswerError(
                 f"account reports {token_amount['decimals']} decimals, the mint {decimals}",

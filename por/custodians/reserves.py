@@ -1,0 +1,199 @@
+"""From custodian reports to valued reserve lines: the one call an attestation run makes.
+
+`evaluate_reserves` turns statements (cash) and holdings into policy Positions, drops
+double counting (the same account reported by several statements: the latest as-of
+wins, the others appear as ineligible "superseded" lines), values everything with
+por.core.policy and collects the reasons that make the attestation DEGRADED: stale or
+future-dated statements, conflicting statements, and problems a source reported.
+
+No I/O here: reports come in as values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from por.core.policy import (
+    Policy,
+    Position,
+    ReserveLine,
+    StatementRef,
+    evaluate_positions,
+    staleness_reasons,
+)
+from por.custodians.base import CustodianReport
+from por.custodians.model import Holding, Statement, rfc3339
+
+_SUPERSEDED = "superseded by {fmt} statement {sid} as of {as_of} for the same account"
+
+
+def _ref(item: Statement | Holding) -> StatementRef:
+    return StatementRef(
+        format=item.format, id=item.statement_id, as_of=item.as_of, sha256=item.sha256
+    )
+
+
+def statement_position(s: Statement) -> Position:
+    """A cash balance: the closing BOOKED balance (DESIGN §7); the bank is the issuer."""
+    return Position(
+        custodian=s.custodian,
+        account=s.account,
+        asset_class="cash",
+        instrument=None,
+        currency=s.currency,
+        decimals=s.decimals,
+        amount=s.closing_booked,
+        market_value=s.closing_booked,
+        issuer=s.custodian,
+        issuer_type="bank",
+        maturity_date=None,
+        start_date=None,
+        statement=_ref(s),
+    )
+
+
+def holding_position(h: Holding) -> Position:
+    return Position(
+        custodian=h.custodian,
+        account=h.account,
+        asset_class=h.asset_class,
+        instrument=h.isin,
+        currency=h.currency,
+        decimals=h.decimals,
+        amount=h.nominal,
+        market_value=h.market_value,
+        issuer=h.issuer,
+        issuer_type=h.issuer_type,
+        maturity_date=h.maturity_date,
+        start_date=h.start_date,
+        statement=_ref(h),
+    )
+
+
+def _dedupe_statements(statements: Sequence[Statement]) -> tuple[dict[int, str], list[str]]:
+    """superseded index -> reason; and conflicts between equally recent statements."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, s in enumerate(statements):
+        gk = (s.account_key or f"{s.custodian}|{s.account}", s.currency)
+        groups.setdefault(gk, []).append(i)
+    superseded: dict[int, str] = {}
+    conflicts: list[str] = []
+    for idxs in groups.values():
+        if len(idxs) == 1:
+            continue
+        newest = max(statements[i].as_of for i in idxs)
+        top = [i for i in idxs if statements[i].as_of == newest]
+        keep = top[0]
+        k = statements[keep]
+        for i in top[1:]:
+            s = statements[i]
+            d = max(k.decimals, s.decimals)
+            scaled = s.closing_booked * 10 ** (d - s.decimals)
+            k_scaled = k.closing_booked * 10 ** (d - k.decimals)
+            if scaled != k_scaled:
+                conflicts.append(
+                    f"conflicting statements for {k.custodian} account {k.account} as of "
+                    f"{rfc3339(k.as_of)}: {k.format} {k.statement_id} and {s.format} "
+                    f"{s.statement_id} report different closing booked balances"
+                )
+        for i in idxs:
+            if i != keep:
+                superseded[i] = _SUPERSEDED.format(
+                    fmt=k.format, sid=k.statement_id, as_of=rfc3339(k.as_of)
+                )
+    return superseded, conflicts
+
+
+def _dedupe_holdings(holdings: Sequence[Holding]) -> dict[int, str]:
+    """The same ISIN in the same account reported by several documents: newest wins."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, h in enumerate(holdings):
+        if h.isin:
+            groups.setdefault((h.account_key or h.account, h.isin), []).append(i)
+    superseded: dict[int, str] = {}
+    for idxs in groups.values():
+        docs = {(holdings[i].as_of, holdings[i].sha256) for i in idxs}
+        if len(docs) < 2:
+            continue  # several lots in one document: all count
+        newest = max(docs)
+        for i in idxs:
+            h = holdings[i]
+            if (h.as_of, h.sha256) != newest:
+                superseded[i] = _SUPERSEDED.format(
+                    fmt="holdings", sid=h.statement_id, as_of=rfc3339(newest[0])
+                )
+    return superseded
+
+
+def evaluate_reserves(
+    reports: Iterable[CustodianReport],
+    policy: Policy,
+    *,
+    token_currency: str,
+    token_decimals: int,
+    as_of: datetime,
+) -> tuple[list[ReserveLine], int, list[str]]:
+    """(reserve lines, eligible total in token base units, DEGRADED reasons).
+
+    Staleness is judged against `as_of` (the attestation's as-of time) with the
+    report's own `max_age_s` or the policy's `max_statement_age_s`.
+    """
+    reports = list(reports)
+    statements = [s for r in reports for s in r.statements]
+    holdings = [h for r in reports for h in r.holdings]
+    degraded: list[str] = []
+    for r in reports:
+        degraded.extend(f"{r.custodian}: {p}" for p in r.problems)
+        max_age = r.max_age_s if r.max_age_s is not None else policy.max_statement_age_s
+        degraded.extend(
+            staleness_reasons(
+                [*r.statements, *r.holdings],
+                now=as_of,
+                max_age_s=max_age,
+                max_future_skew_s=policy.max_future_skew_s,
+            )
+        )
+    sup_s, conflicts = _dedupe_statements(statements)
+    sup_h = _dedupe_holdings(holdings)
+    degraded.extend(conflicts)
+    positions = [statement_position(s) for s in statements]
+    positions += [holding_position(h) for h in holdings]
+    superseded = {**sup_s, **{len(statements) + i: why for i, why in sup_h.items()}}
+    # Superseded positions are valued too (so the line shows amounts) but never count.
+    keep = [p for i, p in enumerate(positions) if i not in superseded]
+    lines_kept, total = evaluate_positions(
+        keep, policy, token_currency=token_currency, token_decimals=token_decimals, as_of=as_of
+    )
+    dropped = [p for i, p in enumerate(positions) if i in superseded]
+    lines_dropped, _ = evaluate_positions(
+        dropped, Policy(), token_currency=token_currency, token_decimals=token_decimals, as_of=as_of
+    )
+    out: list[ReserveLine] = []
+    it_kept, it_dropped = iter(lines_kept), iter(lines_dropped)
+    for i in range(len(positions)):
+        if i in superseded:
+            line = next(it_dropped)
+            out.append(
+                ReserveLine(
+                    custodian=line.custodian,
+                    account=line.account,
+                    asset_class=line.asset_class,
+                    instrument=line.instrument,
+                    currency=line.currency,
+                    amount=line.amount,
+                    market_value=line.market_value,
+                    haircut_bps=line.haircut_bps,
+                    eligible_value=0,
+                    ineligible_reason=superseded[i],
+                    statement=line.statement,
+                    issuer=line.issuer,
+                    notes=line.notes,
+                )
+            )
+        else:
+            out.append(next(it_kept))
+    return out, total, degraded
+
+
+__all__ = ["evaluate_reserves", "holding_position", "statement_position"]

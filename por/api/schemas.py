@@ -1,0 +1,234 @@
+"""Response models of the HTTP API (pydantic), kept apart from the core dataclasses.
+
+They describe the wire form for the OpenAPI document and for clients. Amounts are
+decimal strings of integer base units, hashes lowercase hex, times RFC 3339 UTC — the
+same spelling as the signed documents (DESIGN §4). The core model stays the one
+that parses and checks; these only document what the API sends.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AmountStr = Field(pattern=r"^(0|[1-9][0-9]*)$", description="integer base units, decimal string")
+Hex32 = Field(pattern=r"^[0-9a-f]{64}$", description="32 bytes, lowercase hex")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --- attestation document (por-attestation-v1) --------------------------------------------
+
+
+class TokenOut(_Model):
+    symbol: str
+    decimals: int
+    currency: str
+
+
+class BlockOut(_Model):
+    number: int
+    hash: str
+    time: str
+
+
+class ExcludedOut(_Model):
+    account: str
+    balance: str = AmountStr
+    reason: Literal["treasury", "bridge_escrow"]
+
+
+class ChainOut(_Model):
+    chain_id: str = Field(description="CAIP-2 chain id")
+    token: str = Field(description="CAIP-10 id of the token contract or mint")
+    block: BlockOut
+    total_supply: str = AmountStr
+    excluded: list[ExcludedOut]
+    circulating_supply: str = AmountStr
+    holders: int
+
+
+class StatementOut(_Model):
+    format: str
+    id: str
+    as_of: str
+    sha256: str = Hex32
+
+
+class ReserveOut(_Model):
+    custodian: str
+    account: str
+    asset_class: str
+    instrument: str | None
+    currency: str
+    amount: str = AmountStr
+    market_value: str = AmountStr
+    haircut_bps: int
+    eligible_value: str = AmountStr
+    ineligible_reason: str | None
+    statement: StatementOut
+
+
+class LiabilitiesOut(_Model):
+    root: str = Hex32
+    total: str = AmountStr
+    leaf_count: int
+
+
+class TotalsOut(_Model):
+    eligible_reserves: str = AmountStr
+    circulating_supply: str = AmountStr
+    ratio: str | None = Field(description="eligible/circulating, 6 places, rounded down")
+    status: Literal["FULLY_BACKED", "UNDER_COLLATERALIZED", "DEGRADED"]
+    reasons: list[str]
+
+
+class PreviousOut(_Model):
+    sequence: int
+    digest: str = Hex32
+
+
+class AttestationDocumentOut(_Model):
+    format: Literal["por-attestation-v1"]
+    sequence: int
+    issued_at: str
+    as_of: str
+    token: TokenOut
+    chains: list[ChainOut]
+    reserves: list[ReserveOut]
+    liabilities: LiabilitiesOut
+    totals: TotalsOut
+    previous: PreviousOut | None
+
+
+class SignatureOut(_Model):
+    keyid: str
+    sig: str = Field(description="base64 Ed25519 signature over PAE(payloadType, payload)")
+
+
+class EnvelopeOut(_Model):
+    payload: str = Field(description="base64 of the RFC 8785 attestation bytes")
+    payloadType: str
+    signatures: list[SignatureOut]
+
+
+class AttestationOut(_Model):
+    """One attestation: the signed envelope (verify THIS) and its decoded document."""
+
+    sequence: int
+    digest: str = Hex32
+    envelope: EnvelopeOut
+    attestation: AttestationDocumentOut
+
+
+class AttestationSummaryOut(_Model):
+    sequence: int
+    digest: str = Hex32
+    issued_at: str
+    as_of: str
+    status: str
+    ratio: str | None
+    eligible_reserves: str = AmountStr
+    circulating_supply: str = AmountStr
+    liabilities_root: str = Hex32
+
+
+class AttestationPageOut(_Model):
+    items: list[AttestationSummaryOut] = Field(description="newest first")
+    next_before: int | None = Field(
+        description="pass as `before` for the next (older) page; null on the last page")
+
+
+# --- proofs -------------------------------------------------------------------------------
+
+
+class NodeOut(_Model):
+    hash: str = Hex32
+    sum: str = AmountStr
+
+
+class InclusionProofOut(_Model):
+    """The por-mst-v1 inclusion proof exactly as DESIGN §3 defines it."""
+
+    format: Literal["por-mst-v1"]
+    account: str
+    balance: str = AmountStr
+    salt: str = Hex32
+    index: int
+    size: int
+    path: list[NodeOut]
+    root: NodeOut
+
+
+class ProofOut(_Model):
+    """A holder's proof plus the attestation it belongs to (match `root` to `liabilities`)."""
+
+    sequence: int
+    attestation_digest: str = Hex32
+    liabilities: LiabilitiesOut
+    proof: InclusionProofOut
+
+
+# --- keys, log, oracles, health -----------------------------------------------------------
+
+
+class KeyOut(_Model):
+    keyid: str
+    alg: Literal["ed25519"]
+    public_key: str
+    not_before: str | None
+    not_after: str | None
+    role: Literal["issuer", "auditor"]
+
+
+class KeySetOut(_Model):
+    keys: list[KeyOut]
+
+
+class LogInclusionOut(_Model):
+    sequence: int
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str = Hex32
+    path: list[str] = Field(description="sibling hashes, bottom-up, hex (RFC 9162 §2.1.3)")
+    root_hash: str = Hex32
+    checkpoint: str = Field(description="the signed note of size tree_size")
+
+
+class LogConsistencyOut(_Model):
+    from_size: int = Field(alias="from")
+    to_size: int = Field(alias="to")
+    from_root: str = Hex32
+    to_root: str = Hex32
+    path: list[str] = Field(description="RFC 9162 §2.1.4 consistency proof, hex")
+
+
+class OracleOut(_Model):
+    chain_id: str
+    contract: str
+    sequence: int = Field(description="the highest attestation sequence sent to this oracle")
+    tx_hash: str | None
+    block_number: int | None
+    status: str
+    updated_at: str
+
+
+class OraclesOut(_Model):
+    oracles: list[OracleOut]
+
+
+class HealthOut(_Model):
+    status: Literal["ok", "unavailable"]
+    latest_sequence: int | None
+    detail: str | None = None
+
+
+class TriggerOut(_Model):
+    sequence: int
+
+
+class ErrorOut(_Model):
+    detail: str

@@ -1,0 +1,157 @@
+// por-mst-v1 inclusion-proof verifier (DESIGN §3), run in the holder's browser.
+//
+//   leaf = H(0x00 || salt || H(account_id) || u256(balance)),  sum = balance
+//   node = H(0x01 || L.hash || u256(L.sum) || R.hash || u256(R.sum)),  sum = L.sum + R.sum
+//
+// H is SHA-256 (WebCrypto). Sides follow from index and size as in RFC 9162 §2.1.3.2.
+// Everything is checked before hashing: field set, formats, index < size, path length.
+// Every amount and partial sum must be below 2^127. Sums are BigInt, never JS numbers.
+// verifyProof(proof) resolves to {hash, sum} of the recomputed root or rejects with an
+// Error whose message says what is wrong.
+"use strict";
+
+const PorMst = (() => {
+  const FORMAT = "por-mst-v1";
+  const LIMIT = 2n ** 127n;
+  const HEX32 = /^[0-9a-f]{64}$/;
+  const BASE_UNITS = /^(0|[1-9][0-9]*)$/;
+  const enc = new TextEncoder();
+
+  function fail(msg) { throw new Error(msg); }
+
+  function exactKeys(obj, keys, where) {
+    if (obj === null || typeof obj !== "object" || Array.isArray(obj)) fail(`${where} must be an object`);
+    const missing = keys.filter((k) => !(k in obj));
+    if (missing.length) fail(`${where}: missing field(s) ${missing.join(", ")}`);
+    const unknown = Object.keys(obj).filter((k) => !keys.includes(k));
+    if (unknown.length) fail(`${where}: unknown field(s) ${unknown.join(", ")}`);
+  }
+
+  function amount(s, where) {
+    if (typeof s !== "string" || !BASE_UNITS.test(s) || s.length > 39) fail(`${where} must be a canonical decimal string of base units, got ${JSON.stringify(s)}`);
+    const v = BigInt(s);
+    if (v >= LIMIT) fail(`${where} must be below 2^127`);
+    return v;
+  }
+
+  function hex32(s, where) {
+    if (typeof s !== "string" || !HEX32.test(s)) fail(`${where} must be 32 bytes of lowercase hex, got ${JSON.stringify(s)}`);
+    const out = new Uint8Array(32);
+    for (let i = 0; i < 32; i++) out[i] = parseInt(s.substr(2 * i, 2), 16);
+    return out;
+  }
+
+  function count(v, where) {
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) fail(`${where} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  function u256(v) {
+    const out = new Uint8Array(32);
+    let x = v;
+    for (let i = 31; i >= 0 && x > 0n; i--) { out[i] = Number(x & 0xffn); x >>= 8n; }
+    return out;
+  }
+
+  function concat(...parts) {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) { out.set(p, o); o += p.length; }
+    return out;
+  }
+
+  async function sha256(bytes) { return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)); }
+  const toHex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+  async function leafNode(account, balance, salt) {
+    const accountHash = await sha256(enc.encode(account));
+    return { hash: await sha256(concat(Uint8Array.of(0), salt, accountHash, u256(balance))), sum: balance };
+  }
+
+  async function parent(l, r, where) {
+    const sum = l.sum + r.sum;
+    if (sum >= LIMIT) fail(`${where}: partial sum reaches 2^127`);
+    return { hash: await sha256(concat(Uint8Array.of(1), l.hash, u256(l.sum), r.hash, u256(r.sum))), sum };
+  }
+
+  // RFC 9162 §2.1.3.2: how many siblings a proof for `index` in `size` leaves has.
+  function expectedPathLength(index, size) {
+    let x = BigInt(index) ^ BigInt(size - 1), inner = 0;
+    while (x > 0n) { inner++; x >>= 1n; }
+    let hi = BigInt(index) >> BigInt(inner), border = 0;
+    while (hi > 0n) { border += Number(hi & 1n); hi >>= 1n; }
+    return inner + border;
+  }
+
+  async function verifyProof(proof) {
+    exactKeys(proof, ["format", "account", "balance", "salt", "index", "size", "path", "root"], "proof");
+    if (proof.format !== FORMAT) fail(`proof format must be ${FORMAT}, got ${JSON.stringify(proof.format)}`);
+    if (typeof proof.account !== "string" || proof.account.length === 0) fail("proof.account must be a non-empty string");
+    const balance = amount(proof.balance, "proof.balance");
+    const salt = hex32(proof.salt, "proof.salt");
+    const index = count(proof.index, "proof.index");
+    const size = count(proof.size, "proof.size");
+    if (index >= size) fail(`leaf index ${index} is not below tree size ${size}`);
+    if (!Array.isArray(proof.path)) fail("proof.path must be a list");
+    const want = expectedPathLength(index, size);
+    if (proof.path.length !== want) fail(`path has ${proof.path.length} siblings, a proof for leaf ${index} of ${size} needs ${want}`);
+    const path = proof.path.map((p, i) => {
+      exactKeys(p, ["hash", "sum"], `proof.path[${i}]`);
+      return { hash: hex32(p.hash, `proof.path[${i}].hash`), sum: amount(p.sum, `proof.path[${i}].sum`) };
+    });
+    exactKeys(proof.root, ["hash", "sum"], "proof.root");
+    const root = { hash: hex32(proof.root.hash, "proof.root.hash"), sum: amount(proof.root.sum, "proof.root.sum") };
+
+    let node = await leafNode(proof.account, balance, salt);
+    let fn = BigInt(index), sn = BigInt(size - 1);
+    for (let i = 0; i < path.length; i++) {
+      if (sn === 0n) fail("path is too long");
+      if ((fn & 1n) === 1n || fn === sn) {
+        node = await parent(path[i], node, `proof.path[${i}]`);
+        if ((fn & 1n) === 0n) while (fn !== 0n && (fn & 1n) === 0n) { fn >>= 1n; sn >>= 1n; }
+      } else {
+        node = await parent(node, path[i], `proof.path[${i}]`);
+      }
+      fn >>= 1n; sn >>= 1n;
+    }
+    if (sn !== 0n) fail("path is too short");
+    if (!equal(node.hash, root.hash)) fail(`computed root hash ${toHex(node.hash)} differs from the proof's root ${proof.root.hash}`);
+    if (node.sum !== root.sum) fail(`computed root sum ${node.sum} differs from the proof's root sum ${root.sum}`);
+    return { hash: toHex(node.hash), sum: node.sum.toString() };
+  }
+
+  // DSSE v1 pre-authentication encoding.
+  function pae(type, body) {
+    const t = enc.encode(type);
+    return concat(enc.encode(`DSSEv1 ${t.length} `), t, enc.encode(` ${body.length} `), body);
+  }
+
+  function b64(s) {
+    const bin = atob(s);
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  }
+
+  // Verify an envelope against the published key set; resolve to {payload, keyids} of the
+  // verified bytes. Keys come only from the key set, never from the envelope; each key
+  // counts once. Rejects when no key verifies or the browser lacks Ed25519.
+  async function verifyEnvelope(envelope, keySet) {
+    exactKeys(envelope, ["payload", "payloadType", "signatures"], "envelope");
+    const payload = b64(envelope.payload);
+    const message = pae(envelope.payloadType, payload);
+    const verified = [];
+    for (const key of keySet.keys) {
+      if (key.alg !== "ed25519" || verified.includes(key.keyid)) continue;
+      const sigs = envelope.signatures.filter((s) => s.keyid === key.keyid);
+      for (const s of sigs) {
+        const pub = await crypto.subtle.importKey("raw", hex32(key.public_key, "public_key"), { name: "Ed25519" }, false, ["verify"]);
+        if (await crypto.subtle.verify({ name: "Ed25519" }, pub, b64(s.sig), message)) { verified.push(key.keyid); break; }
+      }
+    }
+    if (!verified.length) fail("no signature on the attestation verifies with a published key");
+    return { payload, keyids: verified };
+  }
+
+  return { verifyProof, verifyEnvelope, expectedPathLength, FORMAT };
+})();
+window.PorMst = PorMst;

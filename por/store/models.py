@@ -1,0 +1,115 @@
+"""The database schema of the store: SQLAlchemy 2 typed declarative tables.
+
+One row per attestation (its envelope, document and tree file), one per log leaf, one
+per signed checkpoint, and the publication state of each oracle. Amounts are decimal
+strings (never floats, never database numerics that a driver might turn into floats).
+Nothing here touches a database by itself; `por.store.store` does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_VERSION = 1
+"""Bumped when a table changes shape; `Store.open` refuses a database of another version."""
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaRow(Base):
+    """Key/value facts about the database: the schema version, and the writer's lock row."""
+
+    __tablename__ = "por_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+class AttestationRow(Base):
+    """One signed attestation. `sequence` is the primary key: one row per sequence, ever."""
+
+    __tablename__ = "por_attestations"
+
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    previous_digest: Mapped[str | None] = mapped_column(String(64))
+    envelope_json: Mapped[bytes] = mapped_column(LargeBinary)
+    document_json: Mapped[bytes] = mapped_column(LargeBinary)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(32))
+    ratio: Mapped[str | None] = mapped_column(String(64))
+    eligible_reserves: Mapped[str] = mapped_column(String(40))
+    circulating_supply: Mapped[str] = mapped_column(String(40))
+    liabilities_root: Mapped[str] = mapped_column(String(64))
+    tree_file: Mapped[str] = mapped_column(String(255))
+    tree_sha256: Mapped[str] = mapped_column(String(64))
+    # The per-round PRF key behind every salt; kept so proofs can be re-derived by the
+    # operator, never served by the API (it would let anyone link leaves across rounds).
+    round_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LogLeafRow(Base):
+    """One leaf of the attestation log (DESIGN §5); `leaf_index` is its RFC 9162 index."""
+
+    __tablename__ = "por_log_leaves"
+
+    leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sequence: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("por_attestations.sequence"), unique=True
+    )
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CheckpointRow(Base):
+    """A signed checkpoint of the log at one size (C2SP signed note)."""
+
+    __tablename__ = "por_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+
+
+class PublicationRow(Base):
+    """What one oracle (per chain) holds for one attestation: contract, tx, status."""
+
+    __tablename__ = "por_publications"
+    __table_args__ = (UniqueConstraint("chain_id", "sequence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chain_id: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    contract: Mapped[str] = mapped_column(String(128))
+    tx_hash: Mapped[str | None] = mapped_column(String(128))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PublishIntentRow(Base):
+    """A publisher's intent (persisted BEFORE broadcasting), as JSON, per chain and sequence."""
+
+    __tablename__ = "por_publish_intents"
+    __table_args__ = (UniqueConstraint("chain_id", "sequence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chain_id: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    intent_json: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -3,7 +3,7 @@
 `AnvilNode` starts the project-local anvil (tools/node_modules, or $POR_ANVIL) on
 127.0.0.1 at a free port and stops it again; it is a context manager. By default it runs
 with `--slots-in-an-epoch 1`, so anvil's `finalized` block is `latest - 2` (anvil computes
-finalized = latest - 2 × slots-in-an-epoch, safe = latest - slots; see docs/evm.md) and
+finalized = latest - 2 x slots-in-an-epoch, safe = latest - slots; see docs/evm.md) and
 `mine(node, 2)` after a change makes it final.
 
 The helpers deploy por's committed contract artifacts (StableToken, ReserveOracle,
@@ -168,7 +168,7 @@ class AnvilNode:
                     if w3.eth.chain_id == self.chain_id:
                         self.port, self._proc, self._w3 = port, proc, w3
                         return self
-                except Exception:  # noqa: BLE001, S112 - not listening yet: poll again
+                except Exception:  # noqa: S110 - not listening yet: poll again
                     pass
                 time.sleep(0.05)
             else:
@@ -288,7 +288,7 @@ def _batches(recipients: Sequence[str], amounts: Sequence[int],
                list(amounts[i:i + chunk]))
 
 
-def _batch_call(w3: Web3, token: str, fn: str, sender: str, recipients: Sequence[str],
+def _batch_call(w3: Web3, token: str, fn: str, *, sender: str, recipients: Sequence[str],
                 amounts: Sequence[int], chunk: int) -> int:
     """Send one batch tx per `chunk` recipients without waiting in between; returns the count."""
     c = contract(w3, "StableToken", token)
@@ -309,13 +309,15 @@ def _batch_call(w3: Web3, token: str, fn: str, sender: str, recipients: Sequence
 def mint_batch(w3: Web3, token: str, *, issuer: str, recipients: Sequence[str],
                amounts: Sequence[int], chunk: int = 500) -> int:
     """Issuer mints amounts[i] to recipients[i], `chunk` per transaction."""
-    return _batch_call(w3, token, "mintBatch", issuer, recipients, amounts, chunk)
+    return _batch_call(w3, token, "mintBatch", sender=issuer, recipients=recipients,
+                       amounts=amounts, chunk=chunk)
 
 
 def transfer_batch(w3: Web3, token: str, *, sender: str, recipients: Sequence[str],
                    amounts: Sequence[int], chunk: int = 500) -> int:
     """`sender` (unlocked or impersonated) sends amounts[i] to recipients[i]."""
-    return _batch_call(w3, token, "transferBatch", sender, recipients, amounts, chunk)
+    return _batch_call(w3, token, "transferBatch", sender=sender, recipients=recipients,
+                       amounts=amounts, chunk=chunk)
 
 
 def impersonate(node: AnvilNode, address: str, *, fund_wei: int = 10**20) -> str:

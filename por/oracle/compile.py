@@ -34,7 +34,9 @@ SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},
     "evmVersion": "cancun",
     "metadata": {"bytecodeHash": "none", "appendCBOR": False},
-    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
+    "outputSelection": {
+        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]},
+    },
 }
 
 # solc is loaded in node from the project-local tools folder; it reads the standard-JSON
@@ -44,7 +46,8 @@ const solc = require('solc');
 let data = '';
 process.stdin.on('data', c => data += c);
 process.stdin.on('end', () => {
-  process.stdout.write(JSON.stringify({version: solc.version(), output: JSON.parse(solc.compile(data))}));
+  const output = JSON.parse(solc.compile(data));
+  process.stdout.write(JSON.stringify({version: solc.version(), output: output}));
 });
 """
 
@@ -56,7 +59,8 @@ def _node_modules() -> Path:
 def compile_sources(sources: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Compile the given {filename: source} (default: every contracts/*.sol) -> artifacts."""
     if sources is None:
-        sources = {p.name: p.read_text(encoding="utf-8") for p in sorted(CONTRACTS_DIR.glob("*.sol"))}
+        sources = {p.name: p.read_text(encoding="utf-8")
+                   for p in sorted(CONTRACTS_DIR.glob("*.sol"))}
     node = shutil.which("node")
     if node is None:
         raise ConfigError("node is not on PATH; run ./dev setup", where="por.oracle.compile")

@@ -1,0 +1,131 @@
+"""Helpers for the EVM tests: attestation documents, a JSON-RPC proxy that misbehaves, and
+decoding ReserveOracle's custom errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
+
+from por.core.canonical import canonical_bytes
+from por.oracle.compile import load_artifact
+
+
+def rfc3339(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_doc(*, sequence: int, as_of: int, reserves: int, supply: int,
+             root: str | None = None) -> tuple[dict[str, Any], str]:
+    """A por-attestation-v1 document (shape of DESIGN §4) and its digest."""
+    root = root or hashlib.sha256(f"root {sequence}".encode()).hexdigest()
+    doc = {
+        "format": "por-attestation-v1",
+        "sequence": sequence,
+        "issued_at": rfc3339(as_of + 5),
+        "as_of": rfc3339(as_of),
+        "token": {"symbol": "CNHC", "decimals": 6, "currency": "CNH"},
+        "chains": [],
+        "reserves": [],
+        "liabilities": {"root": root, "total": str(supply), "leaf_count": 3},
+        "totals": {"eligible_reserves": str(reserves), "circulating_supply": str(supply),
+                   "ratio": None, "status": "FULLY_BACKED", "reasons": []},
+        "previous": None,
+    }
+    return doc, hashlib.sha256(canonical_bytes(doc)).hexdigest()
+
+
+_ORACLE_ERRORS = {
+    keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4]: e["name"]
+    for name in ("ReserveOracle", "PorConsumer")
+    for e in load_artifact(name)["abi"] if e["type"] == "error"
+}
+
+
+def revert_name(w3: Any, to: str, data: str, sender: str | None = None) -> str | None:
+    """eth_call `data` to `to`; the custom error's name if it reverts, None if it succeeds."""
+    call = {"to": to, "data": data}
+    if sender:
+        call["from"] = sender
+    resp = w3.provider.make_request("eth_call", [call, "latest"])
+    if "error" not in resp:
+        return None
+    blob = resp["error"].get("data")
+    if isinstance(blob, dict):
+        blob = blob.get("data")
+    if not blob or len(blob) < 10:
+        return f"revert:{resp['error'].get('message')}"
+    return _ORACLE_ERRORS.get(bytes.fromhex(blob[2:10]), blob[:10])
+
+
+class RpcProxy:
+    """A 127.0.0.1 JSON-RPC proxy in front of an upstream node, with misbehaviours.
+
+    mode: "pass" | "lie" (totalSupply/balanceOf answers + 1) | "malformed" (body is not JSON)
+    | "bad_result" (eth_call result is not hex). max_log_range: refuse eth_getLogs ranges
+    wider than this with a typical provider error.
+    """
+
+    def __init__(self, upstream: str, *, mode: str = "pass",
+                 max_log_range: int | None = None) -> None:
+        self.upstream = upstream
+        self.mode = mode
+        self.max_log_range = max_log_range
+        self.log_requests: list[tuple[int, int]] = []
+        self.refused = 0
+        self._client = httpx.Client(timeout=10)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                out = proxy.handle(body)
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def handle(self, body: bytes) -> bytes:
+        req = json.loads(body)
+        method = req.get("method")
+        if method == "eth_getLogs" and self.max_log_range is not None:
+            f = req["params"][0]
+            a, b = int(f["fromBlock"], 16), int(f["toBlock"], 16)
+            self.log_requests.append((a, b))
+            if b - a + 1 > self.max_log_range:
+                self.refused += 1
+                return json.dumps({"jsonrpc": "2.0", "id": req["id"], "error": {
+                    "code": -32005, "message": "query returned more than 10000 results"}}).encode()
+        if self.mode == "malformed" and method != "eth_chainId":
+            return b"<html>502 Bad Gateway</html>"
+        resp = self._client.post(self.upstream, content=body,
+                                 headers={"content-type": "application/json"}).json()
+        if method == "eth_call" and "result" in resp:
+            selector = req["params"][0].get("data", "")[:10]
+            if self.mode == "bad_result":
+                resp["result"] = "0xnothex"
+            elif self.mode == "lie" and selector in ("0x18160ddd", "0x70a08231"):
+                value = int(resp["result"], 16) + 1
+                resp["result"] = "0x" + value.to_bytes(32, "big").hex()
+        return json.dumps(resp).encode()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._client.close()

@@ -61,10 +61,10 @@ from por.chains.base import (
     SupplyMismatch,
 )
 from por.core.amounts import parse_base_units
-from por.errors import AmountError, ChainError, ConfigError
+from por.errors import AmountError, ChainError, ConfigError, PorError
 
-TOKEN_PROGRAM_ID = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
-TOKEN_2022_PROGRAM_ID = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
+TOKEN_PROGRAM_ID = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"  # noqa: S105 - a program id
+TOKEN_2022_PROGRAM_ID = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"  # noqa: S105 - a program id
 # jsonParsed `program` names the node gives each token program's accounts.
 PARSED_PROGRAM_NAMES = {TOKEN_PROGRAM_ID: "spl-token", TOKEN_2022_PROGRAM_ID: "spl-token-2022"}
 SPL_TOKEN_ACCOUNT_LEN = 165
@@ -128,7 +128,7 @@ def chain_id_from_genesis(genesis_hash: str) -> str:
     return f"solana:{genesis_hash[:GENESIS_PREFIX_LEN]}"
 
 
-def parse_pubkey(text: object, *, where: str, error: type[Exception] = SolanaAnswerError) -> str:
+def parse_pubkey(text: object, *, where: str, error: type[PorError] = SolanaAnswerError) -> str:
     """A canonical base58 32-byte public key, or raise `error` naming where."""
     if not isinstance(text, str) or not 32 <= len(text) <= 44:
         raise error(f"not a base58 public key: {text!r}", where=where)
@@ -326,7 +326,9 @@ class SolanaReader:
             )
         for program in token_programs:
             if program not in PARSED_PROGRAM_NAMES:
-                raise ConfigError(f"not a token program: {program!r}", where="solana token_programs")
+                raise ConfigError(
+                    f"not a token program: {program!r}", where="solana token_programs"
+                )
         if not token_programs:
             raise ConfigError("at least one token program is needed", where="solana token_programs")
         if max_slot_attempts < 1:
@@ -339,8 +341,9 @@ class SolanaReader:
         self.max_slot_attempts = max_slot_attempts
         self.retry_delay_s = retry_delay_s
         self._sleep = sleep
-        self.rpc = SolanaRpc(rpc_url, timeout_s=timeout_s, client=http_client,
-                             label=chain_id or "solana")
+        self.rpc = SolanaRpc(
+            rpc_url, timeout_s=timeout_s, client=http_client, label=chain_id or "solana"
+        )
 
     # ChainReader.chain_id: the configured id, else learnt from the endpoint once.
     @property
@@ -429,7 +432,9 @@ class SolanaReader:
             for i, entry in enumerate(entries)
         ]
 
-    def _check_account(self, entry: object, program: str, decimals: int, where: str) -> TokenAccount:
+    def _check_account(
+        self, entry: object, program: str, decimals: int, where: str
+    ) -> TokenAccount:
         address = parse_pubkey(_field(entry, "pubkey", str, where), where=f"{where}.pubkey")
         where = f"{where} ({address})"
         account = _field(entry, "account", dict, where)
@@ -457,14 +462,17 @@ class SolanaReader:
             raise SolanaForeignAccountError(
                 f"account of mint {mint} in the listing for mint {self.mint}", where=where
             )
-        owner = parse_pubkey(_field(info, "owner", str, f"{where}.info"),
-                             where=f"{where}.info.owner")
+        owner = parse_pubkey(
+            _field(info, "owner", str, f"{where}.info"), where=f"{where}.info.owner"
+        )
         state = _field(info, "state", str, f"{where}.info")
         if state not in ("initialized", "frozen"):  # frozen tokens still circulate (REFERENCE)
             raise SolanaAnswerError(f"unexpected account state {state!r}", where=where)
         token_amount = _field(info, "tokenAmount", dict, f"{where}.info")
-        amount = _amount(_field(token_amount, "amount", str, f"{where}.tokenAmount"),
-                         f"{where}.info.tokenAmount.amount")
+        amount = _amount(
+            _field(token_amount, "amount", str, f"{where}.tokenAmount"),
+            f"{where}.info.tokenAmount.amount",
+        )
         if _field(token_amount, "decimals", int, f"{where}.tokenAmount") != decimals:
             raise SolanaAnswerError(
                 f"account reports {token_amount['decimals']} decimals, the mint {decimals}",
@@ -487,15 +495,18 @@ class SolanaReader:
                 ),
             )
         )
-        blockhash = parse_pubkey(_field(result, "blockhash", str, where), where=f"{where}.blockhash")
+        blockhash = parse_pubkey(
+            _field(result, "blockhash", str, where), where=f"{where}.blockhash"
+        )
         block_time = result.get("blockTime")
         if isinstance(block_time, bool) or not isinstance(block_time, int):
             raise SolanaAnswerError(
                 f"slot {slot} has no block time ({block_time!r}); cannot date the snapshot",
                 where=where,
             )
-        return BlockRef(number=slot, hash=blockhash,
-                        time=datetime.fromtimestamp(block_time, tz=UTC))
+        return BlockRef(
+            number=slot, hash=blockhash, time=datetime.fromtimestamp(block_time, tz=UTC)
+        )
 
     def _consistent_read(self) -> tuple[int, int, int, list[TokenAccount]]:
         """Supply and all listings at one context slot, retrying a bounded number of times."""
@@ -524,8 +535,7 @@ class SolanaReader:
                 return supply, decimals, slot, accounts
             seen.append(skew)
         raise SolanaSlotSkewError(
-            f"slot skew never settled after {self.max_slot_attempts} attempts "
-            f"({'; '.join(seen)})",
+            f"slot skew never settled after {self.max_slot_attempts} attempts ({'; '.join(seen)})",
             where=self.rpc.where("getTokenSupply/getProgramAccounts"),
         )
 

@@ -166,8 +166,12 @@ def _ui_amount_string(amount: int, decimals: int) -> str:
 def _token_amount(amount: int, decimals: int) -> dict[str, Any]:
     ui = _ui_amount_string(amount, decimals)
     # uiAmount is a JSON float on Solana (f64); emitted as a raw number token below.
-    return {"amount": str(amount), "decimals": decimals, "uiAmount": _RawNumber(ui),
-            "uiAmountString": ui}
+    return {
+        "amount": str(amount),
+        "decimals": decimals,
+        "uiAmount": _RawNumber(ui),
+        "uiAmountString": ui,
+    }
 
 
 class _RawNumber(str):
@@ -178,7 +182,7 @@ class _Encoder(json.JSONEncoder):
     def encode(self, o: Any) -> str:
         return "".join(self.iterencode(o))
 
-    def iterencode(self, o: Any, _one_shot: bool = False) -> Iterator[str]:  # noqa: FBT001,FBT002
+    def iterencode(self, o: Any, _one_shot: bool = False) -> Iterator[str]:
         if isinstance(o, _RawNumber):
             yield str.__str__(o) if "." in o else f"{o}.0"
             return
@@ -216,7 +220,8 @@ def _config(params: list[Any], index: int) -> dict[str, Any]:
     if len(params) > index and params[index] is not None:
         if not isinstance(params[index], dict):
             raise _invalid_params("Invalid params: invalid type: expected a config map.")
-        return params[index]
+        config: dict[str, Any] = params[index]
+        return config
     return {}
 
 
@@ -255,10 +260,14 @@ class SolanaSim:
         self._slot = start_slot
         self._height = 0
         self._set_clock()
-        genesis_block = _Block(slot=start_slot, parent_slot=start_slot, height=0,
-                               blockhash=str(self.svm.latest_blockhash()),
-                               previous_blockhash=str(Hash.default()),
-                               time_s=self._time_of(start_slot))
+        genesis_block = _Block(
+            slot=start_slot,
+            parent_slot=start_slot,
+            height=0,
+            blockhash=str(self.svm.latest_blockhash()),
+            previous_blockhash=str(Hash.default()),
+            time_s=self._time_of(start_slot),
+        )
         self._blocks[start_slot] = genesis_block
         self._blockhash_height[genesis_block.blockhash] = 0
         self._airdrop(self.payer.pubkey(), 10**14)  # LiteSVM's airdrop account holds < 10^15
@@ -286,13 +295,14 @@ class SolanaSim:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # keep test output clean
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="solana-sim",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="solana-sim", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -316,8 +326,8 @@ class SolanaSim:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("SolanaSim is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     @property
     def slot(self) -> int:
@@ -350,9 +360,15 @@ class SolanaSim:
         return self._start_time_s + (slot - self._start_slot) * SLOT_MS // 1000
 
     def _set_clock(self) -> None:
-        self.svm.set_clock(Clock(slot=self._slot, epoch_start_timestamp=self._start_time_s,
-                                 epoch=0, leader_schedule_epoch=0,
-                                 unix_timestamp=self._time_of(self._slot)))
+        self.svm.set_clock(
+            Clock(
+                slot=self._slot,
+                epoch_start_timestamp=self._start_time_s,
+                epoch=0,
+                leader_schedule_epoch=0,
+                unix_timestamp=self._time_of(self._slot),
+            )
+        )
 
     def _seal(self) -> None:
         """Close the current slot: what was processed becomes the bank at the next slot."""
@@ -361,9 +377,14 @@ class SolanaSim:
         self._height += 1
         self._set_clock()
         self.svm.expire_blockhash()
-        block = _Block(slot=self._slot, parent_slot=parent.slot, height=self._height,
-                       blockhash=str(self.svm.latest_blockhash()),
-                       previous_blockhash=parent.blockhash, time_s=self._time_of(self._slot))
+        block = _Block(
+            slot=self._slot,
+            parent_slot=parent.slot,
+            height=self._height,
+            blockhash=str(self.svm.latest_blockhash()),
+            previous_blockhash=parent.blockhash,
+            time_s=self._time_of(self._slot),
+        )
         self._blocks[self._slot] = block
         self._blockhash_height[block.blockhash] = block.height
 
@@ -386,27 +407,43 @@ class SolanaSim:
         Raises RpcFault(-32002, ...) as a preflight failure would on Solana.
         """
         with self._lock:
-            vtx = tx if isinstance(tx, VersionedTransaction) else VersionedTransaction.from_legacy(tx)
+            vtx = (
+                tx if isinstance(tx, VersionedTransaction) else VersionedTransaction.from_legacy(tx)
+            )
             signature = str(vtx.signatures[0])
             if signature in self._txs:
-                raise RpcFault(-32002, "Transaction simulation failed: This transaction has "
-                               "already been processed", {"err": "AlreadyProcessed"})
+                raise RpcFault(
+                    -32002,
+                    "Transaction simulation failed: This transaction has already been processed",
+                    {"err": "AlreadyProcessed"},
+                )
             blockhash = str(vtx.message.recent_blockhash)
             height = self._blockhash_height.get(blockhash)
             if height is None or self._height > height + MAX_PROCESSING_AGE:
-                raise RpcFault(-32002, "Transaction simulation failed: Blockhash not found",
-                               {"err": "BlockhashNotFound", "logs": []})
+                raise RpcFault(
+                    -32002,
+                    "Transaction simulation failed: Blockhash not found",
+                    {"err": "BlockhashNotFound", "logs": []},
+                )
             result = self.svm.send_transaction(vtx)
             if not isinstance(result, TransactionMetadata):
                 logs = list(result.meta().logs())
-                raise RpcFault(-32002, f"Transaction simulation failed: {result.err()}",
-                               {"err": str(result.err()), "logs": logs})
+                raise RpcFault(
+                    -32002,
+                    f"Transaction simulation failed: {result.err()}",
+                    {"err": str(result.err()), "logs": logs},
+                )
             keys = [str(k) for k in vtx.message.account_keys]
             memos = self._memos_of(vtx)
             self._seal()
             record = _TxRecord(
-                signature=signature, slot=self._slot, raw=bytes(vtx), version=vtx.version(),
-                fee=result.fee(), logs=list(result.logs()), account_keys=keys,
+                signature=signature,
+                slot=self._slot,
+                raw=bytes(vtx),
+                version=vtx.version(),
+                fee=result.fee(),
+                logs=list(result.logs()),
+                account_keys=keys,
                 # getSignaturesForAddress formats memos as "[len] memo", joined by "; "
                 memo="; ".join(f"[{len(m)}] {m}" for m in memos) if memos else None,
                 compute_units=result.compute_units_consumed(),
@@ -453,24 +490,40 @@ class SolanaSim:
 
     # ---- SPL token helpers (spl.token builds the instructions; layouts in docs/solana.md)
 
-    def create_mint(self, *, decimals: int, token_2022: bool = False,
-                    authority: Keypair | None = None) -> Pubkey:
+    def create_mint(
+        self, *, decimals: int, token_2022: bool = False, authority: Keypair | None = None
+    ) -> Pubkey:
         program = TOKEN_2022_PROGRAM_ID if token_2022 else TOKEN_PROGRAM_ID
         program_key = Pubkey.from_string(program)
         mint = Keypair.from_seed(hashlib.sha256(f"mint {self._next_seed()}".encode()).digest())
         auth = authority or self.payer
         with self._lock:
             rent = self.svm.minimum_balance_for_rent_exemption(_MINT_LEN)
-            self.send([
-                create_account(CreateAccountParams(
-                    from_pubkey=self.payer.pubkey(), to_pubkey=mint.pubkey(), lamports=rent,
-                    space=_MINT_LEN, owner=program_key)),
-                token_ix.initialize_mint2(token_models.InitializeMint2Params(
-                    decimals=decimals, program_id=program_key, mint=mint.pubkey(),
-                    mint_authority=auth.pubkey())),
-            ], mint)
-            self._mints[str(mint.pubkey())] = MintInfo(address=mint.pubkey(), program=program_key,
-                                                       decimals=decimals)
+            self.send(
+                [
+                    create_account(
+                        CreateAccountParams(
+                            from_pubkey=self.payer.pubkey(),
+                            to_pubkey=mint.pubkey(),
+                            lamports=rent,
+                            space=_MINT_LEN,
+                            owner=program_key,
+                        )
+                    ),
+                    token_ix.initialize_mint2(
+                        token_models.InitializeMint2Params(
+                            decimals=decimals,
+                            program_id=program_key,
+                            mint=mint.pubkey(),
+                            mint_authority=auth.pubkey(),
+                        )
+                    ),
+                ],
+                mint,
+            )
+            self._mints[str(mint.pubkey())] = MintInfo(
+                address=mint.pubkey(), program=program_key, decimals=decimals
+            )
         return mint.pubkey()
 
     def _next_seed(self) -> str:
@@ -493,39 +546,94 @@ class SolanaSim:
         is_2022 = str(info.program) == TOKEN_2022_PROGRAM_ID
         space = _ACCOUNT_LEN + 1 + 4 if is_2022 else _ACCOUNT_LEN
         with self._lock:
-            ixs = [create_account_with_seed(CreateAccountWithSeedParams(
-                from_pubkey=self.payer.pubkey(), to_pubkey=address, base=self.payer.pubkey(),
-                seed=seed, lamports=self.svm.minimum_balance_for_rent_exemption(space),
-                space=space, owner=info.program))]
+            ixs = [
+                create_account_with_seed(
+                    CreateAccountWithSeedParams(
+                        from_pubkey=self.payer.pubkey(),
+                        to_pubkey=address,
+                        base=self.payer.pubkey(),
+                        seed=seed,
+                        lamports=self.svm.minimum_balance_for_rent_exemption(space),
+                        space=space,
+                        owner=info.program,
+                    )
+                )
+            ]
             if is_2022:
-                ixs.append(token_ix.initialize_immutable_owner(
-                    token_models.InitializeImmutableOwnerParams(program_id=info.program,
-                                                                account=address)))
-            ixs.append(token_ix.initialize_account3(token_models.InitializeAccount3Params(
-                program_id=info.program, account=address, mint=mint, owner=owner)))
+                ixs.append(
+                    token_ix.initialize_immutable_owner(
+                        token_models.InitializeImmutableOwnerParams(
+                            program_id=info.program, account=address
+                        )
+                    )
+                )
+            ixs.append(
+                token_ix.initialize_account3(
+                    token_models.InitializeAccount3Params(
+                        program_id=info.program, account=address, mint=mint, owner=owner
+                    )
+                )
+            )
             self.send(ixs)
         return address
 
-    def mint_to(self, mint: Pubkey, account: Pubkey, amount: int,
-                authority: Keypair | None = None) -> str:
+    def mint_to(
+        self, mint: Pubkey, account: Pubkey, amount: int, authority: Keypair | None = None
+    ) -> str:
         info = self.mint_info(mint)
         auth = authority or self.payer
-        return self.send([token_ix.mint_to(token_models.MintToParams(
-            program_id=info.program, mint=mint, dest=account, mint_authority=auth.pubkey(),
-            amount=amount))], auth)
+        return self.send(
+            [
+                token_ix.mint_to(
+                    token_models.MintToParams(
+                        program_id=info.program,
+                        mint=mint,
+                        dest=account,
+                        mint_authority=auth.pubkey(),
+                        amount=amount,
+                    )
+                )
+            ],
+            auth,
+        )
 
-    def transfer(self, mint: Pubkey, source: Pubkey, dest: Pubkey, owner: Keypair,
-                 amount: int) -> str:
+    def transfer(
+        self, mint: Pubkey, source: Pubkey, dest: Pubkey, owner: Keypair, amount: int
+    ) -> str:
         info = self.mint_info(mint)
-        return self.send([token_ix.transfer_checked(token_models.TransferCheckedParams(
-            program_id=info.program, source=source, mint=mint, dest=dest, owner=owner.pubkey(),
-            amount=amount, decimals=info.decimals))], owner)
+        return self.send(
+            [
+                token_ix.transfer_checked(
+                    token_models.TransferCheckedParams(
+                        program_id=info.program,
+                        source=source,
+                        mint=mint,
+                        dest=dest,
+                        owner=owner.pubkey(),
+                        amount=amount,
+                        decimals=info.decimals,
+                    )
+                )
+            ],
+            owner,
+        )
 
     def burn(self, mint: Pubkey, account: Pubkey, owner: Keypair, amount: int) -> str:
         info = self.mint_info(mint)
-        return self.send([token_ix.burn(token_models.BurnParams(
-            program_id=info.program, account=account, mint=mint, owner=owner.pubkey(),
-            amount=amount))], owner)
+        return self.send(
+            [
+                token_ix.burn(
+                    token_models.BurnParams(
+                        program_id=info.program,
+                        account=account,
+                        mint=mint,
+                        owner=owner.pubkey(),
+                        amount=amount,
+                    )
+                )
+            ],
+            owner,
+        )
 
     def supply(self, mint: Pubkey) -> int:
         """Direct read of a mint's supply from LiteSVM (for test expectations)."""
@@ -541,11 +649,17 @@ class SolanaSim:
         try:
             request = json.loads(body)
         except ValueError:
-            return 200, self._encode({"jsonrpc": "2.0", "id": None, "error": {
-                "code": -32700, "message": "Parse error"}})
+            return 200, self._encode(
+                {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}}
+            )
         if not isinstance(request, dict) or not isinstance(request.get("method"), str):
-            return 200, self._encode({"jsonrpc": "2.0", "id": None, "error": {
-                "code": -32600, "message": "Invalid request"}})
+            return 200, self._encode(
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": -32600, "message": "Invalid request"},
+                }
+            )
         method = request["method"]
         params = request.get("params") or []
         answer: dict[str, Any] = {"jsonrpc": "2.0", "id": request.get("id")}
@@ -576,8 +690,9 @@ class SolanaSim:
     def _check_min_context_slot(self, config: dict[str, Any]) -> None:
         min_slot = config.get("minContextSlot")
         if isinstance(min_slot, int) and min_slot > self._slot:
-            raise RpcFault(-32016, "Minimum context slot has not been reached",
-                           {"contextSlot": self._slot})
+            raise RpcFault(
+                -32016, "Minimum context slot has not been reached", {"contextSlot": self._slot}
+            )
 
     def _rpc_getGenesisHash(self, params: list[Any]) -> Any:
         return self.genesis_hash
@@ -591,9 +706,13 @@ class SolanaSim:
 
     def _rpc_getLatestBlockhash(self, params: list[Any]) -> Any:
         block = self._blocks[self._slot]
-        return {"context": self._context(), "value": {
-            "blockhash": block.blockhash,
-            "lastValidBlockHeight": block.height + MAX_PROCESSING_AGE}}
+        return {
+            "context": self._context(),
+            "value": {
+                "blockhash": block.blockhash,
+                "lastValidBlockHeight": block.height + MAX_PROCESSING_AGE,
+            },
+        }
 
     def _block(self, slot: object) -> _Block:
         if isinstance(slot, bool) or not isinstance(slot, int):
@@ -612,10 +731,14 @@ class SolanaSim:
         block = self._block(params[0] if params else None)
         config = _config(params, 1)
         if config.get("transactionDetails") != "none":
-            raise _invalid_params("Invalid params: the sim serves transactionDetails \"none\" only")
-        return {"blockHeight": block.height, "blockTime": block.time_s,
-                "blockhash": block.blockhash, "parentSlot": block.parent_slot,
-                "previousBlockhash": block.previous_blockhash}
+            raise _invalid_params('Invalid params: the sim serves transactionDetails "none" only')
+        return {
+            "blockHeight": block.height,
+            "blockTime": block.time_s,
+            "blockhash": block.blockhash,
+            "parentSlot": block.parent_slot,
+            "previousBlockhash": block.previous_blockhash,
+        }
 
     def _rpc_getTokenSupply(self, params: list[Any]) -> Any:
         mint = _pubkey_param(params[0] if params else None)
@@ -626,7 +749,8 @@ class SolanaSim:
         if str(account.owner) not in _TOKEN_PROGRAMS:
             raise _invalid_params("Invalid param: not a Token mint")
         is_mint = len(data) == _MINT_LEN or (
-            len(data) > _ACCOUNT_LEN and data[_ACCOUNT_TYPE_OFFSET] == 1)
+            len(data) > _ACCOUNT_LEN and data[_ACCOUNT_TYPE_OFFSET] == 1
+        )
         if not is_mint or data[45] != 1:
             raise _invalid_params("Invalid param: mint could not be unpacked")
         supply = int.from_bytes(data[36:44], "little")
@@ -655,10 +779,19 @@ class SolanaSim:
                 rendered = [base64.b64encode(data).decode(), "base64"]
             else:
                 raise _invalid_params(f"Invalid params: the sim does not serve encoding {encoding}")
-            out.append({"pubkey": str(address), "account": {
-                "data": rendered, "executable": account.executable,
-                "lamports": account.lamports, "owner": str(account.owner),
-                "rentEpoch": 18446744073709551615, "space": len(data)}})
+            out.append(
+                {
+                    "pubkey": str(address),
+                    "account": {
+                        "data": rendered,
+                        "executable": account.executable,
+                        "lamports": account.lamports,
+                        "owner": str(account.owner),
+                        "rentEpoch": 18446744073709551615,
+                        "space": len(data),
+                    },
+                }
+            )
         if config.get("withContext"):
             return {"context": self._context(), "value": out}
         return out
@@ -670,14 +803,27 @@ class SolanaSim:
             # Solana falls back to base64 when it cannot parse (e.g. a mint listed here).
             if name and (len(data) == _MINT_LEN or data[_ACCOUNT_TYPE_OFFSET] == 1):
                 supply = int.from_bytes(data[36:44], "little")
-                return {"program": name, "space": len(data), "parsed": {"type": "mint", "info": {
-                    "decimals": data[44], "isInitialized": data[45] == 1,
-                    "supply": str(supply), "mintAuthority": None, "freezeAuthority": None}}}
+                return {
+                    "program": name,
+                    "space": len(data),
+                    "parsed": {
+                        "type": "mint",
+                        "info": {
+                            "decimals": data[44],
+                            "isInitialized": data[45] == 1,
+                            "supply": str(supply),
+                            "mintAuthority": None,
+                            "freezeAuthority": None,
+                        },
+                    },
+                }
             return [base64.b64encode(data).decode(), "base64"]
         mint, owner, amount, state = parsed_account
         decimals = self._mints[mint].decimals if mint in self._mints else 0
         info: dict[str, Any] = {
-            "isNative": False, "mint": mint, "owner": owner,
+            "isNative": False,
+            "mint": mint,
+            "owner": owner,
             "state": {0: "uninitialized", 1: "initialized", 2: "frozen"}.get(state, "invalid"),
             "tokenAmount": _token_amount(amount, decimals),
         }
@@ -691,12 +837,16 @@ class SolanaSim:
         config = _config(params, 1)
         encoding = config.get("encoding") or "base58"
         try:
-            raw = (base64.b64decode(params[0], validate=True) if encoding == "base64"
-                   else b58decode(params[0]))
+            raw = (
+                base64.b64decode(params[0], validate=True)
+                if encoding == "base64"
+                else b58decode(params[0])
+            )
             tx = VersionedTransaction.from_bytes(raw)
         except ValueError as e:
-            raise _invalid_params(f"failed to deserialize solana_transaction::"
-                                  f"versioned::VersionedTransaction: {e}") from e
+            raise _invalid_params(
+                f"failed to deserialize solana_transaction::versioned::VersionedTransaction: {e}"
+            ) from e
         if not all(tx.verify_with_results()):
             raise RpcFault(-32003, "Transaction signature verification failure")
         return self.submit(tx)
@@ -708,9 +858,17 @@ class SolanaSim:
         value = []
         for sig in sigs:
             record = self._txs.get(sig) if isinstance(sig, str) else None
-            value.append(None if record is None else {
-                "slot": record.slot, "confirmations": None, "err": None,
-                "status": {"Ok": None}, "confirmationStatus": "finalized"})
+            value.append(
+                None
+                if record is None
+                else {
+                    "slot": record.slot,
+                    "confirmations": None,
+                    "err": None,
+                    "status": {"Ok": None},
+                    "confirmationStatus": "finalized",
+                }
+            )
         return {"context": self._context(), "value": value}
 
     def _rpc_getSignaturesForAddress(self, params: list[Any]) -> Any:
@@ -722,15 +880,22 @@ class SolanaSim:
         sigs = list(reversed(self._by_address.get(address, [])))  # newest first
         before, until = config.get("before"), config.get("until")
         if before is not None:
-            sigs = sigs[sigs.index(before) + 1:] if before in sigs else []
+            sigs = sigs[sigs.index(before) + 1 :] if before in sigs else []
         if until is not None and until in sigs:
             sigs = sigs[: sigs.index(until)]
         out = []
         for sig in sigs[:limit]:
             record = self._txs[sig]
-            out.append({"signature": sig, "slot": record.slot, "err": None,
-                        "memo": record.memo, "blockTime": self._blocks[record.slot].time_s,
-                        "confirmationStatus": "finalized"})
+            out.append(
+                {
+                    "signature": sig,
+                    "slot": record.slot,
+                    "err": None,
+                    "memo": record.memo,
+                    "blockTime": self._blocks[record.slot].time_s,
+                    "confirmationStatus": "finalized",
+                }
+            )
         return out
 
     def _rpc_getTransaction(self, params: list[Any]) -> Any:
@@ -748,9 +913,12 @@ class SolanaSim:
         vtx = VersionedTransaction.from_bytes(record.raw)
         legacy = not isinstance(record.version, int)
         if not legacy and config.get("maxSupportedTransactionVersion") is None:
-            raise RpcFault(-32015, "Transaction version (0) is not supported by the requesting "
-                           "client. Please try the request again with the following "
-                           "configuration parameter: \"maxSupportedTransactionVersion\": 0")
+            raise RpcFault(
+                -32015,
+                "Transaction version (0) is not supported by the requesting "
+                "client. Please try the request again with the following "
+                'configuration parameter: "maxSupportedTransactionVersion": 0',
+            )
         if encoding == "base64":
             transaction: Any = [base64.b64encode(record.raw).decode(), "base64"]
         elif encoding == "json":
@@ -758,14 +926,26 @@ class SolanaSim:
         else:
             raise _invalid_params(f"Invalid params: the sim does not serve encoding {encoding}")
         n_keys = len(record.account_keys)
-        meta = {"err": None, "status": {"Ok": None}, "fee": record.fee,
-                "preBalances": [0] * n_keys, "postBalances": [0] * n_keys,
-                "innerInstructions": [], "logMessages": record.logs,
-                "preTokenBalances": [], "postTokenBalances": [], "rewards": [],
-                "loadedAddresses": {"writable": [], "readonly": []},
-                "computeUnitsConsumed": record.compute_units}
-        answer = {"slot": record.slot, "blockTime": self._blocks[record.slot].time_s,
-                  "transaction": transaction, "meta": meta}
+        meta: dict[str, Any] = {
+            "err": None,
+            "status": {"Ok": None},
+            "fee": record.fee,
+            "preBalances": [0] * n_keys,
+            "postBalances": [0] * n_keys,
+            "innerInstructions": [],
+            "logMessages": record.logs,
+            "preTokenBalances": [],
+            "postTokenBalances": [],
+            "rewards": [],
+            "loadedAddresses": {"writable": [], "readonly": []},
+            "computeUnitsConsumed": record.compute_units,
+        }
+        answer = {
+            "slot": record.slot,
+            "blockTime": self._blocks[record.slot].time_s,
+            "transaction": transaction,
+            "meta": meta,
+        }
         if config.get("maxSupportedTransactionVersion") is not None:
             answer["version"] = "legacy" if legacy else 0
         return answer
@@ -790,16 +970,22 @@ def _matches(flt: object, data: bytes) -> bool:
     if not isinstance(flt, dict):
         raise _invalid_params("Invalid params: unknown filter")
     if "dataSize" in flt:
-        return len(data) == flt["dataSize"]
+        return bool(len(data) == flt["dataSize"])
     if "memcmp" in flt:
         memcmp = flt["memcmp"]
         offset = memcmp.get("offset", 0)
         encoding = memcmp.get("encoding") or "base58"
         raw = memcmp.get("bytes", "")
         want = base64.b64decode(raw) if encoding == "base64" else b58decode(raw)
-        return data[offset : offset + len(want)] == want
+        return bool(data[offset : offset + len(want)] == want)
     raise _invalid_params("Invalid params: unknown filter")
 
 
-__all__ = ["MEMO_PROGRAM_IDS", "MintInfo", "RpcFault", "SimFaults", "SolanaSim",
-           "parse_token_account"]
+__all__ = [
+    "MEMO_PROGRAM_IDS",
+    "MintInfo",
+    "RpcFault",
+    "SimFaults",
+    "SolanaSim",
+    "parse_token_account",
+]

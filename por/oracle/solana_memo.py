@@ -111,8 +111,9 @@ def load_keypair_file(path: str | Path) -> Keypair:
         or len(raw) != 64
         or not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 255 for b in raw)
     ):
-        raise ConfigError("keypair file must be a JSON array of 64 bytes (Solana CLI format)",
-                          where=where)
+        raise ConfigError(
+            "keypair file must be a JSON array of 64 bytes (Solana CLI format)", where=where
+        )
     try:
         keypair = Keypair.from_bytes(bytes(raw))
     except ValueError as e:
@@ -150,14 +151,24 @@ class PublishResult:
     status: str  # "published" | "already_published"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"chain_id": self.chain_id, "sequence": self.sequence,
-                "signature": self.signature, "slot": self.slot, "status": self.status}
+        return {
+            "chain_id": self.chain_id,
+            "sequence": self.sequence,
+            "signature": self.signature,
+            "slot": self.slot,
+            "status": self.status,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PublishResult:
         try:
-            result = cls(chain_id=d["chain_id"], sequence=d["sequence"],
-                         signature=d["signature"], slot=d["slot"], status=d["status"])
+            result = cls(
+                chain_id=d["chain_id"],
+                sequence=d["sequence"],
+                signature=d["signature"],
+                slot=d["slot"],
+                status=d["status"],
+            )
         except KeyError as e:
             raise InputError(f"missing field {e.args[0]!r}", where="PublishResult") from e
         if result.status not in ("published", "already_published"):
@@ -233,16 +244,20 @@ class SolanaMemoPublisher:
     def publish(self, doc: Mapping[str, Any], digest_hex: str) -> PublishResult:
         sequence = doc.get("sequence")
         if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
-            raise InputError(f"sequence must be an integer >= 1, got {sequence!r}",
-                             where="attestation.sequence")
+            raise InputError(
+                f"sequence must be an integer >= 1, got {sequence!r}", where="attestation.sequence"
+            )
         if not isinstance(digest_hex, str) or not _DIGEST_RE.fullmatch(digest_hex):
             raise InputError("digest must be 64 lowercase hex characters", where="digest_hex")
         computed = hashlib.sha256(canonical_bytes(dict(doc))).hexdigest()
         if computed != digest_hex:
             # The memo commits to the digest: never publish one that is not this document's.
-            raise MismatchError("digest is not the SHA-256 of the document's RFC 8785 bytes",
-                                expected=digest_hex, computed=computed,
-                                where=f"attestation {sequence}")
+            raise MismatchError(
+                "digest is not the SHA-256 of the document's RFC 8785 bytes",
+                expected=digest_hex,
+                computed=computed,
+                where=f"attestation {sequence}",
+            )
         chain_id = self._read_chain_id()
         self._chain_id = chain_id
 
@@ -260,8 +275,9 @@ class SolanaMemoPublisher:
         self._broadcast(tx)
         slot = self._await_finalized(signature, last_valid_height)
         self._clear_intent(sequence)
-        return PublishResult(chain_id=chain_id, sequence=sequence, signature=signature,
-                             slot=slot, status="published")
+        return PublishResult(
+            chain_id=chain_id, sequence=sequence, signature=signature, slot=slot, status="published"
+        )
 
     def _already(self, found: FoundMemo, digest_hex: str) -> PublishResult:
         if found.digest != digest_hex:
@@ -270,21 +286,29 @@ class SolanaMemoPublisher:
                 f"(tx {found.signature}); refusing to publish digest {digest_hex}",
                 where=self.rpc.where("getSignaturesForAddress"),
             )
-        return PublishResult(chain_id=self.chain_id, sequence=found.sequence,
-                             signature=found.signature, slot=found.slot,
-                             status="already_published")
+        return PublishResult(
+            chain_id=self.chain_id,
+            sequence=found.sequence,
+            signature=found.signature,
+            slot=found.slot,
+            status="already_published",
+        )
 
     def _build(self, memo: str, blockhash: Hash) -> Transaction:
         # SPL Memo: instruction data is the UTF-8 text; listing the attestor as a signer
         # account makes the program check that it signed (spl-memo processor.rs).
-        ix = Instruction(Pubkey.from_string(MEMO_PROGRAM_ID), memo.encode(),
-                         [AccountMeta(self.keypair.pubkey(), is_signer=True, is_writable=True)])
+        ix = Instruction(
+            Pubkey.from_string(MEMO_PROGRAM_ID),
+            memo.encode(),
+            [AccountMeta(self.keypair.pubkey(), is_signer=True, is_writable=True)],
+        )
         message = Message.new_with_blockhash([ix], self.keypair.pubkey(), blockhash)
         return Transaction([self.keypair], message, blockhash)
 
     def _latest_blockhash(self) -> tuple[Hash, int]:
         where = self.rpc.where("getLatestBlockhash")
-        result = self.rpc.call(GetLatestBlockhash(RpcContextConfig(commitment=CommitmentLevel.Finalized)))
+        finalized = RpcContextConfig(commitment=CommitmentLevel.Finalized)
+        result = self.rpc.call(GetLatestBlockhash(finalized))
         try:
             value = result["value"]
             return Hash.from_string(value["blockhash"]), int(value["lastValidBlockHeight"])
@@ -292,10 +316,13 @@ class SolanaMemoPublisher:
             raise SolanaAnswerError(f"malformed answer: {e!r}", where=where) from e
 
     def _block_height(self) -> int:
-        height = self.rpc.call(GetBlockHeight(RpcContextConfig(commitment=CommitmentLevel.Finalized)))
+        finalized = RpcContextConfig(commitment=CommitmentLevel.Finalized)
+        height = self.rpc.call(GetBlockHeight(finalized))
         if isinstance(height, bool) or not isinstance(height, int):
-            raise SolanaAnswerError(f"block height must be an integer, got {height!r}",
-                                    where=self.rpc.where("getBlockHeight"))
+            raise SolanaAnswerError(
+                f"block height must be an integer, got {height!r}",
+                where=self.rpc.where("getBlockHeight"),
+            )
         return height
 
     def _broadcast(self, tx: Transaction) -> None:
@@ -305,8 +332,7 @@ class SolanaMemoPublisher:
         except SolanaRpcError as e:
             if "already been processed" in e.message:
                 return  # the same signed transaction landed before: fine, it is idempotent
-            raise SolanaPublishError(f"sendTransaction refused: {e.message}",
-                                     where=e.where) from e
+            raise SolanaPublishError(f"sendTransaction refused: {e.message}", where=e.where) from e
         if sent != str(tx.signatures[0]):
             raise SolanaAnswerError(
                 f"sendTransaction returned signature {sent!r}, signed {tx.signatures[0]}",
@@ -317,16 +343,20 @@ class SolanaMemoPublisher:
         """(slot, confirmationStatus) of a transaction, or None if the node has not seen it."""
         where = self.rpc.where("getSignatureStatuses")
         # searchTransactionHistory: a resumed intent may be older than the status cache
-        result = self.rpc.call(GetSignatureStatuses(
-            [Signature.from_string(signature)],
-            RpcSignatureStatusConfig(search_transaction_history=True)))
+        result = self.rpc.call(
+            GetSignatureStatuses(
+                [Signature.from_string(signature)],
+                RpcSignatureStatusConfig(search_transaction_history=True),
+            )
+        )
         try:
             status = result["value"][0]
             if status is None:
                 return None
             if status.get("err") is not None:
-                raise SolanaPublishError(f"memo transaction {signature} failed: {status['err']}",
-                                         where=where)
+                raise SolanaPublishError(
+                    f"memo transaction {signature} failed: {status['err']}", where=where
+                )
             return int(status["slot"]), str(status.get("confirmationStatus"))
         except (KeyError, TypeError, IndexError, ValueError) as e:
             raise SolanaAnswerError(f"malformed answer: {e!r}", where=where) from e
@@ -340,12 +370,15 @@ class SolanaMemoPublisher:
             if status is None and self._block_height() > last_valid_height:
                 raise SolanaPublishError(
                     f"memo transaction {signature} expired without landing; it will be rebuilt "
-                    f"on the next attempt", where=self.rpc.where("getSignatureStatuses"))
+                    f"on the next attempt",
+                    where=self.rpc.where("getSignatureStatuses"),
+                )
             if self._monotonic() > deadline:
                 raise SolanaPublishError(
                     f"memo transaction {signature} not finalized after "
                     f"{self.confirm_timeout_s}s; the intent is kept and resumed next time",
-                    where=self.rpc.where("getSignatureStatuses"))
+                    where=self.rpc.where("getSignatureStatuses"),
+                )
             self._sleep(self.poll_interval_s)
 
     # ---- intent record -----------------------------------------------------------
@@ -355,14 +388,19 @@ class SolanaMemoPublisher:
             return None
         return self.state_dir / f"solana-memo-{self.attestor}-{sequence}.json"
 
-    def _write_intent(self, sequence: int, digest_hex: str, tx: Transaction,
-                      last_valid_height: int) -> None:
+    def _write_intent(
+        self, sequence: int, digest_hex: str, tx: Transaction, last_valid_height: int
+    ) -> None:
         path = self._intent_path(sequence)
         if path is None:
             return
-        record = {"sequence": sequence, "digest": digest_hex, "signature": str(tx.signatures[0]),
-                  "transaction": base64.b64encode(bytes(tx)).decode(),
-                  "last_valid_block_height": last_valid_height}
+        record = {
+            "sequence": sequence,
+            "digest": digest_hex,
+            "signature": str(tx.signatures[0]),
+            "transaction": base64.b64encode(bytes(tx)).decode(),
+            "last_valid_block_height": last_valid_height,
+        }
         _atomic_write(path, json.dumps(record, sort_keys=True).encode())
 
     def _clear_intent(self, sequence: int) -> None:
@@ -385,7 +423,9 @@ class SolanaMemoPublisher:
         if intent_digest != digest_hex:
             raise SolanaPublishError(
                 f"an intent for sequence {sequence} with digest {intent_digest} exists; "
-                f"refusing digest {digest_hex}", where=str(path))
+                f"refusing digest {digest_hex}",
+                where=str(path),
+            )
         signature = str(tx.signatures[0])
         status = self._status(signature)
         if status is None and self._block_height() > last_valid:
@@ -395,8 +435,13 @@ class SolanaMemoPublisher:
             self._broadcast(tx)  # same bytes, same signature: lands at most once
         slot = self._await_finalized(signature, last_valid)
         path.unlink(missing_ok=True)
-        return PublishResult(chain_id=self.chain_id, sequence=sequence, signature=signature,
-                             slot=slot, status="published")
+        return PublishResult(
+            chain_id=self.chain_id,
+            sequence=sequence,
+            signature=signature,
+            slot=slot,
+            status="published",
+        )
 
     # ---- read-back ---------------------------------------------------------------
 
@@ -415,8 +460,9 @@ class SolanaMemoPublisher:
         where = self.rpc.where("getSignaturesForAddress")
         while scanned < self.max_history_signatures:
             limit = min(1000, self.max_history_signatures - scanned)
-            config = RpcSignaturesForAddressConfig(before=before, limit=limit,
-                                                   commitment=CommitmentLevel.Finalized)
+            config = RpcSignaturesForAddressConfig(
+                before=before, limit=limit, commitment=CommitmentLevel.Finalized
+            )
             page = self.rpc.call(GetSignaturesForAddress(self.keypair.pubkey(), config))
             if not isinstance(page, list):
                 raise SolanaAnswerError(f"expected a list, got {type(page).__name__}", where=where)
@@ -425,8 +471,10 @@ class SolanaMemoPublisher:
                     raise SolanaAnswerError(f"malformed entry {entry!r:.120}", where=where)
                 memo_field = entry.get("memo")
                 # The node's memo field is "[len] text"; only candidates are fetched in full.
-                if entry.get("err") is None and isinstance(memo_field, str) and (
-                    MEMO_PREFIX in memo_field
+                if (
+                    entry.get("err") is None
+                    and isinstance(memo_field, str)
+                    and (MEMO_PREFIX in memo_field)
                 ):
                     found = self._read_memo_tx(entry["signature"])
                     if found is not None:
@@ -441,11 +489,16 @@ class SolanaMemoPublisher:
 
     def _read_memo_tx(self, signature: str) -> FoundMemo | None:
         where = self.rpc.where("getTransaction")
-        result = self.rpc.call(GetTransaction(
-            Signature.from_string(signature),
-            RpcTransactionConfig(encoding=UiTransactionEncoding.Base64,
-                                 commitment=CommitmentLevel.Finalized,
-                                 max_supported_transaction_version=0)))
+        result = self.rpc.call(
+            GetTransaction(
+                Signature.from_string(signature),
+                RpcTransactionConfig(
+                    encoding=UiTransactionEncoding.Base64,
+                    commitment=CommitmentLevel.Finalized,
+                    max_supported_transaction_version=0,
+                ),
+            )
+        )
         if result is None:
             return None
         try:
@@ -468,8 +521,9 @@ class SolanaMemoPublisher:
                 except UnicodeDecodeError:
                     parsed = None
                 if parsed is not None:
-                    return FoundMemo(sequence=parsed[0], digest=parsed[1], signature=signature,
-                                     slot=slot)
+                    return FoundMemo(
+                        sequence=parsed[0], digest=parsed[1], signature=signature, slot=slot
+                    )
         return None
 
 

@@ -75,13 +75,19 @@ def world() -> Iterator[World]:
         second = sim.create_token_account(cnhc.mint, holders[1].pubkey())
         for src, dst, amount in [(0, 2, 1_234_567), (3, 4, 5_000_000), (5, 1, 777)]:
             dest = second if dst == 1 else cnhc.accounts[str(holders[dst].pubkey())]
-            sim.transfer(cnhc.mint, cnhc.accounts[str(holders[src].pubkey())], dest,
-                         holders[src], amount)
+            sim.transfer(
+                cnhc.mint, cnhc.accounts[str(holders[src].pubkey())], dest, holders[src], amount
+            )
             cnhc.credit(holders[src].pubkey(), -amount)
             cnhc.credit(holders[dst].pubkey(), amount)
         # Treasury releases inventory to a holder; a holder redeems (burn).
-        sim.transfer(cnhc.mint, cnhc.accounts[str(treasury.pubkey())],
-                     cnhc.accounts[str(holders[6].pubkey())], treasury, 42_000_000)
+        sim.transfer(
+            cnhc.mint,
+            cnhc.accounts[str(treasury.pubkey())],
+            cnhc.accounts[str(holders[6].pubkey())],
+            treasury,
+            42_000_000,
+        )
         cnhc.credit(treasury.pubkey(), -42_000_000)
         cnhc.credit(holders[6].pubkey(), 42_000_000)
         sim.burn(cnhc.mint, cnhc.accounts[str(holders[7].pubkey())], holders[7], 1_000_000)
@@ -94,5 +100,12 @@ def world() -> Iterator[World]:
         other = Ledger(mint=sim.create_mint(decimals=6), decimals=6)
         _populate(sim, other, holders[:3], 9_999)
 
-        yield World(sim=sim, cnhc=cnhc, cnhc22=cnhc22, other=other, owners=owners,
-                    treasury=treasury, bridge=bridge)
+        yield World(
+            sim=sim,
+            cnhc=cnhc,
+            cnhc22=cnhc22,
+            other=other,
+            owners=owners,
+            treasury=treasury,
+            bridge=bridge,
+        )

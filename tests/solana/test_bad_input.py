@@ -37,6 +37,7 @@ def _set(path: tuple[Any, ...], value: Any) -> Rewrite:
         else:
             node[path[-1]] = value
         return answer
+
     return rewrite
 
 
@@ -46,43 +47,101 @@ _INFO = ("result", "value", 0, "account", "data", "parsed", "info")
 # (method, rewrite, error type, text expected in the message)
 MALFORMED = {
     "supply amount as a JSON number": (
-        "getTokenSupply", _set(("result", "value", "amount"), 12345), SolanaAnswerError, "str"),
+        "getTokenSupply",
+        _set(("result", "value", "amount"), 12345),
+        SolanaAnswerError,
+        "str",
+    ),
     "supply amount with a sign": (
-        "getTokenSupply", _set(("result", "value", "amount"), "-1"), SolanaAnswerError, "canonical"),
+        "getTokenSupply",
+        _set(("result", "value", "amount"), "-1"),
+        SolanaAnswerError,
+        "canonical",
+    ),
     "supply without context": (
-        "getTokenSupply", _set(("result", "context"), _DELETE), SolanaAnswerError, "context"),
+        "getTokenSupply",
+        _set(("result", "context"), _DELETE),
+        SolanaAnswerError,
+        "context",
+    ),
     "context slot negative": (
-        "getTokenSupply", _set(("result", "context", "slot"), -4), SolanaAnswerError, "slot"),
+        "getTokenSupply",
+        _set(("result", "context", "slot"), -4),
+        SolanaAnswerError,
+        "slot",
+    ),
     "result is a string": (
-        "getTokenSupply", _set(("result",), "garbage"), SolanaAnswerError, "object"),
+        "getTokenSupply",
+        _set(("result",), "garbage"),
+        SolanaAnswerError,
+        "object",
+    ),
     "answer to another request id": (
-        "getTokenSupply", _set(("id",), 999_999), SolanaAnswerError, "id"),
+        "getTokenSupply",
+        _set(("id",), 999_999),
+        SolanaAnswerError,
+        "id",
+    ),
     "neither result nor error": (
-        "getTokenSupply", _set(("result",), _DELETE), SolanaAnswerError, "neither"),
+        "getTokenSupply",
+        _set(("result",), _DELETE),
+        SolanaAnswerError,
+        "neither",
+    ),
     "listing without withContext wrapper": (
-        "getProgramAccounts", lambda a: {**a, "result": a["result"]["value"]},
-        SolanaAnswerError, "object"),
+        "getProgramAccounts",
+        lambda a: {**a, "result": a["result"]["value"]},
+        SolanaAnswerError,
+        "object",
+    ),
     "token amount with a fraction": (
-        "getProgramAccounts", _set((*_INFO, "tokenAmount", "amount"), "1.5"), SolanaAnswerError,
-        "canonical"),
+        "getProgramAccounts",
+        _set((*_INFO, "tokenAmount", "amount"), "1.5"),
+        SolanaAnswerError,
+        "canonical",
+    ),
     "token amount missing": (
-        "getProgramAccounts", _set((*_INFO, "tokenAmount", "amount"), _DELETE),
-        SolanaAnswerError, "amount"),
+        "getProgramAccounts",
+        _set((*_INFO, "tokenAmount", "amount"), _DELETE),
+        SolanaAnswerError,
+        "amount",
+    ),
     "account decimals differ from the mint": (
-        "getProgramAccounts", _set((*_INFO, "tokenAmount", "decimals"), 9), SolanaAnswerError,
-        "decimals"),
+        "getProgramAccounts",
+        _set((*_INFO, "tokenAmount", "decimals"), 9),
+        SolanaAnswerError,
+        "decimals",
+    ),
     "owner not a public key": (
-        "getProgramAccounts", _set((*_INFO, "owner"), "alice"), SolanaAnswerError, "base58"),
+        "getProgramAccounts",
+        _set((*_INFO, "owner"), "alice"),
+        SolanaAnswerError,
+        "base58",
+    ),
     "base64 data where jsonParsed was asked": (
-        "getProgramAccounts", _set(("result", "value", 0, "account", "data"), ["AAAA", "base64"]),
-        SolanaAnswerError, "dict"),
+        "getProgramAccounts",
+        _set(("result", "value", 0, "account", "data"), ["AAAA", "base64"]),
+        SolanaAnswerError,
+        "dict",
+    ),
     "uninitialized account state": (
-        "getProgramAccounts", _set((*_INFO, "state"), "uninitialized"), SolanaAnswerError,
-        "state"),
+        "getProgramAccounts",
+        _set((*_INFO, "state"), "uninitialized"),
+        SolanaAnswerError,
+        "state",
+    ),
     "block without time": (
-        "getBlock", _set(("result", "blockTime"), None), SolanaAnswerError, "no block time"),
+        "getBlock",
+        _set(("result", "blockTime"), None),
+        SolanaAnswerError,
+        "no block time",
+    ),
     "genesis hash not base58": (
-        "getGenesisHash", _set(("result",), "0x00"), SolanaAnswerError, "base58"),
+        "getGenesisHash",
+        _set(("result",), "0x00"),
+        SolanaAnswerError,
+        "base58",
+    ),
 }
 
 
@@ -100,8 +159,11 @@ def test_malformed_answer_is_a_typed_error_naming_the_endpoint(world: World, cas
 
 def test_rpc_error_object_is_a_typed_error_with_its_code(world: World) -> None:
     def fail(answer: dict[str, Any]) -> dict[str, Any]:
-        return {"jsonrpc": "2.0", "id": answer["id"],
-                "error": {"code": -32005, "message": "Node is behind by 42 slots"}}
+        return {
+            "jsonrpc": "2.0",
+            "id": answer["id"],
+            "error": {"code": -32005, "message": "Node is behind by 42 slots"},
+        }
 
     with world.sim.faulty(rewrite={"getBlock": fail}), pytest.raises(SolanaRpcError) as e:
         SolanaReader(world.sim.url, str(world.cnhc.mint)).snapshot()
@@ -144,21 +206,23 @@ def test_accounts_of_another_mint_slipped_into_the_listing_are_refused(world: Wo
         # only token accounts so this test pins the mint check itself)
         value = answer["result"]["value"]
         answer["result"]["value"] = [
-            e for e in value if e["account"]["data"]["parsed"]["type"] == "account"]
+            e for e in value if e["account"]["data"]["parsed"]["type"] == "account"
+        ]
         return answer
 
-    with world.sim.faulty(ignore_filters=True,
-                          rewrite={"getProgramAccounts": only_token_accounts}), pytest.raises(
-        SolanaForeignAccountError
-    ) as e:
+    with (
+        world.sim.faulty(ignore_filters=True, rewrite={"getProgramAccounts": only_token_accounts}),
+        pytest.raises(SolanaForeignAccountError) as e,
+    ):
         SolanaReader(world.sim.url, str(world.cnhc.mint)).snapshot()
     assert f"account of mint {world.other.mint}" in str(e.value)
     assert "getProgramAccounts" in str(e.value.where)
 
 
 def test_mint_account_in_the_listing_is_refused(world: World) -> None:
-    with world.sim.faulty(ignore_filters=True), pytest.raises(
-        SolanaForeignAccountError, match="not a token account|account of mint"
+    with (
+        world.sim.faulty(ignore_filters=True),
+        pytest.raises(SolanaForeignAccountError, match=r"not a token account|account of mint"),
     ):
         SolanaReader(world.sim.url, str(world.cnhc.mint)).snapshot()
 
@@ -168,16 +232,18 @@ def test_one_relabelled_account_is_refused(world: World) -> None:
     # answer in transit on a plain-HTTP endpoint): refused, naming the account.
     other = str(world.other.mint)
     rewrite = _set((*_INFO, "mint"), other)
-    with world.sim.faulty(rewrite={"getProgramAccounts": rewrite}), pytest.raises(
-        SolanaForeignAccountError, match=other
+    with (
+        world.sim.faulty(rewrite={"getProgramAccounts": rewrite}),
+        pytest.raises(SolanaForeignAccountError, match=other),
     ):
         SolanaReader(world.sim.url, str(world.cnhc.mint)).snapshot()
 
 
 def test_account_owned_by_another_program_is_refused(world: World) -> None:
     rewrite = _set(("result", "value", 0, "account", "owner"), "11111111111111111111111111111111")
-    with world.sim.faulty(rewrite={"getProgramAccounts": rewrite}), pytest.raises(
-        SolanaForeignAccountError, match="owned by"
+    with (
+        world.sim.faulty(rewrite={"getProgramAccounts": rewrite}),
+        pytest.raises(SolanaForeignAccountError, match="owned by"),
     ):
         SolanaReader(world.sim.url, str(world.cnhc.mint)).snapshot()
 
@@ -196,20 +262,24 @@ def test_slot_skew_that_never_settles_is_a_typed_error(world: World) -> None:
 def test_min_context_slot_never_reached_is_slot_skew(world: World) -> None:
     # A lagging node (behind the slot of the supply read) answers -32016 every time.
     def behind(answer: dict[str, Any]) -> dict[str, Any]:
-        return {"jsonrpc": "2.0", "id": answer["id"], "error": {
-            "code": -32016, "message": "Minimum context slot has not been reached"}}
+        return {
+            "jsonrpc": "2.0",
+            "id": answer["id"],
+            "error": {"code": -32016, "message": "Minimum context slot has not been reached"},
+        }
 
-    reader = SolanaReader(world.sim.url, str(world.cnhc.mint), max_slot_attempts=2,
-                          retry_delay_s=0)
-    with world.sim.faulty(rewrite={"getProgramAccounts": behind}), pytest.raises(
-        SolanaSlotSkewError, match="below minContextSlot"
+    reader = SolanaReader(world.sim.url, str(world.cnhc.mint), max_slot_attempts=2, retry_delay_s=0)
+    with (
+        world.sim.faulty(rewrite={"getProgramAccounts": behind}),
+        pytest.raises(SolanaSlotSkewError, match="below minContextSlot"),
     ):
         reader.snapshot()
 
 
 def test_endpoint_down_is_a_typed_error() -> None:
-    reader = SolanaReader("http://127.0.0.1:9", "So11111111111111111111111111111111111111112",
-                          timeout_s=2)
+    reader = SolanaReader(
+        "http://127.0.0.1:9", "So11111111111111111111111111111111111111112", timeout_s=2
+    )
     with pytest.raises(SolanaRpcError, match="transport error") as e:
         reader.snapshot()
     assert "127.0.0.1:9" in str(e.value.where)

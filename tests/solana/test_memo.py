@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from solders.keypair import Keypair
 from solders.signature import Signature
+from solders.transaction import VersionedTransaction
 
 from por.chains.solana_sim import MEMO_PROGRAM_IDS
 from por.core.canonical import canonical_bytes
@@ -62,7 +63,11 @@ def test_memo_lands_in_litesvm_and_reads_back(world: World, attestor: tuple[Keyp
     found = publisher(world, path).find_memo(7)
     assert found is not None
     assert (found.sequence, found.digest, found.signature, found.slot) == (
-        7, digest, result.signature, result.slot)
+        7,
+        digest,
+        result.signature,
+        result.slot,
+    )
 
 
 def test_publishing_twice_yields_one_memo(world: World, attestor: tuple[Keypair, Path]) -> None:
@@ -101,8 +106,9 @@ def test_several_sequences_each_once(world: World, attestor: tuple[Keypair, Path
     assert [m.sequence for m in pub.iter_memos()] == [3, 2, 1]  # newest first
 
 
-def test_another_attestors_memo_does_not_count(world: World, tmp_path: Path,
-                                                attestor: tuple[Keypair, Path]) -> None:
+def test_another_attestors_memo_does_not_count(
+    world: World, tmp_path: Path, attestor: tuple[Keypair, Path]
+) -> None:
     # A stranger publishing "por:v1:5:<digest>" from its own key cannot make our
     # publisher skip sequence 5: only the attestor's own signed memos count.
     _, ours = attestor
@@ -150,11 +156,13 @@ def test_intent_written_before_a_crash_is_resumed_with_the_same_transaction(
     assert world.sim.memos(kp.pubkey()) == [f"por:v1:11:{digest}"]
     assert list(state.iterdir()) == []  # intent cleared once finalized
     assert publisher(world, path, state_dir=state).publish(d, digest).status == (
-        "already_published")
+        "already_published"
+    )
 
 
-def test_expired_intent_is_rebuilt_once(world: World, attestor: tuple[Keypair, Path],
-                                        tmp_path: Path) -> None:
+def test_expired_intent_is_rebuilt_once(
+    world: World, attestor: tuple[Keypair, Path], tmp_path: Path
+) -> None:
     # The recorded transaction never reached the chain and its blockhash has expired
     # (150 blocks): it can never land, so a fresh transaction is built and sent once.
     kp, path = attestor
@@ -173,12 +181,13 @@ def test_expired_intent_is_rebuilt_once(world: World, attestor: tuple[Keypair, P
         pub._broadcast(stale)
 
 
-def test_intent_for_another_digest_is_refused(world: World, attestor: tuple[Keypair, Path],
-                                              tmp_path: Path) -> None:
+def test_intent_for_another_digest_is_refused(
+    world: World, attestor: tuple[Keypair, Path], tmp_path: Path
+) -> None:
     kp, path = attestor
     state = tmp_path / "state"
     pub = publisher(world, path, state_dir=state)
-    d1, g1 = doc(13, "a")
+    _, g1 = doc(13, "a")
     d2, g2 = doc(13, "b")
     blockhash, last_valid = pub._latest_blockhash()
     pub._write_intent(13, g1, pub._build(format_memo(13, g1), blockhash), last_valid)
@@ -191,13 +200,20 @@ def test_memo_transaction_is_a_plain_spl_memo(world: World, attestor: tuple[Keyp
     kp, path = attestor
     d, digest = doc(2)
     result = publisher(world, path).publish(d, digest)
-    answer = world.sim.handle(json.dumps({
-        "jsonrpc": "2.0", "id": 1, "method": "getTransaction",
-        "params": [result.signature, {"encoding": "base64",
-                                      "maxSupportedTransactionVersion": 0}]}).encode())[1]
+    answer = world.sim.handle(
+        json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "getTransaction",
+                "params": [
+                    result.signature,
+                    {"encoding": "base64", "maxSupportedTransactionVersion": 0},
+                ],
+            }
+        ).encode()
+    )[1]
     tx_b64 = json.loads(answer)["result"]["transaction"][0]
-    from solders.transaction import VersionedTransaction
-
     tx = VersionedTransaction.from_bytes(base64.b64decode(tx_b64))
     keys = tx.message.account_keys
     assert keys[0] == kp.pubkey() and len(tx.signatures) == 1
@@ -210,14 +226,21 @@ def test_memo_format_round_trip() -> None:
     digest = "0f" * 32
     assert format_memo(42, digest) == f"por:v1:42:{digest}"
     assert parse_memo(format_memo(42, digest)) == (42, digest)
-    for bad in (f"por:v1:042:{digest}", f"por:v1:0:{digest}", f"por:v2:1:{digest}",
-                f"por:v1:1:{digest.upper()}", f"por:v1:1:{digest} ", "por:v1:1:ab"):
+    for bad in (
+        f"por:v1:042:{digest}",
+        f"por:v1:0:{digest}",
+        f"por:v2:1:{digest}",
+        f"por:v1:1:{digest.upper()}",
+        f"por:v1:1:{digest} ",
+        "por:v1:1:ab",
+    ):
         assert parse_memo(bad) is None
 
 
 def test_publish_result_round_trip() -> None:
-    r = PublishResult(chain_id="solana:x", sequence=3, signature="s", slot=9,
-                      status="already_published")
+    r = PublishResult(
+        chain_id="solana:x", sequence=3, signature="s", slot=9, status="already_published"
+    )
     assert PublishResult.from_dict(r.to_dict()) == r
     with pytest.raises(InputError):
         PublishResult.from_dict({**r.to_dict(), "status": "maybe"})
@@ -225,8 +248,11 @@ def test_publish_result_round_trip() -> None:
 
 @pytest.mark.parametrize(
     ("content", "match"),
-    [("[1, 2, 3]", "64 bytes"), ("not json", "not JSON"), ("[" + ",".join(["300"] * 64) + "]",
-                                                            "64 bytes")],
+    [
+        ("[1, 2, 3]", "64 bytes"),
+        ("not json", "not JSON"),
+        ("[" + ",".join(["300"] * 64) + "]", "64 bytes"),
+    ],
 )
 def test_bad_keypair_file_is_a_config_error(tmp_path: Path, content: str, match: str) -> None:
     path = tmp_path / "k.json"

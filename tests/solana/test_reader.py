@@ -32,9 +32,13 @@ def caip10(world: World, owner: str) -> str:
 def test_snapshot_matches_an_independent_ledger(world: World) -> None:
     sim, ledger = world.sim, world.cnhc
     treasury, bridge = str(world.treasury.pubkey()), str(world.bridge.pubkey())
-    reader = SolanaReader(sim.url, str(ledger.mint), chain_id=sim.chain_id, expected_decimals=6,
-                          exclusions={treasury: "treasury", f"{sim.chain_id}:{bridge}":
-                                      "bridge_escrow"})
+    reader = SolanaReader(
+        sim.url,
+        str(ledger.mint),
+        chain_id=sim.chain_id,
+        expected_decimals=6,
+        exclusions={treasury: "treasury", f"{sim.chain_id}:{bridge}": "bridge_escrow"},
+    )
     assert isinstance(reader, ChainReader)
     snap = reader.snapshot()
 
@@ -43,8 +47,11 @@ def test_snapshot_matches_an_independent_ledger(world: World) -> None:
     assert snap.decimals == 6
     assert snap.total_supply == ledger.supply == sim.supply(ledger.mint)
     assert snap.mismatch is None
-    want_holders = {caip10(world, o): b for o, b in ledger.by_owner.items()
-                    if b > 0 and o not in (treasury, bridge)}
+    want_holders = {
+        caip10(world, o): b
+        for o, b in ledger.by_owner.items()
+        if b > 0 and o not in (treasury, bridge)
+    }
     assert dict(snap.holders) == want_holders
     assert len(snap.holders) >= 200
     assert {(e.account, e.balance, e.reason) for e in snap.excluded} == {
@@ -54,8 +61,9 @@ def test_snapshot_matches_an_independent_ledger(world: World) -> None:
     assert snap.circulating_supply == sum(want_holders.values())
     # The block is the context slot of the reads, with that slot's own blockhash and time.
     blockhash, time_s = sim.block(snap.block.number)
-    assert snap.block == BlockRef(number=sim.slot, hash=blockhash,
-                                  time=datetime.fromtimestamp(time_s, tz=UTC))
+    assert snap.block == BlockRef(
+        number=sim.slot, hash=blockhash, time=datetime.fromtimestamp(time_s, tz=UTC)
+    )
 
 
 def test_owner_with_two_token_accounts_is_one_holder(world: World) -> None:
@@ -70,8 +78,9 @@ def test_token_2022_accounts_longer_than_165_bytes_are_read(world: World) -> Non
     sim, ledger = world.sim, world.cnhc22
     account = sim.svm.get_account(next(iter(ledger.accounts.values())))
     assert account is not None and len(account.data) == 170  # ImmutableOwner extension
-    snap = SolanaReader(sim.url, str(ledger.mint),
-                        exclusions={str(world.treasury.pubkey()): "treasury"}).snapshot()
+    snap = SolanaReader(
+        sim.url, str(ledger.mint), exclusions={str(world.treasury.pubkey()): "treasury"}
+    ).snapshot()
     assert snap.total_supply == ledger.supply
     assert len(snap.holders) == 30 and snap.mismatch is None
     assert snap.excluded[0].balance == 10_000_000_000
@@ -96,8 +105,10 @@ def test_snapshot_follows_new_transfers_at_a_later_slot(world: World) -> None:
     second = reader.snapshot()
     assert second.block.number > first.block.number
     assert dict(first.holders) == {caip10(world, str(alice.pubkey())): 10_000}
-    assert dict(second.holders) == {caip10(world, str(alice.pubkey())): 7_500,
-                                    caip10(world, str(bob.pubkey())): 2_500}
+    assert dict(second.holders) == {
+        caip10(world, str(alice.pubkey())): 7_500,
+        caip10(world, str(bob.pubkey())): 2_500,
+    }
 
 
 def test_slot_skew_is_retried_until_the_reads_agree(world: World) -> None:
@@ -151,15 +162,22 @@ def test_wrong_cluster_is_refused(world: World) -> None:
 )
 def test_bad_exclusion_config_is_refused(exclusions: dict[str, str], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
-        SolanaReader("http://127.0.0.1:9", "So11111111111111111111111111111111111111112",
-                     exclusions=exclusions)
+        SolanaReader(
+            "http://127.0.0.1:9",
+            "So11111111111111111111111111111111111111112",
+            exclusions=exclusions,
+        )
 
 
 def test_bad_mint_and_program_config_are_refused() -> None:
     with pytest.raises(ConfigError, match="mint"):
         SolanaReader("http://127.0.0.1:9", "xyz")
     with pytest.raises(ConfigError, match="token program"):
-        SolanaReader("http://127.0.0.1:9", TOKEN_PROGRAM_ID, token_programs=("11111111111111111111111111111111",))
+        SolanaReader(
+            "http://127.0.0.1:9",
+            TOKEN_PROGRAM_ID,
+            token_programs=("11111111111111111111111111111111",),
+        )
 
 
 def test_endpoint_label_never_shows_api_keys() -> None:
@@ -172,9 +190,17 @@ def test_build_snapshot_refuses_a_token_account_listed_twice() -> None:
     # Listing the same token account twice (once per program, or a repeated page) would
     # count its balance twice.
     owner = "So11111111111111111111111111111111111111112"
-    acct = TokenAccount(address=TOKEN_2022_PROGRAM_ID, owner=owner, amount=5,
-                        program=TOKEN_2022_PROGRAM_ID)
+    acct = TokenAccount(
+        address=TOKEN_2022_PROGRAM_ID, owner=owner, amount=5, program=TOKEN_2022_PROGRAM_ID
+    )
     with pytest.raises(SolanaAnswerError, match="listed twice"):
-        build_snapshot(chain_id="solana:x", mint=owner, decimals=0,
-                       block=BlockRef(number=1, hash="h", time=datetime(2026, 1, 1, tzinfo=UTC)),
-                       total_supply=10, accounts=[acct, acct], exclusions={}, where="t")
+        build_snapshot(
+            chain_id="solana:x",
+            mint=owner,
+            decimals=0,
+            block=BlockRef(number=1, hash="h", time=datetime(2026, 1, 1, tzinfo=UTC)),
+            total_supply=10,
+            accounts=[acct, acct],
+            exclusions={},
+            where="t",
+        )

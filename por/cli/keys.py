@@ -28,7 +28,7 @@ from typing import Any
 from por.core.dsse import ROLES, Ed25519Signer, KeyEntry, KeySet, format_time, parse_time
 from por.errors import InputError
 
-PASSPHRASE_ENV = "POR_KEY_PASSPHRASE"
+PASSPHRASE_ENV = "POR_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 

@@ -250,6 +250,47 @@ def verify_inclusion(
         )
 
 
+def _verify_trivial_consistency(
+    old_size: int, new_size: int, old: bytes, new: bytes, proof: Sequence[bytes]
+) -> None:
+    """From the empty tree, or between equal sizes: the proof is empty, the roots decide."""
+    if proof:
+        raise ProofError(f"consistency proof from {old_size} to {new_size} must be empty",
+                         expected=0, computed=len(proof))
+    if old_size == 0 and old != EMPTY_ROOT:
+        raise ProofError("old root of an empty tree is not the empty root",
+                         expected=EMPTY_ROOT.hex(), computed=old.hex())
+    if old_size == new_size and old != new:
+        raise ProofError(f"roots of two trees of size {old_size} differ",
+                         expected=old.hex(), computed=new.hex())
+
+
+def _consistency_roots(path: list[bytes], old_size: int, new_size: int) -> tuple[bytes, bytes]:
+    """RFC 9162 §2.1.4.2 steps 3-7: the old and new roots a (seeded) path leads to."""
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:  # pragma: no cover - excluded by the length check
+            raise ProofError("consistency proof is too long")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:  # pragma: no cover - excluded by the length check
+        raise ProofError("consistency proof is too short")
+    return fr, sr
+
+
 def verify_consistency(
     old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> None:
@@ -261,19 +302,8 @@ def verify_consistency(
     if new_size < old_size:
         raise ProofError("new size is smaller than old size", expected=f">= {old_size}",
                          computed=new_size)
-    if old_size == new_size or old_size == 0:
-        if proof:
-            raise ProofError(
-                f"consistency proof from {old_size} to {new_size} must be empty",
-                expected=0,
-                computed=len(proof),
-            )
-        if old_size == 0 and old != EMPTY_ROOT:
-            raise ProofError("old root of an empty tree is not the empty root",
-                             expected=EMPTY_ROOT.hex(), computed=old.hex())
-        if old_size == new_size and old != new:
-            raise ProofError(f"roots of two trees of size {old_size} differ",
-                             expected=old.hex(), computed=new.hex())
+    if old_size in (0, new_size):
+        _verify_trivial_consistency(old_size, new_size, old, new, proof)
         return
     # Expected length (as transparency-dev/merkle computes it): the inclusion proof of
     # leaf old_size-1 in new_size, minus the levels inside the old tree's last complete
@@ -293,27 +323,7 @@ def verify_consistency(
     # RFC 9162 §2.1.4.2 steps 2-7.
     if not seeded:
         path.insert(0, old)
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:  # pragma: no cover - excluded by the length check above
-            raise ProofError("consistency proof is too long")
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:  # pragma: no cover - excluded by the length check above
-        raise ProofError("consistency proof is too short")
+    fr, sr = _consistency_roots(path, old_size, new_size)
     if fr != old:
         raise ProofError(
             f"consistency proof from {old_size} to {new_size} does not lead to the old root",

@@ -292,6 +292,7 @@ def _batch_call(w3: Web3, token: str, fn: str, *, sender: str, recipients: Seque
                 amounts: Sequence[int], chunk: int) -> int:
     """Send one batch tx per `chunk` recipients without waiting in between; returns the count."""
     c = contract(w3, "StableToken", token)
+    sender = Web3.to_checksum_address(sender)
     hashes = []
     nonce = w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "pending")
     for to, amts in _batches(recipients, amounts, chunk):

@@ -370,12 +370,7 @@ class EvmChainReader:
             if isinstance(a, EvmChainError):
                 self.rpc.note(ep.url, type(a).__name__, f"finalized block: {a.message}")
         if len(numbers) < self.rpc.quorum:
-            raise EvmNoQuorum(
-                "finalized block: fewer than "
-                f"{self.rpc.quorum} endpoints answered ("
-                + "; ".join(f"{ep.url}: {a.message if isinstance(a, EvmChainError) else 'ok'}"
-                            for ep, a in answers) + ")",
-                where=self.rpc.where_all)
+            raise self.rpc.no_quorum("finalized block", answers)
         # A liar cannot push the pin beyond what a quorum has finalized.
         head = self.header(numbers[self.rpc.quorum - 1])
         return head

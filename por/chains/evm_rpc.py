@@ -163,7 +163,7 @@ class QuorumRpc:
             if isinstance(ans, EvmChainError):
                 self.note(ep.url, "chain", f"excluded: {ans.message}")
         if len(self.live) < self.quorum:
-            raise self._no_quorum("eth_chainId", answers)
+            raise self.no_quorum("eth_chainId", answers)
 
     def _ask(self, method: str, params: Sequence[Any],
              parse: Callable[[Any], T]) -> list[tuple[Endpoint, T | EvmChainError]]:
@@ -211,9 +211,9 @@ class QuorumRpc:
                 if isinstance(ans, EvmChainError):
                     self.note(ep.url, type(ans).__name__, f"{what}: {ans.message}")
             return winner
-        raise self._no_quorum(what, answers)
+        raise self.no_quorum(what, answers)
 
-    def _no_quorum(self, what: str,
+    def no_quorum(self, what: str,
                    answers: Sequence[tuple[Endpoint, object]]) -> EvmChainError:
         errors = [a for _, a in answers if isinstance(a, EvmChainError)]
         details = "; ".join(

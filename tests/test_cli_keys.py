@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 from pathlib import Path
@@ -84,8 +85,6 @@ def test_generate_without_passphrase_and_terminal(
 
 
 def _keyset_file(path: Path, label: str, role: str) -> KeySet:
-    import hashlib
-
     s = Ed25519Signer(hashlib.sha256(label.encode()).digest())
     ks = KeySet(keys=(KeyEntry.for_public_key(s.public_key_raw, role=role),))
     path.write_text(json.dumps(ks.to_dict()))

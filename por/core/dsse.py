@@ -205,7 +205,8 @@ class Ed25519Signer:
         """Encrypted PKCS#8 PEM (scrypt + AES-256-CBC); salt and IV come from random_bytes."""
         if not passphrase:
             raise InputError("refusing to write a private key with an empty passphrase")
-        pem: str = self._key.export_key(
+        # randfunc is accepted at runtime (pycryptodome docs) but missing from its stubs.
+        pem: str = self._key.export_key(  # type: ignore[call-overload]
             format="PEM",
             passphrase=passphrase,
             protection="scryptAndAES256-CBC",

@@ -172,7 +172,7 @@ def test_naive_time_refused() -> None:
     a = signer("a")
     with pytest.raises(InputError, match="timezone-aware"):
         verify_envelope(sign_envelope(b"{}", PAYLOAD_TYPE, [a]), keyset((a, "issuer")),
-                        at=datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
+                        at=datetime(2026, 1, 1))  # naive on purpose
 
 
 def test_pem_round_trip_and_wrong_passphrase() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -134,9 +135,9 @@ def test_empty_root_is_sha256_of_nothing() -> None:
     assert EMPTY_ROOT.hex() == CT_ROOTS[0]
     assert LogTree().root() == EMPTY_ROOT
     assert leaf_hash(b"") == hashlib.sha256(b"\x00").digest()
-    l, r = leaf_hash(b"l"), leaf_hash(b"r")
-    assert node_hash(l, r) == hashlib.sha256(b"\x01" + l + r).digest()
-    assert node_hash(l, r) != node_hash(r, l)
+    left, right = leaf_hash(b"l"), leaf_hash(b"r")
+    assert node_hash(left, right) == hashlib.sha256(b"\x01" + left + right).digest()
+    assert node_hash(left, right) != node_hash(right, left)
 
 
 @pytest.mark.parametrize(("index", "size"), sorted(CT_INCLUSION))
@@ -365,8 +366,8 @@ def test_checkpoint_wrong_key_is_refused() -> None:
         verify_checkpoint(note, key_name="o", public_key_raw=_signer("b").public_key_raw)
     # same key name, a different key whose hash collides is treated as unknown; and a
     # forged line carrying OUR key hash but a bad signature is an error, not ignored
-    parsed, ((_, kh, sig),) = parse_note(note)
-    forged = note.rsplit("\u2014", 1)[0] + "\u2014 o " + __import__("base64").b64encode(
+    _, ((_, kh, _),) = parse_note(note)
+    forged = note.rsplit("\u2014", 1)[0] + "\u2014 o " + base64.b64encode(
         kh + bytes(64)).decode() + "\n"
     with pytest.raises(SignatureError, match="does not verify"):
         verify_checkpoint(forged, key_name="o", public_key_raw=_signer("a").public_key_raw)

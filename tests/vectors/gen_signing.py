@@ -27,19 +27,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from por.core.canonical import canonical_bytes  # noqa: E402
-from por.core.dsse import (  # noqa: E402
+from por.core.canonical import canonical_bytes
+from por.core.dsse import (
     PAYLOAD_TYPE,
     Ed25519Signer,
     Envelope,
     KeyEntry,
     KeySet,
     Signature,
-    format_time,
     pae,
     sign_envelope,
 )
-from por.core.tlog import (  # noqa: E402
+from por.core.tlog import (
     Checkpoint,
     LogTree,
     encode_verifier_key,

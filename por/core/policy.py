@@ -249,7 +249,9 @@ class Policy:
         ):
             _positive_int(getattr(self, name), f"policy.{name}")
         # freeze the mappings so a frozen Policy is really immutable
-        object.__setattr__(self, "haircut_bps", MappingProxyType(dict(self.haircut_bps)))
+        # Given haircuts override the defaults class by class (10000 bps = worthless).
+        merged = {**DEFAULT_HAIRCUT_BPS, **self.haircut_bps}
+        object.__setattr__(self, "haircut_bps", MappingProxyType(merged))
         object.__setattr__(self, "fx_rates", MappingProxyType(dict(self.fx_rates)))
 
     def to_dict(self) -> dict[str, Any]:
@@ -290,7 +292,7 @@ class Policy:
             table = d["haircut_bps"]
             if not isinstance(table, Mapping):
                 raise ConfigError("must be a table", where=f"{where}.haircut_bps")
-            kw["haircut_bps"] = {**DEFAULT_HAIRCUT_BPS, **table}
+            kw["haircut_bps"] = dict(table)
         if "fx_rates" in d:
             table = d["fx_rates"]
             if not isinstance(table, Mapping):

@@ -1,0 +1,363 @@
+"""Build the running service from its configuration: adapters, store, signer, scheduler, API.
+
+This is the one place that knows every adapter. Each `[[chains]]` and `[[custodians]]`
+table names a `kind`; the factories below turn the table into a reader, a publisher or a
+source, and refuse unknown keys with a ConfigError that names the table. Secrets (key
+passphrase, publisher keys, admin token) come from environment variables named in the
+configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from por.core.attestation import Token
+from por.errors import ConfigError, PorError
+from por.service.config import Config
+from por.service.run import (
+    Publisher,
+    PublishOutcome,
+    ReserveResult,
+    RunDeps,
+    RunResult,
+    attest_once,
+    catch_up_publications,
+)
+
+log = logging.getLogger("por.service")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)}", where=where)
+
+
+def _need(table: Mapping[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
+    if key not in table:
+        raise ConfigError(f"missing key {key!r}", where=where)
+    v = table[key]
+    if not isinstance(v, typ):
+        raise ConfigError(f"has the wrong type {type(v).__name__}", where=f"{where}.{key}")
+    return v
+
+
+def _secret(env: str, where: str) -> str:
+    value = os.environ.get(env)
+    if not value:
+        raise ConfigError(f"environment variable {env} is not set", where=where)
+    return value
+
+
+# --- reserves -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CustodianReserves:
+    """The run's ReserveEvaluator: fetch every source, keep raw bytes, value by policy.
+
+    A source that fails is a DEGRADED reason and counts zero; raw documents are stored
+    by SHA-256 before their figures are used, so every line stays traceable.
+    """
+
+    sources: Sequence[Any]
+    policy: Any
+    token: Token
+    rawstore: Any
+
+    def evaluate(self, *, as_of: datetime) -> ReserveResult:
+        from por.custodians.reserves import evaluate_reserves
+
+        reports = []
+        reasons: list[str] = []
+        if not self.sources:
+            reasons.append("no custodian source is configured: reserves unknown")
+        for src in self.sources:
+            try:
+                report = src.fetch(as_of)
+            except PorError as e:
+                reasons.append(f"custodian {src.name} unavailable, counted as zero: {e}")
+                continue
+            self.rawstore.put_all(report.raw_documents)
+            reports.append(report)
+        lines, total, degraded = evaluate_reserves(
+            reports, self.policy, token_currency=self.token.currency,
+            token_decimals=self.token.decimals, as_of=as_of)
+        return ReserveResult(lines=tuple(line.to_dict() for line in lines), eligible_total=total,
+                             degraded_reasons=tuple(reasons + list(degraded)))
+
+
+# --- chains and publishers ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class NamedPublisher:
+    """Gives every publisher a CAIP-2 `chain_id` string and a contract label."""
+
+    chain_id: str
+    contract_label: str
+    inner: Any
+
+    def publish(self, doc: Mapping[str, Any], digest_hex: str) -> Any:
+        return self.inner.publish(doc, digest_hex)
+
+
+def _exclusions(table: Mapping[str, Any], where: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for reason in ("treasury", "bridge_escrow"):
+        accounts = table.get(reason, [])
+        if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
+            raise ConfigError("must be a list of account strings", where=f"{where}.{reason}")
+        for a in accounts:
+            out[a] = reason
+    return out
+
+
+def build_chain(table: Mapping[str, Any], *, cfg: Config, where: str, store: Any,
+                publish: bool) -> tuple[Any, Publisher | None]:
+    kind = table["kind"]
+    if kind == "evm":
+        from por.chains.evm import EvmChainReader, FileCheckpointStore
+
+        _keys(table, {"kind", "chain_id", "rpc_urls", "quorum", "token", "treasury",
+                      "bridge_escrow", "start_block", "max_log_range", "oracle",
+                      "publisher_key_env", "attestor_key_envs", "confirmations",
+                      "stuck_after_blocks"}, where)
+        caip2 = _need(table, "chain_id", str, where)
+        if not caip2.startswith("eip155:") or not caip2[7:].isdigit():
+            raise ConfigError(f"EVM chain_id must be eip155:<number>, got {caip2!r}",
+                              where=f"{where}.chain_id")
+        number = int(caip2[7:])
+        urls = _need(table, "rpc_urls", list, where)
+        reader = EvmChainReader(
+            chain_id=number, rpc_urls=urls, token_address=_need(table, "token", str, where),
+            excluded=_exclusions(table, where),
+            checkpoint_store=FileCheckpointStore(cfg.service.data_dir / "index"),
+            start_block=int(table.get("start_block", 0)), quorum=table.get("quorum"),
+            max_log_range=int(table.get("max_log_range", 10_000)),
+            expected_decimals=cfg.token.decimals)
+        publisher = None
+        if publish and "oracle" in table:
+            from por.oracle.evm_publisher import EvmPublisher
+
+            sender = _secret(_need(table, "publisher_key_env", str, where), where)
+            attestors = [_secret(e, where) for e in table.get("attestor_key_envs", [])] or [sender]
+            inner = EvmPublisher(chain_id=number, rpc_urls=urls, contract=table["oracle"],
+                                 sender_key=sender, attestor_keys=attestors,
+                                 intent_store=store.intent_store(),
+                                 confirmations=int(table.get("confirmations", 1)),
+                                 stuck_after_blocks=int(table.get("stuck_after_blocks", 5)))
+            publisher = NamedPublisher(chain_id=caip2, contract_label=str(table["oracle"]),
+                                       inner=inner)
+        return reader, publisher
+    if kind == "solana":
+        from por.chains.solana import SolanaReader
+
+        _keys(table, {"kind", "chain_id", "rpc_url", "mint", "treasury", "bridge_escrow",
+                      "memo_keypair"}, where)
+        caip2 = _need(table, "chain_id", str, where)
+        url = _need(table, "rpc_url", str, where)
+        reader = SolanaReader(url, _need(table, "mint", str, where), chain_id=caip2,
+                              exclusions=_exclusions(table, where),
+                              expected_decimals=cfg.token.decimals)
+        publisher = None
+        if publish and "memo_keypair" in table:
+            from por.oracle.solana_memo import SolanaMemoPublisher
+
+            keypair = Path(table["memo_keypair"])
+            if not keypair.is_absolute():
+                keypair = cfg.path.parent / keypair
+            inner = SolanaMemoPublisher(url, keypair, chain_id=caip2,
+                                        state_dir=cfg.service.data_dir / "memo")
+            publisher = NamedPublisher(chain_id=caip2, contract_label="spl-memo", inner=inner)
+        return reader, publisher
+    if kind == "fake":
+        from por.chains.fake import FakeChainReader
+
+        _keys(table, {"kind", "chain_id", "token", "holders"}, where)
+        holders = table.get("holders", {})
+        if not isinstance(holders, dict) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in holders.values()):
+            raise ConfigError("holders must map CAIP-10 accounts to integer base units",
+                              where=f"{where}.holders")
+        return FakeChainReader(chain_id=_need(table, "chain_id", str, where),
+                               token_address=_need(table, "token", str, where),
+                               holders=dict(holders), decimals=cfg.token.decimals), None
+    raise ConfigError(f"unknown chain kind {kind!r} (evm, solana, fake)", where=f"{where}.kind")
+
+
+def build_custodian(table: Mapping[str, Any], *, cfg: Config, where: str) -> Any:
+    kind = table["kind"]
+    if kind == "files":
+        from por.custodians.files import FileSource
+
+        _keys(table, {"kind", "name", "custodian", "paths", "max_age_s"}, where)
+        paths = _need(table, "paths", list, where)
+        base = cfg.path.parent
+        resolved = [p if Path(p).is_absolute() else str(base / p) for p in paths]
+        return FileSource(name=_need(table, "name", str, where), paths=resolved,
+                          custodian=table.get("custodian"), max_age_s=table.get("max_age_s"))
+    if kind == "api":
+        from por.custodians.api import CustodianApiSource
+
+        _keys(table, {"kind", "name", "base_url", "public_key", "max_age_s"}, where)
+        key_hex = _need(table, "public_key", str, where)
+        try:
+            key = bytes.fromhex(key_hex)
+        except ValueError as e:
+            raise ConfigError("public_key must be hex", where=f"{where}.public_key") from e
+        return CustodianApiSource(name=_need(table, "name", str, where),
+                                  base_url=_need(table, "base_url", str, where), public_key=key,
+                                  max_age_s=int(table.get("max_age_s", 48 * 3600)))
+    raise ConfigError(f"unknown custodian kind {kind!r} (files, api)", where=f"{where}.kind")
+
+
+# --- the service --------------------------------------------------------------------------
+
+
+def load_signer(cfg: Config) -> Any:
+    from por.core.dsse import Ed25519Signer
+
+    passphrase = os.environ.get(cfg.signing.passphrase_env)
+    if not passphrase:
+        raise ConfigError(f"set {cfg.signing.passphrase_env} to the issuer key's passphrase",
+                          where=f"{cfg.path}:signing.passphrase_env")
+    try:
+        pem = cfg.signing.key_file.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"cannot read the issuer key: {e.strerror}",
+                          where=str(cfg.signing.key_file)) from e
+    return Ed25519Signer.from_pem(pem, passphrase, where=str(cfg.signing.key_file))
+
+
+@dataclass(slots=True)
+class Service:
+    cfg: Config
+    store: Any
+    deps: RunDeps
+    keyset: Any
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    _run_lock: threading.Lock = field(default_factory=threading.Lock)
+    scheduler: Any = None
+
+    def attest(self) -> RunResult:
+        """One run; runs of one process never overlap (the API trigger and the scheduler)."""
+        with self._run_lock:
+            return attest_once(self.deps)
+
+    def catch_up(self) -> list[PublishOutcome]:
+        with self._run_lock:
+            return catch_up_publications(self.deps)
+
+    def app(self) -> Any:
+        from por.api.app import ApiDeps, create_app
+
+        token = os.environ.get(self.cfg.service.admin_token_env) or None
+        return create_app(ApiDeps(store=self.store, keys=self.keyset.to_dict(),
+                                  admin_token=token, trigger=lambda: self.attest().sequence))
+
+    def _serve(self, app: Any, *, started: threading.Event | None = None) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(app, host=self.cfg.service.listen_host,
+                                port=self.cfg.service.listen_port, log_level="warning",
+                                access_log=False)
+        server = uvicorn.Server(config)
+        self.closers.append(lambda: setattr(server, "should_exit", True))
+        server.run()
+
+    def start_scheduler(self, *, run_now: bool) -> Any:
+        from por.service.scheduler import AttestationScheduler
+
+        leadership = self.store.leadership("attest")
+        self.scheduler = AttestationScheduler(self.cfg.schedule, self.attest, leadership)
+        self.scheduler.start(run_now=run_now)
+        return self.scheduler
+
+    def run_forever(self, *, api: bool = True, run_now: bool = False) -> None:
+        try:
+            self.catch_up()
+        except PorError as e:
+            log.warning("catching up on publications failed: %s", e)
+        self.start_scheduler(run_now=run_now)
+        try:
+            if api:
+                self._serve(self.app())
+            else:
+                threading.Event().wait()
+        finally:
+            self.scheduler.shutdown()
+
+    def serve_forever(self) -> None:
+        self._serve(self.app())
+
+    def close(self) -> None:
+        for c in reversed(self.closers):
+            try:
+                c()
+            except Exception:  # closing is best effort; the process is ending
+                log.debug("closer failed", exc_info=True)
+        self.closers.clear()
+        self.store.close()
+
+
+def build_service(cfg: Config, *, publish: bool = True,
+                  clock: Callable[[], datetime] = _utcnow,
+                  random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> Service:
+    from por.core.dsse import KeySet
+    from por.core.policy import Policy
+    from por.custodians.rawstore import RawStore
+    from por.store.store import Store
+
+    try:
+        keyset = KeySet.from_json_bytes(cfg.signing.keys_file.read_bytes(),
+                                        where=str(cfg.signing.keys_file))
+    except OSError as e:
+        raise ConfigError(f"cannot read the key set: {e.strerror}",
+                          where=str(cfg.signing.keys_file)) from e
+    signer = load_signer(cfg)
+    if keyset.get(signer.keyid) is None:
+        raise ConfigError(f"the issuer key {signer.keyid[:16]}… is not in the published key set",
+                          where=str(cfg.signing.keys_file))
+    store = Store.open(cfg.database_url, data_dir=cfg.service.data_dir,
+                       attestations_dir=cfg.service.attestations_dir)
+    svc_closers: list[Callable[[], None]] = []
+    try:
+        readers = []
+        publishers: list[Publisher] = []
+        for i, table in enumerate(cfg.chains):
+            reader, pub = build_chain(table, cfg=cfg, where=f"{cfg.path}:chains[{i}]",
+                                      store=store, publish=publish)
+            readers.append(reader)
+            if hasattr(reader, "close"):
+                svc_closers.append(reader.close)
+            if pub is not None:
+                publishers.append(pub)
+        sources = [build_custodian(t, cfg=cfg, where=f"{cfg.path}:custodians[{i}]")
+                   for i, t in enumerate(cfg.custodians)]
+        token = Token(symbol=cfg.token.symbol, decimals=cfg.token.decimals,
+                      currency=cfg.token.currency)
+        policy = Policy.from_dict(cfg.policy, where=f"{cfg.path}:policy")
+        reserves = CustodianReserves(sources=sources, policy=policy, token=token,
+                                     rawstore=RawStore(cfg.service.data_dir / "raw"))
+        deps = RunDeps(token=token, chains=readers, reserves=reserves, store=store,
+                       signers=[signer], checkpoint_signer=signer, origin=cfg.service.origin,
+                       clock=clock, random_bytes=random_bytes, publishers=publishers)
+    except BaseException:
+        for c in svc_closers:
+            c()
+        store.close()
+        raise
+    return Service(cfg=cfg, store=store, deps=deps, keyset=keyset, closers=svc_closers)

@@ -52,9 +52,11 @@ _SECURITY_HEADERS = (
     (b"x-frame-options", b"DENY"),
     # Everything is served from this origin; no inline script, no CDN (the page must
     # work offline and a holder must be able to trust the verifier code it runs).
-    (b"content-security-policy",
-     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-     b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
 )
 
 
@@ -67,8 +69,7 @@ class RateLimit:
 
     def __post_init__(self) -> None:
         if self.burst < 1 or not self.per_second > 0:
-            raise InputError("rate limit needs burst >= 1 and per_second > 0",
-                             where="rate_limit")
+            raise InputError("rate limit needs burst >= 1 and per_second > 0", where="rate_limit")
 
 
 @dataclass(kw_only=True)
@@ -121,12 +122,19 @@ class TokenBuckets:
 class _Metrics:
     def __init__(self, store: Store) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("por_http_requests", "HTTP requests served",
-                                ("method", "route", "status"), registry=self.registry)
-        self.latency = Histogram("por_http_request_duration_seconds", "HTTP request latency",
-                                 ("method", "route"), registry=self.registry,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                          0.5, 1.0, 2.5, 5.0))
+        self.requests = Counter(
+            "por_http_requests",
+            "HTTP requests served",
+            ("method", "route", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "por_http_request_duration_seconds",
+            "HTTP request latency",
+            ("method", "route"),
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
         self.registry.register(_LatestCollector(store))
 
 
@@ -149,12 +157,14 @@ class _LatestCollector(Collector):
         # Prometheus only has floats; the ratio here is for graphs and alerts, the signed
         # document keeps the exact decimal string.
         if latest.ratio is not None:
-            ratio = GaugeMetricFamily("por_reserve_ratio",
-                                      "Eligible reserves / circulating supply (latest)")
+            ratio = GaugeMetricFamily(
+                "por_reserve_ratio", "Eligible reserves / circulating supply (latest)"
+            )
             ratio.add_metric([], float(latest.ratio))
             yield ratio
-        status = GaugeMetricFamily("por_status", "1 for the latest attestation's status",
-                                   labels=["status"])
+        status = GaugeMetricFamily(
+            "por_status", "1 for the latest attestation's status", labels=["status"]
+        )
         for s in ("FULLY_BACKED", "UNDER_COLLATERALIZED", "DEGRADED"):
             status.add_metric([s], 1.0 if latest.status == s else 0.0)
         yield status
@@ -201,8 +211,14 @@ def _etag_matches(header: str, etag: str) -> bool:
     return any(t.strip().removeprefix("W/") == bare for t in header.split(","))
 
 
-def _cached(request: Request, body: bytes, *, cache_control: str,
-            media_type: str = "application/json", etag: str | None = None) -> Response:
+def _cached(
+    request: Request,
+    body: bytes,
+    *,
+    cache_control: str,
+    media_type: str = "application/json",
+    etag: str | None = None,
+) -> Response:
     tag = f'"{etag or hashlib.sha256(body).hexdigest()[:40]}"'
     headers = {"ETag": tag, "Cache-Control": cache_control}
     inm = request.headers.get("if-none-match")
@@ -215,8 +231,7 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-SequencePath = Annotated[int, PathParam(ge=1, le=MAX_SEQUENCE,
-                                        description="attestation sequence")]
+SequencePath = Annotated[int, PathParam(ge=1, le=MAX_SEQUENCE, description="attestation sequence")]
 
 
 def _not_found(message: str) -> HTTPException:
@@ -230,8 +245,9 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
     """A new FastAPI app over `deps` (routes: DESIGN §8, docs/api.md)."""
     store = deps.store
     metrics = _Metrics(store)
-    buckets = None if deps.proof_rate_limit is None else TokenBuckets(deps.proof_rate_limit,
-                                                                      deps.clock)
+    buckets = (
+        None if deps.proof_rate_limit is None else TokenBuckets(deps.proof_rate_limit, deps.clock)
+    )
     rendered: OrderedDict[int, bytes] = OrderedDict()  # sequence -> response body
     rendered_lock = threading.Lock()
     trigger_lock = threading.Lock()
@@ -244,7 +260,7 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
         docs_url="/docs",
         redoc_url=None,
     )
-    app.add_middleware(_EdgeMiddleware, metrics=metrics)  # type: ignore[arg-type]
+    app.add_middleware(_EdgeMiddleware, metrics=metrics)
 
     @app.exception_handler(UnknownSequenceError)
     async def _unknown(_: Request, exc: UnknownSequenceError) -> JSONResponse:
@@ -252,7 +268,19 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
 
     @app.exception_handler(InputError)
     async def _bad_input(_: Request, exc: InputError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        # The same shape as FastAPI's own 422 (HTTPValidationError), so clients parse one.
+        return JSONResponse(
+            {
+                "detail": [
+                    {
+                        "loc": ["query", exc.where or "request"],
+                        "msg": exc.message,
+                        "type": "value_error",
+                    }
+                ]
+            },
+            status_code=422,
+        )
 
     @app.exception_handler(PorError)
     async def _unavailable(_: Request, exc: PorError) -> JSONResponse:
@@ -266,8 +294,14 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
             body = rendered.get(stored.sequence)
             if body is not None:
                 return body
-        body = _dumps({"sequence": stored.sequence, "digest": stored.digest,
-                       "envelope": stored.envelope(), "attestation": stored.document()})
+        body = _dumps(
+            {
+                "sequence": stored.sequence,
+                "digest": stored.digest,
+                "envelope": stored.envelope(),
+                "attestation": stored.document(),
+            }
+        )
         with rendered_lock:
             rendered[stored.sequence] = body
             while len(rendered) > 64:
@@ -290,55 +324,78 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
         wait_s = buckets.take(client)
         if wait_s > 0:
             raise HTTPException(
-                status_code=429, detail="too many proof lookups from this address; retry later",
-                headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
+                status_code=429,
+                detail="too many proof lookups from this address; retry later",
+                headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+            )
 
     bearer = HTTPBearer(auto_error=False, description="the admin token")
 
     def admin(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         token = deps.admin_token
         given = b"" if creds is None else creds.credentials.encode("utf-8", "surrogateescape")
-        ok = token is not None and creds is not None and hmac.compare_digest(
-            given, token.encode("utf-8"))
+        ok = (
+            token is not None
+            and creds is not None
+            and hmac.compare_digest(given, token.encode("utf-8"))
+        )
         if not ok:
-            raise HTTPException(status_code=401, detail="missing or wrong admin bearer token",
-                                headers={"WWW-Authenticate": 'Bearer realm="por-admin"'})
+            raise HTTPException(
+                status_code=401,
+                detail="missing or wrong admin bearer token",
+                headers={"WWW-Authenticate": 'Bearer realm="por-admin"'},
+            )
 
     # --- attestations -------------------------------------------------------------------
 
-    @app.get("/v1/attestations/latest", response_model=schemas.AttestationOut,
-             responses=_ERRORS_404, tags=["attestations"])
+    @app.get(
+        "/v1/attestations/latest",
+        response_model=schemas.AttestationOut,
+        responses=_ERRORS_404,
+        tags=["attestations"],
+    )
     def latest_attestation(request: Request) -> Response:
         """The latest signed attestation: envelope (verify it) and decoded document."""
         stored = latest_or_404()
         return _cached(request, render(stored), cache_control=REVALIDATE, etag=stored.digest)
 
-    @app.get("/v1/attestations/{sequence}", response_model=schemas.AttestationOut,
-             responses=_ERRORS_404, tags=["attestations"])
+    @app.get(
+        "/v1/attestations/{sequence}",
+        response_model=schemas.AttestationOut,
+        responses=_ERRORS_404,
+        tags=["attestations"],
+    )
     def attestation(request: Request, sequence: SequencePath) -> Response:
         """One attestation by sequence (immutable)."""
         stored = stored_for(sequence)
         return _cached(request, render(stored), cache_control=IMMUTABLE, etag=stored.digest)
 
-    @app.get("/v1/attestations", response_model=schemas.AttestationPageOut,
-             tags=["attestations"])
+    @app.get("/v1/attestations", response_model=schemas.AttestationPageOut, tags=["attestations"])
     def attestations(
         request: Request,
         limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 20,
-        before: Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE,
-                                            description="only sequences below this")] = None,
+        before: Annotated[
+            int | None, Query(ge=1, le=MAX_SEQUENCE, description="only sequences below this")
+        ] = None,
     ) -> Response:
         """History, newest first; follow `next_before` for older pages."""
         rows = store.list(limit, before)
         items = []
         for r in rows:
             doc = r.document()
-            items.append({"sequence": r.sequence, "digest": r.digest,
-                          "issued_at": doc["issued_at"], "as_of": doc["as_of"],
-                          "status": r.status, "ratio": r.ratio,
-                          "eligible_reserves": r.eligible_reserves,
-                          "circulating_supply": r.circulating_supply,
-                          "liabilities_root": r.liabilities_root})
+            items.append(
+                {
+                    "sequence": r.sequence,
+                    "digest": r.digest,
+                    "issued_at": doc["issued_at"],
+                    "as_of": doc["as_of"],
+                    "status": r.status,
+                    "ratio": r.ratio,
+                    "eligible_reserves": r.eligible_reserves,
+                    "circulating_supply": r.circulating_supply,
+                    "liabilities_root": r.liabilities_root,
+                }
+            )
         more = len(rows) == limit and rows[-1].sequence > 1
         body = _dumps({"items": items, "next_before": rows[-1].sequence if more else None})
         # Pages below a fixed `before` never change: nothing is ever inserted below the top.
@@ -346,15 +403,21 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
 
     # --- holder proofs ------------------------------------------------------------------
 
-    @app.get("/v1/proofs/{account}", response_model=schemas.ProofOut,
-             responses={**_ERRORS_404, 429: {"model": schemas.ErrorOut}}, tags=["proofs"])
+    @app.get(
+        "/v1/proofs/{account}",
+        response_model=schemas.ProofOut,
+        responses={**_ERRORS_404, 429: {"model": schemas.ErrorOut}},
+        tags=["proofs"],
+    )
     def proof(
         request: Request,
-        account: Annotated[str, PathParam(min_length=1, max_length=256,
-                                          description="CAIP-10 account id")],
+        account: Annotated[
+            str, PathParam(min_length=1, max_length=256, description="CAIP-10 account id")
+        ],
         _limited: Annotated[None, Depends(rate_limited)],
-        sequence: Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE,
-                                              description="default: the latest")] = None,
+        sequence: Annotated[
+            int | None, Query(ge=1, le=MAX_SEQUENCE, description="default: the latest")
+        ] = None,
     ) -> Response:
         """The por-mst-v1 inclusion proof of `account` in an attestation's liabilities."""
         from por.core.sumtree import UnknownAccountError  # noqa: PLC0415 - light import path
@@ -364,11 +427,18 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
         try:
             p = tree.prove(account)
         except UnknownAccountError as e:
-            raise _not_found(f"account {account!r} is not in the liabilities of attestation "
-                             f"{stored.sequence}") from e
+            raise _not_found(
+                f"account {account!r} is not in the liabilities of attestation {stored.sequence}"
+            ) from e
         doc = stored.document()
-        body = _dumps({"sequence": stored.sequence, "attestation_digest": stored.digest,
-                       "liabilities": doc["liabilities"], "proof": p.to_dict()})
+        body = _dumps(
+            {
+                "sequence": stored.sequence,
+                "attestation_digest": stored.digest,
+                "liabilities": doc["liabilities"],
+                "proof": p.to_dict(),
+            }
+        )
         cc = "private, max-age=31536000, immutable" if sequence else "private, no-cache"
         return _cached(request, body, cache_control=cc)
 
@@ -381,33 +451,58 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
         """The published key set that verifies attestation envelopes."""
         return _cached(request, keys_body, cache_control="public, max-age=300")
 
-    @app.get("/v1/log/checkpoint", response_class=Response, responses={
-        200: {"content": {"text/plain": {}}, "description": "C2SP signed note"},
-        **_ERRORS_404}, tags=["log"])
+    @app.get(
+        "/v1/log/checkpoint",
+        response_class=Response,
+        responses={
+            200: {"content": {"text/plain": {}}, "description": "C2SP signed note"},
+            **_ERRORS_404,
+        },
+        tags=["log"],
+    )
     def checkpoint(request: Request) -> Response:
         """The latest signed checkpoint of the attestation log (C2SP signed note)."""
         cp = store.checkpoint()
         if cp is None:
             raise _not_found("the log is empty")
-        return _cached(request, cp.note.encode("utf-8"), cache_control=REVALIDATE,
-                       media_type="text/plain; charset=utf-8")
+        return _cached(
+            request,
+            cp.note.encode("utf-8"),
+            cache_control=REVALIDATE,
+            media_type="text/plain; charset=utf-8",
+        )
 
-    @app.get("/v1/log/inclusion", response_model=schemas.LogInclusionOut,
-             responses=_ERRORS_404, tags=["log"])
+    @app.get(
+        "/v1/log/inclusion",
+        response_model=schemas.LogInclusionOut,
+        responses=_ERRORS_404,
+        tags=["log"],
+    )
     def log_inclusion(
         request: Request,
         sequence: Annotated[int, Query(ge=1, le=MAX_SEQUENCE)],
     ) -> Response:
         """Inclusion of one attestation's envelope in the log, at the latest checkpoint."""
         inc = store.inclusion(sequence)
-        body = _dumps({"sequence": inc.sequence, "leaf_index": inc.leaf_index,
-                       "tree_size": inc.tree_size, "leaf_hash": inc.leaf_hash.hex(),
-                       "path": [h.hex() for h in inc.path], "root_hash": inc.root_hash.hex(),
-                       "checkpoint": inc.checkpoint_note})
+        body = _dumps(
+            {
+                "sequence": inc.sequence,
+                "leaf_index": inc.leaf_index,
+                "tree_size": inc.tree_size,
+                "leaf_hash": inc.leaf_hash.hex(),
+                "path": [h.hex() for h in inc.path],
+                "root_hash": inc.root_hash.hex(),
+                "checkpoint": inc.checkpoint_note,
+            }
+        )
         return _cached(request, body, cache_control=REVALIDATE)
 
-    @app.get("/v1/log/consistency", response_model=schemas.LogConsistencyOut,
-             responses=_ERRORS_404, tags=["log"])
+    @app.get(
+        "/v1/log/consistency",
+        response_model=schemas.LogConsistencyOut,
+        responses=_ERRORS_404,
+        tags=["log"],
+    )
     def log_consistency(
         request: Request,
         from_size: Annotated[int, Query(alias="from", ge=1, le=MAX_SEQUENCE)],
@@ -415,11 +510,17 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
     ) -> Response:
         """RFC 9162 consistency proof between two checkpointed log sizes."""
         if from_size > to_size:
-            raise HTTPException(status_code=422,
-                                detail=f"from ({from_size}) must not exceed to ({to_size})")
+            raise InputError(f"from ({from_size}) must not exceed to ({to_size})", where="from")
         c = store.consistency(from_size, to_size)
-        body = _dumps({"from": c.from_size, "to": c.to_size, "from_root": c.from_root.hex(),
-                       "to_root": c.to_root.hex(), "path": [h.hex() for h in c.path]})
+        body = _dumps(
+            {
+                "from": c.from_size,
+                "to": c.to_size,
+                "from_root": c.from_root.hex(),
+                "to_root": c.to_root.hex(),
+                "path": [h.hex() for h in c.path],
+            }
+        )
         return _cached(request, body, cache_control=IMMUTABLE)
 
     # --- oracles, health, metrics -------------------------------------------------------
@@ -427,15 +528,30 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
     @app.get("/v1/oracles", response_model=schemas.OraclesOut, tags=["oracles"])
     def oracles(request: Request) -> Response:
         """Per chain: the oracle contract, the last attestation sent to it, and its tx."""
-        body = _dumps({"oracles": [
-            {"chain_id": p.chain_id, "contract": p.contract, "sequence": p.sequence,
-             "tx_hash": p.tx_hash, "block_number": p.block_number, "status": p.status,
-             "updated_at": p.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
-            for p in store.publications()]})
+        body = _dumps(
+            {
+                "oracles": [
+                    {
+                        "chain_id": p.chain_id,
+                        "contract": p.contract,
+                        "sequence": p.sequence,
+                        "tx_hash": p.tx_hash,
+                        "block_number": p.block_number,
+                        "status": p.status,
+                        "updated_at": p.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    }
+                    for p in store.publications()
+                ]
+            }
+        )
         return _cached(request, body, cache_control=REVALIDATE)
 
-    @app.get("/healthz", response_model=schemas.HealthOut,
-             responses={503: {"model": schemas.HealthOut}}, tags=["service"])
+    @app.get(
+        "/healthz",
+        response_model=schemas.HealthOut,
+        responses={503: {"model": schemas.HealthOut}},
+        tags=["service"],
+    )
     def healthz() -> JSONResponse:
         """200 when the store answers, 503 otherwise."""
         headers = {"Cache-Control": "no-store"}
@@ -443,37 +559,56 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
             store.ping()
             seq = store.latest_sequence()
         except PorError as e:
-            return JSONResponse({"status": "unavailable", "latest_sequence": None,
-                                 "detail": str(e)}, status_code=503, headers=headers)
-        return JSONResponse({"status": "ok", "latest_sequence": seq, "detail": None},
-                            headers=headers)
+            return JSONResponse(
+                {"status": "unavailable", "latest_sequence": None, "detail": str(e)},
+                status_code=503,
+                headers=headers,
+            )
+        return JSONResponse(
+            {"status": "ok", "latest_sequence": seq, "detail": None}, headers=headers
+        )
 
-    @app.get("/metrics", response_class=Response, tags=["service"], responses={
-        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        tags=["service"],
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    )
     def prometheus() -> Response:
         """Prometheus metrics of this instance."""
-        return Response(generate_latest(metrics.registry),
-                        media_type="text/plain; version=0.0.4; charset=utf-8",
-                        headers={"Cache-Control": "no-store"})
+        return Response(
+            generate_latest(metrics.registry),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+            headers={"Cache-Control": "no-store"},
+        )
 
     # --- admin --------------------------------------------------------------------------
 
-    @app.post("/v1/admin/attest", response_model=schemas.TriggerOut, tags=["admin"],
-              responses={401: {"model": schemas.ErrorOut}, 409: {"model": schemas.ErrorOut},
-                         503: {"model": schemas.ErrorOut}})
+    @app.post(
+        "/v1/admin/attest",
+        response_model=schemas.TriggerOut,
+        tags=["admin"],
+        responses={
+            401: {"model": schemas.ErrorOut},
+            409: {"model": schemas.ErrorOut},
+            503: {"model": schemas.ErrorOut},
+        },
+    )
     async def admin_attest(_auth: Annotated[None, Depends(admin)]) -> JSONResponse:
         """Run one attestation now (bearer token). 409 while another run is going."""
         run = deps.trigger
         if run is None:
-            raise HTTPException(status_code=503,
-                                detail="this instance has no attestation trigger configured")
+            raise HTTPException(
+                status_code=503, detail="this instance has no attestation trigger configured"
+            )
         if not trigger_lock.acquire(blocking=False):
             raise HTTPException(status_code=409, detail="an attestation run is in progress")
         try:
             seq = await run_in_threadpool(run)
         except PorError as e:
-            raise HTTPException(status_code=503,
-                                detail=f"attestation run failed: {e.diagnostics()}") from e
+            raise HTTPException(
+                status_code=503, detail=f"attestation run failed: {e.diagnostics()}"
+            ) from e
         finally:
             trigger_lock.release()
         return JSONResponse({"sequence": seq}, headers={"Cache-Control": "no-store"})
@@ -484,8 +619,12 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
 
     def page(name: str) -> Callable[[], Awaitable[FileResponse]]:
         async def serve() -> FileResponse:
-            return FileResponse(static_dir / name, media_type="text/html; charset=utf-8",
-                                headers={"Cache-Control": REVALIDATE})
+            return FileResponse(
+                static_dir / name,
+                media_type="text/html; charset=utf-8",
+                headers={"Cache-Control": REVALIDATE},
+            )
+
         return serve
 
     app.add_api_route("/", page("index.html"), methods=["GET"], include_in_schema=False)

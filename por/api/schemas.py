@@ -139,7 +139,8 @@ class AttestationSummaryOut(_Model):
 class AttestationPageOut(_Model):
     items: list[AttestationSummaryOut] = Field(description="newest first")
     next_before: int | None = Field(
-        description="pass as `before` for the next (older) page; null on the last page")
+        description="pass as `before` for the next (older) page; null on the last page"
+    )
 
 
 # --- proofs -------------------------------------------------------------------------------

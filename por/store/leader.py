@@ -162,8 +162,9 @@ class FileLeadership(Leadership):
                 self.lock_path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as e:
-                raise StoreError(f"cannot open lock file: {e.strerror}",
-                                 where=str(self.lock_path)) from e
+                raise StoreError(
+                    f"cannot open lock file: {e.strerror}", where=str(self.lock_path)
+                ) from e
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -22,6 +22,7 @@ rebuilt once from the leaf hashes and then extended.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import json
@@ -34,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import Engine, create_engine, event, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -170,10 +171,16 @@ class Publication:
 
 def _stored(row: AttestationRow) -> StoredAttestation:
     return StoredAttestation(
-        sequence=row.sequence, digest=row.digest, envelope_json=bytes(row.envelope_json),
-        document_json=bytes(row.document_json), status=row.status, ratio=row.ratio,
-        eligible_reserves=row.eligible_reserves, circulating_supply=row.circulating_supply,
-        liabilities_root=row.liabilities_root, tree_file=row.tree_file,
+        sequence=row.sequence,
+        digest=row.digest,
+        envelope_json=bytes(row.envelope_json),
+        document_json=bytes(row.document_json),
+        status=row.status,
+        ratio=row.ratio,
+        eligible_reserves=row.eligible_reserves,
+        circulating_supply=row.circulating_supply,
+        liabilities_root=row.liabilities_root,
+        tree_file=row.tree_file,
         tree_sha256=row.tree_sha256,
     )
 
@@ -207,8 +214,9 @@ def _configure_sqlite(engine: Engine) -> None:
 class Store:
     """Attestations, tree files, the log and publications, over one database URL."""
 
-    def __init__(self, engine: Engine, *, data_dir: Path, attestations_dir: Path,
-                 tree_cache_size: int = 2) -> None:
+    def __init__(
+        self, engine: Engine, *, data_dir: Path, attestations_dir: Path, tree_cache_size: int = 2
+    ) -> None:
         self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._write_engine = engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
@@ -226,8 +234,15 @@ class Store:
     # --- opening ----------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str | None, *, data_dir: Path, attestations_dir: Path,
-             tree_cache_size: int = 2, materialize: bool = True) -> Store:
+    def open(
+        cls,
+        url: str | None,
+        *,
+        data_dir: Path,
+        attestations_dir: Path,
+        tree_cache_size: int = 2,
+        materialize: bool = True,
+    ) -> Store:
         """Connect, create the schema if needed, and repair the published files.
 
         `url` None means the default SQLite file `<data_dir>/por.db`. For PostgreSQL use
@@ -239,8 +254,9 @@ class Store:
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise StoreError(f"cannot create data directory: {e.strerror}",
-                             where=str(data_dir)) from e
+            raise StoreError(
+                f"cannot create data directory: {e.strerror}", where=str(data_dir)
+            ) from e
         url = url or default_url(data_dir)
         try:
             parsed = make_url(url)
@@ -252,16 +268,22 @@ class Store:
         elif parsed.get_backend_name() == "postgresql":
             kwargs["pool_pre_ping"] = True
         else:
-            raise StoreError(f"unsupported database {parsed.get_backend_name()!r}; use sqlite "
-                             "or postgresql", where="store url")
+            raise StoreError(
+                f"unsupported database {parsed.get_backend_name()!r}; use sqlite or postgresql",
+                where="store url",
+            )
         try:
             engine = create_engine(parsed, **kwargs)
         except Exception as e:  # missing driver, bad option
             raise StoreError(f"cannot open database: {e}", where=parsed.render_as_string()) from e
         if parsed.get_backend_name() == "sqlite":
             _configure_sqlite(engine)
-        store = cls(engine, data_dir=data_dir, attestations_dir=attestations_dir,
-                    tree_cache_size=tree_cache_size)
+        store = cls(
+            engine,
+            data_dir=data_dir,
+            attestations_dir=attestations_dir,
+            tree_cache_size=tree_cache_size,
+        )
         store._create_schema()
         if materialize:
             store.materialize_files()
@@ -283,7 +305,9 @@ class Store:
         if version is None or version.value != str(SCHEMA_VERSION):
             raise StoreError(
                 f"database schema version {version.value if version else None} is not "
-                f"{SCHEMA_VERSION}", where=self._where())
+                f"{SCHEMA_VERSION}",
+                where=self._where(),
+            )
 
     def _where(self) -> str:
         return self._engine.url.render_as_string(hide_password=True)
@@ -300,9 +324,16 @@ class Store:
 
     # --- the write path ---------------------------------------------------------------
 
-    def record(self, *, attestation: Attestation, envelope: Envelope, tree: SumTree,
-               round_secret: bytes, sign_checkpoint: Callable[[Checkpoint], str],
-               origin: str) -> Recorded:
+    def record(
+        self,
+        *,
+        attestation: Attestation,
+        envelope: Envelope,
+        tree: SumTree,
+        round_secret: bytes,
+        sign_checkpoint: Callable[[Checkpoint], str],
+        origin: str,
+    ) -> Recorded:
         """Record one signed attestation atomically (see the module docstring)."""
         seq = attestation.sequence
         payload = attestation.to_bytes()
@@ -326,70 +357,108 @@ class Store:
                 s.execute(select(MetaRow).where(MetaRow.key == _HEAD_KEY).with_for_update())
                 latest = s.execute(
                     select(AttestationRow.sequence, AttestationRow.digest)
-                    .order_by(AttestationRow.sequence.desc()).limit(1)).first()
+                    .order_by(AttestationRow.sequence.desc())
+                    .limit(1)
+                ).first()
                 self._check_link(attestation, latest)
                 log_size = s.execute(select(func.count()).select_from(LogLeafRow)).scalar_one()
                 log = self._log_tree_in(s)
                 if log.size != log_size:
-                    raise StoreError(f"log has {log_size} leaves in the database but "
-                                     f"{log.size} in memory", where=self._where())
+                    raise StoreError(
+                        f"log has {log_size} leaves in the database but {log.size} in memory",
+                        where=self._where(),
+                    )
                 index = log.append(leaf)
                 try:
                     checkpoint = Checkpoint(origin=origin, size=log.size, root_hash=log.root())
                     note = sign_checkpoint(checkpoint)
-                    s.add(AttestationRow(
-                        sequence=seq, digest=digest,
-                        previous_digest=None if attestation.previous is None
-                        else attestation.previous.digest,
-                        envelope_json=envelope_json, document_json=payload,
-                        issued_at=attestation.issued_at, as_of=attestation.as_of,
-                        status=attestation.totals.status, ratio=attestation.totals.ratio,
-                        eligible_reserves=str(attestation.totals.eligible_reserves),
-                        circulating_supply=str(attestation.totals.circulating_supply),
-                        liabilities_root=liab.root, tree_file=tree_name, tree_sha256=tree_sha,
-                        round_secret=round_secret, recorded_at=now))
+                    s.add(
+                        AttestationRow(
+                            sequence=seq,
+                            digest=digest,
+                            previous_digest=None
+                            if attestation.previous is None
+                            else attestation.previous.digest,
+                            envelope_json=envelope_json,
+                            document_json=payload,
+                            issued_at=attestation.issued_at,
+                            as_of=attestation.as_of,
+                            status=attestation.totals.status,
+                            ratio=attestation.totals.ratio,
+                            eligible_reserves=str(attestation.totals.eligible_reserves),
+                            circulating_supply=str(attestation.totals.circulating_supply),
+                            liabilities_root=liab.root,
+                            tree_file=tree_name,
+                            tree_sha256=tree_sha,
+                            round_secret=round_secret,
+                            recorded_at=now,
+                        )
+                    )
                     s.flush()  # the attestation row first: the leaf references it
                     s.add(LogLeafRow(leaf_index=index, sequence=seq, leaf_hash=leaf))
-                    s.add(CheckpointRow(size=checkpoint.size, root_hash=checkpoint.root_hash,
-                                        note=note))
-                    s.execute(MetaRow.__table__.update()
-                              .where(MetaRow.key == _HEAD_KEY).values(value=str(seq)))
+                    s.add(
+                        CheckpointRow(
+                            size=checkpoint.size, root_hash=checkpoint.root_hash, note=note
+                        )
+                    )
+                    s.execute(
+                        update(MetaRow).where(MetaRow.key == _HEAD_KEY).values(value=str(seq))
+                    )
                     s.flush()
                 except BaseException:
                     self._log = None  # the in-memory leaf was never committed
                     raise
         except IntegrityError as e:
             raise SequenceConflictError(
-                f"sequence {seq} was recorded by another writer", where=self._where()) from e
+                f"sequence {seq} was recorded by another writer", where=self._where()
+            ) from e
         except OperationalError as e:
-            raise StoreError(f"recording attestation {seq} failed: {e.orig or e}",
-                             where=self._where()) from e
+            raise StoreError(
+                f"recording attestation {seq} failed: {e.orig or e}", where=self._where()
+            ) from e
         except SQLAlchemyError as e:
-            raise StoreError(f"recording attestation {seq} failed: {e}",
-                             where=self._where()) from e
+            raise StoreError(f"recording attestation {seq} failed: {e}", where=self._where()) from e
 
         # 3. The published files. The commit is the truth; a failure here is repaired.
-        stored_cp = StoredCheckpoint(size=checkpoint.size, root_hash=checkpoint.root_hash,
-                                     note=note)
+        stored_cp = StoredCheckpoint(
+            size=checkpoint.size, root_hash=checkpoint.root_hash, note=note
+        )
         file_error = None
         try:
             write_atomic(self.attestations_dir / envelope_file_name(seq), envelope_json)
             write_atomic(self.attestations_dir / CHECKPOINT_FILE, note.encode("utf-8"))
         except StoreError as e:
             file_error = str(e)
-        return Recorded(sequence=seq, digest=digest, leaf_index=index, checkpoint=stored_cp,
-                        tree_file=tree_name, file_error=file_error)
+        return Recorded(
+            sequence=seq,
+            digest=digest,
+            leaf_index=index,
+            checkpoint=stored_cp,
+            tree_file=tree_name,
+            file_error=file_error,
+        )
 
     @staticmethod
-    def _check_inputs(attestation: Attestation, payload: bytes, envelope: Envelope,
-                      tree: SumTree, round_secret: bytes) -> None:
+    def _check_inputs(
+        attestation: Attestation,
+        payload: bytes,
+        envelope: Envelope,
+        tree: SumTree,
+        round_secret: bytes,
+    ) -> None:
         seq = attestation.sequence
         if envelope.payload != payload:
-            raise MismatchError("envelope payload is not this attestation's canonical bytes",
-                                where=f"attestation {seq}")
+            raise MismatchError(
+                "envelope payload is not this attestation's canonical bytes",
+                where=f"attestation {seq}",
+            )
         if envelope.payload_type != PAYLOAD_TYPE:
-            raise MismatchError("envelope payload type", expected=PAYLOAD_TYPE,
-                                computed=envelope.payload_type, where=f"attestation {seq}")
+            raise MismatchError(
+                "envelope payload type",
+                expected=PAYLOAD_TYPE,
+                computed=envelope.payload_type,
+                where=f"attestation {seq}",
+            )
         root = tree.root
         liab = attestation.liabilities
         if (liab.root, liab.total, liab.leaf_count) != (root.hash.hex(), root.sum, tree.size):
@@ -397,7 +466,8 @@ class Store:
                 "attestation liabilities do not match the sum tree",
                 expected=f"root {root.hash.hex()} total {root.sum} leaves {tree.size}",
                 computed=f"root {liab.root} total {liab.total} leaves {liab.leaf_count}",
-                where=f"attestation {seq}.liabilities")
+                where=f"attestation {seq}.liabilities",
+            )
         if not isinstance(round_secret, bytes) or len(round_secret) != 32:
             raise InputError("round_secret must be 32 bytes", where="record")
 
@@ -406,20 +476,23 @@ class Store:
         if latest is None:
             if att.sequence != 1:
                 raise SequenceConflictError(
-                    f"the store is empty, so the next sequence is 1, not {att.sequence}")
+                    f"the store is empty, so the next sequence is 1, not {att.sequence}"
+                )
             return
         latest_seq, latest_digest = int(latest[0]), str(latest[1])
         if att.sequence != latest_seq + 1:
             raise SequenceConflictError(
                 f"sequence {att.sequence} does not follow the latest recorded sequence "
-                f"{latest_seq} (another writer may have recorded it)")
+                f"{latest_seq} (another writer may have recorded it)"
+            )
         prev = att.previous
         if prev is None or prev.sequence != latest_seq or prev.digest != latest_digest:
             raise ChainLinkError(
                 "previous does not name the latest recorded attestation",
                 expected=f"{latest_seq}/{latest_digest}",
                 computed=None if prev is None else f"{prev.sequence}/{prev.digest}",
-                where=f"attestation {att.sequence}.previous")
+                where=f"attestation {att.sequence}.previous",
+            )
 
     # --- published files --------------------------------------------------------------
 
@@ -429,9 +502,11 @@ class Store:
         written = 0
         try:
             with self._sessions() as s:
-                rows = s.execute(select(AttestationRow.sequence, AttestationRow.envelope_json)
-                                 .order_by(AttestationRow.sequence)
-                                 .execution_options(yield_per=256))
+                rows = s.execute(
+                    select(AttestationRow.sequence, AttestationRow.envelope_json)
+                    .order_by(AttestationRow.sequence)
+                    .execution_options(yield_per=256)
+                )
                 for seq, env in rows:
                     path = self.attestations_dir / envelope_file_name(int(seq))
                     if read_file(path) != bytes(env):
@@ -466,20 +541,23 @@ class Store:
     # --- reads ------------------------------------------------------------------------
 
     def latest_sequence(self) -> int | None:
-        seq = self._read(lambda s: s.execute(select(func.max(AttestationRow.sequence)))
-                         .scalar_one_or_none())
+        seq = self._read(
+            lambda s: s.execute(select(func.max(AttestationRow.sequence))).scalar_one_or_none()
+        )
         return None if seq is None else int(seq)
 
     def latest(self) -> StoredAttestation | None:
-        row = self._read(lambda s: s.scalars(
-            select(AttestationRow).order_by(AttestationRow.sequence.desc()).limit(1)).first())
+        row = self._read(
+            lambda s: s.scalars(
+                select(AttestationRow).order_by(AttestationRow.sequence.desc()).limit(1)
+            ).first()
+        )
         return None if row is None else _stored(row)
 
     def get(self, sequence: int) -> StoredAttestation:
         row = self._read(lambda s: s.get(AttestationRow, sequence))
         if row is None:
-            raise UnknownSequenceError(f"no attestation with sequence {sequence}",
-                                       where="sequence")
+            raise UnknownSequenceError(f"no attestation with sequence {sequence}", where="sequence")
         return _stored(row)
 
     def list(self, limit: int = 20, before: int | None = None) -> list[StoredAttestation]:
@@ -494,8 +572,7 @@ class Store:
         """The round secret behind one attestation's salts (operator use only)."""
         row = self._read(lambda s: s.get(AttestationRow, sequence))
         if row is None:
-            raise UnknownSequenceError(f"no attestation with sequence {sequence}",
-                                       where="sequence")
+            raise UnknownSequenceError(f"no attestation with sequence {sequence}", where="sequence")
         return bytes(row.round_secret)
 
     def tree(self, sequence: int) -> SumTree:
@@ -509,18 +586,22 @@ class Store:
             path = self.trees_dir / stored.tree_file
             data = read_file(path)
             if data is None:
-                raise StoreError(f"tree file of attestation {sequence} is missing",
-                                 where=str(path))
+                raise StoreError(f"tree file of attestation {sequence} is missing", where=str(path))
             computed = hashlib.sha256(data).hexdigest()
             if computed != stored.tree_sha256:
-                raise StoreError(f"tree file of attestation {sequence} is corrupt (SHA-256 "
-                                 f"expected {stored.tree_sha256}, computed {computed})",
-                                 where=str(path))
+                raise StoreError(
+                    f"tree file of attestation {sequence} is corrupt (SHA-256 "
+                    f"expected {stored.tree_sha256}, computed {computed})",
+                    where=str(path),
+                )
             tree = SumTree.from_bytes(data)
             if tree.root.hash.hex() != stored.liabilities_root:
-                raise StoreError(f"tree file of attestation {sequence} has root "
-                                 f"{tree.root.hash.hex()}, the attestation "
-                                 f"{stored.liabilities_root}", where=str(path))
+                raise StoreError(
+                    f"tree file of attestation {sequence} has root "
+                    f"{tree.root.hash.hex()}, the attestation "
+                    f"{stored.liabilities_root}",
+                    where=str(path),
+                )
             self._tree_cache[sequence] = tree
             while len(self._tree_cache) > self._tree_cache_size:
                 self._tree_cache.popitem(last=False)
@@ -531,13 +612,16 @@ class Store:
         if self._log is None:
             self._log = LogTree()
         log = self._log
-        rows = s.execute(select(LogLeafRow.leaf_index, LogLeafRow.leaf_hash)
-                         .where(LogLeafRow.leaf_index >= log.size)
-                         .order_by(LogLeafRow.leaf_index))
+        rows = s.execute(
+            select(LogLeafRow.leaf_index, LogLeafRow.leaf_hash)
+            .where(LogLeafRow.leaf_index >= log.size)
+            .order_by(LogLeafRow.leaf_index)
+        )
         for index, h in rows:
             if int(index) != log.size:
-                raise StoreError(f"log leaf {log.size} is missing from the database",
-                                 where=self._where())
+                raise StoreError(
+                    f"log leaf {log.size} is missing from the database", where=self._where()
+                )
             log.append(bytes(h))
         return log
 
@@ -550,8 +634,11 @@ class Store:
             raise StoreError(f"database read failed: {e}", where=self._where()) from e
 
     def checkpoint(self) -> StoredCheckpoint | None:
-        row = self._read(lambda s: s.scalars(
-            select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)).first())
+        row = self._read(
+            lambda s: s.scalars(
+                select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
+            ).first()
+        )
         if row is None:
             return None
         return StoredCheckpoint(size=row.size, root_hash=bytes(row.root_hash), note=row.note)
@@ -559,82 +646,134 @@ class Store:
     def _checkpoint_at(self, size: int) -> StoredCheckpoint:
         row = self._read(lambda s: s.get(CheckpointRow, size))
         if row is None:
-            raise UnknownSequenceError(f"the log has no checkpoint of size {size}",
-                                       where="size")
+            raise UnknownSequenceError(f"the log has no checkpoint of size {size}", where="size")
         return StoredCheckpoint(size=row.size, root_hash=bytes(row.root_hash), note=row.note)
 
     def inclusion(self, sequence: int) -> LogInclusion:
         """Where attestation `sequence` sits in the log, proved against the latest checkpoint."""
         cp = self.checkpoint()
-        leaf = self._read(lambda s: s.scalars(
-            select(LogLeafRow).where(LogLeafRow.sequence == sequence)).first())
+        leaf = self._read(
+            lambda s: s.scalars(select(LogLeafRow).where(LogLeafRow.sequence == sequence)).first()
+        )
         if cp is None or leaf is None or leaf.leaf_index >= cp.size:
-            raise UnknownSequenceError(f"attestation {sequence} is not in the log",
-                                       where="sequence")
+            raise UnknownSequenceError(
+                f"attestation {sequence} is not in the log", where="sequence"
+            )
         path = self.log_tree().inclusion_proof(leaf.leaf_index, cp.size)
-        return LogInclusion(sequence=sequence, leaf_index=leaf.leaf_index, tree_size=cp.size,
-                            leaf_hash=bytes(leaf.leaf_hash), path=tuple(path),
-                            root_hash=cp.root_hash, checkpoint_note=cp.note)
+        return LogInclusion(
+            sequence=sequence,
+            leaf_index=leaf.leaf_index,
+            tree_size=cp.size,
+            leaf_hash=bytes(leaf.leaf_hash),
+            path=tuple(path),
+            root_hash=cp.root_hash,
+            checkpoint_note=cp.note,
+        )
 
     def consistency(self, from_size: int, to_size: int) -> LogConsistency:
         """RFC 9162 consistency proof between two checkpointed sizes of the log."""
         if not 1 <= from_size <= to_size:
-            raise InputError(f"need 1 <= from <= to, got from={from_size} to={to_size}",
-                             where="from")
+            raise InputError(
+                f"need 1 <= from <= to, got from={from_size} to={to_size}", where="from"
+            )
         old, new = self._checkpoint_at(from_size), self._checkpoint_at(to_size)
         path = self.log_tree().consistency_proof(from_size, to_size)
-        return LogConsistency(from_size=from_size, to_size=to_size, from_root=old.root_hash,
-                              to_root=new.root_hash, path=tuple(path))
+        return LogConsistency(
+            from_size=from_size,
+            to_size=to_size,
+            from_root=old.root_hash,
+            to_root=new.root_hash,
+            path=tuple(path),
+        )
 
     # --- publications -----------------------------------------------------------------
 
-    def record_publication(self, chain_id: str, sequence: int, *, contract: str,
-                           tx_hash: str | None, block_number: int | None, status: str) -> None:
+    def record_publication(
+        self,
+        chain_id: str,
+        sequence: int,
+        *,
+        contract: str,
+        tx_hash: str | None,
+        block_number: int | None,
+        status: str,
+    ) -> None:
         """Insert or update what the oracle on `chain_id` holds for `sequence`."""
         now = datetime.now(UTC)
         for attempt in range(2):
             try:
                 with self._write_sessions.begin() as s:
-                    row = s.scalars(select(PublicationRow).where(
-                        PublicationRow.chain_id == chain_id,
-                        PublicationRow.sequence == sequence)).first()
+                    row = s.scalars(
+                        select(PublicationRow).where(
+                            PublicationRow.chain_id == chain_id, PublicationRow.sequence == sequence
+                        )
+                    ).first()
                     if row is None:
-                        s.add(PublicationRow(chain_id=chain_id, sequence=sequence,
-                                             contract=contract, tx_hash=tx_hash,
-                                             block_number=block_number, status=status,
-                                             updated_at=now))
+                        s.add(
+                            PublicationRow(
+                                chain_id=chain_id,
+                                sequence=sequence,
+                                contract=contract,
+                                tx_hash=tx_hash,
+                                block_number=block_number,
+                                status=status,
+                                updated_at=now,
+                            )
+                        )
                     else:
                         row.contract, row.tx_hash = contract, tx_hash
                         row.block_number, row.status, row.updated_at = block_number, status, now
                 return
             except IntegrityError as e:  # a concurrent insert of the same pair: update it
                 if attempt:
-                    raise StoreError(f"cannot record publication: {e}",
-                                     where=self._where()) from e
+                    raise StoreError(f"cannot record publication: {e}", where=self._where()) from e
             except SQLAlchemyError as e:
                 raise StoreError(f"cannot record publication: {e}", where=self._where()) from e
 
-    def publications(self) -> list[Publication]:
+    def publications(self) -> builtins.list[Publication]:
         """Per chain, the publication of the highest sequence, ordered by chain id."""
-        def q(s: Session) -> list[PublicationRow]:
-            newest = (select(PublicationRow.chain_id,
-                             func.max(PublicationRow.sequence).label("seq"))
-                      .group_by(PublicationRow.chain_id).subquery())
-            return list(s.scalars(select(PublicationRow).join(
-                newest, (PublicationRow.chain_id == newest.c.chain_id)
-                & (PublicationRow.sequence == newest.c.seq)).order_by(PublicationRow.chain_id)))
 
-        return [Publication(chain_id=r.chain_id, sequence=r.sequence, contract=r.contract,
-                            tx_hash=r.tx_hash, block_number=r.block_number, status=r.status,
-                            updated_at=_utc(r.updated_at))
-                for r in self._read(q)]
+        def q(s: Session) -> builtins.list[PublicationRow]:
+            newest = (
+                select(PublicationRow.chain_id, func.max(PublicationRow.sequence).label("seq"))
+                .group_by(PublicationRow.chain_id)
+                .subquery()
+            )
+            return list(
+                s.scalars(
+                    select(PublicationRow)
+                    .join(
+                        newest,
+                        (PublicationRow.chain_id == newest.c.chain_id)
+                        & (PublicationRow.sequence == newest.c.seq),
+                    )
+                    .order_by(PublicationRow.chain_id)
+                )
+            )
+
+        return [
+            Publication(
+                chain_id=r.chain_id,
+                sequence=r.sequence,
+                contract=r.contract,
+                tx_hash=r.tx_hash,
+                block_number=r.block_number,
+                status=r.status,
+                updated_at=_utc(r.updated_at),
+            )
+            for r in self._read(q)
+        ]
 
     # --- publish intents (raw JSON; the EVM publisher's IntentStore wraps these) -------
 
     def get_intent_json(self, chain_id: str, sequence: int) -> bytes | None:
-        row = self._read(lambda s: s.scalars(select(PublishIntentRow).where(
-            PublishIntentRow.chain_id == chain_id,
-            PublishIntentRow.sequence == sequence)).first())
+        row = self._read(
+            lambda s: s.scalars(
+                select(PublishIntentRow).where(
+                    PublishIntentRow.chain_id == chain_id, PublishIntentRow.sequence == sequence
+                )
+            ).first()
+        )
         return None if row is None else bytes(row.intent_json)
 
     def put_intent_json(self, chain_id: str, sequence: int, intent_json: bytes) -> None:
@@ -642,19 +781,29 @@ class Store:
         for attempt in range(2):
             try:
                 with self._write_sessions.begin() as s:
-                    row = s.scalars(select(PublishIntentRow).where(
-                        PublishIntentRow.chain_id == chain_id,
-                        PublishIntentRow.sequence == sequence)).first()
+                    row = s.scalars(
+                        select(PublishIntentRow).where(
+                            PublishIntentRow.chain_id == chain_id,
+                            PublishIntentRow.sequence == sequence,
+                        )
+                    ).first()
                     if row is None:
-                        s.add(PublishIntentRow(chain_id=chain_id, sequence=sequence,
-                                               intent_json=intent_json, updated_at=now))
+                        s.add(
+                            PublishIntentRow(
+                                chain_id=chain_id,
+                                sequence=sequence,
+                                intent_json=intent_json,
+                                updated_at=now,
+                            )
+                        )
                     else:
                         row.intent_json, row.updated_at = intent_json, now
                 return
             except IntegrityError as e:
                 if attempt:
-                    raise StoreError(f"cannot store publish intent: {e}",
-                                     where=self._where()) from e
+                    raise StoreError(
+                        f"cannot store publish intent: {e}", where=self._where()
+                    ) from e
             except SQLAlchemyError as e:
                 raise StoreError(f"cannot store publish intent: {e}", where=self._where()) from e
 
@@ -699,8 +848,9 @@ class DbIntentStore:
         return PublishIntent.from_dict(loads_strict(raw, where=where), where=where)
 
     def put(self, intent: Any) -> None:
-        self._store.put_intent_json(f"eip155:{intent.chain_id}", intent.sequence,
-                                    canonical_bytes(intent.to_dict()))
+        self._store.put_intent_json(
+            f"eip155:{intent.chain_id}", intent.sequence, canonical_bytes(intent.to_dict())
+        )
 
 
 def iter_sequences(store: Store, *, page: int = 100) -> Iterator[StoredAttestation]:

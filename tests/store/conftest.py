@@ -1,4 +1,4 @@
-"""Store fixtures: every store test runs on SQLite, and on PostgreSQL when POR_TEST_PG_URL is set."""
+"""Store fixtures: every test runs on SQLite, and on PostgreSQL when POR_TEST_PG_URL is set."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ def open_store(store_url: str, tmp_path: Path) -> Iterator[object]:
     opened: list[Store] = []
 
     def factory(**kw: object) -> Store:
-        s = Store.open(store_url, data_dir=tmp_path / "data",
-                       attestations_dir=tmp_path / "attestations", **kw)  # type: ignore[arg-type]
+        s = Store.open(
+            store_url, data_dir=tmp_path / "data", attestations_dir=tmp_path / "attestations", **kw
+        )  # type: ignore[arg-type]
         opened.append(s)
         return s
 

@@ -64,55 +64,107 @@ class Built:
     holders: dict[str, int]
 
     def record_kwargs(self) -> dict[str, Any]:
-        return {"attestation": self.attestation, "envelope": self.envelope, "tree": self.tree,
-                "round_secret": self.round_secret, "sign_checkpoint": sign_cp,
-                "origin": ORIGIN}
+        return {
+            "attestation": self.attestation,
+            "envelope": self.envelope,
+            "tree": self.tree,
+            "round_secret": self.round_secret,
+            "sign_checkpoint": sign_cp,
+            "origin": ORIGIN,
+        }
 
 
-def build(sequence: int, previous: PreviousRef | None, holders: dict[str, int], *,
-          reserves_cash: int, reserves_bonds: int, reasons: tuple[str, ...] = (),
-          salt_tag: bytes = b"") -> Built:
+def build(
+    sequence: int,
+    previous: PreviousRef | None,
+    holders: dict[str, int],
+    *,
+    reserves_cash: int,
+    reserves_bonds: int,
+    reasons: tuple[str, ...] = (),
+    salt_tag: bytes = b"",
+) -> Built:
     secret = hashlib.sha256(b"round %d" % sequence + salt_tag).digest()
     accounts = sorted(holders)
-    tree = SumTree.build_columns(accounts, [holders[a] for a in accounts],
-                                 b"".join(derive_salt(secret, a) for a in accounts))
+    tree = SumTree.build_columns(
+        accounts, [holders[a] for a in accounts], b"".join(derive_salt(secret, a) for a in accounts)
+    )
     chains = []
     for n, chain in enumerate(("eip155:1", "eip155:56")):
         mine = {a: b for a, b in holders.items() if a.startswith(chain + ":")}
         treasury = 5_000_000
-        chains.append(chain_entry_from_values(
-            chain_id=chain, token=f"{chain}:0x" + "ab" * 20, block_number=1000 * (n + 1)
-            + sequence, block_hash=hashlib.sha256(b"%d %d" % (n, sequence)).hexdigest(),
-            block_time=T0 + timedelta(minutes=sequence), total_supply=sum(mine.values())
-            + treasury, excluded=[(TREASURY[chain], treasury, "treasury")],
-            holders=len(mine)))
+        chains.append(
+            chain_entry_from_values(
+                chain_id=chain,
+                token=f"{chain}:0x" + "ab" * 20,
+                block_number=1000 * (n + 1) + sequence,
+                block_hash=hashlib.sha256(b"%d %d" % (n, sequence)).hexdigest(),
+                block_time=T0 + timedelta(minutes=sequence),
+                total_supply=sum(mine.values()) + treasury,
+                excluded=[(TREASURY[chain], treasury, "treasury")],
+                holders=len(mine),
+            )
+        )
     lines = [
-        {"custodian": "Harbour Trust Bank (Hong Kong) Limited", "account": "HK******1234",
-         "asset_class": "cash", "instrument": None, "currency": "CNH",
-         "amount": str(reserves_cash), "market_value": str(reserves_cash), "haircut_bps": 0,
-         "eligible_value": str(reserves_cash), "ineligible_reason": None,
-         "statement": {"format": "camt.053.001.08", "id": f"STMT-{sequence}",
-                       "as_of": "2026-11-24T16:00:00Z", "sha256": "ee" * 32}},
-        {"custodian": "Victoria Custody Services", "account": "VC****9876",
-         "asset_class": "government_security", "instrument": "CGB 2027-03",
-         "currency": "CNH", "amount": str(reserves_bonds), "market_value": str(reserves_bonds),
-         "haircut_bps": 0, "eligible_value": str(reserves_bonds), "ineligible_reason": None,
-         "statement": {"format": "holdings-json", "id": f"HOLD-{sequence}",
-                       "as_of": "2026-11-24T16:00:00Z", "sha256": "dd" * 32}},
+        {
+            "custodian": "Harbour Trust Bank (Hong Kong) Limited",
+            "account": "HK******1234",
+            "asset_class": "cash",
+            "instrument": None,
+            "currency": "CNH",
+            "amount": str(reserves_cash),
+            "market_value": str(reserves_cash),
+            "haircut_bps": 0,
+            "eligible_value": str(reserves_cash),
+            "ineligible_reason": None,
+            "statement": {
+                "format": "camt.053.001.08",
+                "id": f"STMT-{sequence}",
+                "as_of": "2026-11-24T16:00:00Z",
+                "sha256": "ee" * 32,
+            },
+        },
+        {
+            "custodian": "Victoria Custody Services",
+            "account": "VC****9876",
+            "asset_class": "government_security",
+            "instrument": "CGB 2027-03",
+            "currency": "CNH",
+            "amount": str(reserves_bonds),
+            "market_value": str(reserves_bonds),
+            "haircut_bps": 0,
+            "eligible_value": str(reserves_bonds),
+            "ineligible_reason": None,
+            "statement": {
+                "format": "holdings-json",
+                "id": f"HOLD-{sequence}",
+                "as_of": "2026-11-24T16:00:00Z",
+                "sha256": "dd" * 32,
+            },
+        },
     ]
     circulating = sum(c.circulating_supply for c in chains)
     att = Attestation(
-        sequence=sequence, issued_at=T0 + timedelta(minutes=sequence, seconds=30), as_of=T0
-        + timedelta(minutes=sequence), token=TOKEN, chains=tuple(chains),
+        sequence=sequence,
+        issued_at=T0 + timedelta(minutes=sequence, seconds=30),
+        as_of=T0 + timedelta(minutes=sequence),
+        token=TOKEN,
+        chains=tuple(chains),
         reserves=reserves_from_dicts(lines),
-        liabilities=Liabilities(root=tree.root.hash.hex(), total=tree.root.sum,
-                                leaf_count=tree.size),
-        totals=assess(eligible_reserves=reserves_cash + reserves_bonds,
-                      circulating_supply=circulating, degraded_reasons=reasons),
-        previous=previous)
+        liabilities=Liabilities(
+            root=tree.root.hash.hex(), total=tree.root.sum, leaf_count=tree.size
+        ),
+        totals=assess(
+            eligible_reserves=reserves_cash + reserves_bonds,
+            circulating_supply=circulating,
+            degraded_reasons=reasons,
+        ),
+        previous=previous,
+    )
     env = sign_envelope(att.to_bytes(), PAYLOAD_TYPE, [ISSUER])
-    return Built(attestation=att, envelope=env, tree=tree, round_secret=secret,
-                 holders=dict(holders))
+    return Built(
+        attestation=att, envelope=env, tree=tree, round_secret=secret, holders=dict(holders)
+    )
 
 
 @dataclass(kw_only=True)
@@ -122,16 +174,27 @@ class World:
     holders: dict[str, int] = field(default_factory=default_holders)
     last: Attestation | None = None
 
-    def next(self, *, reserves_pct: int = 110, reasons: tuple[str, ...] = (),
-             salt_tag: bytes = b"") -> Built:
+    def next(
+        self, *, reserves_pct: int = 110, reasons: tuple[str, ...] = (), salt_tag: bytes = b""
+    ) -> Built:
         seq = 1 if self.last is None else self.last.sequence + 1
-        prev = None if self.last is None else PreviousRef(sequence=self.last.sequence,
-                                                           digest=self.last.digest())
+        prev = (
+            None
+            if self.last is None
+            else PreviousRef(sequence=self.last.sequence, digest=self.last.digest())
+        )
         total = sum(self.holders.values())
         reserves = total * reserves_pct // 100
         cash = reserves * 3 // 5
-        return build(seq, prev, self.holders, reserves_cash=cash,
-                     reserves_bonds=reserves - cash, reasons=reasons, salt_tag=salt_tag)
+        return build(
+            seq,
+            prev,
+            self.holders,
+            reserves_cash=cash,
+            reserves_bonds=reserves - cash,
+            reasons=reasons,
+            salt_tag=salt_tag,
+        )
 
     def accept(self, built: Built) -> None:
         self.last = built.attestation

@@ -44,13 +44,23 @@ time.sleep(120)
 """
 
 
-def test_leadership_passes_on_when_the_leader_dies(open_store: Any, store_url: str,
-                                                   tmp_path: Path) -> None:
+def test_leadership_passes_on_when_the_leader_dies(
+    open_store: Any, store_url: str, tmp_path: Path
+) -> None:
     mine = open_store()
     child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, store_url, str(tmp_path / "data"),
-         str(tmp_path / "attestations")],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            store_url,
+            str(tmp_path / "data"),
+            str(tmp_path / "attestations"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "held"
@@ -74,17 +84,37 @@ def test_intent_store_round_trip(store: Store) -> None:
     World().record(store)
     intents = store.intent_store()
     assert intents.get(1, 1) is None
-    tx = SentTx(tx_hash="0x" + "12" * 32, raw_tx="0x02f8", max_fee_per_gas=3 * 10**9,
-                max_priority_fee_per_gas=10**9, sent_at_block=None)
-    signed = PublishIntent(chain_id=1, sequence=1, contract="0x" + "Ab" * 20,
-                           attestation_digest="cd" * 32, sender="0x" + "Ef" * 20, nonce=7,
-                           state="signed", txs=(tx,))
+    tx = SentTx(
+        tx_hash="0x" + "12" * 32,
+        raw_tx="0x02f8",
+        max_fee_per_gas=3 * 10**9,
+        max_priority_fee_per_gas=10**9,
+        sent_at_block=None,
+    )
+    signed = PublishIntent(
+        chain_id=1,
+        sequence=1,
+        contract="0x" + "Ab" * 20,
+        attestation_digest="cd" * 32,
+        sender="0x" + "Ef" * 20,
+        nonce=7,
+        state="signed",
+        txs=(tx,),
+    )
     intents.put(signed)
     assert intents.get(1, 1) == signed
     assert intents.get(56, 1) is None and intents.get(1, 2) is None
-    mined = PublishIntent(chain_id=1, sequence=1, contract=signed.contract,
-                          attestation_digest=signed.attestation_digest, sender=signed.sender,
-                          nonce=7, state="confirmed", txs=(tx,), tx_hash=tx.tx_hash,
-                          block_number=99)
+    mined = PublishIntent(
+        chain_id=1,
+        sequence=1,
+        contract=signed.contract,
+        attestation_digest=signed.attestation_digest,
+        sender=signed.sender,
+        nonce=7,
+        state="confirmed",
+        txs=(tx,),
+        tx_hash=tx.tx_hash,
+        block_number=99,
+    )
     intents.put(mined)
     assert store.intent_store().get(1, 1) == mined

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from por.core.attestation import PreviousRef, decode_attestation
-from por.core.dsse import verify_envelope
+from por.core.dsse import Envelope, verify_envelope
 from por.core.sumtree import verify_inclusion as verify_mst
 from por.core.tlog import (
     envelope_leaf_hash,
@@ -42,10 +42,9 @@ def test_record_three_and_read_back(store: Store) -> None:
     got = store.get(2)
     env_bytes = built[1].envelope.to_json_bytes()
     assert got.envelope_json == env_bytes
-    from por.core.dsse import Envelope
-
-    v = verify_envelope(Envelope.from_json_bytes(got.envelope_json), keyset(),
-                        at=built[1].attestation.issued_at)
+    v = verify_envelope(
+        Envelope.from_json_bytes(got.envelope_json), keyset(), at=built[1].attestation.issued_at
+    )
     assert decode_attestation(v.payload) == built[1].attestation
     # paging, newest first
     assert [a.sequence for a in store.list(2)] == [3, 2]
@@ -70,8 +69,7 @@ def test_published_files_and_log(store: Store) -> None:
     for b in built:
         inc = store.inclusion(b.attestation.sequence)
         assert inc.leaf_hash == envelope_leaf_hash(b.envelope.to_json_bytes())
-        verify_inclusion(inc.leaf_index, inc.tree_size, inc.leaf_hash, list(inc.path),
-                         cp.root_hash)
+        verify_inclusion(inc.leaf_index, inc.tree_size, inc.leaf_hash, list(inc.path), cp.root_hash)
     c = store.consistency(1, 3)
     verify_consistency(1, 3, c.from_root, c.to_root, list(c.path))
     assert c.to_root == cp.root_hash
@@ -114,8 +112,13 @@ def test_corrupt_or_missing_tree_file_is_a_store_error(open_store: Any) -> None:
 def test_sequence_and_chain_checks(store: Store) -> None:
     world = World()
     # the first attestation must be sequence 1
-    b2 = build(2, PreviousRef(sequence=1, digest="00" * 32), world.holders,
-               reserves_cash=1, reserves_bonds=1)
+    b2 = build(
+        2,
+        PreviousRef(sequence=1, digest="00" * 32),
+        world.holders,
+        reserves_cash=1,
+        reserves_bonds=1,
+    )
     with pytest.raises(SequenceConflictError, match="next sequence is 1"):
         store.record(**b2.record_kwargs())
     first = world.record(store)
@@ -124,8 +127,13 @@ def test_sequence_and_chain_checks(store: Store) -> None:
     with pytest.raises(SequenceConflictError, match="does not follow"):
         store.record(**again.record_kwargs())
     # right sequence, wrong previous digest
-    forged = build(2, PreviousRef(sequence=1, digest="ab" * 32), world.holders,
-                   reserves_cash=5, reserves_bonds=5)
+    forged = build(
+        2,
+        PreviousRef(sequence=1, digest="ab" * 32),
+        world.holders,
+        reserves_cash=5,
+        reserves_bonds=5,
+    )
     with pytest.raises(ChainLinkError, match="previous"):
         store.record(**forged.record_kwargs())
     assert store.latest_sequence() == 1
@@ -240,17 +248,23 @@ def test_publications(store: Store) -> None:
     world = World()
     world.record(store)
     world.record(store)
-    store.record_publication("eip155:1", 1, contract="0xabc", tx_hash="0x01", block_number=10,
-                             status="confirmed")
-    store.record_publication("eip155:1", 2, contract="0xabc", tx_hash=None, block_number=None,
-                             status="pending")
-    store.record_publication("eip155:1", 2, contract="0xabc", tx_hash="0x02", block_number=12,
-                             status="confirmed")
-    store.record_publication("eip155:56", 1, contract="0xdef", tx_hash="0x03", block_number=7,
-                             status="confirmed")
+    store.record_publication(
+        "eip155:1", 1, contract="0xabc", tx_hash="0x01", block_number=10, status="confirmed"
+    )
+    store.record_publication(
+        "eip155:1", 2, contract="0xabc", tx_hash=None, block_number=None, status="pending"
+    )
+    store.record_publication(
+        "eip155:1", 2, contract="0xabc", tx_hash="0x02", block_number=12, status="confirmed"
+    )
+    store.record_publication(
+        "eip155:56", 1, contract="0xdef", tx_hash="0x03", block_number=7, status="confirmed"
+    )
     pubs = store.publications()
     assert [(p.chain_id, p.sequence, p.tx_hash, p.block_number, p.status) for p in pubs] == [
-        ("eip155:1", 2, "0x02", 12, "confirmed"), ("eip155:56", 1, "0x03", 7, "confirmed")]
+        ("eip155:1", 2, "0x02", 12, "confirmed"),
+        ("eip155:56", 1, "0x03", 7, "confirmed"),
+    ]
 
 
 def test_bad_urls(tmp_path: Path) -> None:

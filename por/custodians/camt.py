@@ -275,6 +275,24 @@ def _statement(  # noqa: PLR0912 - each branch is one rule of the camt layout
     grp_created: str | None,
 ) -> Statement | None:
     stmt_id = doc.text(doc.req(st, "Id"))
+    balances: dict[str, _Balance] = {}
+    for bal_node in doc.children(st, "Bal"):
+        b = _balance(doc, bal_node, tz)
+        if b is None:
+            continue
+        if b.code in balances and b.code in ("CLBD", "CLAV", "ITBD", "ITAV"):
+            raise StatementParseError(f"balance {b.code} occurs twice", where=b.where)
+        balances[b.code] = b
+    booked, avail, btype = balances.get("CLBD"), balances.get("CLAV"), "CLBD/CLAV"
+    if booked is None and fmt.startswith("camt.052"):
+        # Intraday reports (camt.052) usually carry interim balances only.
+        booked, avail, btype = balances.get("ITBD"), balances.get("ITAV"), "ITBD/ITAV"
+    if booked is None:
+        pg = doc.opt(st, "StmtPgntn")
+        if pg is not None and doc.opt_text(pg, "LastPgInd") in ("false", "0"):
+            return None  # an earlier page of a paginated statement: balances are on the last
+        want = "CLBD (or ITBD)" if fmt.startswith("camt.052") else "CLBD"
+        raise StatementParseError(f"no closing booked balance {want}", where=doc.where(st))
     acct = doc.req(st, "Acct")
     acct_id = doc.req(acct, "Id")
     account = doc.opt_text(acct_id, "IBAN") or doc.opt_text(acct_id, "Othr", "Id")
@@ -295,24 +313,6 @@ def _statement(  # noqa: PLR0912 - each branch is one rule of the camt layout
             "no custodian: the file names no servicer (Acct/Svcr) and none is configured",
             where=doc.where(acct),
         )
-    balances: dict[str, _Balance] = {}
-    for bal_node in doc.children(st, "Bal"):
-        b = _balance(doc, bal_node, tz)
-        if b is None:
-            continue
-        if b.code in balances and b.code in ("CLBD", "CLAV", "ITBD", "ITAV"):
-            raise StatementParseError(f"balance {b.code} occurs twice", where=b.where)
-        balances[b.code] = b
-    booked, avail, btype = balances.get("CLBD"), balances.get("CLAV"), "CLBD/CLAV"
-    if booked is None and fmt.startswith("camt.052"):
-        # Intraday reports (camt.052) usually carry interim balances only.
-        booked, avail, btype = balances.get("ITBD"), balances.get("ITAV"), "ITBD/ITAV"
-    if booked is None:
-        pg = doc.opt(st, "StmtPgntn")
-        if pg is not None and doc.opt_text(pg, "LastPgInd") in ("false", "0"):
-            return None  # an earlier page of a paginated statement: balances are on the last
-        want = "CLBD (or ITBD)" if fmt.startswith("camt.052") else "CLBD"
-        raise StatementParseError(f"no closing booked balance {want}", where=doc.where(st))
     ccy = acct_ccy or booked.currency
     for b in (booked, avail):
         if b is not None and b.currency != ccy:

@@ -57,17 +57,35 @@ def _body(nonce: str, *, timestamp: datetime, as_of: datetime) -> bytes:
         "timestamp": timestamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "statement_id": f"HTBK-API-{nonce[:8]}",
         "accounts": [
-            {"account": "8870-310-1004471", "currency": "CNH", "closing_booked": "415008117.35",
-             "closing_available": "415008117.35", "as_of": as_of.strftime("%Y-%m-%dT%H:%M:%SZ")},
-            {"account": "8870-310-1005512", "currency": "CNH", "closing_booked": "18250000.00",
-             "closing_available": None, "as_of": as_of.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            {
+                "account": "8870-310-1004471",
+                "currency": "CNH",
+                "closing_booked": "415008117.35",
+                "closing_available": "415008117.35",
+                "as_of": as_of.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+            {
+                "account": "8870-310-1005512",
+                "currency": "CNH",
+                "closing_booked": "18250000.00",
+                "closing_available": None,
+                "as_of": as_of.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
         ],
         "holdings": [
-            {"account": "8870-900-2001188", "asset_class": "government_security",
-             "isin": "HK0000123452", "issuer": "Hong Kong Monetary Authority",
-             "issuer_type": "central_bank", "currency": "CNH", "nominal": "80000000.00",
-             "clean_price": "99.861", "market_value": "79888800.00",
-             "maturity_date": "2025-09-26", "start_date": None},
+            {
+                "account": "8870-900-2001188",
+                "asset_class": "government_security",
+                "isin": "HK0000123452",
+                "issuer": "Hong Kong Monetary Authority",
+                "issuer_type": "central_bank",
+                "currency": "CNH",
+                "nominal": "80000000.00",
+                "clean_price": "99.861",
+                "market_value": "79888800.00",
+                "maturity_date": "2025-09-26",
+                "start_date": None,
+            },
         ],
     }
     return json.dumps(doc).encode()
@@ -79,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # keep test output quiet
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         srv = self.server
         url = urlparse(self.path)
         nonce = parse_qs(url.query).get("nonce", [""])[0]
@@ -123,8 +141,13 @@ def server() -> Iterator[_Server]:
 
 def _source(srv: _Server, **kw: Any) -> CustodianApiSource:
     host, port = srv.server_address[:2]
-    return CustodianApiSource(name="htbk-api", base_url=f"http://{host!s}:{port}",
-                              public_key=PUB, max_age_s=6 * 3600, **kw)
+    return CustodianApiSource(
+        name="htbk-api",
+        base_url=f"http://{host!s}:{port}",
+        public_key=PUB,
+        max_age_s=6 * 3600,
+        **kw,
+    )
 
 
 def test_good_response(server: _Server) -> None:
@@ -189,8 +212,15 @@ def test_connection_refused_is_a_custodian_error() -> None:
 
 
 def test_numbers_in_signed_body_refused(server: _Server) -> None:
-    from por.custodians.api import parse_response
+    from por.custodians.api import parse_response  # noqa: PLC0415
 
     with pytest.raises(StatementParseError, match="decimal strings"):
-        parse_response(b'{"format":"custodian-api-v1","nonce":1}', name="u", sent_nonce="n",
-                       seen_nonces=set(), now=NOW, max_skew_s=1, max_age_s=1)
+        parse_response(
+            b'{"format":"custodian-api-v1","nonce":1}',
+            name="u",
+            sent_nonce="n",
+            seen_nonces=set(),
+            now=NOW,
+            max_skew_s=1,
+            max_age_s=1,
+        )

@@ -19,7 +19,7 @@ R52 = sample("harbour_trust_camt052_v08.xml")
 def _one_stmt(body: str, *, version: str = "08", kind: str = "053") -> bytes:
     container, item = ("BkToCstmrStmt", "Stmt") if kind == "053" else ("BkToCstmrAcctRpt", "Rpt")
     return (
-        f'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.{kind}.001.{version}">'
+        f'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.{kind}.001.{version}">'  # noqa: E501
         f"<{container}><GrpHdr><MsgId>M1</MsgId><CreDtTm>2025-07-01T06:00:00+08:00</CreDtTm></GrpHdr>"
         f"<{item}><Id>S1</Id>{body}</{item}></{container}></Document>"
     ).encode()
@@ -31,9 +31,11 @@ ACCT = (
 )
 
 
-def _bal(code: str, amt: str, ind: str = "CRDT", dt: str = "<Dt>2025-06-30</Dt>", ccy: str = "CNH") -> str:
+def _bal(
+    code: str, amt: str, ind: str = "CRDT", dt: str = "<Dt>2025-06-30</Dt>", ccy: str = "CNH"
+) -> str:
     return (
-        f"<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy=\"{ccy}\">{amt}</Amt>"
+        f'<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy="{ccy}">{amt}</Amt>'
         f"<CdtDbtInd>{ind}</CdtDbtInd><Dt>{dt}</Dt></Bal>"
     )
 
@@ -41,7 +43,10 @@ def _bal(code: str, amt: str, ind: str = "CRDT", dt: str = "<Dt>2025-06-30</Dt>"
 def test_v08_three_accounts_closing_booked_and_available() -> None:
     sts = parse_camt(V08, name="v08.xml")
     assert [s.statement_id for s in sts] == [
-        "HTBK-STMT-20250630-0001", "HTBK-STMT-20250630-0002", "HTBK-STMT-20250630-0003"]
+        "HTBK-STMT-20250630-0001",
+        "HTBK-STMT-20250630-0002",
+        "HTBK-STMT-20250630-0003",
+    ]
     first, _, third = sts
     assert first.custodian == HT
     assert first.format == "camt.053.001.08"
@@ -59,7 +64,11 @@ def test_v02_prefixed_namespace_bom_dttm_without_offset_and_3_decimals() -> None
     assert V02.startswith(b"\xef\xbb\xbf")
     (s,) = parse_camt(V02, name="v02.xml")
     assert s.format == "camt.053.001.02"
-    assert s.decimals == 3 and s.closing_booked == 5_000_000_000 and s.closing_available == 5_000_000_000
+    assert (
+        s.decimals == 3
+        and s.closing_booked == 5_000_000_000
+        and s.closing_available == 5_000_000_000
+    )
     assert s.custodian == HT  # from Svcr/FinInstnId/Nm (001.02 uses BIC, not BICFI)
     # DtTm 17:30 without offset is Hong Kong local time -> 09:30 UTC
     assert s.as_of == datetime(2025, 6, 30, 9, 30, tzinfo=UTC)
@@ -86,8 +95,9 @@ def test_any_001_version_namespace(version: str) -> None:
 
 
 def test_iban_account_and_configured_custodian_override() -> None:
-    body = ("<Acct><Id><IBAN>DE89370400440532013000</IBAN></Id><Ccy>CNH</Ccy></Acct>"
-            + _bal("CLBD", "10"))
+    body = "<Acct><Id><IBAN>DE89370400440532013000</IBAN></Id><Ccy>CNH</Ccy></Acct>" + _bal(
+        "CLBD", "10"
+    )
     (s,) = parse_camt(_one_stmt(body), name="x", custodian="Configured Custodian")
     assert s.account == "DE****************3000"
     assert s.custodian == "Configured Custodian"
@@ -95,8 +105,14 @@ def test_iban_account_and_configured_custodian_override() -> None:
 
 @pytest.mark.parametrize(
     ("text", "want", "decimals"),
-    [("12", 1200, 2), ("12.3", 1230, 2), ("12.34", 1234, 2), ("12.345", 12345, 3),
-     ("12.3456", 123456, 4), ("0.00001", 1, 5)],
+    [
+        ("12", 1200, 2),
+        ("12.3", 1230, 2),
+        ("12.34", 1234, 2),
+        ("12.345", 12345, 3),
+        ("12.3456", 123456, 4),
+        ("0.00001", 1, 5),
+    ],
 )
 def test_zero_to_five_decimals_exact(text: str, want: int, decimals: int) -> None:
     (s,) = parse_camt(_one_stmt(ACCT + _bal("CLBD", text)), name="x")
@@ -121,9 +137,11 @@ def test_date_only_as_of_is_capped_by_statement_creation_time() -> None:
 
 
 def test_paginated_statement_skips_pages_without_closing_balance() -> None:
-    doc = V08.replace(b"<Stmt>\n      <Id>HTBK-STMT-20250630-0001</Id>",
-                      b"<Stmt>\n      <Id>PAGE1</Id><StmtPgntn><PgNb>1</PgNb><LastPgInd>false</LastPgInd></StmtPgntn>"
-                      b"<Acct><Id><Othr><Id>1</Id></Othr></Id></Acct></Stmt>\n    <Stmt>\n      <Id>HTBK-STMT-20250630-0001</Id>")
+    doc = V08.replace(
+        b"<Stmt>\n      <Id>HTBK-STMT-20250630-0001</Id>",
+        b"<Stmt>\n      <Id>PAGE1</Id><StmtPgntn><PgNb>1</PgNb><LastPgInd>false</LastPgInd></StmtPgntn>"  # noqa: E501
+        b"<Acct><Id><Othr><Id>1</Id></Othr></Id></Acct></Stmt>\n    <Stmt>\n      <Id>HTBK-STMT-20250630-0001</Id>",  # noqa: E501
+    )
     sts = parse_camt(doc, name="x")
     assert len(sts) == 3 and "PAGE1" not in [s.statement_id for s in sts]
 
@@ -131,7 +149,11 @@ def test_paginated_statement_skips_pages_without_closing_balance() -> None:
 @pytest.mark.parametrize(
     ("body", "where", "what"),
     [
-        (ACCT + _bal("OPBD", "1"), "/Document/BkToCstmrStmt/Stmt", "no closing booked balance CLBD"),
+        (
+            ACCT + _bal("OPBD", "1"),
+            "/Document/BkToCstmrStmt/Stmt",
+            "no closing booked balance CLBD",
+        ),
         (ACCT + _bal("CLBD", "1", ind="CRED"), "/Stmt/Bal/CdtDbtInd", "CRDT or DBIT"),
         (ACCT + _bal("CLBD", "1,00"), "/Stmt/Bal/Amt", "digits"),
         (ACCT + _bal("CLBD", "1.000001"), "/Stmt/Bal/Amt", "5 decimals"),
@@ -139,11 +161,17 @@ def test_paginated_statement_skips_pages_without_closing_balance() -> None:
         (ACCT + _bal("CLBD", "1", ccy="cnh"), "/Stmt/Bal/Amt@Ccy", "currency"),
         (ACCT + _bal("CLBD", "1", ccy="USD"), "/Stmt/Bal", "differs from account currency"),
         (ACCT + _bal("CLBD", "1", dt="<Dt>2025-02-30</Dt>"), "/Bal/Dt/Dt", "valid date"),
-        (ACCT + _bal("CLBD", "1", dt="<Dt>2025-02-01</Dt><DtTm>2025-02-01T00:00:00</DtTm>"),
-         "/Bal/Dt", "exactly one"),
+        (
+            ACCT + _bal("CLBD", "1", dt="<Dt>2025-02-01</Dt><DtTm>2025-02-01T00:00:00</DtTm>"),
+            "/Bal/Dt",
+            "exactly one",
+        ),
         (ACCT + _bal("CLBD", "1") + _bal("CLBD", "2"), "/Stmt/Bal[2]", "occurs twice"),
-        ("<Acct><Id><Othr><Id>1</Id></Othr></Id></Acct>" + _bal("CLBD", "1"), "/Stmt/Acct",
-         "no custodian"),
+        (
+            "<Acct><Id><Othr><Id>1</Id></Othr></Id></Acct>" + _bal("CLBD", "1"),
+            "/Stmt/Acct",
+            "no custodian",
+        ),
         ("<Acct><Id><Prtry>1</Prtry></Id></Acct>" + _bal("CLBD", "1"), "/Stmt/Acct/Id", "IBAN"),
     ],
 )
@@ -164,8 +192,13 @@ def test_not_well_formed_names_line_and_column() -> None:
 
 @pytest.mark.parametrize(
     "doc",
-    [b"<Document/>", b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"/>',
-     b'<x:Other xmlns:x="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"/>', b"", b"\x00\xff"],
+    [
+        b"<Document/>",
+        b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"/>',
+        b'<x:Other xmlns:x="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"/>',
+        b"",
+        b"\x00\xff",
+    ],
 )
 def test_wrong_documents_refused(doc: bytes) -> None:
     with pytest.raises(StatementParseError):
@@ -174,7 +207,7 @@ def test_wrong_documents_refused(doc: bytes) -> None:
 
 def test_one_bad_statement_fails_the_whole_file() -> None:
     # atomic: the first two statements are fine, the third has a broken amount
-    bad = V08.replace(b"<Amt Ccy=\"CNH\">18250000.00</Amt>", b"<Amt Ccy=\"CNH\">18,250,000.00</Amt>")
+    bad = V08.replace(b'<Amt Ccy="CNH">18250000.00</Amt>', b'<Amt Ccy="CNH">18,250,000.00</Amt>')
     with pytest.raises(StatementParseError) as ei:
         parse_camt(bad, name="x.xml")
     assert "Stmt[3]" in str(ei.value)

@@ -32,40 +32,132 @@ from tests.custodians.conftest import HT, sample
 
 NOW = datetime(2025, 6, 30, 16, 30, tzinfo=UTC)
 NONCE = "ab" * 16
-API_BODY = json.dumps({
-    "format": "custodian-api-v1", "custodian": HT, "nonce": NONCE,
-    "timestamp": "2025-06-30T16:30:00Z", "statement_id": "HTBK-API-1",
-    "accounts": [{"account": "8870-310-1004471", "currency": "CNH", "closing_booked": "415008117.35",
-                  "closing_available": "-1.5", "as_of": "2025-06-30T16:00:00Z"}],
-}).encode()
+API_BODY = json.dumps(
+    {
+        "format": "custodian-api-v1",
+        "custodian": HT,
+        "nonce": NONCE,
+        "timestamp": "2025-06-30T16:30:00Z",
+        "statement_id": "HTBK-API-1",
+        "accounts": [
+            {
+                "account": "8870-310-1004471",
+                "currency": "CNH",
+                "closing_booked": "415008117.35",
+                "closing_available": "-1.5",
+                "as_of": "2025-06-30T16:00:00Z",
+            }
+        ],
+    }
+).encode()
 
 
 def _api(data: bytes) -> object:
-    return parse_response(data, name="u", sent_nonce=NONCE, seen_nonces=set(), now=NOW,
-                          max_skew_s=300, max_age_s=86400)
+    return parse_response(
+        data,
+        name="u",
+        sent_nonce=NONCE,
+        seen_nonces=set(),
+        now=NOW,
+        max_skew_s=300,
+        max_age_s=86400,
+    )
 
 
 # parser, its declared errors, the seeds it is mutated from, loop count
-TARGETS: dict[str, tuple[Callable[[bytes], object], tuple[type[Exception], ...], list[bytes], int]] = {
-    "camt": (lambda b: parse_camt(b, name="f"), (StatementParseError,),
-             [sample("harbour_trust_camt053_v08.xml"), sample("harbour_trust_camt053_v02.xml"),
-              sample("harbour_trust_camt052_v08.xml")], 40_000),
-    "mt940": (lambda b: parse_mt940(b, name="f", custodian=HT), (StatementParseError,),
-              [sample("harbour_trust_mt940.txt")], 35_000),
-    "holdings-csv": (lambda b: parse_holdings_csv(b, name="f"), (StatementParseError,),
-                     [sample("harbour_trust_holdings.csv")], 25_000),
-    "holdings-json": (lambda b: parse_holdings_json(b, name="f"), (StatementParseError,),
-                      [sample("harbour_trust_holdings.json")], 20_000),
+TARGETS: dict[
+    str, tuple[Callable[[bytes], object], tuple[type[Exception], ...], list[bytes], int]
+] = {
+    "camt": (
+        lambda b: parse_camt(b, name="f"),
+        (StatementParseError,),
+        [
+            sample("harbour_trust_camt053_v08.xml"),
+            sample("harbour_trust_camt053_v02.xml"),
+            sample("harbour_trust_camt052_v08.xml"),
+        ],
+        40_000,
+    ),
+    "mt940": (
+        lambda b: parse_mt940(b, name="f", custodian=HT),
+        (StatementParseError,),
+        [sample("harbour_trust_mt940.txt")],
+        35_000,
+    ),
+    "holdings-csv": (
+        lambda b: parse_holdings_csv(b, name="f"),
+        (StatementParseError,),
+        [sample("harbour_trust_holdings.csv")],
+        25_000,
+    ),
+    "holdings-json": (
+        lambda b: parse_holdings_json(b, name="f"),
+        (StatementParseError,),
+        [sample("harbour_trust_holdings.json")],
+        20_000,
+    ),
     "api": (_api, (StatementParseError, ReplayError, StaleResponseError), [API_BODY], 20_000),
-    "any": (lambda b: parse_document(b, name="f", custodian=HT), (StatementParseError,),
-            [sample("harbour_trust_mt940.txt"), sample("harbour_trust_holdings.csv")], 10_000),
+    "any": (
+        lambda b: parse_document(b, name="f", custodian=HT),
+        (StatementParseError,),
+        [sample("harbour_trust_mt940.txt"), sample("harbour_trust_holdings.csv")],
+        10_000,
+    ),
 }
 
-TOKENS = [b"<", b">", b"</", b"/>", b"&", b"&amp;", b"&#0;", b"<!DOCTYPE x>", b"<![CDATA[", b"]]>",
-          b"\x00", b"\xff", b"\xef\xbb\xbf", b"-", b",", b".", b":", b"/", b"\n", b"\r\n", b"{", b"}",
-          b"\"", b"'", b"9" * 40, b"0", b"-0", b"1e9", b"NaN", b"CRDT", b"DBIT", b"CLBD", b"ITBD",
-          b"C", b"D", b":62F:", b":64:", b":20:", b":25:", b":61:", b"2025-02-30", b"999999",
-          b"null", b"[]", b"{}", b"true", b"1.00000001", b"\xc3\x28", b"\t", b" ", b"xmlns:a=\"x\""]
+TOKENS = [
+    b"<",
+    b">",
+    b"</",
+    b"/>",
+    b"&",
+    b"&amp;",
+    b"&#0;",
+    b"<!DOCTYPE x>",
+    b"<![CDATA[",
+    b"]]>",
+    b"\x00",
+    b"\xff",
+    b"\xef\xbb\xbf",
+    b"-",
+    b",",
+    b".",
+    b":",
+    b"/",
+    b"\n",
+    b"\r\n",
+    b"{",
+    b"}",
+    b'"',
+    b"'",
+    b"9" * 40,
+    b"0",
+    b"-0",
+    b"1e9",
+    b"NaN",
+    b"CRDT",
+    b"DBIT",
+    b"CLBD",
+    b"ITBD",
+    b"C",
+    b"D",
+    b":62F:",
+    b":64:",
+    b":20:",
+    b":25:",
+    b":61:",
+    b"2025-02-30",
+    b"999999",
+    b"null",
+    b"[]",
+    b"{}",
+    b"true",
+    b"1.00000001",
+    b"\xc3\x28",
+    b"\t",
+    b" ",
+    b'xmlns:a="x"',
+]
 
 
 def mutate(rng: random.Random, data: bytes) -> bytes:
@@ -80,7 +172,7 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
         elif op == 1:
             b[i:i] = bytes([rng.randrange(256)])
         elif op == 2 and n:
-            del b[i:i + rng.randint(1, 64)]
+            del b[i : i + rng.randint(1, 64)]
         elif op == 3 and n:
             j = min(n, i + rng.randint(1, 200))
             b[j:j] = b[i:j]
@@ -98,7 +190,9 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
             m = list(re.finditer(rb"[0-9]+", bytes(b)))
             if m:
                 t = rng.choice(m)
-                b[t.start():t.end()] = str(rng.choice([0, 1, 10**rng.randint(1, 40), rng.randrange(10**6)])).encode()
+                b[t.start() : t.end()] = str(
+                    rng.choice([0, 1, 10 ** rng.randint(1, 40), rng.randrange(10**6)])
+                ).encode()
         else:  # drop or duplicate a whole line
             lines = bytes(b).split(b"\n")
             k = rng.randrange(len(lines))
@@ -110,12 +204,14 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
     return bytes(b)
 
 
-def _run(parse: Callable[[bytes], object], allowed: tuple[type[Exception], ...], data: bytes) -> bool:
+def _run(
+    parse: Callable[[bytes], object], allowed: tuple[type[Exception], ...], data: bytes
+) -> bool:
     try:
         parse(data)
     except allowed:
         return False
-    except Exception as e:  # noqa: BLE001 - this is the point of the fuzz test
+    except Exception as e:
         raise AssertionError(f"{type(e).__name__} escaped for input {data[:300]!r}...") from e
     return True
 
@@ -135,15 +231,39 @@ def test_mutation_loop(target: str) -> None:
 
 # ---- Hypothesis: structural mutations, shrinkable -----------------------------------
 
-FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck),
-                database=None, derandomize=True)
+FUZZ = settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+    derandomize=True,
+)
 V08 = sample("harbour_trust_camt053_v08.xml").decode()
 MT = sample("harbour_trust_mt940.txt").decode()
 CSV = sample("harbour_trust_holdings.csv").decode()
 ELEMENT_TEXT = list(re.finditer(r">([^<>\s][^<>]*)<", V08))
-values = st.one_of(st.text(max_size=30), st.sampled_from(
-    ["", "-1", "1.000001", "1" * 40, "2025-13-01", "2025-06-30T25:00:00", "CRDT", "DBIT", "ITBD",
-     "&amp;", "]]>", "<a/>", "CNH", "cnh", "USD"]))
+values = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(
+        [
+            "",
+            "-1",
+            "1.000001",
+            "1" * 40,
+            "2025-13-01",
+            "2025-06-30T25:00:00",
+            "CRDT",
+            "DBIT",
+            "ITBD",
+            "&amp;",
+            "]]>",
+            "<a/>",
+            "CNH",
+            "cnh",
+            "USD",
+        ]
+    ),
+)
 
 
 @FUZZ
@@ -151,8 +271,12 @@ values = st.one_of(st.text(max_size=30), st.sampled_from(
 def test_camt_structural(idx: int, value: str, drop: bool) -> None:
     m = ELEMENT_TEXT[idx]
     esc = value.replace("&", "&amp;").replace("<", "&lt;") if drop else value
-    doc = V08[: m.start(1)] + esc + V08[m.end(1):]
-    _run(lambda b: parse_camt(b, name="f"), (StatementParseError,), doc.encode("utf-8", "surrogatepass"))
+    doc = V08[: m.start(1)] + esc + V08[m.end(1) :]
+    _run(
+        lambda b: parse_camt(b, name="f"),
+        (StatementParseError,),
+        doc.encode("utf-8", "surrogatepass"),
+    )
 
 
 TAGS = sorted(set(re.findall(r"<([A-Za-z]+)[ >]", V08)))
@@ -167,7 +291,11 @@ def test_camt_element_drop_dup_rename(tag: str, op: str) -> None:
         return
     el = m.group(0)
     new = {"drop": "", "dup": el + el, "rename": el.replace(tag, tag + "X")}[op]
-    _run(lambda b: parse_camt(b, name="f"), (StatementParseError,), (V08[: m.start()] + new + V08[m.end():]).encode())
+    _run(
+        lambda b: parse_camt(b, name="f"),
+        (StatementParseError,),
+        (V08[: m.start()] + new + V08[m.end() :]).encode(),
+    )
 
 
 MT_LINES = MT.split("\n")
@@ -179,15 +307,20 @@ def test_mt940_line_replaced(line: int, value: str) -> None:
     lines = list(MT_LINES)
     head = lines[line][: lines[line].find(":", 1) + 1] if lines[line].startswith(":") else ""
     lines[line] = head + value
-    _run(lambda b: parse_mt940(b, name="f", custodian=HT), (StatementParseError,),
-         "\n".join(lines).encode("utf-8", "surrogatepass"))
+    _run(
+        lambda b: parse_mt940(b, name="f", custodian=HT),
+        (StatementParseError,),
+        "\n".join(lines).encode("utf-8", "surrogatepass"),
+    )
 
 
 CSV_ROWS = [r.split(",") for r in CSV.strip().split("\n")]
 
 
 @FUZZ
-@given(row=st.integers(1, len(CSV_ROWS) - 1), col=st.integers(0, len(CSV_ROWS[0]) - 1), value=values)
+@given(
+    row=st.integers(1, len(CSV_ROWS) - 1), col=st.integers(0, len(CSV_ROWS[0]) - 1), value=values
+)
 def test_holdings_csv_cell(row: int, col: int, value: str) -> None:
     rows = [list(r) for r in CSV_ROWS]
     rows[row][col] = value
@@ -196,31 +329,50 @@ def test_holdings_csv_cell(row: int, col: int, value: str) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.text(max_size=20) | st.integers() ,
+    st.none() | st.booleans() | st.text(max_size=20) | st.integers(),
     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
-    max_leaves=6)
+    max_leaves=6,
+)
 HJ = json.loads(sample("harbour_trust_holdings.json"))
 HJ_KEYS = sorted(HJ["holdings"][0])
 
 
 @FUZZ
-@given(key=st.sampled_from(HJ_KEYS + ["as_of", "custodian", "format", "holdings"]), value=json_values)
+@given(
+    key=st.sampled_from([*HJ_KEYS, "as_of", "custodian", "format", "holdings"]), value=json_values
+)
 def test_holdings_json_value(key: str, value: object) -> None:
     doc = json.loads(json.dumps(HJ))
     if key in doc:
         doc[key] = value
     else:
         doc["holdings"][0][key] = value
-    _run(lambda b: parse_holdings_json(b, name="f"), (StatementParseError,), json.dumps(doc).encode())
+    _run(
+        lambda b: parse_holdings_json(b, name="f"), (StatementParseError,), json.dumps(doc).encode()
+    )
 
 
 API = json.loads(API_BODY)
 
 
 @FUZZ
-@given(key=st.sampled_from(["timestamp", "nonce", "custodian", "statement_id", "accounts",
-                            "closing_booked", "closing_available", "as_of", "currency", "account"]),
-       value=json_values)
+@given(
+    key=st.sampled_from(
+        [
+            "timestamp",
+            "nonce",
+            "custodian",
+            "statement_id",
+            "accounts",
+            "closing_booked",
+            "closing_available",
+            "as_of",
+            "currency",
+            "account",
+        ]
+    ),
+    value=json_values,
+)
 def test_api_value(key: str, value: object) -> None:
     doc = json.loads(json.dumps(API))
     if key in doc:

@@ -17,8 +17,13 @@ JSON = sample("harbour_trust_holdings.json")
 def test_csv_sample() -> None:
     hs = parse_holdings_csv(CSV, name="h.csv")
     assert [h.asset_class for h in hs] == [
-        "government_security", "government_security", "government_security", "other",
-        "deposit", "reverse_repo"]
+        "government_security",
+        "government_security",
+        "government_security",
+        "other",
+        "deposit",
+        "reverse_repo",
+    ]
     mof = hs[0]
     assert mof.isin == "CND10003FR81" and mof.issuer_type == "government"
     assert mof.nominal == 15_000_000_000 and mof.market_value == 14_911_800_000
@@ -28,7 +33,7 @@ def test_csv_sample() -> None:
 
 
 def test_json_sample_and_round_trip() -> None:
-    from por.custodians.model import Holding
+    from por.custodians.model import Holding  # noqa: PLC0415
 
     hs = parse_holdings_json(JSON, name="h.json")
     assert [h.currency for h in hs] == ["CNH", "USD"]
@@ -38,8 +43,15 @@ def test_json_sample_and_round_trip() -> None:
 
 @pytest.mark.parametrize(
     ("isin", "ok"),
-    [("US0378331005", True), ("US0378331006", False), ("CND10003FR81", True),
-     ("HK0000123452", True), ("HK0000123453", False), ("hk0000123452", False), ("HK000012345", False)],
+    [
+        ("US0378331005", True),
+        ("US0378331006", False),
+        ("CND10003FR81", True),
+        ("HK0000123452", True),
+        ("HK0000123453", False),
+        ("hk0000123452", False),
+        ("HK000012345", False),
+    ],
 )
 def test_isin_check_digit(isin: str, ok: bool) -> None:
     assert isin_check_digit_ok(isin) is ok
@@ -54,17 +66,27 @@ def _csv_with(col: str, value: str) -> bytes:
 
 
 def test_market_value_from_clean_price_rounds_down() -> None:
-    (h,) = parse_holdings_csv(_csv_with("market_value", "").replace(b"150000000.00,99.412", b"1.00,99.999"), name="h")
+    (h,) = parse_holdings_csv(
+        _csv_with("market_value", "").replace(b"150000000.00,99.412", b"1.00,99.999"), name="h"
+    )
     assert h.market_value == 99  # 1.00 x 99.999% = 0.99999 -> 0.99 (rounded down)
 
 
 @pytest.mark.parametrize(
     ("col", "value", "what"),
-    [("isin", "CND10003FR82", "ISIN"), ("nominal", "1e6", "digits"), ("nominal", "-5", "digits"),
-     ("clean_price", "abc", "clean_price"), ("maturity_date", "2025-13-01", "valid date"),
-     ("asset_class", "crypto", "asset_class"), ("issuer_type", "sovereign", "issuer_type"),
-     ("currency", "Cnh", "currency"), ("as_of", "2025-06-30 16:00", "RFC 3339"),
-     ("start_date", "2026-01-01", "after maturity"), ("isin", "", "needs its ISIN")],
+    [
+        ("isin", "CND10003FR82", "ISIN"),
+        ("nominal", "1e6", "digits"),
+        ("nominal", "-5", "digits"),
+        ("clean_price", "abc", "clean_price"),
+        ("maturity_date", "2025-13-01", "valid date"),
+        ("asset_class", "crypto", "asset_class"),
+        ("issuer_type", "sovereign", "issuer_type"),
+        ("currency", "Cnh", "currency"),
+        ("as_of", "2025-06-30 16:00", "RFC 3339"),
+        ("start_date", "2026-01-01", "after maturity"),
+        ("isin", "", "needs its ISIN"),
+    ],
 )
 def test_csv_errors_name_line_and_column(col: str, value: str, what: str) -> None:
     with pytest.raises(StatementParseError) as ei:

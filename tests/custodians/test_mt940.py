@@ -14,7 +14,9 @@ MT = sample("harbour_trust_mt940.txt")
 
 
 def _stmt(*lines: str) -> bytes:
-    return ("\n".join([":20:REF1", ":25:HTBKHKHH/88703101009999", ":28C:5/1", *lines]) + "\n").encode()
+    return (
+        "\n".join([":20:REF1", ":25:HTBKHKHH/88703101009999", ":28C:5/1", *lines]) + "\n"
+    ).encode()
 
 
 def test_sample_two_statements_in_swift_blocks() -> None:
@@ -29,7 +31,9 @@ def test_sample_two_statements_in_swift_blocks() -> None:
 
 
 def test_debit_balance_is_negative_and_62m_accepted() -> None:
-    (s,) = parse_mt940(_stmt(":60F:C250629CNH10,00", ":62M:D250630CNH1234,5"), name="x", custodian=HT)
+    (s,) = parse_mt940(
+        _stmt(":60F:C250629CNH10,00", ":62M:D250630CNH1234,5"), name="x", custodian=HT
+    )
     assert s.closing_booked == -123450 and s.balance_type == "62M/64"
     assert s.closing_available is None
 

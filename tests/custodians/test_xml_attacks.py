@@ -41,6 +41,7 @@ def test_attack_files_rejected_by_defusedxml_layer_too(name: str) -> None:
 def test_internal_dtd_without_entities_is_also_refused() -> None:
     # A statement never needs a DTD; refusing every DOCTYPE closes the whole family.
     doc = sample("harbour_trust_camt053_v08.xml").replace(
-        b"<Document", b"<!DOCTYPE Document>\n<Document", 1)
+        b"<Document", b"<!DOCTYPE Document>\n<Document", 1
+    )
     with pytest.raises(UnsafeXmlError):
         parse_camt(doc, name="d.xml")

@@ -1,0 +1,67 @@
+"""The packaged sample statements of Harbour Trust Bank (Hong Kong) Limited, for `por demo`.
+
+The files in por/custodians/samples/ are dated 2025-06-30 (statement day). For a live
+demo `sample_documents(day)` moves every date in them by the same number of days, so
+the statements are fresh, maturities keep their distance, and the content stays a
+faithful copy of the committed files otherwise (hashes change, of course).
+
+I/O: reads the packaged sample files only.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+SAMPLES_DIR = Path(__file__).parent / "samples"
+SAMPLE_DAY = date(2025, 6, 30)
+CUSTODIAN = "Harbour Trust Bank (Hong Kong) Limited"
+# camt.052 repeats accounts of camt.053 (and MT940 too): the demo uses the end-of-day
+# sources only; tests load them all to exercise the de-duplication.
+DEMO_FILES = (
+    "harbour_trust_camt053_v08.xml",
+    "harbour_trust_camt053_v02.xml",
+    "harbour_trust_holdings.csv",
+    "harbour_trust_holdings.json",
+)
+
+_ISO_DATE = re.compile(rb"(?<![0-9])(20[0-9]{2})-([0-9]{2})-([0-9]{2})(?![0-9])")
+_MT_DATE = re.compile(rb"(?m)^(:6[02][FM]:[CD]|:64:[CD]|:65:[CD]|:61:)([0-9]{6})")
+
+
+def _shift_iso(m: re.Match[bytes], delta: timedelta) -> bytes:
+    d = date(int(m.group(1)), int(m.group(2)), int(m.group(3))) + delta
+    return d.isoformat().encode()
+
+
+def _shift_mt(m: re.Match[bytes], delta: timedelta) -> bytes:
+    s = m.group(2).decode()
+    d = date(2000 + int(s[:2]), int(s[2:4]), int(s[4:6])) + delta
+    return m.group(1) + d.strftime("%y%m%d").encode()
+
+
+def shift_dates(data: bytes, delta: timedelta) -> bytes:
+    """Every ISO date (and MT940 balance/entry date) moved by `delta`."""
+    data = _ISO_DATE.sub(lambda m: _shift_iso(m, delta), data)
+    return _MT_DATE.sub(lambda m: _shift_mt(m, delta), data)
+
+
+def sample_documents(
+    day: date | None = None,
+    *,
+    names: tuple[str, ...] = DEMO_FILES,
+) -> list[tuple[str, bytes]]:
+    """(file name, bytes) of the sample files, dated `day` instead of 2025-06-30."""
+    delta = timedelta(0) if day is None else day - SAMPLE_DAY
+    return [(n, shift_dates((SAMPLES_DIR / n).read_bytes(), delta)) for n in names]
+
+
+__all__ = [
+    "CUSTODIAN",
+    "DEMO_FILES",
+    "SAMPLES_DIR",
+    "SAMPLE_DAY",
+    "sample_documents",
+    "shift_dates",
+]

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from playwright.sync_api import expect, sync_playwright
 
 from por.api import ApiDeps, create_app
 from por.core.sumtree import InclusionProof, verify_inclusion
@@ -87,8 +88,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -127,8 +126,6 @@ def shot(page: Any, name: str) -> None:
 
 
 def test_dashboard_shows_latest_and_follows_new_attestations(served: Served, page: Any) -> None:
-    from playwright.sync_api import expect
-
     latest = httpx.get(f"{served.base}/v1/attestations/latest").json()
     doc = latest["attestation"]
     dec = doc["token"]["decimals"]
@@ -179,8 +176,6 @@ def _proof(served: Served, account: str) -> dict[str, Any]:
 
 
 def test_holder_page_accepts_a_real_proof(served: Served, page: Any) -> None:
-    from playwright.sync_api import expect
-
     account = sorted(served.world.holders)[3]
     balance = served.world.holders[account]
     latest = httpx.get(f"{served.base}/v1/attestations/latest").json()
@@ -212,8 +207,6 @@ def test_holder_page_accepts_a_real_proof(served: Served, page: Any) -> None:
 
 @pytest.mark.parametrize("tamper", ["balance", "path_bit", "root_sum", "mismatched_root"])
 def test_holder_page_rejects_tampered_proofs(served: Served, page: Any, tamper: str) -> None:
-    from playwright.sync_api import expect
-
     account = sorted(served.world.holders)[5]
     body = _proof(served, account)
     p = body["proof"]

@@ -294,7 +294,7 @@ def _batch_call(w3: Web3, token: str, fn: str, *, sender: str, recipients: Seque
     c = contract(w3, "StableToken", token)
     sender = Web3.to_checksum_address(sender)
     hashes = []
-    nonce = w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "pending")
+    nonce = int(w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "pending"))
     for to, amts in _batches(recipients, amounts, chunk):
         tx = getattr(c.functions, fn)(to, amts).build_transaction(
             {"from": sender, "nonce": nonce, "gas": 60_000 + 40_000 * len(to)})

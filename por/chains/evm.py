@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from por.chains.base import (
     EXCLUSION_REASONS,
@@ -42,9 +42,13 @@ from por.chains.base import (
 from por.chains.evm_rpc import (
     EvmAbiMismatch,
     EvmChainError,
+    EvmEndpointDown,
     EvmMalformedAnswer,
     EvmNoQuorum,
     EvmRangeRefused,
+    EvmRevert,
+    EvmRpcError,
+    EvmWrongChain,
     QuorumRpc,
     parse_data,
     parse_hash,
@@ -55,7 +59,16 @@ from por.errors import ConfigError, FormatError, StoreError
 
 __all__ = [
     "TRANSFER_TOPIC",
+    "EvmAbiMismatch",
+    "EvmChainError",
     "EvmChainReader",
+    "EvmEndpointDown",
+    "EvmMalformedAnswer",
+    "EvmNoQuorum",
+    "EvmRangeRefused",
+    "EvmRevert",
+    "EvmRpcError",
+    "EvmWrongChain",
     "FileCheckpointStore",
     "IndexCheckpoint",
     "IndexCheckpointStore",

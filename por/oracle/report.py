@@ -21,7 +21,8 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from por.core.amounts import check_amount, format_base_units, parse_base_units
 from por.core.canonical import canonical_bytes

@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
-from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
 from por.core.canonical import canonical_bytes

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from por.oracle.evm_publisher import EvmPublisher, FileIntentStore
 
 
 def main(path: str) -> int:
-    cfg = json.loads(open(path, encoding="utf-8").read())
+    cfg = json.loads(Path(path).read_text(encoding="utf-8"))
     store = FileIntentStore(cfg["intent_dir"])
     results = []
     for c in cfg["chains"]:

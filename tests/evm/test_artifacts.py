@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from por.oracle.compile import compile_sources, differences, load_artifact, render
+from por.oracle.compile import CONTRACTS_DIR, compile_sources, differences, load_artifact, render
 
 pytestmark = [pytest.mark.xdist_group("evm")]
 
@@ -21,8 +21,6 @@ def test_artifacts_match_a_fresh_compile() -> None:
 
 def test_a_changed_source_is_detected() -> None:
     # The check is not vacuous: one changed character in a source changes the artifact.
-    from por.oracle.compile import CONTRACTS_DIR
-
     sources = {p.name: p.read_text() for p in sorted(CONTRACTS_DIR.glob("*.sol"))}
     sources["PorConsumer.sol"] = sources["PorConsumer.sol"].replace(
         "return token.totalSupply() + amount <= reserves();",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 from eth_account import Account
 
+from por.core.canonical import canonical_bytes
 from por.errors import AmountError, FormatError, MismatchError, SignatureError
 from por.oracle.report import (
     HALF_N,
@@ -39,7 +41,7 @@ def test_from_attestation_reads_the_fields() -> None:
 
 
 def test_from_attestation_refuses_bad_input() -> None:
-    doc, digest = _doc()
+    doc, _ = _doc()
     with pytest.raises(MismatchError, match="expected"):
         OracleReport.from_attestation(doc, "ab" * 32)
     bad = dict(doc, totals=dict(doc["totals"], eligible_reserves="12.5"))
@@ -55,10 +57,6 @@ def test_from_attestation_refuses_bad_input() -> None:
 
 
 def _digest(doc: dict) -> str:
-    import hashlib
-
-    from por.core.canonical import canonical_bytes
-
     return hashlib.sha256(canonical_bytes(doc)).hexdigest()
 
 

@@ -519,7 +519,10 @@ def check_consistency(att: Attestation) -> list[str]:
     for i, r in enumerate(att.reserves):
         if r.eligible_value > r.market_value:
             problems.append(f"reserves[{i}]: eligible_value exceeds market_value")
-        if r.ineligible_reason is not None and r.eligible_value != 0:
+        # a concentration limit may cut a line only partly: it keeps the eligible part
+        partly = r.ineligible_reason is not None and r.ineligible_reason.startswith(
+            "partly ineligible")
+        if r.ineligible_reason is not None and r.eligible_value != 0 and not partly:
             problems.append(f"reserves[{i}]: ineligible line with eligible_value "
                             f"{r.eligible_value}")
     want = ratio_string(att.totals.eligible_reserves, att.totals.circulating_supply)

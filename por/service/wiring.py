@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from por.core.attestation import Token
+from por.crashpoints import crashpoint
 from por.errors import ConfigError, PorError
 from por.service.config import Config
 from por.service.run import (
@@ -92,6 +93,7 @@ class CustodianReserves:
                 continue
             self.rawstore.put_all(report.raw_documents)
             reports.append(report)
+        crashpoint("after_raw_store")
         lines, total, degraded = evaluate_reserves(
             reports, self.policy, token_currency=self.token.currency,
             token_decimals=self.token.decimals, as_of=as_of)

@@ -42,7 +42,9 @@ class EvmMalformedAnswer(EvmChainError):
 
 
 class EvmRevert(EvmChainError):
-    """An eth_call reverted."""
+    """An eth_call reverted; `data` is the revert data (0x-hex) when the node gave it."""
+
+    data: str | None = None
 
 
 class EvmAbiMismatch(EvmChainError):
@@ -103,8 +105,12 @@ class Endpoint:
             message = str(err.get("message", err)) if isinstance(err, dict) else str(err)
             data = err.get("data") if isinstance(err, dict) else None
             if code == 3 or "revert" in message.lower():
-                raise EvmRevert(f"{method} reverted: {message}"
+                exc = EvmRevert(f"{method} reverted: {message}"
                                 + (f" (data {data})" if data else ""), where=self.where)
+                if isinstance(data, dict):  # some nodes nest it: {"data": "0x..."}
+                    data = data.get("data")
+                exc.data = data if isinstance(data, str) else None
+                raise exc
             if method == "eth_getLogs" and is_range_refusal(code, message):
                 raise EvmRangeRefused(f"{method} refused: {message} (code {code})",
                                       where=self.where)

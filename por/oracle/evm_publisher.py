@@ -312,7 +312,7 @@ class EvmPublisher:
         try:
             return ep.request(method, params)
         except EvmRevert as e:
-            raise OracleRejectedError(self._decode_revert(e.message),
+            raise OracleRejectedError(self._decode_revert(e.data, e.message),
                                       where=f"{ep.where} contract {self.contract}") from e
         except EvmChainError as e:
             self._primary = None  # try another endpoint next time
@@ -328,10 +328,10 @@ class EvmPublisher:
             raise PublishError(f"{fn}() answer does not match the ReserveOracle ABI: {e}",
                                where=self.where) from e
 
-    def _decode_revert(self, message: str) -> str:
-        m = re.search(r"0x[0-9a-fA-F]{8,}", message)
+    def _decode_revert(self, revert_data: str | None, message: str) -> str:
+        m = re.fullmatch(r"0x((?:[0-9a-fA-F]{2})+)", revert_data or "")
         if m:
-            data = bytes.fromhex(m.group(0)[2:])
+            data = bytes.fromhex(m.group(1))
             known = self._errors.get(data[:4])
             if known:
                 name, types = known

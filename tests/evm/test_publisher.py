@@ -22,6 +22,7 @@ from por.oracle.evm_publisher import (
     FileIntentStore,
     MemoryIntentStore,
     NotAttestorError,
+    OracleRejectedError,
     PublishIntent,
     PublishResult,
     SentTx,
@@ -215,3 +216,24 @@ def test_intent_round_trip(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="malformed JSON"):
         store.get(56, 3)
 
+
+
+def test_refused_report_names_the_contract_error(worlds: dict[int, World],
+                                                 rounds: Rounds) -> None:
+    # The publisher simulates submit before signing a transaction: a report the contract
+    # would refuse (here: as-of older than the oracle's max report age) is a typed error
+    # naming chain, endpoint and the contract's own error — and nothing is stored or sent.
+    w = worlds[56]
+    seq, _ = rounds.next()
+    doc, digest = make_doc(sequence=seq, as_of=int(time.time()) - 30 * 24 * 3600,
+                           reserves=10**12, supply=10**11)
+    store = MemoryIntentStore()
+    pub = EvmPublisher(chain_id=56, rpc_urls=w.node.url, contract=w.oracle,
+                       sender_key=w.sender_key, attestor_keys=ATTESTOR_KEYS[:2],
+                       intent_store=store)
+    nonce = w.node.w3.eth.get_transaction_count(pub.sender.address)
+    with pytest.raises(OracleRejectedError, match=r"StaleReport\(") as ei:
+        pub.publish(doc, digest)
+    assert "eip155:56" in str(ei.value) and w.node.url in str(ei.value)
+    assert store.get(56, seq) is None
+    assert w.node.w3.eth.get_transaction_count(pub.sender.address) == nonce

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from por.api import schemas
 from por.errors import InputError, PorError
-from por.store import Store, StoredAttestation, UnknownSequenceError
+from por.store import Store, UnknownSequenceError
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_SEQUENCE = 2**53 - 1  # JSON-safe integers; anything larger cannot be a sequence
@@ -248,7 +248,7 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
     buckets = (
         None if deps.proof_rate_limit is None else TokenBuckets(deps.proof_rate_limit, deps.clock)
     )
-    rendered: OrderedDict[int, bytes] = OrderedDict()  # sequence -> response body
+    rendered: OrderedDict[int, Any] = OrderedDict()  # sequence -> _Rendered
     rendered_lock = threading.Lock()
     trigger_lock = threading.Lock()
 
@@ -289,33 +289,44 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
 
     # --- helpers over the store ---------------------------------------------------------
 
-    def render(stored: StoredAttestation) -> bytes:
+    @dataclass(frozen=True, slots=True)
+    class _Rendered:
+        digest: str
+        body: bytes
+        liabilities: dict[str, Any]
+
+    def rendered_for(sequence: int) -> _Rendered:
+        """Response body, digest and liabilities of one (immutable) attestation, cached."""
         with rendered_lock:
-            body = rendered.get(stored.sequence)
-            if body is not None:
-                return body
-        body = _dumps(
-            {
-                "sequence": stored.sequence,
-                "digest": stored.digest,
-                "envelope": stored.envelope(),
-                "attestation": stored.document(),
-            }
+            hit = rendered.get(sequence)
+            if hit is not None:
+                rendered.move_to_end(sequence)
+                return hit  # type: ignore[no-any-return]
+        stored = store.get(sequence)
+        doc = stored.document()
+        item = _Rendered(
+            digest=stored.digest,
+            body=_dumps(
+                {
+                    "sequence": stored.sequence,
+                    "digest": stored.digest,
+                    "envelope": stored.envelope(),
+                    "attestation": doc,
+                }
+            ),
+            liabilities=doc["liabilities"],
         )
         with rendered_lock:
-            rendered[stored.sequence] = body
+            rendered[sequence] = item
             while len(rendered) > 64:
                 rendered.popitem(last=False)
-        return body
+        return item
 
-    def stored_for(sequence: int) -> StoredAttestation:
-        return store.get(sequence)
-
-    def latest_or_404() -> StoredAttestation:
+    def latest_sequence_or_404() -> int:
         seq = store.latest_sequence()
         if seq is None:
             raise _not_found("no attestation has been recorded yet")
-        return store.get(seq)
+        return seq
 
     def rate_limited(request: Request) -> None:
         if buckets is None:
@@ -356,8 +367,8 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
     )
     def latest_attestation(request: Request) -> Response:
         """The latest signed attestation: envelope (verify it) and decoded document."""
-        stored = latest_or_404()
-        return _cached(request, render(stored), cache_control=REVALIDATE, etag=stored.digest)
+        item = rendered_for(latest_sequence_or_404())
+        return _cached(request, item.body, cache_control=REVALIDATE, etag=item.digest)
 
     @app.get(
         "/v1/attestations/{sequence}",
@@ -367,8 +378,8 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
     )
     def attestation(request: Request, sequence: SequencePath) -> Response:
         """One attestation by sequence (immutable)."""
-        stored = stored_for(sequence)
-        return _cached(request, render(stored), cache_control=IMMUTABLE, etag=stored.digest)
+        item = rendered_for(sequence)
+        return _cached(request, item.body, cache_control=IMMUTABLE, etag=item.digest)
 
     @app.get("/v1/attestations", response_model=schemas.AttestationPageOut, tags=["attestations"])
     def attestations(
@@ -422,20 +433,20 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
         """The por-mst-v1 inclusion proof of `account` in an attestation's liabilities."""
         from por.core.sumtree import UnknownAccountError  # noqa: PLC0415 - light import path
 
-        stored = latest_or_404() if sequence is None else stored_for(sequence)
-        tree = store.tree(stored.sequence)
+        seq = latest_sequence_or_404() if sequence is None else sequence
+        item = rendered_for(seq)
+        tree = store.tree(seq)
         try:
             p = tree.prove(account)
         except UnknownAccountError as e:
             raise _not_found(
-                f"account {account!r} is not in the liabilities of attestation {stored.sequence}"
+                f"account {account!r} is not in the liabilities of attestation {seq}"
             ) from e
-        doc = stored.document()
         body = _dumps(
             {
-                "sequence": stored.sequence,
-                "attestation_digest": stored.digest,
-                "liabilities": doc["liabilities"],
+                "sequence": seq,
+                "attestation_digest": item.digest,
+                "liabilities": item.liabilities,
                 "proof": p.to_dict(),
             }
         )

@@ -209,27 +209,24 @@ def test_reorg_below_checkpoint_reindexes(worlds: dict[int, World]) -> None:
     tw = _token_world(w, holders=30)
     store = MemoryCheckpointStore()
     snapshot_id = w.node.rpc("evm_snapshot")
-    try:
-        gone = tw.random_addresses(3)
-        tw.mint(gone, [111, 222, 333])
-        w.node.finalize()
-        reader = tw.reader(checkpoint_store=store)
-        before = reader.snapshot()
-        assert all(f"eip155:1:{a}" in before.holders for a in gone)
-        assert w.node.rpc("evm_revert", [snapshot_id]) is True
-        for a, v in zip(gone, [111, 222, 333], strict=True):
-            tw.debit(a, v)
-        tw.mint(tw.random_addresses(2), [5, 6])
-        w.node.mine(before.block.number - w.node.block_number() + 1)
-        w.node.finalize()
-        after = reader.snapshot()
-        assert reader.last_run and reader.last_run.reindexed
-        assert any("reorg below the checkpoint" in n.problem for n in after.endpoint_notes)
-        assert not any(f"eip155:1:{a}" in after.holders for a in gone)
-        _check_against_chain(tw, after)
-        reader.close()
-    finally:
-        pass
+    gone = tw.random_addresses(3)
+    tw.mint(gone, [111, 222, 333])
+    w.node.finalize()
+    reader = tw.reader(checkpoint_store=store)
+    before = reader.snapshot()
+    assert all(f"eip155:1:{a}" in before.holders for a in gone)
+    assert w.node.rpc("evm_revert", [snapshot_id]) is True
+    for a, v in zip(gone, [111, 222, 333], strict=True):
+        tw.debit(a, v)
+    tw.mint(tw.random_addresses(2), [5, 6])
+    w.node.mine(before.block.number - w.node.block_number() + 1)
+    w.node.finalize()
+    after = reader.snapshot()
+    assert reader.last_run and reader.last_run.reindexed
+    assert any("reorg below the checkpoint" in n.problem for n in after.endpoint_notes)
+    assert not any(f"eip155:1:{a}" in after.holders for a in gone)
+    _check_against_chain(tw, after)
+    reader.close()
 
 
 def test_quorum_outvotes_liar_down_and_wrong_chain(tworlds: dict[int, TokenWorld],

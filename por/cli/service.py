@@ -32,6 +32,19 @@ def register(sub: Any) -> None:
     p.add_argument("--config", type=Path, default=Path("por.toml"))
     p.set_defaults(func=_cmd_serve)
 
+    p = sub.add_parser("prove", help="print a holder's inclusion proof from the store")
+    p.add_argument("account", help="CAIP-10 account id")
+    p.add_argument("--config", type=Path, default=Path("por.toml"))
+    p.add_argument("--sequence", type=int, default=None, help="default: the latest")
+    p.set_defaults(func=_cmd_prove)
+
+    p = sub.add_parser("leaves", help="export an attestation's leaves (LEAVES.jsonl) for "
+                                      "an auditor; they contain every account and salt")
+    p.add_argument("--config", type=Path, default=Path("por.toml"))
+    p.add_argument("--sequence", type=int, default=None, help="default: the latest")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=_cmd_leaves)
+
     p = sub.add_parser("demo", help="run the whole service on an embedded local world")
     p.add_argument("--data-dir", type=Path, default=Path("demo-data"))
     p.add_argument("--port", type=int, default=8000, help="API port on 127.0.0.1 (0: any free)")
@@ -93,6 +106,56 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         svc.serve_forever()
     finally:
         svc.close()
+    return 0
+
+
+def _open_store(config: Path) -> Any:
+    from por.service.config import load_config
+    from por.store.store import Store
+
+    cfg = load_config(config)
+    return Store.open(cfg.database_url, data_dir=cfg.service.data_dir,
+                      attestations_dir=cfg.service.attestations_dir, materialize=False)
+
+
+def _sequence(store: Any, wanted: int | None) -> int:
+    from por.errors import InputError
+
+    if wanted is not None:
+        store.get(wanted)  # raises naming the unknown sequence
+        return wanted
+    latest = store.latest()
+    if latest is None:
+        raise InputError("no attestation has been recorded yet")
+    return int(latest.sequence)
+
+
+def _cmd_prove(args: argparse.Namespace) -> int:
+    import json
+
+    store = _open_store(args.config)
+    try:
+        seq = _sequence(store, args.sequence)
+        proof = store.tree(seq).prove(args.account)
+    finally:
+        store.close()
+    print(json.dumps(proof.to_dict(), indent=2))
+    return 0
+
+
+def _cmd_leaves(args: argparse.Namespace) -> int:
+    import json
+
+    from por.store.files import write_atomic
+
+    store = _open_store(args.config)
+    try:
+        seq = _sequence(store, args.sequence)
+        lines = [json.dumps(d, separators=(",", ":")) for d in store.tree(seq).export_leaves()]
+    finally:
+        store.close()
+    write_atomic(args.out, ("\n".join(lines) + "\n").encode())
+    print(f"wrote {len(lines)} leaves of attestation {seq} to {args.out}")
     return 0
 
 

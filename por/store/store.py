@@ -45,6 +45,7 @@ from por.core.canonical import canonical_bytes, loads_strict
 from por.core.dsse import Envelope
 from por.core.sumtree import SumTree
 from por.core.tlog import Checkpoint, LogTree, envelope_leaf_hash
+from por.crashpoints import crashpoint
 from por.errors import ChainLinkError, InputError, MismatchError, StoreError
 from por.store.files import TEMP_SUFFIX, read_file, write_atomic
 from por.store.leader import FileLeadership, Leadership, PostgresLeadership
@@ -348,6 +349,7 @@ class Store:
         tree_sha = hashlib.sha256(tree_bytes).hexdigest()
         tree_name = f"{seq}-{root.hash.hex()[:16]}-{digest[:8]}.mst"
         write_atomic(self.trees_dir / tree_name, tree_bytes)
+        crashpoint("after_tree_file")
 
         # 2. One transaction for row, log leaf and checkpoint.
         leaf = envelope_leaf_hash(envelope_json)
@@ -405,6 +407,7 @@ class Store:
                         update(MetaRow).where(MetaRow.key == _HEAD_KEY).values(value=str(seq))
                     )
                     s.flush()
+                    crashpoint("before_commit")
                 except BaseException:
                     self._log = None  # the in-memory leaf was never committed
                     raise
@@ -419,6 +422,7 @@ class Store:
         except SQLAlchemyError as e:
             raise StoreError(f"recording attestation {seq} failed: {e}", where=self._where()) from e
 
+        crashpoint("after_commit")
         # 3. The published files. The commit is the truth; a failure here is repaired.
         stored_cp = StoredCheckpoint(
             size=checkpoint.size, root_hash=checkpoint.root_hash, note=note
@@ -426,7 +430,9 @@ class Store:
         file_error = None
         try:
             write_atomic(self.attestations_dir / envelope_file_name(seq), envelope_json)
+            crashpoint("after_envelope_file")
             write_atomic(self.attestations_dir / CHECKPOINT_FILE, note.encode("utf-8"))
+            crashpoint("after_checkpoint_file")
         except StoreError as e:
             file_error = str(e)
         return Recorded(

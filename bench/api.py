@@ -29,12 +29,19 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from por.core.attestation import PAYLOAD_TYPE, Attestation, Liabilities, Token, assess  # noqa: E402
-from por.core.attestation import chain_entry_from_values, reserves_from_dicts  # noqa: E402
-from por.core.dsse import Ed25519Signer, KeyEntry, KeySet, sign_envelope  # noqa: E402
-from por.core.sumtree import SumTree, derive_salt  # noqa: E402
-from por.core.tlog import sign_checkpoint  # noqa: E402
-from por.store import Store  # noqa: E402
+from por.core.attestation import (
+    PAYLOAD_TYPE,
+    Attestation,
+    Liabilities,
+    Token,
+    assess,
+    chain_entry_from_values,
+    reserves_from_dicts,
+)
+from por.core.dsse import Ed25519Signer, KeyEntry, KeySet, sign_envelope
+from por.core.sumtree import SumTree, derive_salt
+from por.core.tlog import sign_checkpoint
+from por.store import Store
 
 SERVER = """
 import json, sys

@@ -45,7 +45,7 @@ print(json.dumps({"outcome": outcome, "seconds": dt, "peak_kib": after,
 
 def main() -> None:
     print(
-        f"{'file':34} {'variant':7} {'bytes':>8} {'outcome':18} {'ms':>8} {'peak MB':>8} {'growth MB':>9}"  # noqa: E501
+        f"{'file':34} {'variant':7} {'bytes':>8} {'outcome':18} {'ms':>8} {'peak MB':>8} {'growth MB':>9}"
     )
     worst_s, worst_growth = 0.0, 0
     for name in FILES:
@@ -60,7 +60,7 @@ def main() -> None:
             r = json.loads(out.stdout)
             print(
                 f"{name:34} {variant:7} {r['size']:>8} {r['outcome']:18} "
-                f"{r['seconds'] * 1000:>8.2f} {r['peak_kib'] / 1024:>8.1f} {r['growth_kib'] / 1024:>9.2f}"  # noqa: E501
+                f"{r['seconds'] * 1000:>8.2f} {r['peak_kib'] / 1024:>8.1f} {r['growth_kib'] / 1024:>9.2f}"
             )
             if name.startswith("attack"):
                 worst_s = max(worst_s, r["seconds"])

@@ -5,13 +5,13 @@
     │   ├── AmountError              not an integer amount in [0, 2^127), a float, a bad decimal
     │   ├── FormatError              malformed JSON/XML/statement/proof shape
     │   └── ConfigError              the TOML configuration or an environment setting is wrong
-    ├── VerificationError            a cryptographic or accounting check failed (expected vs computed)
+    ├── VerificationError            a cryptographic or accounting check failed (expected/computed)
     │   ├── ProofError               a sum-tree or log proof does not verify
     │   ├── SignatureError           a signature, key set or key window does not verify
     │   ├── ChainLinkError           the attestation hash chain is broken (previous digest/sequence)
     │   └── MismatchError            totals that must agree do not (root, sum, supply)
     ├── SourceError                  a data source failed: names the source and endpoint
-    │   ├── ChainError               an EVM or Solana node: bad answer, revert, wrong chain, no quorum
+    │   ├── ChainError               EVM or Solana node: bad answer, revert, wrong chain, no quorum
     │   └── CustodianError           a custodian statement or API
     ├── StoreError                   persistent storage (database, files) failed or is inconsistent
     └── PublishError                 publishing to an oracle or another sink failed

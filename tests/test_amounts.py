@@ -20,7 +20,20 @@ from por.errors import AmountError, FormatError
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "-1", "+1", "01", "1.0", "1e6", " 1", "1 ", "0x10", "١", str(MAX_AMOUNT_EXCLUSIVE), "9" * 60],
+    [
+        "",
+        "-1",
+        "+1",
+        "01",
+        "1.0",
+        "1e6",
+        " 1",
+        "1 ",
+        "0x10",
+        "\u0661",
+        str(MAX_AMOUNT_EXCLUSIVE),
+        "9" * 60,
+    ],
 )
 def test_parse_base_units_refuses_non_canonical(bad: str) -> None:
     with pytest.raises(AmountError):
@@ -49,7 +62,13 @@ def test_error_names_where() -> None:
 
 @pytest.mark.parametrize(
     ("text", "decimals", "want"),
-    [("1234.56", 2, 123456), ("1", 6, 1_000_000), ("0.000001", 6, 1), ("1.500", 2, 150), ("7", 0, 7)],
+    [
+        ("1234.56", 2, 123456),
+        ("1", 6, 1_000_000),
+        ("0.000001", 6, 1),
+        ("1.500", 2, 150),
+        ("7", 0, 7),
+    ],
 )
 def test_parse_decimal(text: str, decimals: int, want: int) -> None:
     assert parse_decimal(text, decimals) == want

@@ -431,7 +431,7 @@ def create_app(deps: ApiDeps) -> FastAPI:  # noqa: PLR0915 - one closure registe
         ] = None,
     ) -> Response:
         """The por-mst-v1 inclusion proof of `account` in an attestation's liabilities."""
-        from por.core.sumtree import UnknownAccountError  # noqa: PLC0415 - light import path
+        from por.core.sumtree import UnknownAccountError
 
         seq = latest_sequence_or_404() if sequence is None else sequence
         item = rendered_for(seq)

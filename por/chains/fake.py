@@ -31,15 +31,17 @@ class FakeChainReader:
             raise ChainError(self.fail_with, where=f"{self.chain_id} fake")
         indexed = sum(self.holders.values()) + sum(e.balance for e in self.excluded)
         supply = indexed if self.total_supply is None else self.total_supply
-        mismatch = None if supply == indexed else SupplyMismatch(total_supply=supply,
-                                                                  indexed_sum=indexed)
+        mismatch = (
+            None if supply == indexed else SupplyMismatch(total_supply=supply, indexed_sum=indexed)
+        )
         self.block_number += 1
         return ChainSnapshot(
             chain_id=self.chain_id,
             token_address=self.token_address,
             decimals=self.decimals,
-            block=BlockRef(number=self.block_number,
-                           hash=f"{self.block_number:064x}", time=self.clock()),
+            block=BlockRef(
+                number=self.block_number, hash=f"{self.block_number:064x}", time=self.clock()
+            ),
             total_supply=supply,
             holders={a: b for a, b in self.holders.items() if b > 0},
             excluded=tuple(self.excluded),
@@ -47,8 +49,9 @@ class FakeChainReader:
         )
 
 
-def fake_holders(chain_id: str, count: int, *, seed: int = 1,
-                 max_balance: int = 10_000_000_000) -> dict[str, int]:
+def fake_holders(
+    chain_id: str, count: int, *, seed: int = 1, max_balance: int = 10_000_000_000
+) -> dict[str, int]:
     """Deterministic pseudo-random EVM-style holders (no randomness source needed)."""
     import hashlib
 

@@ -38,8 +38,11 @@ def register(sub: Any) -> None:
     p.add_argument("--sequence", type=int, default=None, help="default: the latest")
     p.set_defaults(func=_cmd_prove)
 
-    p = sub.add_parser("leaves", help="export an attestation's leaves (LEAVES.jsonl) for "
-                                      "an auditor; they contain every account and salt")
+    p = sub.add_parser(
+        "leaves",
+        help="export an attestation's leaves (LEAVES.jsonl) for "
+        "an auditor; they contain every account and salt",
+    )
     p.add_argument("--config", type=Path, default=Path("por.toml"))
     p.add_argument("--sequence", type=int, default=None, help="default: the latest")
     p.add_argument("--out", type=Path, required=True)
@@ -51,8 +54,12 @@ def register(sub: Any) -> None:
     p.add_argument("--interval", type=int, default=30, help="seconds between attestations")
     p.add_argument("--holders", type=int, default=10_000, help="holders across all chains")
     p.add_argument("--no-solana", action="store_true")
-    p.add_argument("--runs", type=int, default=0,
-                   help="stop after this many attestations (0: run until Ctrl-C)")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=0,
+        help="stop after this many attestations (0: run until Ctrl-C)",
+    )
     p.set_defaults(func=_cmd_demo)
 
 
@@ -114,8 +121,12 @@ def _open_store(config: Path) -> Any:
     from por.store.store import Store
 
     cfg = load_config(config)
-    return Store.open(cfg.database_url, data_dir=cfg.service.data_dir,
-                      attestations_dir=cfg.service.attestations_dir, materialize=False)
+    return Store.open(
+        cfg.database_url,
+        data_dir=cfg.service.data_dir,
+        attestations_dir=cfg.service.attestations_dir,
+        materialize=False,
+    )
 
 
 def _sequence(store: Any, wanted: int | None) -> int:
@@ -162,6 +173,12 @@ def _cmd_leaves(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from por.service.demo import run_demo
 
-    return run_demo(data_dir=args.data_dir, port=args.port, interval_s=args.interval,
-                    holders=args.holders, solana=not args.no_solana, runs=args.runs,
-                    out=sys.stdout)
+    return run_demo(
+        data_dir=args.data_dir,
+        port=args.port,
+        interval_s=args.interval,
+        holders=args.holders,
+        solana=not args.no_solana,
+        runs=args.runs,
+        out=sys.stdout,
+    )

@@ -52,8 +52,9 @@ def format_time(t: datetime) -> str:
 
 def parse_time(value: object, *, where: str) -> datetime:
     if not isinstance(value, str) or not _TIME_RE.fullmatch(value):
-        raise FormatError(f"must be an RFC 3339 UTC time like 2026-01-31T23:59:59Z, got {value!r}",
-                          where=where)
+        raise FormatError(
+            f"must be an RFC 3339 UTC time like 2026-01-31T23:59:59Z, got {value!r}", where=where
+        )
     try:
         return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError as e:
@@ -66,7 +67,9 @@ def _utc(t: datetime, where: str) -> datetime:
     return t.astimezone(UTC).replace(microsecond=0)
 
 
-def _obj(d: object, keys: Sequence[str], where: str, optional: Sequence[str] = ()) -> dict[str, Any]:
+def _obj(
+    d: object, keys: Sequence[str], where: str, optional: Sequence[str] = ()
+) -> dict[str, Any]:
     """Check that `d` is an object with exactly `keys` (plus any of `optional`)."""
     if not isinstance(d, dict):
         raise FormatError(f"must be an object, got {type(d).__name__}", where=where)
@@ -79,11 +82,18 @@ def _obj(d: object, keys: Sequence[str], where: str, optional: Sequence[str] = (
     return d
 
 
-def _str(v: object, where: str, *, pattern: re.Pattern[str] | None = None,
-         choices: Sequence[str] | None = None, max_len: int = 256) -> str:
+def _str(
+    v: object,
+    where: str,
+    *,
+    pattern: re.Pattern[str] | None = None,
+    choices: Sequence[str] | None = None,
+    max_len: int = 256,
+) -> str:
     if not isinstance(v, str) or not v or len(v) > max_len:
-        raise FormatError(f"must be a non-empty string of at most {max_len} characters, "
-                          f"got {v!r}", where=where)
+        raise FormatError(
+            f"must be a non-empty string of at most {max_len} characters, got {v!r}", where=where
+        )
     if pattern is not None and not pattern.fullmatch(v):
         raise FormatError(f"malformed value {v!r}", where=where)
     if choices is not None and v not in choices:
@@ -118,9 +128,14 @@ class Token:
         o = _obj(d, ("symbol", "decimals", "currency"), where)
         decimals = _int(o["decimals"], f"{where}.decimals")
         if decimals > 36:
-            raise FormatError(f"decimals must be at most 36, got {decimals}", where=f"{where}.decimals")
-        return cls(symbol=_str(o["symbol"], f"{where}.symbol", max_len=32), decimals=decimals,
-                   currency=_str(o["currency"], f"{where}.currency", max_len=12))
+            raise FormatError(
+                f"decimals must be at most 36, got {decimals}", where=f"{where}.decimals"
+            )
+        return cls(
+            symbol=_str(o["symbol"], f"{where}.symbol", max_len=32),
+            decimals=decimals,
+            currency=_str(o["currency"], f"{where}.currency", max_len=12),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,9 +150,11 @@ class Block:
     @classmethod
     def from_dict(cls, d: object, *, where: str) -> Block:
         o = _obj(d, ("number", "hash", "time"), where)
-        return cls(number=_int(o["number"], f"{where}.number"),
-                   hash=_str(o["hash"], f"{where}.hash", max_len=128),
-                   time=parse_time(o["time"], where=f"{where}.time"))
+        return cls(
+            number=_int(o["number"], f"{where}.number"),
+            hash=_str(o["hash"], f"{where}.hash", max_len=128),
+            time=parse_time(o["time"], where=f"{where}.time"),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,15 +164,20 @@ class Excluded:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"account": self.account, "balance": format_base_units(self.balance),
-                "reason": self.reason}
+        return {
+            "account": self.account,
+            "balance": format_base_units(self.balance),
+            "reason": self.reason,
+        }
 
     @classmethod
     def from_dict(cls, d: object, *, where: str) -> Excluded:
         o = _obj(d, ("account", "balance", "reason"), where)
-        return cls(account=_str(o["account"], f"{where}.account", pattern=_CAIP10_RE),
-                   balance=parse_base_units(o["balance"], where=f"{where}.balance"),
-                   reason=_str(o["reason"], f"{where}.reason", choices=EXCLUSION_REASONS))
+        return cls(
+            account=_str(o["account"], f"{where}.account", pattern=_CAIP10_RE),
+            balance=parse_base_units(o["balance"], where=f"{where}.balance"),
+            reason=_str(o["reason"], f"{where}.reason", choices=EXCLUSION_REASONS),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,8 +203,15 @@ class ChainEntry:
 
     @classmethod
     def from_dict(cls, d: object, *, where: str) -> ChainEntry:
-        keys = ("chain_id", "token", "block", "total_supply", "excluded", "circulating_supply",
-                "holders")
+        keys = (
+            "chain_id",
+            "token",
+            "block",
+            "total_supply",
+            "excluded",
+            "circulating_supply",
+            "holders",
+        )
         o = _obj(d, keys, where)
         if not isinstance(o["excluded"], list):
             raise FormatError("must be a list", where=f"{where}.excluded")
@@ -191,10 +220,13 @@ class ChainEntry:
             token=_str(o["token"], f"{where}.token", pattern=_CAIP10_RE),
             block=Block.from_dict(o["block"], where=f"{where}.block"),
             total_supply=parse_base_units(o["total_supply"], where=f"{where}.total_supply"),
-            excluded=tuple(Excluded.from_dict(e, where=f"{where}.excluded[{i}]")
-                           for i, e in enumerate(o["excluded"])),
-            circulating_supply=parse_base_units(o["circulating_supply"],
-                                                where=f"{where}.circulating_supply"),
+            excluded=tuple(
+                Excluded.from_dict(e, where=f"{where}.excluded[{i}]")
+                for i, e in enumerate(o["excluded"])
+            ),
+            circulating_supply=parse_base_units(
+                o["circulating_supply"], where=f"{where}.circulating_supply"
+            ),
             holders=_int(o["holders"], f"{where}.holders"),
         )
 
@@ -209,16 +241,22 @@ class StatementRef:
     sha256: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": self.format, "id": self.id, "as_of": format_time(self.as_of),
-                "sha256": self.sha256}
+        return {
+            "format": self.format,
+            "id": self.id,
+            "as_of": format_time(self.as_of),
+            "sha256": self.sha256,
+        }
 
     @classmethod
     def from_dict(cls, d: object, *, where: str) -> StatementRef:
         o = _obj(d, ("format", "id", "as_of", "sha256"), where)
-        return cls(format=_str(o["format"], f"{where}.format", max_len=64),
-                   id=_str(o["id"], f"{where}.id"),
-                   as_of=parse_time(o["as_of"], where=f"{where}.as_of"),
-                   sha256=_hex32(o["sha256"], f"{where}.sha256"))
+        return cls(
+            format=_str(o["format"], f"{where}.format", max_len=64),
+            id=_str(o["id"], f"{where}.id"),
+            as_of=parse_time(o["as_of"], where=f"{where}.as_of"),
+            sha256=_hex32(o["sha256"], f"{where}.sha256"),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -252,13 +290,25 @@ class ReserveEntry:
 
     @classmethod
     def from_dict(cls, d: object, *, where: str) -> ReserveEntry:
-        keys = ("custodian", "account", "asset_class", "instrument", "currency", "amount",
-                "market_value", "haircut_bps", "eligible_value", "ineligible_reason", "statement")
+        keys = (
+            "custodian",
+            "account",
+            "asset_class",
+            "instrument",
+            "currency",
+            "amount",
+            "market_value",
+            "haircut_bps",
+            "eligible_value",
+            "ineligible_reason",
+            "statement",
+        )
         o = _obj(d, keys, where)
         haircut = _int(o["haircut_bps"], f"{where}.haircut_bps")
         if haircut > 10_000:
-            raise FormatError(f"haircut_bps must be at most 10000, got {haircut}",
-                              where=f"{where}.haircut_bps")
+            raise FormatError(
+                f"haircut_bps must be at most 10000, got {haircut}", where=f"{where}.haircut_bps"
+            )
         instrument = o["instrument"]
         reason = o["ineligible_reason"]
         return cls(
@@ -271,8 +321,9 @@ class ReserveEntry:
             market_value=parse_base_units(o["market_value"], where=f"{where}.market_value"),
             haircut_bps=haircut,
             eligible_value=parse_base_units(o["eligible_value"], where=f"{where}.eligible_value"),
-            ineligible_reason=None if reason is None else _str(reason, f"{where}.ineligible_reason",
-                                                               max_len=1024),
+            ineligible_reason=None
+            if reason is None
+            else _str(reason, f"{where}.ineligible_reason", max_len=1024),
             statement=StatementRef.from_dict(o["statement"], where=f"{where}.statement"),
         )
 
@@ -286,15 +337,20 @@ class Liabilities:
     leaf_count: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"root": self.root, "total": format_base_units(self.total),
-                "leaf_count": self.leaf_count}
+        return {
+            "root": self.root,
+            "total": format_base_units(self.total),
+            "leaf_count": self.leaf_count,
+        }
 
     @classmethod
     def from_dict(cls, d: object, *, where: str = "liabilities") -> Liabilities:
         o = _obj(d, ("root", "total", "leaf_count"), where)
-        return cls(root=_hex32(o["root"], f"{where}.root"),
-                   total=parse_base_units(o["total"], where=f"{where}.total"),
-                   leaf_count=_int(o["leaf_count"], f"{where}.leaf_count"))
+        return cls(
+            root=_hex32(o["root"], f"{where}.root"),
+            total=parse_base_units(o["total"], where=f"{where}.total"),
+            leaf_count=_int(o["leaf_count"], f"{where}.leaf_count"),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -316,24 +372,32 @@ class Totals:
 
     @classmethod
     def from_dict(cls, d: object, *, where: str = "totals") -> Totals:
-        o = _obj(d, ("eligible_reserves", "circulating_supply", "ratio", "status", "reasons"), where)
+        o = _obj(
+            d, ("eligible_reserves", "circulating_supply", "ratio", "status", "reasons"), where
+        )
         ratio = o["ratio"]
-        if ratio is not None and (not isinstance(ratio, str)
-                                  or not re.fullmatch(r"\d+\.\d{6}", ratio)):
-            raise FormatError(f"ratio must be a decimal string with 6 places or null, got {ratio!r}",
-                              where=f"{where}.ratio")
+        if ratio is not None and (
+            not isinstance(ratio, str) or not re.fullmatch(r"\d+\.\d{6}", ratio)
+        ):
+            raise FormatError(
+                f"ratio must be a decimal string with 6 places or null, got {ratio!r}",
+                where=f"{where}.ratio",
+            )
         reasons = o["reasons"]
         if not isinstance(reasons, list):
             raise FormatError("must be a list of strings", where=f"{where}.reasons")
         return cls(
-            eligible_reserves=parse_base_units(o["eligible_reserves"],
-                                               where=f"{where}.eligible_reserves"),
-            circulating_supply=parse_base_units(o["circulating_supply"],
-                                                where=f"{where}.circulating_supply"),
+            eligible_reserves=parse_base_units(
+                o["eligible_reserves"], where=f"{where}.eligible_reserves"
+            ),
+            circulating_supply=parse_base_units(
+                o["circulating_supply"], where=f"{where}.circulating_supply"
+            ),
             ratio=ratio,
             status=_str(o["status"], f"{where}.status", choices=STATUSES),
-            reasons=tuple(_str(r, f"{where}.reasons[{i}]", max_len=1024)
-                          for i, r in enumerate(reasons)),
+            reasons=tuple(
+                _str(r, f"{where}.reasons[{i}]", max_len=1024) for i, r in enumerate(reasons)
+            ),
         )
 
 
@@ -348,8 +412,10 @@ class PreviousRef:
     @classmethod
     def from_dict(cls, d: object, *, where: str = "previous") -> PreviousRef:
         o = _obj(d, ("sequence", "digest"), where)
-        return cls(sequence=_int(o["sequence"], f"{where}.sequence", minimum=1),
-                   digest=_hex32(o["digest"], f"{where}.digest"))
+        return cls(
+            sequence=_int(o["sequence"], f"{where}.sequence", minimum=1),
+            digest=_hex32(o["digest"], f"{where}.digest"),
+        )
 
 
 # --- the document -------------------------------------------------------------------------
@@ -398,12 +464,23 @@ class Attestation:
 
     @classmethod
     def from_dict(cls, d: object, *, where: str = "attestation") -> Attestation:
-        keys = ("format", "sequence", "issued_at", "as_of", "token", "chains", "reserves",
-                "liabilities", "totals", "previous")
+        keys = (
+            "format",
+            "sequence",
+            "issued_at",
+            "as_of",
+            "token",
+            "chains",
+            "reserves",
+            "liabilities",
+            "totals",
+            "previous",
+        )
         o = _obj(d, keys, where)
         if o["format"] != FORMAT:
-            raise FormatError(f"format must be {FORMAT!r}, got {o['format']!r}",
-                              where=f"{where}.format")
+            raise FormatError(
+                f"format must be {FORMAT!r}, got {o['format']!r}", where=f"{where}.format"
+            )
         for k in ("chains", "reserves"):
             if not isinstance(o[k], list):
                 raise FormatError("must be a list", where=f"{where}.{k}")
@@ -412,13 +489,18 @@ class Attestation:
             issued_at=parse_time(o["issued_at"], where=f"{where}.issued_at"),
             as_of=parse_time(o["as_of"], where=f"{where}.as_of"),
             token=Token.from_dict(o["token"], where=f"{where}.token"),
-            chains=tuple(ChainEntry.from_dict(c, where=f"{where}.chains[{i}]")
-                         for i, c in enumerate(o["chains"])),
-            reserves=tuple(ReserveEntry.from_dict(r, where=f"{where}.reserves[{i}]")
-                           for i, r in enumerate(o["reserves"])),
+            chains=tuple(
+                ChainEntry.from_dict(c, where=f"{where}.chains[{i}]")
+                for i, c in enumerate(o["chains"])
+            ),
+            reserves=tuple(
+                ReserveEntry.from_dict(r, where=f"{where}.reserves[{i}]")
+                for i, r in enumerate(o["reserves"])
+            ),
             liabilities=Liabilities.from_dict(o["liabilities"], where=f"{where}.liabilities"),
             totals=Totals.from_dict(o["totals"], where=f"{where}.totals"),
-            previous=None if o["previous"] is None
+            previous=None
+            if o["previous"] is None
             else PreviousRef.from_dict(o["previous"], where=f"{where}.previous"),
         )
 
@@ -450,8 +532,11 @@ def decode_attestation(payload: bytes, *, where: str = "payload") -> Attestation
 def verify_chain(previous: Attestation, current: Attestation) -> None:
     """Check that `current` links to `previous`: next sequence, matching digest, no time travel."""
     if current.previous is None:
-        raise ChainLinkError("attestation has no previous link",
-                             expected=f"previous sequence {previous.sequence}", computed="none")
+        raise ChainLinkError(
+            "attestation has no previous link",
+            expected=f"previous sequence {previous.sequence}",
+            computed="none",
+        )
     if current.previous.sequence != previous.sequence or current.sequence != previous.sequence + 1:
         raise ChainLinkError(
             "sequence does not follow the previous attestation",
@@ -461,17 +546,24 @@ def verify_chain(previous: Attestation, current: Attestation) -> None:
         )
     digest = previous.digest()
     if current.previous.digest != digest:
-        raise ChainLinkError("previous digest does not match the previous attestation",
-                             expected=digest, computed=current.previous.digest,
-                             where="previous.digest")
+        raise ChainLinkError(
+            "previous digest does not match the previous attestation",
+            expected=digest,
+            computed=current.previous.digest,
+            where="previous.digest",
+        )
     if current.issued_at < previous.issued_at or current.as_of < previous.as_of:
-        raise ChainLinkError("attestation is dated before its predecessor",
-                             expected=f"issued_at >= {format_time(previous.issued_at)}",
-                             computed=format_time(current.issued_at), where="issued_at")
+        raise ChainLinkError(
+            "attestation is dated before its predecessor",
+            expected=f"issued_at >= {format_time(previous.issued_at)}",
+            computed=format_time(current.issued_at),
+            where="issued_at",
+        )
 
 
-def assess(*, eligible_reserves: int, circulating_supply: int,
-           degraded_reasons: Sequence[str]) -> Totals:
+def assess(
+    *, eligible_reserves: int, circulating_supply: int, degraded_reasons: Sequence[str]
+) -> Totals:
     """The solvency verdict: DEGRADED if any reason, else backed or under-collateralized.
 
     The ratio is rounded down so a published ratio never overstates backing.
@@ -484,12 +576,16 @@ def assess(*, eligible_reserves: int, circulating_supply: int,
         status = STATUS_FULLY_BACKED
     else:
         status = STATUS_UNDER_COLLATERALIZED
-    return Totals(eligible_reserves=eligible_reserves, circulating_supply=circulating_supply,
-                  ratio=ratio_string(eligible_reserves, circulating_supply), status=status,
-                  reasons=tuple(degraded_reasons))
+    return Totals(
+        eligible_reserves=eligible_reserves,
+        circulating_supply=circulating_supply,
+        ratio=ratio_string(eligible_reserves, circulating_supply),
+        status=status,
+        reasons=tuple(degraded_reasons),
+    )
 
 
-def check_consistency(att: Attestation) -> list[str]:
+def check_consistency(att: Attestation) -> list[str]:  # noqa: PLR0912 - one rule per branch
     """Internal arithmetic of a document; returns the list of problems (empty when sound).
 
     Checks that per-chain circulating = total - excluded, the chains add up to the totals
@@ -500,40 +596,53 @@ def check_consistency(att: Attestation) -> list[str]:
     for i, c in enumerate(att.chains):
         excluded = sum(e.balance for e in c.excluded)
         if c.circulating_supply != c.total_supply - excluded:
-            problems.append(f"chains[{i}] ({c.chain_id}): circulating_supply {c.circulating_supply}"
-                            f" != total_supply {c.total_supply} - excluded {excluded}")
+            problems.append(
+                f"chains[{i}] ({c.chain_id}): circulating_supply {c.circulating_supply}"
+                f" != total_supply {c.total_supply} - excluded {excluded}"
+            )
     circ = sum(c.circulating_supply for c in att.chains)
     if circ != att.totals.circulating_supply:
-        problems.append(f"totals.circulating_supply {att.totals.circulating_supply} != sum of "
-                        f"chains {circ}")
+        problems.append(
+            f"totals.circulating_supply {att.totals.circulating_supply} != sum of chains {circ}"
+        )
     # A chain whose index disagrees with its totalSupply makes the run DEGRADED; only
     # then may the tree total differ from the supply-based circulating figure.
-    if (att.liabilities.total != att.totals.circulating_supply
-            and att.totals.status != STATUS_DEGRADED):
-        problems.append(f"liabilities.total {att.liabilities.total} != totals.circulating_supply "
-                        f"{att.totals.circulating_supply}")
+    if (
+        att.liabilities.total != att.totals.circulating_supply
+        and att.totals.status != STATUS_DEGRADED
+    ):
+        problems.append(
+            f"liabilities.total {att.liabilities.total} != totals.circulating_supply "
+            f"{att.totals.circulating_supply}"
+        )
     eligible = sum(r.eligible_value for r in att.reserves)
     if eligible != att.totals.eligible_reserves:
-        problems.append(f"totals.eligible_reserves {att.totals.eligible_reserves} != sum of "
-                        f"reserve lines {eligible}")
+        problems.append(
+            f"totals.eligible_reserves {att.totals.eligible_reserves} != sum of "
+            f"reserve lines {eligible}"
+        )
     for i, r in enumerate(att.reserves):
         if r.eligible_value > r.market_value:
             problems.append(f"reserves[{i}]: eligible_value exceeds market_value")
         # a concentration limit may cut a line only partly: it keeps the eligible part
         partly = r.ineligible_reason is not None and r.ineligible_reason.startswith(
-            "partly ineligible")
+            "partly ineligible"
+        )
         if r.ineligible_reason is not None and r.eligible_value != 0 and not partly:
-            problems.append(f"reserves[{i}]: ineligible line with eligible_value "
-                            f"{r.eligible_value}")
+            problems.append(
+                f"reserves[{i}]: ineligible line with eligible_value {r.eligible_value}"
+            )
     want = ratio_string(att.totals.eligible_reserves, att.totals.circulating_supply)
     if att.totals.ratio != want:
         problems.append(f"totals.ratio {att.totals.ratio} != recomputed {want}")
     if att.totals.reasons and att.totals.status != STATUS_DEGRADED:
         problems.append(f"status {att.totals.status} with reasons {list(att.totals.reasons)}")
     if not att.totals.reasons:
-        want_status = (STATUS_FULLY_BACKED
-                       if att.totals.eligible_reserves >= att.totals.circulating_supply
-                       else STATUS_UNDER_COLLATERALIZED)
+        want_status = (
+            STATUS_FULLY_BACKED
+            if att.totals.eligible_reserves >= att.totals.circulating_supply
+            else STATUS_UNDER_COLLATERALIZED
+        )
         if att.totals.status != want_status:
             problems.append(f"status {att.totals.status} but figures say {want_status}")
     if att.totals.status == STATUS_DEGRADED and not att.totals.reasons:
@@ -548,20 +657,34 @@ def verify_consistency(att: Attestation) -> None:
         raise MismatchError("attestation figures are inconsistent: " + "; ".join(problems))
 
 
-def chain_entry_from_values(*, chain_id: str, token: str, block_number: int, block_hash: str,
-                            block_time: datetime, total_supply: int,
-                            excluded: Sequence[tuple[str, int, str]],
-                            holders: int) -> ChainEntry:
+def chain_entry_from_values(
+    *,
+    chain_id: str,
+    token: str,
+    block_number: int,
+    block_hash: str,
+    block_time: datetime,
+    total_supply: int,
+    excluded: Sequence[tuple[str, int, str]],
+    holders: int,
+) -> ChainEntry:
     """Build a ChainEntry from plain values, deriving circulating supply."""
     ex = tuple(Excluded(account=a, balance=b, reason=r) for a, b, r in excluded)
     circulating = total_supply - sum(e.balance for e in ex)
     check_amount(circulating, where=f"{chain_id}: circulating supply (excluded exceed supply?)")
-    return ChainEntry(chain_id=chain_id, token=token,
-                      block=Block(number=block_number, hash=block_hash, time=block_time),
-                      total_supply=total_supply, excluded=ex, circulating_supply=circulating,
-                      holders=holders)
+    return ChainEntry(
+        chain_id=chain_id,
+        token=token,
+        block=Block(number=block_number, hash=block_hash, time=block_time),
+        total_supply=total_supply,
+        excluded=ex,
+        circulating_supply=circulating,
+        holders=holders,
+    )
 
 
 def reserves_from_dicts(items: Sequence[Mapping[str, Any]]) -> tuple[ReserveEntry, ...]:
     """Reserve lines from their wire dicts (as policy.ReserveLine.to_dict() produces them)."""
-    return tuple(ReserveEntry.from_dict(dict(r), where=f"reserves[{i}]") for i, r in enumerate(items))
+    return tuple(
+        ReserveEntry.from_dict(dict(r), where=f"reserves[{i}]") for i, r in enumerate(items)
+    )

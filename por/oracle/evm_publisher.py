@@ -612,7 +612,7 @@ class EvmPublisher:
 
 def _decode_eip1559(raw_hex: str) -> dict[str, Any]:
     """gas and data of a signed type-2 transaction (to re-sign it with other fees)."""
-    import rlp  # noqa: PLC0415 - eth-account's own dependency; only needed for replacement
+    import rlp
 
     raw = bytes.fromhex(raw_hex[2:])
     if raw[:1] != b"\x02":

@@ -50,12 +50,25 @@ from typing import Any
 
 from por.errors import ConfigError
 
-_SECTIONS = ("service", "schedule", "token", "signing", "chains", "custodians", "policy",
-             "publishing")
+_SECTIONS = (
+    "service",
+    "schedule",
+    "token",
+    "signing",
+    "chains",
+    "custodians",
+    "policy",
+    "publishing",
+)
 
 
-def _take(d: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str,
-          default: Any = ..., ) -> Any:
+def _take(
+    d: dict[str, Any],
+    key: str,
+    typ: type | tuple[type, ...],
+    where: str,
+    default: Any = ...,
+) -> Any:
     if key not in d:
         if default is ...:
             raise ConfigError(f"missing key {key!r}", where=where)
@@ -140,7 +153,7 @@ def load_config(path: Path) -> Config:
     return parse_config(doc, path=path)
 
 
-def parse_config(doc: dict[str, Any], *, path: Path) -> Config:
+def parse_config(doc: dict[str, Any], *, path: Path) -> Config:  # noqa: PLR0915 - one block per table
     where = str(path)
     _no_unknown(doc, set(_SECTIONS), where)
     base = path.parent
@@ -151,8 +164,11 @@ def parse_config(doc: dict[str, Any], *, path: Path) -> Config:
 
     s = _take(doc, "service", dict, where, {})
     sw = f"{where}:service"
-    _no_unknown(s, {"data_dir", "attestations_dir", "database_url", "origin", "listen",
-                    "admin_token_env"}, sw)
+    _no_unknown(
+        s,
+        {"data_dir", "attestations_dir", "database_url", "origin", "listen", "admin_token_env"},
+        sw,
+    )
     listen = _take(s, "listen", str, sw, "127.0.0.1:8000")
     host, _, port_s = listen.rpartition(":")
     if not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
@@ -179,11 +195,16 @@ def parse_config(doc: dict[str, Any], *, path: Path) -> Config:
     if interval is not None and interval < 1:
         raise ConfigError(f"interval_s must be >= 1, got {interval}", where=f"{scw}.interval_s")
     if cron is not None and len(cron.split()) != 5:
-        raise ConfigError(f"cron must have 5 fields (min hour day month weekday), got {cron!r}",
-                          where=f"{scw}.cron")
-    schedule = ScheduleConfig(interval_s=interval, cron=cron,
-                              misfire_grace_s=_take(sc, "misfire_grace_s", int, scw, 300),
-                              coalesce=_take(sc, "coalesce", bool, scw, True))
+        raise ConfigError(
+            f"cron must have 5 fields (min hour day month weekday), got {cron!r}",
+            where=f"{scw}.cron",
+        )
+    schedule = ScheduleConfig(
+        interval_s=interval,
+        cron=cron,
+        misfire_grace_s=_take(sc, "misfire_grace_s", int, scw, 300),
+        coalesce=_take(sc, "coalesce", bool, scw, True),
+    )
 
     t = _take(doc, "token", dict, where)
     tw = f"{where}:token"
@@ -191,16 +212,20 @@ def parse_config(doc: dict[str, Any], *, path: Path) -> Config:
     decimals = _take(t, "decimals", int, tw)
     if not 0 <= decimals <= 36:
         raise ConfigError(f"decimals must be in 0..36, got {decimals}", where=f"{tw}.decimals")
-    token = TokenConfig(symbol=_take(t, "symbol", str, tw), decimals=decimals,
-                        currency=_take(t, "currency", str, tw))
+    token = TokenConfig(
+        symbol=_take(t, "symbol", str, tw),
+        decimals=decimals,
+        currency=_take(t, "currency", str, tw),
+    )
 
     g = _take(doc, "signing", dict, where)
     gw = f"{where}:signing"
     _no_unknown(g, {"key_file", "passphrase_env", "keys_file"}, gw)
-    signing = SigningConfig(key_file=rel(_take(g, "key_file", str, gw)),
-                            passphrase_env=_take(g, "passphrase_env", str, gw,
-                                                 "POR_KEY_PASSPHRASE"),
-                            keys_file=rel(_take(g, "keys_file", str, gw)))
+    signing = SigningConfig(
+        key_file=rel(_take(g, "key_file", str, gw)),
+        passphrase_env=_take(g, "passphrase_env", str, gw, "POR_KEY_PASSPHRASE"),
+        keys_file=rel(_take(g, "keys_file", str, gw)),
+    )
 
     chains = _take(doc, "chains", list, where, [])
     seen: set[str] = set()
@@ -220,7 +245,14 @@ def parse_config(doc: dict[str, Any], *, path: Path) -> Config:
             raise ConfigError("must be a table", where=cw)
         _take(c, "kind", str, cw)
 
-    return Config(path=path, service=service, schedule=schedule, token=token, signing=signing,
-                  chains=tuple(chains), custodians=tuple(custodians),
-                  policy=_take(doc, "policy", dict, where, {}),
-                  publishing=_take(doc, "publishing", dict, where, {}))
+    return Config(
+        path=path,
+        service=service,
+        schedule=schedule,
+        token=token,
+        signing=signing,
+        chains=tuple(chains),
+        custodians=tuple(custodians),
+        policy=_take(doc, "policy", dict, where, {}),
+        publishing=_take(doc, "publishing", dict, where, {}),
+    )

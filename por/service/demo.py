@@ -54,8 +54,9 @@ def _prepare_dir(data_dir: Path) -> Path:
     data_dir = data_dir.resolve()
     if data_dir.exists() and any(data_dir.iterdir()):
         if not (data_dir / MARKER).exists():
-            raise ConfigError("exists and is not a por demo directory; refusing to reuse it",
-                              where=str(data_dir))
+            raise ConfigError(
+                "exists and is not a por demo directory; refusing to reuse it", where=str(data_dir)
+            )
         shutil.rmtree(data_dir)  # each demo is a new world: new chains, new history
     data_dir.mkdir(parents=True)
     (data_dir / MARKER).write_text("created by `por demo`; removed by the next one\n")
@@ -71,8 +72,9 @@ def _random_address(rng: random.Random) -> str:
     return "0x" + rng.randbytes(20).hex()
 
 
-def _start_evm(world: DemoWorld, chain_id: int, holders: int, rng: random.Random,
-               out: TextIO) -> dict[str, Any]:
+def _start_evm(
+    world: DemoWorld, chain_id: int, holders: int, rng: random.Random, out: TextIO
+) -> dict[str, Any]:
     from eth_account import Account
 
     from por.chains.anvil import AnvilNode, deploy_oracle, deploy_stablecoin, mint_batch
@@ -81,8 +83,12 @@ def _start_evm(world: DemoWorld, chain_id: int, holders: int, rng: random.Random
     node.start()
     world.stops.append(node.stop)
     w3 = node.w3
-    issuer, attestor_key, sender_key, market = (node.accounts[0], node.private_keys[1],
-                                                node.private_keys[2], node.accounts[3])
+    issuer, attestor_key, sender_key, market = (
+        node.accounts[0],
+        node.private_keys[1],
+        node.private_keys[2],
+        node.accounts[3],
+    )
     attestor = Account.from_key(attestor_key).address
     token = deploy_stablecoin(w3, issuer=issuer)
     oracle = deploy_oracle(w3, owner=issuer, attestors=[attestor], threshold=1)
@@ -94,15 +100,27 @@ def _start_evm(world: DemoWorld, chain_id: int, holders: int, rng: random.Random
     amounts += [50_000_000 * UNIT, 20_000_000 * UNIT, 1_000_000 * UNIT]
     mint_batch(w3, token, issuer=issuer, recipients=recipients, amounts=amounts)
     node.mine(5)  # let `finalized` move past the mints
-    print(f"  eip155:{chain_id}: anvil at {node.url}, token {token}, oracle {oracle}, "
-          f"{holders} holders", file=out)
-    return {"node": node, "token": token, "oracle": oracle, "treasury": treasury,
-            "bridge_escrow": escrow, "market_maker": market, "holders": accounts,
-            "attestor_key": attestor_key, "sender_key": sender_key}
+    print(
+        f"  eip155:{chain_id}: anvil at {node.url}, token {token}, oracle {oracle}, "
+        f"{holders} holders",
+        file=out,
+    )
+    return {
+        "node": node,
+        "token": token,
+        "oracle": oracle,
+        "treasury": treasury,
+        "bridge_escrow": escrow,
+        "market_maker": market,
+        "holders": accounts,
+        "attestor_key": attestor_key,
+        "sender_key": sender_key,
+    }
 
 
-def _start_solana(world: DemoWorld, holders: int, rng: random.Random,
-                  out: TextIO) -> dict[str, Any]:
+def _start_solana(
+    world: DemoWorld, holders: int, rng: random.Random, out: TextIO
+) -> dict[str, Any]:
     from solders.keypair import Keypair
 
     from por.chains.solana_sim import SolanaSim
@@ -114,8 +132,9 @@ def _start_solana(world: DemoWorld, holders: int, rng: random.Random,
     mint = sim.create_mint(decimals=6)
     owners = [Keypair() for _ in range(holders)]
     treasury = Keypair()
-    for kp, amount in zip([*owners, treasury],
-                          [*_split_balances(rng, holders), 30_000_000 * UNIT], strict=True):
+    for kp, amount in zip(
+        [*owners, treasury], [*_split_balances(rng, holders), 30_000_000 * UNIT], strict=True
+    ):
         acct = sim.create_token_account(mint, kp.pubkey())
         sim.mint_to(mint, acct, amount)
     memo_key = Keypair()
@@ -124,11 +143,15 @@ def _start_solana(world: DemoWorld, holders: int, rng: random.Random,
     keypair_path.parent.mkdir(parents=True, exist_ok=True)
     write_keypair_file(memo_key, keypair_path)
     sim.advance_slots(2)
-    print(f"  {sim.chain_id}: LiteSVM at {sim.url}, mint {mint}, {holders} holders",
-          file=out)
-    return {"sim": sim, "mint": str(mint), "treasury": str(treasury.pubkey()),
-            "holders": [str(o.pubkey()) for o in owners], "memo_keypair": keypair_path,
-            "owner_keys": owners}
+    print(f"  {sim.chain_id}: LiteSVM at {sim.url}, mint {mint}, {holders} holders", file=out)
+    return {
+        "sim": sim,
+        "mint": str(mint),
+        "treasury": str(treasury.pubkey()),
+        "holders": [str(o.pubkey()) for o in owners],
+        "memo_keypair": keypair_path,
+        "owner_keys": owners,
+    }
 
 
 def _write_statements(data_dir: Path, day: datetime) -> list[str]:
@@ -158,8 +181,13 @@ def _transfers(evm: list[dict[str, Any]], stop: threading.Event, rng: random.Ran
                     new = _random_address(rng)
                     holders.append(new)
                     to.append(new)
-                transfer_batch(chain["node"].w3, chain["token"], sender=chain["market_maker"],
-                               recipients=to, amounts=[rng.randrange(1, 500) * UNIT for _ in to])
+                transfer_batch(
+                    chain["node"].w3,
+                    chain["token"],
+                    sender=chain["market_maker"],
+                    recipients=to,
+                    amounts=[rng.randrange(1, 500) * UNIT for _ in to],
+                )
             except Exception as e:  # the demo goes on; the attestation shows what happened
                 if stop.is_set():
                     return
@@ -170,8 +198,15 @@ def _toml(v: Any) -> str:
     return json.dumps(v)
 
 
-def _write_config(world: DemoWorld, *, evm: list[dict[str, Any]], sol: dict[str, Any] | None,
-                  statements: list[str], port: int, interval_s: int) -> Path:
+def _write_config(
+    world: DemoWorld,
+    *,
+    evm: list[dict[str, Any]],
+    sol: dict[str, Any] | None,
+    statements: list[str],
+    port: int,
+    interval_s: int,
+) -> Path:
     d = world.data_dir
     text = f"""# written by `por demo`
 [service]
@@ -210,10 +245,10 @@ max_age_s = 172800
 kind = "evm"
 chain_id = "eip155:{n.chain_id}"
 rpc_urls = {_toml([n.url])}
-token = "{c['token']}"
-treasury = {_toml([c['treasury']])}
-bridge_escrow = {_toml([c['bridge_escrow']])}
-oracle = "{c['oracle']}"
+token = "{c["token"]}"
+treasury = {_toml([c["treasury"]])}
+bridge_escrow = {_toml([c["bridge_escrow"]])}
+oracle = "{c["oracle"]}"
 publisher_key_env = "POR_DEMO_PUBLISHER_{n.chain_id}"
 attestor_key_envs = {_toml([f"POR_DEMO_ATTESTOR_{n.chain_id}"])}
 """
@@ -226,9 +261,9 @@ attestor_key_envs = {_toml([f"POR_DEMO_ATTESTOR_{n.chain_id}"])}
 kind = "solana"
 chain_id = "{s.chain_id}"
 rpc_url = "{s.url}"
-mint = "{sol['mint']}"
-treasury = {_toml([sol['treasury']])}
-memo_keypair = "{sol['memo_keypair']}"
+mint = "{sol["mint"]}"
+treasury = {_toml([sol["treasury"]])}
+memo_keypair = "{sol["memo_keypair"]}"
 """
     path = d / "por.toml"
     path.write_text(text)
@@ -244,17 +279,23 @@ def _write_keys(data_dir: Path) -> None:
     signer = Ed25519Signer(secrets.token_bytes(32))
     keys = data_dir / "keys"
     keys.mkdir(parents=True, exist_ok=True)
-    write_atomic(keys / "issuer.key.pem", signer.to_pem(passphrase, random_bytes=secrets.token_bytes))
-    write_atomic(keys / "issuer.keys.json", KeySet(keys=(
-        KeyEntry.for_public_key(signer.public_key_raw, role="issuer"),)).to_json_bytes())
+    pem = signer.to_pem(passphrase, random_bytes=secrets.token_bytes)
+    write_atomic(keys / "issuer.key.pem", pem)
+    write_atomic(
+        keys / "issuer.keys.json",
+        KeySet(
+            keys=(KeyEntry.for_public_key(signer.public_key_raw, role="issuer"),)
+        ).to_json_bytes(),
+    )
 
 
-def build_world(*, data_dir: Path, port: int, interval_s: int, holders: int, solana: bool,
-                out: TextIO) -> tuple[DemoWorld, Path]:
+def build_world(
+    *, data_dir: Path, port: int, interval_s: int, holders: int, solana: bool, out: TextIO
+) -> tuple[DemoWorld, Path]:
     from por.chains.anvil import free_port
 
     world = DemoWorld(data_dir=_prepare_dir(data_dir))
-    rng = random.Random(DEMO_SEED)
+    rng = random.Random(DEMO_SEED)  # noqa: S311 - reproducible demo data, not secrets
     try:
         print(f"por demo: building a local world in {world.data_dir}", file=out)
         _write_keys(world.data_dir)
@@ -262,16 +303,20 @@ def build_world(*, data_dir: Path, port: int, interval_s: int, holders: int, sol
         os.environ["POR_ADMIN_TOKEN"] = admin
         sol_share = max(1, holders // 10) if solana else 0
         per_evm = (holders - sol_share) // 2
-        evm = [_start_evm(world, cid, per_evm + (i * ((holders - sol_share) % 2)), rng, out)
-               for i, cid in enumerate((1, 56))]
+        evm = [
+            _start_evm(world, cid, per_evm + (i * ((holders - sol_share) % 2)), rng, out)
+            for i, cid in enumerate((1, 56))
+        ]
         sol = _start_solana(world, sol_share, rng, out) if solana else None
         statements = _write_statements(world.data_dir, datetime.now(UTC))
         port = port or free_port()
-        config = _write_config(world, evm=evm, sol=sol, statements=statements, port=port,
-                               interval_s=interval_s)
+        config = _write_config(
+            world, evm=evm, sol=sol, statements=statements, port=port, interval_s=interval_s
+        )
         stop = threading.Event()
-        t = threading.Thread(target=_transfers, args=(evm, stop, rng), name="demo-transfers",
-                             daemon=True)
+        t = threading.Thread(
+            target=_transfers, args=(evm, stop, rng), name="demo-transfers", daemon=True
+        )
         t.start()
         world.stops.append(lambda: (stop.set(), t.join(timeout=10)))
         world.info = {
@@ -283,28 +328,48 @@ def build_world(*, data_dir: Path, port: int, interval_s: int, holders: int, sol
             "keys": str(world.data_dir / "keys" / "issuer.keys.json"),
             "attestations_dir": str(world.data_dir / "attestations"),
             "chains": [
-                {"chain_id": f"eip155:{c['node'].chain_id}", "rpc_url": c["node"].url,
-                 "token": c["token"], "oracle": c["oracle"], "treasury": c["treasury"],
-                 "bridge_escrow": c["bridge_escrow"],
-                 "sample_holders": [f"eip155:{c['node'].chain_id}:{a}"
-                                    for a in c["holders"][:5]]}
+                {
+                    "chain_id": f"eip155:{c['node'].chain_id}",
+                    "rpc_url": c["node"].url,
+                    "token": c["token"],
+                    "oracle": c["oracle"],
+                    "treasury": c["treasury"],
+                    "bridge_escrow": c["bridge_escrow"],
+                    "sample_holders": [
+                        f"eip155:{c['node'].chain_id}:{a}" for a in c["holders"][:5]
+                    ],
+                }
                 for c in evm
             ],
         }
         if sol is not None:
             s = sol["sim"]
-            world.info["chains"].append({
-                "chain_id": s.chain_id, "rpc_url": s.url, "mint": sol["mint"],
-                "treasury": sol["treasury"], "memo_keypair": str(sol["memo_keypair"]),
-                "sample_holders": [f"{s.chain_id}:{a}" for a in sol["holders"][:5]]})
+            world.info["chains"].append(
+                {
+                    "chain_id": s.chain_id,
+                    "rpc_url": s.url,
+                    "mint": sol["mint"],
+                    "treasury": sol["treasury"],
+                    "memo_keypair": str(sol["memo_keypair"]),
+                    "sample_holders": [f"{s.chain_id}:{a}" for a in sol["holders"][:5]],
+                }
+            )
         return world, config
     except BaseException:
         world.stop()
         raise
 
 
-def run_demo(*, data_dir: Path, port: int, interval_s: int, holders: int, solana: bool,
-             runs: int, out: TextIO) -> int:
+def run_demo(
+    *,
+    data_dir: Path,
+    port: int,
+    interval_s: int,
+    holders: int,
+    solana: bool,
+    runs: int,
+    out: TextIO,
+) -> int:
     from por.service.config import load_config
     from por.service.wiring import build_service
     from por.store.files import write_atomic
@@ -314,8 +379,9 @@ def run_demo(*, data_dir: Path, port: int, interval_s: int, holders: int, solana
     if interval_s < 1:
         raise ConfigError(f"--interval must be at least 1 second, got {interval_s}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    world, config = build_world(data_dir=data_dir, port=port, interval_s=interval_s,
-                                holders=holders, solana=solana, out=out)
+    world, config = build_world(
+        data_dir=data_dir, port=port, interval_s=interval_s, holders=holders, solana=solana, out=out
+    )
     svc = None
     try:
         cfg = load_config(config)
@@ -323,10 +389,16 @@ def run_demo(*, data_dir: Path, port: int, interval_s: int, holders: int, solana
         world_file = world.data_dir / "demo-world.json"
         write_atomic(world_file, json.dumps(world.info, indent=2).encode() + b"\n")
         print(f"por demo: world written to {world_file}", file=out)
-        print(f"por demo: dashboard {world.info['dashboard']}  holder page "
-              f"{world.info['holder_page']}", file=out)
-        print(f"por demo: attestations every {interval_s} s into "
-              f"{world.info['attestations_dir']}; Ctrl-C stops", file=out)
+        print(
+            f"por demo: dashboard {world.info['dashboard']}  holder page "
+            f"{world.info['holder_page']}",
+            file=out,
+        )
+        print(
+            f"por demo: attestations every {interval_s} s into "
+            f"{world.info['attestations_dir']}; Ctrl-C stops",
+            file=out,
+        )
         out.flush()
         done = threading.Event()
         count = {"n": 0}
@@ -334,9 +406,12 @@ def run_demo(*, data_dir: Path, port: int, interval_s: int, holders: int, solana
         def on_recorded(r: Any) -> None:
             count["n"] += 1
             ratio = svc.store.get(r.sequence).attestation.totals.ratio
-            print(f"por demo: attestation {r.sequence} {r.status} ratio {ratio} "
-                  f"published to {sum(p.ok for p in r.publications)}/{len(r.publications)} "
-                  f"chains", file=out)
+            print(
+                f"por demo: attestation {r.sequence} {r.status} ratio {ratio} "
+                f"published to {sum(p.ok for p in r.publications)}/{len(r.publications)} "
+                f"chains",
+                file=out,
+            )
             for reason in r.reasons:
                 print(f"  reason: {reason}", file=out)
             out.flush()

@@ -1,4 +1,6 @@
-"""One attestation run (DESIGN §1): snapshot → reserves → sum tree → assess → sign → record → publish.
+"""One attestation run (DESIGN §1).
+
+snapshot → reserves → sum tree → assess → sign → record → publish.
 
 The run is a function of its inputs plus the clock and the randomness handed in through
 `RunDeps`; every I/O is in an adapter (chain readers, custodian sources, the store, the
@@ -107,8 +109,9 @@ def snapshot_chains(chains: Sequence[ChainReader]) -> list[ChainSnapshot]:
     """Read every chain in parallel; any failure aborts the run naming the chain."""
     if not chains:
         return []
-    with ThreadPoolExecutor(max_workers=min(8, len(chains)),
-                            thread_name_prefix="por-chain") as pool:
+    with ThreadPoolExecutor(
+        max_workers=min(8, len(chains)), thread_name_prefix="por-chain"
+    ) as pool:
         futures = [(c.chain_id, pool.submit(c.snapshot)) for c in chains]
         out: list[ChainSnapshot] = []
         errors: list[str] = []
@@ -120,21 +123,28 @@ def snapshot_chains(chains: Sequence[ChainReader]) -> list[ChainSnapshot]:
             except Exception as e:  # an adapter bug must not become a silent gap
                 errors.append(f"{chain_id}: unexpected {type(e).__name__}: {e}")
     if errors:
-        raise ChainError("cannot snapshot every chain; no attestation recorded: "
-                         + "; ".join(errors))
+        raise ChainError(
+            "cannot snapshot every chain; no attestation recorded: " + "; ".join(errors)
+        )
     return out
 
 
 def _chain_entry(s: ChainSnapshot) -> ChainEntry:
     return chain_entry_from_values(
-        chain_id=s.chain_id, token=s.token_address, block_number=s.block.number,
-        block_hash=s.block.hash, block_time=s.block.time, total_supply=s.total_supply,
+        chain_id=s.chain_id,
+        token=s.token_address,
+        block_number=s.block.number,
+        block_hash=s.block.hash,
+        block_time=s.block.time,
+        total_supply=s.total_supply,
         excluded=[(e.account, e.balance, e.reason) for e in s.excluded],
-        holders=len(s.holders))
+        holders=len(s.holders),
+    )
 
 
-def build_tree(snapshots: Sequence[ChainSnapshot], round_secret: bytes, *,
-               workers: int = 1) -> SumTree:
+def build_tree(
+    snapshots: Sequence[ChainSnapshot], round_secret: bytes, *, workers: int = 1
+) -> SumTree:
     """The liabilities tree over every holder of every chain (CAIP-10 ids never collide)."""
     accounts: list[str] = []
     balances: list[int] = []
@@ -166,14 +176,20 @@ def attest_once(deps: RunDeps) -> RunResult:
     if tree.root.sum != circulating and not any(s.mismatch for s in snapshots):
         # Each chain's holders add up to its supply, so the tree must too; if not, a
         # reader lost a holder between its check and here — refuse rather than publish.
-        raise ChainError(f"liabilities tree total {tree.root.sum} differs from circulating "
-                         f"supply {circulating} although every chain reconciled")
-    totals = assess(eligible_reserves=reserves.eligible_total, circulating_supply=circulating,
-                    degraded_reasons=reasons)
+        raise ChainError(
+            f"liabilities tree total {tree.root.sum} differs from circulating "
+            f"supply {circulating} although every chain reconciled"
+        )
+    totals = assess(
+        eligible_reserves=reserves.eligible_total,
+        circulating_supply=circulating,
+        degraded_reasons=reasons,
+    )
 
     latest = deps.store.latest()
-    previous = None if latest is None else PreviousRef(sequence=latest.sequence,
-                                                       digest=latest.digest)
+    previous = (
+        None if latest is None else PreviousRef(sequence=latest.sequence, digest=latest.digest)
+    )
     sequence = 1 if latest is None else latest.sequence + 1
     attestation = Attestation(
         sequence=sequence,
@@ -182,8 +198,9 @@ def attest_once(deps: RunDeps) -> RunResult:
         token=deps.token,
         chains=chains,
         reserves=reserves_from_dicts(list(reserves.lines)),
-        liabilities=Liabilities(root=tree.root.hash.hex(), total=tree.root.sum,
-                                leaf_count=tree.size),
+        liabilities=Liabilities(
+            root=tree.root.hash.hex(), total=tree.root.sum, leaf_count=tree.size
+        ),
         totals=totals,
         previous=previous,
     )
@@ -199,17 +216,29 @@ def attest_once(deps: RunDeps) -> RunResult:
     def _sign_cp(cp: Any) -> str:
         return sign_checkpoint(cp, key_name=deps.origin, signer=deps.checkpoint_signer)
 
-    deps.store.record(attestation=attestation, envelope=envelope, tree=tree,
-                      round_secret=round_secret, sign_checkpoint=_sign_cp, origin=deps.origin)
+    deps.store.record(
+        attestation=attestation,
+        envelope=envelope,
+        tree=tree,
+        round_secret=round_secret,
+        sign_checkpoint=_sign_cp,
+        origin=deps.origin,
+    )
     crashpoint("after_record")
     digest = attestation.digest()
     log.info("attestation %d recorded: %s ratio=%s", sequence, totals.status, totals.ratio)
 
-    result = RunResult(sequence=sequence, digest=digest, status=totals.status,
-                       reasons=totals.reasons)
+    result = RunResult(
+        sequence=sequence, digest=digest, status=totals.status, reasons=totals.reasons
+    )
     pubs = publish_all(deps, attestation)
-    result = RunResult(sequence=sequence, digest=digest, status=totals.status,
-                       reasons=totals.reasons, publications=tuple(pubs))
+    result = RunResult(
+        sequence=sequence,
+        digest=digest,
+        status=totals.status,
+        reasons=totals.reasons,
+        publications=tuple(pubs),
+    )
     if deps.on_recorded:
         deps.on_recorded(result)
     return result
@@ -225,23 +254,41 @@ def publish_all(deps: RunDeps, attestation: Attestation) -> list[PublishOutcome]
             r = p.publish(doc, digest)
         except PorError as e:
             log.warning("publishing %d to %s failed: %s", attestation.sequence, p.chain_id, e)
-            out.append(PublishOutcome(chain_id=p.chain_id, sequence=attestation.sequence,
-                                      ok=False, detail=str(e)))
-            deps.store.record_publication(p.chain_id, attestation.sequence,
-                                          contract=getattr(p, "contract_label", ""),
-                                          tx_hash=None, block_number=None,
-                                          status=f"failed: {e}"[:500])
+            out.append(
+                PublishOutcome(
+                    chain_id=p.chain_id, sequence=attestation.sequence, ok=False, detail=str(e)
+                )
+            )
+            deps.store.record_publication(
+                p.chain_id,
+                attestation.sequence,
+                contract=getattr(p, "contract_label", ""),
+                tx_hash=None,
+                block_number=None,
+                status=f"failed: {e}"[:500],
+            )
             continue
         tx = getattr(r, "tx_hash", None) or getattr(r, "signature", None)
         block = getattr(r, "block_number", None) or getattr(r, "slot", None)
         status = str(getattr(r, "status", "published"))
-        out.append(PublishOutcome(chain_id=p.chain_id, sequence=attestation.sequence, ok=True,
-                                  detail=status, tx=None if tx is None else str(tx),
-                                  block_number=block))
-        deps.store.record_publication(p.chain_id, attestation.sequence,
-                                      contract=getattr(p, "contract_label", ""),
-                                      tx_hash=None if tx is None else str(tx),
-                                      block_number=block, status=status)
+        out.append(
+            PublishOutcome(
+                chain_id=p.chain_id,
+                sequence=attestation.sequence,
+                ok=True,
+                detail=status,
+                tx=None if tx is None else str(tx),
+                block_number=block,
+            )
+        )
+        deps.store.record_publication(
+            p.chain_id,
+            attestation.sequence,
+            contract=getattr(p, "contract_label", ""),
+            tx_hash=None if tx is None else str(tx),
+            block_number=block,
+            status=status,
+        )
     return out
 
 

@@ -52,8 +52,14 @@ class TickStats:
 
 
 class AttestationScheduler:
-    def __init__(self, schedule: ScheduleConfig, run: Callable[[], Any], leadership: Any,
-                 *, timezone: str = "UTC") -> None:
+    def __init__(
+        self,
+        schedule: ScheduleConfig,
+        run: Callable[[], Any],
+        leadership: Any,
+        *,
+        timezone: str = "UTC",
+    ) -> None:
         self._run = run
         self._leadership = leadership
         self._leading = False
@@ -65,8 +71,14 @@ class AttestationScheduler:
         else:
             trigger = IntervalTrigger(seconds=schedule.interval_s or 3600)
         self._scheduler.add_job(
-            self.tick, trigger, id=JOB_ID, max_instances=1, coalesce=schedule.coalesce,
-            misfire_grace_time=schedule.misfire_grace_s, replace_existing=True)
+            self.tick,
+            trigger,
+            id=JOB_ID,
+            max_instances=1,
+            coalesce=schedule.coalesce,
+            misfire_grace_time=schedule.misfire_grace_s,
+            replace_existing=True,
+        )
 
     @property
     def is_leader(self) -> bool:

@@ -95,10 +95,17 @@ class CustodianReserves:
             reports.append(report)
         crashpoint("after_raw_store")
         lines, total, degraded = evaluate_reserves(
-            reports, self.policy, token_currency=self.token.currency,
-            token_decimals=self.token.decimals, as_of=as_of)
-        return ReserveResult(lines=tuple(line.to_dict() for line in lines), eligible_total=total,
-                             degraded_reasons=tuple(reasons + list(degraded)))
+            reports,
+            self.policy,
+            token_currency=self.token.currency,
+            token_decimals=self.token.decimals,
+            as_of=as_of,
+        )
+        return ReserveResult(
+            lines=tuple(line.to_dict() for line in lines),
+            eligible_total=total,
+            degraded_reasons=tuple(reasons + list(degraded)),
+        )
 
 
 # --- chains and publishers ----------------------------------------------------------------
@@ -127,53 +134,88 @@ def _exclusions(table: Mapping[str, Any], where: str) -> dict[str, str]:
     return out
 
 
-def build_chain(table: Mapping[str, Any], *, cfg: Config, where: str, store: Any,
-                publish: bool) -> tuple[Any, Publisher | None]:
+def build_chain(
+    table: Mapping[str, Any], *, cfg: Config, where: str, store: Any, publish: bool
+) -> tuple[Any, Publisher | None]:
     kind = table["kind"]
     if kind == "evm":
         from por.chains.evm import EvmChainReader, FileCheckpointStore
 
-        _keys(table, {"kind", "chain_id", "rpc_urls", "quorum", "token", "treasury",
-                      "bridge_escrow", "start_block", "max_log_range", "oracle",
-                      "publisher_key_env", "attestor_key_envs", "confirmations",
-                      "stuck_after_blocks"}, where)
+        _keys(
+            table,
+            {
+                "kind",
+                "chain_id",
+                "rpc_urls",
+                "quorum",
+                "token",
+                "treasury",
+                "bridge_escrow",
+                "start_block",
+                "max_log_range",
+                "oracle",
+                "publisher_key_env",
+                "attestor_key_envs",
+                "confirmations",
+                "stuck_after_blocks",
+            },
+            where,
+        )
         caip2 = _need(table, "chain_id", str, where)
         if not caip2.startswith("eip155:") or not caip2[7:].isdigit():
-            raise ConfigError(f"EVM chain_id must be eip155:<number>, got {caip2!r}",
-                              where=f"{where}.chain_id")
+            raise ConfigError(
+                f"EVM chain_id must be eip155:<number>, got {caip2!r}", where=f"{where}.chain_id"
+            )
         number = int(caip2[7:])
         urls = _need(table, "rpc_urls", list, where)
         reader = EvmChainReader(
-            chain_id=number, rpc_urls=urls, token_address=_need(table, "token", str, where),
+            chain_id=number,
+            rpc_urls=urls,
+            token_address=_need(table, "token", str, where),
             excluded=_exclusions(table, where),
             checkpoint_store=FileCheckpointStore(cfg.service.data_dir / "index"),
-            start_block=int(table.get("start_block", 0)), quorum=table.get("quorum"),
+            start_block=int(table.get("start_block", 0)),
+            quorum=table.get("quorum"),
             max_log_range=int(table.get("max_log_range", 10_000)),
-            expected_decimals=cfg.token.decimals)
+            expected_decimals=cfg.token.decimals,
+        )
         publisher = None
         if publish and "oracle" in table:
             from por.oracle.evm_publisher import EvmPublisher
 
             sender = _secret(_need(table, "publisher_key_env", str, where), where)
             attestors = [_secret(e, where) for e in table.get("attestor_key_envs", [])] or [sender]
-            inner = EvmPublisher(chain_id=number, rpc_urls=urls, contract=table["oracle"],
-                                 sender_key=sender, attestor_keys=attestors,
-                                 intent_store=store.intent_store(),
-                                 confirmations=int(table.get("confirmations", 1)),
-                                 stuck_after_blocks=int(table.get("stuck_after_blocks", 5)))
-            publisher = NamedPublisher(chain_id=caip2, contract_label=str(table["oracle"]),
-                                       inner=inner)
+            inner = EvmPublisher(
+                chain_id=number,
+                rpc_urls=urls,
+                contract=table["oracle"],
+                sender_key=sender,
+                attestor_keys=attestors,
+                intent_store=store.intent_store(),
+                confirmations=int(table.get("confirmations", 1)),
+                stuck_after_blocks=int(table.get("stuck_after_blocks", 5)),
+            )
+            publisher = NamedPublisher(
+                chain_id=caip2, contract_label=str(table["oracle"]), inner=inner
+            )
         return reader, publisher
     if kind == "solana":
         from por.chains.solana import SolanaReader
 
-        _keys(table, {"kind", "chain_id", "rpc_url", "mint", "treasury", "bridge_escrow",
-                      "memo_keypair"}, where)
+        _keys(
+            table,
+            {"kind", "chain_id", "rpc_url", "mint", "treasury", "bridge_escrow", "memo_keypair"},
+            where,
+        )
         caip2 = _need(table, "chain_id", str, where)
         url = _need(table, "rpc_url", str, where)
-        reader = SolanaReader(url, _need(table, "mint", str, where), chain_id=caip2,
-                              exclusions=_exclusions(table, where),
-                              expected_decimals=cfg.token.decimals)
+        reader = SolanaReader(
+            url,
+            _need(table, "mint", str, where),
+            chain_id=caip2,
+            exclusions=_exclusions(table, where),
+            expected_decimals=cfg.token.decimals,
+        )
         publisher = None
         if publish and "memo_keypair" in table:
             from por.oracle.solana_memo import SolanaMemoPublisher
@@ -181,8 +223,9 @@ def build_chain(table: Mapping[str, Any], *, cfg: Config, where: str, store: Any
             keypair = Path(table["memo_keypair"])
             if not keypair.is_absolute():
                 keypair = cfg.path.parent / keypair
-            inner = SolanaMemoPublisher(url, keypair, chain_id=caip2,
-                                        state_dir=cfg.service.data_dir / "memo")
+            inner = SolanaMemoPublisher(
+                url, keypair, chain_id=caip2, state_dir=cfg.service.data_dir / "memo"
+            )
             publisher = NamedPublisher(chain_id=caip2, contract_label="spl-memo", inner=inner)
         return reader, publisher
     if kind == "fake":
@@ -191,12 +234,17 @@ def build_chain(table: Mapping[str, Any], *, cfg: Config, where: str, store: Any
         _keys(table, {"kind", "chain_id", "token", "holders"}, where)
         holders = table.get("holders", {})
         if not isinstance(holders, dict) or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in holders.values()):
-            raise ConfigError("holders must map CAIP-10 accounts to integer base units",
-                              where=f"{where}.holders")
-        return FakeChainReader(chain_id=_need(table, "chain_id", str, where),
-                               token_address=_need(table, "token", str, where),
-                               holders=dict(holders), decimals=cfg.token.decimals), None
+            isinstance(v, int) and not isinstance(v, bool) for v in holders.values()
+        ):
+            raise ConfigError(
+                "holders must map CAIP-10 accounts to integer base units", where=f"{where}.holders"
+            )
+        return FakeChainReader(
+            chain_id=_need(table, "chain_id", str, where),
+            token_address=_need(table, "token", str, where),
+            holders=dict(holders),
+            decimals=cfg.token.decimals,
+        ), None
     raise ConfigError(f"unknown chain kind {kind!r} (evm, solana, fake)", where=f"{where}.kind")
 
 
@@ -209,8 +257,12 @@ def build_custodian(table: Mapping[str, Any], *, cfg: Config, where: str) -> Any
         paths = _need(table, "paths", list, where)
         base = cfg.path.parent
         resolved = [p if Path(p).is_absolute() else str(base / p) for p in paths]
-        return FileSource(name=_need(table, "name", str, where), paths=resolved,
-                          custodian=table.get("custodian"), max_age_s=table.get("max_age_s"))
+        return FileSource(
+            name=_need(table, "name", str, where),
+            paths=resolved,
+            custodian=table.get("custodian"),
+            max_age_s=table.get("max_age_s"),
+        )
     if kind == "api":
         from por.custodians.api import CustodianApiSource
 
@@ -220,9 +272,12 @@ def build_custodian(table: Mapping[str, Any], *, cfg: Config, where: str) -> Any
             key = bytes.fromhex(key_hex)
         except ValueError as e:
             raise ConfigError("public_key must be hex", where=f"{where}.public_key") from e
-        return CustodianApiSource(name=_need(table, "name", str, where),
-                                  base_url=_need(table, "base_url", str, where), public_key=key,
-                                  max_age_s=int(table.get("max_age_s", 48 * 3600)))
+        return CustodianApiSource(
+            name=_need(table, "name", str, where),
+            base_url=_need(table, "base_url", str, where),
+            public_key=key,
+            max_age_s=int(table.get("max_age_s", 48 * 3600)),
+        )
     raise ConfigError(f"unknown custodian kind {kind!r} (files, api)", where=f"{where}.kind")
 
 
@@ -234,13 +289,16 @@ def load_signer(cfg: Config) -> Any:
 
     passphrase = os.environ.get(cfg.signing.passphrase_env)
     if not passphrase:
-        raise ConfigError(f"set {cfg.signing.passphrase_env} to the issuer key's passphrase",
-                          where=f"{cfg.path}:signing.passphrase_env")
+        raise ConfigError(
+            f"set {cfg.signing.passphrase_env} to the issuer key's passphrase",
+            where=f"{cfg.path}:signing.passphrase_env",
+        )
     try:
         pem = cfg.signing.key_file.read_bytes()
     except OSError as e:
-        raise ConfigError(f"cannot read the issuer key: {e.strerror}",
-                          where=str(cfg.signing.key_file)) from e
+        raise ConfigError(
+            f"cannot read the issuer key: {e.strerror}", where=str(cfg.signing.key_file)
+        ) from e
     return Ed25519Signer.from_pem(pem, passphrase, where=str(cfg.signing.key_file))
 
 
@@ -267,15 +325,25 @@ class Service:
         from por.api.app import ApiDeps, create_app
 
         token = os.environ.get(self.cfg.service.admin_token_env) or None
-        return create_app(ApiDeps(store=self.store, keys=self.keyset.to_dict(),
-                                  admin_token=token, trigger=lambda: self.attest().sequence))
+        return create_app(
+            ApiDeps(
+                store=self.store,
+                keys=self.keyset.to_dict(),
+                admin_token=token,
+                trigger=lambda: self.attest().sequence,
+            )
+        )
 
     def _serve(self, app: Any, *, started: threading.Event | None = None) -> None:
         import uvicorn
 
-        config = uvicorn.Config(app, host=self.cfg.service.listen_host,
-                                port=self.cfg.service.listen_port, log_level="warning",
-                                access_log=False)
+        config = uvicorn.Config(
+            app,
+            host=self.cfg.service.listen_host,
+            port=self.cfg.service.listen_port,
+            log_level="warning",
+            access_log=False,
+        )
         server = uvicorn.Server(config)
         self.closers.append(lambda: setattr(server, "should_exit", True))
         server.run()
@@ -315,48 +383,76 @@ class Service:
         self.store.close()
 
 
-def build_service(cfg: Config, *, publish: bool = True,
-                  clock: Callable[[], datetime] = _utcnow,
-                  random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> Service:
+def build_service(
+    cfg: Config,
+    *,
+    publish: bool = True,
+    clock: Callable[[], datetime] = _utcnow,
+    random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+) -> Service:
     from por.core.dsse import KeySet
     from por.core.policy import Policy
     from por.custodians.rawstore import RawStore
     from por.store.store import Store
 
     try:
-        keyset = KeySet.from_json_bytes(cfg.signing.keys_file.read_bytes(),
-                                        where=str(cfg.signing.keys_file))
+        keyset = KeySet.from_json_bytes(
+            cfg.signing.keys_file.read_bytes(), where=str(cfg.signing.keys_file)
+        )
     except OSError as e:
-        raise ConfigError(f"cannot read the key set: {e.strerror}",
-                          where=str(cfg.signing.keys_file)) from e
+        raise ConfigError(
+            f"cannot read the key set: {e.strerror}", where=str(cfg.signing.keys_file)
+        ) from e
     signer = load_signer(cfg)
     if keyset.get(signer.keyid) is None:
-        raise ConfigError(f"the issuer key {signer.keyid[:16]}… is not in the published key set",
-                          where=str(cfg.signing.keys_file))
-    store = Store.open(cfg.database_url, data_dir=cfg.service.data_dir,
-                       attestations_dir=cfg.service.attestations_dir)
+        raise ConfigError(
+            f"the issuer key {signer.keyid[:16]}… is not in the published key set",
+            where=str(cfg.signing.keys_file),
+        )
+    store = Store.open(
+        cfg.database_url,
+        data_dir=cfg.service.data_dir,
+        attestations_dir=cfg.service.attestations_dir,
+    )
     svc_closers: list[Callable[[], None]] = []
     try:
         readers = []
         publishers: list[Publisher] = []
         for i, table in enumerate(cfg.chains):
-            reader, pub = build_chain(table, cfg=cfg, where=f"{cfg.path}:chains[{i}]",
-                                      store=store, publish=publish)
+            reader, pub = build_chain(
+                table, cfg=cfg, where=f"{cfg.path}:chains[{i}]", store=store, publish=publish
+            )
             readers.append(reader)
             if hasattr(reader, "close"):
                 svc_closers.append(reader.close)
             if pub is not None:
                 publishers.append(pub)
-        sources = [build_custodian(t, cfg=cfg, where=f"{cfg.path}:custodians[{i}]")
-                   for i, t in enumerate(cfg.custodians)]
-        token = Token(symbol=cfg.token.symbol, decimals=cfg.token.decimals,
-                      currency=cfg.token.currency)
+        sources = [
+            build_custodian(t, cfg=cfg, where=f"{cfg.path}:custodians[{i}]")
+            for i, t in enumerate(cfg.custodians)
+        ]
+        token = Token(
+            symbol=cfg.token.symbol, decimals=cfg.token.decimals, currency=cfg.token.currency
+        )
         policy = Policy.from_dict(cfg.policy, where=f"{cfg.path}:policy")
-        reserves = CustodianReserves(sources=sources, policy=policy, token=token,
-                                     rawstore=RawStore(cfg.service.data_dir / "raw"))
-        deps = RunDeps(token=token, chains=readers, reserves=reserves, store=store,
-                       signers=[signer], checkpoint_signer=signer, origin=cfg.service.origin,
-                       clock=clock, random_bytes=random_bytes, publishers=publishers)
+        reserves = CustodianReserves(
+            sources=sources,
+            policy=policy,
+            token=token,
+            rawstore=RawStore(cfg.service.data_dir / "raw"),
+        )
+        deps = RunDeps(
+            token=token,
+            chains=readers,
+            reserves=reserves,
+            store=store,
+            signers=[signer],
+            checkpoint_signer=signer,
+            origin=cfg.service.origin,
+            clock=clock,
+            random_bytes=random_bytes,
+            publishers=publishers,
+        )
     except BaseException:
         for c in svc_closers:
             c()

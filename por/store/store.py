@@ -325,7 +325,7 @@ class Store:
 
     # --- the write path ---------------------------------------------------------------
 
-    def record(
+    def record(  # noqa: PLR0915 - the steps of one atomic record, in order
         self,
         *,
         attestation: Attestation,
@@ -845,7 +845,7 @@ class DbIntentStore:
         self._store = store
 
     def get(self, chain_id: int, sequence: int) -> Any:
-        from por.oracle.evm_publisher import PublishIntent  # noqa: PLC0415 - web3 is heavy
+        from por.oracle.evm_publisher import PublishIntent
 
         raw = self._store.get_intent_json(f"eip155:{chain_id}", sequence)
         if raw is None:

@@ -28,27 +28,53 @@ from por.errors import AmountError, ChainLinkError, FormatError, MismatchError
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
 
-def make(sequence: int = 1, previous: PreviousRef | None = None, *, reserves: int = 2_000_000,
-         supply: int = 1_500_000, reasons: tuple[str, ...] = ()) -> Attestation:
+def make(
+    sequence: int = 1,
+    previous: PreviousRef | None = None,
+    *,
+    reserves: int = 2_000_000,
+    supply: int = 1_500_000,
+    reasons: tuple[str, ...] = (),
+) -> Attestation:
     chain = chain_entry_from_values(
-        chain_id="eip155:1", token="eip155:1:0x" + "ab" * 20, block_number=100,
-        block_hash="cd" * 32, block_time=T0, total_supply=supply + 500,
-        excluded=[("eip155:1:0x" + "11" * 20, 500, "treasury")], holders=3)
+        chain_id="eip155:1",
+        token="eip155:1:0x" + "ab" * 20,
+        block_number=100,
+        block_hash="cd" * 32,
+        block_time=T0,
+        total_supply=supply + 500,
+        excluded=[("eip155:1:0x" + "11" * 20, 500, "treasury")],
+        holders=3,
+    )
     reserve = {
-        "custodian": "Harbour Trust Bank (Hong Kong) Limited", "account": "HK******1234",
-        "asset_class": "cash", "instrument": None, "currency": "CNH",
-        "amount": str(reserves), "market_value": str(reserves), "haircut_bps": 0,
-        "eligible_value": str(reserves), "ineligible_reason": None,
-        "statement": {"format": "camt.053.001.08", "id": "STMT-1", "as_of": "2026-11-24T16:00:00Z",
-                      "sha256": "ee" * 32},
+        "custodian": "Harbour Trust Bank (Hong Kong) Limited",
+        "account": "HK******1234",
+        "asset_class": "cash",
+        "instrument": None,
+        "currency": "CNH",
+        "amount": str(reserves),
+        "market_value": str(reserves),
+        "haircut_bps": 0,
+        "eligible_value": str(reserves),
+        "ineligible_reason": None,
+        "statement": {
+            "format": "camt.053.001.08",
+            "id": "STMT-1",
+            "as_of": "2026-11-24T16:00:00Z",
+            "sha256": "ee" * 32,
+        },
     }
     return Attestation(
-        sequence=sequence, issued_at=T0 + timedelta(minutes=sequence), as_of=T0,
+        sequence=sequence,
+        issued_at=T0 + timedelta(minutes=sequence),
+        as_of=T0,
         token=Token(symbol="CNHC", decimals=6, currency="CNH"),
-        chains=(chain,), reserves=reserves_from_dicts([reserve]),
+        chains=(chain,),
+        reserves=reserves_from_dicts([reserve]),
         liabilities=Liabilities(root="aa" * 32, total=supply, leaf_count=3),
-        totals=assess(eligible_reserves=reserves, circulating_supply=supply,
-                      degraded_reasons=reasons),
+        totals=assess(
+            eligible_reserves=reserves, circulating_supply=supply, degraded_reasons=reasons
+        ),
         previous=previous,
     )
 
@@ -119,10 +145,14 @@ def test_hash_chain() -> None:
 
 
 def test_assess_statuses() -> None:
-    assert assess(eligible_reserves=1, circulating_supply=2, degraded_reasons=()).status == \
-        "UNDER_COLLATERALIZED"
-    assert assess(eligible_reserves=2, circulating_supply=2, degraded_reasons=()).status == \
-        "FULLY_BACKED"
+    assert (
+        assess(eligible_reserves=1, circulating_supply=2, degraded_reasons=()).status
+        == "UNDER_COLLATERALIZED"
+    )
+    assert (
+        assess(eligible_reserves=2, circulating_supply=2, degraded_reasons=()).status
+        == "FULLY_BACKED"
+    )
     t = assess(eligible_reserves=2, circulating_supply=2, degraded_reasons=("stale",))
     assert t.status == "DEGRADED" and t.reasons == ("stale",)
     assert assess(eligible_reserves=5, circulating_supply=0, degraded_reasons=()).ratio is None

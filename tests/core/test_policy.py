@@ -291,7 +291,7 @@ def test_assess_solvency() -> None:
 
 
 def test_staleness_reasons() -> None:
-    from por.custodians.model import Statement  # noqa: PLC0415
+    from por.custodians.model import Statement
 
     st = Statement(
         custodian="HT",

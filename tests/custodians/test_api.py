@@ -212,7 +212,7 @@ def test_connection_refused_is_a_custodian_error() -> None:
 
 
 def test_numbers_in_signed_body_refused(server: _Server) -> None:
-    from por.custodians.api import parse_response  # noqa: PLC0415
+    from por.custodians.api import parse_response
 
     with pytest.raises(StatementParseError, match="decimal strings"):
         parse_response(

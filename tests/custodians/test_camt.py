@@ -19,7 +19,7 @@ R52 = sample("harbour_trust_camt052_v08.xml")
 def _one_stmt(body: str, *, version: str = "08", kind: str = "053") -> bytes:
     container, item = ("BkToCstmrStmt", "Stmt") if kind == "053" else ("BkToCstmrAcctRpt", "Rpt")
     return (
-        f'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.{kind}.001.{version}">'  # noqa: E501
+        f'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.{kind}.001.{version}">'
         f"<{container}><GrpHdr><MsgId>M1</MsgId><CreDtTm>2025-07-01T06:00:00+08:00</CreDtTm></GrpHdr>"
         f"<{item}><Id>S1</Id>{body}</{item}></{container}></Document>"
     ).encode()
@@ -139,8 +139,8 @@ def test_date_only_as_of_is_capped_by_statement_creation_time() -> None:
 def test_paginated_statement_skips_pages_without_closing_balance() -> None:
     doc = V08.replace(
         b"<Stmt>\n      <Id>HTBK-STMT-20250630-0001</Id>",
-        b"<Stmt>\n      <Id>PAGE1</Id><StmtPgntn><PgNb>1</PgNb><LastPgInd>false</LastPgInd></StmtPgntn>"  # noqa: E501
-        b"<Acct><Id><Othr><Id>1</Id></Othr></Id></Acct></Stmt>\n    <Stmt>\n      <Id>HTBK-STMT-20250630-0001</Id>",  # noqa: E501
+        b"<Stmt>\n      <Id>PAGE1</Id><StmtPgntn><PgNb>1</PgNb><LastPgInd>false</LastPgInd></StmtPgntn>"
+        b"<Acct><Id><Othr><Id>1</Id></Othr></Id></Acct></Stmt>\n    <Stmt>\n      <Id>HTBK-STMT-20250630-0001</Id>",
     )
     sts = parse_camt(doc, name="x")
     assert len(sts) == 3 and "PAGE1" not in [s.statement_id for s in sts]

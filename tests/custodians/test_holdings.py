@@ -33,7 +33,7 @@ def test_csv_sample() -> None:
 
 
 def test_json_sample_and_round_trip() -> None:
-    from por.custodians.model import Holding  # noqa: PLC0415
+    from por.custodians.model import Holding
 
     hs = parse_holdings_json(JSON, name="h.json")
     assert [h.currency for h in hs] == ["CNH", "USD"]

@@ -170,7 +170,7 @@ def test_model_round_trips() -> None:
 
 def test_rawstore_put_is_atomic_under_concurrent_writers(tmp_path: Path) -> None:
     # two stores racing on the same content end with one intact file
-    import threading  # noqa: PLC0415
+    import threading
 
     data = os.urandom(1 << 16)
     errors: list[Exception] = []
@@ -191,9 +191,9 @@ def test_rawstore_put_is_atomic_under_concurrent_writers(tmp_path: Path) -> None
 
 
 def test_demo_samples_shift_dates_and_stay_fresh() -> None:
-    from datetime import date, timedelta  # noqa: PLC0415
+    from datetime import date, timedelta
 
-    from por.custodians import demo  # noqa: PLC0415
+    from por.custodians import demo
 
     docs = demo.sample_documents(date(2026, 1, 15))
     src = InMemorySource.from_documents(name="htbk", documents=docs, custodian=HT)
@@ -208,7 +208,7 @@ def test_demo_samples_shift_dates_and_stay_fresh() -> None:
 
 
 def test_public_api_complete() -> None:
-    import por.custodians as pkg  # noqa: PLC0415
+    import por.custodians as pkg
 
     for name in pkg.__all__:
         assert getattr(pkg, name) is not None

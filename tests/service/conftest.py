@@ -34,21 +34,32 @@ def toml_value(v: object) -> str:
     return json.dumps(v)  # JSON strings, numbers, lists are valid TOML values here
 
 
-def write_world(root: Path, *, holders_per_chain: int = 40, database_url: str = "",
-                custodian_paths: list[str] | None = None, extra_chain: str = "",
-                interval_s: int = 3600) -> World:
+def write_world(
+    root: Path,
+    *,
+    holders_per_chain: int = 40,
+    database_url: str = "",
+    custodian_paths: list[str] | None = None,
+    extra_chain: str = "",
+    interval_s: int = 3600,
+) -> World:
     root.mkdir(parents=True, exist_ok=True)
     signer = Ed25519Signer(secrets.token_bytes(32))
     (root / "keys").mkdir(exist_ok=True)
     (root / "keys" / "issuer.key.pem").write_bytes(
-        signer.to_pem(PASSPHRASE, random_bytes=secrets.token_bytes))
+        signer.to_pem(PASSPHRASE, random_bytes=secrets.token_bytes)
+    )
     keys = KeySet(keys=(KeyEntry.for_public_key(signer.public_key_raw, role="issuer"),))
     (root / "keys" / "keys.json").write_bytes(keys.to_json_bytes())
     chains = {c: fake_holders(c, holders_per_chain) for c in ("eip155:1", "eip155:56")}
-    paths = custodian_paths if custodian_paths is not None else [
-        str(SAMPLES / "harbour_trust_camt053_v08.xml"),
-        str(SAMPLES / "harbour_trust_holdings.csv"),
-    ]
+    paths = (
+        custodian_paths
+        if custodian_paths is not None
+        else [
+            str(SAMPLES / "harbour_trust_camt053_v08.xml"),
+            str(SAMPLES / "harbour_trust_holdings.csv"),
+        ]
+    )
     text = f"""
 [service]
 data_dir = "data"
@@ -75,7 +86,7 @@ paths = {toml_value(paths)}
 [[chains]]
 kind = "fake"
 chain_id = "{cid}"
-token = "{cid}:0x{'ab' * 20}"
+token = "{cid}:0x{"ab" * 20}"
 [chains.holders]
 """ + "".join(f'"{a}" = {b}\n' for a, b in hs.items())
     text += extra_chain

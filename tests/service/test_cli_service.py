@@ -11,8 +11,9 @@ from por.cli.main import main
 from tests.service.conftest import World
 
 
-def test_prove_check_and_leaves_verify(world: World, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_prove_check_and_leaves_verify(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = str(world.config)
     assert main(["attest", "--config", cfg, "--no-publish"]) == 0
     assert main(["attest", "--config", cfg, "--no-publish"]) == 0
@@ -36,8 +37,7 @@ def test_prove_check_and_leaves_verify(world: World, tmp_path: Path,
     n = sum(len(h) for h in world.holders.values())
     assert len(leaves.read_text().splitlines()) == n
     capsys.readouterr()
-    assert main(["verify", str(env2), "--keys", str(keys), "--leaves", str(leaves),
-                 "--json"]) == 0
+    assert main(["verify", str(env2), "--keys", str(keys), "--leaves", str(leaves), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is True
 

@@ -51,8 +51,11 @@ def test_minimal_defaults(tmp_path: Path) -> None:
         ("[schedule]\ncron = '* *'\n", "schedule.cron", "5 fields"),
         ("[schedule]\nintervall_s = 5\n", "schedule", "unknown key"),
         ("[schedule]\ninterval_s = '60'\n", "schedule.interval_s", "must be int"),
-        ("[[chains]]\nkind='fake'\nchain_id='eip155:1'\n[[chains]]\nkind='fake'\nchain_id='eip155:1'\n",
-         "chains[1].chain_id", "twice"),
+        (
+            "[[chains]]\nkind='fake'\nchain_id='eip155:1'\n[[chains]]\nkind='fake'\nchain_id='eip155:1'\n",
+            "chains[1].chain_id",
+            "twice",
+        ),
         ("[[chains]]\nchain_id='eip155:1'\n", "chains[0]", "missing key 'kind'"),
     ],
 )

@@ -66,8 +66,11 @@ def run_in_child(config: Path, crash_at: str | None) -> int:
 def check_state(world: World, seen: list[Checkpoint]) -> int:
     """Invariants of a store at rest; returns the number of attestations."""
     cfg = load_config(world.config)
-    store = Store.open(cfg.database_url, data_dir=cfg.service.data_dir,
-                       attestations_dir=cfg.service.attestations_dir)
+    store = Store.open(
+        cfg.database_url,
+        data_dir=cfg.service.data_dir,
+        attestations_dir=cfg.service.attestations_dir,
+    )
     try:
         latest = store.latest()
         n = 0 if latest is None else latest.sequence
@@ -96,8 +99,7 @@ def check_state(world: World, seen: list[Checkpoint]) -> int:
             for old in seen:
                 if old.size < n:
                     proof = store.consistency(old.size, n)
-                    verify_consistency(old.size, n, old.root_hash, cp.root_hash,
-                                       list(proof.path))
+                    verify_consistency(old.size, n, old.root_hash, cp.root_hash, list(proof.path))
                 else:
                     assert (old.size, old.root_hash) == (cp.size, cp.root_hash)
             seen.append(cp)
@@ -117,8 +119,12 @@ def test_sigkill_at_every_point_then_restart(world: World) -> None:
         assert code == -signal.SIGKILL, f"{point}: the crash point was never reached ({code})"
         n = check_state(world, seen)
         # a kill before the commit leaves nothing; at or after it, the whole attestation
-        committed = point in ("after_commit", "after_envelope_file", "after_checkpoint_file",
-                              "after_record")
+        committed = point in (
+            "after_commit",
+            "after_envelope_file",
+            "after_checkpoint_file",
+            "after_record",
+        )
         assert n == expected + (1 if committed else 0), point
         expected = n
         assert run_in_child(world.config, None) == 0, f"restart after {point} failed"

@@ -20,9 +20,27 @@ from por.core.verify import verify_attestation_envelope
 def test_demo_runs_attests_and_publishes(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "por.cli.main", "demo", "--data-dir", str(data), "--port", "0",
-         "--interval", "3", "--holders", "60", "--runs", "2"],
-        capture_output=True, text=True, timeout=240, check=False)
+        [
+            sys.executable,
+            "-m",
+            "por.cli.main",
+            "demo",
+            "--data-dir",
+            str(data),
+            "--port",
+            "0",
+            "--interval",
+            "3",
+            "--holders",
+            "60",
+            "--runs",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "attestation 1 FULLY_BACKED" in out, out
@@ -51,6 +69,10 @@ def test_demo_runs_attests_and_publishes(tmp_path: Path) -> None:
     (other / "precious.txt").write_text("keep me")
     bad = subprocess.run(
         [sys.executable, "-m", "por.cli.main", "demo", "--data-dir", str(other), "--runs", "1"],
-        capture_output=True, text=True, timeout=60, check=False)
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert bad.returncode == 1 and "not a por demo directory" in bad.stderr
     assert (other / "precious.txt").read_text() == "keep me"

@@ -35,8 +35,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
-def two_instances(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch
-                  ) -> tuple[Service, Service]:
+def two_instances(
+    tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Service, Service]:
     monkeypatch.setenv("POR_KEY_PASSPHRASE", PASSPHRASE)
     world = write_world(tmp_path / "w", database_url=url)
     cfg = load_config(world.config)
@@ -44,8 +45,9 @@ def two_instances(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch
     return build_service(cfg, clock=clock), build_service(cfg, clock=clock)
 
 
-def test_one_run_per_tick_and_failover(tmp_path: Path, database_url: str,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_run_per_tick_and_failover(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = two_instances(tmp_path, database_url, monkeypatch)
     sched = ScheduleConfig(interval_s=3600, cron=None, misfire_grace_s=5, coalesce=True)
     sa = AttestationScheduler(sched, a.attest, a.store.leadership("attest"))
@@ -68,8 +70,9 @@ def test_one_run_per_tick_and_failover(tmp_path: Path, database_url: str,
 
 
 @pytest.mark.slow
-def test_real_triggers_two_instances(tmp_path: Path, database_url: str,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_triggers_two_instances(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = two_instances(tmp_path, database_url, monkeypatch)
     sched = ScheduleConfig(interval_s=1, cron=None, misfire_grace_s=1, coalesce=True)
     sa = AttestationScheduler(sched, a.attest, a.store.leadership("attest"))

@@ -103,7 +103,7 @@ def test_failing_chain_records_nothing(world: World) -> None:
     svc = build_service(load_config(world.config), clock=Clock())
     try:
         svc.deps.chains[1].fail_with = "connection refused"
-        with pytest.raises(ChainError, match="eip155:56.*connection refused"):
+        with pytest.raises(ChainError, match=r"eip155:56.*connection refused"):
             svc.attest()
         assert svc.store.latest() is None
         assert not list((world.root / "attestations").glob("*.dsse.json"))
@@ -111,8 +111,9 @@ def test_failing_chain_records_nothing(world: World) -> None:
         svc.close()
 
 
-def test_cli_attest_prints_summary(world: World, capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_attest_prints_summary(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # the CLI uses the real clock: the 2025 sample statements are stale today
     assert main(["attest", "--config", str(world.config)]) == 0
     out = capsys.readouterr().out

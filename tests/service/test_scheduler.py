@@ -98,7 +98,9 @@ def test_interval_trigger_runs_in_background_without_overlap() -> None:
 
     s = AttestationScheduler(
         ScheduleConfig(interval_s=1, cron=None, misfire_grace_s=1, coalesce=True),
-        slow_run, Lead(Lock()))
+        slow_run,
+        Lead(Lock()),
+    )
     s.start(run_now=True)
     time.sleep(4)
     s.shutdown()

@@ -419,19 +419,16 @@ def run_demo(
                 done.set()
 
         svc.deps.on_recorded = on_recorded
+        svc.start_api()
         svc.start_scheduler(run_now=True)
-        server_thread = threading.Thread(target=svc.serve_forever, name="por-api", daemon=True)
-        server_thread.start()
         try:
             while not done.wait(0.5):
-                if not server_thread.is_alive():
-                    raise PorError("the API server stopped")
+                if svc.api_thread is not None and not svc.api_thread.is_alive():
+                    raise PorError("the API server stopped (is the port in use?)")
         except KeyboardInterrupt:
             print("por demo: stopping", file=out)
         return 0
     finally:
         if svc is not None:
-            if svc.scheduler is not None:
-                svc.scheduler.shutdown()
             svc.close()
         world.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -311,6 +312,7 @@ class Service:
     closers: list[Callable[[], None]] = field(default_factory=list)
     _run_lock: threading.Lock = field(default_factory=threading.Lock)
     scheduler: Any = None
+    api_thread: threading.Thread | None = None
 
     def attest(self) -> RunResult:
         """One run; runs of one process never overlap (the API trigger and the scheduler)."""
@@ -334,19 +336,28 @@ class Service:
             )
         )
 
-    def _serve(self, app: Any, *, started: threading.Event | None = None) -> None:
+    def start_api(self) -> Any:
+        """Serve the API in a background thread (no signal handlers there); returns the server."""
         import uvicorn
 
         config = uvicorn.Config(
-            app,
+            self.app(),
             host=self.cfg.service.listen_host,
             port=self.cfg.service.listen_port,
             log_level="warning",
             access_log=False,
         )
         server = uvicorn.Server(config)
-        self.closers.append(lambda: setattr(server, "should_exit", True))
-        server.run()
+        thread = threading.Thread(target=server.run, name="por-api", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            server.should_exit = True
+            thread.join(timeout=30)
+
+        self.closers.append(stop)
+        self.api_thread = thread
+        return server
 
     def start_scheduler(self, *, run_now: bool) -> Any:
         from por.service.scheduler import AttestationScheduler
@@ -354,24 +365,47 @@ class Service:
         leadership = self.store.leadership("attest")
         self.scheduler = AttestationScheduler(self.cfg.schedule, self.attest, leadership)
         self.scheduler.start(run_now=run_now)
+        self.closers.append(self.scheduler.shutdown)
         return self.scheduler
 
+    def _wait_for_signal(self) -> None:
+        """Block the main thread until SIGINT/SIGTERM (or the API thread dies)."""
+        stop = threading.Event()
+
+        def handler(signum: int, frame: Any) -> None:
+            log.info("signal %d: shutting down", signum)
+            stop.set()
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not stop.wait(0.5):
+                if self.api_thread is not None and not self.api_thread.is_alive():
+                    raise PorError(
+                        "the API server stopped (is the port in use?)",
+                        where=f"{self.cfg.service.listen_host}:{self.cfg.service.listen_port}",
+                    )
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
     def run_forever(self, *, api: bool = True, run_now: bool = False) -> None:
+        """`por run`: catch up on publications, schedule attestations, serve; stop on a signal.
+
+        Shutdown order (by `close`): scheduler first (a run in progress finishes), then the
+        API, then the store — never a half-recorded attestation.
+        """
         try:
             self.catch_up()
         except PorError as e:
             log.warning("catching up on publications failed: %s", e)
+        if api:
+            self.start_api()
         self.start_scheduler(run_now=run_now)
-        try:
-            if api:
-                self._serve(self.app())
-            else:
-                threading.Event().wait()
-        finally:
-            self.scheduler.shutdown()
+        self._wait_for_signal()
 
     def serve_forever(self) -> None:
-        self._serve(self.app())
+        self.start_api()
+        self._wait_for_signal()
 
     def close(self) -> None:
         for c in reversed(self.closers):

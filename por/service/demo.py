@@ -318,7 +318,12 @@ def build_world(
             target=_transfers, args=(evm, stop, rng), name="demo-transfers", daemon=True
         )
         t.start()
-        world.stops.append(lambda: (stop.set(), t.join(timeout=10)))
+
+        def stop_transfers() -> None:
+            stop.set()
+            t.join(timeout=10)
+
+        world.stops.append(stop_transfers)
         world.info = {
             "api": f"http://127.0.0.1:{port}",
             "dashboard": f"http://127.0.0.1:{port}/",

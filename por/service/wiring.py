@@ -210,7 +210,7 @@ def build_chain(
         )
         caip2 = _need(table, "chain_id", str, where)
         url = _need(table, "rpc_url", str, where)
-        reader = SolanaReader(
+        sol_reader = SolanaReader(
             url,
             _need(table, "mint", str, where),
             chain_id=caip2,
@@ -224,11 +224,11 @@ def build_chain(
             keypair = Path(table["memo_keypair"])
             if not keypair.is_absolute():
                 keypair = cfg.path.parent / keypair
-            inner = SolanaMemoPublisher(
+            memo = SolanaMemoPublisher(
                 url, keypair, chain_id=caip2, state_dir=cfg.service.data_dir / "memo"
             )
-            publisher = NamedPublisher(chain_id=caip2, contract_label="spl-memo", inner=inner)
-        return reader, publisher
+            publisher = NamedPublisher(chain_id=caip2, contract_label="spl-memo", inner=memo)
+        return sol_reader, publisher
     if kind == "fake":
         from por.chains.fake import FakeChainReader
 

@@ -41,7 +41,7 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from por.core.amounts import format_base_units, parse_base_units, ratio_string
+from por.core.amounts import format_base_units, parse_base_units
 from por.errors import ConfigError, FormatError
 
 ASSET_CLASSES = ("cash", "deposit", "government_security", "reverse_repo", "other")
@@ -49,9 +49,6 @@ DEFAULT_HAIRCUT_BPS: Mapping[str, int] = MappingProxyType(
     {"cash": 0, "deposit": 0, "government_security": 100, "reverse_repo": 50}
 )
 DEFAULT_ELIGIBLE_ISSUER_TYPES = frozenset({"government", "central_bank", "supranational"})
-FULLY_BACKED = "FULLY_BACKED"
-UNDER_COLLATERALIZED = "UNDER_COLLATERALIZED"
-DEGRADED = "DEGRADED"
 _RATE_RE = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,18}))?(?:/([1-9][0-9]{0,18}))?")
 
 
@@ -523,44 +520,8 @@ def _apply_concentration(lines: list[ReserveLine], policy: Policy) -> list[Reser
 
 
 # ---------------------------------------------------------------- solvency
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Solvency:
-    status: str  # FULLY_BACKED | UNDER_COLLATERALIZED | DEGRADED
-    ratio: str | None
-    reasons: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "ratio": self.ratio, "reasons": list(self.reasons)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Solvency:
-        try:
-            return cls(status=d["status"], ratio=d["ratio"], reasons=tuple(d["reasons"]))
-        except (KeyError, TypeError) as e:
-            raise FormatError(f"bad solvency: {e}", where="totals") from e
-
-
-def assess_solvency(
-    *, eligible_reserves: int, circulating_supply: int, degraded_reasons: Sequence[str]
-) -> Solvency:
-    """DEGRADED if any reason; else FULLY_BACKED iff reserves >= circulating supply.
-
-    The ratio is rounded down (ratio_string) so it never overstates backing; it is None
-    when nothing circulates.
-    """
-    ratio = ratio_string(eligible_reserves, circulating_supply)
-    if degraded_reasons:
-        return Solvency(status=DEGRADED, ratio=ratio, reasons=tuple(degraded_reasons))
-    if eligible_reserves >= circulating_supply:
-        return Solvency(status=FULLY_BACKED, ratio=ratio, reasons=())
-    short = circulating_supply - eligible_reserves
-    return Solvency(
-        status=UNDER_COLLATERALIZED,
-        ratio=ratio,
-        reasons=(f"eligible reserves are {short} base units below circulating supply",),
-    )
+# The verdict itself (status, ratio, reasons) is `por.core.attestation.assess`: one rule,
+# next to the `totals` it produces and the consistency check that re-derives it.
 
 
 class Dated(Protocol):
@@ -607,16 +568,11 @@ def staleness_reasons(
 __all__ = [
     "ASSET_CLASSES",
     "DEFAULT_HAIRCUT_BPS",
-    "DEGRADED",
-    "FULLY_BACKED",
-    "UNDER_COLLATERALIZED",
     "Policy",
     "Position",
     "ReserveLine",
-    "Solvency",
     "StatementRef",
     "add_months",
-    "assess_solvency",
     "evaluate_positions",
     "parse_rate",
     "staleness_reasons",

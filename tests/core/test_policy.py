@@ -9,16 +9,11 @@ from fractions import Fraction
 import pytest
 
 from por.core.policy import (
-    DEGRADED,
-    FULLY_BACKED,
-    UNDER_COLLATERALIZED,
     Policy,
     Position,
     ReserveLine,
-    Solvency,
     StatementRef,
     add_months,
-    assess_solvency,
     evaluate_positions,
     staleness_reasons,
 )
@@ -272,22 +267,6 @@ def test_add_months_clamps() -> None:
     assert add_months(date(2025, 11, 30), 3) == date(2026, 2, 28)
 
 
-def test_assess_solvency() -> None:
-    s = assess_solvency(
-        eligible_reserves=1_012_345, circulating_supply=1_000_000, degraded_reasons=[]
-    )
-    assert (s.status, s.ratio, s.reasons) == (FULLY_BACKED, "1.012345", ())
-    s = assess_solvency(
-        eligible_reserves=999_999, circulating_supply=1_000_000, degraded_reasons=[]
-    )
-    assert s.status == UNDER_COLLATERALIZED and s.ratio == "0.999999"
-    s = assess_solvency(eligible_reserves=2, circulating_supply=1, degraded_reasons=["stale: x"])
-    assert s.status == DEGRADED and s.reasons == ("stale: x",)
-    assert (
-        assess_solvency(eligible_reserves=0, circulating_supply=0, degraded_reasons=[]).ratio
-        is None
-    )
-    assert Solvency.from_dict(s.to_dict()) == s
 
 
 def test_staleness_reasons() -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +55,7 @@ from por.chains.evm_rpc import (
 )
 from por.core.amounts import format_base_units, parse_base_units
 from por.errors import ConfigError, FormatError, StoreError
+from por.fileio import write_atomic
 
 __all__ = [
     "TRANSFER_TOPIC",
@@ -189,26 +189,6 @@ class FileCheckpointStore:
     def save(self, checkpoint: IndexCheckpoint) -> None:
         path = self.path(checkpoint.chain_id, checkpoint.token)
         write_atomic(path, json.dumps(checkpoint.to_dict(), separators=(",", ":")).encode())
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """temp file in the same directory + fsync + os.replace + fsync of the directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise StoreError(f"cannot write: {e}", where=str(path)) from e
 
 
 # ---------------------------------------------------------------- parsing answers

@@ -42,6 +42,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from por.core.amounts import format_base_units, parse_base_units
+from por.core.attestation import StatementRef, format_time
 from por.errors import ConfigError, FormatError
 
 ASSET_CLASSES = ("cash", "deposit", "government_security", "reverse_repo", "other")
@@ -50,12 +51,6 @@ DEFAULT_HAIRCUT_BPS: Mapping[str, int] = MappingProxyType(
 )
 DEFAULT_ELIGIBLE_ISSUER_TYPES = frozenset({"government", "central_bank", "supranational"})
 _RATE_RE = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,18}))?(?:/([1-9][0-9]{0,18}))?")
-
-
-def _rfc3339(t: datetime) -> str:
-    if t.tzinfo is None:
-        raise FormatError("naive datetime cannot be written as RFC 3339 UTC")
-    return t.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_rate(text: object, *, where: str) -> Fraction:
@@ -81,32 +76,6 @@ def add_months(d: date, months: int) -> date:
         except ValueError:
             continue
     raise ValueError("unreachable")  # pragma: no cover - day 28 exists in every month
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StatementRef:
-    """Which raw statement a reserve line comes from (attestation reserves[].statement)."""
-
-    format: str
-    id: str
-    as_of: datetime
-    sha256: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": self.format,
-            "id": self.id,
-            "as_of": _rfc3339(self.as_of),
-            "sha256": self.sha256,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> StatementRef:
-        try:
-            t = datetime.fromisoformat(d["as_of"])
-            return cls(format=d["format"], id=d["id"], as_of=t, sha256=d["sha256"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise FormatError(f"bad statement reference: {e}", where="statement") from e
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,7 +152,7 @@ class ReserveLine:
                     d["eligible_value"], where="reserves[].eligible_value"
                 ),
                 ineligible_reason=d["ineligible_reason"],
-                statement=StatementRef.from_dict(d["statement"]),
+                statement=StatementRef.from_dict(d["statement"], where="statement"),
             )
         except KeyError as e:
             raise FormatError(f"missing field {e.args[0]!r}", where="reserves[]") from e
@@ -556,11 +525,13 @@ def staleness_reasons(
         what = f"{s.format} statement {s.statement_id} of {s.custodian} account {s.account}"
         if age_s > max_age_s:
             out.append(
-                f"stale: {what} is as of {_rfc3339(s.as_of)}, {age_s} s old (maximum {max_age_s} s)"
+                f"stale: {what} is as of {format_time(s.as_of)}, {age_s} s old "
+                f"(maximum {max_age_s} s)"
             )
         elif -age_s > max_future_skew_s:
             out.append(
-                f"future-dated: {what} is as of {_rfc3339(s.as_of)}, after now {_rfc3339(now)}"
+                f"future-dated: {what} is as of {format_time(s.as_of)}, "
+                f"after now {format_time(now)}"
             )
     return out
 

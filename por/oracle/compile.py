@@ -18,11 +18,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from por.errors import ConfigError, FormatError
+from por.fileio import write_atomic
 
 ORACLE_DIR = Path(__file__).resolve().parent
 CONTRACTS_DIR = ORACLE_DIR / "contracts"
@@ -115,20 +115,6 @@ def render(artifact: dict[str, Any]) -> bytes:
     return (json.dumps(artifact, indent=2, sort_keys=True) + "\n").encode()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; artifacts are ordinary package data
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def differences(artifacts: dict[str, dict[str, Any]]) -> list[str]:
     """Names of artifacts whose committed file differs from `artifacts` (or is missing/extra)."""
     diff = []
@@ -164,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
     for name, art in artifacts.items():
-        _write_atomic(ARTIFACTS_DIR / f"{name}.json", render(art))
+        write_atomic(ARTIFACTS_DIR / f"{name}.json", render(art), mode=0o644)
     for path in ARTIFACTS_DIR.glob("*.json"):
         if path.stem not in artifacts:
             path.unlink()

@@ -41,7 +41,6 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
 
-from por.chains.evm import write_atomic
 from por.chains.evm_rpc import (
     Endpoint,
     EvmChainError,
@@ -50,6 +49,7 @@ from por.chains.evm_rpc import (
     parse_quantity,
 )
 from por.errors import ConfigError, FormatError, PublishError, StoreError
+from por.fileio import write_atomic
 from por.oracle.compile import load_artifact
 from por.oracle.report import OracleReport, recover_signer, sign_report
 

@@ -30,9 +30,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -74,6 +72,7 @@ from por.chains.solana import (
 )
 from por.core.canonical import canonical_bytes
 from por.errors import ConfigError, InputError, MismatchError, PublishError
+from por.fileio import write_atomic
 
 MEMO_PROGRAM_ID = "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"  # SPL Memo (v2 address)
 LEGACY_MEMO_PROGRAM_ID = "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo"
@@ -121,25 +120,10 @@ def load_keypair_file(path: str | Path) -> Keypair:
     return keypair
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_keypair_file(keypair: Keypair, path: str | Path) -> None:
     """Write a Solana CLI keypair file (atomically, mode 0600)."""
     target = Path(path)
-    _atomic_write(target, json.dumps(list(bytes(keypair))).encode())
-    target.chmod(0o600)
+    write_atomic(target, json.dumps(list(bytes(keypair))).encode(), mode=0o600)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -401,7 +385,7 @@ class SolanaMemoPublisher:
             "transaction": base64.b64encode(bytes(tx)).decode(),
             "last_valid_block_height": last_valid_height,
         }
-        _atomic_write(path, json.dumps(record, sort_keys=True).encode())
+        write_atomic(path, json.dumps(record, sort_keys=True).encode())
 
     def _clear_intent(self, sequence: int) -> None:
         path = self._intent_path(sequence)

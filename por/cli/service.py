@@ -157,7 +157,7 @@ def _cmd_prove(args: argparse.Namespace) -> int:
 def _cmd_leaves(args: argparse.Namespace) -> int:
     import json
 
-    from por.store.files import write_atomic
+    from por.fileio import write_atomic
 
     store = _open_store(args.config)
     try:

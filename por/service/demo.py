@@ -272,7 +272,7 @@ memo_keypair = "{sol["memo_keypair"]}"
 
 def _write_keys(data_dir: Path) -> None:
     from por.core.dsse import Ed25519Signer, KeyEntry, KeySet
-    from por.store.files import write_atomic
+    from por.fileio import write_atomic
 
     passphrase = secrets.token_urlsafe(24)
     os.environ["POR_KEY_PASSPHRASE"] = passphrase
@@ -375,9 +375,9 @@ def run_demo(
     runs: int,
     out: TextIO,
 ) -> int:
+    from por.fileio import write_atomic
     from por.service.config import load_config
     from por.service.wiring import build_service
-    from por.store.files import write_atomic
 
     if holders < 10:
         raise ConfigError(f"--holders must be at least 10, got {holders}")

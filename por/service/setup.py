@@ -75,7 +75,7 @@ def _passphrase(env: str) -> str:
 
 def init_directory(directory: Path) -> list[Path]:
     from por.core.dsse import Ed25519Signer, KeyEntry, KeySet
-    from por.store.files import write_atomic
+    from por.fileio import write_atomic
 
     config = directory / "por.toml"
     key = directory / "keys" / "issuer.key.pem"

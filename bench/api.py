@@ -16,6 +16,8 @@ import asyncio
 import hashlib
 import os
 import random
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -128,11 +130,47 @@ def report(name: str, elapsed: float, lat: list[float]) -> None:
           f"   ({len(lat)} requests)")
 
 
+WRK_SCRIPT = """
+local paths = {}
+for line in io.lines(os.getenv("POR_BENCH_PATHS")) do paths[#paths + 1] = line end
+math.randomseed(1)
+request = function() return wrk.format("GET", paths[math.random(#paths)]) end
+"""
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s)", text)
+    if not m:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+
+def run_wrk(name: str, base: str, paths: list[str], *, connections: int, seconds: int,
+            tmp: Path) -> None:
+    """wrk (C, one thread) as the load generator: it leaves the server most of the CPU."""
+    paths_file = tmp / "paths.txt"
+    paths_file.write_text("\n".join(paths) + "\n")
+    script = tmp / "paths.lua"
+    script.write_text(WRK_SCRIPT)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "POR_BENCH_PATHS": str(paths_file)}).stdout
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+    p50 = _ms(re.search(r"\n\s+50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"\n\s+99%\s+(\S+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    bad = f"   ({non2xx.group(1)} non-2xx!)" if non2xx else ""
+    print(f"{name:<34} {rps:8.0f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
+          f"   (wrk, {seconds} s){bad}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--holders", type=int, default=1_000_000)
     ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--seconds", type=int, default=10, help="duration of each wrk run")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="por-bench-api-") as d:
         tmp = Path(d)
@@ -169,6 +207,16 @@ def main() -> None:
             paths = [f"/v1/proofs/{rng.choice(accounts)}" for _ in range(n)]
             elapsed, lat = asyncio.run(load(base, paths, c))
             report("GET /v1/proofs/{random account}", elapsed, lat)
+            if shutil.which("wrk"):
+                print(f"wrk, 1 thread, {c} connections (the server gets most of the 2 CPUs):")
+                run_wrk("GET /v1/attestations/latest", base, ["/v1/attestations/latest"],
+                        connections=c, seconds=args.seconds, tmp=tmp)
+                run_wrk("GET /v1/proofs/{random account}", base,
+                        [f"/v1/proofs/{rng.choice(accounts)}" for _ in range(10_000)],
+                        connections=c, seconds=args.seconds, tmp=tmp)
+            else:
+                print("(install wrk — `apt-get install wrk`, done by ./dev bench — for figures "
+                      "with a lighter load generator)")
         finally:
             proc.terminate()
             proc.wait(10)

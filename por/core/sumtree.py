@@ -699,6 +699,24 @@ def _split_packed(packed: _U64) -> tuple[_U32, _U32]:
     return (packed >> _32).astype(np.uint32), (packed & np.uint64(0xFFFF_FFFF)).astype(np.uint32)
 
 
+def _compact_half(packed: _U64, word: int) -> _U32:
+    """In place: 32-bit word `word` (0 low, 1 high) of each uint64, as a view of the
+    buffer's first half (no new memory; little-endian only)."""
+    u = packed.view(np.uint32)
+    n = len(packed)
+    if n:
+        u[0] = u[word]
+    a = 1
+    while a < n:  # writes [a, b) never overlap the reads [2a, 2b)
+        b = min(2 * a, n)
+        u[a:b] = u[2 * a + word : 2 * b : 2]
+        a = b
+    return u[:n]
+
+
+_STEP = 1 << 20  # rows per slice when indexing with a 32-bit index (numpy makes it intp)
+
+
 class _Builder:
     """The state of one build; its methods run in the parent or in forked workers."""
 
@@ -789,11 +807,19 @@ class _Builder:
         ident = self.blob[int(self.offsets[i]) : int(self.offsets[i + 1]) - 1]
         return ident.tobytes().decode("ascii")
 
-    def account_index(self) -> tuple[_U32, _U32]:
-        """Account keys sorted, with the input index of each; refuses duplicate accounts."""
-        self.account_packed.sort()
-        keys, inputs = _split_packed(self.account_packed)
+    def account_index(self, position: _U32) -> tuple[_U32, _U32]:
+        """Account keys sorted, with the leaf position of each; refuses duplicate accounts.
+
+        `position` maps an input row to its leaf position."""
+        packed = self.account_packed
         del self.account_packed
+        packed.sort()
+        little = sys.byteorder == "little"
+        if little:  # strided views; the keys are compacted in place at the end
+            halves = packed.view(np.uint32).reshape(-1, 2)
+            keys, inputs = halves[:, 1], halves[:, 0]
+        else:
+            keys, inputs = _split_packed(packed)
         same = np.flatnonzero(keys[1:] == keys[:-1])
         if len(same):  # equal 32-bit prefixes: compare the accounts themselves
             dup: tuple[int, int, str] | None = None
@@ -816,16 +842,29 @@ class _Builder:
                 )
                 err.account, err.index, err.first_index = acct, second, first
                 raise err
-        return keys, inputs
+        n = self.n
+        apos = np.empty(n, np.uint32)
+        for s in range(0, n, _STEP):
+            apos[s : s + _STEP] = position[inputs[s : s + _STEP]]
+        if little:
+            keys = _compact_half(packed, 1)
+        return keys, apos
 
     def leaf_order(self) -> _U32:
         """Input indices in leaf-hash order (ascending, bytewise)."""
         words = self.leaf_hashes.view(">u8")  # (n, 4) big-endian words
-        self.leaf_packed.sort()
-        prefix, order = _split_packed(self.leaf_packed)
+        packed = self.leaf_packed
         del self.leaf_packed
-        tie = np.flatnonzero(prefix[1:] == prefix[:-1])
-        del prefix
+        packed.sort()
+        if sys.byteorder == "little":
+            prefix = packed.view(np.uint32).reshape(-1, 2)[:, 1]
+            tie = np.flatnonzero(prefix[1:] == prefix[:-1])
+            del prefix
+            order = _compact_half(packed, 0)
+        else:
+            prefix, order = _split_packed(packed)
+            tie = np.flatnonzero(prefix[1:] == prefix[:-1])
+            del prefix
         if len(tie):  # runs with equal 32-bit prefixes: order them by the whole hash
             pos = np.unique(np.concatenate((tie, tie + 1)))
             idx = order[pos]
@@ -1091,12 +1130,12 @@ class SumTree:
             )
         if workers > 1:
             _run_shares(b.hash_leaves, n, workers)
-        akeys, ainputs = b.account_index()
         order = b.leaf_order()
         position = np.empty(n, np.uint32)  # input row -> leaf position
-        position[order] = np.arange(n, dtype=np.uint32)
-        apos = position[ainputs]
-        del position, ainputs
+        for s in range(0, n, _STEP):
+            position[order[s : s + _STEP]] = np.arange(s, min(s + _STEP, n), dtype=np.uint32)
+        akeys, apos = b.account_index(position)
+        del position
         b.plan_levels(order)
         blocks = -(-n >> _BLOCK_LOG)
         _run_shares(b.hash_blocks, blocks, workers if blocks >= 2 else 1)

@@ -19,10 +19,10 @@ from por.core.dsse import (
     Envelope,
     KeyEntry,
     KeySet,
-    format_time,
     sign_envelope,
 )
 from por.core.sumtree import Leaf, SumTree
+from por.core.times import format_time
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ISSUED_1 = NOW - timedelta(hours=2)

@@ -31,10 +31,10 @@ from por.core.dsse import (
     Envelope,
     KeySet,
     ed25519_verify,
-    format_time,
     pae,
     verify_envelope,
 )
+from por.core.times import format_time
 from por.core.verify import VerifiedAttestation, claimed_issued_at, open_attestation_envelope
 from por.errors import FormatError, InputError, MismatchError, PorError
 

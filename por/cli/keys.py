@@ -25,7 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from por.core.dsse import ROLES, Ed25519Signer, KeyEntry, KeySet, format_time, parse_time
+from por.core.dsse import ROLES, Ed25519Signer, KeyEntry, KeySet
+from por.core.times import format_time, parse_time
 from por.errors import InputError
 
 PASSPHRASE_ENV = "POR_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret

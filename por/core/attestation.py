@@ -21,6 +21,7 @@ from typing import Any
 
 from por.core.amounts import check_amount, format_base_units, parse_base_units, ratio_string
 from por.core.canonical import canonical_bytes, loads_strict
+from por.core.times import format_time, parse_time
 from por.errors import ChainLinkError, FormatError, MismatchError
 
 FORMAT = "por-attestation-v1"
@@ -37,28 +38,9 @@ EXCLUSION_REASONS = ("treasury", "bridge_escrow")
 _HEX32_RE = re.compile(r"[0-9a-f]{64}")
 _CAIP2_RE = re.compile(r"[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}")
 _CAIP10_RE = re.compile(r"[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}")
-_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
 # --- wire helpers -------------------------------------------------------------------------
-
-
-def format_time(t: datetime) -> str:
-    """RFC 3339 UTC with 'Z' and whole seconds: the one spelling of a time in documents."""
-    if t.tzinfo is None:
-        raise FormatError(f"time {t!r} has no timezone; por documents are UTC")
-    return t.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: object, *, where: str) -> datetime:
-    if not isinstance(value, str) or not _TIME_RE.fullmatch(value):
-        raise FormatError(
-            f"must be an RFC 3339 UTC time like 2026-01-31T23:59:59Z, got {value!r}", where=where
-        )
-    try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError as e:
-        raise FormatError(f"not a valid time: {value!r}", where=where) from e
 
 
 def _utc(t: datetime, where: str) -> datetime:

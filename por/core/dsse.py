@@ -20,13 +20,14 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 
 from por.core.canonical import canonical_bytes, loads_strict
+from por.core.times import format_time, parse_time
 from por.errors import FormatError, InputError, SignatureError
 
 PAYLOAD_TYPE = "application/vnd.por.attestation+json"
@@ -42,29 +43,9 @@ SIGNATURE_SIZE = 64
 _SCRYPT_COST = 2**17
 
 _HEX64_RE = re.compile(r"[0-9a-f]{64}")
-_RFC3339_Z_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
 # --- small shared helpers --------------------------------------------------------------
-
-
-def parse_time(text: object, *, where: str) -> datetime:
-    """An RFC 3339 UTC time with whole seconds and 'Z' (the one spelling por uses)."""
-    if not isinstance(text, str) or not _RFC3339_Z_RE.fullmatch(text):
-        raise FormatError(
-            f"must be an RFC 3339 UTC time like 2026-01-31T00:00:00Z, got {text!r}",
-            where=where,
-        )
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError as e:
-        raise FormatError(f"not a valid date/time: {text!r} ({e})", where=where) from e
-
-
-def format_time(value: datetime) -> str:
-    """RFC 3339 UTC with 'Z' and whole seconds."""
-    _check_aware(value, "time")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _check_aware(value: object, what: str) -> datetime:

@@ -41,8 +41,8 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from por.core.amounts import format_base_units, parse_base_units
-from por.core.attestation import StatementRef, format_time
+from por.core.attestation import ReserveEntry, StatementRef
+from por.core.times import format_time
 from por.errors import ConfigError, FormatError
 
 ASSET_CLASSES = ("cash", "deposit", "government_security", "reverse_repo", "other")
@@ -120,42 +120,42 @@ class ReserveLine:
     issuer: str = ""
     notes: tuple[str, ...] = ()  # informational (rounding); not part of the document
 
+    def to_entry(self) -> ReserveEntry:
+        """The attestation's reserves[] entry (the document model checks every field)."""
+        return ReserveEntry(
+            custodian=self.custodian,
+            account=self.account,
+            asset_class=self.asset_class,
+            instrument=self.instrument,
+            currency=self.currency,
+            amount=self.amount,
+            market_value=self.market_value,
+            haircut_bps=self.haircut_bps,
+            eligible_value=self.eligible_value,
+            ineligible_reason=self.ineligible_reason,
+            statement=self.statement,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Exactly the attestation's reserves[] entry."""
-        return {
-            "custodian": self.custodian,
-            "account": self.account,
-            "asset_class": self.asset_class,
-            "instrument": self.instrument,
-            "currency": self.currency,
-            "amount": format_base_units(self.amount),
-            "market_value": format_base_units(self.market_value),
-            "haircut_bps": self.haircut_bps,
-            "eligible_value": format_base_units(self.eligible_value),
-            "ineligible_reason": self.ineligible_reason,
-            "statement": self.statement.to_dict(),
-        }
+        return self.to_entry().to_dict()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ReserveLine:
-        try:
-            return cls(
-                custodian=d["custodian"],
-                account=d["account"],
-                asset_class=d["asset_class"],
-                instrument=d["instrument"],
-                currency=d["currency"],
-                amount=parse_base_units(d["amount"], where="reserves[].amount"),
-                market_value=parse_base_units(d["market_value"], where="reserves[].market_value"),
-                haircut_bps=d["haircut_bps"],
-                eligible_value=parse_base_units(
-                    d["eligible_value"], where="reserves[].eligible_value"
-                ),
-                ineligible_reason=d["ineligible_reason"],
-                statement=StatementRef.from_dict(d["statement"], where="statement"),
-            )
-        except KeyError as e:
-            raise FormatError(f"missing field {e.args[0]!r}", where="reserves[]") from e
+        e = ReserveEntry.from_dict(d, where="reserves[]")
+        return cls(
+            custodian=e.custodian,
+            account=e.account,
+            asset_class=e.asset_class,
+            instrument=e.instrument,
+            currency=e.currency,
+            amount=e.amount,
+            market_value=e.market_value,
+            haircut_bps=e.haircut_bps,
+            eligible_value=e.eligible_value,
+            ineligible_reason=e.ineligible_reason,
+            statement=e.statement,
+        )
 
 
 def _bps(value: object, where: str) -> int:

@@ -22,10 +22,9 @@ from por.core.dsse import (
     Envelope,
     KeySet,
     VerifiedEnvelope,
-    format_time,
-    parse_time,
     verify_envelope,
 )
+from por.core.times import format_time, parse_time
 from por.errors import FormatError, SignatureError
 
 

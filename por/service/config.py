@@ -4,41 +4,8 @@ Every key is checked; an unknown key, a wrong type or a missing value is a Confi
 naming the file and the dotted key. Secrets are never in the file: it names the
 environment variables that hold them. Reads the file and nothing else.
 
-Example (`por init` writes a commented one):
-
-    [service]
-    data_dir = "data"
-    attestations_dir = "attestations"
-    database_url = ""                # empty: SQLite file <data_dir>/por.db
-    origin = "por.example/cnhc"      # transparency-log origin line
-    listen = "127.0.0.1:8000"
-    admin_token_env = "POR_ADMIN_TOKEN"
-
-    [schedule]
-    interval_s = 3600                # or: cron = "0 * * * *"
-    misfire_grace_s = 300
-    coalesce = true
-
-    [token]
-    symbol = "CNHC"
-    decimals = 6
-    currency = "CNH"
-
-    [signing]
-    key_file = "keys/issuer.key.pem"
-    passphrase_env = "POR_KEY_PASSPHRASE"
-    keys_file = "keys/issuer.keys.json"
-
-    [[chains]]                       # kind: evm | solana | fake
-    kind = "evm"
-    chain_id = "eip155:1"
-    ...                              # kind-specific keys, passed to the adapter
-
-    [[custodians]]                   # kind: files | api
-    kind = "files"
-    ...
-
-    [policy]                         # passed to por.core.policy
+The commented example is `por.service.setup.CONFIG_TEMPLATE` (what `por init` writes);
+the keys are listed in docs/configuration.md.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from por.core.canonical import canonical_bytes, loads_strict
-from por.core.dsse import Envelope, KeySet, pae, parse_time, verify_envelope
+from por.core.dsse import Envelope, KeySet, pae, verify_envelope
+from por.core.times import parse_time
 from por.errors import FormatError, PorError, SignatureError
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"

@@ -740,6 +740,7 @@ class _Builder:
         self.account_packed: _U64 = self.shared.empty((n,), np.uint64)
         self.leaf_packed: _U64 = self.shared.empty((n,), np.uint64)
         self._pre = np.zeros((0, _LEAF_PREIMAGE), np.uint8)
+        self._block_pres: list[_U8] = []  # node preimage buffers of _full_block, per level
 
     # --- leaves ---------------------------------------------------------------------
     def _leaf_chunk(self, s: int, e: int, raw: bytes) -> None:
@@ -893,6 +894,9 @@ class _Builder:
         hashes = self.leaf_hashes.view(f"V{HASH_SIZE}").reshape(self.n)
         for b in range(start, stop):
             idx = self.order[b * size : (b + 1) * size]
+            if len(idx) == size:
+                self._full_block(b, np.take(hashes, idx), idx)
+                continue
             lo = np.take(self.lo, idx)
             hi = None if self.one_word else np.take(self.hi, idx)
             rec = _records(np.take(hashes, idx).view(np.uint8).reshape(len(idx), HASH_SIZE), lo, hi)
@@ -905,6 +909,46 @@ class _Builder:
                     level["lo"][at:end] = lo
                     if hi is not None:  # else the level's high words stay zero
                         level["hi"][at:end] = hi
+
+    def _full_block(self, b: int, leaves: npt.NDArray[Any], idx: _U32) -> None:
+        """hash_blocks for a whole subtree of 2^_BLOCK_LOG leaves (no odd nodes on any
+        level): each level's hashes and big-endian sums are written straight into the
+        next level's node preimages (reused buffers whose tag and zero bytes stay put)."""
+        lo = np.take(self.lo, idx)
+        hi = None if self.one_word else np.take(self.hi, idx)
+        h = leaves.view(np.uint8).reshape(len(idx), HASH_SIZE)
+        pres = self._block_pres
+        if not pres:
+            for lvl in range(1, _BLOCK_LOG + 1):
+                pre = np.zeros((1 << (_BLOCK_LOG - lvl), _NODE_PREIMAGE), np.uint8)
+                pre[:, 0] = 1
+                pres.append(pre)
+        for lvl in range(1, _BLOCK_LOG + 1):
+            pre = pres[lvl - 1]
+            pre[:, 1:33] = h[0::2]
+            pre[:, 65:97] = h[1::2]
+            pre[:, 57:65] = _be_bytes(lo[0::2])
+            pre[:, 121:129] = _be_bytes(lo[1::2])
+            if hi is not None:
+                pre[:, 49:57] = _be_bytes(hi[0::2])
+                pre[:, 113:121] = _be_bytes(hi[1::2])
+            h = np.frombuffer(_hash_rows(pre), np.uint8).reshape(len(pre), HASH_SIZE)
+            llo = lo[0::2]
+            slo = llo + lo[1::2]
+            if hi is not None:
+                shi = hi[0::2] + hi[1::2] + (slo < llo)
+                if int(shi.max()) >= 2**63:
+                    raise AmountError("a partial sum reaches 2^127", where="balances")
+                hi = shi
+            lo = slo
+            if lvl >= _LOW_LEVELS:
+                at = b << (_BLOCK_LOG - lvl)
+                end = at + len(lo)
+                level = self.levels[lvl - _LOW_LEVELS]
+                _stored_bytes(level)[at:end, :32] = h
+                level["lo"][at:end] = lo
+                if hi is not None:  # else the level's high words stay zero
+                    level["hi"][at:end] = hi
 
     def finish_levels(self) -> None:
         last = self.levels[-1]

@@ -862,7 +862,10 @@ class _Builder:
             tie = np.flatnonzero(prefix[1:] == prefix[:-1])
             del prefix
             order = _compact_half(packed, 0)
+            # the buffer's second half is free now: build_columns puts `position` there
+            self.spare: _U32 | None = packed.view(np.uint32)[self.n :]
         else:
+            self.spare = None
             prefix, order = _split_packed(packed)
             tie = np.flatnonzero(prefix[1:] == prefix[:-1])
             del prefix
@@ -1175,7 +1178,8 @@ class SumTree:
         if workers > 1:
             _run_shares(b.hash_leaves, n, workers)
         order = b.leaf_order()
-        position = np.empty(n, np.uint32)  # input row -> leaf position
+        position = b.spare if b.spare is not None else np.empty(n, np.uint32)
+        del b.spare  # input row -> leaf position, in memory that `order` keeps anyway
         for s in range(0, n, _STEP):
             position[order[s : s + _STEP]] = np.arange(s, min(s + _STEP, n), dtype=np.uint32)
         akeys, apos = b.account_index(position)

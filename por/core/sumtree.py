@@ -699,21 +699,6 @@ def _split_packed(packed: _U64) -> tuple[_U32, _U32]:
     return (packed >> _32).astype(np.uint32), (packed & np.uint64(0xFFFF_FFFF)).astype(np.uint32)
 
 
-def _compact_half(packed: _U64, word: int) -> _U32:
-    """In place: 32-bit word `word` (0 low, 1 high) of each uint64, as a view of the
-    buffer's first half (no new memory; little-endian only)."""
-    u = packed.view(np.uint32)
-    n = len(packed)
-    if n:
-        u[0] = u[word]
-    a = 1
-    while a < n:  # writes [a, b) never overlap the reads [2a, 2b)
-        b = min(2 * a, n)
-        u[a:b] = u[2 * a + word : 2 * b : 2]
-        a = b
-    return u[:n]
-
-
 _STEP = 1 << 20  # rows per slice when indexing with a 32-bit index (numpy makes it intp)
 
 
@@ -815,10 +800,9 @@ class _Builder:
         packed = self.account_packed
         del self.account_packed
         packed.sort()
-        little = sys.byteorder == "little"
-        if little:  # strided views; the keys are compacted in place at the end
+        if sys.byteorder == "little":  # the input rows stay a strided view (no copy)
             halves = packed.view(np.uint32).reshape(-1, 2)
-            keys, inputs = halves[:, 1], halves[:, 0]
+            keys, inputs = np.ascontiguousarray(halves[:, 1]), halves[:, 0]
         else:
             keys, inputs = _split_packed(packed)
         same = np.flatnonzero(keys[1:] == keys[:-1])
@@ -847,8 +831,6 @@ class _Builder:
         apos = np.empty(n, np.uint32)
         for s in range(0, n, _STEP):
             apos[s : s + _STEP] = position[inputs[s : s + _STEP]]
-        if little:
-            keys = _compact_half(packed, 1)
         return keys, apos
 
     def leaf_order(self) -> _U32:
@@ -858,14 +840,11 @@ class _Builder:
         del self.leaf_packed
         packed.sort()
         if sys.byteorder == "little":
-            prefix = packed.view(np.uint32).reshape(-1, 2)[:, 1]
+            halves = packed.view(np.uint32).reshape(-1, 2)
+            prefix, order = halves[:, 1], np.ascontiguousarray(halves[:, 0])
             tie = np.flatnonzero(prefix[1:] == prefix[:-1])
-            del prefix
-            order = _compact_half(packed, 0)
-            # the buffer's second half is free now: build_columns puts `position` there
-            self.spare: _U32 | None = packed.view(np.uint32)[self.n :]
+            del prefix, halves, packed
         else:
-            self.spare = None
             prefix, order = _split_packed(packed)
             tie = np.flatnonzero(prefix[1:] == prefix[:-1])
             del prefix
@@ -1178,8 +1157,7 @@ class SumTree:
         if workers > 1:
             _run_shares(b.hash_leaves, n, workers)
         order = b.leaf_order()
-        position = b.spare if b.spare is not None else np.empty(n, np.uint32)
-        del b.spare  # input row -> leaf position, in memory that `order` keeps anyway
+        position = np.empty(n, np.uint32)  # input row -> leaf position
         for s in range(0, n, _STEP):
             position[order[s : s + _STEP]] = np.arange(s, min(s + _STEP, n), dtype=np.uint32)
         akeys, apos = b.account_index(position)

@@ -215,6 +215,19 @@ class SolanaRpc:
     def where(self, method: str) -> str:
         return f"{self.label} {self.endpoint} {method}"
 
+    def read_chain_id(self, configured: str | None, *, error: type[PorError] = ChainError) -> str:
+        """The endpoint's CAIP-2 id from getGenesisHash; `error` if it is not `configured`."""
+        genesis = self.call(GetGenesisHash())
+        parse_pubkey(genesis, where=self.where("getGenesisHash"))  # a 32-byte hash, base58
+        chain_id = chain_id_from_genesis(genesis)
+        if configured is not None and chain_id != configured:
+            raise error(
+                f"endpoint serves {chain_id}, configured {configured}",
+                where=self.where("getGenesisHash"),
+            )
+        self.label = chain_id
+        return chain_id
+
     def call(self, request: Any) -> Any:
         """Post a solders request object (anything with `to_json()`) and return `result`."""
         body = json.loads(request.to_json())
@@ -366,16 +379,7 @@ class SolanaReader:
     # -- reads ---------------------------------------------------------------------
 
     def _read_chain_id(self) -> str:
-        genesis = self.rpc.call(GetGenesisHash())
-        parse_pubkey(genesis, where=self.rpc.where("getGenesisHash"))  # a 32-byte hash, base58
-        chain_id = chain_id_from_genesis(genesis)
-        if self._configured_chain_id is not None and chain_id != self._configured_chain_id:
-            raise SolanaWrongChainError(
-                f"endpoint serves {chain_id}, configured {self._configured_chain_id}",
-                where=self.rpc.where("getGenesisHash"),
-            )
-        self.rpc.label = chain_id
-        return chain_id
+        return self.rpc.read_chain_id(self._configured_chain_id, error=SolanaWrongChainError)
 
     def read_supply(self) -> tuple[int, int, int]:
         """(supply base units, decimals, context slot) at finalized commitment."""

@@ -52,7 +52,6 @@ from solders.rpc.config import (
 )
 from solders.rpc.requests import (
     GetBlockHeight,
-    GetGenesisHash,
     GetLatestBlockhash,
     GetSignaturesForAddress,
     GetSignatureStatuses,
@@ -67,8 +66,6 @@ from por.chains.solana import (
     SolanaAnswerError,
     SolanaRpc,
     SolanaRpcError,
-    chain_id_from_genesis,
-    parse_pubkey,
 )
 from por.core.canonical import canonical_bytes
 from por.errors import ConfigError, InputError, MismatchError, PublishError
@@ -209,16 +206,7 @@ class SolanaMemoPublisher:
         return self._chain_id
 
     def _read_chain_id(self) -> str:
-        genesis = self.rpc.call(GetGenesisHash())
-        parse_pubkey(genesis, where=self.rpc.where("getGenesisHash"))
-        chain_id = chain_id_from_genesis(genesis)
-        if self._configured_chain_id is not None and chain_id != self._configured_chain_id:
-            raise SolanaPublishError(
-                f"endpoint serves {chain_id}, configured {self._configured_chain_id}",
-                where=self.rpc.where("getGenesisHash"),
-            )
-        self.rpc.label = chain_id
-        return chain_id
+        return self.rpc.read_chain_id(self._configured_chain_id, error=SolanaPublishError)
 
     def close(self) -> None:
         self.rpc.close()

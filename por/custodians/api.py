@@ -58,6 +58,7 @@ from por.custodians.model import (
     mask_account,
     parse_minor,
     parse_rfc3339,
+    rescale,
 )
 from por.errors import CustodianError, SignatureError, VerificationError
 
@@ -210,8 +211,10 @@ def parse_response(
                 account_key=account_key(acct),
                 currency=ccy,
                 decimals=dec,
-                closing_booked=booked * 10 ** (dec - b_dec),
-                closing_available=None if avail is None else avail * 10 ** (dec - a_dec),
+                closing_booked=rescale(booked, b_dec, dec, where=f"{where}.closing_booked"),
+                closing_available=None
+                if avail is None
+                else rescale(avail, a_dec, dec, where=f"{where}.closing_available"),
                 as_of=as_of,
                 statement_id=stmt_id,
                 format=FORMAT,

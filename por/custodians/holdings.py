@@ -41,6 +41,7 @@ from por.custodians.model import (
     parse_date,
     parse_minor,
     parse_rfc3339,
+    rescale,
 )
 
 MAX_HOLDINGS_BYTES = 8 * 1024 * 1024
@@ -122,14 +123,14 @@ def _holding(row: dict[str, Any], *, where: str, fmt: str, sha: str, name: str) 
             "needs market_value or clean_price", where=f"{where}:market_value"
         )
     decimals = max(n_dec, m_dec, currency_exponent(currency))
-    nominal *= 10 ** (decimals - n_dec)
+    nominal = rescale(nominal, n_dec, decimals, where=f"{where}:nominal")
     if mv < 0:
         assert price is not None
         whole, _, frac = price.partition(".")
         # nominal x price% rounded down: a reported value is never rounded up
         mv = nominal * int(whole + frac) // (100 * 10 ** len(frac))
     else:
-        mv *= 10 ** (decimals - m_dec)
+        mv = rescale(mv, m_dec, decimals, where=f"{where}:market_value")
     mat = _str(row, "maturity_date", where)
     start = _str(row, "start_date", where)
     maturity = None if mat is None else parse_date(mat, where=f"{where}:maturity_date")

@@ -41,6 +41,7 @@ from por.custodians.model import (
     check_currency,
     currency_exponent,
     mask_account,
+    rescale,
 )
 
 MAX_MT940_BYTES = 8 * 1024 * 1024
@@ -169,8 +170,8 @@ def _statement(
         account_key=account_key(acct),
         currency=ccy,
         decimals=decimals,
-        closing_booked=booked * 10 ** (decimals - b_dec),
-        closing_available=None if avail is None else avail * 10 ** (decimals - a_dec),
+        closing_booked=rescale(booked, b_dec, decimals, where=where),
+        closing_available=None if avail is None else rescale(avail, a_dec, decimals, where=where),
         as_of=as_of,
         statement_id=stmt_id,
         format="mt940",

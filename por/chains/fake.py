@@ -6,7 +6,7 @@ can stage a supply mismatch or a failing chain without a network. No I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -61,6 +61,3 @@ def fake_holders(
         out[f"{chain_id}:0x{h[:20].hex()}"] = int.from_bytes(h[20:28], "big") % max_balance + 1
     return out
 
-
-def holders_from_mapping(m: Mapping[str, int]) -> dict[str, int]:
-    return dict(m)

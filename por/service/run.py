@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -102,7 +102,6 @@ class RunDeps:
     publishers: Sequence[Publisher] = ()
     tree_workers: int = 1
     on_recorded: Callable[[RunResult], None] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def snapshot_chains(chains: Sequence[ChainReader]) -> list[ChainSnapshot]:
@@ -228,9 +227,6 @@ def attest_once(deps: RunDeps) -> RunResult:
     digest = attestation.digest()
     log.info("attestation %d recorded: %s ratio=%s", sequence, totals.status, totals.ratio)
 
-    result = RunResult(
-        sequence=sequence, digest=digest, status=totals.status, reasons=totals.reasons
-    )
     pubs = publish_all(deps, attestation)
     result = RunResult(
         sequence=sequence,

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -29,17 +29,14 @@ log = logging.getLogger("por.scheduler")
 JOB_ID = "por-attest"
 
 
-class Leadership:
-    """What the scheduler needs from the store's lock: try to lead, and release."""
+class Leadership(Protocol):
+    """What the scheduler needs from the store's lock (por.store.leader implements it)."""
 
-    def try_acquire(self) -> bool:  # pragma: no cover - protocol
-        raise NotImplementedError
+    def try_acquire(self) -> bool: ...
 
-    def is_held(self) -> bool:  # pragma: no cover - protocol
-        raise NotImplementedError
+    def is_held(self) -> bool: ...
 
-    def release(self) -> None:  # pragma: no cover - protocol
-        raise NotImplementedError
+    def release(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -56,7 +53,7 @@ class AttestationScheduler:
         self,
         schedule: ScheduleConfig,
         run: Callable[[], Any],
-        leadership: Any,
+        leadership: Leadership,
         *,
         timezone: str = "UTC",
     ) -> None:

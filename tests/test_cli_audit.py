@@ -234,7 +234,7 @@ def test_verify_leaves_that_do_not_match(world: World, capsys: pytest.CaptureFix
     bad2 = world.write("bad2.jsonl", "\n".join(lines) + "\n")
     rc, report = run_verify(capsys, str(world.env2), "--keys", str(world.keys),
                             "--leaves", str(bad2))
-    assert rc == 1 and "bad2.jsonl:2.balance" in detail(report, "liabilities")
+    assert rc == 1 and "bad2.jsonl:2:balance" in detail(report, "liabilities")
 
 
 def test_verify_inconsistent_totals(world: World, capsys: pytest.CaptureFixture[str]) -> None:

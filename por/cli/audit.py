@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from por.cli.keys import read_bytes, read_keyset
+from por.cli.tree import build_tree
 from por.core import sumtree
 from por.core.amounts import format_decimal
 from por.core.attestation import Attestation, check_consistency, decode_attestation, verify_chain
@@ -36,7 +36,7 @@ from por.core.dsse import (
 )
 from por.core.times import format_time
 from por.core.verify import VerifiedAttestation, claimed_issued_at, open_attestation_envelope
-from por.errors import FormatError, InputError, MismatchError, PorError
+from por.errors import InputError, MismatchError, PorError
 
 CLOCK_SKEW_S = 300
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -90,22 +90,6 @@ def _fail(name: str, e: PorError) -> CheckResult:
 
 def read_envelope(path: str | Path) -> Envelope:
     return Envelope.from_json_bytes(read_bytes(path, what="envelope"), where=str(path))
-
-
-def read_leaves(path: str | Path) -> Iterator[sumtree.Leaf]:
-    """The leaves of a JSON-lines export; errors name the file, line and field."""
-    text = read_bytes(path, what="leaf export")
-    seen: dict[str, int] = {}
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        where = f"{path}:{lineno}"
-        if not raw.strip():
-            continue
-        leaf = sumtree.Leaf.from_dict(loads_strict(raw, where=where), where=where)
-        if leaf.account in seen:
-            raise FormatError(f"duplicate account {leaf.account!r} (first on line "
-                              f"{seen[leaf.account]})", where=f"{where}.account")
-        seen[leaf.account] = lineno
-        yield leaf
 
 
 # --- checks ------------------------------------------------------------------------------
@@ -250,7 +234,7 @@ def check_totals(current: Attestation | None) -> CheckResult:
 
 def tree_root(leaves_path: str | Path) -> tuple[str, int, int]:
     """(root hash hex, total, leaf count) of the sum tree over a leaf export."""
-    tree = sumtree.SumTree.build(read_leaves(leaves_path))
+    tree = build_tree(str(leaves_path))  # the same reader as `por tree root`
     root = tree.root
     return root.hash.hex(), root.sum, tree.size
 

@@ -1344,15 +1344,20 @@ class SumTree:
         return b"".join(self.to_byte_chunks())
 
     @classmethod
-    def from_bytes(cls, buf: bytes | bytearray | memoryview) -> SumTree:
+    def from_bytes(
+        cls, buf: bytes | bytearray | memoryview, *, body_checked: bool = False
+    ) -> SumTree:
         """Load a tree written by to_bytes; FormatError on anything else.
 
         Arrays are views into `buf` (no copy), so pass bytes or a read-only buffer and
         keep it unchanged while the tree lives. Checked: magic, version, exact length,
         the body's SHA-256, and the consistency proofs rely on (see _check_loaded).
+        `body_checked=True` skips hashing the body (a second full pass over the file)
+        when the caller has just matched the SHA-256 of the whole file against a record
+        it trusts (the store does); everything else is still checked.
         """
         mv = memoryview(buf).cast("B")
-        low, n, blob_len, root, level_sizes = _read_header(mv)
+        low, n, blob_len, root, level_sizes = _read_header(mv, check_body=not body_checked)
         at = _HEADER.size
 
         def take(count: int, dtype: Any, pad: bool = False) -> Any:
@@ -1398,7 +1403,7 @@ class SumTree:
         )
 
 
-def _read_header(mv: memoryview) -> tuple[int, int, int, Node, list[int]]:
+def _read_header(mv: memoryview, *, check_body: bool) -> tuple[int, int, int, Node, list[int]]:
     """(lowest stored level, n, blob length, root, stored level sizes) of a tree file."""
     if len(mv) < _HEADER.size:
         raise FormatError(f"{len(mv)} bytes is shorter than the header", where="tree")
@@ -1428,7 +1433,7 @@ def _read_header(mv: memoryview) -> tuple[int, int, int, Node, list[int]]:
     )
     if len(mv) != want:
         raise FormatError(f"tree file is {len(mv)} bytes, its header implies {want}", where="tree")
-    if _sha256(mv[_HEADER.size :]).digest() != digest:
+    if check_body and _sha256(mv[_HEADER.size :]).digest() != digest:
         raise FormatError("tree file body does not match its SHA-256", where="tree")
     return low, n, blob_len, Node(hash=root_hash, sum=total), level_sizes
 

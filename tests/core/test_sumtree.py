@@ -547,6 +547,21 @@ def test_from_bytes_refuses_garbage() -> None:
         SumTree.from_bytes(_reseal(off))
 
 
+def test_from_bytes_body_checked_skips_only_the_digest() -> None:
+    """A caller that matched the whole file's SHA-256 skips the body digest, nothing else."""
+    data = SumTree.build(make_leaves(9)).to_bytes()
+    assert SumTree.from_bytes(data, body_checked=True).to_bytes() == data
+    flipped = bytearray(data)
+    flipped[-5] ^= 1  # inside the top level's sum words: digest and root both disagree
+    with pytest.raises(FormatError, match="SHA-256"):
+        SumTree.from_bytes(bytes(flipped))
+    with pytest.raises(FormatError, match="inconsistent"):
+        SumTree.from_bytes(bytes(flipped), body_checked=True)
+    for bad in (data[:-1], b"X" + data[1:]):
+        with pytest.raises(FormatError):
+            SumTree.from_bytes(bad, body_checked=True)
+
+
 def test_tree_arrays_are_read_only() -> None:
     tree = SumTree.build(make_leaves(9))
     with pytest.raises(ValueError):

@@ -9,13 +9,16 @@ proof. Screenshots go to test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +28,13 @@ import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
 from por.api import ApiDeps, create_app
+from por.core.dsse import Ed25519Signer, Envelope, KeyEntry, KeySet, pae
 from por.core.sumtree import InclusionProof, verify_inclusion
+from por.core.times import format_time, parse_time
+from por.core.verify import open_attestation_envelope
 from por.errors import PorError
 from por.store import Store
-from tests.store.factory import World, keyset
+from tests.store.factory import ISSUER, World, keyset
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).parents[2]
@@ -316,3 +322,121 @@ def test_browser_verifier_on_sumtree_vectors(served: Served, page: Any) -> None:
             assert js is not None, (f.name, vector.get("desc"), "accepted")
         checked += 1
     assert checked, "no proof vectors found"
+
+
+_JS_ENVELOPE = """async ([env, keys, now]) => {
+  try {
+    const v = await PorMst.verifyEnvelope(env, keys, now);
+    return { ok: v.roles };
+  } catch (e) { return { err: e.message }; }
+}"""
+
+AUDITOR = Ed25519Signer(hashlib.sha256(b"por browser test auditor").digest())
+
+
+def _key(signer: Ed25519Signer, role: str, **window: datetime) -> dict[str, Any]:
+    return KeyEntry.for_public_key(signer.public_key_raw, role=role, **window).to_dict()
+
+
+def _envelope_cases(env: dict[str, Any], issued: datetime) -> list[tuple[str, Any, Any, datetime]]:
+    """(name, envelope, key set, now) — the key-set rules por check applies."""
+    second = timedelta(seconds=1)
+    issuer = _key(ISSUER, "issuer")
+    other = Ed25519Signer(hashlib.sha256(b"por browser test stranger").digest())
+    wrong_type = dict(env, payloadType="application/json")
+    cosigned = copy.deepcopy(env)
+    payload = base64.b64decode(env["payload"])
+    cosigned["signatures"].append(
+        {
+            "keyid": AUDITOR.keyid,
+            "sig": base64.b64encode(AUDITOR.sign(pae(env["payloadType"], payload))).decode(),
+        }
+    )
+    now = issued + timedelta(days=1)
+    return [
+        ("valid", env, {"keys": [issuer]}, now),
+        (
+            "key expired before issue",
+            env,
+            {"keys": [_key(ISSUER, "issuer", not_after=issued - second)]},
+            now,
+        ),
+        (
+            "key valid only later",
+            env,
+            {"keys": [_key(ISSUER, "issuer", not_before=issued + second)]},
+            now,
+        ),
+        ("window ends at issue", env, {"keys": [_key(ISSUER, "issuer", not_after=issued)]}, now),
+        ("window starts at issue", env, {"keys": [_key(ISSUER, "issuer", not_before=issued)]}, now),
+        (
+            "key expired since (still vouches)",
+            env,
+            {"keys": [_key(ISSUER, "issuer", not_after=issued + second)]},
+            now,
+        ),
+        ("issuer key listed as auditor", env, {"keys": [_key(ISSUER, "auditor")]}, now),
+        ("only a stranger's key", env, {"keys": [_key(other, "issuer")]}, now),
+        ("wrong payload type", wrong_type, {"keys": [issuer]}, now),
+        (
+            "issued 10 minutes in the future",
+            env,
+            {"keys": [issuer]},
+            issued - timedelta(minutes=10),
+        ),
+        ("issued 4 minutes in the future", env, {"keys": [issuer]}, issued - timedelta(minutes=4)),
+        ("auditor co-signature", cosigned, {"keys": [issuer, _key(AUDITOR, "auditor")]}, now),
+        ("auditor only", cosigned, {"keys": [_key(AUDITOR, "auditor")]}, now),
+    ]
+
+
+def test_browser_envelope_check_agrees_with_python(served: Served, page: Any) -> None:
+    """The holder page applies the key set as por check does: role, window at issued_at,
+    payload type, no future attestations."""
+    latest = httpx.get(f"{served.base}/v1/attestations/latest").json()
+    issued = parse_time(latest["attestation"]["issued_at"], where="issued_at")
+    page.goto(f"{served.base}/holder")
+    verdicts = {}
+    for name, env, keys, now in _envelope_cases(latest["envelope"], issued):
+        try:
+            open_attestation_envelope(Envelope.from_dict(env), KeySet.from_dict(keys), now=now)
+            py = None
+        except PorError as e:
+            py = str(e)
+        js = page.evaluate(_JS_ENVELOPE, [env, keys, now.timestamp() * 1000])
+        assert (py is None) == ("ok" in js), (name, py, js)
+        verdicts[name] = js
+    assert verdicts["auditor co-signature"] == {"ok": ["issuer", "auditor"]}
+    assert (
+        "expired " + format_time(issued - timedelta(seconds=1))
+        in verdicts["key expired before issue"]["err"]
+    )
+    assert "not yet valid" in verdicts["key valid only later"]["err"]
+    assert "issued in the future" in verdicts["issued 10 minutes in the future"]["err"]
+    assert "payloadType" in verdicts["wrong payload type"]["err"]
+    assert "not in the key set" in verdicts["only a stranger's key"]["err"]
+
+
+def test_holder_page_refuses_an_attestation_signed_outside_the_key_window(
+    served: Served, page: Any
+) -> None:
+    """A published key set that says the issuer key had expired when the attestation was
+    signed: the holder is told the signature does not count, even though the proof holds."""
+    account = sorted(served.world.holders)[3]
+    latest = httpx.get(f"{served.base}/v1/attestations/latest").json()
+    issued = parse_time(latest["attestation"]["issued_at"], where="issued_at")
+    expired = {"keys": [_key(ISSUER, "issuer", not_after=issued - timedelta(seconds=1))]}
+    page.route(
+        "**/v1/keys",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(expired)
+        ),
+    )
+    page.goto(f"{served.base}/holder")
+    page.fill("#account", account)
+    page.click("#check")
+    verdict = page.locator("#verdict")
+    expect(verdict).to_have_class("verdict bad", timeout=10_000)
+    expect(verdict).to_contain_text("signature does not verify")
+    expect(verdict).to_contain_text("expired")
+    shot(page, "holder-key-expired")

@@ -24,10 +24,7 @@
     try {
       const v = await PorMst.verifyEnvelope(served.envelope, keySet);
       doc = JSON.parse(new TextDecoder().decode(v.payload));
-      signedBy = v.keyids.map((k) => {
-        const key = keySet.keys.find((x) => x.keyid === k);
-        return `${key.role} key ${k.slice(0, 16)}…`;
-      }).join(", ");
+      signedBy = v.keyids.map((k, i) => `${v.roles[i]} key ${k.slice(0, 16)}…`).join(", ");
     } catch (e) {
       if (!(e && e.name === "NotSupportedError")) throw new Error(`the attestation's signature does not verify: ${e.message}`);
     }

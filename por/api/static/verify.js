@@ -132,24 +132,53 @@ const PorMst = (() => {
     return Uint8Array.from(bin, (c) => c.charCodeAt(0));
   }
 
-  // Verify an envelope against the published key set; resolve to {payload, keyids} of the
-  // verified bytes. Keys come only from the key set, never from the envelope; each key
-  // counts once. Rejects when no key verifies or the browser lacks Ed25519.
-  async function verifyEnvelope(envelope, keySet) {
+  const PAYLOAD_TYPE = "application/vnd.por.attestation+json";
+  const CLOCK_SKEW_MS = 300_000;
+
+  function instant(v, where) {
+    // RFC 3339 UTC as the service writes it (por/core/times.py); null means "open"
+    if (v === null) return null;
+    if (typeof v !== "string" || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(v)) fail(`${where}: not an RFC 3339 UTC time: ${JSON.stringify(v)}`);
+    const ms = Date.parse(v);
+    if (Number.isNaN(ms)) fail(`${where}: not a valid time: ${v}`);
+    return ms;
+  }
+
+  // Verify an attestation envelope against the published key set, as `por check` does
+  // (por/core/verify.py): the payload type must be the attestation's; keys come only from
+  // the key set, never from the envelope, and each counts once; a key counts only inside
+  // its [not_before, not_after] window at the attestation's own issued_at (read from the
+  // signed bytes), and an issued_at later than now + 5 minutes is refused; at least one
+  // issuer key must vouch (auditor co-signatures are reported too). Resolves to
+  // {payload, keyids, roles}; rejects with the reasons, or with NotSupportedError when
+  // the browser lacks Ed25519.
+  async function verifyEnvelope(envelope, keySet, now = Date.now()) {
     exactKeys(envelope, ["payload", "payloadType", "signatures"], "envelope");
+    if (envelope.payloadType !== PAYLOAD_TYPE) fail(`envelope payloadType is ${JSON.stringify(envelope.payloadType)}, expected ${PAYLOAD_TYPE}`);
     const payload = b64(envelope.payload);
+    let claimed;
+    try { claimed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload)); } catch (e) { fail(`envelope payload is not JSON: ${e.message}`); }
+    if (!claimed || typeof claimed !== "object" || !("issued_at" in claimed)) fail("envelope payload is not an attestation with issued_at");
+    const at = instant(claimed.issued_at, "payload.issued_at");
+    if (at > now + CLOCK_SKEW_MS) fail(`attestation is issued in the future (${claimed.issued_at}, more than 5 minutes after this computer's clock)`);
     const message = pae(envelope.payloadType, payload);
-    const verified = [];
-    for (const key of keySet.keys) {
-      if (key.alg !== "ed25519" || verified.includes(key.keyid)) continue;
-      const sigs = envelope.signatures.filter((s) => s.keyid === key.keyid);
-      for (const s of sigs) {
-        const pub = await crypto.subtle.importKey("raw", hex32(key.public_key, "public_key"), { name: "Ed25519" }, false, ["verify"]);
-        if (await crypto.subtle.verify({ name: "Ed25519" }, pub, b64(s.sig), message)) { verified.push(key.keyid); break; }
-      }
+    const keyids = [], roles = [], problems = [];
+    for (const [i, s] of envelope.signatures.entries()) {
+      const key = keySet.keys.find((k) => k.keyid === s.keyid);
+      if (!key) { problems.push(`signatures[${i}]: keyid ${String(s.keyid).slice(0, 16)}… is not in the key set`); continue; }
+      if (keyids.includes(key.keyid)) continue;
+      if (key.alg !== "ed25519") { problems.push(`signatures[${i}]: key ${key.keyid.slice(0, 16)}… is not ed25519`); continue; }
+      const pub = await crypto.subtle.importKey("raw", hex32(key.public_key, "public_key"), { name: "Ed25519" }, false, ["verify"]);
+      if (!(await crypto.subtle.verify({ name: "Ed25519" }, pub, b64(s.sig), message))) { problems.push(`signatures[${i}]: signature by key ${key.keyid.slice(0, 16)}… does not verify`); continue; }
+      if (key.role !== "issuer" && key.role !== "auditor") { problems.push(`signatures[${i}]: key ${key.keyid.slice(0, 16)}… has role ${JSON.stringify(key.role)}`); continue; }
+      const from = instant(key.not_before ?? null, "key.not_before"), until = instant(key.not_after ?? null, "key.not_after");
+      if (from !== null && at < from) { problems.push(`signatures[${i}]: key ${key.keyid.slice(0, 16)}… not valid at ${claimed.issued_at}: not yet valid: valid from ${key.not_before}`); continue; }
+      if (until !== null && at > until) { problems.push(`signatures[${i}]: key ${key.keyid.slice(0, 16)}… not valid at ${claimed.issued_at}: expired ${key.not_after}`); continue; }
+      keyids.push(key.keyid);
+      roles.push(key.role);
     }
-    if (!verified.length) fail("no signature on the attestation verifies with a published key");
-    return { payload, keyids: verified };
+    if (!roles.includes("issuer")) fail(`no valid signature from an issuer key: ${problems.join("; ") || "no signatures"}`);
+    return { payload, keyids, roles };
   }
 
   return { verifyProof, verifyEnvelope, expectedPathLength, FORMAT };

@@ -227,6 +227,10 @@ _ALREADY_KNOWN_RE = re.compile(r"already known|known transaction|already importe
                                r"nonce too low|replacement transaction underpriced",
                                re.IGNORECASE)
 
+# eth_getLogs block ranges stay within what public providers accept (often 1,000-10,000)
+_LOG_WINDOW = 1_000
+_LOG_REQUESTS = 64  # at most this many eth_getLogs calls to find one round's tx
+
 
 class EvmPublisher:
     """Sends attestations to one ReserveOracle; see the module docstring for the steps."""
@@ -353,28 +357,79 @@ class EvmPublisher:
     def latest_sequence(self) -> int:
         return int(self._call("latestSequence", [], ["uint64"])[0])
 
-    def _round_digest(self, sequence: int) -> str | None:
-        """The attestation digest on chain for `sequence`, or None if no such round."""
+    def _round(self, sequence: int) -> tuple[str, int] | None:
+        """(attestation digest, publishedAt) on chain for `sequence`, or None if no round."""
         (round_id,) = self._call("roundIdOfSequence", [sequence], ["uint80"])
         if round_id == 0:
             return None
         (rnd,) = self._call("getRound", [round_id],
                             ["(uint64,uint64,uint64,uint256,uint256,bytes32,uint256,bytes32)"])
-        return bytes(rnd[7]).hex()
+        return bytes(rnd[7]).hex(), int(rnd[2])
+
+    def _round_digest(self, sequence: int) -> str | None:
+        """The attestation digest on chain for `sequence`, or None if no such round."""
+        found = self._round(sequence)
+        return None if found is None else found[0]
+
+    def _block_time(self, number: int) -> int:
+        block = self._rpc("eth_getBlockByNumber", [hex(number), False])
+        if not isinstance(block, dict):
+            raise LookupError(f"no block {number}")
+        return parse_quantity(block.get("timestamp"), "timestamp")
+
+    def _first_block_at(self, timestamp: int, *, after: bool, top: int) -> int:
+        """The first block whose time is >= `timestamp` (after=False) or > it (after=True);
+        top + 1 when there is none. Binary search: ~log2(height) header reads."""
+        lo, hi = 0, top + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            t = self._block_time(mid)
+            if t > timestamp or (t == timestamp and not after):
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
 
     def _find_round_tx(self, sequence: int) -> tuple[str | None, int | None]:
-        """Tx hash and block of the RoundSubmitted event for `sequence` (best effort)."""
+        """Tx hash and block of the RoundSubmitted event for `sequence` (best effort).
+
+        The round records publishedAt = its block's timestamp, so the event lies in the
+        blocks stamped with exactly that second: found by binary search on block headers,
+        then read with eth_getLogs over that narrow range, in windows of at most
+        _LOG_WINDOW blocks, halved whenever the provider refuses one (public providers
+        limit ranges and result counts)."""
         topic0 = "0x" + keccak(
             text="RoundSubmitted(uint80,uint64,bytes32,uint64,uint256,uint256,bytes32,uint256)"
         ).hex()
+        topics = [topic0, None, "0x" + sequence.to_bytes(32, "big").hex()]
         try:
-            logs = self._rpc("eth_getLogs", [{
-                "address": self.contract, "fromBlock": "0x0", "toBlock": "latest",
-                "topics": [topic0, None, "0x" + sequence.to_bytes(32, "big").hex()]}])
-            log = logs[-1]
-            return str(log["transactionHash"]), parse_quantity(log["blockNumber"], "blockNumber")
+            found = self._round(sequence)
+            if found is None:
+                return None, None
+            top = self._block_number()
+            start = self._first_block_at(found[1], after=False, top=top)
+            stop = self._first_block_at(found[1], after=True, top=top)
+            window, budget = _LOG_WINDOW, _LOG_REQUESTS
+            while start < stop and budget:
+                budget -= 1
+                end = min(start + window, stop)
+                try:
+                    logs = self._rpc("eth_getLogs", [{
+                        "address": self.contract, "fromBlock": hex(start),
+                        "toBlock": hex(end - 1), "topics": topics}])
+                except PublishError:
+                    if window == 1:
+                        raise
+                    window //= 2
+                    continue
+                if logs:
+                    log = logs[-1]
+                    return (str(log["transactionHash"]),
+                            parse_quantity(log["blockNumber"], "blockNumber"))
+                start = end
         except (PublishError, LookupError, TypeError, EvmChainError):
-            return None, None  # a provider may refuse an unbounded range; the round stands
+            pass  # the round stands; only its tx hash is unknown
+        return None, None
 
     # -- signing
 

@@ -28,7 +28,7 @@ from por.oracle.evm_publisher import (
     SentTx,
 )
 from tests.evm.conftest import ATTESTOR_KEYS, NOT_ATTESTOR_KEY, Rounds, World
-from tests.evm.helpers import make_doc
+from tests.evm.helpers import RpcProxy, make_doc
 
 pytestmark = [pytest.mark.anvil, pytest.mark.xdist_group("evm")]
 REPO = Path(__file__).resolve().parents[2]
@@ -119,6 +119,37 @@ def test_already_published_by_someone_else(worlds: dict[int, World], rounds: Rou
     assert _rounds_for(w, seq) == 1
 
 
+def test_already_published_tx_is_found_without_a_wide_log_query(
+    worlds: dict[int, World], rounds: Rounds
+) -> None:
+    # Behind a provider that refuses eth_getLogs over more than 3 blocks, the round's tx
+    # is still found: the publisher narrows the range to the blocks stamped with the
+    # round's publishedAt before it asks for logs.
+    w = worlds[1]
+    # history before the round, 2 s apart, so a scan from block 0 would be refused
+    w.node.rpc("anvil_mine", [hex(20), hex(2)])
+    seq, as_of = rounds.next()
+    doc, digest = make_doc(sequence=seq, as_of=as_of, reserves=10**12, supply=10**11)
+    other = EvmPublisher(chain_id=1, rpc_urls=w.node.url, contract=w.oracle,
+                         sender_key=w.node.private_keys[8], attestor_keys=ATTESTOR_KEYS[1:],
+                         intent_store=MemoryIntentStore(), poll_interval_s=0.02)
+    first = other.publish(doc, digest)
+    w.node.rpc("anvil_mine", [hex(5), hex(2)])
+    proxy = RpcProxy(w.node.url, max_log_range=3)
+    try:
+        ours = EvmPublisher(chain_id=1, rpc_urls=proxy.url, contract=w.oracle,
+                            sender_key=w.sender_key, attestor_keys=ATTESTOR_KEYS[:2],
+                            intent_store=MemoryIntentStore(), poll_interval_s=0.02)
+        second = ours.publish(doc, digest)
+    finally:
+        proxy.close()
+    assert second.status == "already_published"
+    assert (second.tx_hash, second.block_number) == (first.tx_hash, first.block_number)
+    # only the blocks stamped with the round's second were asked for, never refused
+    assert proxy.refused == 0 and proxy.log_requests
+    assert all(a <= first.block_number <= b and b - a < 3 for a, b in proxy.log_requests)
+
+
 def test_key_that_is_not_attestor(worlds: dict[int, World], rounds: Rounds) -> None:
     w = worlds[1]
     seq, as_of = rounds.next()
@@ -165,10 +196,14 @@ def test_stuck_transaction_is_replaced_with_fee_bump(tmp_path: Path) -> None:
         spiked = threading.Event()
 
         def miner() -> None:
-            # Mine a block every 30 ms; spike the base fee once our tx is in the pool.
+            # Once our tx is in the pool, spike the base fee and mine a block every 30 ms.
+            # No block is mined before that: one mined between a look at the pool and
+            # the spike could include the tx at the old fee.
             while not stop.is_set():
-                pending = node.rpc("txpool_content")["pending"]
-                if pending and not spiked.is_set():
+                if not spiked.is_set():
+                    if not node.rpc("txpool_content")["pending"]:
+                        time.sleep(0.01)
+                        continue
                     node.rpc("anvil_setNextBlockBaseFeePerGas", [hex(100 * 10**9)])
                     spiked.set()
                 node.mine(1)

@@ -34,21 +34,45 @@ class ExcludedAccount:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BalanceDifference:
+    """A sampled holder whose indexed balance is not what the token's balanceOf says."""
+
+    account: str  # CAIP-10
+    indexed: int
+    on_chain: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SupplyMismatch:
-    """Indexed holder balances (incl. excluded) do not add up to the chain's total supply."""
+    """The index does not reconcile with the chain: the indexed holder balances (incl.
+    excluded) do not add up to the total supply, or sampled holders' balances differ
+    from the chain's own answer (`sampled`, possibly with equal sums)."""
 
     total_supply: int
     indexed_sum: int
+    sampled: tuple[BalanceDifference, ...] = ()
 
     @property
     def difference(self) -> int:
         return self.total_supply - self.indexed_sum
 
     def reason(self, chain_id: str) -> str:
-        return (
-            f"{chain_id}: indexed balances sum to {self.indexed_sum} but totalSupply is "
-            f"{self.total_supply} (difference {self.difference})"
-        )
+        parts = []
+        if self.difference:
+            parts.append(
+                f"indexed balances sum to {self.indexed_sum} but totalSupply is "
+                f"{self.total_supply} (difference {self.difference})"
+            )
+        if self.sampled:
+            shown = ", ".join(
+                f"{d.account} indexed {d.indexed} on chain {d.on_chain}" for d in self.sampled[:3]
+            )
+            more = f" and {len(self.sampled) - 3} more" if len(self.sampled) > 3 else ""
+            parts.append(
+                f"balanceOf differs from the index for {len(self.sampled)} sampled "
+                f"holder(s): {shown}{more}"
+            )
+        return f"{chain_id}: " + "; ".join(parts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

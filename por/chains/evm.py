@@ -10,8 +10,13 @@ One snapshot:
     no longer canonical (a reorg below it) the index is rebuilt from `start_block`;
  4. reads `decimals()`, `totalSupply()` and the excluded accounts' `balanceOf` pinned to the
     block hash (EIP-1898, requireCanonical);
- 5. compares holders + excluded with totalSupply: a difference is a `SupplyMismatch` in the
-    snapshot (the run makes it DEGRADED), and the checkpoint is then NOT advanced.
+ 5. compares holders + excluded with totalSupply, and asks `balanceOf` (pinned, by quorum)
+    for a sample of indexed holders — the largest quarter of `spot_checks` and the rest
+    drawn by the OS CSPRNG, so an endpoint cannot know which holders it may misreport —
+    because a dropped or invented holder-to-holder log keeps the sum right and two
+    balances wrong. Either
+    difference is a `SupplyMismatch` in the snapshot (the run makes it DEGRADED), and the
+    checkpoint is then NOT advanced.
 
 Every read goes through `QuorumRpc`. I/O: JSON-RPC over HTTP only; the checkpoint store
 given by the caller does the disk (file store) or nothing (memory store).
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +38,7 @@ from eth_utils.crypto import keccak
 
 from por.chains.base import (
     EXCLUSION_REASONS,
+    BalanceDifference,
     BlockRef,
     ChainSnapshot,
     EndpointNote,
@@ -311,6 +318,7 @@ class EvmChainReader:
         max_log_range: int = 10_000,
         expected_decimals: int | None = None,
         timeout_s: float = 10.0,
+        spot_checks: int = 16,
     ) -> None:
         self.chain_num = chain_id
         self.chain_id = f"eip155:{chain_id}"
@@ -329,6 +337,10 @@ class EvmChainReader:
             raise ConfigError("max_log_range must be >= 1", where=self.chain_id)
         self.max_log_range = max_log_range
         self.expected_decimals = expected_decimals
+        if isinstance(spot_checks, bool) or not isinstance(spot_checks, int) or spot_checks < 0:
+            raise ConfigError(f"spot_checks must be an integer >= 0, got {spot_checks!r}",
+                              where=self.chain_id)
+        self.spot_checks = spot_checks
         self.rpc = QuorumRpc(chain_id=chain_id, urls=rpc_urls, quorum=quorum,
                              timeout_s=timeout_s)
         self.last_run: IndexRun | None = None
@@ -427,6 +439,29 @@ class EvmChainReader:
 
     # -- the snapshot
 
+    def spot_check_sample(self, balances: Mapping[str, int]) -> list[str]:
+        """The indexed addresses whose balanceOf is read: the largest quarter of
+        `spot_checks`, then an unpredictable draw from the rest."""
+        candidates = sorted(a for a in balances if a not in self.excluded)
+        k = min(self.spot_checks, len(candidates))
+        if k == 0:
+            return []
+        top = sorted(candidates, key=lambda a: (-balances[a], a))[: max(1, k // 4)]
+        chosen = set(top)
+        rest = [a for a in candidates if a not in chosen]
+        drawn = random.SystemRandom().sample(rest, k - len(top))
+        return top + drawn
+
+    def _spot_check(self, balances: Mapping[str, int], head: _Header) -> tuple[
+            BalanceDifference, ...]:
+        out = []
+        for addr in self.spot_check_sample(balances):
+            on_chain = self.balance_of(addr, head.hash)
+            if on_chain != balances[addr]:
+                out.append(BalanceDifference(account=caip10(self.chain_num, addr),
+                                             indexed=balances[addr], on_chain=on_chain))
+        return tuple(out)
+
     def snapshot(self) -> ChainSnapshot:
         """Supply, excluded accounts and every holder at one finalized block."""
         self.rpc.begin_session()
@@ -474,9 +509,11 @@ class EvmChainReader:
         holders = {caip10(self.chain_num, a): b for a, b in sorted(balances.items())
                    if a not in self.excluded and b > 0}
         indexed_sum = sum(holders.values()) + sum(e.balance for e in excluded)
+        sampled = self._spot_check(balances, head)
         mismatch = None
-        if indexed_sum != total_supply:
-            mismatch = SupplyMismatch(total_supply=total_supply, indexed_sum=indexed_sum)
+        if indexed_sum != total_supply or sampled:
+            mismatch = SupplyMismatch(total_supply=total_supply, indexed_sum=indexed_sum,
+                                      sampled=sampled)
         else:
             # Only an index that adds up becomes the next run's starting point.
             self.store.save(IndexCheckpoint(chain_id=self.chain_id, token=self.token_caip10,

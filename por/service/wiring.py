@@ -154,6 +154,7 @@ def build_chain(
                 "bridge_escrow",
                 "start_block",
                 "max_log_range",
+                "spot_checks",
                 "oracle",
                 "publisher_key_env",
                 "attestor_key_envs",
@@ -178,6 +179,7 @@ def build_chain(
             start_block=int(table.get("start_block", 0)),
             quorum=table.get("quorum"),
             max_log_range=int(table.get("max_log_range", 10_000)),
+            spot_checks=table.get("spot_checks", 16),
             expected_decimals=cfg.token.decimals,
         )
         publisher = None

@@ -68,8 +68,10 @@ class RpcProxy:
     """A 127.0.0.1 JSON-RPC proxy in front of an upstream node, with misbehaviours.
 
     mode: "pass" | "lie" (totalSupply/balanceOf answers + 1) | "malformed" (body is not JSON)
-    | "bad_result" (eth_call result is not hex). max_log_range: refuse eth_getLogs ranges
-    wider than this with a typical provider error.
+    | "bad_result" (eth_call result is not hex) | "drop_transfer" (eth_getLogs answers omit
+    their first holder-to-holder Transfer: the sum of balances stays right, two balances
+    do not). max_log_range: refuse eth_getLogs ranges wider than this with a typical
+    provider error.
     """
 
     def __init__(self, upstream: str, *, mode: str = "pass",
@@ -79,6 +81,7 @@ class RpcProxy:
         self.max_log_range = max_log_range
         self.log_requests: list[tuple[int, int]] = []
         self.refused = 0
+        self.dropped: list[dict[str, Any]] = []
         self._client = httpx.Client(timeout=10)
         proxy = self
 
@@ -115,6 +118,12 @@ class RpcProxy:
             return b"<html>502 Bad Gateway</html>"
         resp = self._client.post(self.upstream, content=body,
                                  headers={"content-type": "application/json"}).json()
+        if method == "eth_getLogs" and self.mode == "drop_transfer" and resp.get("result"):
+            zero = "0x" + "00" * 32
+            for i, log in enumerate(resp["result"]):
+                if len(log["topics"]) == 3 and zero not in log["topics"][1:]:
+                    self.dropped.append(resp["result"].pop(i))
+                    break
         if method == "eth_call" and "result" in resp:
             selector = req["params"][0].get("data", "")[:10]
             if self.mode == "bad_result":

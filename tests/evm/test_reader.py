@@ -277,6 +277,51 @@ def test_liar_alone_gives_mismatch_not_a_silent_answer(tworlds: dict[int, TokenW
         liar.close()
 
 
+def test_dropped_transfer_log_is_caught_by_balance_spot_checks(worlds: dict[int, World]) -> None:
+    # An endpoint whose eth_getLogs omits one holder-to-holder transfer: the indexed sum
+    # still equals totalSupply, so only asking balanceOf can notice. With every holder
+    # sampled the snapshot carries the two wrong balances (run -> DEGRADED) and the
+    # checkpoint is not advanced; the default sample always takes the largest holders.
+    w = worlds[56]
+    tw = _token_world(w, holders=30)
+    dropper = RpcProxy(w.node.url, mode="drop_transfer")
+    store = MemoryCheckpointStore()
+    try:
+        reader = tw.reader([dropper.url], checkpoint_store=store, spot_checks=10_000)
+        snap = reader.snapshot()
+        reader.close()
+    finally:
+        dropper.close()
+    assert len(dropper.dropped) == 1
+    log = dropper.dropped[0]
+    sender, receiver = ("0x" + t[-40:] for t in log["topics"][1:])
+    value = int(log["data"], 16)
+    m = snap.mismatch
+    assert m is not None and m.difference == 0
+    got = {d.account: (d.indexed, d.on_chain) for d in m.sampled}
+    pin = "0x" + snap.block.hash
+    token = contract(w.node.w3, "StableToken", tw.token)
+
+    def on_chain(a: str) -> int:
+        return int(token.functions.balanceOf(w.node.w3.to_checksum_address(a)).call(
+            block_identifier=pin))
+
+    assert got == {
+        f"eip155:56:{sender}": (on_chain(sender) + value, on_chain(sender)),
+        f"eip155:56:{receiver}": (on_chain(receiver) - value, on_chain(receiver)),
+    }
+    assert "balanceOf differs from the index for 2 sampled holder(s)" in m.reason(snap.chain_id)
+    assert store.load(snap.chain_id, snap.token_address) is None
+
+    # the same index through an honest endpoint reconciles, with the default sample
+    honest = tw.reader(checkpoint_store=store)
+    assert honest.snapshot().mismatch is None
+    largest = max(tw.ledger, key=lambda a: tw.ledger[a] if a not in honest.excluded else -1)
+    sample = honest.spot_check_sample({a: b for a, b in tw.ledger.items()})
+    assert len(sample) == 16 and largest in sample and len(set(sample)) == 16
+    honest.close()
+
+
 @pytest.mark.parametrize(
     ("mode", "err"),
     [("malformed", EvmMalformedAnswer), ("bad_result", EvmMalformedAnswer)],

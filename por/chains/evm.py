@@ -14,9 +14,8 @@ One snapshot:
     for a sample of indexed holders — the largest quarter of `spot_checks` and the rest
     drawn by the OS CSPRNG, so an endpoint cannot know which holders it may misreport —
     because a dropped or invented holder-to-holder log keeps the sum right and two
-    balances wrong. Either
-    difference is a `SupplyMismatch` in the snapshot (the run makes it DEGRADED), and the
-    checkpoint is then NOT advanced.
+    balances wrong. Either difference is a `SupplyMismatch` in the snapshot (the run
+    makes it DEGRADED), and the checkpoint is then NOT advanced.
 
 Every read goes through `QuorumRpc`. I/O: JSON-RPC over HTTP only; the checkpoint store
 given by the caller does the disk (file store) or nothing (memory store).
@@ -24,6 +23,7 @@ given by the caller does the disk (file store) or nothing (memory store).
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import random
@@ -442,15 +442,15 @@ class EvmChainReader:
     def spot_check_sample(self, balances: Mapping[str, int]) -> list[str]:
         """The indexed addresses whose balanceOf is read: the largest quarter of
         `spot_checks`, then an unpredictable draw from the rest."""
-        candidates = sorted(a for a in balances if a not in self.excluded)
+        candidates = [a for a in balances if a not in self.excluded]
         k = min(self.spot_checks, len(candidates))
         if k == 0:
             return []
-        top = sorted(candidates, key=lambda a: (-balances[a], a))[: max(1, k // 4)]
+        top = heapq.nlargest(max(1, k // 4), candidates, key=balances.__getitem__)
         chosen = set(top)
-        rest = [a for a in candidates if a not in chosen]
-        drawn = random.SystemRandom().sample(rest, k - len(top))
-        return top + drawn
+        # at most len(top) of this draw are already chosen, so it leaves enough others
+        draw = random.SystemRandom().sample(candidates, k)
+        return top + [a for a in draw if a not in chosen][: k - len(top)]
 
     def _spot_check(self, balances: Mapping[str, int], head: _Header) -> tuple[
             BalanceDifference, ...]:

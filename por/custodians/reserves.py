@@ -12,6 +12,7 @@ No I/O here: reports come in as values.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from por.core.policy import (
@@ -174,23 +175,7 @@ def evaluate_reserves(
     for i in range(len(positions)):
         if i in superseded:
             line = next(it_dropped)
-            out.append(
-                ReserveLine(
-                    custodian=line.custodian,
-                    account=line.account,
-                    asset_class=line.asset_class,
-                    instrument=line.instrument,
-                    currency=line.currency,
-                    amount=line.amount,
-                    market_value=line.market_value,
-                    haircut_bps=line.haircut_bps,
-                    eligible_value=0,
-                    ineligible_reason=superseded[i],
-                    statement=line.statement,
-                    issuer=line.issuer,
-                    notes=line.notes,
-                )
-            )
+            out.append(replace(line, eligible_value=0, ineligible_reason=superseded[i]))
         else:
             out.append(next(it_kept))
     return out, total, degraded

@@ -60,15 +60,18 @@ def _node_modules() -> Path:
 def compile_sources(sources: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Compile the given {filename: source} (default: every contracts/*.sol) -> artifacts."""
     if sources is None:
-        sources = {p.name: p.read_text(encoding="utf-8")
-                   for p in sorted(CONTRACTS_DIR.glob("*.sol"))}
+        sources = {
+            p.name: p.read_text(encoding="utf-8") for p in sorted(CONTRACTS_DIR.glob("*.sol"))
+        }
     node = shutil.which("node")
     if node is None:
         raise ConfigError("node is not on PATH; run ./dev setup", where="por.oracle.compile")
     modules = _node_modules()
     if not (modules / "solc").is_dir():
-        raise ConfigError(f"solc npm module not found under {modules}; run ./dev setup",
-                          where="por.oracle.compile")
+        raise ConfigError(
+            f"solc npm module not found under {modules}; run ./dev setup",
+            where="por.oracle.compile",
+        )
     std_input = {
         "language": "Solidity",
         "sources": {name: {"content": text} for name, text in sources.items()},
@@ -83,8 +86,10 @@ def compile_sources(sources: dict[str, str] | None = None) -> dict[str, dict[str
         check=False,
     )
     if proc.returncode != 0:
-        raise ConfigError(f"solc failed: {proc.stderr.decode(errors='replace')[-2000:]}",
-                          where="por.oracle.compile")
+        raise ConfigError(
+            f"solc failed: {proc.stderr.decode(errors='replace')[-2000:]}",
+            where="por.oracle.compile",
+        )
     result = json.loads(proc.stdout)
     version = str(result["version"])
     if not version.startswith(SOLC_VERSION + "+"):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from por.chains.anvil import AnvilNode, deploy_stablecoin, mint_batch, transfer_batch
 from por.chains.evm import EvmChainReader, MemoryCheckpointStore
+from por.demo.anvil import AnvilNode, deploy_stablecoin, mint_batch, transfer_batch
 
 
 def main() -> int:

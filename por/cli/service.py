@@ -171,7 +171,7 @@ def _cmd_leaves(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from por.service.demo import run_demo
+    from por.demo.world import run_demo
 
     return run_demo(
         data_dir=args.data_dir,

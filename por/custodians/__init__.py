@@ -3,8 +3,7 @@
 Public API (what the service uses):
 
 - `CustodianSource` protocol, `CustodianReport`, `RawDocument`   (base)
-- `FileSource` (files/globs of any format), `CustodianApiSource` (signed HTTP API),
-  `InMemorySource` (fake for tests and the demo)
+- `FileSource` (files/globs of any format), `CustodianApiSource` (signed HTTP API)
 - `parse_document` (sniffs the format) and the parsers `parse_camt`, `parse_mt940`,
   `parse_holdings_csv`, `parse_holdings_json`
 - `Statement`, `Holding`, `StatementParseError`, `UnsafeXmlError`   (model)
@@ -12,13 +11,13 @@ Public API (what the service uses):
 - `evaluate_reserves(reports, policy, *, token_currency, token_decimals, as_of)`
   -> (reserve lines, eligible total in token base units, DEGRADED reasons)
 
-docs/custodians.md describes the formats, the API signature scheme and the rules.
+docs/custodians.md describes the formats, the API signature scheme and the rules. The
+in-memory fake (`InMemorySource`) and the sample statements live in por.demo.
 """
 
 from por.custodians.api import CustodianApiSource
 from por.custodians.base import CustodianReport, CustodianSource, RawDocument
 from por.custodians.camt import parse_camt
-from por.custodians.fake import InMemorySource
 from por.custodians.files import FileSource, parse_document
 from por.custodians.holdings import parse_holdings_csv, parse_holdings_json
 from por.custodians.model import Holding, Statement, StatementParseError, UnsafeXmlError
@@ -32,7 +31,6 @@ __all__ = [
     "CustodianSource",
     "FileSource",
     "Holding",
-    "InMemorySource",
     "RawDocument",
     "RawStore",
     "Statement",

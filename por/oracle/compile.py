@@ -7,7 +7,8 @@ optimizer on (200 runs), evmVersion cancun, `metadata.bytecodeHash: none` and no
 metadata in the output — so the same sources always give byte-identical artifacts.
 
 I/O: reads the .sol files, runs node (solc npm module) as a subprocess, writes artifacts
-atomically. Nothing else; the rest of por only reads the committed artifacts.
+atomically. Nothing else; the rest of por only reads the committed artifacts, through
+por.oracle.artifacts.load_artifact — this module is a tool, never imported at run time.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from typing import Any
 
 from por.errors import ConfigError, FormatError
 from por.fileio import write_atomic
+from por.oracle.artifacts import ARTIFACTS_DIR
 
 ORACLE_DIR = Path(__file__).resolve().parent
 CONTRACTS_DIR = ORACLE_DIR / "contracts"
-ARTIFACTS_DIR = ORACLE_DIR / "artifacts"
 REPO_ROOT = ORACLE_DIR.parent.parent
 SOLC_VERSION = "0.8.28"
 
@@ -59,15 +60,18 @@ def _node_modules() -> Path:
 def compile_sources(sources: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Compile the given {filename: source} (default: every contracts/*.sol) -> artifacts."""
     if sources is None:
-        sources = {p.name: p.read_text(encoding="utf-8")
-                   for p in sorted(CONTRACTS_DIR.glob("*.sol"))}
+        sources = {
+            p.name: p.read_text(encoding="utf-8") for p in sorted(CONTRACTS_DIR.glob("*.sol"))
+        }
     node = shutil.which("node")
     if node is None:
         raise ConfigError("node is not on PATH; run ./dev setup", where="por.oracle.compile")
     modules = _node_modules()
     if not (modules / "solc").is_dir():
-        raise ConfigError(f"solc npm module not found under {modules}; run ./dev setup",
-                          where="por.oracle.compile")
+        raise ConfigError(
+            f"solc npm module not found under {modules}; run ./dev setup",
+            where="por.oracle.compile",
+        )
     std_input = {
         "language": "Solidity",
         "sources": {name: {"content": text} for name, text in sources.items()},
@@ -82,8 +86,10 @@ def compile_sources(sources: dict[str, str] | None = None) -> dict[str, dict[str
         check=False,
     )
     if proc.returncode != 0:
-        raise ConfigError(f"solc failed: {proc.stderr.decode(errors='replace')[-2000:]}",
-                          where="por.oracle.compile")
+        raise ConfigError(
+            f"solc failed: {proc.stderr.decode(errors='replace')[-2000:]}",
+            where="por.oracle.compile",
+        )
     result = json.loads(proc.stdout)
     version = str(result["version"])
     if not version.startswith(SOLC_VERSION + "+"):
@@ -126,16 +132,6 @@ def differences(artifacts: dict[str, dict[str, Any]]) -> list[str]:
         if path.stem not in artifacts:
             diff.append(path.stem)
     return sorted(diff)
-
-
-def load_artifact(name: str) -> dict[str, Any]:
-    """Read a committed artifact (ABI + bytecode) by contract name."""
-    path = ARTIFACTS_DIR / f"{name}.json"
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"no compiled artifact for {name}", where=str(path)) from e
-    return data
 
 
 def main(argv: list[str] | None = None) -> int:

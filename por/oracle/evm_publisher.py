@@ -50,7 +50,7 @@ from por.chains.evm_rpc import (
 )
 from por.errors import ConfigError, FormatError, PublishError, StoreError
 from por.fileio import write_atomic
-from por.oracle.compile import load_artifact
+from por.oracle.artifacts import load_artifact
 from por.oracle.report import OracleReport, recover_signer, sign_report
 
 __all__ = [

@@ -232,7 +232,7 @@ def build_chain(
             publisher = NamedPublisher(chain_id=caip2, contract_label="spl-memo", inner=memo)
         return sol_reader, publisher
     if kind == "fake":
-        from por.chains.fake import FakeChainReader
+        from por.demo.fake_chain import FakeChainReader
 
         _keys(table, {"kind", "chain_id", "token", "holders"}, where)
         holders = table.get("holders", {})

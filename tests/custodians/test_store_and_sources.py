@@ -12,11 +12,11 @@ import pytest
 
 from por.core.policy import Policy
 from por.custodians.base import CustodianReport, CustodianSource, RawDocument
-from por.custodians.fake import InMemorySource
 from por.custodians.files import FileSource, parse_document
 from por.custodians.model import Holding, Statement, StatementParseError
 from por.custodians.rawstore import RawStore
 from por.custodians.reserves import evaluate_reserves
+from por.demo.fake_custodian import InMemorySource
 from por.errors import FormatError, StoreError
 from tests.custodians.conftest import DATA, HT, sample
 
@@ -193,7 +193,7 @@ def test_rawstore_put_is_atomic_under_concurrent_writers(tmp_path: Path) -> None
 def test_demo_samples_shift_dates_and_stay_fresh() -> None:
     from datetime import date, timedelta
 
-    from por.custodians import demo
+    from por.demo import samples as demo
 
     docs = demo.sample_documents(date(2026, 1, 15))
     src = InMemorySource.from_documents(name="htbk", documents=docs, custodian=HT)

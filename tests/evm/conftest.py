@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 from eth_account import Account
 
-from por.chains.anvil import (
+from por.demo.anvil import (
     AnvilNode,
     deploy_consumer,
     deploy_oracle,

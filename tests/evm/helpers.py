@@ -14,7 +14,7 @@ import httpx
 from eth_utils import keccak
 
 from por.core.canonical import canonical_bytes
-from por.oracle.compile import load_artifact
+from por.oracle.artifacts import load_artifact
 
 
 def rfc3339(ts: int) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from por.oracle.compile import CONTRACTS_DIR, compile_sources, differences, load_artifact, render
+from por.oracle.artifacts import load_artifact
+from por.oracle.compile import CONTRACTS_DIR, compile_sources, differences, render
 
 pytestmark = [pytest.mark.xdist_group("evm")]
 

@@ -9,7 +9,7 @@ import pytest
 from eth_account import Account
 from web3.logs import DISCARD
 
-from por.chains.anvil import contract
+from por.demo.anvil import contract
 from por.oracle.report import (
     HALF_N,
     OracleReport,

@@ -15,7 +15,7 @@ import pytest
 from eth_account import Account
 from web3.logs import DISCARD
 
-from por.chains.anvil import AnvilNode, contract, deploy_oracle
+from por.demo.anvil import AnvilNode, contract, deploy_oracle
 from por.oracle.evm_publisher import (
     CRASH_POINTS,
     EvmPublisher,

@@ -10,14 +10,6 @@ from typing import Any
 
 import pytest
 
-from por.chains.anvil import (
-    contract,
-    deploy_stablecoin,
-    free_port,
-    impersonate,
-    mint_batch,
-    transfer_batch,
-)
 from por.chains.base import ChainReader
 from por.chains.evm import (
     EvmChainReader,
@@ -33,6 +25,14 @@ from por.chains.evm_rpc import (
     EvmNoQuorum,
     EvmRevert,
     EvmWrongChain,
+)
+from por.demo.anvil import (
+    contract,
+    deploy_stablecoin,
+    free_port,
+    impersonate,
+    mint_batch,
+    transfer_batch,
 )
 from por.errors import ChainError, FormatError
 from tests.evm.conftest import World

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from por.chains.fake import fake_holders
 from por.core.dsse import Ed25519Signer, KeyEntry, KeySet
+from por.demo.fake_chain import fake_holders
 
-SAMPLES = Path(__file__).resolve().parents[2] / "por" / "custodians" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "por" / "demo" / "samples"
 CUSTODIAN = "Harbour Trust Bank (Hong Kong) Limited"
 # The sample statements are dated 2025-06-30 (Hong Kong end of day).
 SAMPLE_DAY = datetime(2025, 7, 1, 2, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from por.chains.anvil import free_port
+from por.demo.anvil import free_port
 from tests.service.conftest import PASSPHRASE, write_world
 
 

@@ -15,7 +15,7 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from por.chains.solana_sim import SolanaSim
+from por.demo.solana_sim import SolanaSim
 
 
 def keypair(label: str) -> Keypair:

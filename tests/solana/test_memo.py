@@ -13,8 +13,8 @@ from solders.keypair import Keypair
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from por.chains.solana_sim import MEMO_PROGRAM_IDS
 from por.core.canonical import canonical_bytes
+from por.demo.solana_sim import MEMO_PROGRAM_IDS
 from por.errors import ConfigError, InputError, MismatchError
 from por.oracle.solana_memo import (
     PublishResult,

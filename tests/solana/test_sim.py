@@ -9,7 +9,7 @@ import httpx
 import pytest
 from solders.keypair import Keypair
 
-from por.chains.solana_sim import SolanaSim, b58decode
+from por.demo.solana_sim import SolanaSim, b58decode
 
 from .conftest import World
 

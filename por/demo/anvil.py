@@ -29,7 +29,7 @@ from eth_account import Account
 from web3 import HTTPProvider, Web3
 
 from por.errors import ChainError, ConfigError
-from por.oracle.compile import load_artifact
+from por.oracle.artifacts import load_artifact
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"
@@ -131,11 +131,21 @@ class AnvilNode:
 
     def _argv(self, port: int) -> list[str]:
         argv = [
-            self.binary, "--host", "127.0.0.1", "--port", str(port),
-            "--chain-id", str(self.chain_id),
-            "--accounts", str(self.accounts_count), "--mnemonic", self.mnemonic,
-            "--balance", str(self.balance_eth),
-            "--slots-in-an-epoch", str(self.slots_in_an_epoch),
+            self.binary,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--chain-id",
+            str(self.chain_id),
+            "--accounts",
+            str(self.accounts_count),
+            "--mnemonic",
+            self.mnemonic,
+            "--balance",
+            str(self.balance_eth),
+            "--slots-in-an-epoch",
+            str(self.slots_in_an_epoch),
             "--silent",
         ]
         if self.block_time_s is not None:
@@ -155,7 +165,9 @@ class AnvilNode:
         for _attempt in range(3):  # another process may grab the free port first
             port = free_port()
             proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
-                self._argv(port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                self._argv(port),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
                 stdin=subprocess.DEVNULL,
             )
             w3 = Web3(HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 10}))
@@ -174,8 +186,9 @@ class AnvilNode:
             else:
                 last_err = "did not answer in time"
             _stop_process(proc)
-        raise AnvilError(f"anvil did not start: {last_err.strip()[-500:]}",
-                         where=f"{self.caip2} {self.binary}")
+        raise AnvilError(
+            f"anvil did not start: {last_err.strip()[-500:]}", where=f"{self.caip2} {self.binary}"
+        )
 
     def stop(self) -> None:
         if self._proc is not None:
@@ -186,8 +199,9 @@ class AnvilNode:
     def __enter__(self) -> AnvilNode:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def rpc(self, method: str, params: Sequence[Any] = ()) -> Any:
@@ -251,45 +265,78 @@ def deploy_contract(w3: Web3, name: str, *args: Any, sender: str) -> str:
 
 def contract(w3: Web3, name: str, address: str) -> Any:
     """A web3 contract object for a committed artifact at `address`."""
-    return w3.eth.contract(address=Web3.to_checksum_address(address),
-                           abi=load_artifact(name)["abi"])
+    return w3.eth.contract(
+        address=Web3.to_checksum_address(address), abi=load_artifact(name)["abi"]
+    )
 
 
-def deploy_stablecoin(w3: Web3, *, issuer: str, name: str = "CNH Coin",
-                      symbol: str = "CNHC") -> str:
+def deploy_stablecoin(
+    w3: Web3, *, issuer: str, name: str = "CNH Coin", symbol: str = "CNHC"
+) -> str:
     """The test/demo ERC-20 (6 decimals); `issuer` (an unlocked account) may mint and burn."""
     return deploy_contract(w3, "StableToken", name, symbol, issuer, sender=issuer)
 
 
-def deploy_oracle(w3: Web3, *, owner: str, attestors: Sequence[str], threshold: int,
-                  decimals: int = 6, description: str = "CNHC reserves (por)",
-                  max_report_age_s: int = 7 * 24 * 3600) -> str:
+def deploy_oracle(
+    w3: Web3,
+    *,
+    owner: str,
+    attestors: Sequence[str],
+    threshold: int,
+    decimals: int = 6,
+    description: str = "CNHC reserves (por)",
+    max_report_age_s: int = 7 * 24 * 3600,
+) -> str:
     """ReserveOracle with the given attestor addresses and signature threshold."""
     return deploy_contract(
-        w3, "ReserveOracle", decimals, description,
-        [Web3.to_checksum_address(a) for a in attestors], threshold, max_report_age_s, owner,
+        w3,
+        "ReserveOracle",
+        decimals,
+        description,
+        [Web3.to_checksum_address(a) for a in attestors],
+        threshold,
+        max_report_age_s,
+        owner,
         sender=owner,
     )
 
 
 def deploy_consumer(w3: Web3, *, feed: str, token: str, heartbeat_s: int, sender: str) -> str:
     """PorConsumer: a Chainlink-PoR-style reader of `feed` guarding `token` mints."""
-    return deploy_contract(w3, "PorConsumer", Web3.to_checksum_address(feed),
-                           Web3.to_checksum_address(token), heartbeat_s, sender=sender)
+    return deploy_contract(
+        w3,
+        "PorConsumer",
+        Web3.to_checksum_address(feed),
+        Web3.to_checksum_address(token),
+        heartbeat_s,
+        sender=sender,
+    )
 
 
-def _batches(recipients: Sequence[str], amounts: Sequence[int],
-             chunk: int) -> Iterator[tuple[list[str], list[int]]]:
+def _batches(
+    recipients: Sequence[str], amounts: Sequence[int], chunk: int
+) -> Iterator[tuple[list[str], list[int]]]:
     if len(recipients) != len(amounts):
-        raise ConfigError(f"{len(recipients)} recipients but {len(amounts)} amounts",
-                          where="anvil batch")
+        raise ConfigError(
+            f"{len(recipients)} recipients but {len(amounts)} amounts", where="anvil batch"
+        )
     for i in range(0, len(recipients), chunk):
-        yield ([Web3.to_checksum_address(a) for a in recipients[i:i + chunk]],
-               list(amounts[i:i + chunk]))
+        yield (
+            [Web3.to_checksum_address(a) for a in recipients[i : i + chunk]],
+            list(amounts[i : i + chunk]),
+        )
 
 
-def _batch_call(w3: Web3, token: str, fn: str, *, sender: str, recipients: Sequence[str],
-                amounts: Sequence[int], chunk: int) -> int:
+def _batch_call(
+    w3: Web3,
+    token: str,
+    fn: str,
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    amounts: Sequence[int],
+    chunk: int,
+) -> int:
     """Send one batch tx per `chunk` recipients without waiting in between; returns the count."""
     c = contract(w3, "StableToken", token)
     sender = Web3.to_checksum_address(sender)
@@ -297,7 +344,8 @@ def _batch_call(w3: Web3, token: str, fn: str, *, sender: str, recipients: Seque
     nonce = int(w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "pending"))
     for to, amts in _batches(recipients, amounts, chunk):
         tx = getattr(c.functions, fn)(to, amts).build_transaction(
-            {"from": sender, "nonce": nonce, "gas": 60_000 + 40_000 * len(to)})
+            {"from": sender, "nonce": nonce, "gas": 60_000 + 40_000 * len(to)}
+        )
         hashes.append(w3.eth.send_transaction(tx))
         nonce += 1
     for h in hashes:
@@ -307,18 +355,40 @@ def _batch_call(w3: Web3, token: str, fn: str, *, sender: str, recipients: Seque
     return len(hashes)
 
 
-def mint_batch(w3: Web3, token: str, *, issuer: str, recipients: Sequence[str],
-               amounts: Sequence[int], chunk: int = 500) -> int:
+def mint_batch(
+    w3: Web3,
+    token: str,
+    *,
+    issuer: str,
+    recipients: Sequence[str],
+    amounts: Sequence[int],
+    chunk: int = 500,
+) -> int:
     """Issuer mints amounts[i] to recipients[i], `chunk` per transaction."""
-    return _batch_call(w3, token, "mintBatch", sender=issuer, recipients=recipients,
-                       amounts=amounts, chunk=chunk)
+    return _batch_call(
+        w3, token, "mintBatch", sender=issuer, recipients=recipients, amounts=amounts, chunk=chunk
+    )
 
 
-def transfer_batch(w3: Web3, token: str, *, sender: str, recipients: Sequence[str],
-                   amounts: Sequence[int], chunk: int = 500) -> int:
+def transfer_batch(
+    w3: Web3,
+    token: str,
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    amounts: Sequence[int],
+    chunk: int = 500,
+) -> int:
     """`sender` (unlocked or impersonated) sends amounts[i] to recipients[i]."""
-    return _batch_call(w3, token, "transferBatch", sender=sender, recipients=recipients,
-                       amounts=amounts, chunk=chunk)
+    return _batch_call(
+        w3,
+        token,
+        "transferBatch",
+        sender=sender,
+        recipients=recipients,
+        amounts=amounts,
+        chunk=chunk,
+    )
 
 
 def impersonate(node: AnvilNode, address: str, *, fund_wei: int = 10**20) -> str:

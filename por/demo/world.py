@@ -77,7 +77,7 @@ def _start_evm(
 ) -> dict[str, Any]:
     from eth_account import Account
 
-    from por.chains.anvil import AnvilNode, deploy_oracle, deploy_stablecoin, mint_batch
+    from por.demo.anvil import AnvilNode, deploy_oracle, deploy_stablecoin, mint_batch
 
     node = AnvilNode(chain_id=chain_id)
     node.start()
@@ -123,7 +123,7 @@ def _start_solana(
 ) -> dict[str, Any]:
     from solders.keypair import Keypair
 
-    from por.chains.solana_sim import SolanaSim
+    from por.demo.solana_sim import SolanaSim
     from por.oracle.solana_memo import write_keypair_file
 
     sim = SolanaSim(start_time_s=int(time.time()))
@@ -155,7 +155,7 @@ def _start_solana(
 
 
 def _write_statements(data_dir: Path, day: datetime) -> list[str]:
-    from por.custodians.demo import sample_documents
+    from por.demo.samples import sample_documents
 
     folder = data_dir / "statements"
     folder.mkdir(parents=True, exist_ok=True)
@@ -170,7 +170,7 @@ def _write_statements(data_dir: Path, day: datetime) -> list[str]:
 def _transfers(evm: list[dict[str, Any]], stop: threading.Event, rng: random.Random) -> None:
     """Background market activity: the market maker pays a few holders every couple of seconds,
     sometimes new ones, so each attestation sees a different state."""
-    from por.chains.anvil import transfer_batch
+    from por.demo.anvil import transfer_batch
 
     while not stop.wait(2.0):
         for chain in evm:
@@ -292,7 +292,7 @@ def _write_keys(data_dir: Path) -> None:
 def build_world(
     *, data_dir: Path, port: int, interval_s: int, holders: int, solana: bool, out: TextIO
 ) -> tuple[DemoWorld, Path]:
-    from por.chains.anvil import free_port
+    from por.demo.anvil import free_port
 
     world = DemoWorld(data_dir=_prepare_dir(data_dir))
     rng = random.Random(DEMO_SEED)  # noqa: S311 - reproducible demo data, not secrets

@@ -60,4 +60,3 @@ def fake_holders(
         h = hashlib.sha256(f"{seed}:{chain_id}:{i}".encode()).digest()
         out[f"{chain_id}:0x{h[:20].hex()}"] = int.from_bytes(h[20:28], "big") % max_balance + 1
     return out
-

@@ -1,6 +1,6 @@
 """The packaged sample statements of Harbour Trust Bank (Hong Kong) Limited, for `por demo`.
 
-The files in por/custodians/samples/ are dated 2025-06-30 (statement day). For a live
+The files in por/demo/samples/ are dated 2025-06-30 (statement day). For a live
 demo `sample_documents(day)` moves every date in them by the same number of days, so
 the statements are fresh, maturities keep their distance, and the content stays a
 faithful copy of the committed files otherwise (hashes change, of course).

@@ -17,8 +17,9 @@ The contract itself refuses a second round for a sequence (strictly increasing),
 duplicate can at worst revert; the intent log makes sure it is not even sent. One
 publisher process per sender key per chain (nonces are managed here, not shared).
 
-Test hook: POR_CRASH_AT=after_sign|after_intent|after_broadcast|before_receipt makes the
-process exit with status 137 at that point (kill tests, tests/evm/test_publisher.py).
+Crash points (por.crashpoints, for the kill tests in tests/evm/test_publisher.py):
+POR_CRASH_AT=evm_after_sign|evm_after_intent|evm_after_broadcast|evm_before_receipt
+kills the process with SIGKILL at that step.
 
 I/O: JSON-RPC to the chain's endpoints and the caller's IntentStore; nothing else.
 """
@@ -48,6 +49,7 @@ from por.chains.evm_rpc import (
     parse_data,
     parse_quantity,
 )
+from por.crashpoints import CrashPoint, crashpoint
 from por.errors import ConfigError, FormatError, PublishError, StoreError
 from por.fileio import write_atomic
 from por.oracle.compile import load_artifact
@@ -66,7 +68,8 @@ __all__ = [
     "SentTx",
 ]
 
-CRASH_POINTS = ("after_sign", "after_intent", "after_broadcast", "before_receipt")
+CRASH_POINTS: tuple[CrashPoint, ...] = (
+    "evm_after_sign", "evm_after_intent", "evm_after_broadcast", "evm_before_receipt")
 MIN_FEE_BUMP_PERCENT = 20
 
 
@@ -215,12 +218,6 @@ class PublishResult:
     def from_dict(cls, d: Mapping[str, Any]) -> PublishResult:
         return cls(chain_id=d["chain_id"], sequence=d["sequence"], tx_hash=d["tx_hash"],
                    block_number=d["block_number"], status=d["status"])
-
-
-def _crash_point(name: str) -> None:
-    # Test hook for the kill/restart tests: die like `kill -9` would, no cleanup, no flush.
-    if os.environ.get("POR_CRASH_AT") == name:
-        os._exit(137)
 
 
 _ALREADY_KNOWN_RE = re.compile(r"already known|known transaction|already imported|"
@@ -569,7 +566,7 @@ class EvmPublisher:
     def _send_new(self, report: OracleReport,
                   signatures: Sequence[bytes] | None) -> PublishResult:
         sigs = self._signatures(report, signatures)
-        _crash_point("after_sign")
+        crashpoint("evm_after_sign")
         data = self._c.encode_abi("submit", args=[report.as_abi_tuple(), sigs])
         # Simulate first: a refused report fails here with the contract's own error name.
         call = {"from": self.sender.address, "to": self.contract, "data": data}
@@ -583,14 +580,14 @@ class EvmPublisher:
                                sender=self.sender.address, nonce=nonce, state="signed",
                                txs=(tx,))
         self.store.put(intent)  # DESIGN §6: the intent is durable before anything is sent
-        _crash_point("after_intent")
+        crashpoint("evm_after_intent")
         self._broadcast(tx)
         intent = self._mark_sent(intent, self._block_number())
-        _crash_point("after_broadcast")
+        crashpoint("evm_after_broadcast")
         return self._wait(report, intent)
 
     def _wait(self, report: OracleReport, intent: PublishIntent) -> PublishResult:
-        _crash_point("before_receipt")
+        crashpoint("evm_before_receipt")
         deadline = time.monotonic() + self.receipt_timeout_s
         while time.monotonic() < deadline:
             for tx in reversed(intent.txs):

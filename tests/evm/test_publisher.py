@@ -54,7 +54,7 @@ def _run_child(cfg_path: Path, crash_at: str | None) -> subprocess.CompletedProc
 @pytest.mark.parametrize("crash_at", CRASH_POINTS)
 def test_killed_publisher_publishes_exactly_once(worlds: dict[int, World], rounds: Rounds,
                                                  tmp_path: Path, crash_at: str) -> None:
-    # The publisher process is killed (os._exit, like SIGKILL) at one step while
+    # The publisher process is killed (SIGKILL, reported as exit 137) at one step while
     # publishing to chain 1, then restarted with the same intent directory. Whatever the
     # step, each chain must end with exactly one round for the attestation, and the
     # sender must have spent exactly one nonce per chain (no duplicate sent and reverted).

@@ -23,10 +23,18 @@ def publish(path: str) -> int:
     store = FileIntentStore(cfg["intent_dir"])
     results = []
     for c in cfg["chains"]:
-        pub = EvmPublisher(chain_id=c["chain_id"], rpc_urls=[c["url"]], contract=c["oracle"],
-                           sender_key=c["sender_key"], attestor_keys=cfg["attestor_keys"],
-                           intent_store=store, confirmations=1, stuck_after_blocks=5,
-                           poll_interval_s=0.02, receipt_timeout_s=60)
+        pub = EvmPublisher(
+            chain_id=c["chain_id"],
+            rpc_urls=[c["url"]],
+            contract=c["oracle"],
+            sender_key=c["sender_key"],
+            attestor_keys=cfg["attestor_keys"],
+            intent_store=store,
+            confirmations=1,
+            stuck_after_blocks=5,
+            poll_interval_s=0.02,
+            receipt_timeout_s=60,
+        )
         results.append(pub.publish(cfg["doc"], cfg["digest"]).to_dict())
     print(json.dumps(results), flush=True)
     return 0

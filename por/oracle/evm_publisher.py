@@ -26,15 +26,12 @@ I/O: JSON-RPC to the chain's endpoints and the caller's IntentStore; nothing els
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from dataclasses import replace
+from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_account import Account
@@ -50,22 +47,18 @@ from por.chains.evm_rpc import (
     parse_quantity,
 )
 from por.crashpoints import CrashPoint, crashpoint
-from por.errors import ConfigError, FormatError, PublishError, StoreError
-from por.fileio import write_atomic
+from por.errors import ConfigError, FormatError, PublishError
+from por.oracle.base import PublishReceipt, PublishStatus
 from por.oracle.compile import load_artifact
+from por.oracle.intents import IntentStore, PublishIntent, SentTx
 from por.oracle.report import OracleReport, recover_signer, sign_report
 
 __all__ = [
     "CRASH_POINTS",
     "EvmPublisher",
-    "FileIntentStore",
-    "IntentStore",
-    "MemoryIntentStore",
     "NotAttestorError",
     "OracleRejectedError",
-    "PublishIntent",
-    "PublishResult",
-    "SentTx",
+    "PublishTimeoutError",
 ]
 
 CRASH_POINTS: tuple[CrashPoint, ...] = (
@@ -87,173 +80,6 @@ class NotAttestorError(OracleRejectedError):
 
 class PublishTimeoutError(PublishError):
     """No receipt in time; the intent is kept and the next run resumes it."""
-
-
-# ---------------------------------------------------------------- intents
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SentTx:
-    tx_hash: str  # 0x hex
-    raw_tx: str  # 0x hex of the signed transaction
-    max_fee_per_gas: int
-    max_priority_fee_per_gas: int
-    sent_at_block: int | None = None  # None: signed and stored, not yet broadcast
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tx_hash": self.tx_hash,
-            "raw_tx": self.raw_tx,
-            "max_fee_per_gas": str(self.max_fee_per_gas),
-            "max_priority_fee_per_gas": str(self.max_priority_fee_per_gas),
-            "sent_at_block": self.sent_at_block,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SentTx:
-        return cls(
-            tx_hash=d["tx_hash"],
-            raw_tx=d["raw_tx"],
-            max_fee_per_gas=int(d["max_fee_per_gas"]),
-            max_priority_fee_per_gas=int(d["max_priority_fee_per_gas"]),
-            sent_at_block=d["sent_at_block"],
-        )
-
-
-IntentState = Literal["signed", "broadcast", "confirmed", "abandoned"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublishIntent:
-    """What the publisher is about to do / did for one (chain, sequence)."""
-
-    chain_id: int
-    sequence: int
-    contract: str  # checksum address
-    attestation_digest: str  # hex without 0x
-    sender: str
-    nonce: int
-    state: IntentState
-    txs: tuple[SentTx, ...] = ()
-    tx_hash: str | None = None  # the mined transaction
-    block_number: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": "por-publish-intent-v1",
-            "chain_id": self.chain_id,
-            "sequence": self.sequence,
-            "contract": self.contract,
-            "attestation_digest": self.attestation_digest,
-            "sender": self.sender,
-            "nonce": self.nonce,
-            "state": self.state,
-            "txs": [t.to_dict() for t in self.txs],
-            "tx_hash": self.tx_hash,
-            "block_number": self.block_number,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, where: str = "intent") -> PublishIntent:
-        try:
-            if d["format"] != "por-publish-intent-v1":
-                raise FormatError(f"unknown format {d['format']!r}", where=where)
-            if d["state"] not in ("signed", "broadcast", "confirmed", "abandoned"):
-                raise FormatError(f"unknown state {d['state']!r}", where=f"{where}.state")
-            return cls(
-                chain_id=int(d["chain_id"]),
-                sequence=int(d["sequence"]),
-                contract=d["contract"],
-                attestation_digest=d["attestation_digest"],
-                sender=d["sender"],
-                nonce=int(d["nonce"]),
-                state=d["state"],
-                txs=tuple(SentTx.from_dict(t) for t in d["txs"]),
-                tx_hash=d["tx_hash"],
-                block_number=d["block_number"],
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise FormatError(f"malformed intent: {e!r}", where=where) from e
-
-
-class IntentStore(Protocol):
-    """Durable record of publish intents, one per (chain id, sequence)."""
-
-    def get(self, chain_id: int, sequence: int) -> PublishIntent | None: ...
-
-    def put(self, intent: PublishIntent) -> None: ...
-
-
-class MemoryIntentStore:
-    def __init__(self) -> None:
-        self._data: dict[tuple[int, int], PublishIntent] = {}
-
-    def get(self, chain_id: int, sequence: int) -> PublishIntent | None:
-        return self._data.get((chain_id, sequence))
-
-    def put(self, intent: PublishIntent) -> None:
-        self._data[(intent.chain_id, intent.sequence)] = intent
-
-
-class FileIntentStore:
-    """`<dir>/eip155_<chain>/<sequence>.json`, each written atomically with fsync."""
-
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory)
-
-    def path(self, chain_id: int, sequence: int) -> Path:
-        return self.directory / f"eip155_{chain_id}" / f"{sequence:012d}.json"
-
-    def get(self, chain_id: int, sequence: int) -> PublishIntent | None:
-        path = self.path(chain_id, sequence)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            raise StoreError(f"cannot read intent: {e}", where=str(path)) from e
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise FormatError(f"malformed JSON: {e}", where=str(path)) from e
-        return PublishIntent.from_dict(data, where=str(path))
-
-    def put(self, intent: PublishIntent) -> None:
-        write_atomic(
-            self.path(intent.chain_id, intent.sequence),
-            json.dumps(intent.to_dict(), indent=1, sort_keys=True).encode(),
-        )
-
-
-# ---------------------------------------------------------------- results
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublishResult:
-    chain_id: str  # CAIP-2
-    sequence: int
-    tx_hash: str | None
-    block_number: int | None
-    status: Literal["published", "already_published"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "chain_id": self.chain_id,
-            "sequence": self.sequence,
-            "tx_hash": self.tx_hash,
-            "block_number": self.block_number,
-            "status": self.status,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> PublishResult:
-        return cls(
-            chain_id=d["chain_id"],
-            sequence=d["sequence"],
-            tx_hash=d["tx_hash"],
-            block_number=d["block_number"],
-            status=d["status"],
-        )
 
 
 _ALREADY_KNOWN_RE = re.compile(
@@ -300,10 +126,11 @@ class EvmPublisher:
             raise ConfigError(
                 "confirmations and stuck_after_blocks must be >= 1", where=f"eip155:{chain_id}"
             )
-        self.chain_id = chain_id
-        self.caip2 = f"eip155:{chain_id}"
-        self.endpoints = [Endpoint(u, chain_caip2=self.caip2, timeout_s=timeout_s) for u in urls]
+        self.evm_chain_id = chain_id  # the EIP-155 number: signatures, transactions, intents
+        self.chain_id = f"eip155:{chain_id}"  # CAIP-2, as the run and the store name chains
+        self.endpoints = [Endpoint(u, chain_caip2=self.chain_id, timeout_s=timeout_s) for u in urls]
         self.contract = to_checksum_address(contract)
+        self.contract_label = self.contract  # what the publication state shows
         self.sender = Account.from_key(sender_key)
         self.attestor_keys = list(attestor_keys)
         self.store = intent_store
@@ -331,7 +158,7 @@ class EvmPublisher:
     @property
     def where(self) -> str:
         ep = self._primary or self.endpoints[0]
-        return f"{self.caip2} {ep.url} contract {self.contract}"
+        return f"{self.chain_id} {ep.url} contract {self.contract}"
 
     def _ep(self) -> Endpoint:
         """The first endpoint that answers with the right chain id."""
@@ -344,14 +171,14 @@ class EvmPublisher:
             except EvmChainError as e:
                 problems.append(f"{ep.url}: {e.message}")
                 continue
-            if cid != self.chain_id:
-                problems.append(f"{ep.url}: serves chain id {cid}, expected {self.chain_id}")
+            if cid != self.evm_chain_id:
+                problems.append(f"{ep.url}: serves chain id {cid}, expected {self.evm_chain_id}")
                 continue
             self._primary = ep
             return ep
         raise PublishError(
             "no usable endpoint: " + "; ".join(problems),
-            where=f"{self.caip2} {', '.join(e.url for e in self.endpoints)}",
+            where=f"{self.chain_id} {', '.join(e.url for e in self.endpoints)}",
         )
 
     def _rpc(self, method: str, params: Sequence[Any]) -> Any:
@@ -500,14 +327,16 @@ class EvmPublisher:
             list(given)
             if given is not None
             else [
-                sign_report(report, chain_id=self.chain_id, contract=self.contract, private_key=k)
+                sign_report(
+                    report, chain_id=self.evm_chain_id, contract=self.contract, private_key=k
+                )
                 for k in self.attestor_keys
             ]
         )
         if not sigs:
             raise ConfigError("no attestor keys and no signatures given", where=self.where)
         for i, sig in enumerate(sigs):
-            signer = recover_signer(report, sig, chain_id=self.chain_id, contract=self.contract)
+            signer = recover_signer(report, sig, chain_id=self.evm_chain_id, contract=self.contract)
             (ok,) = self._call("isAttestor", [signer], ["bool"])
             if not ok:
                 raise NotAttestorError(
@@ -539,7 +368,7 @@ class EvmPublisher:
     def _sign_tx(self, data: str, nonce: int, gas: int, max_fee: int, tip: int) -> SentTx:
         tx = {
             "type": 2,
-            "chainId": self.chain_id,
+            "chainId": self.evm_chain_id,
             "nonce": nonce,
             "to": self.contract,
             "value": 0,
@@ -576,9 +405,9 @@ class EvmPublisher:
 
     def publish(
         self, doc: Mapping[str, Any], digest_hex: str, *, signatures: Sequence[bytes] | None = None
-    ) -> PublishResult:
+    ) -> PublishReceipt:
         report = OracleReport.from_attestation(doc, digest_hex)
-        intent = self.store.get(self.chain_id, report.sequence)
+        intent = self.store.get(self.evm_chain_id, report.sequence)
         if intent is not None and intent.attestation_digest != digest_hex:
             raise PublishError(
                 f"intent for sequence {report.sequence} is for digest "
@@ -620,7 +449,7 @@ class EvmPublisher:
 
     def _settle_existing(
         self, report: OracleReport, intent: PublishIntent | None, _: str
-    ) -> PublishResult:
+    ) -> PublishReceipt:
         if intent is not None:
             for tx in reversed(intent.txs):
                 rcpt = self._rpc("eth_getTransactionReceipt", [tx.tx_hash])
@@ -629,15 +458,15 @@ class EvmPublisher:
         tx_hash, block = self._find_round_tx(report.sequence)
         if intent is not None:
             self.store.put(replace(intent, state="abandoned"))
-        return PublishResult(
-            chain_id=self.caip2,
+        return PublishReceipt(
+            chain_id=self.chain_id,
             sequence=report.sequence,
             tx_hash=tx_hash,
             block_number=block,
             status="already_published",
         )
 
-    def _resume(self, report: OracleReport, intent: PublishIntent) -> PublishResult | None:
+    def _resume(self, report: OracleReport, intent: PublishIntent) -> PublishReceipt | None:
         """Pick up a stored intent; None if it is dead and a fresh one must be made."""
         mined = self._nonce("latest")
         if mined > intent.nonce:
@@ -664,7 +493,7 @@ class EvmPublisher:
         self.store.put(intent)
         return intent
 
-    def _send_new(self, report: OracleReport, signatures: Sequence[bytes] | None) -> PublishResult:
+    def _send_new(self, report: OracleReport, signatures: Sequence[bytes] | None) -> PublishReceipt:
         sigs = self._signatures(report, signatures)
         crashpoint("evm_after_sign")
         data = self._c.encode_abi("submit", args=[report.as_abi_tuple(), sigs])
@@ -675,7 +504,7 @@ class EvmPublisher:
         max_fee, tip = self._fees()
         tx = self._sign_tx(data, nonce, gas * 6 // 5 + 20_000, max_fee, tip)
         intent = PublishIntent(
-            chain_id=self.chain_id,
+            chain_id=self.evm_chain_id,
             sequence=report.sequence,
             contract=self.contract,
             attestation_digest=report.attestation_digest.hex(),
@@ -691,7 +520,7 @@ class EvmPublisher:
         crashpoint("evm_after_broadcast")
         return self._wait(report, intent)
 
-    def _wait(self, report: OracleReport, intent: PublishIntent) -> PublishResult:
+    def _wait(self, report: OracleReport, intent: PublishIntent) -> PublishReceipt:
         crashpoint("evm_before_receipt")
         deadline = time.monotonic() + self.receipt_timeout_s
         while time.monotonic() < deadline:
@@ -747,7 +576,9 @@ class EvmPublisher:
         fields = _decode_eip1559(last.raw_tx)
         return self._sign_tx(fields["data"], nonce, fields["gas"], max_fee, tip)
 
-    def _confirm(self, intent: PublishIntent, tx: SentTx, rcpt: Mapping[str, Any]) -> PublishResult:
+    def _confirm(
+        self, intent: PublishIntent, tx: SentTx, rcpt: Mapping[str, Any]
+    ) -> PublishReceipt:
         block = parse_quantity(rcpt.get("blockNumber"), "blockNumber")
         deadline = time.monotonic() + self.receipt_timeout_s
         while self._block_number() < block + self.confirmations - 1:
@@ -765,11 +596,9 @@ class EvmPublisher:
         self.store.put(intent)
         return self._result(intent, "published")
 
-    def _result(
-        self, intent: PublishIntent, status: Literal["published", "already_published"]
-    ) -> PublishResult:
-        return PublishResult(
-            chain_id=self.caip2,
+    def _result(self, intent: PublishIntent, status: PublishStatus) -> PublishReceipt:
+        return PublishReceipt(
+            chain_id=self.chain_id,
             sequence=intent.sequence,
             tx_hash=intent.tx_hash,
             block_number=intent.block_number,

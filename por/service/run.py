@@ -44,16 +44,9 @@ from por.core.attestation import (
 from por.core.sumtree import SumTree, derive_salt
 from por.crashpoints import crashpoint
 from por.errors import ChainError, PorError
+from por.oracle.base import Publisher
 
 log = logging.getLogger("por.run")
-
-
-class Publisher(Protocol):
-    """Anything that publishes a recorded attestation; idempotent per sequence."""
-
-    chain_id: str
-
-    def publish(self, doc: Mapping[str, Any], digest_hex: str) -> Any: ...
 
 
 class ReserveEvaluator(Protocol):
@@ -258,32 +251,29 @@ def publish_all(deps: RunDeps, attestation: Attestation) -> list[PublishOutcome]
             deps.store.record_publication(
                 p.chain_id,
                 attestation.sequence,
-                contract=getattr(p, "contract_label", ""),
+                contract=p.contract_label,
                 tx_hash=None,
                 block_number=None,
                 status=f"failed: {e}"[:500],
             )
             continue
-        tx = getattr(r, "tx_hash", None) or getattr(r, "signature", None)
-        block = getattr(r, "block_number", None) or getattr(r, "slot", None)
-        status = str(getattr(r, "status", "published"))
         out.append(
             PublishOutcome(
                 chain_id=p.chain_id,
                 sequence=attestation.sequence,
                 ok=True,
-                detail=status,
-                tx=None if tx is None else str(tx),
-                block_number=block,
+                detail=r.status,
+                tx=r.tx_hash,
+                block_number=r.block_number,
             )
         )
         deps.store.record_publication(
             p.chain_id,
             attestation.sequence,
-            contract=getattr(p, "contract_label", ""),
-            tx_hash=None if tx is None else str(tx),
-            block_number=block,
-            status=status,
+            contract=p.contract_label,
+            tx_hash=r.tx_hash,
+            block_number=r.block_number,
+            status=r.status,
         )
     return out
 

@@ -23,9 +23,9 @@ from typing import Any
 from por.core.attestation import Token
 from por.crashpoints import crashpoint
 from por.errors import ConfigError, PorError
+from por.oracle.base import Publisher
 from por.service.config import Config
 from por.service.run import (
-    Publisher,
     PublishOutcome,
     ReserveResult,
     RunDeps,
@@ -112,18 +112,6 @@ class CustodianReserves:
 # --- chains and publishers ----------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class NamedPublisher:
-    """Gives every publisher a CAIP-2 `chain_id` string and a contract label."""
-
-    chain_id: str
-    contract_label: str
-    inner: Any
-
-    def publish(self, doc: Mapping[str, Any], digest_hex: str) -> Any:
-        return self.inner.publish(doc, digest_hex)
-
-
 def _exclusions(table: Mapping[str, Any], where: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for reason in ("treasury", "bridge_escrow"):
@@ -182,24 +170,22 @@ def build_chain(
             spot_checks=table.get("spot_checks", 16),
             expected_decimals=cfg.token.decimals,
         )
-        publisher = None
+        publisher: Publisher | None = None
         if publish and "oracle" in table:
             from por.oracle.evm_publisher import EvmPublisher
+            from por.oracle.intents import DbIntentStore
 
             sender = _secret(_need(table, "publisher_key_env", str, where), where)
             attestors = [_secret(e, where) for e in table.get("attestor_key_envs", [])] or [sender]
-            inner = EvmPublisher(
+            publisher = EvmPublisher(
                 chain_id=number,
                 rpc_urls=urls,
                 contract=table["oracle"],
                 sender_key=sender,
                 attestor_keys=attestors,
-                intent_store=store.intent_store(),
+                intent_store=DbIntentStore(store),
                 confirmations=int(table.get("confirmations", 1)),
                 stuck_after_blocks=int(table.get("stuck_after_blocks", 5)),
-            )
-            publisher = NamedPublisher(
-                chain_id=caip2, contract_label=str(table["oracle"]), inner=inner
             )
         return reader, publisher
     if kind == "solana":
@@ -226,10 +212,9 @@ def build_chain(
             keypair = Path(table["memo_keypair"])
             if not keypair.is_absolute():
                 keypair = cfg.path.parent / keypair
-            memo = SolanaMemoPublisher(
+            publisher = SolanaMemoPublisher(
                 url, keypair, chain_id=caip2, state_dir=cfg.service.data_dir / "memo"
             )
-            publisher = NamedPublisher(chain_id=caip2, contract_label="spl-memo", inner=memo)
         return sol_reader, publisher
     if kind == "fake":
         from por.chains.fake import FakeChainReader

@@ -41,7 +41,6 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from por.core.attestation import PAYLOAD_TYPE, Attestation, decode_attestation
-from por.core.canonical import canonical_bytes, loads_strict
 from por.core.dsse import Envelope
 from por.core.sumtree import SumTree
 from por.core.tlog import Checkpoint, LogTree, envelope_leaf_hash
@@ -772,7 +771,7 @@ class Store:
             for r in self._read(q)
         ]
 
-    # --- publish intents (raw JSON; the EVM publisher's IntentStore wraps these) -------
+    # --- publish intents (raw JSON; por.oracle.intents.DbIntentStore gives them meaning) --
 
     def get_intent_json(self, chain_id: str, sequence: int) -> bytes | None:
         row = self._read(
@@ -815,10 +814,6 @@ class Store:
             except SQLAlchemyError as e:
                 raise StoreError(f"cannot store publish intent: {e}", where=self._where()) from e
 
-    def intent_store(self) -> DbIntentStore:
-        """The EVM publisher's IntentStore (por.oracle.evm_publisher) backed by this database."""
-        return DbIntentStore(self)
-
     # --- leader election --------------------------------------------------------------
 
     def leadership(self, name: str) -> Leadership:
@@ -836,31 +831,6 @@ class Store:
         self._read(lambda s: s.execute(text("SELECT 1")).scalar_one())
 
 
-class DbIntentStore:
-    """`IntentStore` of por.oracle.evm_publisher over the store's intent table.
-
-    Intents are keyed by CAIP-2 chain id (`eip155:<n>`) and sequence; `put` commits
-    before it returns, so an intent is durable before the publisher broadcasts.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def get(self, chain_id: int, sequence: int) -> Any:
-        from por.oracle.evm_publisher import PublishIntent
-
-        raw = self._store.get_intent_json(f"eip155:{chain_id}", sequence)
-        if raw is None:
-            return None
-        where = f"publish intent eip155:{chain_id}/{sequence}"
-        return PublishIntent.from_dict(loads_strict(raw, where=where), where=where)
-
-    def put(self, intent: Any) -> None:
-        self._store.put_intent_json(
-            f"eip155:{intent.chain_id}", intent.sequence, canonical_bytes(intent.to_dict())
-        )
-
-
 def iter_sequences(store: Store, *, page: int = 100) -> Iterator[StoredAttestation]:
     """Every attestation, newest first, page by page."""
     before: int | None = None
@@ -874,7 +844,6 @@ def iter_sequences(store: Store, *, page: int = 100) -> Iterator[StoredAttestati
 
 __all__: Sequence[str] = (
     "CHECKPOINT_FILE",
-    "DbIntentStore",
     "LogConsistency",
     "LogInclusion",
     "Publication",

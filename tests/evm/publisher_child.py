@@ -17,7 +17,8 @@ from pathlib import Path
 
 
 def publish(path: str) -> int:
-    from por.oracle.evm_publisher import EvmPublisher, FileIntentStore
+    from por.oracle.evm_publisher import EvmPublisher
+    from por.oracle.intents import FileIntentStore
 
     cfg = json.loads(Path(path).read_text(encoding="utf-8"))
     store = FileIntentStore(cfg["intent_dir"])

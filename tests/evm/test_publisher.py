@@ -16,17 +16,14 @@ from eth_account import Account
 from web3.logs import DISCARD
 
 from por.chains.anvil import AnvilNode, contract, deploy_oracle
+from por.oracle.base import PublishReceipt
 from por.oracle.evm_publisher import (
     CRASH_POINTS,
     EvmPublisher,
-    FileIntentStore,
-    MemoryIntentStore,
     NotAttestorError,
     OracleRejectedError,
-    PublishIntent,
-    PublishResult,
-    SentTx,
 )
+from por.oracle.intents import FileIntentStore, MemoryIntentStore, PublishIntent, SentTx
 from tests.evm.conftest import ATTESTOR_KEYS, NOT_ATTESTOR_KEY, Rounds, World
 from tests.evm.helpers import RpcProxy, make_doc
 
@@ -93,7 +90,7 @@ def test_killed_publisher_publishes_exactly_once(
     # A second process that crashes at the same point on resume must not hurt either.
     again = _run_child(cfg_path, None)
     assert again.returncode == 0, again.stderr[-2000:]
-    results = [PublishResult.from_dict(r) for r in json.loads(again.stdout)]
+    results = [PublishReceipt.from_dict(r) for r in json.loads(again.stdout)]
     assert [r.sequence for r in results] == [seq, seq]
     for r, w in zip(results, worlds.values(), strict=True):
         assert r.chain_id == f"eip155:{w.chain_id}"
@@ -316,14 +313,14 @@ def test_intent_round_trip(tmp_path: Path) -> None:
     store = FileIntentStore(tmp_path)
     store.put(intent)
     assert store.get(56, 3) == intent and store.get(56, 4) is None
-    res = PublishResult(
+    res = PublishReceipt(
         chain_id="eip155:56",
         sequence=3,
         tx_hash=None,
         block_number=None,
         status="already_published",
     )
-    assert PublishResult.from_dict(res.to_dict()) == res
+    assert PublishReceipt.from_dict(res.to_dict()) == res
     store.path(56, 3).write_text("{")
     with pytest.raises(Exception, match="malformed JSON"):
         store.get(56, 3)

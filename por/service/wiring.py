@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from por.core.attestation import Token
 from por.crashpoints import crashpoint
@@ -33,6 +33,11 @@ from por.service.run import (
     attest_once,
     catch_up_publications,
 )
+
+if TYPE_CHECKING:  # types only; build_service imports these where it uses them
+    from por.core.policy import Policy
+    from por.custodians.base import CustodianSource
+    from por.custodians.rawstore import RawStore
 
 log = logging.getLogger("por.service")
 
@@ -74,10 +79,10 @@ class CustodianReserves:
     by SHA-256 before their figures are used, so every line stays traceable.
     """
 
-    sources: Sequence[Any]
-    policy: Any
+    sources: Sequence[CustodianSource]
+    policy: Policy
     token: Token
-    rawstore: Any
+    rawstore: RawStore
 
     def evaluate(self, *, as_of: datetime) -> ReserveResult:
         from por.custodians.reserves import evaluate_reserves
@@ -103,7 +108,7 @@ class CustodianReserves:
             as_of=as_of,
         )
         return ReserveResult(
-            lines=tuple(line.to_dict() for line in lines),
+            lines=tuple(lines),
             eligible_total=total,
             degraded_reasons=tuple(reasons + list(degraded)),
         )

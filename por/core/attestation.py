@@ -666,7 +666,7 @@ def chain_entry_from_values(
 
 
 def reserves_from_dicts(items: Sequence[Mapping[str, Any]]) -> tuple[ReserveEntry, ...]:
-    """Reserve lines from their wire dicts (as policy.ReserveLine.to_dict() produces them)."""
+    """Reserve lines from their wire dicts (as ReserveEntry.to_dict() produces them)."""
     return tuple(
         ReserveEntry.from_dict(dict(r), where=f"reserves[{i}]") for i, r in enumerate(items)
     )

@@ -26,16 +26,17 @@ Rules (HKMA guideline on supervision of licensed stablecoin issuers, REFERENCE.m
   after capping, no issuer (custodian) holds more than that share of the eligible total;
   the excess is ineligible (see `_cap_groups`).
 
-Output lines are the attestation's `reserves[]` entries (ReserveLine.to_dict); every
-amount is in TOKEN base units (token decimals of the reference currency). Scaling up
-is exact; scaling down rounds down and the line's `notes` say so.
+Output lines are the attestation's `reserves[]` entries (`por.core.attestation.ReserveEntry`,
+nothing is converted on the way into the document); every amount is in TOKEN base units
+(token decimals of the reference currency). Scaling up is exact; scaling down rounds
+down, and `value_position` says so in its informational notes.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from fractions import Fraction
 from types import MappingProxyType
@@ -100,62 +101,6 @@ class Position:
     maturity_date: date | None
     start_date: date | None
     statement: StatementRef
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReserveLine:
-    """One valued reserve line; money in TOKEN base units. See the module docstring."""
-
-    custodian: str
-    account: str
-    asset_class: str
-    instrument: str | None
-    currency: str
-    amount: int
-    market_value: int
-    haircut_bps: int
-    eligible_value: int
-    ineligible_reason: str | None
-    statement: StatementRef
-    issuer: str = ""
-    notes: tuple[str, ...] = ()  # informational (rounding); not part of the document
-
-    def to_entry(self) -> ReserveEntry:
-        """The attestation's reserves[] entry (the document model checks every field)."""
-        return ReserveEntry(
-            custodian=self.custodian,
-            account=self.account,
-            asset_class=self.asset_class,
-            instrument=self.instrument,
-            currency=self.currency,
-            amount=self.amount,
-            market_value=self.market_value,
-            haircut_bps=self.haircut_bps,
-            eligible_value=self.eligible_value,
-            ineligible_reason=self.ineligible_reason,
-            statement=self.statement,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Exactly the attestation's reserves[] entry."""
-        return self.to_entry().to_dict()
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ReserveLine:
-        e = ReserveEntry.from_dict(d, where="reserves[]")
-        return cls(
-            custodian=e.custodian,
-            account=e.account,
-            asset_class=e.asset_class,
-            instrument=e.instrument,
-            currency=e.currency,
-            amount=e.amount,
-            market_value=e.market_value,
-            haircut_bps=e.haircut_bps,
-            eligible_value=e.eligible_value,
-            ineligible_reason=e.ineligible_reason,
-            statement=e.statement,
-        )
 
 
 def _bps(value: object, where: str) -> int:
@@ -343,6 +288,61 @@ def _to_token_units(value: int, decimals: int, rate: Fraction, token_decimals: i
     return Fraction(value) * rate * Fraction(10) ** (token_decimals - decimals)
 
 
+def value_position(
+    p: Position, policy: Policy, *, token_currency: str, token_decimals: int, as_of: datetime
+) -> tuple[ReserveEntry, tuple[str, ...]]:
+    """One position valued by itself (before concentration limits), with informational
+    notes that are not part of the document (FX conversion, rounding)."""
+    if as_of.tzinfo is None:
+        raise FormatError("as_of must be timezone-aware", where="value_position")
+    return _value(p, policy, token_currency, token_decimals, as_of.astimezone(UTC).date())
+
+
+def _value(
+    p: Position, policy: Policy, token_currency: str, token_decimals: int, as_of_date: date
+) -> tuple[ReserveEntry, tuple[str, ...]]:
+    reason = _ineligibility(p, policy, as_of_date)
+    notes: list[str] = []
+    haircut = policy.haircut_bps.get(p.asset_class, 0)
+    rate = Fraction(1)
+    if p.currency != token_currency:
+        fx = policy.fx_rates.get(p.currency)
+        if fx is None:
+            reason = reason or (
+                f"currency {p.currency} is not the token's {token_currency} and no FX rule "
+                f"is configured (amounts shown in {p.currency} scaled to {token_decimals} "
+                "decimals)"
+            )
+        else:
+            rate = fx
+            haircut = min(10_000, haircut + policy.fx_haircut_bps)
+            notes.append(
+                f"converted at {fx.numerator}/{fx.denominator} {token_currency} per {p.currency}"
+            )
+    amount_f = _to_token_units(max(p.amount, 0), p.decimals, rate, token_decimals)
+    mv_f = _to_token_units(max(p.market_value, 0), p.decimals, rate, token_decimals)
+    amount, mv = amount_f.numerator // amount_f.denominator, mv_f.numerator // mv_f.denominator
+    if mv_f != mv or amount_f != amount:
+        notes.append(f"rounded down to {token_decimals} token decimals")
+    if reason is None and p.asset_class not in policy.haircut_bps:
+        reason = f"no haircut configured for asset class {p.asset_class!r}"
+    eligible = 0 if reason else mv * (10_000 - haircut) // 10_000
+    entry = ReserveEntry(
+        custodian=p.custodian,
+        account=p.account,
+        asset_class=p.asset_class,
+        instrument=p.instrument,
+        currency=p.currency,
+        amount=amount,
+        market_value=mv,
+        haircut_bps=haircut,
+        eligible_value=eligible,
+        ineligible_reason=reason,
+        statement=p.statement,
+    )
+    return entry, tuple(notes)
+
+
 def evaluate_positions(
     positions: Iterable[Position],
     policy: Policy,
@@ -350,58 +350,15 @@ def evaluate_positions(
     token_currency: str,
     token_decimals: int,
     as_of: datetime,
-) -> tuple[list[ReserveLine], int]:
-    """Value every position; return the lines (input order) and the eligible total."""
+) -> tuple[list[ReserveEntry], int]:
+    """Value every position and apply the concentration limits; return the attestation's
+    reserve lines (input order) and the eligible total."""
     if as_of.tzinfo is None:
         raise FormatError("as_of must be timezone-aware", where="evaluate_positions")
     as_of_date = as_of.astimezone(UTC).date()
-    lines: list[ReserveLine] = []
-    for p in positions:
-        reason = _ineligibility(p, policy, as_of_date)
-        notes: list[str] = []
-        haircut = policy.haircut_bps.get(p.asset_class, 0)
-        rate = Fraction(1)
-        if p.currency != token_currency:
-            fx = policy.fx_rates.get(p.currency)
-            if fx is None:
-                reason = reason or (
-                    f"currency {p.currency} is not the token's {token_currency} and no FX rule "
-                    f"is configured (amounts shown in {p.currency} scaled to {token_decimals} "
-                    "decimals)"
-                )
-            else:
-                rate = fx
-                haircut = min(10_000, haircut + policy.fx_haircut_bps)
-                notes.append(
-                    f"converted at {fx.numerator}/{fx.denominator} {token_currency} "
-                    f"per {p.currency}"
-                )
-        amount_f = _to_token_units(max(p.amount, 0), p.decimals, rate, token_decimals)
-        mv_f = _to_token_units(max(p.market_value, 0), p.decimals, rate, token_decimals)
-        amount, mv = amount_f.numerator // amount_f.denominator, mv_f.numerator // mv_f.denominator
-        if mv_f != mv or amount_f != amount:
-            notes.append(f"rounded down to {token_decimals} token decimals")
-        if reason is None and p.asset_class not in policy.haircut_bps:
-            reason = f"no haircut configured for asset class {p.asset_class!r}"
-        eligible = 0 if reason else mv * (10_000 - haircut) // 10_000
-        lines.append(
-            ReserveLine(
-                custodian=p.custodian,
-                account=p.account,
-                asset_class=p.asset_class,
-                instrument=p.instrument,
-                currency=p.currency,
-                amount=amount,
-                market_value=mv,
-                haircut_bps=haircut,
-                eligible_value=eligible,
-                ineligible_reason=reason,
-                statement=p.statement,
-                issuer=p.issuer,
-                notes=tuple(notes),
-            )
-        )
-    lines = _apply_concentration(lines, policy)
+    positions = list(positions)
+    lines = [_value(p, policy, token_currency, token_decimals, as_of_date)[0] for p in positions]
+    lines = _apply_concentration(lines, [p.issuer for p in positions], policy)
     return lines, sum(line.eligible_value for line in lines)
 
 
@@ -424,16 +381,19 @@ def _largest_cap(group_sums: Sequence[int], share_bps: int) -> int:
     return lo
 
 
-def _cap_groups(lines: list[ReserveLine], key: str, share_bps: int, label: str) -> bool:
+def _cap_groups(
+    lines: list[ReserveEntry], groups: Sequence[str], share_bps: int, label: str
+) -> bool:
     """Cut each group's eligible value to the common cap; True if anything changed.
 
-    Excess is taken from the group's last lines first (latest in the input, which lists
-    cash before securities), so the most liquid assets stay eligible.
+    `groups[i]` names the group (issuer or custodian) of `lines[i]`. Excess is taken
+    from the group's last lines first (latest in the input, which lists cash before
+    securities), so the most liquid assets stay eligible.
     """
+    keys = [g.strip().lower() for g in groups]
     sums: dict[str, int] = {}
-    for line in lines:
+    for line, g in zip(lines, keys, strict=True):
         if line.eligible_value:
-            g = getattr(line, key).strip().lower()
             sums[g] = sums.get(g, 0) + line.eligible_value
     cap = _largest_cap(list(sums.values()), share_bps)
     changed = False
@@ -443,7 +403,7 @@ def _cap_groups(lines: list[ReserveLine], key: str, share_bps: int, label: str) 
             if excess <= 0:
                 break
             line = lines[i]
-            if not line.eligible_value or getattr(line, key).strip().lower() != g:
+            if not line.eligible_value or keys[i] != g:
                 continue
             cut = min(excess, line.eligible_value)
             excess -= cut
@@ -455,24 +415,21 @@ def _cap_groups(lines: list[ReserveLine], key: str, share_bps: int, label: str) 
             reason = why if left == 0 else f"partly ineligible: {why}"
             if line.ineligible_reason:
                 reason = f"{line.ineligible_reason}; {why}"
-            lines[i] = _replace(line, eligible_value=left, ineligible_reason=reason)
+            lines[i] = replace(line, eligible_value=left, ineligible_reason=reason)
             changed = True
     return changed
 
 
-def _replace(line: ReserveLine, **kw: Any) -> ReserveLine:
-    d = {f: getattr(line, f) for f in ReserveLine.__dataclass_fields__}
-    d.update(kw)
-    return ReserveLine(**d)
-
-
-def _apply_concentration(lines: list[ReserveLine], policy: Policy) -> list[ReserveLine]:
+def _apply_concentration(
+    lines: list[ReserveEntry], issuers: Sequence[str], policy: Policy
+) -> list[ReserveEntry]:
     out = list(lines)
+    custodians = [line.custodian for line in lines]
     limits = [
-        (k, b, label)
-        for k, b, label in (
-            ("issuer", policy.max_issuer_share_bps, "issuer"),
-            ("custodian", policy.max_custodian_share_bps, "custodian"),
+        (groups, b, label)
+        for groups, b, label in (
+            (issuers, policy.max_issuer_share_bps, "issuer"),
+            (custodians, policy.max_custodian_share_bps, "custodian"),
         )
         if b is not None
     ]
@@ -480,9 +437,8 @@ def _apply_concentration(lines: list[ReserveLine], policy: Policy) -> list[Reser
     # stable. Every pass only lowers values, so this ends; 64 passes is far beyond need.
     for _ in range(64):
         changed = False
-        for key, share_bps, label in limits:
-            assert share_bps is not None
-            changed |= _cap_groups(out, key, share_bps, label)
+        for groups, share_bps, label in limits:
+            changed |= _cap_groups(out, groups, share_bps, label)
         if not changed:
             break
     return out
@@ -541,10 +497,10 @@ __all__ = [
     "DEFAULT_HAIRCUT_BPS",
     "Policy",
     "Position",
-    "ReserveLine",
     "StatementRef",
     "add_months",
     "evaluate_positions",
     "parse_rate",
     "staleness_reasons",
+    "value_position",
 ]

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from por.core.attestation import ReserveEntry
 from por.core.policy import (
     Policy,
     Position,
-    ReserveLine,
     StatementRef,
     evaluate_positions,
     staleness_reasons,
@@ -134,8 +134,8 @@ def evaluate_reserves(
     token_currency: str,
     token_decimals: int,
     as_of: datetime,
-) -> tuple[list[ReserveLine], int, list[str]]:
-    """(reserve lines, eligible total in token base units, DEGRADED reasons).
+) -> tuple[list[ReserveEntry], int, list[str]]:
+    """(the attestation's reserve lines, eligible total in token base units, DEGRADED reasons).
 
     Staleness is judged against `as_of` (the attestation's as-of time) with the
     report's own `max_age_s` or the policy's `max_statement_age_s`.
@@ -170,7 +170,7 @@ def evaluate_reserves(
     lines_dropped, _ = evaluate_positions(
         dropped, Policy(), token_currency=token_currency, token_decimals=token_decimals, as_of=as_of
     )
-    out: list[ReserveLine] = []
+    out: list[ReserveEntry] = []
     it_kept, it_dropped = iter(lines_kept), iter(lines_dropped)
     for i in range(len(positions)):
         if i in superseded:

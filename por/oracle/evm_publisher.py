@@ -17,23 +17,21 @@ The contract itself refuses a second round for a sequence (strictly increasing),
 duplicate can at worst revert; the intent log makes sure it is not even sent. One
 publisher process per sender key per chain (nonces are managed here, not shared).
 
-Test hook: POR_CRASH_AT=after_sign|after_intent|after_broadcast|before_receipt makes the
-process exit with status 137 at that point (kill tests, tests/evm/test_publisher.py).
+Crash points (por.crashpoints, for the kill tests in tests/evm/test_publisher.py):
+POR_CRASH_AT=evm_after_sign|evm_after_intent|evm_after_broadcast|evm_before_receipt
+kills the process with SIGKILL at that step.
 
 I/O: JSON-RPC to the chain's endpoints and the caller's IntentStore; nothing else.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from dataclasses import replace
+from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_account import Account
@@ -48,25 +46,27 @@ from por.chains.evm_rpc import (
     parse_data,
     parse_quantity,
 )
-from por.errors import ConfigError, FormatError, PublishError, StoreError
-from por.fileio import write_atomic
+from por.crashpoints import CrashPoint, crashpoint
+from por.errors import ConfigError, FormatError, PublishError
 from por.oracle.artifacts import load_artifact
+from por.oracle.base import PublishReceipt, PublishStatus
+from por.oracle.intents import IntentStore, PublishIntent, SentTx
 from por.oracle.report import OracleReport, recover_signer, sign_report
 
 __all__ = [
     "CRASH_POINTS",
     "EvmPublisher",
-    "FileIntentStore",
-    "IntentStore",
-    "MemoryIntentStore",
     "NotAttestorError",
     "OracleRejectedError",
-    "PublishIntent",
-    "PublishResult",
-    "SentTx",
+    "PublishTimeoutError",
 ]
 
-CRASH_POINTS = ("after_sign", "after_intent", "after_broadcast", "before_receipt")
+CRASH_POINTS: tuple[CrashPoint, ...] = (
+    "evm_after_sign",
+    "evm_after_intent",
+    "evm_after_broadcast",
+    "evm_before_receipt",
+)
 MIN_FEE_BUMP_PERCENT = 20
 
 
@@ -82,150 +82,11 @@ class PublishTimeoutError(PublishError):
     """No receipt in time; the intent is kept and the next run resumes it."""
 
 
-# ---------------------------------------------------------------- intents
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SentTx:
-    tx_hash: str  # 0x hex
-    raw_tx: str  # 0x hex of the signed transaction
-    max_fee_per_gas: int
-    max_priority_fee_per_gas: int
-    sent_at_block: int | None = None  # None: signed and stored, not yet broadcast
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"tx_hash": self.tx_hash, "raw_tx": self.raw_tx,
-                "max_fee_per_gas": str(self.max_fee_per_gas),
-                "max_priority_fee_per_gas": str(self.max_priority_fee_per_gas),
-                "sent_at_block": self.sent_at_block}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SentTx:
-        return cls(tx_hash=d["tx_hash"], raw_tx=d["raw_tx"],
-                   max_fee_per_gas=int(d["max_fee_per_gas"]),
-                   max_priority_fee_per_gas=int(d["max_priority_fee_per_gas"]),
-                   sent_at_block=d["sent_at_block"])
-
-
-IntentState = Literal["signed", "broadcast", "confirmed", "abandoned"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublishIntent:
-    """What the publisher is about to do / did for one (chain, sequence)."""
-
-    chain_id: int
-    sequence: int
-    contract: str  # checksum address
-    attestation_digest: str  # hex without 0x
-    sender: str
-    nonce: int
-    state: IntentState
-    txs: tuple[SentTx, ...] = ()
-    tx_hash: str | None = None  # the mined transaction
-    block_number: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"format": "por-publish-intent-v1", "chain_id": self.chain_id,
-                "sequence": self.sequence, "contract": self.contract,
-                "attestation_digest": self.attestation_digest, "sender": self.sender,
-                "nonce": self.nonce, "state": self.state,
-                "txs": [t.to_dict() for t in self.txs], "tx_hash": self.tx_hash,
-                "block_number": self.block_number}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, where: str = "intent") -> PublishIntent:
-        try:
-            if d["format"] != "por-publish-intent-v1":
-                raise FormatError(f"unknown format {d['format']!r}", where=where)
-            if d["state"] not in ("signed", "broadcast", "confirmed", "abandoned"):
-                raise FormatError(f"unknown state {d['state']!r}", where=f"{where}.state")
-            return cls(chain_id=int(d["chain_id"]), sequence=int(d["sequence"]),
-                       contract=d["contract"], attestation_digest=d["attestation_digest"],
-                       sender=d["sender"], nonce=int(d["nonce"]), state=d["state"],
-                       txs=tuple(SentTx.from_dict(t) for t in d["txs"]),
-                       tx_hash=d["tx_hash"], block_number=d["block_number"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise FormatError(f"malformed intent: {e!r}", where=where) from e
-
-
-class IntentStore(Protocol):
-    """Durable record of publish intents, one per (chain id, sequence)."""
-
-    def get(self, chain_id: int, sequence: int) -> PublishIntent | None: ...
-
-    def put(self, intent: PublishIntent) -> None: ...
-
-
-class MemoryIntentStore:
-    def __init__(self) -> None:
-        self._data: dict[tuple[int, int], PublishIntent] = {}
-
-    def get(self, chain_id: int, sequence: int) -> PublishIntent | None:
-        return self._data.get((chain_id, sequence))
-
-    def put(self, intent: PublishIntent) -> None:
-        self._data[(intent.chain_id, intent.sequence)] = intent
-
-
-class FileIntentStore:
-    """`<dir>/eip155_<chain>/<sequence>.json`, each written atomically with fsync."""
-
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory)
-
-    def path(self, chain_id: int, sequence: int) -> Path:
-        return self.directory / f"eip155_{chain_id}" / f"{sequence:012d}.json"
-
-    def get(self, chain_id: int, sequence: int) -> PublishIntent | None:
-        path = self.path(chain_id, sequence)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            raise StoreError(f"cannot read intent: {e}", where=str(path)) from e
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise FormatError(f"malformed JSON: {e}", where=str(path)) from e
-        return PublishIntent.from_dict(data, where=str(path))
-
-    def put(self, intent: PublishIntent) -> None:
-        write_atomic(self.path(intent.chain_id, intent.sequence),
-                     json.dumps(intent.to_dict(), indent=1, sort_keys=True).encode())
-
-
-# ---------------------------------------------------------------- results
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublishResult:
-    chain_id: str  # CAIP-2
-    sequence: int
-    tx_hash: str | None
-    block_number: int | None
-    status: Literal["published", "already_published"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"chain_id": self.chain_id, "sequence": self.sequence, "tx_hash": self.tx_hash,
-                "block_number": self.block_number, "status": self.status}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> PublishResult:
-        return cls(chain_id=d["chain_id"], sequence=d["sequence"], tx_hash=d["tx_hash"],
-                   block_number=d["block_number"], status=d["status"])
-
-
-def _crash_point(name: str) -> None:
-    # Test hook for the kill/restart tests: die like `kill -9` would, no cleanup, no flush.
-    if os.environ.get("POR_CRASH_AT") == name:
-        os._exit(137)
-
-
-_ALREADY_KNOWN_RE = re.compile(r"already known|known transaction|already imported|"
-                               r"nonce too low|replacement transaction underpriced",
-                               re.IGNORECASE)
+_ALREADY_KNOWN_RE = re.compile(
+    r"already known|known transaction|already imported|"
+    r"nonce too low|replacement transaction underpriced",
+    re.IGNORECASE,
+)
 
 # eth_getLogs block ranges stay within what public providers accept (often 1,000-10,000)
 _LOG_WINDOW = 1_000
@@ -257,15 +118,19 @@ class EvmPublisher:
         if not urls:
             raise ConfigError("at least one RPC URL is needed", where=f"eip155:{chain_id}")
         if fee_bump_percent < MIN_FEE_BUMP_PERCENT:
-            raise ConfigError(f"fee bump must be >= {MIN_FEE_BUMP_PERCENT}%, got "
-                              f"{fee_bump_percent}", where=f"eip155:{chain_id}")
+            raise ConfigError(
+                f"fee bump must be >= {MIN_FEE_BUMP_PERCENT}%, got {fee_bump_percent}",
+                where=f"eip155:{chain_id}",
+            )
         if confirmations < 1 or stuck_after_blocks < 1:
-            raise ConfigError("confirmations and stuck_after_blocks must be >= 1",
-                              where=f"eip155:{chain_id}")
-        self.chain_id = chain_id
-        self.caip2 = f"eip155:{chain_id}"
-        self.endpoints = [Endpoint(u, chain_caip2=self.caip2, timeout_s=timeout_s) for u in urls]
+            raise ConfigError(
+                "confirmations and stuck_after_blocks must be >= 1", where=f"eip155:{chain_id}"
+            )
+        self.evm_chain_id = chain_id  # the EIP-155 number: signatures, transactions, intents
+        self.chain_id = f"eip155:{chain_id}"  # CAIP-2, as the run and the store name chains
+        self.endpoints = [Endpoint(u, chain_caip2=self.chain_id, timeout_s=timeout_s) for u in urls]
         self.contract = to_checksum_address(contract)
+        self.contract_label = self.contract  # what the publication state shows
         self.sender = Account.from_key(sender_key)
         self.attestor_keys = list(attestor_keys)
         self.store = intent_store
@@ -279,9 +144,12 @@ class EvmPublisher:
         abi = load_artifact("ReserveOracle")["abi"]
         self._c = Web3().eth.contract(abi=abi)
         self._errors = {
-            keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4]:
-                (e["name"], [i["type"] for i in e["inputs"]])
-            for e in abi if e["type"] == "error"
+            keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4]: (
+                e["name"],
+                [i["type"] for i in e["inputs"]],
+            )
+            for e in abi
+            if e["type"] == "error"
         }
         self._primary: Endpoint | None = None
 
@@ -290,7 +158,7 @@ class EvmPublisher:
     @property
     def where(self) -> str:
         ep = self._primary or self.endpoints[0]
-        return f"{self.caip2} {ep.url} contract {self.contract}"
+        return f"{self.chain_id} {ep.url} contract {self.contract}"
 
     def _ep(self) -> Endpoint:
         """The first endpoint that answers with the right chain id."""
@@ -303,21 +171,24 @@ class EvmPublisher:
             except EvmChainError as e:
                 problems.append(f"{ep.url}: {e.message}")
                 continue
-            if cid != self.chain_id:
-                problems.append(f"{ep.url}: serves chain id {cid}, expected {self.chain_id}")
+            if cid != self.evm_chain_id:
+                problems.append(f"{ep.url}: serves chain id {cid}, expected {self.evm_chain_id}")
                 continue
             self._primary = ep
             return ep
-        raise PublishError("no usable endpoint: " + "; ".join(problems),
-                           where=f"{self.caip2} {', '.join(e.url for e in self.endpoints)}")
+        raise PublishError(
+            "no usable endpoint: " + "; ".join(problems),
+            where=f"{self.chain_id} {', '.join(e.url for e in self.endpoints)}",
+        )
 
     def _rpc(self, method: str, params: Sequence[Any]) -> Any:
         ep = self._ep()
         try:
             return ep.request(method, params)
         except EvmRevert as e:
-            raise OracleRejectedError(self._decode_revert(e.data, e.message),
-                                      where=f"{ep.where} contract {self.contract}") from e
+            raise OracleRejectedError(
+                self._decode_revert(e.data, e.message), where=f"{ep.where} contract {self.contract}"
+            ) from e
         except EvmChainError as e:
             self._primary = None  # try another endpoint next time
             raise PublishError(e.message, where=f"{ep.where} contract {self.contract}") from e
@@ -329,8 +200,9 @@ class EvmPublisher:
             blob = parse_data(raw, fn)
             return tuple(abi_decode(list(out_types), blob))
         except Exception as e:  # eth_abi decoding errors: wrong contract / ABI
-            raise PublishError(f"{fn}() answer does not match the ReserveOracle ABI: {e}",
-                               where=self.where) from e
+            raise PublishError(
+                f"{fn}() answer does not match the ReserveOracle ABI: {e}", where=self.where
+            ) from e
 
     def _decode_revert(self, revert_data: str | None, message: str) -> str:
         m = re.fullmatch(r"0x((?:[0-9a-fA-F]{2})+)", revert_data or "")
@@ -343,7 +215,8 @@ class EvmPublisher:
                     args = abi_decode(types, data[4:])
                     shown = ", ".join(
                         to_checksum_address(a) if t == "address" else str(a)
-                        for a, t in zip(args, types, strict=True))
+                        for a, t in zip(args, types, strict=True)
+                    )
                     return f"ReserveOracle rejected the report: {name}({shown})"
                 except Exception:  # noqa: S110 - fall back to the raw message
                     pass
@@ -362,8 +235,11 @@ class EvmPublisher:
         (round_id,) = self._call("roundIdOfSequence", [sequence], ["uint80"])
         if round_id == 0:
             return None
-        (rnd,) = self._call("getRound", [round_id],
-                            ["(uint64,uint64,uint64,uint256,uint256,bytes32,uint256,bytes32)"])
+        (rnd,) = self._call(
+            "getRound",
+            [round_id],
+            ["(uint64,uint64,uint64,uint256,uint256,bytes32,uint256,bytes32)"],
+        )
         return bytes(rnd[7]).hex(), int(rnd[2])
 
     def _round_digest(self, sequence: int) -> str | None:
@@ -398,9 +274,12 @@ class EvmPublisher:
         then read with eth_getLogs over that narrow range, in windows of at most
         _LOG_WINDOW blocks, halved whenever the provider refuses one (public providers
         limit ranges and result counts)."""
-        topic0 = "0x" + keccak(
-            text="RoundSubmitted(uint80,uint64,bytes32,uint64,uint256,uint256,bytes32,uint256)"
-        ).hex()
+        topic0 = (
+            "0x"
+            + keccak(
+                text="RoundSubmitted(uint80,uint64,bytes32,uint64,uint256,uint256,bytes32,uint256)"
+            ).hex()
+        )
         topics = [topic0, None, "0x" + sequence.to_bytes(32, "big").hex()]
         try:
             found = self._round(sequence)
@@ -414,9 +293,17 @@ class EvmPublisher:
                 budget -= 1
                 end = min(start + window, stop)
                 try:
-                    logs = self._rpc("eth_getLogs", [{
-                        "address": self.contract, "fromBlock": hex(start),
-                        "toBlock": hex(end - 1), "topics": topics}])
+                    logs = self._rpc(
+                        "eth_getLogs",
+                        [
+                            {
+                                "address": self.contract,
+                                "fromBlock": hex(start),
+                                "toBlock": hex(end - 1),
+                                "topics": topics,
+                            }
+                        ],
+                    )
                 except PublishError:
                     if window == 1:
                         raise
@@ -424,8 +311,10 @@ class EvmPublisher:
                     continue
                 if logs:
                     log = logs[-1]
-                    return (str(log["transactionHash"]),
-                            parse_quantity(log["blockNumber"], "blockNumber"))
+                    return (
+                        str(log["transactionHash"]),
+                        parse_quantity(log["blockNumber"], "blockNumber"),
+                    )
                 start = end
         except (PublishError, LookupError, TypeError, EvmChainError):
             pass  # the round stands; only its tx hash is unknown
@@ -434,22 +323,31 @@ class EvmPublisher:
     # -- signing
 
     def _signatures(self, report: OracleReport, given: Sequence[bytes] | None) -> list[bytes]:
-        sigs = list(given) if given is not None else [
-            sign_report(report, chain_id=self.chain_id, contract=self.contract, private_key=k)
-            for k in self.attestor_keys]
+        sigs = (
+            list(given)
+            if given is not None
+            else [
+                sign_report(
+                    report, chain_id=self.evm_chain_id, contract=self.contract, private_key=k
+                )
+                for k in self.attestor_keys
+            ]
+        )
         if not sigs:
             raise ConfigError("no attestor keys and no signatures given", where=self.where)
         for i, sig in enumerate(sigs):
-            signer = recover_signer(report, sig, chain_id=self.chain_id, contract=self.contract)
+            signer = recover_signer(report, sig, chain_id=self.evm_chain_id, contract=self.contract)
             (ok,) = self._call("isAttestor", [signer], ["bool"])
             if not ok:
                 raise NotAttestorError(
                     f"signature {i} is by {signer}, which is not an attestor of the oracle",
-                    where=self.where)
+                    where=self.where,
+                )
         (threshold,) = self._call("threshold", [], ["uint256"])
         if len(sigs) < threshold:
-            raise OracleRejectedError(f"{len(sigs)} signatures, the oracle needs {threshold}",
-                                      where=self.where)
+            raise OracleRejectedError(
+                f"{len(sigs)} signatures, the oracle needs {threshold}", where=self.where
+            )
         return sigs
 
     def _fees(self) -> tuple[int, int]:
@@ -462,17 +360,30 @@ class EvmPublisher:
                 tip = parse_quantity(self._rpc("eth_maxPriorityFeePerGas", []), "tip")
             except PublishError:
                 tip = 10**9
-        max_fee = self.max_fee_per_gas_wei if self.max_fee_per_gas_wei is not None \
-            else 2 * base + tip
+        max_fee = (
+            self.max_fee_per_gas_wei if self.max_fee_per_gas_wei is not None else 2 * base + tip
+        )
         return max(max_fee, tip), tip
 
     def _sign_tx(self, data: str, nonce: int, gas: int, max_fee: int, tip: int) -> SentTx:
-        tx = {"type": 2, "chainId": self.chain_id, "nonce": nonce, "to": self.contract,
-              "value": 0, "data": data, "gas": gas, "maxFeePerGas": max_fee,
-              "maxPriorityFeePerGas": tip}
+        tx = {
+            "type": 2,
+            "chainId": self.evm_chain_id,
+            "nonce": nonce,
+            "to": self.contract,
+            "value": 0,
+            "data": data,
+            "gas": gas,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+        }
         signed = self.sender.sign_transaction(tx)
-        return SentTx(tx_hash=signed.hash.to_0x_hex(), raw_tx=signed.raw_transaction.to_0x_hex(),
-                      max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
+        return SentTx(
+            tx_hash=signed.hash.to_0x_hex(),
+            raw_tx=signed.raw_transaction.to_0x_hex(),
+            max_fee_per_gas=max_fee,
+            max_priority_fee_per_gas=tip,
+        )
 
     def _broadcast(self, tx: SentTx) -> None:
         """Send the raw tx to every endpoint; fine if any accepts or already knows it."""
@@ -492,13 +403,17 @@ class EvmPublisher:
 
     # -- the protocol
 
-    def publish(self, doc: Mapping[str, Any], digest_hex: str, *,
-                signatures: Sequence[bytes] | None = None) -> PublishResult:
+    def publish(
+        self, doc: Mapping[str, Any], digest_hex: str, *, signatures: Sequence[bytes] | None = None
+    ) -> PublishReceipt:
         report = OracleReport.from_attestation(doc, digest_hex)
-        intent = self.store.get(self.chain_id, report.sequence)
+        intent = self.store.get(self.evm_chain_id, report.sequence)
         if intent is not None and intent.attestation_digest != digest_hex:
-            raise PublishError(f"intent for sequence {report.sequence} is for digest "
-                               f"{intent.attestation_digest}, not {digest_hex}", where=self.where)
+            raise PublishError(
+                f"intent for sequence {report.sequence} is for digest "
+                f"{intent.attestation_digest}, not {digest_hex}",
+                where=self.where,
+            )
         if intent is not None and intent.state == "confirmed":
             return self._result(intent, "published")
 
@@ -518,17 +433,23 @@ class EvmPublisher:
         if on_chain is None:
             latest = self.latest_sequence()
             if latest >= report.sequence:
-                raise PublishError(f"sequence {report.sequence} was skipped: the oracle is "
-                                   f"already at sequence {latest}", where=self.where)
+                raise PublishError(
+                    f"sequence {report.sequence} was skipped: the oracle is "
+                    f"already at sequence {latest}",
+                    where=self.where,
+                )
             return None
         if on_chain != report.attestation_digest.hex():
-            raise PublishError(f"the oracle holds digest {on_chain} for sequence "
-                               f"{report.sequence}, not {report.attestation_digest.hex()}",
-                               where=self.where)
+            raise PublishError(
+                f"the oracle holds digest {on_chain} for sequence "
+                f"{report.sequence}, not {report.attestation_digest.hex()}",
+                where=self.where,
+            )
         return "same"
 
-    def _settle_existing(self, report: OracleReport, intent: PublishIntent | None,
-                         _: str) -> PublishResult:
+    def _settle_existing(
+        self, report: OracleReport, intent: PublishIntent | None, _: str
+    ) -> PublishReceipt:
         if intent is not None:
             for tx in reversed(intent.txs):
                 rcpt = self._rpc("eth_getTransactionReceipt", [tx.tx_hash])
@@ -537,10 +458,15 @@ class EvmPublisher:
         tx_hash, block = self._find_round_tx(report.sequence)
         if intent is not None:
             self.store.put(replace(intent, state="abandoned"))
-        return PublishResult(chain_id=self.caip2, sequence=report.sequence, tx_hash=tx_hash,
-                             block_number=block, status="already_published")
+        return PublishReceipt(
+            chain_id=self.chain_id,
+            sequence=report.sequence,
+            tx_hash=tx_hash,
+            block_number=block,
+            status="already_published",
+        )
 
-    def _resume(self, report: OracleReport, intent: PublishIntent) -> PublishResult | None:
+    def _resume(self, report: OracleReport, intent: PublishIntent) -> PublishReceipt | None:
         """Pick up a stored intent; None if it is dead and a fresh one must be made."""
         mined = self._nonce("latest")
         if mined > intent.nonce:
@@ -557,8 +483,9 @@ class EvmPublisher:
         return self._wait(report, intent)
 
     def _nonce(self, tag: str) -> int:
-        return parse_quantity(self._rpc("eth_getTransactionCount", [self.sender.address, tag]),
-                              "nonce")
+        return parse_quantity(
+            self._rpc("eth_getTransactionCount", [self.sender.address, tag]), "nonce"
+        )
 
     def _mark_sent(self, intent: PublishIntent, block: int) -> PublishIntent:
         txs = (*intent.txs[:-1], replace(intent.txs[-1], sent_at_block=block))
@@ -566,10 +493,9 @@ class EvmPublisher:
         self.store.put(intent)
         return intent
 
-    def _send_new(self, report: OracleReport,
-                  signatures: Sequence[bytes] | None) -> PublishResult:
+    def _send_new(self, report: OracleReport, signatures: Sequence[bytes] | None) -> PublishReceipt:
         sigs = self._signatures(report, signatures)
-        _crash_point("after_sign")
+        crashpoint("evm_after_sign")
         data = self._c.encode_abi("submit", args=[report.as_abi_tuple(), sigs])
         # Simulate first: a refused report fails here with the contract's own error name.
         call = {"from": self.sender.address, "to": self.contract, "data": data}
@@ -577,20 +503,25 @@ class EvmPublisher:
         nonce = self._nonce("pending")
         max_fee, tip = self._fees()
         tx = self._sign_tx(data, nonce, gas * 6 // 5 + 20_000, max_fee, tip)
-        intent = PublishIntent(chain_id=self.chain_id, sequence=report.sequence,
-                               contract=self.contract,
-                               attestation_digest=report.attestation_digest.hex(),
-                               sender=self.sender.address, nonce=nonce, state="signed",
-                               txs=(tx,))
+        intent = PublishIntent(
+            chain_id=self.evm_chain_id,
+            sequence=report.sequence,
+            contract=self.contract,
+            attestation_digest=report.attestation_digest.hex(),
+            sender=self.sender.address,
+            nonce=nonce,
+            state="signed",
+            txs=(tx,),
+        )
         self.store.put(intent)  # DESIGN §6: the intent is durable before anything is sent
-        _crash_point("after_intent")
+        crashpoint("evm_after_intent")
         self._broadcast(tx)
         intent = self._mark_sent(intent, self._block_number())
-        _crash_point("after_broadcast")
+        crashpoint("evm_after_broadcast")
         return self._wait(report, intent)
 
-    def _wait(self, report: OracleReport, intent: PublishIntent) -> PublishResult:
-        _crash_point("before_receipt")
+    def _wait(self, report: OracleReport, intent: PublishIntent) -> PublishReceipt:
+        crashpoint("evm_before_receipt")
         deadline = time.monotonic() + self.receipt_timeout_s
         while time.monotonic() < deadline:
             for tx in reversed(intent.txs):
@@ -603,17 +534,21 @@ class EvmPublisher:
                     raise OracleRejectedError(
                         f"submit tx {tx.tx_hash} reverted in block "
                         f"{parse_quantity(rcpt.get('blockNumber'), 'blockNumber')}",
-                        where=self.where)
+                        where=self.where,
+                    )
             head = self._block_number()
             last = intent.txs[-1]
-            if last.sent_at_block is not None and head - last.sent_at_block >= \
-                    self.stuck_after_blocks:
+            if (
+                last.sent_at_block is not None
+                and head - last.sent_at_block >= self.stuck_after_blocks
+            ):
                 intent = self._replace(intent, head)
             time.sleep(self.poll_interval_s)
         raise PublishTimeoutError(
             f"no receipt for sequence {report.sequence} after {self.receipt_timeout_s}s "
             f"(txs {', '.join(t.tx_hash for t in intent.txs)}); the next run resumes",
-            where=self.where)
+            where=self.where,
+        )
 
     def _replace(self, intent: PublishIntent, head: int) -> PublishIntent:
         """Same nonce, fees up by >= fee_bump_percent (and at least today's market fees)."""
@@ -641,28 +576,34 @@ class EvmPublisher:
         fields = _decode_eip1559(last.raw_tx)
         return self._sign_tx(fields["data"], nonce, fields["gas"], max_fee, tip)
 
-    def _confirm(self, intent: PublishIntent, tx: SentTx, rcpt: Mapping[str, Any]
-                 ) -> PublishResult:
+    def _confirm(
+        self, intent: PublishIntent, tx: SentTx, rcpt: Mapping[str, Any]
+    ) -> PublishReceipt:
         block = parse_quantity(rcpt.get("blockNumber"), "blockNumber")
         deadline = time.monotonic() + self.receipt_timeout_s
         while self._block_number() < block + self.confirmations - 1:
             if time.monotonic() > deadline:
-                raise PublishTimeoutError(f"{self.confirmations} confirmations not reached",
-                                          where=self.where)
+                raise PublishTimeoutError(
+                    f"{self.confirmations} confirmations not reached", where=self.where
+                )
             time.sleep(self.poll_interval_s)
         again = self._rpc("eth_getTransactionReceipt", [tx.tx_hash])
         if not again or again.get("blockHash") != rcpt.get("blockHash"):
-            raise PublishError(f"tx {tx.tx_hash} was reorged out while confirming; run again",
-                               where=self.where)
+            raise PublishError(
+                f"tx {tx.tx_hash} was reorged out while confirming; run again", where=self.where
+            )
         intent = replace(intent, state="confirmed", tx_hash=tx.tx_hash, block_number=block)
         self.store.put(intent)
         return self._result(intent, "published")
 
-    def _result(self, intent: PublishIntent,
-                status: Literal["published", "already_published"]) -> PublishResult:
-        return PublishResult(chain_id=self.caip2, sequence=intent.sequence,
-                             tx_hash=intent.tx_hash, block_number=intent.block_number,
-                             status=status)
+    def _result(self, intent: PublishIntent, status: PublishStatus) -> PublishReceipt:
+        return PublishReceipt(
+            chain_id=self.chain_id,
+            sequence=intent.sequence,
+            tx_hash=intent.tx_hash,
+            block_number=intent.block_number,
+            status=status,
+        )
 
 
 def _decode_eip1559(raw_hex: str) -> dict[str, Any]:

@@ -57,16 +57,16 @@ _RFC3339_Z_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 def _hex32(value: object, where: str) -> bytes:
     if not isinstance(value, str) or not _HEX32_RE.fullmatch(value):
-        raise FormatError(f"must be 64 lowercase hex digits without 0x, got {value!r}",
-                          where=where)
+        raise FormatError(f"must be 64 lowercase hex digits without 0x, got {value!r}", where=where)
     return bytes.fromhex(value)
 
 
 def parse_time_s(value: object, where: str) -> int:
     """RFC 3339 UTC with 'Z' and whole seconds -> unix seconds."""
     if not isinstance(value, str) or not _RFC3339_Z_RE.fullmatch(value):
-        raise FormatError(f"must be RFC 3339 UTC like 2026-11-25T03:00:00Z, got {value!r}",
-                          where=where)
+        raise FormatError(
+            f"must be RFC 3339 UTC like 2026-11-25T03:00:00Z, got {value!r}", where=where
+        )
     try:
         dt = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError as e:
@@ -99,8 +99,9 @@ class OracleReport:
         for name in ("sequence", "as_of"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**64:
-                raise FormatError(f"must be an int in [0, 2^64), got {v!r}",
-                                  where=f"OracleReport.{name}")
+                raise FormatError(
+                    f"must be an int in [0, 2^64), got {v!r}", where=f"OracleReport.{name}"
+                )
         if self.sequence < 1:
             raise FormatError("sequence starts at 1", where="OracleReport.sequence")
         for name in ("reserves", "circulating_supply", "liabilities_total"):
@@ -122,21 +123,29 @@ class OracleReport:
         digest = _hex32(digest_hex, "digest")
         computed = hashlib.sha256(canonical_bytes(dict(doc))).hexdigest()
         if computed != digest_hex:
-            raise MismatchError("attestation digest does not match the document",
-                                expected=digest_hex, computed=computed, where="digest")
+            raise MismatchError(
+                "attestation digest does not match the document",
+                expected=digest_hex,
+                computed=computed,
+                where="digest",
+            )
         sequence = _get(doc, "sequence")
         if isinstance(sequence, bool) or not isinstance(sequence, int):
             raise FormatError(f"must be an integer, got {sequence!r}", where="attestation.sequence")
         return cls(
             sequence=sequence,
             as_of=parse_time_s(_get(doc, "as_of"), "attestation.as_of"),
-            reserves=parse_base_units(_get(doc, "totals.eligible_reserves"),
-                                      where="attestation.totals.eligible_reserves"),
-            circulating_supply=parse_base_units(_get(doc, "totals.circulating_supply"),
-                                                where="attestation.totals.circulating_supply"),
+            reserves=parse_base_units(
+                _get(doc, "totals.eligible_reserves"), where="attestation.totals.eligible_reserves"
+            ),
+            circulating_supply=parse_base_units(
+                _get(doc, "totals.circulating_supply"),
+                where="attestation.totals.circulating_supply",
+            ),
             liabilities_root=_hex32(_get(doc, "liabilities.root"), "attestation.liabilities.root"),
-            liabilities_total=parse_base_units(_get(doc, "liabilities.total"),
-                                               where="attestation.liabilities.total"),
+            liabilities_total=parse_base_units(
+                _get(doc, "liabilities.total"), where="attestation.liabilities.total"
+            ),
             attestation_digest=digest,
         )
 
@@ -158,11 +167,13 @@ class OracleReport:
                 sequence=d["sequence"],
                 as_of=d["as_of"],
                 reserves=parse_base_units(d["reserves"], where=f"{where}.reserves"),
-                circulating_supply=parse_base_units(d["circulating_supply"],
-                                                    where=f"{where}.circulating_supply"),
+                circulating_supply=parse_base_units(
+                    d["circulating_supply"], where=f"{where}.circulating_supply"
+                ),
                 liabilities_root=_hex32(d["liabilities_root"], f"{where}.liabilities_root"),
-                liabilities_total=parse_base_units(d["liabilities_total"],
-                                                   where=f"{where}.liabilities_total"),
+                liabilities_total=parse_base_units(
+                    d["liabilities_total"], where=f"{where}.liabilities_total"
+                ),
                 attestation_digest=_hex32(d["attestation_digest"], f"{where}.attestation_digest"),
             )
         except KeyError as e:
@@ -182,8 +193,15 @@ class OracleReport:
 
     def as_abi_tuple(self) -> tuple[int, int, int, int, bytes, int, bytes]:
         """The `Report` struct argument of ReserveOracle.submit."""
-        return (self.sequence, self.as_of, self.reserves, self.circulating_supply,
-                self.liabilities_root, self.liabilities_total, self.attestation_digest)
+        return (
+            self.sequence,
+            self.as_of,
+            self.reserves,
+            self.circulating_supply,
+            self.liabilities_root,
+            self.liabilities_total,
+            self.attestation_digest,
+        )
 
 
 def typed_data(report: OracleReport, *, chain_id: int, contract: str) -> dict[str, Any]:
@@ -203,8 +221,9 @@ def typed_data(report: OracleReport, *, chain_id: int, contract: str) -> dict[st
 
 def report_hash(report: OracleReport, *, chain_id: int, contract: str) -> bytes:
     """keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(report)) — what the attestors sign."""
-    signable = encode_typed_data(full_message=typed_data(report, chain_id=chain_id,
-                                                         contract=contract))
+    signable = encode_typed_data(
+        full_message=typed_data(report, chain_id=chain_id, contract=contract)
+    )
     return keccak(b"\x19" + signable.version + signable.header + signable.body)
 
 
@@ -228,15 +247,18 @@ def _check_shape(signature: bytes) -> None:
     if not isinstance(signature, bytes) or len(signature) != 65:
         raise SignatureError("signature must be 65 bytes r‖s‖v", where="signature")
     if signature[64] not in (27, 28):
-        raise SignatureError(f"signature v must be 27 or 28, got {signature[64]}",
-                             where="signature")
+        raise SignatureError(
+            f"signature v must be 27 or 28, got {signature[64]}", where="signature"
+        )
 
 
-def sign_report(report: OracleReport, *, chain_id: int, contract: str,
-                private_key: bytes | str) -> bytes:
+def sign_report(
+    report: OracleReport, *, chain_id: int, contract: str, private_key: bytes | str
+) -> bytes:
     """An attestor's 65-byte low-s EIP-712 signature of `report` for one chain and contract."""
-    signable = encode_typed_data(full_message=typed_data(report, chain_id=chain_id,
-                                                         contract=contract))
+    signable = encode_typed_data(
+        full_message=typed_data(report, chain_id=chain_id, contract=contract)
+    )
     sig = bytes(Account.sign_message(signable, private_key).signature)
     low = to_low_s(sig)  # eth_keys already signs low-s; this keeps the rule explicit
     if int.from_bytes(low[32:64], "big") > HALF_N:
@@ -244,14 +266,14 @@ def sign_report(report: OracleReport, *, chain_id: int, contract: str,
     return low
 
 
-def recover_signer(report: OracleReport, signature: bytes, *, chain_id: int,
-                   contract: str) -> str:
+def recover_signer(report: OracleReport, signature: bytes, *, chain_id: int, contract: str) -> str:
     """The checksum address that signed `report` for (chain_id, contract); low-s only."""
     _check_shape(signature)
     if int.from_bytes(signature[32:64], "big") > HALF_N:
         raise SignatureError("high-s signature (EIP-2) refused", where="signature")
-    signable = encode_typed_data(full_message=typed_data(report, chain_id=chain_id,
-                                                         contract=contract))
+    signable = encode_typed_data(
+        full_message=typed_data(report, chain_id=chain_id, contract=contract)
+    )
     try:
         return str(Account.recover_message(signable, signature=signature))
     except Exception as e:  # eth_keys raises BadSignature / ValueError

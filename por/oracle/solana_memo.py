@@ -70,6 +70,7 @@ from por.chains.solana import (
 from por.core.canonical import canonical_bytes
 from por.errors import ConfigError, InputError, MismatchError, PublishError
 from por.fileio import write_atomic
+from por.oracle.base import PublishReceipt
 
 MEMO_PROGRAM_ID = "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"  # SPL Memo (v2 address)
 LEGACY_MEMO_PROGRAM_ID = "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo"
@@ -124,40 +125,6 @@ def write_keypair_file(keypair: Keypair, path: str | Path) -> None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PublishResult:
-    chain_id: str
-    sequence: int
-    signature: str  # base58 transaction signature
-    slot: int
-    status: str  # "published" | "already_published"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "chain_id": self.chain_id,
-            "sequence": self.sequence,
-            "signature": self.signature,
-            "slot": self.slot,
-            "status": self.status,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> PublishResult:
-        try:
-            result = cls(
-                chain_id=d["chain_id"],
-                sequence=d["sequence"],
-                signature=d["signature"],
-                slot=d["slot"],
-                status=d["status"],
-            )
-        except KeyError as e:
-            raise InputError(f"missing field {e.args[0]!r}", where="PublishResult") from e
-        if result.status not in ("published", "already_published"):
-            raise InputError(f"unknown status {result.status!r}", where="PublishResult.status")
-        return result
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class FoundMemo:
     """A por memo read back from the chain (signature verified, memo decoded)."""
 
@@ -195,7 +162,7 @@ class SolanaMemoPublisher:
         self.max_history_signatures = max_history_signatures
         self._sleep = sleep
         self._monotonic = monotonic
-        self.contract_label = f"memo:{self.attestor}"  # what the run records as "contract"
+        self.contract_label = "spl-memo"  # what the publication state shows as the contract
 
     @property
     def chain_id(self) -> str:
@@ -213,7 +180,7 @@ class SolanaMemoPublisher:
 
     # ---- publish -------------------------------------------------------------------
 
-    def publish(self, doc: Mapping[str, Any], digest_hex: str) -> PublishResult:
+    def publish(self, doc: Mapping[str, Any], digest_hex: str) -> PublishReceipt:
         sequence = doc.get("sequence")
         if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
             raise InputError(
@@ -247,22 +214,26 @@ class SolanaMemoPublisher:
         self._broadcast(tx)
         slot = self._await_finalized(signature, last_valid_height)
         self._clear_intent(sequence)
-        return PublishResult(
-            chain_id=chain_id, sequence=sequence, signature=signature, slot=slot, status="published"
+        return PublishReceipt(
+            chain_id=chain_id,
+            sequence=sequence,
+            tx_hash=signature,
+            block_number=slot,
+            status="published",
         )
 
-    def _already(self, found: FoundMemo, digest_hex: str) -> PublishResult:
+    def _already(self, found: FoundMemo, digest_hex: str) -> PublishReceipt:
         if found.digest != digest_hex:
             raise SolanaPublishError(
                 f"sequence {found.sequence} is already published with digest {found.digest} "
                 f"(tx {found.signature}); refusing to publish digest {digest_hex}",
                 where=self.rpc.where("getSignaturesForAddress"),
             )
-        return PublishResult(
+        return PublishReceipt(
             chain_id=self.chain_id,
             sequence=found.sequence,
-            signature=found.signature,
-            slot=found.slot,
+            tx_hash=found.signature,
+            block_number=found.slot,
             status="already_published",
         )
 
@@ -380,7 +351,7 @@ class SolanaMemoPublisher:
         if path is not None:
             path.unlink(missing_ok=True)
 
-    def _resume_intent(self, sequence: int, digest_hex: str) -> PublishResult | None:
+    def _resume_intent(self, sequence: int, digest_hex: str) -> PublishReceipt | None:
         """Finish a transaction signed and (maybe) sent before a crash, if still possible."""
         path = self._intent_path(sequence)
         if path is None or not path.exists():
@@ -407,11 +378,11 @@ class SolanaMemoPublisher:
             self._broadcast(tx)  # same bytes, same signature: lands at most once
         slot = self._await_finalized(signature, last_valid)
         path.unlink(missing_ok=True)
-        return PublishResult(
+        return PublishReceipt(
             chain_id=self.chain_id,
             sequence=sequence,
-            signature=signature,
-            slot=slot,
+            tx_hash=signature,
+            block_number=slot,
             status="published",
         )
 
@@ -502,7 +473,6 @@ class SolanaMemoPublisher:
 __all__ = [
     "MEMO_PROGRAM_ID",
     "FoundMemo",
-    "PublishResult",
     "SolanaMemoPublisher",
     "SolanaPublishError",
     "format_memo",

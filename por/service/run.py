@@ -17,16 +17,23 @@ publishers). What happens on failure, by source:
 Crash consistency comes from the store: `Store.record` writes the tree file, then
 commits attestation row + log leaf + checkpoint in one transaction. Publishing happens
 after the commit and is idempotent per (chain, sequence), so a restart resumes it.
+
+What the run is handed (`RunDeps`) is typed by small protocols: chain readers
+(`por.chains.base.ChainReader`), a `ReserveEvaluator`, the store
+(`por.store.base.AttestationStore`: latest, record, record_publication), signers
+(`por.core.dsse.Signer`, `por.core.tlog.NoteSigner`) and publishers
+(`por.oracle.base.Publisher`, each returning a `PublishReceipt`). The service wires the
+real ones (`por.service.wiring`); tests hand in fakes such as `por.store.memory.MemoryStore`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from por.chains.base import ChainReader, ChainSnapshot
 from por.core.attestation import (
@@ -35,36 +42,35 @@ from por.core.attestation import (
     ChainEntry,
     Liabilities,
     PreviousRef,
+    ReserveEntry,
     Token,
     assess,
     chain_entry_from_values,
-    reserves_from_dicts,
+    decode_attestation,
     verify_consistency,
 )
+from por.core.dsse import Signer, sign_envelope
 from por.core.sumtree import SumTree, derive_salt
+from por.core.tlog import Checkpoint, NoteSigner, sign_checkpoint
 from por.crashpoints import crashpoint
 from por.errors import ChainError, PorError
+from por.oracle.base import Publisher
+
+if TYPE_CHECKING:  # importing por.store loads SQLAlchemy; the run needs only the protocol
+    from por.store.base import AttestationStore
 
 log = logging.getLogger("por.run")
 
 
-class Publisher(Protocol):
-    """Anything that publishes a recorded attestation; idempotent per sequence."""
-
-    chain_id: str
-
-    def publish(self, doc: Mapping[str, Any], digest_hex: str) -> Any: ...
-
-
 class ReserveEvaluator(Protocol):
-    """Fetches custodian data and values it; returns wire-form reserve lines."""
+    """Fetches custodian data and values it; returns the attestation's reserve lines."""
 
     def evaluate(self, *, as_of: datetime) -> ReserveResult: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReserveResult:
-    lines: tuple[Mapping[str, Any], ...]  # attestation `reserves[]` entries (wire dicts)
+    lines: tuple[ReserveEntry, ...]  # the attestation's `reserves[]`, in order
     eligible_total: int
     degraded_reasons: tuple[str, ...] = ()
 
@@ -93,9 +99,9 @@ class RunDeps:
     token: Token
     chains: Sequence[ChainReader]
     reserves: ReserveEvaluator
-    store: Any  # por.store.Store (kept loose to keep this module importable without SQLAlchemy)
-    signers: Sequence[Any]  # por.core.dsse signers: issuer first
-    checkpoint_signer: Any
+    store: AttestationStore
+    signers: Sequence[Signer]  # issuer first
+    checkpoint_signer: NoteSigner  # signs the attestation log's checkpoints
     origin: str
     clock: Callable[[], datetime]
     random_bytes: Callable[[int], bytes]
@@ -196,7 +202,7 @@ def attest_once(deps: RunDeps) -> RunResult:
         as_of=as_of,
         token=deps.token,
         chains=chains,
-        reserves=reserves_from_dicts(list(reserves.lines)),
+        reserves=reserves.lines,
         liabilities=Liabilities(
             root=tree.root.hash.hex(), total=tree.root.sum, leaf_count=tree.size
         ),
@@ -204,15 +210,16 @@ def attest_once(deps: RunDeps) -> RunResult:
         previous=previous,
     )
     verify_consistency(attestation)
+    payload = attestation.to_bytes()
+    # Sign only a document every verifier parses back as itself: reserve lines and chain
+    # entries reach here as values, so the document model's limits (field lengths, asset
+    # classes, amounts) are checked once, on the whole document, before the signature.
+    decode_attestation(payload, where=f"attestation {sequence}")
 
-    from por.core.dsse import sign_envelope  # local: keeps import cost off light paths
-
-    envelope = sign_envelope(attestation.to_bytes(), PAYLOAD_TYPE, list(deps.signers))
+    envelope = sign_envelope(payload, PAYLOAD_TYPE, list(deps.signers))
     crashpoint("after_sign")
 
-    from por.core.tlog import sign_checkpoint
-
-    def _sign_cp(cp: Any) -> str:
+    def _sign_cp(cp: Checkpoint) -> str:
         return sign_checkpoint(cp, key_name=deps.origin, signer=deps.checkpoint_signer)
 
     deps.store.record(
@@ -258,32 +265,29 @@ def publish_all(deps: RunDeps, attestation: Attestation) -> list[PublishOutcome]
             deps.store.record_publication(
                 p.chain_id,
                 attestation.sequence,
-                contract=getattr(p, "contract_label", ""),
+                contract=p.contract_label,
                 tx_hash=None,
                 block_number=None,
                 status=f"failed: {e}"[:500],
             )
             continue
-        tx = getattr(r, "tx_hash", None) or getattr(r, "signature", None)
-        block = getattr(r, "block_number", None) or getattr(r, "slot", None)
-        status = str(getattr(r, "status", "published"))
         out.append(
             PublishOutcome(
                 chain_id=p.chain_id,
                 sequence=attestation.sequence,
                 ok=True,
-                detail=status,
-                tx=None if tx is None else str(tx),
-                block_number=block,
+                detail=r.status,
+                tx=r.tx_hash,
+                block_number=r.block_number,
             )
         )
         deps.store.record_publication(
             p.chain_id,
             attestation.sequence,
-            contract=getattr(p, "contract_label", ""),
-            tx_hash=None if tx is None else str(tx),
-            block_number=block,
-            status=status,
+            contract=p.contract_label,
+            tx_hash=r.tx_hash,
+            block_number=r.block_number,
+            status=r.status,
         )
     return out
 

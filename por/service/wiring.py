@@ -18,14 +18,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from por.core.attestation import Token
 from por.crashpoints import crashpoint
 from por.errors import ConfigError, PorError
+from por.oracle.base import Publisher
 from por.service.config import Config
 from por.service.run import (
-    Publisher,
     PublishOutcome,
     ReserveResult,
     RunDeps,
@@ -33,6 +33,11 @@ from por.service.run import (
     attest_once,
     catch_up_publications,
 )
+
+if TYPE_CHECKING:  # types only; build_service imports these where it uses them
+    from por.core.policy import Policy
+    from por.custodians.base import CustodianSource
+    from por.custodians.rawstore import RawStore
 
 log = logging.getLogger("por.service")
 
@@ -74,10 +79,10 @@ class CustodianReserves:
     by SHA-256 before their figures are used, so every line stays traceable.
     """
 
-    sources: Sequence[Any]
-    policy: Any
+    sources: Sequence[CustodianSource]
+    policy: Policy
     token: Token
-    rawstore: Any
+    rawstore: RawStore
 
     def evaluate(self, *, as_of: datetime) -> ReserveResult:
         from por.custodians.reserves import evaluate_reserves
@@ -103,25 +108,13 @@ class CustodianReserves:
             as_of=as_of,
         )
         return ReserveResult(
-            lines=tuple(line.to_dict() for line in lines),
+            lines=tuple(lines),
             eligible_total=total,
             degraded_reasons=tuple(reasons + list(degraded)),
         )
 
 
 # --- chains and publishers ----------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class NamedPublisher:
-    """Gives every publisher a CAIP-2 `chain_id` string and a contract label."""
-
-    chain_id: str
-    contract_label: str
-    inner: Any
-
-    def publish(self, doc: Mapping[str, Any], digest_hex: str) -> Any:
-        return self.inner.publish(doc, digest_hex)
 
 
 def _exclusions(table: Mapping[str, Any], where: str) -> dict[str, str]:
@@ -182,24 +175,22 @@ def build_chain(
             spot_checks=table.get("spot_checks", 16),
             expected_decimals=cfg.token.decimals,
         )
-        publisher = None
+        publisher: Publisher | None = None
         if publish and "oracle" in table:
             from por.oracle.evm_publisher import EvmPublisher
+            from por.oracle.intents import DbIntentStore
 
             sender = _secret(_need(table, "publisher_key_env", str, where), where)
             attestors = [_secret(e, where) for e in table.get("attestor_key_envs", [])] or [sender]
-            inner = EvmPublisher(
+            publisher = EvmPublisher(
                 chain_id=number,
                 rpc_urls=urls,
                 contract=table["oracle"],
                 sender_key=sender,
                 attestor_keys=attestors,
-                intent_store=store.intent_store(),
+                intent_store=DbIntentStore(store),
                 confirmations=int(table.get("confirmations", 1)),
                 stuck_after_blocks=int(table.get("stuck_after_blocks", 5)),
-            )
-            publisher = NamedPublisher(
-                chain_id=caip2, contract_label=str(table["oracle"]), inner=inner
             )
         return reader, publisher
     if kind == "solana":
@@ -226,10 +217,9 @@ def build_chain(
             keypair = Path(table["memo_keypair"])
             if not keypair.is_absolute():
                 keypair = cfg.path.parent / keypair
-            memo = SolanaMemoPublisher(
+            publisher = SolanaMemoPublisher(
                 url, keypair, chain_id=caip2, state_dir=cfg.service.data_dir / "memo"
             )
-            publisher = NamedPublisher(chain_id=caip2, contract_label="spl-memo", inner=memo)
         return sol_reader, publisher
     if kind == "fake":
         from por.demo.fake_chain import FakeChainReader

@@ -8,14 +8,15 @@ from fractions import Fraction
 
 import pytest
 
+from por.core.attestation import ReserveEntry
 from por.core.policy import (
     Policy,
     Position,
-    ReserveLine,
     StatementRef,
     add_months,
     evaluate_positions,
     staleness_reasons,
+    value_position,
 )
 from por.errors import ConfigError
 
@@ -48,7 +49,7 @@ BOND = replace(
 )
 
 
-def _eval(*ps: Position, policy: Policy | None = None) -> tuple[list[ReserveLine], int]:
+def _eval(*ps: Position, policy: Policy | None = None) -> tuple[list[ReserveEntry], int]:
     return evaluate_positions(
         ps, policy or Policy(), token_currency="CNH", token_decimals=6, as_of=AS_OF
     )
@@ -80,15 +81,13 @@ def test_to_dict_is_the_attestation_shape() -> None:
             "sha256": "ab" * 32,
         },
     }
-    assert ReserveLine.from_dict(line.to_dict()).to_dict() == line.to_dict()
+    assert ReserveEntry.from_dict(line.to_dict(), where="reserves[0]").to_dict() == line.to_dict()
 
 
 def test_scaling_down_rounds_down_and_says_so() -> None:
     p = replace(CASH, decimals=5, amount=123_456_789, market_value=123_456_789)
-    (line,), _ = evaluate_positions(
-        [p], Policy(), token_currency="CNH", token_decimals=2, as_of=AS_OF
-    )
-    assert line.market_value == 123_456 and "rounded down" in line.notes[0]
+    line, notes = value_position(p, Policy(), token_currency="CNH", token_decimals=2, as_of=AS_OF)
+    assert line.market_value == 123_456 and "rounded down" in notes[0]
 
 
 def test_haircut_rounds_down() -> None:
@@ -230,8 +229,8 @@ def test_limits_hold_after_capping() -> None:
     )
     for key, bps in (("issuer", 4000), ("custodian", 6000)):
         groups: dict[str, int] = {}
-        for line in lines:
-            groups[getattr(line, key)] = groups.get(getattr(line, key), 0) + line.eligible_value
+        for pos, line in zip(ps, lines, strict=True):  # lines keep the positions' order
+            groups[getattr(pos, key)] = groups.get(getattr(pos, key), 0) + line.eligible_value
         assert all(v * 10_000 <= bps * total for v in groups.values())
     assert total > 0
 

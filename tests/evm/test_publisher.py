@@ -16,17 +16,14 @@ from eth_account import Account
 from web3.logs import DISCARD
 
 from por.demo.anvil import AnvilNode, contract, deploy_oracle
+from por.oracle.base import PublishReceipt
 from por.oracle.evm_publisher import (
     CRASH_POINTS,
     EvmPublisher,
-    FileIntentStore,
-    MemoryIntentStore,
     NotAttestorError,
     OracleRejectedError,
-    PublishIntent,
-    PublishResult,
-    SentTx,
 )
+from por.oracle.intents import FileIntentStore, MemoryIntentStore, PublishIntent, SentTx
 from tests.evm.conftest import ATTESTOR_KEYS, NOT_ATTESTOR_KEY, Rounds, World
 from tests.evm.helpers import RpcProxy, make_doc
 
@@ -38,7 +35,8 @@ def _rounds_for(w: World, sequence: int) -> int:
     """How many RoundSubmitted events the oracle ever emitted for `sequence`."""
     oracle = contract(w.node.w3, "ReserveOracle", w.oracle)
     logs = oracle.events.RoundSubmitted().get_logs(
-        from_block=0, argument_filters={"sequence": sequence})
+        from_block=0, argument_filters={"sequence": sequence}
+    )
     return len(logs)
 
 
@@ -46,44 +44,58 @@ def _run_child(cfg_path: Path, crash_at: str | None) -> subprocess.CompletedProc
     env = {k: v for k, v in os.environ.items() if k != "POR_CRASH_AT"}
     if crash_at:
         env["POR_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-m", "tests.evm.publisher_child", str(cfg_path)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tests.evm.publisher_child", str(cfg_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("crash_at", CRASH_POINTS)
-def test_killed_publisher_publishes_exactly_once(worlds: dict[int, World], rounds: Rounds,
-                                                 tmp_path: Path, crash_at: str) -> None:
-    # The publisher process is killed (os._exit, like SIGKILL) at one step while
+def test_killed_publisher_publishes_exactly_once(
+    worlds: dict[int, World], rounds: Rounds, tmp_path: Path, crash_at: str
+) -> None:
+    # The publisher process is killed (SIGKILL, reported as exit 137) at one step while
     # publishing to chain 1, then restarted with the same intent directory. Whatever the
     # step, each chain must end with exactly one round for the attestation, and the
     # sender must have spent exactly one nonce per chain (no duplicate sent and reverted).
     seq, as_of = rounds.next()
     doc, digest = make_doc(sequence=seq, as_of=as_of, reserves=10**12, supply=10**11)
     cfg = {
-        "chains": [{"chain_id": w.chain_id, "url": w.node.url, "oracle": w.oracle,
-                    "sender_key": w.sender_key} for w in worlds.values()],
-        "attestor_keys": ATTESTOR_KEYS[:2], "intent_dir": str(tmp_path / "intents"),
-        "doc": doc, "digest": digest,
+        "chains": [
+            {
+                "chain_id": w.chain_id,
+                "url": w.node.url,
+                "oracle": w.oracle,
+                "sender_key": w.sender_key,
+            }
+            for w in worlds.values()
+        ],
+        "attestor_keys": ATTESTOR_KEYS[:2],
+        "intent_dir": str(tmp_path / "intents"),
+        "doc": doc,
+        "digest": digest,
     }
     cfg_path = tmp_path / "cfg.json"
     cfg_path.write_text(json.dumps(cfg))
     senders = {cid: Account.from_key(w.sender_key).address for cid, w in worlds.items()}
-    nonces = {cid: w.node.w3.eth.get_transaction_count(senders[cid])
-              for cid, w in worlds.items()}
+    nonces = {cid: w.node.w3.eth.get_transaction_count(senders[cid]) for cid, w in worlds.items()}
 
     crashed = _run_child(cfg_path, crash_at)
     assert crashed.returncode == 137, crashed.stderr[-2000:]
     # A second process that crashes at the same point on resume must not hurt either.
     again = _run_child(cfg_path, None)
     assert again.returncode == 0, again.stderr[-2000:]
-    results = [PublishResult.from_dict(r) for r in json.loads(again.stdout)]
+    results = [PublishReceipt.from_dict(r) for r in json.loads(again.stdout)]
     assert [r.sequence for r in results] == [seq, seq]
     for r, w in zip(results, worlds.values(), strict=True):
         assert r.chain_id == f"eip155:{w.chain_id}"
         assert _rounds_for(w, seq) == 1
-        assert w.node.w3.eth.get_transaction_count(senders[w.chain_id]) == \
-            nonces[w.chain_id] + 1
+        assert w.node.w3.eth.get_transaction_count(senders[w.chain_id]) == nonces[w.chain_id] + 1
         oracle = contract(w.node.w3, "ReserveOracle", w.oracle)
         assert oracle.functions.latestSequence().call() == seq
         rcpt = w.node.w3.eth.get_transaction_receipt(r.tx_hash)
@@ -104,14 +116,26 @@ def test_already_published_by_someone_else(worlds: dict[int, World], rounds: Rou
     w = worlds[56]
     seq, as_of = rounds.next()
     doc, digest = make_doc(sequence=seq, as_of=as_of, reserves=10**12, supply=10**11)
-    other = EvmPublisher(chain_id=56, rpc_urls=w.node.url, contract=w.oracle,
-                         sender_key=w.node.private_keys[8], attestor_keys=ATTESTOR_KEYS[1:],
-                         intent_store=MemoryIntentStore(), poll_interval_s=0.02)
+    other = EvmPublisher(
+        chain_id=56,
+        rpc_urls=w.node.url,
+        contract=w.oracle,
+        sender_key=w.node.private_keys[8],
+        attestor_keys=ATTESTOR_KEYS[1:],
+        intent_store=MemoryIntentStore(),
+        poll_interval_s=0.02,
+    )
     first = other.publish(doc, digest)
     assert first.status == "published"
-    ours = EvmPublisher(chain_id=56, rpc_urls=w.node.url, contract=w.oracle,
-                        sender_key=w.sender_key, attestor_keys=ATTESTOR_KEYS[:2],
-                        intent_store=MemoryIntentStore(), poll_interval_s=0.02)
+    ours = EvmPublisher(
+        chain_id=56,
+        rpc_urls=w.node.url,
+        contract=w.oracle,
+        sender_key=w.sender_key,
+        attestor_keys=ATTESTOR_KEYS[:2],
+        intent_store=MemoryIntentStore(),
+        poll_interval_s=0.02,
+    )
     sender_nonce = w.node.w3.eth.get_transaction_count(ours.sender.address)
     second = ours.publish(doc, digest)
     assert second.status == "already_published" and second.tx_hash == first.tx_hash
@@ -130,16 +154,28 @@ def test_already_published_tx_is_found_without_a_wide_log_query(
     w.node.rpc("anvil_mine", [hex(20), hex(2)])
     seq, as_of = rounds.next()
     doc, digest = make_doc(sequence=seq, as_of=as_of, reserves=10**12, supply=10**11)
-    other = EvmPublisher(chain_id=1, rpc_urls=w.node.url, contract=w.oracle,
-                         sender_key=w.node.private_keys[8], attestor_keys=ATTESTOR_KEYS[1:],
-                         intent_store=MemoryIntentStore(), poll_interval_s=0.02)
+    other = EvmPublisher(
+        chain_id=1,
+        rpc_urls=w.node.url,
+        contract=w.oracle,
+        sender_key=w.node.private_keys[8],
+        attestor_keys=ATTESTOR_KEYS[1:],
+        intent_store=MemoryIntentStore(),
+        poll_interval_s=0.02,
+    )
     first = other.publish(doc, digest)
     w.node.rpc("anvil_mine", [hex(5), hex(2)])
     proxy = RpcProxy(w.node.url, max_log_range=3)
     try:
-        ours = EvmPublisher(chain_id=1, rpc_urls=proxy.url, contract=w.oracle,
-                            sender_key=w.sender_key, attestor_keys=ATTESTOR_KEYS[:2],
-                            intent_store=MemoryIntentStore(), poll_interval_s=0.02)
+        ours = EvmPublisher(
+            chain_id=1,
+            rpc_urls=proxy.url,
+            contract=w.oracle,
+            sender_key=w.sender_key,
+            attestor_keys=ATTESTOR_KEYS[:2],
+            intent_store=MemoryIntentStore(),
+            poll_interval_s=0.02,
+        )
         second = ours.publish(doc, digest)
     finally:
         proxy.close()
@@ -154,10 +190,14 @@ def test_key_that_is_not_attestor(worlds: dict[int, World], rounds: Rounds) -> N
     w = worlds[1]
     seq, as_of = rounds.next()
     doc, digest = make_doc(sequence=seq, as_of=as_of, reserves=10**12, supply=10**11)
-    pub = EvmPublisher(chain_id=1, rpc_urls=w.node.url, contract=w.oracle,
-                       sender_key=w.sender_key,
-                       attestor_keys=[ATTESTOR_KEYS[0], NOT_ATTESTOR_KEY],
-                       intent_store=MemoryIntentStore())
+    pub = EvmPublisher(
+        chain_id=1,
+        rpc_urls=w.node.url,
+        contract=w.oracle,
+        sender_key=w.sender_key,
+        attestor_keys=[ATTESTOR_KEYS[0], NOT_ATTESTOR_KEY],
+        intent_store=MemoryIntentStore(),
+    )
     with pytest.raises(NotAttestorError) as ei:
         pub.publish(doc, digest)
     assert "eip155:1" in str(ei.value) and w.node.url in str(ei.value)
@@ -168,9 +208,14 @@ def test_digest_must_match_document(worlds: dict[int, World], rounds: Rounds) ->
     w = worlds[1]
     seq, as_of = rounds.next()
     doc, _ = make_doc(sequence=seq, as_of=as_of, reserves=10**12, supply=10**11)
-    pub = EvmPublisher(chain_id=1, rpc_urls=w.node.url, contract=w.oracle,
-                       sender_key=w.sender_key, attestor_keys=ATTESTOR_KEYS[:2],
-                       intent_store=MemoryIntentStore())
+    pub = EvmPublisher(
+        chain_id=1,
+        rpc_urls=w.node.url,
+        contract=w.oracle,
+        sender_key=w.sender_key,
+        attestor_keys=ATTESTOR_KEYS[:2],
+        intent_store=MemoryIntentStore(),
+    )
     with pytest.raises(Exception, match="digest does not match"):
         pub.publish(doc, "00" * 32)
 
@@ -184,14 +229,26 @@ def test_stuck_transaction_is_replaced_with_fee_bump(tmp_path: Path) -> None:
         w3 = node.w3
         owner = node.accounts[0]
         node.rpc("evm_setAutomine", [True])
-        oracle = deploy_oracle(w3, owner=owner, threshold=2,
-                               attestors=[Account.from_key(k).address for k in ATTESTOR_KEYS])
+        oracle = deploy_oracle(
+            w3,
+            owner=owner,
+            threshold=2,
+            attestors=[Account.from_key(k).address for k in ATTESTOR_KEYS],
+        )
         node.rpc("evm_setAutomine", [False])
         store = FileIntentStore(tmp_path)
-        pub = EvmPublisher(chain_id=1, rpc_urls=node.url, contract=oracle,
-                           sender_key=node.private_keys[5], attestor_keys=ATTESTOR_KEYS[:2],
-                           intent_store=store, stuck_after_blocks=3, confirmations=3,
-                           poll_interval_s=0.02, receipt_timeout_s=60)
+        pub = EvmPublisher(
+            chain_id=1,
+            rpc_urls=node.url,
+            contract=oracle,
+            sender_key=node.private_keys[5],
+            attestor_keys=ATTESTOR_KEYS[:2],
+            intent_store=store,
+            stuck_after_blocks=3,
+            confirmations=3,
+            poll_interval_s=0.02,
+            receipt_timeout_s=60,
+        )
         stop = threading.Event()
         spiked = threading.Event()
 
@@ -234,38 +291,59 @@ def test_stuck_transaction_is_replaced_with_fee_bump(tmp_path: Path) -> None:
 
 
 def test_intent_round_trip(tmp_path: Path) -> None:
-    intent = PublishIntent(chain_id=56, sequence=3, contract="0x" + "Ab" * 20,
-                           attestation_digest="cd" * 32, sender="0x" + "12" * 20, nonce=4,
-                           state="broadcast",
-                           txs=(SentTx(tx_hash="0x" + "01" * 32, raw_tx="0x02f8",
-                                       max_fee_per_gas=3 * 10**9,
-                                       max_priority_fee_per_gas=10**9, sent_at_block=9),))
+    intent = PublishIntent(
+        chain_id=56,
+        sequence=3,
+        contract="0x" + "Ab" * 20,
+        attestation_digest="cd" * 32,
+        sender="0x" + "12" * 20,
+        nonce=4,
+        state="broadcast",
+        txs=(
+            SentTx(
+                tx_hash="0x" + "01" * 32,
+                raw_tx="0x02f8",
+                max_fee_per_gas=3 * 10**9,
+                max_priority_fee_per_gas=10**9,
+                sent_at_block=9,
+            ),
+        ),
+    )
     assert PublishIntent.from_dict(json.loads(json.dumps(intent.to_dict()))) == intent
     store = FileIntentStore(tmp_path)
     store.put(intent)
     assert store.get(56, 3) == intent and store.get(56, 4) is None
-    res = PublishResult(chain_id="eip155:56", sequence=3, tx_hash=None, block_number=None,
-                        status="already_published")
-    assert PublishResult.from_dict(res.to_dict()) == res
+    res = PublishReceipt(
+        chain_id="eip155:56",
+        sequence=3,
+        tx_hash=None,
+        block_number=None,
+        status="already_published",
+    )
+    assert PublishReceipt.from_dict(res.to_dict()) == res
     store.path(56, 3).write_text("{")
     with pytest.raises(Exception, match="malformed JSON"):
         store.get(56, 3)
 
 
-
-def test_refused_report_names_the_contract_error(worlds: dict[int, World],
-                                                 rounds: Rounds) -> None:
+def test_refused_report_names_the_contract_error(worlds: dict[int, World], rounds: Rounds) -> None:
     # The publisher simulates submit before signing a transaction: a report the contract
     # would refuse (here: as-of older than the oracle's max report age) is a typed error
     # naming chain, endpoint and the contract's own error — and nothing is stored or sent.
     w = worlds[56]
     seq, _ = rounds.next()
-    doc, digest = make_doc(sequence=seq, as_of=int(time.time()) - 30 * 24 * 3600,
-                           reserves=10**12, supply=10**11)
+    doc, digest = make_doc(
+        sequence=seq, as_of=int(time.time()) - 30 * 24 * 3600, reserves=10**12, supply=10**11
+    )
     store = MemoryIntentStore()
-    pub = EvmPublisher(chain_id=56, rpc_urls=w.node.url, contract=w.oracle,
-                       sender_key=w.sender_key, attestor_keys=ATTESTOR_KEYS[:2],
-                       intent_store=store)
+    pub = EvmPublisher(
+        chain_id=56,
+        rpc_urls=w.node.url,
+        contract=w.oracle,
+        sender_key=w.sender_key,
+        attestor_keys=ATTESTOR_KEYS[:2],
+        intent_store=store,
+    )
     nonce = w.node.w3.eth.get_transaction_count(pub.sender.address)
     with pytest.raises(OracleRejectedError, match=r"StaleReport\(") as ei:
         pub.publish(doc, digest)

@@ -16,8 +16,8 @@ from solders.transaction import VersionedTransaction
 from por.core.canonical import canonical_bytes
 from por.demo.solana_sim import MEMO_PROGRAM_IDS
 from por.errors import ConfigError, InputError, MismatchError
+from por.oracle.base import PublishReceipt
 from por.oracle.solana_memo import (
-    PublishResult,
     SolanaMemoPublisher,
     SolanaPublishError,
     format_memo,
@@ -57,7 +57,7 @@ def test_memo_lands_in_litesvm_and_reads_back(world: World, attestor: tuple[Keyp
     assert result.chain_id == world.sim.chain_id
     # Read back from LiteSVM itself: the transaction is in its history, and the memo
     # instruction of the attestor's transaction carries exactly the documented text.
-    assert world.sim.svm.get_transaction(Signature.from_string(result.signature)) is not None
+    assert world.sim.svm.get_transaction(Signature.from_string(result.tx_hash)) is not None
     assert world.sim.memos(kp.pubkey()) == [f"por:v1:7:{digest}"]
     # ... and through the RPC, as an auditor would.
     found = publisher(world, path).find_memo(7)
@@ -65,8 +65,8 @@ def test_memo_lands_in_litesvm_and_reads_back(world: World, attestor: tuple[Keyp
     assert (found.sequence, found.digest, found.signature, found.slot) == (
         7,
         digest,
-        result.signature,
-        result.slot,
+        result.tx_hash,
+        result.block_number,
     )
 
 
@@ -77,7 +77,7 @@ def test_publishing_twice_yields_one_memo(world: World, attestor: tuple[Keypair,
     sent = world.sim.request_count["sendTransaction"]
     again = publisher(world, path).publish(d, digest)  # a fresh process: no local state
     assert again.status == "already_published"
-    assert (again.signature, again.slot) == (first.signature, first.slot)
+    assert (again.tx_hash, again.block_number) == (first.tx_hash, first.block_number)
     assert world.sim.request_count["sendTransaction"] == sent
     assert world.sim.memos(kp.pubkey()) == [f"por:v1:1:{digest}"]
 
@@ -152,7 +152,7 @@ def test_intent_written_before_a_crash_is_resumed_with_the_same_transaction(
     assert intent["signature"] == str(tx.signatures[0])
 
     result = publisher(world, path, state_dir=state).publish(d, digest)
-    assert result.signature == str(tx.signatures[0]) and result.status == "published"
+    assert result.tx_hash == str(tx.signatures[0]) and result.status == "published"
     assert world.sim.memos(kp.pubkey()) == [f"por:v1:11:{digest}"]
     assert list(state.iterdir()) == []  # intent cleared once finalized
     assert publisher(world, path, state_dir=state).publish(d, digest).status == (
@@ -174,7 +174,7 @@ def test_expired_intent_is_rebuilt_once(
     pub._write_intent(12, digest, stale, last_valid)
     world.sim.advance_slots(151)
     result = publisher(world, path, state_dir=state).publish(d, digest)
-    assert result.signature != str(stale.signatures[0])
+    assert result.tx_hash != str(stale.signatures[0])
     assert world.sim.memos(kp.pubkey()) == [f"por:v1:12:{digest}"]
     # The expired transaction itself is refused by the node.
     with pytest.raises(SolanaPublishError, match="Blockhash not found"):
@@ -207,7 +207,7 @@ def test_memo_transaction_is_a_plain_spl_memo(world: World, attestor: tuple[Keyp
                 "id": 1,
                 "method": "getTransaction",
                 "params": [
-                    result.signature,
+                    result.tx_hash,
                     {"encoding": "base64", "maxSupportedTransactionVersion": 0},
                 ],
             }
@@ -238,12 +238,12 @@ def test_memo_format_round_trip() -> None:
 
 
 def test_publish_result_round_trip() -> None:
-    r = PublishResult(
-        chain_id="solana:x", sequence=3, signature="s", slot=9, status="already_published"
+    r = PublishReceipt(
+        chain_id="solana:x", sequence=3, tx_hash="s", block_number=9, status="already_published"
     )
-    assert PublishResult.from_dict(r.to_dict()) == r
+    assert PublishReceipt.from_dict(r.to_dict()) == r
     with pytest.raises(InputError):
-        PublishResult.from_dict({**r.to_dict(), "status": "maybe"})
+        PublishReceipt.from_dict({**r.to_dict(), "status": "maybe"})
 
 
 @pytest.mark.parametrize(

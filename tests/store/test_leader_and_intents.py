@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from por.oracle.evm_publisher import PublishIntent, SentTx
+from por.oracle.intents import DbIntentStore, PublishIntent, SentTx
 from por.store import Store
 from tests.store.factory import World
 
@@ -82,7 +82,7 @@ def test_leadership_passes_on_when_the_leader_dies(
 
 def test_intent_store_round_trip(store: Store) -> None:
     World().record(store)
-    intents = store.intent_store()
+    intents = DbIntentStore(store)
     assert intents.get(1, 1) is None
     tx = SentTx(
         tx_hash="0x" + "12" * 32,
@@ -117,4 +117,4 @@ def test_intent_store_round_trip(store: Store) -> None:
         block_number=99,
     )
     intents.put(mined)
-    assert store.intent_store().get(1, 1) == mined
+    assert DbIntentStore(store).get(1, 1) == mined

@@ -1,0 +1,243 @@
+"""What the store hands out, and what an attestation run needs from a store.
+
+The value types (`StoredAttestation`, `Recorded`, `StoredCheckpoint`, `LogInclusion`,
+`LogConsistency`, `Publication`), the store's two errors, and the `AttestationStore`
+protocol the run is written against: `latest`, `record`, `record_publication`. Two
+implementations follow it: `por.store.store.Store` (SQLite / PostgreSQL, files) and
+`por.store.memory.MemoryStore` (tests). Both apply the same checks before recording —
+`check_record_inputs` and `check_link` below — so the fake refuses what the real store
+refuses.
+
+No SQLAlchemy, no numpy, no I/O: `por.service.run` imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from por.core.attestation import PAYLOAD_TYPE, Attestation, decode_attestation
+from por.core.dsse import Envelope
+from por.core.tlog import Checkpoint
+from por.errors import ChainLinkError, InputError, MismatchError, StoreError
+
+if TYPE_CHECKING:  # the sum tree pulls in numpy; only its type is needed here
+    from por.core.sumtree import SumTree
+
+SignCheckpoint = Callable[[Checkpoint], str]
+"""Signs a checkpoint of the attestation log; returns the signed note (C2SP)."""
+
+
+class UnknownSequenceError(InputError):
+    """No attestation (or log entry) with that sequence or size."""
+
+
+class SequenceConflictError(StoreError):
+    """Another writer recorded this sequence first, or `previous` does not name the latest."""
+
+
+# --- values handed out by a store ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredAttestation:
+    """One recorded attestation as stored. `document_json` is the canonical payload."""
+
+    sequence: int
+    digest: str
+    envelope_json: bytes
+    document_json: bytes
+    status: str
+    ratio: str | None
+    eligible_reserves: str
+    circulating_supply: str
+    liabilities_root: str
+    tree_file: str
+    tree_sha256: str
+
+    def document(self) -> dict[str, Any]:
+        """The attestation document as a JSON object (already validated when recorded)."""
+        doc: dict[str, Any] = json.loads(self.document_json)
+        return doc
+
+    def envelope(self) -> dict[str, Any]:
+        env: dict[str, Any] = json.loads(self.envelope_json)
+        return env
+
+    @property
+    def attestation(self) -> Attestation:
+        """The parsed document (strict parse of the stored canonical bytes)."""
+        return decode_attestation(self.document_json, where=f"attestation {self.sequence}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredCheckpoint:
+    size: int
+    root_hash: bytes
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recorded:
+    """What `record` did. `file_error` is set when the commit succeeded but writing the
+    published files did not (the database is the truth; `materialize_files` repairs)."""
+
+    sequence: int
+    digest: str
+    leaf_index: int
+    checkpoint: StoredCheckpoint
+    tree_file: str
+    file_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogInclusion:
+    sequence: int
+    leaf_index: int
+    tree_size: int
+    leaf_hash: bytes
+    path: tuple[bytes, ...]
+    root_hash: bytes
+    checkpoint_note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogConsistency:
+    from_size: int
+    to_size: int
+    from_root: bytes
+    to_root: bytes
+    path: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Publication:
+    """What the oracle on one chain holds for one attestation, as last recorded."""
+
+    chain_id: str
+    sequence: int
+    contract: str
+    tx_hash: str | None
+    block_number: int | None
+    status: str
+    updated_at: datetime
+
+
+# --- what the run needs -------------------------------------------------------------------
+
+
+class AttestationStore(Protocol):
+    """The store as an attestation run sees it (`por.service.run.attest_once`)."""
+
+    def latest(self) -> StoredAttestation | None:
+        """The attestation with the highest sequence, or None when nothing is recorded."""
+        ...
+
+    def record(
+        self,
+        *,
+        attestation: Attestation,
+        envelope: Envelope,
+        tree: SumTree,
+        round_secret: bytes,
+        sign_checkpoint: SignCheckpoint,
+        origin: str,
+    ) -> Recorded:
+        """Record one signed attestation, its tree and its log leaf, all or nothing.
+
+        Raises SequenceConflictError unless `attestation.sequence` is latest + 1,
+        ChainLinkError unless `previous` names the latest, MismatchError / InputError
+        when the inputs do not belong together (`check_record_inputs`).
+        """
+        ...
+
+    def record_publication(
+        self,
+        chain_id: str,
+        sequence: int,
+        *,
+        contract: str,
+        tx_hash: str | None,
+        block_number: int | None,
+        status: str,
+    ) -> None:
+        """Insert or update what the oracle on `chain_id` holds for `sequence`."""
+        ...
+
+
+# --- the checks every store applies before recording --------------------------------------
+
+
+def check_record_inputs(
+    attestation: Attestation, envelope: Envelope, tree: SumTree, round_secret: bytes
+) -> bytes:
+    """Refuse inputs that do not belong together; return the attestation's canonical bytes."""
+    seq = attestation.sequence
+    payload = attestation.to_bytes()
+    if envelope.payload != payload:
+        raise MismatchError(
+            "envelope payload is not this attestation's canonical bytes",
+            where=f"attestation {seq}",
+        )
+    if envelope.payload_type != PAYLOAD_TYPE:
+        raise MismatchError(
+            "envelope payload type",
+            expected=PAYLOAD_TYPE,
+            computed=envelope.payload_type,
+            where=f"attestation {seq}",
+        )
+    root = tree.root
+    liab = attestation.liabilities
+    if (liab.root, liab.total, liab.leaf_count) != (root.hash.hex(), root.sum, tree.size):
+        raise MismatchError(
+            "attestation liabilities do not match the sum tree",
+            expected=f"root {root.hash.hex()} total {root.sum} leaves {tree.size}",
+            computed=f"root {liab.root} total {liab.total} leaves {liab.leaf_count}",
+            where=f"attestation {seq}.liabilities",
+        )
+    if not isinstance(round_secret, bytes) or len(round_secret) != 32:
+        raise InputError("round_secret must be 32 bytes", where="record")
+    return payload
+
+
+def check_link(att: Attestation, latest: tuple[int, str] | None) -> None:
+    """`att` must be the next link after `latest` (sequence, digest); None: the store is empty."""
+    if latest is None:
+        if att.sequence != 1:
+            raise SequenceConflictError(
+                f"the store is empty, so the next sequence is 1, not {att.sequence}"
+            )
+        return
+    latest_seq, latest_digest = latest
+    if att.sequence != latest_seq + 1:
+        raise SequenceConflictError(
+            f"sequence {att.sequence} does not follow the latest recorded sequence "
+            f"{latest_seq} (another writer may have recorded it)"
+        )
+    prev = att.previous
+    if prev is None or prev.sequence != latest_seq or prev.digest != latest_digest:
+        raise ChainLinkError(
+            "previous does not name the latest recorded attestation",
+            expected=f"{latest_seq}/{latest_digest}",
+            computed=None if prev is None else f"{prev.sequence}/{prev.digest}",
+            where=f"attestation {att.sequence}.previous",
+        )
+
+
+__all__ = [
+    "AttestationStore",
+    "LogConsistency",
+    "LogInclusion",
+    "Publication",
+    "Recorded",
+    "SequenceConflictError",
+    "SignCheckpoint",
+    "StoredAttestation",
+    "StoredCheckpoint",
+    "UnknownSequenceError",
+    "check_link",
+    "check_record_inputs",
+]

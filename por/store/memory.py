@@ -1,0 +1,158 @@
+"""An in-memory `AttestationStore`, so an attestation run is tested without a database.
+
+`MemoryStore` keeps what `por.store.store.Store` keeps — attestations, their trees, the
+attestation log with signed checkpoints, publication state — in dicts and lists. It
+applies the same checks before recording (`check_record_inputs`, `check_link`), signs
+the checkpoint before changing anything (a failing signer leaves it as it was), and
+hands out the same value types. What it does not do: files, crash consistency, several
+writers; those are the real store's and are tested there.
+
+No I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from por.core.attestation import Attestation
+from por.core.dsse import Envelope
+from por.core.sumtree import SumTree
+from por.core.tlog import Checkpoint, LogTree, envelope_leaf_hash
+from por.store.base import (
+    Publication,
+    Recorded,
+    SignCheckpoint,
+    StoredAttestation,
+    StoredCheckpoint,
+    UnknownSequenceError,
+    check_link,
+    check_record_inputs,
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class MemoryStore:
+    """Follows `por.store.base.AttestationStore`, plus the reads a test needs."""
+
+    def __init__(self, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._clock = clock
+        self._attestations: list[StoredAttestation] = []
+        self._trees: dict[int, SumTree] = {}
+        self._round_secrets: dict[int, bytes] = {}
+        self._leaves: list[bytes] = []
+        self._checkpoints: list[StoredCheckpoint] = []
+        self._publications: dict[tuple[str, int], Publication] = {}
+
+    # --- AttestationStore -------------------------------------------------------------
+
+    def latest(self) -> StoredAttestation | None:
+        return self._attestations[-1] if self._attestations else None
+
+    def record(
+        self,
+        *,
+        attestation: Attestation,
+        envelope: Envelope,
+        tree: SumTree,
+        round_secret: bytes,
+        sign_checkpoint: SignCheckpoint,
+        origin: str,
+    ) -> Recorded:
+        payload = check_record_inputs(attestation, envelope, tree, round_secret)
+        latest = self.latest()
+        check_link(attestation, None if latest is None else (latest.sequence, latest.digest))
+        seq = attestation.sequence
+        digest = attestation.digest()
+        envelope_json = envelope.to_json_bytes()
+        leaf = envelope_leaf_hash(envelope_json)
+        log = LogTree([*self._leaves, leaf])
+        checkpoint = Checkpoint(origin=origin, size=log.size, root_hash=log.root())
+        note = sign_checkpoint(checkpoint)  # may raise: nothing has changed yet
+
+        tree_bytes = tree.to_bytes()
+        tree_name = f"{seq}-{tree.root.hash.hex()[:16]}-{digest[:8]}.mst"
+        totals = attestation.totals
+        self._attestations.append(
+            StoredAttestation(
+                sequence=seq,
+                digest=digest,
+                envelope_json=envelope_json,
+                document_json=payload,
+                status=totals.status,
+                ratio=totals.ratio,
+                eligible_reserves=str(totals.eligible_reserves),
+                circulating_supply=str(totals.circulating_supply),
+                liabilities_root=attestation.liabilities.root,
+                tree_file=tree_name,
+                tree_sha256=hashlib.sha256(tree_bytes).hexdigest(),
+            )
+        )
+        self._trees[seq] = tree
+        self._round_secrets[seq] = round_secret
+        self._leaves.append(leaf)
+        stored_cp = StoredCheckpoint(size=log.size, root_hash=checkpoint.root_hash, note=note)
+        self._checkpoints.append(stored_cp)
+        return Recorded(
+            sequence=seq,
+            digest=digest,
+            leaf_index=log.size - 1,
+            checkpoint=stored_cp,
+            tree_file=tree_name,
+        )
+
+    def record_publication(
+        self,
+        chain_id: str,
+        sequence: int,
+        *,
+        contract: str,
+        tx_hash: str | None,
+        block_number: int | None,
+        status: str,
+    ) -> None:
+        self._publications[(chain_id, sequence)] = Publication(
+            chain_id=chain_id,
+            sequence=sequence,
+            contract=contract,
+            tx_hash=tx_hash,
+            block_number=block_number,
+            status=status,
+            updated_at=self._clock(),
+        )
+
+    # --- reads, as por.store.store.Store names them -----------------------------------
+
+    def get(self, sequence: int) -> StoredAttestation:
+        if not 1 <= sequence <= len(self._attestations):
+            raise UnknownSequenceError(f"no attestation with sequence {sequence}", where="sequence")
+        return self._attestations[sequence - 1]
+
+    def tree(self, sequence: int) -> SumTree:
+        self.get(sequence)
+        return self._trees[sequence]
+
+    def round_secret(self, sequence: int) -> bytes:
+        self.get(sequence)
+        return self._round_secrets[sequence]
+
+    def log_tree(self) -> LogTree:
+        return LogTree(self._leaves)
+
+    def checkpoint(self) -> StoredCheckpoint | None:
+        return self._checkpoints[-1] if self._checkpoints else None
+
+    def publications(self) -> list[Publication]:
+        """Per chain, the publication of the highest sequence, ordered by chain id."""
+        newest: dict[str, Publication] = {}
+        for (chain_id, sequence), p in self._publications.items():
+            if chain_id not in newest or sequence > newest[chain_id].sequence:
+                newest[chain_id] = p
+        return [newest[c] for c in sorted(newest)]
+
+
+__all__ = ["MemoryStore"]

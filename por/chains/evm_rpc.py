@@ -29,7 +29,7 @@ class EvmChainError(ChainError):
     """Something an EVM endpoint (or the set of them) did wrong; `where` = chain + endpoint(s)."""
 
 
-class EvmEndpointDown(EvmChainError):
+class EvmEndpointDownError(EvmChainError):
     """The endpoint did not answer (connection refused, timeout, HTTP error)."""
 
 
@@ -37,29 +37,29 @@ class EvmRpcError(EvmChainError):
     """The endpoint answered with a JSON-RPC error that is not a revert or a range refusal."""
 
 
-class EvmMalformedAnswer(EvmChainError):
+class EvmMalformedAnswerError(EvmChainError):
     """The answer is not JSON-RPC, or its result has the wrong shape."""
 
 
-class EvmRevert(EvmChainError):
+class EvmRevertError(EvmChainError):
     """An eth_call reverted; `data` is the revert data (0x-hex) when the node gave it."""
 
     data: str | None = None
 
 
-class EvmAbiMismatch(EvmChainError):
+class EvmAbiMismatchError(EvmChainError):
     """The contract answered, but not in the shape the ABI promises (e.g. not an ERC-20)."""
 
 
-class EvmWrongChain(EvmChainError):
+class EvmWrongChainError(EvmChainError):
     """The endpoint serves another chain id than configured."""
 
 
-class EvmRangeRefused(EvmChainError):
+class EvmRangeRefusedError(EvmChainError):
     """The provider refused an eth_getLogs range as too large; the caller splits it."""
 
 
-class EvmNoQuorum(EvmChainError):
+class EvmNoQuorumError(EvmChainError):
     """Not enough endpoints agreed on an answer."""
 
 
@@ -91,13 +91,13 @@ class Endpoint:
         try:
             resp = self._provider.make_request(cast(Any, method), list(params))
         except (ValueError, TypeError) as e:  # body that is not JSON
-            raise EvmMalformedAnswer(f"{method}: answer is not JSON-RPC ({e})",
+            raise EvmMalformedAnswerError(f"{method}: answer is not JSON-RPC ({e})",
                                      where=self.where) from e
         except Exception as e:  # requests/urllib3/socket errors: the endpoint is down
-            raise EvmEndpointDown(f"{method}: no answer ({type(e).__name__}: {e})"[:300],
+            raise EvmEndpointDownError(f"{method}: no answer ({type(e).__name__}: {e})"[:300],
                                   where=self.where) from e
         if not isinstance(resp, dict):
-            raise EvmMalformedAnswer(f"{method}: answer is not a JSON-RPC object",
+            raise EvmMalformedAnswerError(f"{method}: answer is not a JSON-RPC object",
                                      where=self.where)
         err = resp.get("error")
         if err is not None:
@@ -105,18 +105,18 @@ class Endpoint:
             message = str(err.get("message", err)) if isinstance(err, dict) else str(err)
             data = err.get("data") if isinstance(err, dict) else None
             if code == 3 or "revert" in message.lower():
-                exc = EvmRevert(f"{method} reverted: {message}"
+                exc = EvmRevertError(f"{method} reverted: {message}"
                                 + (f" (data {data})" if data else ""), where=self.where)
                 if isinstance(data, dict):  # some nodes nest it: {"data": "0x..."}
                     data = data.get("data")
                 exc.data = data if isinstance(data, str) else None
                 raise exc
             if method == "eth_getLogs" and is_range_refusal(code, message):
-                raise EvmRangeRefused(f"{method} refused: {message} (code {code})",
+                raise EvmRangeRefusedError(f"{method} refused: {message} (code {code})",
                                       where=self.where)
             raise EvmRpcError(f"{method} failed: {message} (code {code})", where=self.where)
         if "result" not in resp:
-            raise EvmMalformedAnswer(f"{method}: answer has neither result nor error",
+            raise EvmMalformedAnswerError(f"{method}: answer has neither result nor error",
                                      where=self.where)
         return resp["result"]
 
@@ -160,7 +160,7 @@ class QuorumRpc:
         def parse_chain_id(raw: Any) -> int:
             value = parse_quantity(raw, "eth_chainId")
             if value != want:
-                raise EvmWrongChain(f"serves chain id {value}, expected {want}")
+                raise EvmWrongChainError(f"serves chain id {value}, expected {want}")
             return value
 
         answers = self._ask("eth_chainId", [], parse_chain_id)
@@ -229,9 +229,9 @@ class QuorumRpc:
         message = (f"{what}: no {self.quorum} of {len(self.endpoints)} endpoints agree "
                    f"({details or 'no live endpoint'})")
         kinds = {type(e) for e in errors}
-        cls: type[EvmChainError] = EvmNoQuorum
-        if any(isinstance(e, EvmRangeRefused) for e in errors):
-            cls = EvmRangeRefused  # the caller splits the range and asks again
+        cls: type[EvmChainError] = EvmNoQuorumError
+        if any(isinstance(e, EvmRangeRefusedError) for e in errors):
+            cls = EvmRangeRefusedError  # the caller splits the range and asks again
         elif len(errors) == len(answers) and len(kinds) == 1:
             cls = kinds.pop()  # every endpoint failed the same way: keep that type
         return cls(message, where=self.where_all)
@@ -245,14 +245,14 @@ def _short(value: object) -> str:
 def parse_quantity(raw: Any, what: str) -> int:
     """A JSON-RPC QUANTITY ("0x1a") -> int; anything else is malformed."""
     if not isinstance(raw, str) or not re.fullmatch(r"0x(0|[1-9a-fA-F][0-9a-fA-F]*)", raw):
-        raise EvmMalformedAnswer(f"{what}: expected a hex quantity, got {_short(raw)}")
+        raise EvmMalformedAnswerError(f"{what}: expected a hex quantity, got {_short(raw)}")
     return int(raw, 16)
 
 
 def parse_data(raw: Any, what: str) -> bytes:
     """A JSON-RPC DATA ("0x…" even length) -> bytes."""
     if not isinstance(raw, str) or not re.fullmatch(r"0x([0-9a-fA-F]{2})*", raw):
-        raise EvmMalformedAnswer(f"{what}: expected hex data, got {_short(raw)}")
+        raise EvmMalformedAnswerError(f"{what}: expected hex data, got {_short(raw)}")
     return bytes.fromhex(raw[2:])
 
 
@@ -260,5 +260,5 @@ def parse_hash(raw: Any, what: str) -> str:
     """A 32-byte hash -> lowercase hex without 0x (por's spelling)."""
     data = parse_data(raw, what)
     if len(data) != 32:
-        raise EvmMalformedAnswer(f"{what}: expected a 32-byte hash, got {len(data)} bytes")
+        raise EvmMalformedAnswerError(f"{what}: expected a 32-byte hash, got {len(data)} bytes")
     return data.hex()

@@ -326,7 +326,7 @@ class Service:
             return catch_up_publications(self.deps)
 
     def app(self) -> Any:
-        from por.api.app import ApiDeps, create_app
+        from por.api import ApiDeps, create_app
 
         token = os.environ.get(self.cfg.service.admin_token_env) or None
         return create_app(

@@ -163,7 +163,7 @@ class EvmChainConfig(_Exclusions):
     quorum: int | None = None  # None: a majority of rpc_urls
     token: str  # the ERC-20 contract address
     start_block: int = 0
-    max_log_range: int = 10_000
+    max_log_range: int = Field(default=10_000, ge=1)
     spot_checks: int = Field(default=16, ge=0)  # 0: no balanceOf spot checks
     # publishing to a ReserveOracle (only when `oracle` is set)
     oracle: str | None = None

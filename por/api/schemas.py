@@ -8,7 +8,7 @@ that parses and checks; these only document what the API sends.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -233,3 +233,8 @@ class TriggerOut(_Model):
 
 class ErrorOut(_Model):
     detail: str
+
+
+# --- documented error answers, for `responses=` of the routes -----------------------------
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}

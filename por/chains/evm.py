@@ -46,15 +46,15 @@ from por.chains.base import (
     SupplyMismatch,
 )
 from por.chains.evm_rpc import (
-    EvmAbiMismatch,
+    EvmAbiMismatchError,
     EvmChainError,
-    EvmEndpointDown,
-    EvmMalformedAnswer,
-    EvmNoQuorum,
-    EvmRangeRefused,
-    EvmRevert,
+    EvmEndpointDownError,
+    EvmMalformedAnswerError,
+    EvmNoQuorumError,
+    EvmRangeRefusedError,
+    EvmRevertError,
     EvmRpcError,
-    EvmWrongChain,
+    EvmWrongChainError,
     QuorumRpc,
     parse_data,
     parse_hash,
@@ -66,16 +66,16 @@ from por.fileio import write_atomic
 
 __all__ = [
     "TRANSFER_TOPIC",
-    "EvmAbiMismatch",
+    "EvmAbiMismatchError",
     "EvmChainError",
     "EvmChainReader",
-    "EvmEndpointDown",
-    "EvmMalformedAnswer",
-    "EvmNoQuorum",
-    "EvmRangeRefused",
-    "EvmRevert",
+    "EvmEndpointDownError",
+    "EvmMalformedAnswerError",
+    "EvmNoQuorumError",
+    "EvmRangeRefusedError",
+    "EvmRevertError",
     "EvmRpcError",
-    "EvmWrongChain",
+    "EvmWrongChainError",
     "FileCheckpointStore",
     "IndexCheckpoint",
     "IndexCheckpointStore",
@@ -210,7 +210,7 @@ class _Header:
 
 def _parse_header(raw: Any, what: str) -> _Header:
     if not isinstance(raw, dict):
-        raise EvmMalformedAnswer(f"{what}: expected a block object, got {raw!r}"[:200])
+        raise EvmMalformedAnswerError(f"{what}: expected a block object, got {raw!r}"[:200])
     try:
         return _Header(
             number=parse_quantity(raw["number"], f"{what}.number"),
@@ -218,7 +218,7 @@ def _parse_header(raw: Any, what: str) -> _Header:
             timestamp=parse_quantity(raw["timestamp"], f"{what}.timestamp"),
         )
     except KeyError as e:
-        raise EvmMalformedAnswer(f"{what}: block object lacks {e.args[0]!r}") from e
+        raise EvmMalformedAnswerError(f"{what}: block object lacks {e.args[0]!r}") from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,32 +234,33 @@ class _Transfer:
 def _topic_address(topic: Any, what: str) -> str:
     data = parse_data(topic, what)
     if len(data) != 32 or any(data[:12]):
-        raise EvmAbiMismatch(f"{what}: topic is not an ABI-encoded address")
+        raise EvmAbiMismatchError(f"{what}: topic is not an ABI-encoded address")
     return "0x" + data[12:].hex()
 
 
 def _parse_logs(raw: Any, token: str) -> tuple[_Transfer, ...]:
     if not isinstance(raw, list):
-        raise EvmMalformedAnswer(f"eth_getLogs: expected a list, got {type(raw).__name__}")
+        raise EvmMalformedAnswerError(f"eth_getLogs: expected a list, got {type(raw).__name__}")
     out = []
     for i, log in enumerate(raw):
         what = f"eth_getLogs[{i}]"
         if not isinstance(log, dict):
-            raise EvmMalformedAnswer(f"{what}: not an object")
+            raise EvmMalformedAnswerError(f"{what}: not an object")
         try:
             if log.get("removed"):
-                raise EvmMalformedAnswer(f"{what}: removed log in a finalized range")
+                raise EvmMalformedAnswerError(f"{what}: removed log in a finalized range")
             if str(log["address"]).lower() != token:
-                raise EvmMalformedAnswer(f"{what}: log of {log['address']}, asked for {token}")
+                raise EvmMalformedAnswerError(f"{what}: log of {log['address']}, asked for {token}")
             topics = log["topics"]
             if not isinstance(topics, list) or len(topics) != 3 or (
                 str(topics[0]).lower() != TRANSFER_TOPIC
             ):
-                raise EvmAbiMismatch(
+                raise EvmAbiMismatchError(
                     f"{what}: not an ERC-20 Transfer(address indexed, address indexed, uint256)")
             data = parse_data(log["data"], f"{what}.data")
             if len(data) != 32:
-                raise EvmAbiMismatch(f"{what}: Transfer data is {len(data)} bytes, expected 32")
+                raise EvmAbiMismatchError(
+                    f"{what}: Transfer data is {len(data)} bytes, expected 32")
             out.append(_Transfer(
                 block_number=parse_quantity(log["blockNumber"], f"{what}.blockNumber"),
                 log_index=parse_quantity(log["logIndex"], f"{what}.logIndex"),
@@ -269,7 +270,7 @@ def _parse_logs(raw: Any, token: str) -> tuple[_Transfer, ...]:
                 value=int.from_bytes(data, "big"),
             ))
         except KeyError as e:
-            raise EvmMalformedAnswer(f"{what}: log lacks {e.args[0]!r}") from e
+            raise EvmMalformedAnswerError(f"{what}: log lacks {e.args[0]!r}") from e
     out.sort(key=lambda t: (t.block_number, t.log_index))
     return tuple(out)
 
@@ -277,12 +278,12 @@ def _parse_logs(raw: Any, token: str) -> tuple[_Transfer, ...]:
 def _parse_uint(raw: Any, what: str, *, bits: int = 256) -> int:
     data = parse_data(raw, what)
     if len(data) == 0:
-        raise EvmAbiMismatch(f"{what} returned no data: no contract or no such function there")
+        raise EvmAbiMismatchError(f"{what} returned no data: no contract or no such function there")
     if len(data) != 32:
-        raise EvmAbiMismatch(f"{what} returned {len(data)} bytes, expected one 32-byte word")
+        raise EvmAbiMismatchError(f"{what} returned {len(data)} bytes, expected one 32-byte word")
     value = int.from_bytes(data, "big")
     if value >= 2**bits:
-        raise EvmAbiMismatch(f"{what} returned {value}, not a uint{bits}")
+        raise EvmAbiMismatchError(f"{what} returned {value}, not a uint{bits}")
     return value
 
 
@@ -399,7 +400,7 @@ class EvmChainReader:
             requests += 1
             try:
                 logs = self._logs(a, b)
-            except EvmRangeRefused:
+            except EvmRangeRefusedError:
                 if a == b:
                     raise  # a single block refused: nothing left to split
                 chunk = max(1, (b - a + 1) // 2)
@@ -408,7 +409,7 @@ class EvmChainReader:
                 continue
             for t in logs:
                 if not a <= t.block_number <= b:
-                    raise EvmMalformedAnswer(
+                    raise EvmMalformedAnswerError(
                         f"eth_getLogs({a}..{b}) returned a log of block {t.block_number}",
                         where=self.rpc.where_all)
                 self._apply(balances, t)
@@ -424,7 +425,7 @@ class EvmChainReader:
         if t.sender != _ZERO:
             have = balances.get(t.sender, 0)
             if have < t.value:
-                raise EvmAbiMismatch(
+                raise EvmAbiMismatchError(
                     f"Transfer at block {t.block_number} log {t.log_index} moves {t.value} "
                     f"from {t.sender}, which holds {have} in the index: the index must start "
                     f"at or before the token's deployment block (start_block "
@@ -498,7 +499,7 @@ class EvmChainReader:
 
         decimals = self._call_uint(_SEL_DECIMALS, head.hash, "decimals()", bits=8)
         if self.expected_decimals is not None and decimals != self.expected_decimals:
-            raise EvmAbiMismatch(f"token has {decimals} decimals, configured "
+            raise EvmAbiMismatchError(f"token has {decimals} decimals, configured "
                                  f"{self.expected_decimals}", where=self.rpc.where_all)
         total_supply = self._call_uint(_SEL_TOTAL_SUPPLY, head.hash, "totalSupply()")
         excluded = tuple(

@@ -29,7 +29,7 @@ class EvmChainError(ChainError):
     """Something an EVM endpoint (or the set of them) did wrong; `where` = chain + endpoint(s)."""
 
 
-class EvmEndpointDown(EvmChainError):
+class EvmEndpointDownError(EvmChainError):
     """The endpoint did not answer (connection refused, timeout, HTTP error)."""
 
 
@@ -37,29 +37,29 @@ class EvmRpcError(EvmChainError):
     """The endpoint answered with a JSON-RPC error that is not a revert or a range refusal."""
 
 
-class EvmMalformedAnswer(EvmChainError):
+class EvmMalformedAnswerError(EvmChainError):
     """The answer is not JSON-RPC, or its result has the wrong shape."""
 
 
-class EvmRevert(EvmChainError):
+class EvmRevertError(EvmChainError):
     """An eth_call reverted; `data` is the revert data (0x-hex) when the node gave it."""
 
     data: str | None = None
 
 
-class EvmAbiMismatch(EvmChainError):
+class EvmAbiMismatchError(EvmChainError):
     """The contract answered, but not in the shape the ABI promises (e.g. not an ERC-20)."""
 
 
-class EvmWrongChain(EvmChainError):
+class EvmWrongChainError(EvmChainError):
     """The endpoint serves another chain id than configured."""
 
 
-class EvmRangeRefused(EvmChainError):
+class EvmRangeRefusedError(EvmChainError):
     """The provider refused an eth_getLogs range as too large; the caller splits it."""
 
 
-class EvmNoQuorum(EvmChainError):
+class EvmNoQuorumError(EvmChainError):
     """Not enough endpoints agreed on an answer."""
 
 
@@ -83,49 +83,63 @@ class Endpoint:
     def __init__(self, url: str, *, chain_caip2: str, timeout_s: float) -> None:
         self.url = url
         self.where = f"{chain_caip2} {url}"
-        self._provider = HTTPProvider(url, request_kwargs={"timeout": timeout_s},
-                                      exception_retry_configuration=None)
+        self._provider = HTTPProvider(
+            url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None
+        )
 
     def request(self, method: str, params: Sequence[Any]) -> Any:
         """The raw `result` of one call; raises a typed EvmChainError naming this endpoint."""
         try:
             resp = self._provider.make_request(cast(Any, method), list(params))
         except (ValueError, TypeError) as e:  # body that is not JSON
-            raise EvmMalformedAnswer(f"{method}: answer is not JSON-RPC ({e})",
-                                     where=self.where) from e
+            raise EvmMalformedAnswerError(
+                f"{method}: answer is not JSON-RPC ({e})", where=self.where
+            ) from e
         except Exception as e:  # requests/urllib3/socket errors: the endpoint is down
-            raise EvmEndpointDown(f"{method}: no answer ({type(e).__name__}: {e})"[:300],
-                                  where=self.where) from e
+            raise EvmEndpointDownError(
+                f"{method}: no answer ({type(e).__name__}: {e})"[:300], where=self.where
+            ) from e
         if not isinstance(resp, dict):
-            raise EvmMalformedAnswer(f"{method}: answer is not a JSON-RPC object",
-                                     where=self.where)
+            raise EvmMalformedAnswerError(
+                f"{method}: answer is not a JSON-RPC object", where=self.where
+            )
         err = resp.get("error")
         if err is not None:
             code = err.get("code") if isinstance(err, dict) else None
             message = str(err.get("message", err)) if isinstance(err, dict) else str(err)
             data = err.get("data") if isinstance(err, dict) else None
             if code == 3 or "revert" in message.lower():
-                exc = EvmRevert(f"{method} reverted: {message}"
-                                + (f" (data {data})" if data else ""), where=self.where)
+                exc = EvmRevertError(
+                    f"{method} reverted: {message}" + (f" (data {data})" if data else ""),
+                    where=self.where,
+                )
                 if isinstance(data, dict):  # some nodes nest it: {"data": "0x..."}
                     data = data.get("data")
                 exc.data = data if isinstance(data, str) else None
                 raise exc
             if method == "eth_getLogs" and is_range_refusal(code, message):
-                raise EvmRangeRefused(f"{method} refused: {message} (code {code})",
-                                      where=self.where)
+                raise EvmRangeRefusedError(
+                    f"{method} refused: {message} (code {code})", where=self.where
+                )
             raise EvmRpcError(f"{method} failed: {message} (code {code})", where=self.where)
         if "result" not in resp:
-            raise EvmMalformedAnswer(f"{method}: answer has neither result nor error",
-                                     where=self.where)
+            raise EvmMalformedAnswerError(
+                f"{method}: answer has neither result nor error", where=self.where
+            )
         return resp["result"]
 
 
 class QuorumRpc:
     """Reads through several endpoints of one chain and returns what a quorum agrees on."""
 
-    def __init__(self, *, chain_id: int, urls: Sequence[str], quorum: int | None = None,
-                 timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        chain_id: int,
+        urls: Sequence[str],
+        quorum: int | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
         if not urls:
             raise ConfigError("at least one RPC URL is needed", where=f"eip155:{chain_id}")
         if len(set(urls)) != len(urls):
@@ -135,8 +149,7 @@ class QuorumRpc:
         self.endpoints = [Endpoint(u, chain_caip2=self.caip2, timeout_s=timeout_s) for u in urls]
         self.quorum = quorum if quorum is not None else len(urls) // 2 + 1
         if not 1 <= self.quorum <= len(urls):
-            raise ConfigError(f"quorum {self.quorum} must be in 1..{len(urls)}",
-                              where=self.caip2)
+            raise ConfigError(f"quorum {self.quorum} must be in 1..{len(urls)}", where=self.caip2)
         self.live: list[Endpoint] = list(self.endpoints)
         self.notes: dict[tuple[str, str], EndpointNote] = {}
         self._pool = ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="evm-rpc")
@@ -160,7 +173,7 @@ class QuorumRpc:
         def parse_chain_id(raw: Any) -> int:
             value = parse_quantity(raw, "eth_chainId")
             if value != want:
-                raise EvmWrongChain(f"serves chain id {value}, expected {want}")
+                raise EvmWrongChainError(f"serves chain id {value}, expected {want}")
             return value
 
         answers = self._ask("eth_chainId", [], parse_chain_id)
@@ -171,8 +184,9 @@ class QuorumRpc:
         if len(self.live) < self.quorum:
             raise self.no_quorum("eth_chainId", answers)
 
-    def _ask(self, method: str, params: Sequence[Any],
-             parse: Callable[[Any], T]) -> list[tuple[Endpoint, T | EvmChainError]]:
+    def _ask(
+        self, method: str, params: Sequence[Any], parse: Callable[[Any], T]
+    ) -> list[tuple[Endpoint, T | EvmChainError]]:
         def one(ep: Endpoint) -> T | EvmChainError:
             try:
                 return parse(ep.request(method, params))
@@ -183,13 +197,20 @@ class QuorumRpc:
 
         return list(zip(self.live, self._pool.map(one, self.live), strict=True))
 
-    def each(self, method: str, params: Sequence[Any],
-             parse: Callable[[Any], T]) -> list[tuple[Endpoint, T | EvmChainError]]:
+    def each(
+        self, method: str, params: Sequence[Any], parse: Callable[[Any], T]
+    ) -> list[tuple[Endpoint, T | EvmChainError]]:
         """Every live endpoint's parsed answer or error (no vote)."""
         return self._ask(method, params, parse)
 
-    def call(self, method: str, params: Sequence[Any], parse: Callable[[Any], T],
-             *, what: str | None = None) -> T:
+    def call(
+        self,
+        method: str,
+        params: Sequence[Any],
+        parse: Callable[[Any], T],
+        *,
+        what: str | None = None,
+    ) -> T:
         """The parsed answer a quorum of live endpoints agrees on."""
         what = what or method
         answers = self._ask(method, params, parse)
@@ -204,34 +225,40 @@ class QuorumRpc:
             else:
                 groups.append((ans, [ep]))
         groups.sort(key=lambda g: -len(g[1]))
-        if groups and len(groups[0][1]) >= self.quorum and (
-            len(groups) == 1 or len(groups[1][1]) < len(groups[0][1])
+        if (
+            groups
+            and len(groups[0][1]) >= self.quorum
+            and (len(groups) == 1 or len(groups[1][1]) < len(groups[0][1]))
         ):
             winner, agreeing = groups[0]
             for value, eps in groups[1:]:
                 for ep in eps:
-                    self.note(ep.url, "outvoted",
-                              f"outvoted: {what} answered {_short(value)}, "
-                              f"{len(agreeing)} endpoints agreed on {_short(winner)}")
+                    self.note(
+                        ep.url,
+                        "outvoted",
+                        f"outvoted: {what} answered {_short(value)}, "
+                        f"{len(agreeing)} endpoints agreed on {_short(winner)}",
+                    )
             for ep, ans in answers:
                 if isinstance(ans, EvmChainError):
                     self.note(ep.url, type(ans).__name__, f"{what}: {ans.message}")
             return winner
         raise self.no_quorum(what, answers)
 
-    def no_quorum(self, what: str,
-                   answers: Sequence[tuple[Endpoint, object]]) -> EvmChainError:
+    def no_quorum(self, what: str, answers: Sequence[tuple[Endpoint, object]]) -> EvmChainError:
         errors = [a for _, a in answers if isinstance(a, EvmChainError)]
         details = "; ".join(
             f"{ep.url}: {a.message if isinstance(a, EvmChainError) else _short(a)}"
             for ep, a in answers
         )
-        message = (f"{what}: no {self.quorum} of {len(self.endpoints)} endpoints agree "
-                   f"({details or 'no live endpoint'})")
+        message = (
+            f"{what}: no {self.quorum} of {len(self.endpoints)} endpoints agree "
+            f"({details or 'no live endpoint'})"
+        )
         kinds = {type(e) for e in errors}
-        cls: type[EvmChainError] = EvmNoQuorum
-        if any(isinstance(e, EvmRangeRefused) for e in errors):
-            cls = EvmRangeRefused  # the caller splits the range and asks again
+        cls: type[EvmChainError] = EvmNoQuorumError
+        if any(isinstance(e, EvmRangeRefusedError) for e in errors):
+            cls = EvmRangeRefusedError  # the caller splits the range and asks again
         elif len(errors) == len(answers) and len(kinds) == 1:
             cls = kinds.pop()  # every endpoint failed the same way: keep that type
         return cls(message, where=self.where_all)
@@ -245,14 +272,14 @@ def _short(value: object) -> str:
 def parse_quantity(raw: Any, what: str) -> int:
     """A JSON-RPC QUANTITY ("0x1a") -> int; anything else is malformed."""
     if not isinstance(raw, str) or not re.fullmatch(r"0x(0|[1-9a-fA-F][0-9a-fA-F]*)", raw):
-        raise EvmMalformedAnswer(f"{what}: expected a hex quantity, got {_short(raw)}")
+        raise EvmMalformedAnswerError(f"{what}: expected a hex quantity, got {_short(raw)}")
     return int(raw, 16)
 
 
 def parse_data(raw: Any, what: str) -> bytes:
     """A JSON-RPC DATA ("0x…" even length) -> bytes."""
     if not isinstance(raw, str) or not re.fullmatch(r"0x([0-9a-fA-F]{2})*", raw):
-        raise EvmMalformedAnswer(f"{what}: expected hex data, got {_short(raw)}")
+        raise EvmMalformedAnswerError(f"{what}: expected hex data, got {_short(raw)}")
     return bytes.fromhex(raw[2:])
 
 
@@ -260,5 +287,5 @@ def parse_hash(raw: Any, what: str) -> str:
     """A 32-byte hash -> lowercase hex without 0x (por's spelling)."""
     data = parse_data(raw, what)
     if len(data) != 32:
-        raise EvmMalformedAnswer(f"{what}: expected a 32-byte hash, got {len(data)} bytes")
+        raise EvmMalformedAnswerError(f"{what}: expected a 32-byte hash, got {len(data)} bytes")
     return data.hex()

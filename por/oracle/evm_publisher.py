@@ -42,7 +42,7 @@ from web3 import Web3
 from por.chains.evm_rpc import (
     Endpoint,
     EvmChainError,
-    EvmRevert,
+    EvmRevertError,
     parse_data,
     parse_quantity,
 )
@@ -185,7 +185,7 @@ class EvmPublisher:
         ep = self._ep()
         try:
             return ep.request(method, params)
-        except EvmRevert as e:
+        except EvmRevertError as e:
             raise OracleRejectedError(
                 self._decode_revert(e.data, e.message), where=f"{ep.where} contract {self.contract}"
             ) from e

@@ -1,8 +1,8 @@
 """Build the running service from its configuration: adapters, store, signer, scheduler, API.
 
 This is the one place that knows every adapter. Each `[[chains]]` and `[[custodians]]`
-table names a `kind`; the factories below turn the table into a reader, a publisher or a
-source, and refuse unknown keys with a ConfigError that names the table. Secrets (key
+table arrives as a checked model of its `kind` (por.service.config holds every check);
+the factories below turn it into a reader, a publisher or a source. Secrets (key
 passphrase, publisher keys, admin token) come from environment variables named in the
 configuration.
 """
@@ -14,17 +14,25 @@ import os
 import secrets
 import signal
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 from por.core.attestation import Token
 from por.crashpoints import crashpoint
 from por.errors import ConfigError, PorError
 from por.oracle.base import Publisher
-from por.service.config import Config
+from por.service.config import (
+    ApiCustodianConfig,
+    ChainConfig,
+    Config,
+    CustodianConfig,
+    EvmChainConfig,
+    FakeChainConfig,
+    FilesCustodianConfig,
+    SolanaChainConfig,
+)
 from por.service.run import (
     PublishOutcome,
     ReserveResult,
@@ -44,21 +52,6 @@ log = logging.getLogger("por.service")
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(unknown)}", where=where)
-
-
-def _need(table: Mapping[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
-    if key not in table:
-        raise ConfigError(f"missing key {key!r}", where=where)
-    v = table[key]
-    if not isinstance(v, typ):
-        raise ConfigError(f"has the wrong type {type(v).__name__}", where=f"{where}.{key}")
-    return v
 
 
 def _secret(env: str, where: str) -> str:
@@ -117,161 +110,95 @@ class CustodianReserves:
 # --- chains and publishers ----------------------------------------------------------------
 
 
-def _exclusions(table: Mapping[str, Any], where: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for reason in ("treasury", "bridge_escrow"):
-        accounts = table.get(reason, [])
-        if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
-            raise ConfigError("must be a list of account strings", where=f"{where}.{reason}")
-        for a in accounts:
-            out[a] = reason
-    return out
-
-
 def build_chain(
-    table: Mapping[str, Any], *, cfg: Config, where: str, store: Any, publish: bool
+    chain: ChainConfig, *, cfg: Config, where: str, store: Any, publish: bool
 ) -> tuple[Any, Publisher | None]:
-    kind = table["kind"]
-    if kind == "evm":
+    if isinstance(chain, EvmChainConfig):
         from por.chains.evm import EvmChainReader, FileCheckpointStore
 
-        _keys(
-            table,
-            {
-                "kind",
-                "chain_id",
-                "rpc_urls",
-                "quorum",
-                "token",
-                "treasury",
-                "bridge_escrow",
-                "start_block",
-                "max_log_range",
-                "spot_checks",
-                "oracle",
-                "publisher_key_env",
-                "attestor_key_envs",
-                "confirmations",
-                "stuck_after_blocks",
-            },
-            where,
-        )
-        caip2 = _need(table, "chain_id", str, where)
-        if not caip2.startswith("eip155:") or not caip2[7:].isdigit():
-            raise ConfigError(
-                f"EVM chain_id must be eip155:<number>, got {caip2!r}", where=f"{where}.chain_id"
-            )
-        number = int(caip2[7:])
-        urls = _need(table, "rpc_urls", list, where)
         reader = EvmChainReader(
-            chain_id=number,
-            rpc_urls=urls,
-            token_address=_need(table, "token", str, where),
-            excluded=_exclusions(table, where),
+            chain_id=chain.chain_number,
+            rpc_urls=chain.rpc_urls,
+            token_address=chain.token,
+            excluded=chain.exclusions(),
             checkpoint_store=FileCheckpointStore(cfg.service.data_dir / "index"),
-            start_block=int(table.get("start_block", 0)),
-            quorum=table.get("quorum"),
-            max_log_range=int(table.get("max_log_range", 10_000)),
-            spot_checks=table.get("spot_checks", 16),
+            start_block=chain.start_block,
+            quorum=chain.quorum,
+            max_log_range=chain.max_log_range,
+            spot_checks=chain.spot_checks,
             expected_decimals=cfg.token.decimals,
         )
         publisher: Publisher | None = None
-        if publish and "oracle" in table:
+        if publish and chain.oracle is not None and chain.publisher_key_env is not None:
             from por.oracle.evm_publisher import EvmPublisher
             from por.oracle.intents import DbIntentStore
 
-            sender = _secret(_need(table, "publisher_key_env", str, where), where)
-            attestors = [_secret(e, where) for e in table.get("attestor_key_envs", [])] or [sender]
+            sender = _secret(chain.publisher_key_env, where)
+            attestors = [_secret(e, where) for e in chain.attestor_key_envs] or [sender]
             publisher = EvmPublisher(
-                chain_id=number,
-                rpc_urls=urls,
-                contract=table["oracle"],
+                chain_id=chain.chain_number,
+                rpc_urls=chain.rpc_urls,
+                contract=chain.oracle,
                 sender_key=sender,
                 attestor_keys=attestors,
                 intent_store=DbIntentStore(store),
-                confirmations=int(table.get("confirmations", 1)),
-                stuck_after_blocks=int(table.get("stuck_after_blocks", 5)),
+                confirmations=chain.confirmations,
+                stuck_after_blocks=chain.stuck_after_blocks,
             )
         return reader, publisher
-    if kind == "solana":
+    if isinstance(chain, SolanaChainConfig):
         from por.chains.solana import SolanaReader
 
-        _keys(
-            table,
-            {"kind", "chain_id", "rpc_url", "mint", "treasury", "bridge_escrow", "memo_keypair"},
-            where,
-        )
-        caip2 = _need(table, "chain_id", str, where)
-        url = _need(table, "rpc_url", str, where)
         sol_reader = SolanaReader(
-            url,
-            _need(table, "mint", str, where),
-            chain_id=caip2,
-            exclusions=_exclusions(table, where),
+            chain.rpc_url,
+            chain.mint,
+            chain_id=chain.chain_id,
+            exclusions=chain.exclusions(),
             expected_decimals=cfg.token.decimals,
         )
         publisher = None
-        if publish and "memo_keypair" in table:
+        if publish and chain.memo_keypair is not None:
             from por.oracle.solana_memo import SolanaMemoPublisher
 
-            keypair = Path(table["memo_keypair"])
-            if not keypair.is_absolute():
-                keypair = cfg.path.parent / keypair
             publisher = SolanaMemoPublisher(
-                url, keypair, chain_id=caip2, state_dir=cfg.service.data_dir / "memo"
+                chain.rpc_url,
+                chain.memo_keypair,
+                chain_id=chain.chain_id,
+                state_dir=cfg.service.data_dir / "memo",
             )
         return sol_reader, publisher
-    if kind == "fake":
+    if isinstance(chain, FakeChainConfig):
         from por.demo.fake_chain import FakeChainReader
 
-        _keys(table, {"kind", "chain_id", "token", "holders"}, where)
-        holders = table.get("holders", {})
-        if not isinstance(holders, dict) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in holders.values()
-        ):
-            raise ConfigError(
-                "holders must map CAIP-10 accounts to integer base units", where=f"{where}.holders"
-            )
         return FakeChainReader(
-            chain_id=_need(table, "chain_id", str, where),
-            token_address=_need(table, "token", str, where),
-            holders=dict(holders),
+            chain_id=chain.chain_id,
+            token_address=chain.token,
+            holders=dict(chain.holders),
             decimals=cfg.token.decimals,
         ), None
-    raise ConfigError(f"unknown chain kind {kind!r} (evm, solana, fake)", where=f"{where}.kind")
+    assert_never(chain)
 
 
-def build_custodian(table: Mapping[str, Any], *, cfg: Config, where: str) -> Any:
-    kind = table["kind"]
-    if kind == "files":
+def build_custodian(source: CustodianConfig) -> Any:
+    if isinstance(source, FilesCustodianConfig):
         from por.custodians.files import FileSource
 
-        _keys(table, {"kind", "name", "custodian", "paths", "max_age_s"}, where)
-        paths = _need(table, "paths", list, where)
-        base = cfg.path.parent
-        resolved = [p if Path(p).is_absolute() else str(base / p) for p in paths]
         return FileSource(
-            name=_need(table, "name", str, where),
-            paths=resolved,
-            custodian=table.get("custodian"),
-            max_age_s=table.get("max_age_s"),
+            name=source.name,
+            paths=source.paths,
+            custodian=source.custodian,
+            max_age_s=source.max_age_s,
         )
-    if kind == "api":
+    if isinstance(source, ApiCustodianConfig):
         from por.custodians.api import CustodianApiSource
 
-        _keys(table, {"kind", "name", "base_url", "public_key", "max_age_s"}, where)
-        key_hex = _need(table, "public_key", str, where)
-        try:
-            key = bytes.fromhex(key_hex)
-        except ValueError as e:
-            raise ConfigError("public_key must be hex", where=f"{where}.public_key") from e
         return CustodianApiSource(
-            name=_need(table, "name", str, where),
-            base_url=_need(table, "base_url", str, where),
-            public_key=key,
-            max_age_s=int(table.get("max_age_s", 48 * 3600)),
+            name=source.name,
+            base_url=source.base_url,
+            public_key=source.public_key,
+            max_age_s=source.max_age_s,
         )
-    raise ConfigError(f"unknown custodian kind {kind!r} (files, api)", where=f"{where}.kind")
+    assert_never(source)
 
 
 # --- the service --------------------------------------------------------------------------
@@ -316,7 +243,7 @@ class Service:
             return catch_up_publications(self.deps)
 
     def app(self) -> Any:
-        from por.api.app import ApiDeps, create_app
+        from por.api import ApiDeps, create_app
 
         token = os.environ.get(self.cfg.service.admin_token_env) or None
         return create_app(
@@ -444,19 +371,16 @@ def build_service(
     try:
         readers = []
         publishers: list[Publisher] = []
-        for i, table in enumerate(cfg.chains):
+        for i, chain in enumerate(cfg.chains):
             reader, pub = build_chain(
-                table, cfg=cfg, where=f"{cfg.path}:chains[{i}]", store=store, publish=publish
+                chain, cfg=cfg, where=f"{cfg.path}:chains[{i}]", store=store, publish=publish
             )
             readers.append(reader)
             if hasattr(reader, "close"):
                 svc_closers.append(reader.close)
             if pub is not None:
                 publishers.append(pub)
-        sources = [
-            build_custodian(t, cfg=cfg, where=f"{cfg.path}:custodians[{i}]")
-            for i, t in enumerate(cfg.custodians)
-        ]
+        sources = [build_custodian(c) for c in cfg.custodians]
         token = Token(
             symbol=cfg.token.symbol, decimals=cfg.token.decimals, currency=cfg.token.currency
         )

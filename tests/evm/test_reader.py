@@ -18,13 +18,13 @@ from por.chains.evm import (
     MemoryCheckpointStore,
 )
 from por.chains.evm_rpc import (
-    EvmAbiMismatch,
+    EvmAbiMismatchError,
     EvmChainError,
-    EvmEndpointDown,
-    EvmMalformedAnswer,
-    EvmNoQuorum,
-    EvmRevert,
-    EvmWrongChain,
+    EvmEndpointDownError,
+    EvmMalformedAnswerError,
+    EvmNoQuorumError,
+    EvmRevertError,
+    EvmWrongChainError,
 )
 from por.demo.anvil import (
     contract,
@@ -250,7 +250,7 @@ def test_quorum_outvotes_liar_down_and_wrong_chain(tworlds: dict[int, TokenWorld
 
         # One honest endpoint against one liar: no quorum of 2, and the error says so.
         reader = tw.reader([tw.w.node.url, liar.url], quorum=2)
-        with pytest.raises(EvmNoQuorum) as ei:
+        with pytest.raises(EvmNoQuorumError) as ei:
             reader.snapshot()
         assert "eip155:1" in str(ei.value) and liar.url in str(ei.value)
         assert tw.w.node.url in str(ei.value)
@@ -324,7 +324,7 @@ def test_dropped_transfer_log_is_caught_by_balance_spot_checks(worlds: dict[int,
 
 @pytest.mark.parametrize(
     ("mode", "err"),
-    [("malformed", EvmMalformedAnswer), ("bad_result", EvmMalformedAnswer)],
+    [("malformed", EvmMalformedAnswerError), ("bad_result", EvmMalformedAnswerError)],
 )
 def test_malformed_answers_are_typed_errors(tworlds: dict[int, TokenWorld], mode: str,
                                             err: type[EvmChainError]) -> None:
@@ -344,26 +344,26 @@ def test_bad_targets_are_typed_errors(worlds: dict[int, World]) -> None:
     w = worlds[1]
     # Reverted call: the oracle has decimals() but no totalSupply().
     r = EvmChainReader(chain_id=1, rpc_urls=[w.node.url], token_address=w.oracle)
-    with pytest.raises(EvmRevert) as ei:
+    with pytest.raises(EvmRevertError) as ei:
         r.snapshot()
     assert "totalSupply()" in str(ei.value) and w.node.url in str(ei.value)
     # ABI mismatch: an account without code answers eth_call with no data.
     r = EvmChainReader(chain_id=1, rpc_urls=[w.node.url], token_address=w.treasury)
-    with pytest.raises(EvmAbiMismatch, match="no data") as ei2:
+    with pytest.raises(EvmAbiMismatchError, match="no data") as ei2:
         r.snapshot()
     assert "eip155:1" in str(ei2.value)
     # Wrong chain: configured as chain 1, the node serves 56.
     r = EvmChainReader(chain_id=1, rpc_urls=[worlds[56].node.url], token_address=w.token)
-    with pytest.raises(EvmWrongChain, match="serves chain id 56") as ei3:
+    with pytest.raises(EvmWrongChainError, match="serves chain id 56") as ei3:
         r.snapshot()
     assert worlds[56].node.url in str(ei3.value)
     # Down.
     r = EvmChainReader(chain_id=1, rpc_urls=[f"http://127.0.0.1:{free_port()}"],
                        token_address=w.token)
-    with pytest.raises(EvmEndpointDown):
+    with pytest.raises(EvmEndpointDownError):
         r.snapshot()
     # All of them are ChainErrors for the run.
-    assert issubclass(EvmEndpointDown, ChainError)
+    assert issubclass(EvmEndpointDownError, ChainError)
 
 
 def test_checkpoint_round_trip_and_bad_file(tmp_path: Any) -> None:

@@ -74,3 +74,175 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.toml")
     with pytest.raises(ConfigError, match="missing key 'token'"):
         load_config(write(tmp_path, "[signing]\nkey_file='a'\nkeys_file='b'\n"))
+
+
+EVERY_KIND = """
+[[chains]]
+kind = "evm"
+chain_id = "eip155:56"
+rpc_urls = ["http://a.example", "http://b.example"]
+quorum = 2
+token = "0x00000000000000000000000000000000000000aa"
+treasury = ["0x00000000000000000000000000000000000000bb"]
+bridge_escrow = ["0x00000000000000000000000000000000000000cc"]
+start_block = 100
+oracle = "0x00000000000000000000000000000000000000dd"
+publisher_key_env = "POR_PUBLISHER_56"
+
+[[chains]]
+kind = "solana"
+chain_id = "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"
+rpc_url = "http://sol.example"
+mint = "So11111111111111111111111111111111111111112"
+memo_keypair = "keys/memo.json"
+
+[[chains]]
+kind = "fake"
+chain_id = "eip155:1"
+token = "eip155:1:0xabab"
+[chains.holders]
+"eip155:1:0x01" = 5
+
+[[custodians]]
+kind = "files"
+name = "harbour"
+paths = ["statements/*.xml", "/srv/holdings.csv"]
+max_age_s = 172800
+
+[[custodians]]
+kind = "api"
+name = "custodian-api"
+base_url = "https://custodian.example"
+public_key = "00ff"
+"""
+
+
+def test_every_kind_parses_into_its_model(tmp_path: Path) -> None:
+    from por.service.config import (
+        ApiCustodianConfig,
+        EvmChainConfig,
+        FakeChainConfig,
+        FilesCustodianConfig,
+        SolanaChainConfig,
+    )
+
+    cfg = load_config(write(tmp_path, MINIMAL + EVERY_KIND))
+    evm, sol, fake = cfg.chains
+    assert isinstance(evm, EvmChainConfig) and evm.chain_number == 56 and evm.quorum == 2
+    assert evm.exclusions() == {
+        "0x00000000000000000000000000000000000000bb": "treasury",
+        "0x00000000000000000000000000000000000000cc": "bridge_escrow",
+    }
+    assert evm.spot_checks == 16 and evm.attestor_key_envs == []  # defaults
+    assert isinstance(sol, SolanaChainConfig) and sol.memo_keypair == tmp_path / "keys/memo.json"
+    assert isinstance(fake, FakeChainConfig) and fake.holders == {"eip155:1:0x01": 5}
+    files, api = cfg.custodians
+    assert isinstance(files, FilesCustodianConfig)
+    assert files.paths == [tmp_path / "statements/*.xml", Path("/srv/holdings.csv")]
+    assert isinstance(api, ApiCustodianConfig) and api.public_key == b"\x00\xff"
+    assert api.max_age_s == 48 * 3600
+
+
+@pytest.mark.parametrize(
+    ("table", "where", "what"),
+    [
+        (
+            "kind='evm'\nchain_id='eip155:1'\nrpc_urls=[]\ntoken='t'\nrpc_url='x'\n",
+            "chains[0]",
+            "unknown key(s) rpc_url",
+        ),
+        ("kind='evm'\nchain_id='eip155:1'\ntoken='t'\n", "chains[0]", "missing key 'rpc_urls'"),
+        (
+            "kind='evm'\nchain_id='1'\nrpc_urls=[]\ntoken='t'\n",
+            "chains[0].chain_id",
+            "eip155:<number>",
+        ),
+        (
+            "kind='evm'\nchain_id='eip155:1'\nrpc_urls=[]\ntoken='t'\nstart_block='9'\n",
+            "chains[0].start_block",
+            "must be int, got str '9'",
+        ),
+        (
+            "kind='evm'\nchain_id='eip155:1'\nrpc_urls=[]\ntoken='t'\nspot_checks=-1\n",
+            "chains[0].spot_checks",
+            ">= 0",
+        ),
+        (
+            "kind='evm'\nchain_id='eip155:1'\nrpc_urls=[]\ntoken='t'\noracle='0x1'\n",
+            "chains[0]",
+            "publisher_key_env",
+        ),
+        (
+            "kind='evm'\nchain_id='eip155:1'\nrpc_urls=[]\ntoken='t'\ntreasury='0x1'\n",
+            "chains[0].treasury",
+            "must be list",
+        ),
+        ("kind='solana'\nchain_id='solana:x'\nrpc_url='u'\n", "chains[0]", "missing key 'mint'"),
+        (
+            "kind='fake'\nchain_id='eip155:1'\ntoken='t'\n[chains.holders]\n'a'=true\n",
+            "chains[0].holders.a",
+            "must be int",
+        ),
+        (
+            "kind='cosmos'\nchain_id='x'\n",
+            "chains[0].kind",
+            "unknown chain kind 'cosmos' (evm, solana, fake)",
+        ),
+    ],
+)
+def test_chain_tables_are_checked_by_kind(
+    tmp_path: Path, table: str, where: str, what: str
+) -> None:
+    p = write(tmp_path, MINIMAL + "[[chains]]\n" + table)
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    msg = str(ei.value)
+    assert f"{p}:{where}:" in msg and what in msg
+
+
+@pytest.mark.parametrize(
+    ("table", "where", "what"),
+    [
+        ("kind='files'\nname='n'\npaths='*.xml'\n", "custodians[0].paths", "must be list"),
+        ("kind='files'\npaths=[]\n", "custodians[0]", "missing key 'name'"),
+        (
+            "kind='api'\nname='n'\nbase_url='u'\npublic_key='xyz'\n",
+            "custodians[0].public_key",
+            "must be hex",
+        ),
+        (
+            "kind='api'\nname='n'\nbase_url='u'\npublic_key='00'\nmax_age_s=1.5\n",
+            "custodians[0].max_age_s",
+            "must be int",
+        ),
+        ("name='n'\n", "custodians[0]", "missing key 'kind'"),
+        ("kind='ftp'\n", "custodians[0].kind", "unknown custodian kind 'ftp' (files, api)"),
+    ],
+)
+def test_custodian_tables_are_checked_by_kind(
+    tmp_path: Path, table: str, where: str, what: str
+) -> None:
+    p = write(tmp_path, MINIMAL + "[[custodians]]\n" + table)
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    msg = str(ei.value)
+    assert f"{p}:{where}:" in msg and what in msg
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        MINIMAL
+        + "[service]\nlisten='x'\n[schedule]\ninterval_s=true\ncolaesce=true\n"
+        + "[[chains]]\nkind='evm'\nchain_id='eip155:1'\nrpc_urls='u'\ntoken='t'\n",
+    )
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    lines = str(ei.value).splitlines()
+    assert lines[0] == f"{p}: 4 problems:"
+    assert lines[1:] == [
+        f"  {p}:service.listen: must be HOST:PORT, got 'x'",
+        f"  {p}:schedule.interval_s: must be int, got bool True",
+        f"  {p}:schedule: unknown key(s) colaesce",
+        f"  {p}:chains[0].rpc_urls: must be list, got str 'u'",
+    ]

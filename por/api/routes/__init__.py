@@ -1,0 +1,22 @@
+"""One APIRouter per resource; `por.api.app.create_app` includes them in `ROUTERS` order.
+
+The order is the matching order (`/v1/attestations/latest` before `/{sequence}`) and the
+order of paths in the OpenAPI document.
+"""
+
+from fastapi import APIRouter
+
+from por.api.routes import admin, attestations, keys, log, oracles, pages, proofs, service
+
+ROUTERS: tuple[APIRouter, ...] = (
+    attestations.router,
+    proofs.router,
+    keys.router,
+    log.router,
+    oracles.router,
+    service.router,
+    admin.router,
+    pages.router,
+)
+
+__all__ = ["ROUTERS"]

@@ -1,0 +1,61 @@
+"""`/v1/proofs/{account}`: a holder's por-mst-v1 inclusion proof (rate limited per address)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+
+from por.api import schemas
+from por.api.deps import (
+    MAX_SEQUENCE,
+    AttestationsDep,
+    ProofRateLimit,
+    StoreDep,
+    latest_sequence_or_404,
+    not_found,
+)
+from por.api.http import PRIVATE_IMMUTABLE, PRIVATE_REVALIDATE, cached_response, dumps
+
+router = APIRouter(prefix="/v1/proofs", tags=["proofs"])
+
+
+@router.get(
+    "/{account}",
+    response_model=schemas.ProofOut,
+    responses={**schemas.NOT_FOUND, 429: {"model": schemas.ErrorOut}},
+)
+def proof(
+    request: Request,
+    account: Annotated[
+        str, PathParam(min_length=1, max_length=256, description="CAIP-10 account id")
+    ],
+    _limited: ProofRateLimit,
+    store: StoreDep,
+    rendered: AttestationsDep,
+    sequence: Annotated[
+        int | None, Query(ge=1, le=MAX_SEQUENCE, description="default: the latest")
+    ] = None,
+) -> Response:
+    """The por-mst-v1 inclusion proof of `account` in an attestation's liabilities."""
+    from por.core.sumtree import UnknownAccountError  # the tree code loads on first proof
+
+    seq = latest_sequence_or_404(store) if sequence is None else sequence
+    item = rendered.get(seq)
+    tree = store.tree(seq)
+    try:
+        p = tree.prove(account)
+    except UnknownAccountError as e:
+        raise not_found(
+            f"account {account!r} is not in the liabilities of attestation {seq}"
+        ) from e
+    body = dumps(
+        {
+            "sequence": seq,
+            "attestation_digest": item.digest,
+            "liabilities": item.liabilities,
+            "proof": p.to_dict(),
+        }
+    )
+    cc = PRIVATE_IMMUTABLE if sequence else PRIVATE_REVALIDATE
+    return cached_response(request, body, cache_control=cc)

@@ -41,7 +41,8 @@ from por.core.attestation import (
     reserves_from_dicts,
 )
 from por.core.dsse import Ed25519Signer, KeyEntry, KeySet, sign_envelope
-from por.core.sumtree import SumTree, derive_salt
+from por.core.mst import derive_salt
+from por.core.sumtree import SumTree
 from por.core.tlog import sign_checkpoint
 from por.store import Store
 

@@ -21,7 +21,8 @@ from por.core.dsse import (
     KeySet,
     sign_envelope,
 )
-from por.core.sumtree import Leaf, SumTree
+from por.core.mst import Leaf
+from por.core.sumtree import SumTree
 from por.core.times import format_time
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -22,7 +22,7 @@ from typing import Any
 
 from por.cli.keys import read_bytes, read_keyset
 from por.cli.tree import build_tree
-from por.core import sumtree
+from por.core import mst
 from por.core.amounts import format_decimal
 from por.core.attestation import Attestation, check_consistency, decode_attestation, verify_chain
 from por.core.canonical import loads_strict
@@ -274,8 +274,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise InputError("--attestation and --keys go together",
                          where="--keys" if args.keys is None else "--attestation")
     proof_doc = loads_strict(read_bytes(args.proof, what="proof"), where=args.proof)
-    proof = sumtree.InclusionProof.from_dict(proof_doc, where=args.proof)
-    sumtree.verify_inclusion(proof)
+    proof = mst.InclusionProof.from_dict(proof_doc, where=args.proof)
+    mst.verify_inclusion(proof)
     balance = f"{proof.balance} base units"
     suffix = ""
     if args.attestation is not None:
@@ -294,7 +294,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def compare_proof_to_attestation(
-    proof: sumtree.InclusionProof, att: Attestation, *, where: str
+    proof: mst.InclusionProof, att: Attestation, *, where: str
 ) -> None:
     """Raise MismatchError unless the proof's root, sum and size are the signed ones."""
     pairs: list[tuple[str, object, object]] = [

@@ -41,7 +41,8 @@ from por.core.attestation import (
     reserves_from_dicts,
     verify_consistency,
 )
-from por.core.sumtree import SumTree, derive_salt
+from por.core.mst import derive_salt
+from por.core.sumtree import SumTree
 from por.crashpoints import crashpoint
 from por.errors import ChainError, PorError
 

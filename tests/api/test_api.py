@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from por.api import ApiDeps, create_app
 from por.core.attestation import decode_attestation
 from por.core.dsse import Envelope, KeySet, verify_envelope
-from por.core.sumtree import InclusionProof
-from por.core.sumtree import verify_inclusion as verify_mst
+from por.core.mst import InclusionProof
+from por.core.mst import verify_inclusion as verify_mst
 from por.core.tlog import verify_checkpoint, verify_consistency, verify_inclusion
 from por.store import Store
 from tests.api.conftest import ADMIN_TOKEN, Api

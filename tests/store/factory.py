@@ -23,7 +23,8 @@ from por.core.attestation import (
     reserves_from_dicts,
 )
 from por.core.dsse import Ed25519Signer, Envelope, KeyEntry, KeySet, sign_envelope
-from por.core.sumtree import SumTree, derive_salt
+from por.core.mst import derive_salt
+from por.core.sumtree import SumTree
 from por.core.tlog import Checkpoint, sign_checkpoint
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ import pytest
 
 from por.core.attestation import PreviousRef, decode_attestation
 from por.core.dsse import Envelope, verify_envelope
-from por.core.sumtree import verify_inclusion as verify_mst
+from por.core.mst import verify_inclusion as verify_mst
 from por.core.tlog import (
     envelope_leaf_hash,
     verify_checkpoint,

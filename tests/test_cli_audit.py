@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from por.cli.main import main
-from por.core.attestation import Attestation
+from por.core.attestation import PAYLOAD_TYPE, Attestation
 from por.core.dsse import (
-    PAYLOAD_TYPE,
     Ed25519Signer,
     Envelope,
     KeyEntry,

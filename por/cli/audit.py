@@ -24,10 +24,15 @@ from por.cli.keys import read_bytes, read_keyset
 from por.cli.tree import build_tree
 from por.core import mst
 from por.core.amounts import format_decimal
-from por.core.attestation import Attestation, check_consistency, decode_attestation, verify_chain
+from por.core.attestation import (
+    PAYLOAD_TYPE,
+    Attestation,
+    check_consistency,
+    decode_attestation,
+    verify_chain,
+)
 from por.core.canonical import loads_strict
 from por.core.dsse import (
-    PAYLOAD_TYPE,
     Envelope,
     KeySet,
     ed25519_verify,
@@ -122,6 +127,7 @@ def check_signatures(envelope: Envelope, keyset: KeySet, *, now: datetime,
                                                   strict=True)]
     try:
         auditors = verify_envelope(envelope, keyset, at=opened.attestation.issued_at,
+                                   payload_type=PAYLOAD_TYPE,
                                    roles=frozenset({"auditor"})).keyids
         cosign = "auditor co-signature: " + ", ".join(f"{k[:16]}…" for k in auditors)
     except PorError:

@@ -1,11 +1,12 @@
 """DSSE v1 envelopes signed with Ed25519, and the published key set that verifies them.
 
-An attestation travels as the payload of a DSSE envelope (DESIGN §4): the signature
-covers PAE(payloadType, payload), never the JSON of the envelope, so the payload bytes
-are exactly the bytes that were signed. Keys are identified by keyid = hex SHA-256 of
-the raw 32-byte public key. A verifier takes keys only from a key set it trusts (never
-from the envelope), counts each key once, and only keys whose role and validity window
-fit.
+Generic DSSE: the signature covers PAE(payloadType, payload), never the JSON of the
+envelope, so the payload bytes are exactly the bytes that were signed. What the payload
+is, and so which payloadType a verifier expects, is the caller's: an attestation
+travels with `por.core.attestation.PAYLOAD_TYPE` (DESIGN §4). Keys are identified by
+keyid = hex SHA-256 of the raw 32-byte public key. A verifier takes keys only from a key
+set it trusts (never from the envelope), counts each key once, and only keys whose role
+and validity window fit.
 
 No I/O here: no disk, network, environment or clock. Key generation and PEM encryption
 need random bytes and the caller passes them in (`Ed25519Signer(seed)` with 32 fresh
@@ -30,7 +31,6 @@ from por.core.canonical import canonical_bytes, loads_strict
 from por.core.times import format_time, parse_time
 from por.errors import FormatError, InputError, SignatureError
 
-PAYLOAD_TYPE = "application/vnd.por.attestation+json"
 ALG_ED25519 = "ed25519"
 ROLES = ("issuer", "auditor")
 PUBLIC_KEY_SIZE = 32
@@ -439,12 +439,14 @@ def verify_envelope(
     keyset: KeySet,
     *,
     at: datetime,
+    payload_type: str,
     threshold: int = 1,
     roles: frozenset[str] = frozenset({"issuer"}),
-    payload_type: str = PAYLOAD_TYPE,
     where: str = "envelope",
 ) -> VerifiedEnvelope:
-    """Raise SignatureError unless `threshold` distinct keys of `roles` signed at time `at`.
+    """Raise SignatureError unless `threshold` distinct keys of `roles` signed at time `at`
+    an envelope of `payload_type` (the verifier names the type it expects; the envelope's
+    own payloadType must equal it).
 
     Keys come only from `keyset` (an envelope's keyid is a lookup hint); a key counts once
     however many signature entries name it; a key counts only if `at` lies inside its
@@ -500,7 +502,6 @@ def verify_envelope(
 
 __all__ = [
     "ALG_ED25519",
-    "PAYLOAD_TYPE",
     "ROLES",
     "Ed25519Signer",
     "Envelope",
@@ -512,10 +513,8 @@ __all__ = [
     "add_signature",
     "b64decode_strict",
     "ed25519_verify",
-    "format_time",
     "keyid_for",
     "pae",
-    "parse_time",
     "sign_envelope",
     "verify_envelope",
 ]

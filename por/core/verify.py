@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from por.core.attestation import Attestation, decode_attestation
+from por.core.attestation import PAYLOAD_TYPE, Attestation, decode_attestation
 from por.core.canonical import loads_strict
 from por.core.dsse import (
-    PAYLOAD_TYPE,
     Envelope,
     KeySet,
     VerifiedEnvelope,

@@ -36,12 +36,12 @@ from por.core.attestation import (
     Liabilities,
     PreviousRef,
     Token,
-    assess,
     chain_entry_from_values,
     reserves_from_dicts,
     verify_consistency,
 )
 from por.core.mst import derive_salt
+from por.core.policy import assess
 from por.core.sumtree import SumTree
 from por.crashpoints import crashpoint
 from por.errors import ChainError, PorError

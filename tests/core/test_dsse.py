@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from por.core.attestation import Attestation
+from por.core.attestation import PAYLOAD_TYPE, Attestation
 from por.core.canonical import canonical_bytes
 from por.core.dsse import (
-    PAYLOAD_TYPE,
     Ed25519Signer,
     Envelope,
     KeyEntry,
@@ -78,7 +77,8 @@ def test_envelope_round_trip_and_json() -> None:
     assert Envelope.from_dict(d) == env
     assert Envelope.from_json_bytes(env.to_json_bytes()) == env
     assert env.to_json_bytes() == canonical_bytes(d)
-    got = verify_envelope(env, keyset((a, "issuer"), (b, "issuer")), at=T0, threshold=2)
+    got = verify_envelope(env, keyset((a, "issuer"), (b, "issuer")), at=T0, threshold=2,
+                          payload_type=PAYLOAD_TYPE)
     assert got.payload == b'{"x":"1"}' and set(got.keyids) == {a.keyid, b.keyid}
     assert got.roles == ("issuer", "issuer")
 
@@ -127,9 +127,10 @@ def test_add_signature_cosign() -> None:
     env = sign_envelope(b"{}", PAYLOAD_TYPE, [issuer])
     cosigned = add_signature(env, auditor)
     assert cosigned.payload == env.payload and len(cosigned.signatures) == 2
-    verify_envelope(cosigned, ks, at=T0, roles=frozenset({"auditor"}))
+    auditors = frozenset({"auditor"})
+    verify_envelope(cosigned, ks, at=T0, payload_type=PAYLOAD_TYPE, roles=auditors)
     with pytest.raises(SignatureError):
-        verify_envelope(env, ks, at=T0, roles=frozenset({"auditor"}))
+        verify_envelope(env, ks, at=T0, payload_type=PAYLOAD_TYPE, roles=auditors)
     with pytest.raises(InputError):
         add_signature(cosigned, auditor)
 
@@ -142,7 +143,7 @@ def test_key_from_envelope_is_never_used() -> None:
     env = Envelope(payload=b"{}", payload_type=PAYLOAD_TYPE, signatures=(
         Signature(keyid=trusted.keyid, sig=attacker.sign(pae(PAYLOAD_TYPE, b"{}"))),))
     with pytest.raises(SignatureError, match="does not verify"):
-        verify_envelope(env, keyset((trusted, "issuer")), at=T0)
+        verify_envelope(env, keyset((trusted, "issuer")), at=T0, payload_type=PAYLOAD_TYPE)
 
 
 def test_duplicate_signatures_count_once() -> None:
@@ -153,7 +154,8 @@ def test_duplicate_signatures_count_once() -> None:
     doubled = Envelope(payload=env.payload, payload_type=env.payload_type,
                        signatures=env.signatures * 2)
     with pytest.raises(SignatureError, match="1 valid signature") as e:
-        verify_envelope(doubled, keyset((a, "issuer"), (b, "issuer")), at=T0, threshold=2)
+        verify_envelope(doubled, keyset((a, "issuer"), (b, "issuer")), at=T0, threshold=2,
+                        payload_type=PAYLOAD_TYPE)
     assert e.value.computed == 1
 
 
@@ -164,15 +166,27 @@ def test_expired_key_message() -> None:
     env = sign_envelope(b"{}", PAYLOAD_TYPE, [a])
     with pytest.raises(SignatureError, match=r"not valid at 2026-11-25T03:00:05Z: expired "
                                              r"2026-11-24T03:00:05Z"):
-        verify_envelope(env, ks, at=T0)
-    verify_envelope(env, ks, at=T0 - timedelta(days=1))  # inclusive window
+        verify_envelope(env, ks, at=T0, payload_type=PAYLOAD_TYPE)
+    # the window is inclusive
+    verify_envelope(env, ks, at=T0 - timedelta(days=1), payload_type=PAYLOAD_TYPE)
+
+
+def test_verifier_names_the_payload_type() -> None:
+    """Generic DSSE: the verifier says which payloadType it expects, the envelope must match."""
+    a = signer("generic")
+    env = sign_envelope(b"hello world", "http://example.com/HelloWorld", [a])
+    ks = keyset((a, "issuer"))
+    got = verify_envelope(env, ks, at=T0, payload_type="http://example.com/HelloWorld")
+    assert got.payload == b"hello world"
+    with pytest.raises(SignatureError, match="wrong payloadType"):
+        verify_envelope(env, ks, at=T0, payload_type=PAYLOAD_TYPE)
 
 
 def test_naive_time_refused() -> None:
     a = signer("a")
     with pytest.raises(InputError, match="timezone-aware"):
         verify_envelope(sign_envelope(b"{}", PAYLOAD_TYPE, [a]), keyset((a, "issuer")),
-                        at=datetime(2026, 1, 1))  # naive on purpose
+                        at=datetime(2026, 1, 1), payload_type=PAYLOAD_TYPE)  # naive on purpose
 
 
 def test_pem_round_trip_and_wrong_passphrase() -> None:

@@ -18,12 +18,12 @@ from por.core.attestation import (
     Liabilities,
     PreviousRef,
     Token,
-    assess,
     chain_entry_from_values,
     reserves_from_dicts,
 )
 from por.core.dsse import Ed25519Signer, Envelope, KeyEntry, KeySet, sign_envelope
 from por.core.mst import derive_salt
+from por.core.policy import assess
 from por.core.sumtree import SumTree
 from por.core.tlog import Checkpoint, sign_checkpoint
 

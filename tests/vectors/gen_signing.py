@@ -27,9 +27,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from por.core.attestation import PAYLOAD_TYPE
 from por.core.canonical import canonical_bytes
 from por.core.dsse import (
-    PAYLOAD_TYPE,
     Ed25519Signer,
     Envelope,
     KeyEntry,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -323,3 +326,70 @@ def test_check_attestation_with_wrong_key_or_missing_keys(
     assert "--attestation and --keys go together" in capsys.readouterr().err
     assert main(["check", str(world.dir / "nope.json")]) == 1
     assert "nope.json" in capsys.readouterr().err
+
+
+# --- light install: the holder's and auditor's commands without the service's libraries -----
+
+HEAVY = ("numpy", "web3", "fastapi", "sqlalchemy", "apscheduler")
+ROOT = Path(__file__).resolve().parents[1]
+
+# Runs `por ARGS...` in a fresh interpreter. With "block", importing a HEAVY module fails
+# as it would where it is not installed (`pip install por` without extras); either way
+# the process reports which HEAVY modules it ended up importing.
+_RUNNER = """
+import importlib.abc, json, sys
+HEAVY = set(json.loads(sys.argv[1]))
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in HEAVY:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+if sys.argv[2] == "block":
+    sys.meta_path.insert(0, Block())
+from por.cli.main import main
+rc = main(sys.argv[3:])
+print("HEAVY " + json.dumps(sorted({m.partition(".")[0] for m in sys.modules} & HEAVY)))
+sys.exit(rc)
+"""
+
+
+def run_light(mode: str, *args: str) -> tuple[int, str, str, list[str]]:
+    """(exit code, stdout without the last line, stderr, HEAVY modules imported)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", _RUNNER, json.dumps(HEAVY), mode, *args],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    out, _, last = done.stdout.rstrip("\n").rpartition("\n")
+    assert last.startswith("HEAVY "), done.stdout + done.stderr
+    return done.returncode, out, done.stderr, json.loads(last.removeprefix("HEAVY "))
+
+
+@pytest.mark.parametrize("mode", ["inspect", "block"])
+def test_check_and_verify_import_none_of_the_service_libraries(world: World, mode: str) -> None:
+    """`por check` and `por verify` (without --leaves) run on `pip install por` alone."""
+    commands = [
+        ["check", str(world.proof)],
+        ["check", str(world.proof), "--attestation", str(world.env2), "--keys", str(world.keys)],
+        ["verify", str(world.env2), "--keys", str(world.keys), "--previous", str(world.env1)],
+        ["verify", str(world.env2), "--keys", str(world.keys), "--json"],
+    ]
+    for args in commands:
+        rc, out, err, heavy = run_light(mode, *args)
+        assert (rc, heavy) == (0, []), (args, out, err)
+        assert out.startswith("OK: ") if args[0] == "check" else "FAIL" not in out
+
+
+def test_building_a_tree_without_numpy_says_what_to_install(world: World) -> None:
+    rc, out, err, heavy = run_light("block", "tree", "root", str(world.leaves))
+    assert (rc, out, heavy) == (1, "", [])
+    assert "pip install 'por[builder]'" in err and "Traceback" not in err
+    rc, out, err, heavy = run_light(
+        "block", "verify", str(world.env2), "--keys", str(world.keys), "--leaves",
+        str(world.leaves), "--json",
+    )
+    report = json.loads(out)
+    assert rc == 1 and heavy == []
+    assert status(report)["liabilities"] == "fail"
+    assert "por[builder]" in detail(report, "liabilities")
+    assert status(report)["signatures"] == "pass"  # the rest of the report still runs

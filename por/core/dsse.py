@@ -113,11 +113,19 @@ def keyid_for(public_key_raw: bytes) -> str:
 def ed25519_verify(public_key_raw: bytes, message: bytes, sig: bytes, *, where: str) -> None:
     """Raise SignatureError unless `sig` is an RFC 8032 Ed25519 signature of `message`."""
     if len(public_key_raw) != PUBLIC_KEY_SIZE:
-        raise SignatureError("Ed25519 public key has the wrong size",
-                             expected=PUBLIC_KEY_SIZE, computed=len(public_key_raw), where=where)
+        raise SignatureError(
+            "Ed25519 public key has the wrong size",
+            expected=PUBLIC_KEY_SIZE,
+            computed=len(public_key_raw),
+            where=where,
+        )
     if len(sig) != SIGNATURE_SIZE:
-        raise SignatureError("Ed25519 signature has the wrong size",
-                             expected=SIGNATURE_SIZE, computed=len(sig), where=where)
+        raise SignatureError(
+            "Ed25519 signature has the wrong size",
+            expected=SIGNATURE_SIZE,
+            computed=len(sig),
+            where=where,
+        )
     try:
         key = eddsa.import_public_key(public_key_raw)
         eddsa.new(key, "rfc8032").verify(message, sig)
@@ -267,10 +275,14 @@ def add_signature(envelope: Envelope, signer: Signer) -> Envelope:
     """The envelope with one more signature (an auditor's co-signature), payload unchanged."""
     if any(s.keyid == signer.keyid for s in envelope.signatures):
         raise InputError(f"envelope already carries a signature by key {signer.keyid}")
-    sig = Signature(keyid=signer.keyid, sig=signer.sign(pae(envelope.payload_type,
-                                                            envelope.payload)))
-    return Envelope(payload=envelope.payload, payload_type=envelope.payload_type,
-                    signatures=(*envelope.signatures, sig))
+    sig = Signature(
+        keyid=signer.keyid, sig=signer.sign(pae(envelope.payload_type, envelope.payload))
+    )
+    return Envelope(
+        payload=envelope.payload,
+        payload_type=envelope.payload_type,
+        signatures=(*envelope.signatures, sig),
+    )
 
 
 # --- key set (DESIGN §4) ---------------------------------------------------------------
@@ -291,15 +303,15 @@ class KeyEntry:
         if self.alg != ALG_ED25519:
             raise FormatError(f"unknown alg {self.alg!r}, only {ALG_ED25519!r}", where="alg")
         if self.role not in ROLES:
-            raise FormatError(f"unknown role {self.role!r}, want one of {', '.join(ROLES)}",
-                              where="role")
+            raise FormatError(
+                f"unknown role {self.role!r}, want one of {', '.join(ROLES)}", where="role"
+            )
         if len(self.public_key) != PUBLIC_KEY_SIZE:
             raise FormatError(f"public key must be {PUBLIC_KEY_SIZE} bytes", where="public_key")
         computed = keyid_for(self.public_key)
         if self.keyid != computed:
             raise FormatError(
-                f"keyid is not SHA-256 of the public key (expected {computed}, "
-                f"got {self.keyid})",
+                f"keyid is not SHA-256 of the public key (expected {computed}, got {self.keyid})",
                 where="keyid",
             )
         for name in ("not_before", "not_after"):
@@ -318,8 +330,13 @@ class KeyEntry:
         not_before: datetime | None = None,
         not_after: datetime | None = None,
     ) -> KeyEntry:
-        return cls(keyid=keyid_for(public_key), public_key=public_key, role=role,
-                   not_before=not_before, not_after=not_after)
+        return cls(
+            keyid=keyid_for(public_key),
+            public_key=public_key,
+            role=role,
+            not_before=not_before,
+            not_after=not_after,
+        )
 
     def window_problem(self, at: datetime) -> str | None:
         """Why this key is not valid at `at`, or None when it is."""
@@ -341,17 +358,20 @@ class KeyEntry:
 
     @classmethod
     def from_dict(cls, d: object, *, where: str = "key") -> KeyEntry:
-        f = _fields(d, ("keyid", "alg", "public_key", "not_before", "not_after", "role"),
-                    where=where)
+        f = _fields(
+            d, ("keyid", "alg", "public_key", "not_before", "not_after", "role"), where=where
+        )
         if not isinstance(f["keyid"], str) or not _HEX64_RE.fullmatch(f["keyid"]):
-            raise FormatError(f"must be 64 lowercase hex digits, got {f['keyid']!r}",
-                              where=f"{where}.keyid")
+            raise FormatError(
+                f"must be 64 lowercase hex digits, got {f['keyid']!r}", where=f"{where}.keyid"
+            )
         public_key = _hex_bytes(f["public_key"], PUBLIC_KEY_SIZE, where=f"{where}.public_key")
         try:
             eddsa.import_public_key(public_key)
         except ValueError as e:
-            raise FormatError(f"is not an Ed25519 public key ({e})",
-                              where=f"{where}.public_key") from e
+            raise FormatError(
+                f"is not an Ed25519 public key ({e})", where=f"{where}.public_key"
+            ) from e
         times = {
             name: None if f[name] is None else parse_time(f[name], where=f"{where}.{name}")
             for name in ("not_before", "not_after")
@@ -360,8 +380,14 @@ class KeyEntry:
             if not isinstance(f[name], str):
                 raise FormatError("must be a string", where=f"{where}.{name}")
         try:
-            return cls(keyid=f["keyid"], alg=f["alg"], public_key=public_key, role=f["role"],
-                       not_before=times["not_before"], not_after=times["not_after"])
+            return cls(
+                keyid=f["keyid"],
+                alg=f["alg"],
+                public_key=public_key,
+                role=f["role"],
+                not_before=times["not_before"],
+                not_after=times["not_after"],
+            )
         except FormatError as e:
             raise FormatError(e.message, where=f"{where}.{e.where}") from e
 
@@ -457,8 +483,12 @@ def verify_envelope(
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
         raise InputError(f"threshold must be a positive int, got {threshold!r}")
     if envelope.payload_type != payload_type:
-        raise SignatureError("wrong payloadType", expected=payload_type,
-                             computed=envelope.payload_type, where=f"{where}.payloadType")
+        raise SignatureError(
+            "wrong payloadType",
+            expected=payload_type,
+            computed=envelope.payload_type,
+            where=f"{where}.payloadType",
+        )
     message = pae(envelope.payload_type, envelope.payload)
     valid: dict[str, str] = {}  # keyid -> role, insertion-ordered
     problems: list[str] = []
@@ -474,12 +504,15 @@ def verify_envelope(
         try:
             ed25519_verify(entry.public_key, message, s.sig, where=label)
         except SignatureError as e:
-            problems.append(f"{label}: signature by key {entry.keyid[:16]}… "
-                            f"does not verify ({e.message})")
+            problems.append(
+                f"{label}: signature by key {entry.keyid[:16]}… does not verify ({e.message})"
+            )
             continue
         if entry.role not in roles:
-            problems.append(f"{label}: key {entry.keyid[:16]}… has role {entry.role!r}, "
-                            f"not {' or '.join(sorted(roles))}")
+            problems.append(
+                f"{label}: key {entry.keyid[:16]}… has role {entry.role!r}, "
+                f"not {' or '.join(sorted(roles))}"
+            )
             continue
         window = entry.window_problem(at)
         if window:
@@ -496,8 +529,12 @@ def verify_envelope(
             computed=len(valid),
             where=where,
         )
-    return VerifiedEnvelope(payload=envelope.payload, payload_type=envelope.payload_type,
-                            keyids=tuple(valid), roles=tuple(valid.values()))
+    return VerifiedEnvelope(
+        payload=envelope.payload,
+        payload_type=envelope.payload_type,
+        keyids=tuple(valid),
+        roles=tuple(valid.values()),
+    )
 
 
 __all__ = [

@@ -36,12 +36,13 @@ from por.core.attestation import (
     Attestation,
     Liabilities,
     Token,
-    assess,
     chain_entry_from_values,
     reserves_from_dicts,
 )
 from por.core.dsse import Ed25519Signer, KeyEntry, KeySet, sign_envelope
-from por.core.sumtree import SumTree, derive_salt
+from por.core.mst import derive_salt
+from por.core.policy import assess
+from por.core.sumtree import SumTree
 from por.core.tlog import sign_checkpoint
 from por.store import Store
 

@@ -107,7 +107,7 @@ def time_proofs(tree: Any, n: int, proofs: int, seed: int) -> dict[str, float]:
     alive while timing mostly measures the garbage collector); each timing draws new
     random leaves, so their data is not in cache from the previous one.
     """
-    from por.core.sumtree import verify_inclusion
+    from por.core.mst import verify_inclusion
 
     rnd = random.Random(seed)
     idx = [rnd.randrange(n) for _ in range(proofs)]

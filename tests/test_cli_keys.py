@@ -22,8 +22,22 @@ def passphrase(monkeypatch: pytest.MonkeyPatch) -> str:
 def test_generate_writes_encrypted_key_and_keyset(
     tmp_path: Path, passphrase: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc = main(["keys", "generate", "--out", str(tmp_path), "--role", "auditor", "--name", "aud",
-               "--not-before", "2026-01-01T00:00:00Z", "--not-after", "2027-01-01T00:00:00Z"])
+    rc = main(
+        [
+            "keys",
+            "generate",
+            "--out",
+            str(tmp_path),
+            "--role",
+            "auditor",
+            "--name",
+            "aud",
+            "--not-before",
+            "2026-01-01T00:00:00Z",
+            "--not-after",
+            "2027-01-01T00:00:00Z",
+        ]
+    )
     assert rc == 0
     key_path, set_path = tmp_path / "aud.key.pem", tmp_path / "aud.keys.json"
     out = capsys.readouterr().out
@@ -41,8 +55,10 @@ def test_generate_writes_encrypted_key_and_keyset(
 
     # a second run refuses to overwrite, and writes nothing
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    assert main(["keys", "generate", "--out", str(tmp_path), "--role", "auditor",
-                 "--name", "aud"]) == 1
+    assert (
+        main(["keys", "generate", "--out", str(tmp_path), "--role", "auditor", "--name", "aud"])
+        == 1
+    )
     assert "refusing to overwrite" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
@@ -52,14 +68,19 @@ def test_generate_writes_encrypted_key_and_keyset(
     [
         (["--not-before", "2026-01-01"], "--not-before"),
         (["--not-after", "2026-01-01T00:00:00+08:00"], "--not-after"),
-        (["--not-before", "2027-01-01T00:00:00Z", "--not-after", "2026-01-01T00:00:00Z"],
-         "before --not-before"),
+        (
+            ["--not-before", "2027-01-01T00:00:00Z", "--not-after", "2026-01-01T00:00:00Z"],
+            "before --not-before",
+        ),
         (["--name", "../evil"], "--name"),
     ],
 )
 def test_generate_bad_arguments_write_nothing(
-    tmp_path: Path, passphrase: str, capsys: pytest.CaptureFixture[str],
-    args: list[str], message: str,
+    tmp_path: Path,
+    passphrase: str,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
 ) -> None:
     assert main(["keys", "generate", "--out", str(tmp_path), *args]) == 1
     assert message in capsys.readouterr().err
@@ -98,8 +119,19 @@ def test_show_and_merge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     assert a.keys[0].keyid in out and "issuer" in out
     out_path = tmp_path / "c.json"
-    assert main(["keys", "merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
-                 "--out", str(out_path)]) == 0
+    assert (
+        main(
+            [
+                "keys",
+                "merge",
+                str(tmp_path / "a.json"),
+                str(tmp_path / "b.json"),
+                "--out",
+                str(out_path),
+            ]
+        )
+        == 0
+    )
     merged = KeySet.from_json_bytes(out_path.read_bytes())
     assert merged.keys == a.keys + b.keys
     # refuses to overwrite
@@ -109,8 +141,19 @@ def test_show_and_merge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     d = a.to_dict()
     d["keys"][0]["role"] = "auditor"
     conflict.write_text(json.dumps(d))
-    assert main(["keys", "merge", str(tmp_path / "a.json"), str(conflict),
-                 "--out", str(tmp_path / "d.json")]) == 1
+    assert (
+        main(
+            [
+                "keys",
+                "merge",
+                str(tmp_path / "a.json"),
+                str(conflict),
+                "--out",
+                str(tmp_path / "d.json"),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "conflict.json" in err and "different role" in err
     assert not (tmp_path / "d.json").exists()

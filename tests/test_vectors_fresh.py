@@ -35,8 +35,11 @@ def test_every_generator_is_listed() -> None:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("generator", _PRESENT)
@@ -48,12 +51,16 @@ def test_committed_vectors_are_fresh(generator: str, tmp_path: Path) -> None:
     out_root.mkdir()
     result = subprocess.run(  # the generator is committed project code
         [sys.executable, str(VECTORS / generator), *args_for(out_root)],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, f"{generator} failed:\n{result.stderr}"
     produced_dirs = sorted(p.name for p in out_root.iterdir() if p.is_dir())
     assert produced_dirs == sorted(areas), (
-        f"{generator} wrote areas {produced_dirs}, GENERATORS says {sorted(areas)}")
+        f"{generator} wrote areas {produced_dirs}, GENERATORS says {sorted(areas)}"
+    )
     problems: list[str] = []
     for area in areas:
         fresh = _files(out_root / area)
@@ -69,4 +76,5 @@ def test_committed_vectors_are_fresh(generator: str, tmp_path: Path) -> None:
                 problems.append(f"{area}/{name}: differs from what {generator} writes")
     assert not problems, (
         f"stale vectors; run `python tests/vectors/{generator}` and commit:\n  "
-        + "\n  ".join(problems))
+        + "\n  ".join(problems)
+    )

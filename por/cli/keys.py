@@ -117,8 +117,9 @@ def _time_arg(value: str | None, flag: str) -> datetime | None:
 def cmd_generate(args: argparse.Namespace) -> int:
     name = args.name or args.role
     if not _NAME_RE.fullmatch(name):
-        raise InputError(f"key name {name!r} must be letters, digits, '.', '_' or '-'",
-                         where="--name")
+        raise InputError(
+            f"key name {name!r} must be letters, digits, '.', '_' or '-'", where="--name"
+        )
     out = Path(args.out)
     if not out.is_dir():
         raise InputError("output directory does not exist", where=str(out))
@@ -133,8 +134,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     passphrase = _passphrase()
 
     signer = Ed25519Signer(os.urandom(32))
-    entry = KeyEntry.for_public_key(signer.public_key_raw, role=args.role,
-                                    not_before=not_before, not_after=not_after)
+    entry = KeyEntry.for_public_key(
+        signer.public_key_raw, role=args.role, not_before=not_before, not_after=not_after
+    )
     pem = signer.to_pem(passphrase, random_bytes=os.urandom)
     write_new_file(key_path, pem, mode=0o600)
     try:
@@ -199,4 +201,3 @@ def register(sub: Any) -> None:
     merge.add_argument("inputs", nargs="+", metavar="KEYS.json")
     merge.add_argument("--out", required=True, metavar="C.json")
     merge.set_defaults(func=cmd_merge)
-

@@ -9,7 +9,9 @@ digits. The file is read once, line by line; any bad line stops the command with
 InputError whose `where` is FILE:LINE:FIELD (FIELD "$" when the line as a whole is
 wrong), so nothing is written to stdout. Output is RFC 8785 canonical JSON on one line.
 
-Auditor command: imports only por.core; reads the given file, writes stdout only.
+Auditor command: reads the given file, writes stdout only. The tree builder (numpy) is
+imported only when a command builds a tree, so registering these commands costs nothing
+for `por check` / `por verify`; without numpy they fail saying to install por[builder].
 """
 
 from __future__ import annotations
@@ -17,19 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from por.core.amounts import parse_base_units
+from por.core.attestation import Liabilities
 from por.core.canonical import canonical_bytes, loads_strict
-from por.core.sumtree import (
-    SALT_SIZE,
-    DuplicateAccountError,
-    SumTree,
-    UnknownAccountError,
-    check_account,
-    parse_hex,
-)
-from por.errors import AmountError, FormatError, InputError
+from por.core.mst import SALT_SIZE, DuplicateAccountError, check_account, parse_hex
+from por.errors import AmountError, ConfigError, FormatError, InputError
+
+if TYPE_CHECKING:
+    from por.core.sumtree import SumTree
 
 _FIELDS = ("account", "balance", "salt")
 
@@ -99,11 +98,25 @@ def read_leaf_columns(path: str) -> _Columns:
     return out
 
 
+def _sumtree_class() -> type[SumTree]:
+    """SumTree, imported on first use: building a tree needs numpy (the `builder` extra)."""
+    try:
+        from por.core.sumtree import SumTree
+    except ModuleNotFoundError as e:
+        if e.name is None or e.name.partition(".")[0] != "numpy":
+            raise
+        raise ConfigError(
+            "building a sum tree needs numpy, which is not installed: pip install 'por[builder]'"
+        ) from e
+    return SumTree
+
+
 def build_tree(path: str, *, workers: int = 1) -> SumTree:
     """The sum tree over a leaf export; a duplicate account names both of its lines."""
     cols = read_leaf_columns(path)
+    sumtree_class = _sumtree_class()
     try:
-        return SumTree.build_columns(
+        return sumtree_class.build_columns(
             cols.accounts, cols.balances, bytes(cols.salts), workers=workers
         )
     except DuplicateAccountError as e:
@@ -115,6 +128,12 @@ def build_tree(path: str, *, workers: int = 1) -> SumTree:
         )
         err.account, err.index, err.first_index = e.account, e.index, e.first_index
         raise err from e
+
+
+def recompute_liabilities(path: str) -> Liabilities:
+    """The liabilities commitment (root, total, leaf count) of the tree over an export."""
+    tree = build_tree(path)
+    return Liabilities(root=tree.root.hash.hex(), total=tree.root.sum, leaf_count=tree.size)
 
 
 def _print_json(value: Any) -> None:
@@ -130,6 +149,8 @@ def _cmd_root(args: argparse.Namespace) -> int:
 
 def _cmd_prove(args: argparse.Namespace) -> int:
     tree = build_tree(args.leaves, workers=args.workers)
+    from por.core.sumtree import UnknownAccountError  # loaded with the tree
+
     try:
         proof = tree.prove(args.account)
     except UnknownAccountError as e:

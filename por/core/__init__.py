@@ -1,5 +1,135 @@
 """The pure core of por: no network, disk, environment, clock or randomness inside.
 
 Callers pass bytes, integers, times and random values in; functions return values or
-raise `por.errors` exceptions. Auditors and holders need only this package.
+raise `por.errors` exceptions. Auditors and holders need only this package, and it needs
+only `pip install por` (pycryptodome, rfc8785); building a sum tree
+(`por.core.sumtree.SumTree`) also needs numpy (`por[builder]`) and is not imported here.
+
+`__all__` is the curated API an auditor or integrator uses: the attestation model, DSSE
+envelopes and key sets, the sum tree's proof and its verifier, the log's checkpoints,
+and the checks of `por.core.verify`. The modules hold more (the log's own inclusion and
+consistency proofs are `por.core.tlog.verify_inclusion` / `verify_consistency`, named
+like the sum tree's).
 """
+
+from por.core.attestation import (
+    PAYLOAD_TYPE,
+    Attestation,
+    Block,
+    ChainEntry,
+    Excluded,
+    Liabilities,
+    PreviousRef,
+    ReserveEntry,
+    StatementRef,
+    Token,
+    Totals,
+    check_consistency,
+    decode_attestation,
+    verify_chain,
+)
+from por.core.dsse import (
+    Ed25519Signer,
+    Envelope,
+    KeyEntry,
+    KeySet,
+    Signature,
+    Signer,
+    VerifiedEnvelope,
+    add_signature,
+    sign_envelope,
+    verify_envelope,
+)
+from por.core.mst import (
+    EMPTY_ROOT,
+    DuplicateAccountError,
+    InclusionProof,
+    Leaf,
+    Node,
+    derive_salt,
+    proof_path_length,
+    verify_inclusion,
+)
+from por.core.times import format_time, parse_time
+from por.core.tlog import Checkpoint, verify_checkpoint
+from por.core.verify import (
+    CLOCK_SKEW_S,
+    FAIL,
+    PASS,
+    SKIP,
+    CheckResult,
+    Deferred,
+    FutureAttestationError,
+    Report,
+    VerifiedAttestation,
+    check_chain,
+    check_format,
+    check_key_windows,
+    check_leaves,
+    check_signatures,
+    check_totals,
+    claimed_issued_at,
+    compare_proof_to_attestation,
+    open_attestation_envelope,
+    verify_attestation_envelope,
+    verify_report,
+)
+
+__all__ = [
+    "CLOCK_SKEW_S",
+    "EMPTY_ROOT",
+    "FAIL",
+    "PASS",
+    "PAYLOAD_TYPE",
+    "SKIP",
+    "Attestation",
+    "Block",
+    "ChainEntry",
+    "CheckResult",
+    "Checkpoint",
+    "Deferred",
+    "DuplicateAccountError",
+    "Ed25519Signer",
+    "Envelope",
+    "Excluded",
+    "FutureAttestationError",
+    "InclusionProof",
+    "KeyEntry",
+    "KeySet",
+    "Leaf",
+    "Liabilities",
+    "Node",
+    "PreviousRef",
+    "Report",
+    "ReserveEntry",
+    "Signature",
+    "Signer",
+    "StatementRef",
+    "Token",
+    "Totals",
+    "VerifiedAttestation",
+    "VerifiedEnvelope",
+    "add_signature",
+    "check_chain",
+    "check_consistency",
+    "check_format",
+    "check_key_windows",
+    "check_leaves",
+    "check_signatures",
+    "check_totals",
+    "claimed_issued_at",
+    "compare_proof_to_attestation",
+    "decode_attestation",
+    "derive_salt",
+    "format_time",
+    "open_attestation_envelope",
+    "parse_time",
+    "proof_path_length",
+    "sign_envelope",
+    "verify_attestation_envelope",
+    "verify_chain",
+    "verify_checkpoint",
+    "verify_envelope",
+    "verify_inclusion",
+    "verify_report",
+]

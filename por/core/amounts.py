@@ -153,8 +153,11 @@ class Amount:
     @classmethod
     def parse(cls, text: str, *, decimals: int, currency: str, where: str = "amount") -> Amount:
         """From a human decimal string ("1234.56")."""
-        return cls(base_units=parse_decimal(text, decimals, where=where), decimals=decimals,
-                   currency=currency)
+        return cls(
+            base_units=parse_decimal(text, decimals, where=where),
+            decimals=decimals,
+            currency=currency,
+        )
 
     def __str__(self) -> str:
         return f"{format_decimal(self.base_units, self.decimals)} {self.currency}"

@@ -543,30 +543,6 @@ def verify_chain(previous: Attestation, current: Attestation) -> None:
         )
 
 
-def assess(
-    *, eligible_reserves: int, circulating_supply: int, degraded_reasons: Sequence[str]
-) -> Totals:
-    """The solvency verdict: DEGRADED if any reason, else backed or under-collateralized.
-
-    The ratio is rounded down so a published ratio never overstates backing.
-    """
-    check_amount(eligible_reserves, where="eligible_reserves")
-    check_amount(circulating_supply, where="circulating_supply")
-    if degraded_reasons:
-        status = STATUS_DEGRADED
-    elif eligible_reserves >= circulating_supply:
-        status = STATUS_FULLY_BACKED
-    else:
-        status = STATUS_UNDER_COLLATERALIZED
-    return Totals(
-        eligible_reserves=eligible_reserves,
-        circulating_supply=circulating_supply,
-        ratio=ratio_string(eligible_reserves, circulating_supply),
-        status=status,
-        reasons=tuple(degraded_reasons),
-    )
-
-
 def check_consistency(att: Attestation) -> list[str]:  # noqa: PLR0912 - one rule per branch
     """Internal arithmetic of a document; returns the list of problems (empty when sound).
 

@@ -77,7 +77,8 @@ def loads_strict(data: bytes | str, *, where: str = "json") -> Any:
             object_pairs_hook=no_dupes,
         )
     except json.JSONDecodeError as e:
-        raise FormatError(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}",
-                          where=where) from e
+        raise FormatError(
+            f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}", where=where
+        ) from e
     except UnicodeDecodeError as e:
         raise FormatError(f"not UTF-8: {e}", where=where) from e

@@ -1,11 +1,12 @@
 """DSSE v1 envelopes signed with Ed25519, and the published key set that verifies them.
 
-An attestation travels as the payload of a DSSE envelope (DESIGN §4): the signature
-covers PAE(payloadType, payload), never the JSON of the envelope, so the payload bytes
-are exactly the bytes that were signed. Keys are identified by keyid = hex SHA-256 of
-the raw 32-byte public key. A verifier takes keys only from a key set it trusts (never
-from the envelope), counts each key once, and only keys whose role and validity window
-fit.
+Generic DSSE: the signature covers PAE(payloadType, payload), never the JSON of the
+envelope, so the payload bytes are exactly the bytes that were signed. What the payload
+is, and so which payloadType a verifier expects, is the caller's: an attestation
+travels with `por.core.attestation.PAYLOAD_TYPE` (DESIGN §4). Keys are identified by
+keyid = hex SHA-256 of the raw 32-byte public key. A verifier takes keys only from a key
+set it trusts (never from the envelope), counts each key once, and only keys whose role
+and validity window fit.
 
 No I/O here: no disk, network, environment or clock. Key generation and PEM encryption
 need random bytes and the caller passes them in (`Ed25519Signer(seed)` with 32 fresh
@@ -30,7 +31,6 @@ from por.core.canonical import canonical_bytes, loads_strict
 from por.core.times import format_time, parse_time
 from por.errors import FormatError, InputError, SignatureError
 
-PAYLOAD_TYPE = "application/vnd.por.attestation+json"
 ALG_ED25519 = "ed25519"
 ROLES = ("issuer", "auditor")
 PUBLIC_KEY_SIZE = 32
@@ -113,11 +113,19 @@ def keyid_for(public_key_raw: bytes) -> str:
 def ed25519_verify(public_key_raw: bytes, message: bytes, sig: bytes, *, where: str) -> None:
     """Raise SignatureError unless `sig` is an RFC 8032 Ed25519 signature of `message`."""
     if len(public_key_raw) != PUBLIC_KEY_SIZE:
-        raise SignatureError("Ed25519 public key has the wrong size",
-                             expected=PUBLIC_KEY_SIZE, computed=len(public_key_raw), where=where)
+        raise SignatureError(
+            "Ed25519 public key has the wrong size",
+            expected=PUBLIC_KEY_SIZE,
+            computed=len(public_key_raw),
+            where=where,
+        )
     if len(sig) != SIGNATURE_SIZE:
-        raise SignatureError("Ed25519 signature has the wrong size",
-                             expected=SIGNATURE_SIZE, computed=len(sig), where=where)
+        raise SignatureError(
+            "Ed25519 signature has the wrong size",
+            expected=SIGNATURE_SIZE,
+            computed=len(sig),
+            where=where,
+        )
     try:
         key = eddsa.import_public_key(public_key_raw)
         eddsa.new(key, "rfc8032").verify(message, sig)
@@ -267,10 +275,14 @@ def add_signature(envelope: Envelope, signer: Signer) -> Envelope:
     """The envelope with one more signature (an auditor's co-signature), payload unchanged."""
     if any(s.keyid == signer.keyid for s in envelope.signatures):
         raise InputError(f"envelope already carries a signature by key {signer.keyid}")
-    sig = Signature(keyid=signer.keyid, sig=signer.sign(pae(envelope.payload_type,
-                                                            envelope.payload)))
-    return Envelope(payload=envelope.payload, payload_type=envelope.payload_type,
-                    signatures=(*envelope.signatures, sig))
+    sig = Signature(
+        keyid=signer.keyid, sig=signer.sign(pae(envelope.payload_type, envelope.payload))
+    )
+    return Envelope(
+        payload=envelope.payload,
+        payload_type=envelope.payload_type,
+        signatures=(*envelope.signatures, sig),
+    )
 
 
 # --- key set (DESIGN §4) ---------------------------------------------------------------
@@ -291,15 +303,15 @@ class KeyEntry:
         if self.alg != ALG_ED25519:
             raise FormatError(f"unknown alg {self.alg!r}, only {ALG_ED25519!r}", where="alg")
         if self.role not in ROLES:
-            raise FormatError(f"unknown role {self.role!r}, want one of {', '.join(ROLES)}",
-                              where="role")
+            raise FormatError(
+                f"unknown role {self.role!r}, want one of {', '.join(ROLES)}", where="role"
+            )
         if len(self.public_key) != PUBLIC_KEY_SIZE:
             raise FormatError(f"public key must be {PUBLIC_KEY_SIZE} bytes", where="public_key")
         computed = keyid_for(self.public_key)
         if self.keyid != computed:
             raise FormatError(
-                f"keyid is not SHA-256 of the public key (expected {computed}, "
-                f"got {self.keyid})",
+                f"keyid is not SHA-256 of the public key (expected {computed}, got {self.keyid})",
                 where="keyid",
             )
         for name in ("not_before", "not_after"):
@@ -318,8 +330,13 @@ class KeyEntry:
         not_before: datetime | None = None,
         not_after: datetime | None = None,
     ) -> KeyEntry:
-        return cls(keyid=keyid_for(public_key), public_key=public_key, role=role,
-                   not_before=not_before, not_after=not_after)
+        return cls(
+            keyid=keyid_for(public_key),
+            public_key=public_key,
+            role=role,
+            not_before=not_before,
+            not_after=not_after,
+        )
 
     def window_problem(self, at: datetime) -> str | None:
         """Why this key is not valid at `at`, or None when it is."""
@@ -341,17 +358,20 @@ class KeyEntry:
 
     @classmethod
     def from_dict(cls, d: object, *, where: str = "key") -> KeyEntry:
-        f = _fields(d, ("keyid", "alg", "public_key", "not_before", "not_after", "role"),
-                    where=where)
+        f = _fields(
+            d, ("keyid", "alg", "public_key", "not_before", "not_after", "role"), where=where
+        )
         if not isinstance(f["keyid"], str) or not _HEX64_RE.fullmatch(f["keyid"]):
-            raise FormatError(f"must be 64 lowercase hex digits, got {f['keyid']!r}",
-                              where=f"{where}.keyid")
+            raise FormatError(
+                f"must be 64 lowercase hex digits, got {f['keyid']!r}", where=f"{where}.keyid"
+            )
         public_key = _hex_bytes(f["public_key"], PUBLIC_KEY_SIZE, where=f"{where}.public_key")
         try:
             eddsa.import_public_key(public_key)
         except ValueError as e:
-            raise FormatError(f"is not an Ed25519 public key ({e})",
-                              where=f"{where}.public_key") from e
+            raise FormatError(
+                f"is not an Ed25519 public key ({e})", where=f"{where}.public_key"
+            ) from e
         times = {
             name: None if f[name] is None else parse_time(f[name], where=f"{where}.{name}")
             for name in ("not_before", "not_after")
@@ -360,8 +380,14 @@ class KeyEntry:
             if not isinstance(f[name], str):
                 raise FormatError("must be a string", where=f"{where}.{name}")
         try:
-            return cls(keyid=f["keyid"], alg=f["alg"], public_key=public_key, role=f["role"],
-                       not_before=times["not_before"], not_after=times["not_after"])
+            return cls(
+                keyid=f["keyid"],
+                alg=f["alg"],
+                public_key=public_key,
+                role=f["role"],
+                not_before=times["not_before"],
+                not_after=times["not_after"],
+            )
         except FormatError as e:
             raise FormatError(e.message, where=f"{where}.{e.where}") from e
 
@@ -439,12 +465,14 @@ def verify_envelope(
     keyset: KeySet,
     *,
     at: datetime,
+    payload_type: str,
     threshold: int = 1,
     roles: frozenset[str] = frozenset({"issuer"}),
-    payload_type: str = PAYLOAD_TYPE,
     where: str = "envelope",
 ) -> VerifiedEnvelope:
-    """Raise SignatureError unless `threshold` distinct keys of `roles` signed at time `at`.
+    """Raise SignatureError unless `threshold` distinct keys of `roles` signed at time `at`
+    an envelope of `payload_type` (the verifier names the type it expects; the envelope's
+    own payloadType must equal it).
 
     Keys come only from `keyset` (an envelope's keyid is a lookup hint); a key counts once
     however many signature entries name it; a key counts only if `at` lies inside its
@@ -455,8 +483,12 @@ def verify_envelope(
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
         raise InputError(f"threshold must be a positive int, got {threshold!r}")
     if envelope.payload_type != payload_type:
-        raise SignatureError("wrong payloadType", expected=payload_type,
-                             computed=envelope.payload_type, where=f"{where}.payloadType")
+        raise SignatureError(
+            "wrong payloadType",
+            expected=payload_type,
+            computed=envelope.payload_type,
+            where=f"{where}.payloadType",
+        )
     message = pae(envelope.payload_type, envelope.payload)
     valid: dict[str, str] = {}  # keyid -> role, insertion-ordered
     problems: list[str] = []
@@ -472,12 +504,15 @@ def verify_envelope(
         try:
             ed25519_verify(entry.public_key, message, s.sig, where=label)
         except SignatureError as e:
-            problems.append(f"{label}: signature by key {entry.keyid[:16]}… "
-                            f"does not verify ({e.message})")
+            problems.append(
+                f"{label}: signature by key {entry.keyid[:16]}… does not verify ({e.message})"
+            )
             continue
         if entry.role not in roles:
-            problems.append(f"{label}: key {entry.keyid[:16]}… has role {entry.role!r}, "
-                            f"not {' or '.join(sorted(roles))}")
+            problems.append(
+                f"{label}: key {entry.keyid[:16]}… has role {entry.role!r}, "
+                f"not {' or '.join(sorted(roles))}"
+            )
             continue
         window = entry.window_problem(at)
         if window:
@@ -494,13 +529,16 @@ def verify_envelope(
             computed=len(valid),
             where=where,
         )
-    return VerifiedEnvelope(payload=envelope.payload, payload_type=envelope.payload_type,
-                            keyids=tuple(valid), roles=tuple(valid.values()))
+    return VerifiedEnvelope(
+        payload=envelope.payload,
+        payload_type=envelope.payload_type,
+        keyids=tuple(valid),
+        roles=tuple(valid.values()),
+    )
 
 
 __all__ = [
     "ALG_ED25519",
-    "PAYLOAD_TYPE",
     "ROLES",
     "Ed25519Signer",
     "Envelope",
@@ -512,10 +550,8 @@ __all__ = [
     "add_signature",
     "b64decode_strict",
     "ed25519_verify",
-    "format_time",
     "keyid_for",
     "pae",
-    "parse_time",
     "sign_envelope",
     "verify_envelope",
 ]

@@ -42,7 +42,15 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from por.core.attestation import ReserveEntry, StatementRef
+from por.core.amounts import check_amount, ratio_string
+from por.core.attestation import (
+    STATUS_DEGRADED,
+    STATUS_FULLY_BACKED,
+    STATUS_UNDER_COLLATERALIZED,
+    ReserveEntry,
+    StatementRef,
+    Totals,
+)
 from por.core.times import format_time
 from por.errors import ConfigError, FormatError
 
@@ -445,8 +453,30 @@ def _apply_concentration(
 
 
 # ---------------------------------------------------------------- solvency
-# The verdict itself (status, ratio, reasons) is `por.core.attestation.assess`: one rule,
-# next to the `totals` it produces and the consistency check that re-derives it.
+
+
+def assess(
+    *, eligible_reserves: int, circulating_supply: int, degraded_reasons: Sequence[str]
+) -> Totals:
+    """The solvency verdict: DEGRADED if any reason, else backed or under-collateralized.
+
+    The ratio is rounded down so a published ratio never overstates backing.
+    """
+    check_amount(eligible_reserves, where="eligible_reserves")
+    check_amount(circulating_supply, where="circulating_supply")
+    if degraded_reasons:
+        status = STATUS_DEGRADED
+    elif eligible_reserves >= circulating_supply:
+        status = STATUS_FULLY_BACKED
+    else:
+        status = STATUS_UNDER_COLLATERALIZED
+    return Totals(
+        eligible_reserves=eligible_reserves,
+        circulating_supply=circulating_supply,
+        ratio=ratio_string(eligible_reserves, circulating_supply),
+        status=status,
+        reasons=tuple(degraded_reasons),
+    )
 
 
 class Dated(Protocol):
@@ -499,6 +529,7 @@ __all__ = [
     "Position",
     "StatementRef",
     "add_months",
+    "assess",
     "evaluate_positions",
     "parse_rate",
     "staleness_reasons",

@@ -133,9 +133,7 @@ class LogTree:
             return self.size
         _check_size(size, "tree size")
         if size > self.size:
-            raise ProofError(
-                "tree size beyond the log", expected=f"<= {self.size}", computed=size
-            )
+            raise ProofError("tree size beyond the log", expected=f"<= {self.size}", computed=size)
         return size
 
     def root(self, size: int | None = None) -> bytes:
@@ -255,14 +253,21 @@ def _verify_trivial_consistency(
 ) -> None:
     """From the empty tree, or between equal sizes: the proof is empty, the roots decide."""
     if proof:
-        raise ProofError(f"consistency proof from {old_size} to {new_size} must be empty",
-                         expected=0, computed=len(proof))
+        raise ProofError(
+            f"consistency proof from {old_size} to {new_size} must be empty",
+            expected=0,
+            computed=len(proof),
+        )
     if old_size == 0 and old != EMPTY_ROOT:
-        raise ProofError("old root of an empty tree is not the empty root",
-                         expected=EMPTY_ROOT.hex(), computed=old.hex())
+        raise ProofError(
+            "old root of an empty tree is not the empty root",
+            expected=EMPTY_ROOT.hex(),
+            computed=old.hex(),
+        )
     if old_size == new_size and old != new:
-        raise ProofError(f"roots of two trees of size {old_size} differ",
-                         expected=old.hex(), computed=new.hex())
+        raise ProofError(
+            f"roots of two trees of size {old_size} differ", expected=old.hex(), computed=new.hex()
+        )
 
 
 def _consistency_roots(path: list[bytes], old_size: int, new_size: int) -> tuple[bytes, bytes]:
@@ -300,8 +305,9 @@ def verify_consistency(
     old = _check_hash(old_root, "old root")
     new = _check_hash(new_root, "new root")
     if new_size < old_size:
-        raise ProofError("new size is smaller than old size", expected=f">= {old_size}",
-                         computed=new_size)
+        raise ProofError(
+            "new size is smaller than old size", expected=f">= {old_size}", computed=new_size
+        )
     if old_size in (0, new_size):
         _verify_trivial_consistency(old_size, new_size, old, new, proof)
         return
@@ -384,14 +390,17 @@ class Checkpoint:
         if not isinstance(self.origin, str) or not self.origin or "\n" in self.origin:
             raise FormatError("origin must be one non-empty line", where="checkpoint.origin")
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
-            raise FormatError(f"size must be a non-negative int, got {self.size!r}",
-                              where="checkpoint.size")
+            raise FormatError(
+                f"size must be a non-negative int, got {self.size!r}", where="checkpoint.size"
+            )
         if not isinstance(self.root_hash, bytes) or len(self.root_hash) != HASH_SIZE:
             raise FormatError("root hash must be 32 bytes", where="checkpoint.root_hash")
         for i, ext in enumerate(self.extensions):
             if not isinstance(ext, str) or not ext or "\n" in ext:
-                raise FormatError("extension lines must be non-empty single lines",
-                                  where=f"checkpoint.extensions[{i}]")
+                raise FormatError(
+                    "extension lines must be non-empty single lines",
+                    where=f"checkpoint.extensions[{i}]",
+                )
 
     def body(self) -> str:
         """The checkpoint text: origin, size, base64 root, extensions, each ending in \\n."""
@@ -412,17 +421,18 @@ class Checkpoint:
         if not origin:
             raise FormatError("origin line is empty", where=f"{where}:1")
         if not _DECIMAL_RE.fullmatch(size_text):
-            raise FormatError(f"tree size {size_text!r} is not a decimal number",
-                              where=f"{where}:2")
+            raise FormatError(
+                f"tree size {size_text!r} is not a decimal number", where=f"{where}:2"
+            )
         root = _b64decode_strict(root_text, what="root hash", where=f"{where}:3")
         if len(root) != HASH_SIZE:
-            raise FormatError(f"root hash is {len(root)} bytes, want {HASH_SIZE}",
-                              where=f"{where}:3")
+            raise FormatError(
+                f"root hash is {len(root)} bytes, want {HASH_SIZE}", where=f"{where}:3"
+            )
         for i, ext in enumerate(extensions):
             if not ext:
                 raise FormatError("empty extension line", where=f"{where}:{4 + i}")
-        return cls(origin=origin, size=int(size_text), root_hash=root,
-                   extensions=tuple(extensions))
+        return cls(origin=origin, size=int(size_text), root_hash=root, extensions=tuple(extensions))
 
 
 def note_key_hash(key_name: str, public_key_raw: bytes) -> bytes:
@@ -445,21 +455,21 @@ def parse_verifier_key(text: str, *, where: str = "verifier key") -> tuple[str, 
     """Parse a verifier key string; return (key name, raw 32-byte Ed25519 public key)."""
     parts = text.strip().split("+", 2)  # the base64 key may itself contain "+"
     if len(parts) != 3:
-        raise FormatError("verifier key must be <name>+<hex key hash>+<base64 key>",
-                          where=where)
+        raise FormatError("verifier key must be <name>+<hex key hash>+<base64 key>", where=where)
     name, hash_hex, blob_b64 = parts
     _check_key_name(name, where=where)
     if not re.fullmatch(r"[0-9a-f]{8}", hash_hex):
         raise FormatError(f"key hash {hash_hex!r} must be 8 lowercase hex digits", where=where)
     blob = _b64decode_strict(blob_b64, what="key", where=where)
     if len(blob) != 33 or blob[0] != _ALG_ED25519:
-        raise FormatError("key must be 0x01 followed by a 32-byte Ed25519 public key",
-                          where=where)
+        raise FormatError("key must be 0x01 followed by a 32-byte Ed25519 public key", where=where)
     public_key = blob[1:]
     computed = note_key_hash(name, public_key).hex()
     if computed != hash_hex:
-        raise FormatError(f"key hash does not match the key (expected {hash_hex}, "
-                          f"computed {computed})", where=where)
+        raise FormatError(
+            f"key hash does not match the key (expected {hash_hex}, computed {computed})",
+            where=where,
+        )
     return name, public_key
 
 
@@ -496,22 +506,24 @@ def parse_note(text: str, *, where: str = "checkpoint") -> tuple[Checkpoint, lis
     for i, line in enumerate(sig_text[:-1].split("\n")):
         line_where = f"{where}:{body_lines + 1 + i}"
         if not line.startswith(_SIG_PREFIX):
-            raise FormatError("signature line must start with an em dash and a space",
-                              where=line_where)
+            raise FormatError(
+                "signature line must start with an em dash and a space", where=line_where
+            )
         name, sep, blob_b64 = line[len(_SIG_PREFIX) :].rpartition(" ")
         if not sep:
             raise FormatError("signature line must be '— <name> <base64>'", where=line_where)
         _check_key_name(name, where=line_where)
         blob = _b64decode_strict(blob_b64, what="signature", where=line_where)
         if len(blob) < 5:
-            raise FormatError("signature is shorter than a key hash and one byte",
-                              where=line_where)
+            raise FormatError("signature is shorter than a key hash and one byte", where=line_where)
         signatures.append((name, blob[:4], blob[4:]))
     if not signatures:
         raise FormatError("note has no signatures", where=where)
     if len(signatures) > _MAX_SIGNATURES:
-        raise FormatError(f"note has {len(signatures)} signatures, at most "
-                          f"{_MAX_SIGNATURES} are accepted", where=where)
+        raise FormatError(
+            f"note has {len(signatures)} signatures, at most {_MAX_SIGNATURES} are accepted",
+            where=where,
+        )
     return checkpoint, signatures
 
 

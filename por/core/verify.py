@@ -1,35 +1,66 @@
-"""Open a signed attestation: verify its DSSE envelope at the time it claims, then decode it.
+"""Verify what por published: open a signed attestation, and run an auditor's checks on it.
 
-Signatures are judged at the attestation's own `issued_at` (a key that expired later
-still vouches for what it signed while valid), but `issued_at` is read from bytes that
-are not yet authenticated. That is safe because the signature covers those bytes: a
-forged `issued_at` does not verify. A claimed `issued_at` beyond `now` + clock skew is
-refused before anything else, so a stolen key cannot sign "from the future" around a
-later revocation window.
+Opening (`open_attestation_envelope`, `verify_attestation_envelope`) raises unless the
+issuer's signatures verify. Signatures are judged at the attestation's own `issued_at`
+(a key that expired later still vouches for what it signed while valid), but
+`issued_at` is read from bytes that are not yet authenticated. That is safe because the
+signature covers those bytes: a forged `issued_at` does not verify. A claimed
+`issued_at` beyond `now` + clock skew is refused before anything else, so a stolen key
+cannot sign "from the future" around a later revocation window.
 
-No I/O here; the caller passes `now`.
+The auditor's checks (`check_*`) each return a `CheckResult` — pass, fail or skip — and
+never raise for a failed check; `verify_report` runs them in order into a `Report`, what
+`por verify` prints. `compare_proof_to_attestation` raises unless a holder's inclusion
+proof is for the signed liabilities, what `por check` adds to `mst.verify_inclusion`.
+
+No I/O here: the caller passes `now` and reads the files. Inputs a check may not need —
+the envelope itself, the previous envelope, the liabilities recomputed from a leaf
+export — come as `Deferred` values: the caller's reader, called only when a check gets
+that far (a leaf export is not hashed for an attestation that did not verify). A
+PorError it raises fails that one check, as an unreadable file should.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
-from por.core.attestation import Attestation, decode_attestation
+from por.core.attestation import (
+    PAYLOAD_TYPE,
+    Attestation,
+    Liabilities,
+    check_consistency,
+    decode_attestation,
+    verify_chain,
+)
 from por.core.canonical import loads_strict
 from por.core.dsse import (
-    PAYLOAD_TYPE,
     Envelope,
     KeySet,
     VerifiedEnvelope,
+    ed25519_verify,
+    pae,
     verify_envelope,
 )
+from por.core.mst import InclusionProof
 from por.core.times import format_time, parse_time
-from por.errors import FormatError, SignatureError
+from por.errors import FormatError, MismatchError, PorError, SignatureError
+
+CLOCK_SKEW_S = 300
+"""How far in the future an attestation's issued_at may lie (clocks disagree a little)."""
+
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+
+T = TypeVar("T")
 
 
 class FutureAttestationError(SignatureError):
     """The attestation claims an issue time later than now plus the allowed clock skew."""
+
+
+# --- opening a signed attestation --------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +84,7 @@ def open_attestation_envelope(
     keyset: KeySet,
     *,
     now: datetime,
-    clock_skew_s: int = 300,
+    clock_skew_s: int = CLOCK_SKEW_S,
     threshold: int = 1,
     roles: frozenset[str] = frozenset({"issuer"}),
     where: str = "envelope",
@@ -68,8 +99,15 @@ def open_attestation_envelope(
             computed=format_time(issued_at),
             where=f"{where}.payload.issued_at",
         )
-    verified = verify_envelope(envelope, keyset, at=issued_at, threshold=threshold,
-                               roles=roles, payload_type=PAYLOAD_TYPE, where=where)
+    verified = verify_envelope(
+        envelope,
+        keyset,
+        at=issued_at,
+        threshold=threshold,
+        roles=roles,
+        payload_type=PAYLOAD_TYPE,
+        where=where,
+    )
     attestation = decode_attestation(verified.payload, where=f"{where}.payload")
     return VerifiedAttestation(attestation=attestation, envelope=verified)
 
@@ -79,19 +117,321 @@ def verify_attestation_envelope(
     keyset: KeySet,
     *,
     now: datetime,
-    clock_skew_s: int = 300,
+    clock_skew_s: int = CLOCK_SKEW_S,
     threshold: int = 1,
     where: str = "envelope",
 ) -> Attestation:
     """The decoded attestation, once issuer signatures verify at its issued_at; else raise."""
-    return open_attestation_envelope(envelope, keyset, now=now, clock_skew_s=clock_skew_s,
-                                     threshold=threshold, where=where).attestation
+    return open_attestation_envelope(
+        envelope, keyset, now=now, clock_skew_s=clock_skew_s, threshold=threshold, where=where
+    ).attestation
+
+
+def compare_proof_to_attestation(proof: InclusionProof, att: Attestation, *, where: str) -> None:
+    """Raise MismatchError unless the proof's root, sum and size are the signed ones.
+
+    `mst.verify_inclusion` shows the proof reaches its own root; this shows that root is
+    the one the issuer signed. The size matters too: a root does not commit to it
+    (docs/sumtree.md §4).
+    """
+    pairs: list[tuple[str, object, object]] = [
+        ("root hash", proof.root.hash.hex(), att.liabilities.root),
+        ("total", proof.root.sum, att.liabilities.total),
+        ("leaf count", proof.size, att.liabilities.leaf_count),
+    ]
+    for what, got, signed in pairs:
+        if got != signed:
+            raise MismatchError(
+                f"the proof's {what} is not the signed liabilities {what}",
+                expected=signed,
+                computed=got,
+                where=where,
+            )
+
+
+# --- the auditor's report ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deferred(Generic[T]):
+    """An input the caller reads or computes only if a check needs it.
+
+    `name` says where it comes from (a file name, for the report); `load` produces it
+    and raises a PorError when it cannot (missing file, malformed JSON, bad leaf line).
+    """
+
+    name: str
+    load: Callable[[], T]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckResult:
+    """One line of a verification report."""
+
+    name: str
+    status: str  # PASS, FAIL or SKIP
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    """Every check run on one attestation; ok only if none failed and one passed."""
+
+    subject: str
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != FAIL for c in self.checks) and any(
+            c.status == PASS for c in self.checks
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "ok": self.ok,
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+    def table(self) -> str:
+        """The report as the lines `por verify` prints."""
+        width = max(len(c.name) for c in self.checks)
+        lines = [f"por verify {self.subject}"]
+        lines += [f"  {c.status.upper():<4}  {c.name:<{width}}  {c.detail}" for c in self.checks]
+        failed = sum(c.status == FAIL for c in self.checks)
+        passed = sum(c.status == PASS for c in self.checks)
+        lines.append(
+            f"result: PASS ({passed} checks passed)"
+            if self.ok
+            else f"result: FAIL ({failed} of {len(self.checks)} checks failed)"
+        )
+        return "\n".join(lines)
+
+
+def _fail(name: str, e: PorError) -> CheckResult:
+    return CheckResult(name=name, status=FAIL, detail=str(e))
+
+
+def check_format(envelope: Envelope) -> tuple[CheckResult, Attestation | None]:
+    """The envelope carries a canonical por-attestation-v1 payload (not yet trusted)."""
+    if envelope.payload_type != PAYLOAD_TYPE:
+        detail = f"payloadType is {envelope.payload_type!r}, expected {PAYLOAD_TYPE!r}"
+        return CheckResult(name="format", status=FAIL, detail=detail), None
+    try:
+        att = decode_attestation(envelope.payload, where="payload")
+    except PorError as e:
+        return _fail("format", e), None
+    detail = (
+        f"{att.format} sequence {att.sequence}, issued {format_time(att.issued_at)}, "
+        f"as of {format_time(att.as_of)}"
+    )
+    return CheckResult(name="format", status=PASS, detail=detail), att
+
+
+def check_signatures(
+    envelope: Envelope, keyset: KeySet, *, now: datetime, where: str = "envelope"
+) -> tuple[CheckResult, VerifiedAttestation | None]:
+    """Issuer signature(s) verify at issued_at; auditor co-signatures are reported."""
+    try:
+        opened = open_attestation_envelope(
+            envelope, keyset, now=now, clock_skew_s=CLOCK_SKEW_S, where=where
+        )
+    except PorError as e:
+        return _fail("signatures", e), None
+    signed = [
+        f"{k[:16]}… ({r})"
+        for k, r in zip(opened.envelope.keyids, opened.envelope.roles, strict=True)
+    ]
+    try:
+        auditors = verify_envelope(
+            envelope,
+            keyset,
+            at=opened.attestation.issued_at,
+            payload_type=PAYLOAD_TYPE,
+            roles=frozenset({"auditor"}),
+        ).keyids
+        cosign = "auditor co-signature: " + ", ".join(f"{k[:16]}…" for k in auditors)
+    except PorError:
+        cosign = "no valid auditor co-signature"
+    detail = f"issuer: {', '.join(signed)}; {cosign}"
+    return CheckResult(name="signatures", status=PASS, detail=detail), opened
+
+
+def check_key_windows(envelope: Envelope, keyset: KeySet, *, now: datetime) -> CheckResult:
+    """Every key of the set that signed was inside its validity window at issued_at."""
+    try:
+        issued_at = claimed_issued_at(envelope.payload)
+    except PorError as e:
+        return _fail("key windows", e)
+    if (issued_at - now).total_seconds() > CLOCK_SKEW_S:
+        return CheckResult(
+            name="key windows",
+            status=FAIL,
+            detail=f"issued_at {format_time(issued_at)} is in the future (now {format_time(now)})",
+        )
+    notes: list[str] = []
+    bad: list[str] = []
+    message = pae(envelope.payload_type, envelope.payload)
+    seen: set[str] = set()
+    for s in envelope.signatures:
+        entry = keyset.get(s.keyid)
+        if entry is None or entry.keyid in seen:
+            continue
+        try:  # only keys whose signature is genuine matter here
+            ed25519_verify(entry.public_key, message, s.sig, where="signature")
+        except PorError:
+            continue
+        seen.add(entry.keyid)
+        problem = entry.window_problem(issued_at)
+        label = f"{entry.keyid[:16]}… ({entry.role})"
+        if problem:
+            bad.append(f"key {label} not valid at {format_time(issued_at)}: {problem}")
+        else:
+            notes.append(f"{label} valid at {format_time(issued_at)}")
+    if bad:
+        return CheckResult(name="key windows", status=FAIL, detail="; ".join(bad))
+    if not notes:
+        return CheckResult(
+            name="key windows", status=FAIL, detail="no signature from a key of the key set"
+        )
+    return CheckResult(name="key windows", status=PASS, detail="; ".join(notes))
+
+
+def check_chain(
+    current: Attestation | None,
+    previous: Deferred[Envelope] | None,
+    keyset: KeySet,
+    *,
+    now: datetime,
+) -> CheckResult:
+    """The previous envelope verifies too, and this attestation links to it."""
+    if previous is None:
+        if current is not None and current.previous is None:
+            return CheckResult(name="hash chain", status=PASS, detail="sequence 1 starts the chain")
+        return CheckResult(
+            name="hash chain",
+            status=SKIP,
+            detail="no --previous given: link to the previous not checked",
+        )
+    if current is None:
+        return CheckResult(name="hash chain", status=SKIP, detail="attestation did not verify")
+    try:
+        prev = open_attestation_envelope(
+            previous.load(), keyset, now=now, clock_skew_s=CLOCK_SKEW_S, where=previous.name
+        ).attestation
+        verify_chain(prev, current)
+    except PorError as e:
+        return _fail("hash chain", e)
+    return CheckResult(
+        name="hash chain",
+        status=PASS,
+        detail=f"sequence {prev.sequence} -> {current.sequence}, previous digest "
+        f"{prev.digest()[:16]}… matches; previous envelope verified",
+    )
+
+
+def check_leaves(current: Attestation | None, leaves: Deferred[Liabilities] | None) -> CheckResult:
+    """The liabilities recomputed from the leaf export are the signed ones."""
+    if leaves is None:
+        return CheckResult(
+            name="liabilities", status=SKIP, detail="no --leaves given: root not recomputed"
+        )
+    if current is None:
+        return CheckResult(name="liabilities", status=SKIP, detail="attestation did not verify")
+    try:
+        got = leaves.load()
+    except PorError as e:
+        return _fail("liabilities", e)
+    want = current.liabilities
+    diffs = []
+    if got.root != want.root:
+        diffs.append(f"root: signed {want.root}, recomputed {got.root}")
+    if got.total != want.total:
+        diffs.append(f"total: signed {want.total}, recomputed {got.total}")
+    if got.leaf_count != want.leaf_count:
+        diffs.append(f"leaf_count: signed {want.leaf_count}, recomputed {got.leaf_count}")
+    if diffs:
+        return CheckResult(
+            name="liabilities", status=FAIL, detail="leaves do not match: " + "; ".join(diffs)
+        )
+    return CheckResult(
+        name="liabilities",
+        status=PASS,
+        detail=f"root {got.root[:16]}…, total {got.total}, {got.leaf_count} leaves recomputed "
+        f"from {leaves.name}",
+    )
+
+
+def check_totals(current: Attestation | None) -> CheckResult:
+    """The document adds up: supplies, liabilities, eligible reserves, ratio, status."""
+    if current is None:
+        return CheckResult(name="totals", status=SKIP, detail="attestation did not verify")
+    problems = check_consistency(current)
+    if problems:
+        return CheckResult(name="totals", status=FAIL, detail="; ".join(problems))
+    t = current.totals
+    return CheckResult(
+        name="totals",
+        status=PASS,
+        detail=f"{t.status}, ratio {t.ratio}, eligible {t.eligible_reserves} vs "
+        f"circulating {t.circulating_supply} (= liabilities total)",
+    )
+
+
+def verify_report(
+    envelope: Deferred[Envelope],
+    keyset: KeySet,
+    *,
+    now: datetime,
+    previous: Deferred[Envelope] | None = None,
+    leaves: Deferred[Liabilities] | None = None,
+) -> Report:
+    """Run every check on one published attestation, in the order `por verify` prints.
+
+    Signatures are judged against `keyset` only (the trust root: the caller reads it
+    before calling, and an unreadable one is the caller's error, not a failed check).
+    An envelope that cannot be read or parsed is a report with one failed format check.
+    """
+    try:
+        env = envelope.load()
+    except PorError as e:
+        return Report(subject=envelope.name, checks=(_fail("format", e),))
+    fmt, _ = check_format(env)
+    sig, opened = check_signatures(env, keyset, now=now, where=envelope.name)
+    current = opened.attestation if opened else None
+    checks = (
+        fmt,
+        sig,
+        check_key_windows(env, keyset, now=now),
+        check_chain(current, previous, keyset, now=now),
+        check_leaves(current, leaves),
+        check_totals(current),
+    )
+    return Report(subject=envelope.name, checks=checks)
 
 
 __all__ = [
+    "CLOCK_SKEW_S",
+    "FAIL",
+    "PASS",
+    "SKIP",
+    "CheckResult",
+    "Deferred",
     "FutureAttestationError",
+    "Report",
     "VerifiedAttestation",
+    "check_chain",
+    "check_format",
+    "check_key_windows",
+    "check_leaves",
+    "check_signatures",
+    "check_totals",
     "claimed_issued_at",
+    "compare_proof_to_attestation",
     "open_attestation_envelope",
     "verify_attestation_envelope",
+    "verify_report",
 ]

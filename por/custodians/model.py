@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from por.core.times import format_time
 from por.errors import FormatError
 
 STATEMENT_FORMATS = (
@@ -161,13 +162,6 @@ def account_key(account: str) -> str:
     return hashlib.sha256(norm.encode()).hexdigest()[:16]
 
 
-def rfc3339(t: datetime) -> str:
-    """RFC 3339 UTC with "Z", whole seconds (the attestation's one spelling of time)."""
-    if t.tzinfo is None:
-        raise FormatError("naive datetime cannot be written as RFC 3339 UTC")
-    return t.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def parse_rfc3339(text: object, *, where: str) -> datetime:
     if not isinstance(text, str) or not re.fullmatch(
         r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})",
@@ -253,7 +247,7 @@ class Statement:
             "closing_available": None
             if self.closing_available is None
             else str(self.closing_available),
-            "as_of": rfc3339(self.as_of),
+            "as_of": format_time(self.as_of),
             "statement_id": self.statement_id,
             "format": self.format,
             "sha256": self.sha256,
@@ -338,7 +332,7 @@ class Holding:
             "market_value": str(self.market_value),
             "maturity_date": None if self.maturity_date is None else self.maturity_date.isoformat(),
             "start_date": None if self.start_date is None else self.start_date.isoformat(),
-            "as_of": rfc3339(self.as_of),
+            "as_of": format_time(self.as_of),
             "statement_id": self.statement_id,
             "format": self.format,
             "sha256": self.sha256,
@@ -394,5 +388,4 @@ __all__ = [
     "parse_minor",
     "parse_rfc3339",
     "rescale",
-    "rfc3339",
 ]

@@ -23,8 +23,9 @@ from por.core.policy import (
     evaluate_positions,
     staleness_reasons,
 )
+from por.core.times import format_time
 from por.custodians.base import CustodianReport
-from por.custodians.model import Holding, Statement, rfc3339
+from por.custodians.model import Holding, Statement
 
 _SUPERSEDED = "superseded by {fmt} statement {sid} as of {as_of} for the same account"
 
@@ -95,13 +96,13 @@ def _dedupe_statements(statements: Sequence[Statement]) -> tuple[dict[int, str],
             if scaled != k_scaled:
                 conflicts.append(
                     f"conflicting statements for {k.custodian} account {k.account} as of "
-                    f"{rfc3339(k.as_of)}: {k.format} {k.statement_id} and {s.format} "
+                    f"{format_time(k.as_of)}: {k.format} {k.statement_id} and {s.format} "
                     f"{s.statement_id} report different closing booked balances"
                 )
         for i in idxs:
             if i != keep:
                 superseded[i] = _SUPERSEDED.format(
-                    fmt=k.format, sid=k.statement_id, as_of=rfc3339(k.as_of)
+                    fmt=k.format, sid=k.statement_id, as_of=format_time(k.as_of)
                 )
     return superseded, conflicts
 
@@ -122,7 +123,7 @@ def _dedupe_holdings(holdings: Sequence[Holding]) -> dict[int, str]:
             h = holdings[i]
             if (h.as_of, h.sha256) != newest:
                 superseded[i] = _SUPERSEDED.format(
-                    fmt="holdings", sid=h.statement_id, as_of=rfc3339(newest[0])
+                    fmt="holdings", sid=h.statement_id, as_of=format_time(newest[0])
                 )
     return superseded
 

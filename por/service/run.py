@@ -44,13 +44,14 @@ from por.core.attestation import (
     PreviousRef,
     ReserveEntry,
     Token,
-    assess,
     chain_entry_from_values,
     decode_attestation,
     verify_consistency,
 )
 from por.core.dsse import Signer, sign_envelope
-from por.core.sumtree import SumTree, derive_salt
+from por.core.mst import derive_salt
+from por.core.policy import assess
+from por.core.sumtree import SumTree
 from por.core.tlog import Checkpoint, NoteSigner, sign_checkpoint
 from por.crashpoints import crashpoint
 from por.errors import ChainError, PorError

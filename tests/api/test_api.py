@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from por.api import ApiDeps, create_app
-from por.core.attestation import decode_attestation
+from por.core.attestation import PAYLOAD_TYPE, decode_attestation
 from por.core.dsse import Envelope, KeySet, verify_envelope
-from por.core.sumtree import InclusionProof
-from por.core.sumtree import verify_inclusion as verify_mst
+from por.core.mst import InclusionProof
+from por.core.mst import verify_inclusion as verify_mst
 from por.core.tlog import verify_checkpoint, verify_consistency, verify_inclusion
 from por.store import Store
 from tests.api.conftest import ADMIN_TOKEN, Api
@@ -27,7 +27,7 @@ def test_latest_and_by_sequence_serve_verifiable_envelopes(api: Api) -> None:
     assert body["sequence"] == 3 and body["digest"] == want.digest()
     env = Envelope.from_dict(body["envelope"])
     keys = KeySet.from_dict(api.client.get("/v1/keys").json())
-    verified = verify_envelope(env, keys, at=want.issued_at)
+    verified = verify_envelope(env, keys, at=want.issued_at, payload_type=PAYLOAD_TYPE)
     assert decode_attestation(verified.payload) == want
     assert body["attestation"] == want.to_dict()
     one = api.client.get("/v1/attestations/1").json()

@@ -29,7 +29,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from por.api import ApiDeps, create_app
 from por.core.dsse import Ed25519Signer, Envelope, KeyEntry, KeySet, pae
-from por.core.sumtree import InclusionProof, verify_inclusion
+from por.core.mst import InclusionProof, verify_inclusion
 from por.core.times import format_time, parse_time
 from por.core.verify import open_attestation_envelope
 from por.errors import PorError

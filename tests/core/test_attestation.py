@@ -14,7 +14,6 @@ from por.core.attestation import (
     Liabilities,
     PreviousRef,
     Token,
-    assess,
     chain_entry_from_values,
     check_consistency,
     decode_attestation,
@@ -23,6 +22,7 @@ from por.core.attestation import (
     verify_consistency,
 )
 from por.core.canonical import canonical_bytes
+from por.core.policy import assess
 from por.errors import AmountError, ChainLinkError, FormatError, MismatchError
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -142,20 +142,6 @@ def test_hash_chain() -> None:
     skipped = make(3, PreviousRef(sequence=1, digest=a1.digest()))
     with pytest.raises(ChainLinkError, match="sequence"):
         verify_chain(a1, skipped)
-
-
-def test_assess_statuses() -> None:
-    assert (
-        assess(eligible_reserves=1, circulating_supply=2, degraded_reasons=()).status
-        == "UNDER_COLLATERALIZED"
-    )
-    assert (
-        assess(eligible_reserves=2, circulating_supply=2, degraded_reasons=()).status
-        == "FULLY_BACKED"
-    )
-    t = assess(eligible_reserves=2, circulating_supply=2, degraded_reasons=("stale",))
-    assert t.status == "DEGRADED" and t.reasons == ("stale",)
-    assert assess(eligible_reserves=5, circulating_supply=0, degraded_reasons=()).ratio is None
 
 
 def test_consistency_finds_each_lie() -> None:

@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from por.core.attestation import Attestation
+from por.core.attestation import PAYLOAD_TYPE, Attestation
 from por.core.canonical import canonical_bytes
 from por.core.dsse import (
-    PAYLOAD_TYPE,
     Ed25519Signer,
     Envelope,
     KeyEntry,
@@ -40,13 +39,13 @@ def signer(label: str) -> Ed25519Signer:
 
 
 def keyset(*entries: tuple[Ed25519Signer, str]) -> KeySet:
-    return KeySet(keys=tuple(KeyEntry.for_public_key(s.public_key_raw, role=r)
-                             for s, r in entries))
+    return KeySet(keys=tuple(KeyEntry.for_public_key(s.public_key_raw, role=r) for s, r in entries))
 
 
 def test_pae_spec_example() -> None:
     assert pae("http://example.com/HelloWorld", b"hello world") == (
-        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world")
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
     # lengths are bytes: a 2-byte character counts 2
     assert pae("\u00e9", b"") == b"DSSEv1 2 \xc3\xa9 0 "
 
@@ -56,11 +55,13 @@ def test_rfc8032_test_1() -> None:
     sk = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
     s = Ed25519Signer(sk)
     assert s.public_key_raw.hex() == (
-        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    )
     sig = s.sign(b"")
     assert sig.hex() == (
         "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39"
-        "701cf9b46bd25bf5f0595bbe24655141438e7a100b")
+        "701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+    )
     ed25519_verify(s.public_key_raw, b"", sig, where="t")
     with pytest.raises(SignatureError):
         ed25519_verify(s.public_key_raw, b"x", sig, where="t")
@@ -78,17 +79,25 @@ def test_envelope_round_trip_and_json() -> None:
     assert Envelope.from_dict(d) == env
     assert Envelope.from_json_bytes(env.to_json_bytes()) == env
     assert env.to_json_bytes() == canonical_bytes(d)
-    got = verify_envelope(env, keyset((a, "issuer"), (b, "issuer")), at=T0, threshold=2)
+    got = verify_envelope(
+        env, keyset((a, "issuer"), (b, "issuer")), at=T0, threshold=2, payload_type=PAYLOAD_TYPE
+    )
     assert got.payload == b'{"x":"1"}' and set(got.keyids) == {a.keyid, b.keyid}
     assert got.roles == ("issuer", "issuer")
 
 
 def test_keyset_round_trip() -> None:
-    ks = KeySet(keys=(
-        KeyEntry.for_public_key(signer("a").public_key_raw, role="issuer",
-                                not_before=T0, not_after=T0 + timedelta(days=365)),
-        KeyEntry.for_public_key(signer("b").public_key_raw, role="auditor"),
-    ))
+    ks = KeySet(
+        keys=(
+            KeyEntry.for_public_key(
+                signer("a").public_key_raw,
+                role="issuer",
+                not_before=T0,
+                not_after=T0 + timedelta(days=365),
+            ),
+            KeyEntry.for_public_key(signer("b").public_key_raw, role="auditor"),
+        )
+    )
     d = ks.to_dict()
     assert d["keys"][0]["not_before"] == "2026-11-25T03:00:05Z"
     assert d["keys"][1]["not_after"] is None
@@ -107,7 +116,9 @@ def test_keyset_errors_name_the_field() -> None:
         KeySet.from_dict(d)
     d = keyset((signer("a"), "issuer")).to_dict()
     d["keys"][0]["not_before"], d["keys"][0]["not_after"] = (
-        "2027-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
+        "2027-01-01T00:00:00Z",
+        "2026-01-01T00:00:00Z",
+    )
     with pytest.raises(FormatError, match="not_after is before not_before"):
         KeySet.from_dict(d)
 
@@ -127,9 +138,10 @@ def test_add_signature_cosign() -> None:
     env = sign_envelope(b"{}", PAYLOAD_TYPE, [issuer])
     cosigned = add_signature(env, auditor)
     assert cosigned.payload == env.payload and len(cosigned.signatures) == 2
-    verify_envelope(cosigned, ks, at=T0, roles=frozenset({"auditor"}))
+    auditors = frozenset({"auditor"})
+    verify_envelope(cosigned, ks, at=T0, payload_type=PAYLOAD_TYPE, roles=auditors)
     with pytest.raises(SignatureError):
-        verify_envelope(env, ks, at=T0, roles=frozenset({"auditor"}))
+        verify_envelope(env, ks, at=T0, payload_type=PAYLOAD_TYPE, roles=auditors)
     with pytest.raises(InputError):
         add_signature(cosigned, auditor)
 
@@ -139,10 +151,13 @@ def test_key_from_envelope_is_never_used() -> None:
     # a verifier that used anything but the key set's public key would accept it.
     #   envelope: {keyid: <trusted>, sig: Sign(attacker, PAE)}
     trusted, attacker = signer("trusted"), signer("attacker")
-    env = Envelope(payload=b"{}", payload_type=PAYLOAD_TYPE, signatures=(
-        Signature(keyid=trusted.keyid, sig=attacker.sign(pae(PAYLOAD_TYPE, b"{}"))),))
+    env = Envelope(
+        payload=b"{}",
+        payload_type=PAYLOAD_TYPE,
+        signatures=(Signature(keyid=trusted.keyid, sig=attacker.sign(pae(PAYLOAD_TYPE, b"{}"))),),
+    )
     with pytest.raises(SignatureError, match="does not verify"):
-        verify_envelope(env, keyset((trusted, "issuer")), at=T0)
+        verify_envelope(env, keyset((trusted, "issuer")), at=T0, payload_type=PAYLOAD_TYPE)
 
 
 def test_duplicate_signatures_count_once() -> None:
@@ -150,29 +165,60 @@ def test_duplicate_signatures_count_once() -> None:
     #   signatures: [sig_A, sig_A]  threshold 2  ->  must still count 1
     a, b = signer("a"), signer("b")
     env = sign_envelope(b"{}", PAYLOAD_TYPE, [a])
-    doubled = Envelope(payload=env.payload, payload_type=env.payload_type,
-                       signatures=env.signatures * 2)
+    doubled = Envelope(
+        payload=env.payload, payload_type=env.payload_type, signatures=env.signatures * 2
+    )
     with pytest.raises(SignatureError, match="1 valid signature") as e:
-        verify_envelope(doubled, keyset((a, "issuer"), (b, "issuer")), at=T0, threshold=2)
+        verify_envelope(
+            doubled,
+            keyset((a, "issuer"), (b, "issuer")),
+            at=T0,
+            threshold=2,
+            payload_type=PAYLOAD_TYPE,
+        )
     assert e.value.computed == 1
 
 
 def test_expired_key_message() -> None:
     a = signer("a")
-    ks = KeySet(keys=(KeyEntry.for_public_key(a.public_key_raw, role="issuer",
-                                              not_after=T0 - timedelta(days=1)),))
+    ks = KeySet(
+        keys=(
+            KeyEntry.for_public_key(
+                a.public_key_raw, role="issuer", not_after=T0 - timedelta(days=1)
+            ),
+        )
+    )
     env = sign_envelope(b"{}", PAYLOAD_TYPE, [a])
-    with pytest.raises(SignatureError, match=r"not valid at 2026-11-25T03:00:05Z: expired "
-                                             r"2026-11-24T03:00:05Z"):
-        verify_envelope(env, ks, at=T0)
-    verify_envelope(env, ks, at=T0 - timedelta(days=1))  # inclusive window
+    with pytest.raises(
+        SignatureError,
+        match=r"not valid at 2026-11-25T03:00:05Z: expired "
+        r"2026-11-24T03:00:05Z",
+    ):
+        verify_envelope(env, ks, at=T0, payload_type=PAYLOAD_TYPE)
+    # the window is inclusive
+    verify_envelope(env, ks, at=T0 - timedelta(days=1), payload_type=PAYLOAD_TYPE)
+
+
+def test_verifier_names_the_payload_type() -> None:
+    """Generic DSSE: the verifier says which payloadType it expects, the envelope must match."""
+    a = signer("generic")
+    env = sign_envelope(b"hello world", "http://example.com/HelloWorld", [a])
+    ks = keyset((a, "issuer"))
+    got = verify_envelope(env, ks, at=T0, payload_type="http://example.com/HelloWorld")
+    assert got.payload == b"hello world"
+    with pytest.raises(SignatureError, match="wrong payloadType"):
+        verify_envelope(env, ks, at=T0, payload_type=PAYLOAD_TYPE)
 
 
 def test_naive_time_refused() -> None:
     a = signer("a")
     with pytest.raises(InputError, match="timezone-aware"):
-        verify_envelope(sign_envelope(b"{}", PAYLOAD_TYPE, [a]), keyset((a, "issuer")),
-                        at=datetime(2026, 1, 1))  # naive on purpose
+        verify_envelope(
+            sign_envelope(b"{}", PAYLOAD_TYPE, [a]),
+            keyset((a, "issuer")),
+            at=datetime(2026, 1, 1),
+            payload_type=PAYLOAD_TYPE,
+        )  # naive on purpose
 
 
 def test_pem_round_trip_and_wrong_passphrase() -> None:
@@ -193,27 +239,59 @@ def test_pem_round_trip_and_wrong_passphrase() -> None:
 # --- attestation envelopes --------------------------------------------------------------------
 
 
-def attestation_dict(*, sequence: int = 1, issued_at: str = "2026-11-25T03:00:05Z",
-                     previous: dict[str, object] | None = None) -> dict[str, object]:
+def attestation_dict(
+    *,
+    sequence: int = 1,
+    issued_at: str = "2026-11-25T03:00:05Z",
+    previous: dict[str, object] | None = None,
+) -> dict[str, object]:
     return {
-        "format": "por-attestation-v1", "sequence": sequence, "issued_at": issued_at,
+        "format": "por-attestation-v1",
+        "sequence": sequence,
+        "issued_at": issued_at,
         "as_of": "2026-11-25T03:00:00Z",
         "token": {"symbol": "CNHC", "decimals": 6, "currency": "CNH"},
-        "chains": [{"chain_id": "eip155:1", "token": "eip155:1:0x" + "ab" * 20,
-                    "block": {"number": 123, "hash": "cd" * 32, "time": "2026-11-25T02:59:48Z"},
-                    "total_supply": "1500", "excluded": [
-                        {"account": "eip155:1:0x" + "11" * 20, "balance": "500",
-                         "reason": "treasury"}],
-                    "circulating_supply": "1000", "holders": 2}],
-        "reserves": [{"custodian": "Bank", "account": "HK****1234", "asset_class": "cash",
-                      "instrument": None, "currency": "CNH", "amount": "1100",
-                      "market_value": "1100", "haircut_bps": 0, "eligible_value": "1100",
-                      "ineligible_reason": None,
-                      "statement": {"format": "camt.053.001.08", "id": "S1",
-                                    "as_of": "2026-11-24T16:00:00Z", "sha256": "ef" * 32}}],
+        "chains": [
+            {
+                "chain_id": "eip155:1",
+                "token": "eip155:1:0x" + "ab" * 20,
+                "block": {"number": 123, "hash": "cd" * 32, "time": "2026-11-25T02:59:48Z"},
+                "total_supply": "1500",
+                "excluded": [
+                    {"account": "eip155:1:0x" + "11" * 20, "balance": "500", "reason": "treasury"}
+                ],
+                "circulating_supply": "1000",
+                "holders": 2,
+            }
+        ],
+        "reserves": [
+            {
+                "custodian": "Bank",
+                "account": "HK****1234",
+                "asset_class": "cash",
+                "instrument": None,
+                "currency": "CNH",
+                "amount": "1100",
+                "market_value": "1100",
+                "haircut_bps": 0,
+                "eligible_value": "1100",
+                "ineligible_reason": None,
+                "statement": {
+                    "format": "camt.053.001.08",
+                    "id": "S1",
+                    "as_of": "2026-11-24T16:00:00Z",
+                    "sha256": "ef" * 32,
+                },
+            }
+        ],
         "liabilities": {"root": "01" * 32, "total": "1000", "leaf_count": 2},
-        "totals": {"eligible_reserves": "1100", "circulating_supply": "1000",
-                   "ratio": "1.100000", "status": "FULLY_BACKED", "reasons": []},
+        "totals": {
+            "eligible_reserves": "1100",
+            "circulating_supply": "1000",
+            "ratio": "1.100000",
+            "status": "FULLY_BACKED",
+            "reasons": [],
+        },
         "previous": previous,
     }
 
@@ -223,15 +301,25 @@ def test_verify_attestation_envelope_uses_issued_at() -> None:
     att = Attestation.from_dict(attestation_dict())
     env = sign_envelope(att.to_bytes(), PAYLOAD_TYPE, [a])
     # the key expired after issued_at: still valid for this attestation, checked much later
-    ks = KeySet(keys=(KeyEntry.for_public_key(a.public_key_raw, role="issuer",
-                                              not_after=T0 + timedelta(days=1)),))
+    ks = KeySet(
+        keys=(
+            KeyEntry.for_public_key(
+                a.public_key_raw, role="issuer", not_after=T0 + timedelta(days=1)
+            ),
+        )
+    )
     now = T0 + timedelta(days=400)
     assert verify_attestation_envelope(env, ks, now=now) == att
     opened = open_attestation_envelope(env, ks, now=now)
     assert opened.envelope.keyids == (a.keyid,)
     # a key whose window starts after issued_at does not vouch for it
-    late = KeySet(keys=(KeyEntry.for_public_key(a.public_key_raw, role="issuer",
-                                                not_before=T0 + timedelta(seconds=1)),))
+    late = KeySet(
+        keys=(
+            KeyEntry.for_public_key(
+                a.public_key_raw, role="issuer", not_before=T0 + timedelta(seconds=1)
+            ),
+        )
+    )
     with pytest.raises(SignatureError, match="not yet valid"):
         verify_attestation_envelope(env, late, now=now)
 
@@ -245,15 +333,22 @@ def test_attestation_from_the_future_is_refused() -> None:
     env = sign_envelope(att.to_bytes(), PAYLOAD_TYPE, [a])
     with pytest.raises(FutureAttestationError, match="in the future"):
         verify_attestation_envelope(env, keyset((a, "issuer")), now=T0)
-    assert verify_attestation_envelope(env, keyset((a, "issuer")),
-                                       now=datetime(2026, 12, 31, 23, 56, tzinfo=UTC)) == att
+    assert (
+        verify_attestation_envelope(
+            env, keyset((a, "issuer")), now=datetime(2026, 12, 31, 23, 56, tzinfo=UTC)
+        )
+        == att
+    )
 
 
 def test_tampered_attestation_payload_is_refused() -> None:
     a = signer("issuer")
     att = Attestation.from_dict(attestation_dict())
     env = sign_envelope(att.to_bytes(), PAYLOAD_TYPE, [a])
-    tampered = Envelope(payload=env.payload.replace(b'"1100"', b'"9100"', 1),
-                        payload_type=env.payload_type, signatures=env.signatures)
+    tampered = Envelope(
+        payload=env.payload.replace(b'"1100"', b'"9100"', 1),
+        payload_type=env.payload_type,
+        signatures=env.signatures,
+    )
     with pytest.raises(SignatureError, match="does not verify"):
         verify_attestation_envelope(tampered, keyset((a, "issuer")), now=T0)

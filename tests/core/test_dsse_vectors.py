@@ -21,10 +21,19 @@ ERRORS: dict[str, type[PorError]] = {"SignatureError": SignatureError, "FormatEr
 
 def test_vector_sets_are_there() -> None:
     names = {p.stem for p in DSSE}
-    for required in ("pae_spec_example", "valid_one_signature", "valid_two_signatures_threshold_2",
-                     "payload_bit_flip", "payload_type_changed", "sig_bit_flip", "unknown_keyid",
-                     "duplicate_signature_counted_once", "expired_key", "not_yet_valid_key",
-                     "wrong_role"):
+    for required in (
+        "pae_spec_example",
+        "valid_one_signature",
+        "valid_two_signatures_threshold_2",
+        "payload_bit_flip",
+        "payload_type_changed",
+        "sig_bit_flip",
+        "unknown_keyid",
+        "duplicate_signature_counted_once",
+        "expired_key",
+        "not_yet_valid_key",
+        "wrong_role",
+    ):
         assert required in names
     assert {p.stem for p in CANONICAL} >= {"amounts_as_strings", "float_refused", "key_order"}
 
@@ -43,9 +52,14 @@ def test_dsse_vector(path: Path) -> None:
         if v["kind"] == "keyset":
             return b""
         env = Envelope.from_dict(v["envelope"], where=path.name)
-        return verify_envelope(env, keys, at=parse_time(v["at"], where="at"),
-                               threshold=v["threshold"], roles=frozenset(v["roles"]),
-                               payload_type=v["payload_type"]).payload
+        return verify_envelope(
+            env,
+            keys,
+            at=parse_time(v["at"], where="at"),
+            threshold=v["threshold"],
+            roles=frozenset(v["roles"]),
+            payload_type=v["payload_type"],
+        ).payload
 
     if v["want_err"] is None:
         payload = run()

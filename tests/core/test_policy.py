@@ -14,6 +14,7 @@ from por.core.policy import (
     Position,
     StatementRef,
     add_months,
+    assess,
     evaluate_positions,
     staleness_reasons,
     value_position,
@@ -288,3 +289,17 @@ def test_staleness_reasons() -> None:
     assert r.startswith("stale: mt940 statement S1 of HT") and "3601 s old" in r
     (r,) = staleness_reasons([st], now=datetime(2025, 6, 30, 15, tzinfo=UTC), max_age_s=3600)
     assert r.startswith("future-dated")
+
+
+def test_assess_statuses() -> None:
+    assert (
+        assess(eligible_reserves=1, circulating_supply=2, degraded_reasons=()).status
+        == "UNDER_COLLATERALIZED"
+    )
+    assert (
+        assess(eligible_reserves=2, circulating_supply=2, degraded_reasons=()).status
+        == "FULLY_BACKED"
+    )
+    t = assess(eligible_reserves=2, circulating_supply=2, degraded_reasons=("stale",))
+    assert t.status == "DEGRADED" and t.reasons == ("stale",)
+    assert assess(eligible_reserves=5, circulating_supply=0, degraded_reasons=()).ratio is None

@@ -9,16 +9,14 @@ import struct
 import numpy as np
 import pytest
 
-from por.core import sumtree as mst
-from por.core.sumtree import (
+from por.core import mst, sumtree
+from por.core.mst import (
     EMPTY_ROOT,
     FORMAT,
     DuplicateAccountError,
     InclusionProof,
     Leaf,
     Node,
-    SumTree,
-    UnknownAccountError,
     check_account,
     derive_salt,
     leaf_hash,
@@ -26,6 +24,8 @@ from por.core.sumtree import (
     proof_path_length,
     verify_inclusion,
 )
+from por.core.mst_build import BuildParams
+from por.core.sumtree import SumTree, UnknownAccountError
 from por.errors import AmountError, FormatError, InputError, ProofError
 
 SECRET = hashlib.sha256(b"test round secret").digest()
@@ -65,12 +65,9 @@ def sorted_nodes(leaves: list[Leaf]) -> list[Node]:
 
 
 @pytest.fixture
-def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+def small_blocks() -> BuildParams:
     """Shrink chunk, block and batch sizes so small trees cross every boundary."""
-    monkeypatch.setattr(mst, "_CHUNK", 5)
-    monkeypatch.setattr(mst, "_HASH_BATCH", 3)
-    monkeypatch.setattr(mst, "_BLOCK_LOG", 4)
-    monkeypatch.setattr(mst, "_PARALLEL_MIN", 1)
+    return BuildParams(chunk=5, hash_batch=3, block_log=4, parallel_min=1)
 
 
 # --- hashes -----------------------------------------------------------------------------------
@@ -332,25 +329,39 @@ def test_empty_tree() -> None:
 
 @pytest.mark.parametrize("n", [1, 15, 16, 17, 33, 64, 70])
 @pytest.mark.parametrize("workers", [1, 2, 3])
-def test_chunks_blocks_and_workers_agree(small_blocks: None, n: int, workers: int) -> None:
+def test_chunks_blocks_and_workers_agree(small_blocks: BuildParams, n: int, workers: int) -> None:
     leaves = make_leaves(n, big=True)
-    tree = SumTree.build(leaves, workers=workers)
+    tree = SumTree.build(leaves, workers=workers, params=small_blocks)
     assert tree.root == reference_root(sorted_nodes(leaves))
     for i in range(n):
         verify_inclusion(tree.prove_index(i), root=tree.root)
 
 
 @pytest.mark.parametrize("low", [1, 2, 3, 4])
-def test_lowest_stored_level_does_not_change_proofs(
-    monkeypatch: pytest.MonkeyPatch, low: int
-) -> None:
+def test_lowest_stored_level_does_not_change_proofs(low: int) -> None:
     leaves = make_leaves(23)
     want = [p.to_dict() for p in map(SumTree.build(leaves).prove_index, range(23))]
-    monkeypatch.setattr(mst, "_LOW_LEVELS", low)
-    tree = SumTree.build(leaves)
+    tree = SumTree.build(leaves, params=BuildParams(low_levels=low))
     assert [tree.prove_index(i).to_dict() for i in range(23)] == want
     again = SumTree.from_bytes(tree.to_bytes())
     assert [again.prove_index(i).to_dict() for i in range(23)] == want
+
+
+def test_build_params_are_checked() -> None:
+    for bad in (
+        {"chunk": 0},
+        {"hash_batch": -1},
+        {"low_levels": True},
+        {"parallel_min": 1.5},
+        {"cached_nodes": -1},
+        {"block_log": 1, "low_levels": 2},
+        {"block_log": 33},
+    ):
+        with pytest.raises(InputError):
+            BuildParams(**bad)  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        SumTree.build(make_leaves(2), params={"chunk": 5})  # type: ignore[arg-type]
+    assert BuildParams(cached_nodes=0, block_log=2) == BuildParams(block_log=2, cached_nodes=0)
 
 
 def test_unknown_account_and_bad_index() -> None:
@@ -484,7 +495,7 @@ def test_verify_reports_expected_and_computed() -> None:
 def test_path_length_is_checked_before_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     p = SumTree.build(make_leaves(9)).prove_index(8)
     calls = []
-    monkeypatch.setattr(mst, "_leaf_raw", lambda *a: calls.append(a))
+    monkeypatch.setattr(mst, "leaf_raw", lambda *a: calls.append(a))
     for bad in (
         dataclasses.replace(p, path=p.path + p.path[:1]),
         dataclasses.replace(p, index=9),
@@ -514,7 +525,7 @@ def test_to_bytes_round_trip(n: int) -> None:
 
 def _reseal(data: bytearray) -> bytes:
     """Recompute the body digest, as a careless or malicious writer could."""
-    hdr = mst._HEADER
+    hdr = sumtree._HEADER
     fields = list(hdr.unpack_from(data))
     fields[-1] = hashlib.sha256(data[hdr.size :]).digest()
     return hdr.pack(*fields) + bytes(data[hdr.size :])
@@ -522,7 +533,7 @@ def _reseal(data: bytearray) -> bytes:
 
 def test_from_bytes_refuses_garbage() -> None:
     data = SumTree.build(make_leaves(9)).to_bytes()
-    hdr = mst._HEADER
+    hdr = sumtree._HEADER
     bad_inputs = [b"", b"garbage" * 40, data[:-1], data + b"\x00", b"X" + data[1:]]
     flipped = bytearray(data)
     flipped[-5] ^= 1

@@ -8,17 +8,17 @@ import hashlib
 import numpy as np
 import pytest
 
-from por.core.sumtree import (
+from por.core.mst import (
     DuplicateAccountError,
     InclusionProof,
     Leaf,
     Node,
-    SumTree,
     derive_salt,
     leaf_hash,
     node,
     verify_inclusion,
 )
+from por.core.sumtree import SumTree
 from por.errors import AmountError, FormatError, ProofError
 
 SECRET = hashlib.sha256(b"attack round secret").digest()

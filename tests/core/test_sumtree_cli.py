@@ -10,7 +10,8 @@ import pytest
 
 from por.cli.main import main
 from por.cli.tree import read_leaf_columns
-from por.core.sumtree import InclusionProof, Leaf, SumTree, derive_salt, verify_inclusion
+from por.core.mst import InclusionProof, Leaf, derive_salt, verify_inclusion
+from por.core.sumtree import SumTree
 from por.errors import InputError
 
 SECRET = hashlib.sha256(b"cli round secret").digest()

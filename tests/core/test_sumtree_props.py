@@ -15,16 +15,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from por.core import sumtree as mst
-from por.core.sumtree import (
+from por.core.mst import (
     EMPTY_ROOT,
     InclusionProof,
     Leaf,
     Node,
-    SumTree,
     derive_salt,
     verify_inclusion,
 )
+from por.core.mst_build import BuildParams
+from por.core.sumtree import SumTree
 from por.errors import ProofError
 
 # --- the reference ------------------------------------------------------------------------
@@ -142,13 +142,9 @@ def test_every_leaf_proof_verifies(spec: tuple[int, int, bool]) -> None:
 def test_small_chunks_blocks_and_workers_match_the_reference(
     n: int, seed: int, big: bool, workers: int
 ) -> None:
-    saved = (mst._CHUNK, mst._HASH_BATCH, mst._BLOCK_LOG, mst._PARALLEL_MIN)
-    mst._CHUNK, mst._HASH_BATCH, mst._BLOCK_LOG, mst._PARALLEL_MIN = 7, 5, 3, 1
-    try:
-        leaves = make_leaves(n, seed, big)
-        tree = SumTree.build(leaves, workers=workers)
-    finally:
-        mst._CHUNK, mst._HASH_BATCH, mst._BLOCK_LOG, mst._PARALLEL_MIN = saved
+    params = BuildParams(chunk=7, hash_batch=5, block_log=3, parallel_min=1)
+    leaves = make_leaves(n, seed, big)
+    tree = SumTree.build(leaves, workers=workers, params=params)
     d = sorted(map(ref_leaf, leaves), key=lambda x: x.hash)
     assert tree.root == mth(d)
     m = random.Random(seed).randrange(n)

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from por.core.sumtree import InclusionProof, Leaf, Node, SumTree, verify_inclusion
+from por.core.mst import InclusionProof, Leaf, Node, verify_inclusion
+from por.core.sumtree import SumTree
 from por.errors import PorError
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "sumtree"

@@ -106,19 +106,27 @@ CT_ROOTS = [
 ]
 # Published proofs over the same tree (transparency-dev/merkle testonly data).
 CT_INCLUSION = {
-    (0, 8): ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-             "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-             "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"],
-    (5, 8): ["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-             "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"],
+    (0, 8): [
+        "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+        "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+        "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    ],
+    (5, 8): [
+        "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+        "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    ],
 }
 CT_CONSISTENCY = {
-    (2, 8): ["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-             "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"],
-    (6, 8): ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-             "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"],
+    (2, 8): [
+        "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+        "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    ],
+    (6, 8): [
+        "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+        "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    ],
 }
 
 
@@ -144,23 +152,33 @@ def test_empty_root_is_sha256_of_nothing() -> None:
 def test_rfc6962_known_inclusion_proofs(index: int, size: int) -> None:
     tree = LogTree([leaf_hash(d) for d in CT_LEAVES])
     assert [p.hex() for p in tree.inclusion_proof(index, size)] == CT_INCLUSION[(index, size)]
-    verify_inclusion(index, size, tree.leaf(index),
-                     [bytes.fromhex(p) for p in CT_INCLUSION[(index, size)]],
-                     bytes.fromhex(CT_ROOTS[size]))
+    verify_inclusion(
+        index,
+        size,
+        tree.leaf(index),
+        [bytes.fromhex(p) for p in CT_INCLUSION[(index, size)]],
+        bytes.fromhex(CT_ROOTS[size]),
+    )
 
 
 @pytest.mark.parametrize(("old", "new"), sorted(CT_CONSISTENCY))
 def test_rfc6962_known_consistency_proofs(old: int, new: int) -> None:
     tree = LogTree([leaf_hash(d) for d in CT_LEAVES])
     assert [p.hex() for p in tree.consistency_proof(old, new)] == CT_CONSISTENCY[(old, new)]
-    verify_consistency(old, new, bytes.fromhex(CT_ROOTS[old]), bytes.fromhex(CT_ROOTS[new]),
-                       [bytes.fromhex(p) for p in CT_CONSISTENCY[(old, new)]])
+    verify_consistency(
+        old,
+        new,
+        bytes.fromhex(CT_ROOTS[old]),
+        bytes.fromhex(CT_ROOTS[new]),
+        [bytes.fromhex(p) for p in CT_CONSISTENCY[(old, new)]],
+    )
 
 
 def test_envelope_leaf_hash_hashes_the_envelope_first() -> None:
     env = b'{"payload":"e30=","payloadType":"x","signatures":[]}'
-    assert envelope_leaf_hash(env) == hashlib.sha256(
-        b"\x00" + hashlib.sha256(env).digest()).digest()
+    assert (
+        envelope_leaf_hash(env) == hashlib.sha256(b"\x00" + hashlib.sha256(env).digest()).digest()
+    )
 
 
 # --- properties against the reference ---------------------------------------------------
@@ -197,8 +215,7 @@ def test_tree_matches_rfc9162_reference(size: int, data: st.DataObject) -> None:
 def test_every_inclusion_proof_verifies(size: int) -> None:
     root = _FULL.root(size)
     for index in range(size):
-        verify_inclusion(index, size, _LEAF_HASHES[index],
-                         _FULL.inclusion_proof(index, size), root)
+        verify_inclusion(index, size, _LEAF_HASHES[index], _FULL.inclusion_proof(index, size), root)
 
 
 @settings(max_examples=80, deadline=None)
@@ -211,8 +228,9 @@ def test_mutated_proofs_fail(size: int, data: st.DataObject) -> None:
     which = data.draw(st.integers(0, len(proof) - 1))
     bit = data.draw(st.integers(0, 255))
     flipped = list(proof)
-    flipped[which] = bytes(b ^ (1 << (bit % 8)) if i == bit // 8 else b
-                           for i, b in enumerate(flipped[which]))
+    flipped[which] = bytes(
+        b ^ (1 << (bit % 8)) if i == bit // 8 else b for i, b in enumerate(flipped[which])
+    )
     for bad in (
         (index, size, leaf, flipped, root),
         (index, size, leaf, proof[:-1], root),
@@ -294,30 +312,48 @@ def test_vectors_exist() -> None:
 @pytest.mark.parametrize("path", _VECTOR_FILES, ids=[p.stem for p in _VECTOR_FILES])
 def test_tlog_vector(path: Path) -> None:
     v = json.loads(path.read_text())
-    errors = {"ProofError": ProofError, "SignatureError": SignatureError,
-              "FormatError": FormatError}
+    errors = {
+        "ProofError": ProofError,
+        "SignatureError": SignatureError,
+        "FormatError": FormatError,
+    }
     if v["kind"] == "inclusion":
+
         def run() -> object:
-            verify_inclusion(v["index"], v["size"], bytes.fromhex(v["leaf_hash"]),
-                             [bytes.fromhex(p) for p in v["proof"]], bytes.fromhex(v["root"]))
+            verify_inclusion(
+                v["index"],
+                v["size"],
+                bytes.fromhex(v["leaf_hash"]),
+                [bytes.fromhex(p) for p in v["proof"]],
+                bytes.fromhex(v["root"]),
+            )
             return None
     elif v["kind"] == "consistency":
+
         def run() -> object:
-            verify_consistency(v["old_size"], v["new_size"], bytes.fromhex(v["old_root"]),
-                               bytes.fromhex(v["new_root"]),
-                               [bytes.fromhex(p) for p in v["proof"]])
+            verify_consistency(
+                v["old_size"],
+                v["new_size"],
+                bytes.fromhex(v["old_root"]),
+                bytes.fromhex(v["new_root"]),
+                [bytes.fromhex(p) for p in v["proof"]],
+            )
             return None
     else:
         name, key = parse_verifier_key(v["verifier_key"])
 
         def run() -> object:
             return verify_checkpoint(v["note"], key_name=name, public_key_raw=key)
+
     if v["want_err"] is None:
         got = run()
         if v["kind"] == "checkpoint":
             assert isinstance(got, Checkpoint)
-            assert (got.origin, got.size, got.root_hash.hex()) == (v["origin"], v["size"],
-                                                                    v["root"])
+            assert (got.origin, got.size, got.root_hash.hex()) == (
+                v["origin"],
+                v["size"],
+                v["root"],
+            )
     else:
         with pytest.raises(errors[v["want_err"]]):
             run()
@@ -340,11 +376,12 @@ def test_checkpoint_round_trip_and_body_format() -> None:
     assert note.startswith(cp.body() + "\n\u2014 por.example/log ")
     parsed, sigs = parse_note(note)
     assert parsed == cp
-    (name, key_hash, sig), = sigs
+    ((name, key_hash, sig),) = sigs
     assert name == "por.example/log" and len(sig) == 64
     assert key_hash == note_key_hash("por.example/log", key.public_key_raw)
-    assert verify_checkpoint(note, key_name="por.example/log",
-                             public_key_raw=key.public_key_raw) == cp
+    assert (
+        verify_checkpoint(note, key_name="por.example/log", public_key_raw=key.public_key_raw) == cp
+    )
 
 
 def test_note_key_hash_is_c2sp() -> None:
@@ -367,8 +404,9 @@ def test_checkpoint_wrong_key_is_refused() -> None:
     # same key name, a different key whose hash collides is treated as unknown; and a
     # forged line carrying OUR key hash but a bad signature is an error, not ignored
     _, ((_, kh, _),) = parse_note(note)
-    forged = note.rsplit("\u2014", 1)[0] + "\u2014 o " + base64.b64encode(
-        kh + bytes(64)).decode() + "\n"
+    forged = (
+        note.rsplit("\u2014", 1)[0] + "\u2014 o " + base64.b64encode(kh + bytes(64)).decode() + "\n"
+    )
     with pytest.raises(SignatureError, match="does not verify"):
         verify_checkpoint(forged, key_name="o", public_key_raw=_signer("a").public_key_raw)
 

@@ -19,7 +19,7 @@ import pytest
 
 from por.core.attestation import ReserveEntry, StatementRef, Token
 from por.core.dsse import Ed25519Signer, Envelope, KeyEntry, KeySet
-from por.core.sumtree import verify_inclusion
+from por.core.mst import verify_inclusion
 from por.core.tlog import verify_checkpoint
 from por.core.verify import verify_attestation_envelope
 from por.demo.fake_chain import FakeChainReader, fake_holders

@@ -10,7 +10,7 @@ import pytest
 
 from por.cli.main import main
 from por.core.dsse import Envelope
-from por.core.sumtree import verify_inclusion
+from por.core.mst import verify_inclusion
 from por.core.verify import verify_attestation_envelope
 from por.errors import ChainError
 from por.service.config import load_config

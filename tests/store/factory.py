@@ -18,12 +18,13 @@ from por.core.attestation import (
     Liabilities,
     PreviousRef,
     Token,
-    assess,
     chain_entry_from_values,
     reserves_from_dicts,
 )
 from por.core.dsse import Ed25519Signer, Envelope, KeyEntry, KeySet, sign_envelope
-from por.core.sumtree import SumTree, derive_salt
+from por.core.mst import derive_salt
+from por.core.policy import assess
+from por.core.sumtree import SumTree
 from por.core.tlog import Checkpoint, sign_checkpoint
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from por.core.attestation import PreviousRef, decode_attestation
+from por.core.attestation import PAYLOAD_TYPE, PreviousRef, decode_attestation
 from por.core.dsse import Envelope, verify_envelope
-from por.core.sumtree import verify_inclusion as verify_mst
+from por.core.mst import verify_inclusion as verify_mst
 from por.core.tlog import (
     envelope_leaf_hash,
     verify_checkpoint,
@@ -43,7 +43,10 @@ def test_record_three_and_read_back(store: Store) -> None:
     env_bytes = built[1].envelope.to_json_bytes()
     assert got.envelope_json == env_bytes
     v = verify_envelope(
-        Envelope.from_json_bytes(got.envelope_json), keyset(), at=built[1].attestation.issued_at
+        Envelope.from_json_bytes(got.envelope_json),
+        keyset(),
+        at=built[1].attestation.issued_at,
+        payload_type=PAYLOAD_TYPE,
     )
     assert decode_attestation(v.payload) == built[1].attestation
     # paging, newest first

@@ -27,9 +27,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from por.core.attestation import PAYLOAD_TYPE
 from por.core.canonical import canonical_bytes
 from por.core.dsse import (
-    PAYLOAD_TYPE,
     Ed25519Signer,
     Envelope,
     KeyEntry,
@@ -79,120 +79,222 @@ def dsse_cases() -> dict[str, dict[str, Any]]:
     future = Ed25519Signer(seed("issuer-not-yet-valid"))
     outsider = Ed25519Signer(seed("outsider"))
 
-    keys = KeySet(keys=(
-        KeyEntry.for_public_key(issuer1.public_key_raw, role="issuer",
-                                not_before=t("2026-01-01T00:00:00Z"), not_after=None),
-        KeyEntry.for_public_key(issuer2.public_key_raw, role="issuer"),
-        KeyEntry.for_public_key(auditor.public_key_raw, role="auditor"),
-        KeyEntry.for_public_key(expired.public_key_raw, role="issuer",
-                                not_before=t("2025-01-01T00:00:00Z"),
-                                not_after=t("2026-06-30T23:59:59Z")),
-        KeyEntry.for_public_key(future.public_key_raw, role="issuer",
-                                not_before=t("2027-01-01T00:00:00Z")),
-    )).to_dict()
+    keys = KeySet(
+        keys=(
+            KeyEntry.for_public_key(
+                issuer1.public_key_raw,
+                role="issuer",
+                not_before=t("2026-01-01T00:00:00Z"),
+                not_after=None,
+            ),
+            KeyEntry.for_public_key(issuer2.public_key_raw, role="issuer"),
+            KeyEntry.for_public_key(auditor.public_key_raw, role="auditor"),
+            KeyEntry.for_public_key(
+                expired.public_key_raw,
+                role="issuer",
+                not_before=t("2025-01-01T00:00:00Z"),
+                not_after=t("2026-06-30T23:59:59Z"),
+            ),
+            KeyEntry.for_public_key(
+                future.public_key_raw, role="issuer", not_before=t("2027-01-01T00:00:00Z")
+            ),
+        )
+    ).to_dict()
     at = "2026-11-25T03:00:05Z"
-    payload = canonical_bytes({"format": "por-test-payload", "issued_at": at,
-                               "note": "amounts are strings", "total": "1000000"})
+    payload = canonical_bytes(
+        {
+            "format": "por-test-payload",
+            "issued_at": at,
+            "note": "amounts are strings",
+            "total": "1000000",
+        }
+    )
 
-    def case(desc: str, want_err: str | None, env: Envelope | dict[str, Any], *,
-             threshold: int = 1, roles: tuple[str, ...] = ("issuer",),
-             at_: str = at) -> dict[str, Any]:
-        return {"desc": desc, "want_err": want_err, "kind": "envelope", "keys": keys,
-                "envelope": env if isinstance(env, dict) else env.to_dict(), "at": at_,
-                "threshold": threshold, "roles": list(roles), "payload_type": PAYLOAD_TYPE}
+    def case(
+        desc: str,
+        want_err: str | None,
+        env: Envelope | dict[str, Any],
+        *,
+        threshold: int = 1,
+        roles: tuple[str, ...] = ("issuer",),
+        at_: str = at,
+    ) -> dict[str, Any]:
+        return {
+            "desc": desc,
+            "want_err": want_err,
+            "kind": "envelope",
+            "keys": keys,
+            "envelope": env if isinstance(env, dict) else env.to_dict(),
+            "at": at_,
+            "threshold": threshold,
+            "roles": list(roles),
+            "payload_type": PAYLOAD_TYPE,
+        }
 
     one = sign_envelope(payload, PAYLOAD_TYPE, [issuer1])
     two = sign_envelope(payload, PAYLOAD_TYPE, [issuer1, issuer2])
     cosigned = sign_envelope(payload, PAYLOAD_TYPE, [issuer1, auditor])
     sig1 = one.signatures[0]
 
-    def with_sigs(*sigs: Signature, payload_: bytes = payload,
-                  type_: str = PAYLOAD_TYPE) -> Envelope:
+    def with_sigs(
+        *sigs: Signature, payload_: bytes = payload, type_: str = PAYLOAD_TYPE
+    ) -> Envelope:
         return Envelope(payload=payload_, payload_type=type_, signatures=sigs)
 
     cases: dict[str, dict[str, Any]] = {
         "pae_spec_example": {
             "desc": "DSSE spec PAE example: type http://example.com/HelloWorld, body 'hello world'",
-            "want_err": None, "kind": "pae", "payload_type": "http://example.com/HelloWorld",
+            "want_err": None,
+            "kind": "pae",
+            "payload_type": "http://example.com/HelloWorld",
             "payload": b64(b"hello world"),
             "pae": b64(pae("http://example.com/HelloWorld", b"hello world")),
             "pae_text": pae("http://example.com/HelloWorld", b"hello world").decode(),
         },
         "pae_multibyte_type": {
             "desc": "PAE lengths count bytes, not characters (type with a 2-byte character)",
-            "want_err": None, "kind": "pae", "payload_type": "application/x-\u00e9",
-            "payload": b64(b"{}"), "pae": b64(pae("application/x-\u00e9", b"{}")),
+            "want_err": None,
+            "kind": "pae",
+            "payload_type": "application/x-\u00e9",
+            "payload": b64(b"{}"),
+            "pae": b64(pae("application/x-\u00e9", b"{}")),
             "pae_text": pae("application/x-\u00e9", b"{}").decode(),
         },
         "valid_one_signature": case("one issuer signature, threshold 1", None, one),
         "valid_two_signatures_threshold_2": case(
-            "two distinct issuer keys, threshold 2", None, two, threshold=2),
+            "two distinct issuer keys, threshold 2", None, two, threshold=2
+        ),
         "valid_issuer_and_auditor_cosign": case(
-            "issuer and auditor co-signature, threshold 2 over both roles", None, cosigned,
-            threshold=2, roles=("auditor", "issuer")),
+            "issuer and auditor co-signature, threshold 2 over both roles",
+            None,
+            cosigned,
+            threshold=2,
+            roles=("auditor", "issuer"),
+        ),
         "valid_expired_key_judged_at_signing_time": case(
-            "a key that expired later still verifies what it signed while valid", None,
-            sign_envelope(payload, PAYLOAD_TYPE, [expired]), at_="2026-06-01T00:00:00Z"),
-        "payload_bit_flip": case("payload with one bit flipped", "SignatureError",
-                                 with_sigs(sig1, payload_=flip_bit(payload, 10))),
+            "a key that expired later still verifies what it signed while valid",
+            None,
+            sign_envelope(payload, PAYLOAD_TYPE, [expired]),
+            at_="2026-06-01T00:00:00Z",
+        ),
+        "payload_bit_flip": case(
+            "payload with one bit flipped",
+            "SignatureError",
+            with_sigs(sig1, payload_=flip_bit(payload, 10)),
+        ),
         "payload_type_changed": case(
             "payloadType changed to application/json (signature over the old PAE)",
-            "SignatureError", with_sigs(sig1, type_="application/json")),
+            "SignatureError",
+            with_sigs(sig1, type_="application/json"),
+        ),
         "payload_type_changed_and_resigned": {
-            **case("signed correctly but under another payloadType than the verifier expects",
-                   "SignatureError", sign_envelope(payload, "application/json", [issuer1])),
+            **case(
+                "signed correctly but under another payloadType than the verifier expects",
+                "SignatureError",
+                sign_envelope(payload, "application/json", [issuer1]),
+            ),
         },
-        "sig_bit_flip": case("signature with one bit flipped", "SignatureError",
-                             with_sigs(Signature(keyid=sig1.keyid, sig=flip_bit(sig1.sig, 5)))),
-        "sig_truncated": case("signature one byte short", "SignatureError",
-                              with_sigs(Signature(keyid=sig1.keyid, sig=sig1.sig[:-1]))),
-        "unknown_keyid": case("signed by a key that is not in the key set", "SignatureError",
-                              sign_envelope(payload, PAYLOAD_TYPE, [outsider])),
+        "sig_bit_flip": case(
+            "signature with one bit flipped",
+            "SignatureError",
+            with_sigs(Signature(keyid=sig1.keyid, sig=flip_bit(sig1.sig, 5))),
+        ),
+        "sig_truncated": case(
+            "signature one byte short",
+            "SignatureError",
+            with_sigs(Signature(keyid=sig1.keyid, sig=sig1.sig[:-1])),
+        ),
+        "unknown_keyid": case(
+            "signed by a key that is not in the key set",
+            "SignatureError",
+            sign_envelope(payload, PAYLOAD_TYPE, [outsider]),
+        ),
         "keyid_swapped_to_trusted_key": case(
-            "outsider's signature labelled with a trusted keyid", "SignatureError",
-            with_sigs(Signature(keyid=issuer1.keyid,
-                                sig=outsider.sign(pae(PAYLOAD_TYPE, payload))))),
+            "outsider's signature labelled with a trusted keyid",
+            "SignatureError",
+            with_sigs(
+                Signature(keyid=issuer1.keyid, sig=outsider.sign(pae(PAYLOAD_TYPE, payload)))
+            ),
+        ),
         "duplicate_signature_counted_once": case(
-            "the same key's signature twice does not meet threshold 2", "SignatureError",
-            with_sigs(sig1, sig1), threshold=2),
-        "expired_key": case("key's not_after is before the signing time", "SignatureError",
-                            sign_envelope(payload, PAYLOAD_TYPE, [expired])),
-        "not_yet_valid_key": case("key's not_before is after the signing time",
-                                  "SignatureError", sign_envelope(payload, PAYLOAD_TYPE, [future])),
-        "wrong_role": case("auditor key alone where an issuer signature is required",
-                           "SignatureError", sign_envelope(payload, PAYLOAD_TYPE, [auditor])),
+            "the same key's signature twice does not meet threshold 2",
+            "SignatureError",
+            with_sigs(sig1, sig1),
+            threshold=2,
+        ),
+        "expired_key": case(
+            "key's not_after is before the signing time",
+            "SignatureError",
+            sign_envelope(payload, PAYLOAD_TYPE, [expired]),
+        ),
+        "not_yet_valid_key": case(
+            "key's not_before is after the signing time",
+            "SignatureError",
+            sign_envelope(payload, PAYLOAD_TYPE, [future]),
+        ),
+        "wrong_role": case(
+            "auditor key alone where an issuer signature is required",
+            "SignatureError",
+            sign_envelope(payload, PAYLOAD_TYPE, [auditor]),
+        ),
         "no_signatures": case("envelope without signatures", "SignatureError", with_sigs()),
         "payload_not_canonical_base64": case(
             "payload 'YR==' decodes to 'a' but is not canonical base64 ('YQ==')",
-            "FormatError", {**one.to_dict(), "payload": "YR=="}),
-        "payload_missing_padding": case("payload base64 without its '=' padding",
-                                        "FormatError", {**one.to_dict(), "payload": "YQ"}),
+            "FormatError",
+            {**one.to_dict(), "payload": "YR=="},
+        ),
+        "payload_missing_padding": case(
+            "payload base64 without its '=' padding",
+            "FormatError",
+            {**one.to_dict(), "payload": "YQ"},
+        ),
         "payload_urlsafe_alphabet": case(
-            "payload in the URL-safe alphabet (only standard base64 is accepted)", "FormatError",
-            {**one.to_dict(), "payload": "-_" + b64(payload)[2:]}),
-        "unknown_field": case("an extra top-level field", "FormatError",
-                              {**one.to_dict(), "extra": 1}),
+            "payload in the URL-safe alphabet (only standard base64 is accepted)",
+            "FormatError",
+            {**one.to_dict(), "payload": "-_" + b64(payload)[2:]},
+        ),
+        "unknown_field": case(
+            "an extra top-level field", "FormatError", {**one.to_dict(), "extra": 1}
+        ),
     }
     bad_keys = json.loads(json.dumps(keys))
     bad_keys["keys"][0]["keyid"] = hashlib.sha256(b"not the key").hexdigest()
     cases["keyset_keyid_mismatch"] = {
-        "desc": "key set whose keyid is not SHA-256 of the public key", "want_err": "FormatError",
-        "kind": "keyset", "keys": bad_keys,
+        "desc": "key set whose keyid is not SHA-256 of the public key",
+        "want_err": "FormatError",
+        "kind": "keyset",
+        "keys": bad_keys,
     }
     dup = json.loads(json.dumps(keys))
     dup["keys"].append(dup["keys"][0])
-    cases["keyset_duplicate_key"] = {"desc": "key set naming one key twice",
-                                     "want_err": "FormatError", "kind": "keyset", "keys": dup}
+    cases["keyset_duplicate_key"] = {
+        "desc": "key set naming one key twice",
+        "want_err": "FormatError",
+        "kind": "keyset",
+        "keys": dup,
+    }
     unk = json.loads(json.dumps(keys))
     unk["keys"][0]["role"] = "operator"
-    cases["keyset_unknown_role"] = {"desc": "key set with an unknown role",
-                                    "want_err": "FormatError", "kind": "keyset", "keys": unk}
+    cases["keyset_unknown_role"] = {
+        "desc": "key set with an unknown role",
+        "want_err": "FormatError",
+        "kind": "keyset",
+        "keys": unk,
+    }
     alg = json.loads(json.dumps(keys))
     alg["keys"][0]["alg"] = "ecdsa-p256"
-    cases["keyset_unknown_alg"] = {"desc": "key set with an unknown alg",
-                                   "want_err": "FormatError", "kind": "keyset", "keys": alg}
-    cases["keyset_valid"] = {"desc": "the key set used by the envelope cases", "want_err": None,
-                             "kind": "keyset", "keys": keys}
+    cases["keyset_unknown_alg"] = {
+        "desc": "key set with an unknown alg",
+        "want_err": "FormatError",
+        "kind": "keyset",
+        "keys": alg,
+    }
+    cases["keyset_valid"] = {
+        "desc": "the key set used by the envelope cases",
+        "want_err": None,
+        "kind": "keyset",
+        "keys": keys,
+    }
     return cases
 
 
@@ -207,29 +309,38 @@ def canonical_cases() -> dict[str, dict[str, Any]]:
         return {"desc": desc, "want_err": "FormatError", "input": text, "canonical": None}
 
     return {
-        "key_order": ok("keys sorted by UTF-16 code units, whitespace removed",
-                        '{ "b": 1, "a": [ true, null, false ], "A": {} }',
-                        '{"A":{},"a":[true,null,false],"b":1}'),
+        "key_order": ok(
+            "keys sorted by UTF-16 code units, whitespace removed",
+            '{ "b": 1, "a": [ true, null, false ], "A": {} }',
+            '{"A":{},"a":[true,null,false],"b":1}',
+        ),
         "key_order_utf16": ok(
             "RFC 8785 §3.2.3: sort by UTF-16 code units (U+E000 sorts after U+1F600)",
             '{"\\ue000": 1, "\\ud83d\\ude00": 2, "z": 3}',
-            '{"z":3,"\U0001f600":2,"\ue000":1}'),
+            '{"z":3,"\U0001f600":2,"\ue000":1}',
+        ),
         "amounts_as_strings": ok(
             "amounts travel as decimal strings, so 2^127-1 survives unchanged",
             '{"balance": "170141183460469231731687303715884105727", "decimals": 6}',
-            '{"balance":"170141183460469231731687303715884105727","decimals":6}'),
+            '{"balance":"170141183460469231731687303715884105727","decimals":6}',
+        ),
         "unicode_escapes": ok(
             "non-ASCII written as UTF-8, control characters escaped, '/' not escaped",
             '{"name": "\\u4eba\\u6c11\\u5e01 CNH/HKD", "ctl": "a\\u0001b\\n"}',
-            '{"ctl":"a\\u0001b\\n","name":"\u4eba\u6c11\u5e01 CNH/HKD"}'),
-        "nested": ok("nested objects and arrays keep array order",
-                     '{"z": [{"y": 1, "x": 2}, []], "a": {"c": {"e": "", "d": 0}}}',
-                     '{"a":{"c":{"d":0,"e":""}},"z":[{"x":2,"y":1},[]]}'),
-        "float_refused": bad("a JSON float is refused: money must never be a double",
-                             '{"amount": 1.5}'),
+            '{"ctl":"a\\u0001b\\n","name":"\u4eba\u6c11\u5e01 CNH/HKD"}',
+        ),
+        "nested": ok(
+            "nested objects and arrays keep array order",
+            '{"z": [{"y": 1, "x": 2}, []], "a": {"c": {"e": "", "d": 0}}}',
+            '{"a":{"c":{"d":0,"e":""}},"z":[{"x":2,"y":1},[]]}',
+        ),
+        "float_refused": bad(
+            "a JSON float is refused: money must never be a double", '{"amount": 1.5}'
+        ),
         "exponent_refused": bad("an exponent number is a float too", '{"amount": 1e6}'),
-        "big_integer_refused": bad("an integer beyond 2^53 cannot be exact in RFC 8785",
-                                   '{"amount": 9007199254740993}'),
+        "big_integer_refused": bad(
+            "an integer beyond 2^53 cannot be exact in RFC 8785", '{"amount": 9007199254740993}'
+        ),
         "duplicate_key_refused": bad("duplicate keys are refused", '{"a": 1, "a": 2}'),
         "nan_refused": bad("NaN is not JSON", '{"a": NaN}'),
     }
@@ -243,25 +354,65 @@ def tlog_cases() -> dict[str, dict[str, Any]]:
     tree = LogTree(leaves)
     cases: dict[str, dict[str, Any]] = {}
 
-    def incl(name: str, desc: str, want_err: str | None, *, index: int, size: int,
-             leaf: bytes, proof: list[bytes], root: bytes) -> None:
-        cases[name] = {"desc": desc, "want_err": want_err, "kind": "inclusion", "index": index,
-                       "size": size, "leaf_hash": leaf.hex(), "proof": [p.hex() for p in proof],
-                       "root": root.hex()}
+    def incl(
+        name: str,
+        desc: str,
+        want_err: str | None,
+        *,
+        index: int,
+        size: int,
+        leaf: bytes,
+        proof: list[bytes],
+        root: bytes,
+    ) -> None:
+        cases[name] = {
+            "desc": desc,
+            "want_err": want_err,
+            "kind": "inclusion",
+            "index": index,
+            "size": size,
+            "leaf_hash": leaf.hex(),
+            "proof": [p.hex() for p in proof],
+            "root": root.hex(),
+        }
 
-    def cons(name: str, desc: str, want_err: str | None, *, old_size: int, new_size: int,
-             old_root: bytes, new_root: bytes, proof: list[bytes]) -> None:
-        cases[name] = {"desc": desc, "want_err": want_err, "kind": "consistency",
-                       "old_size": old_size, "new_size": new_size, "old_root": old_root.hex(),
-                       "new_root": new_root.hex(), "proof": [p.hex() for p in proof]}
+    def cons(
+        name: str,
+        desc: str,
+        want_err: str | None,
+        *,
+        old_size: int,
+        new_size: int,
+        old_root: bytes,
+        new_root: bytes,
+        proof: list[bytes],
+    ) -> None:
+        cases[name] = {
+            "desc": desc,
+            "want_err": want_err,
+            "kind": "consistency",
+            "old_size": old_size,
+            "new_size": new_size,
+            "old_root": old_root.hex(),
+            "new_root": new_root.hex(),
+            "proof": [p.hex() for p in proof],
+        }
 
     for index, size in ((6, 13), (0, 1), (12, 13), (16, 21)):
         base = f"inclusion_{index}_of_{size}"
         proof = tree.inclusion_proof(index, size)
         root = tree.root(size)
         leaf = tree.leaf(index)
-        incl(base, f"valid inclusion proof of leaf {index} in a tree of {size}", None,
-             index=index, size=size, leaf=leaf, proof=proof, root=root)
+        incl(
+            base,
+            f"valid inclusion proof of leaf {index} in a tree of {size}",
+            None,
+            index=index,
+            size=size,
+            leaf=leaf,
+            proof=proof,
+            root=root,
+        )
         muts: dict[str, tuple[str, dict[str, Any]]] = {
             "index_plus_1": ("leaf index plus 1", {"index": index + 1}),
             "size_times_2": ("tree size times 2", {"size": size * 2}),
@@ -280,20 +431,40 @@ def tlog_cases() -> dict[str, dict[str, Any]]:
                 p[i] = flip_bit(p[i], i % 32)
                 muts[f"bit_flip_proof_{i}"] = (f"bit flip in proof[{i}]", {"proof": p})
         if len(proof) >= 2:
-            muts["swapped_0_1"] = ("proof[0] and proof[1] swapped",
-                                   {"proof": [proof[1], proof[0], *proof[2:]]})
+            muts["swapped_0_1"] = (
+                "proof[0] and proof[1] swapped",
+                {"proof": [proof[1], proof[0], *proof[2:]]},
+            )
         for suffix, (what, change) in muts.items():
-            args: dict[str, Any] = {"index": index, "size": size, "leaf": leaf, "proof": proof,
-                                    "root": root, **change}
-            incl(f"{base}_{suffix}", f"inclusion of leaf {index} in {size}: {what}",
-                 "ProofError", **args)
+            args: dict[str, Any] = {
+                "index": index,
+                "size": size,
+                "leaf": leaf,
+                "proof": proof,
+                "root": root,
+                **change,
+            }
+            incl(
+                f"{base}_{suffix}",
+                f"inclusion of leaf {index} in {size}: {what}",
+                "ProofError",
+                **args,
+            )
 
     for old, new in ((7, 21), (8, 21), (1, 2), (20, 21), (13, 16)):
         base = f"consistency_{old}_to_{new}"
         proof = tree.consistency_proof(old, new)
         o, n = tree.root(old), tree.root(new)
-        cons(base, f"valid consistency proof from size {old} to {new}", None,
-             old_size=old, new_size=new, old_root=o, new_root=n, proof=proof)
+        cons(
+            base,
+            f"valid consistency proof from size {old} to {new}",
+            None,
+            old_size=old,
+            new_size=new,
+            old_root=o,
+            new_root=n,
+            proof=proof,
+        )
         muts = {
             "old_root_flipped": ("old root with a bit flipped", {"old_root": flip_bit(o, 0)}),
             "new_root_flipped": ("new root with a bit flipped", {"new_root": flip_bit(n, 0)}),
@@ -311,17 +482,45 @@ def tlog_cases() -> dict[str, dict[str, Any]]:
             p[i] = flip_bit(p[i], 7)
             muts[f"bit_flip_proof_{i}"] = (f"bit flip in proof[{i}]", {"proof": p})
         for suffix, (what, change) in muts.items():
-            args = {"old_size": old, "new_size": new, "old_root": o, "new_root": n,
-                    "proof": proof, **change}
-            cons(f"{base}_{suffix}", f"consistency {old} -> {new}: {what}", "ProofError",
-                 **args)
-    cons("consistency_0_to_21", "from the empty tree: empty proof, empty root", None,
-         old_size=0, new_size=21, old_root=hashlib.sha256(b"").digest(),
-         new_root=tree.root(21), proof=[])
-    cons("consistency_21_to_21", "same size, same root: empty proof", None, old_size=21,
-         new_size=21, old_root=tree.root(21), new_root=tree.root(21), proof=[])
-    cons("consistency_21_to_21_other_root", "same size, different roots", "ProofError",
-         old_size=21, new_size=21, old_root=tree.root(21), new_root=tree.root(20), proof=[])
+            args = {
+                "old_size": old,
+                "new_size": new,
+                "old_root": o,
+                "new_root": n,
+                "proof": proof,
+                **change,
+            }
+            cons(f"{base}_{suffix}", f"consistency {old} -> {new}: {what}", "ProofError", **args)
+    cons(
+        "consistency_0_to_21",
+        "from the empty tree: empty proof, empty root",
+        None,
+        old_size=0,
+        new_size=21,
+        old_root=hashlib.sha256(b"").digest(),
+        new_root=tree.root(21),
+        proof=[],
+    )
+    cons(
+        "consistency_21_to_21",
+        "same size, same root: empty proof",
+        None,
+        old_size=21,
+        new_size=21,
+        old_root=tree.root(21),
+        new_root=tree.root(21),
+        proof=[],
+    )
+    cons(
+        "consistency_21_to_21_other_root",
+        "same size, different roots",
+        "ProofError",
+        old_size=21,
+        new_size=21,
+        old_root=tree.root(21),
+        new_root=tree.root(20),
+        proof=[],
+    )
 
     # Checkpoints (C2SP tlog-checkpoint in a C2SP signed-note).
     log_key = Ed25519Signer(seed("log-key"))
@@ -329,34 +528,73 @@ def tlog_cases() -> dict[str, dict[str, Any]]:
     name = "example.com/por-log"
     cp = Checkpoint(origin="example.com/por-log", size=21, root_hash=tree.root(21))
     note = sign_checkpoint(cp, key_name=name, signer=log_key)
-    wsig = base64.b64encode(note_key_hash("witness.example", witness.public_key_raw)
-                            + witness.sign(cp.body().encode())).decode()
+    wsig = base64.b64encode(
+        note_key_hash("witness.example", witness.public_key_raw) + witness.sign(cp.body().encode())
+    ).decode()
     with_witness = note + f"\u2014 witness.example {wsig}\n"
     body, sigs = note.split("\n\n")
 
     def cp_case(case: str, desc: str, want_err: str | None, text: str) -> None:
-        cases[case] = {"desc": desc, "want_err": want_err, "kind": "checkpoint", "note": text,
-                       "verifier_key": encode_verifier_key(name, log_key.public_key_raw),
-                       "size": 21, "root": tree.root(21).hex(), "origin": cp.origin}
+        cases[case] = {
+            "desc": desc,
+            "want_err": want_err,
+            "kind": "checkpoint",
+            "note": text,
+            "verifier_key": encode_verifier_key(name, log_key.public_key_raw),
+            "size": 21,
+            "root": tree.root(21).hex(),
+            "origin": cp.origin,
+        }
 
     cp_case("checkpoint_valid", "signed checkpoint for size 21", None, note)
-    cp_case("checkpoint_with_witness_cosignature",
-            "a witness's signature line is ignored, the log's still verifies", None,
-            with_witness)
-    cp_case("checkpoint_size_changed", "tree size changed after signing", "SignatureError",
-            note.replace("\n21\n", "\n22\n", 1))
-    cp_case("checkpoint_origin_changed", "origin changed after signing", "SignatureError",
-            note.replace("example.com/por-log\n", "example.org/por-log\n", 1))
-    cp_case("checkpoint_only_witness", "only a witness signature: the log's is missing",
-            "SignatureError", body + "\n\n" + f"\u2014 witness.example {wsig}\n")
-    cp_case("checkpoint_no_blank_line", "no blank line before the signatures", "FormatError",
-            body + "\n" + sigs)
-    cp_case("checkpoint_hyphen_not_em_dash", "signature line opened by '-' instead of an em dash",
-            "FormatError", note.replace("\u2014 ", "- "))
-    cp_case("checkpoint_extension_line", "an extension line is part of the signed body", None,
-            sign_checkpoint(Checkpoint(origin=cp.origin, size=21, root_hash=tree.root(21),
-                                       extensions=("por-sequence 21",)),
-                            key_name=name, signer=log_key))
+    cp_case(
+        "checkpoint_with_witness_cosignature",
+        "a witness's signature line is ignored, the log's still verifies",
+        None,
+        with_witness,
+    )
+    cp_case(
+        "checkpoint_size_changed",
+        "tree size changed after signing",
+        "SignatureError",
+        note.replace("\n21\n", "\n22\n", 1),
+    )
+    cp_case(
+        "checkpoint_origin_changed",
+        "origin changed after signing",
+        "SignatureError",
+        note.replace("example.com/por-log\n", "example.org/por-log\n", 1),
+    )
+    cp_case(
+        "checkpoint_only_witness",
+        "only a witness signature: the log's is missing",
+        "SignatureError",
+        body + "\n\n" + f"\u2014 witness.example {wsig}\n",
+    )
+    cp_case(
+        "checkpoint_no_blank_line",
+        "no blank line before the signatures",
+        "FormatError",
+        body + "\n" + sigs,
+    )
+    cp_case(
+        "checkpoint_hyphen_not_em_dash",
+        "signature line opened by '-' instead of an em dash",
+        "FormatError",
+        note.replace("\u2014 ", "- "),
+    )
+    cp_case(
+        "checkpoint_extension_line",
+        "an extension line is part of the signed body",
+        None,
+        sign_checkpoint(
+            Checkpoint(
+                origin=cp.origin, size=21, root_hash=tree.root(21), extensions=("por-sequence 21",)
+            ),
+            key_name=name,
+            signer=log_key,
+        ),
+    )
     return cases
 
 
@@ -376,7 +614,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-root", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args(argv)
     makers: dict[str, Callable[[], dict[str, dict[str, Any]]]] = {
-        "dsse": dsse_cases, "canonical": canonical_cases, "tlog": tlog_cases}
+        "dsse": dsse_cases,
+        "canonical": canonical_cases,
+        "tlog": tlog_cases,
+    }
     for area in AREAS:
         n = write_area(args.out_root, area, makers[area]())
         print(f"{args.out_root / area}: {n} cases")

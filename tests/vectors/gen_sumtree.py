@@ -31,7 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from por.core.sumtree import EMPTY_ROOT, Leaf, SumTree, derive_salt
+from por.core.mst import EMPTY_ROOT, Leaf, derive_salt
+from por.core.sumtree import SumTree
 
 AREA = "sumtree"
 SIZES = (1, 2, 3, 5, 8, 13)

@@ -1,0 +1,742 @@
+"""The build engine of por-mst-v1 trees: columns of leaves in, numpy arrays of levels out.
+
+`build` hashes the leaves and every level above them exactly as `por.core.mst` defines
+them, and returns the arrays a `por.core.sumtree.SumTree` serves proofs from. The rules
+live in `mst`; this module only makes them fast, and `BuildParams` holds its knobs.
+
+How the build stays near the cost of hashing alone: leaves live in columns (one ASCII
+blob of newline-terminated account ids with offsets, one buffer of salts, balances as
+two uint64 words); preimages are laid out with numpy, turned into bytes objects by numpy
+(or bytes.split) and hashed by map() over hashlib in C, a few thousand at a time. Leaf
+order and the account index come from sorting packed (32-bit hash prefix, row) words.
+Levels below `BuildParams.low_levels` are not kept: a proof recomputes its 4-leaf chunk
+(11 hashes), which keeps 10^7 leaves under 2 GB. Figures: docs/sumtree.md, bench/tree.py.
+
+Pure apart from one thing: `workers > 1` forks worker processes (CPU only, results
+through anonymous shared memory). No network, disk, environment, clock or randomness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import multiprocessing
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from por.core.amounts import MAX_AMOUNT_EXCLUSIVE, check_amount
+from por.core.mst import (
+    ACCOUNT_MAX_CHARS,
+    EMPTY_ROOT,
+    HASH_SIZE,
+    LEAF_PREIMAGE_SIZE,
+    NODE_PREIMAGE_SIZE,
+    SALT_SIZE,
+    DuplicateAccountError,
+    Node,
+    check_account,
+)
+from por.errors import AmountError, InputError
+
+_sha256 = hashlib.sha256
+_digest = type(_sha256()).digest  # unbound, so map() can call it without a Python loop
+
+U32: TypeAlias = npt.NDArray[np.uint32]
+U64: TypeAlias = npt.NDArray[np.uint64]
+U8: TypeAlias = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildParams:
+    """The engine's tuning. The defaults are what the service uses (bench/tree.py); tests
+    shrink them so small trees cross every chunk, batch, block and worker boundary.
+
+    None of them changes a root or a proof; `low_levels` changes the tree file (it is
+    recorded in its header).
+    """
+
+    low_levels: int = 2
+    """Levels 0..low_levels-1 are recomputed per proof instead of stored."""
+    chunk: int = 1 << 12
+    """Leaves per pipeline chunk while validating ids and hashing leaves."""
+    hash_batch: int = 1 << 11
+    """Rows per hashlib batch (see hash_rows)."""
+    block_log: int = 16
+    """Subtrees of 2^block_log leaves are hashed bottom-up one at a time."""
+    parallel_min: int = 1 << 16
+    """Fewer leaves than this: workers are not worth a fork."""
+    cached_nodes: int = 1 << 12
+    """Stored levels of up to this many nodes are kept as ready Node objects for proofs."""
+
+    def __post_init__(self) -> None:
+        for name in ("low_levels", "chunk", "hash_batch", "block_log", "parallel_min"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"must be a positive integer, got {value!r}", where=name)
+        cached = self.cached_nodes
+        if isinstance(cached, bool) or not isinstance(cached, int) or cached < 0:
+            raise InputError(
+                f"must be a non-negative integer, got {cached!r}", where="cached_nodes"
+            )
+        if not self.low_levels <= self.block_log <= 32:
+            raise InputError(
+                f"block_log {self.block_log} must be in [low_levels {self.low_levels}, 32]",
+                where="block_log",
+            )
+
+
+DEFAULT_PARAMS = BuildParams()
+
+# A stored level: one 48-byte record per node, so a proof's sibling is one cache line
+# and one .item() call -> (hash bytes, low word, high word).
+STORED_LEVEL = np.dtype([("hash", f"V{HASH_SIZE}"), ("lo", "<u8"), ("hi", "<u8")])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TreeArrays:
+    """What a SumTree holds: leaf data in input order, the leaf order, the account index,
+    the stored levels and the root. Made by `build` or loaded from a tree file."""
+
+    n: int
+    low: int  # the lowest stored level
+    blob: Any  # bytes-like: ASCII account ids in input order, each followed by "\n"
+    offsets: U64  # n + 1 offsets of the ids in blob
+    salts: Any  # bytes-like: n * 32
+    lo: U64  # balance words
+    hi: U64
+    order: U32  # leaf position -> input row
+    akeys: U32  # first 4 bytes of H(account), sorted
+    apos: U32  # the leaf position of each akeys entry
+    levels: list[npt.NDArray[Any]]  # STORED_LEVEL arrays from `low` up to the root
+    root: Node
+
+
+# --- hashing rows ------------------------------------------------------------------------
+
+
+def hash_rows(rows: U8, batch: int) -> bytes:
+    """SHA-256 of every row of a C-contiguous (m, w) uint8 array, digests concatenated.
+
+    The loop runs in C (map over hashlib) on rows turned into bytes by numpy; slices of
+    at most `batch` rows keep the short-lived bytes objects in reused memory (bigger
+    batches make the allocator return and re-fault pages, costing ~30% more).
+    """
+    m, w = rows.shape
+    void = rows.view(f"V{w}").reshape(m)
+    sha, digest = _sha256, _digest
+    return b"".join(
+        [b"".join(map(digest, map(sha, void[s : s + batch].tolist()))) for s in range(0, m, batch)]
+    )
+
+
+def _be_bytes(words: U64) -> U8:
+    """uint64 words as (m, 8) big-endian bytes."""
+    return words.astype(">u8").view(np.uint8).reshape(-1, 8)
+
+
+# A level inside the build is a record array: row i = hash (32) || u256(sum) (32, big-endian),
+# so a node's preimage is 0x01 followed by two neighbouring rows, one contiguous 128 bytes.
+# The sums are also kept as uint64 (low, high) words for exact arithmetic.
+
+
+def stored_bytes(level: npt.NDArray[Any]) -> U8:
+    """A stored level as (m, 48) bytes: [:, :32] is the hashes."""
+    return level.view(np.uint8).reshape(len(level), STORED_LEVEL.itemsize)
+
+
+def _records(hashes: U8, lo: U64, hi: U64 | None) -> U8:
+    """Level records from hashes and sum words (hi None: every sum fits the low word)."""
+    rec = np.empty((len(lo), 2 * HASH_SIZE), np.uint8)
+    rec[:, :32] = hashes
+    if hi is None:
+        rec[:, 32:56] = 0
+    else:
+        rec[:, 32:48] = 0
+        rec[:, 48:56] = _be_bytes(hi)
+    rec[:, 56:64] = _be_bytes(lo)
+    return rec
+
+
+def _reduce(rec: U8, lo: U64, hi: U64 | None, batch: int) -> tuple[U8, U64, U64 | None]:
+    """One level up: pair neighbours, carry an odd last node up unchanged.
+
+    Pairing from the left and carrying the odd node gives exactly the RFC 9162 §2.1.1
+    shape (the left subtree holds the largest power of two), and never duplicates a node.
+    `hi` None means the caller knows every sum fits one word (the total is below 2^64).
+    """
+    m = len(lo)
+    p = m >> 1
+    odd = m & 1
+    out = np.empty((p + odd, 2 * HASH_SIZE), np.uint8)
+    out_lo = np.empty(p + odd, np.uint64)
+    out_hi = None if hi is None else np.empty(p + odd, np.uint64)
+    if p:
+        pre = np.empty((p, NODE_PREIMAGE_SIZE), np.uint8)
+        pre[:, 0] = 1
+        pre[:, 1:] = rec[: 2 * p].reshape(p, 4 * HASH_SIZE)
+        out[:p, :32] = np.frombuffer(hash_rows(pre, batch), np.uint8).reshape(p, HASH_SIZE)
+        # 128-bit addition in two words; the caller checked the exact total < 2^127, so
+        # no partial sum can reach it — checked again here because it costs nothing.
+        llo = lo[0 : 2 * p : 2]
+        slo = llo + lo[1 : 2 * p : 2]
+        if hi is None or out_hi is None:
+            out[:p, 32:56] = 0
+        else:
+            shi = hi[0 : 2 * p : 2] + hi[1 : 2 * p : 2] + (slo < llo)
+            if int(shi.max()) >= 2**63:
+                raise AmountError("a partial sum reaches 2^127", where="balances")
+            out[:p, 32:48] = 0
+            out[:p, 48:56] = _be_bytes(shi)
+            out_hi[:p] = shi
+        out[:p, 56:64] = _be_bytes(slo)
+        out_lo[:p] = slo
+    if odd:
+        out[p] = rec[m - 1]
+        out_lo[p] = lo[m - 1]
+        if hi is not None and out_hi is not None:
+            out_hi[p] = hi[m - 1]
+    return out, out_lo, out_hi
+
+
+# --- worker processes ----------------------------------------------------------------------
+
+
+class _Shared:
+    """Arrays that forked workers write and the parent reads (anonymous shared memory)."""
+
+    def __init__(self, shared: bool) -> None:
+        self.shared = shared
+
+    def empty(self, shape: tuple[int, ...], dtype: Any, *, zero: bool = False) -> Any:
+        count = int(np.prod(shape))
+        if not self.shared or count == 0:
+            return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+        buf = mmap.mmap(-1, count * np.dtype(dtype).itemsize)
+        return np.frombuffer(buf, dtype, count).reshape(shape)
+
+
+def _fork_available() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _worker_main(fn: Callable[[int, int], None], start: int, stop: int, conn: Any) -> None:
+    try:
+        fn(start, stop)
+    except BaseException as e:  # report everything; the parent re-raises it
+        try:
+            conn.send(e)
+        except Exception:
+            conn.send(RuntimeError(f"worker failed: {e!r}"))
+    else:
+        conn.send(None)
+    finally:
+        conn.close()
+
+
+def _run_shares(fn: Callable[[int, int], None], count: int, workers: int) -> None:
+    """Run fn(start, stop) over [0, count) in `workers` contiguous shares.
+
+    Shares 1.. run in forked children (they inherit the inputs without copying), share 0
+    runs here; fn writes its results into _Shared arrays.
+    """
+    bounds = [count * w // workers for w in range(workers + 1)]
+    if workers == 1:
+        fn(0, count)
+        return
+    ctx = multiprocessing.get_context("fork")
+    children = []
+    try:
+        for w in range(1, workers):
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(
+                target=_worker_main, args=(fn, bounds[w], bounds[w + 1], send), daemon=True
+            )
+            proc.start()
+            send.close()
+            children.append((proc, recv))
+        fn(bounds[0], bounds[1])
+        for proc, recv in children:
+            try:
+                err = recv.recv()
+            except EOFError:
+                err = RuntimeError(f"sum-tree worker {proc.pid} died (exit code {proc.exitcode})")
+            proc.join()
+            if err is not None:
+                raise err
+    finally:
+        for proc, _ in children:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+
+
+# --- columns -------------------------------------------------------------------------------
+
+
+def balances_to_words(
+    balances: Iterable[int] | npt.NDArray[Any], n: int, *, chunk: int
+) -> tuple[U64, U64]:
+    """Balances as (low, high) uint64 words, each checked to be an int in [0, 2^127)."""
+    if isinstance(balances, np.ndarray):
+        if balances.shape != (n,):
+            raise InputError(f"{balances.shape} balances for {n} leaves", where="balances")
+        kind = balances.dtype.kind
+        if kind not in "iuO" or (balances.dtype.itemsize > 8 and kind != "O"):
+            raise AmountError(
+                f"balances must be integers, got dtype {balances.dtype}", where="balances"
+            )
+        if kind == "i" and n and int(balances.min()) < 0:
+            first = int(np.flatnonzero(balances < 0)[0])
+            check_amount(int(balances[first]), where=f"balances[{first}]")
+        if kind in "iu":
+            return balances.astype(np.uint64), np.zeros(n, np.uint64)
+        balances = balances.tolist()
+    lo = np.empty(n, np.uint64)
+    hi = np.zeros(n, np.uint64)
+    it = iter(balances)
+    pos = 0
+    while True:
+        part = list(islice(it, chunk))
+        if not part:
+            break
+        m = len(part)
+        if pos + m > n:
+            raise InputError(f"more balances than the {n} salts", where="balances")
+        if set(map(type, part)) == {int}:
+            try:  # the common case: every balance fits one word
+                lo[pos : pos + m] = np.fromiter(part, np.uint64, count=m)
+                pos += m
+                continue
+            except OverflowError:  # negative or >= 2^64: take the exact path below
+                pass
+        for j, b in enumerate(part):
+            check_amount(b, where=f"balances[{pos + j}]")
+            lo[pos + j] = b & 0xFFFF_FFFF_FFFF_FFFF
+            hi[pos + j] = b >> 64
+        pos += m
+    if pos != n:
+        raise InputError(f"{pos} balances for {n} salts", where="balances")
+    return lo, hi
+
+
+def exact_total(lo: U64, hi: U64) -> int:
+    """The exact sum of all balances (32-bit limbs: fewer than 2^32 terms cannot overflow)."""
+    total = 0
+    mask = np.uint64(0xFFFF_FFFF)
+    step = 1 << 20
+    for s in range(0, len(lo), step):
+        a, b = lo[s : s + step], hi[s : s + step]
+        total += int((a & mask).sum(dtype=np.uint64)) + (int((a >> 32).sum(dtype=np.uint64)) << 32)
+        total += (int((b & mask).sum(dtype=np.uint64)) << 64) + (
+            int((b >> 32).sum(dtype=np.uint64)) << 96
+        )
+    return total
+
+
+def _encode_accounts(part: list[Any], base: int) -> tuple[bytes, npt.NDArray[np.int64]]:
+    """Validate a chunk of account ids (vectorised); return their ASCII, each followed by
+    a newline, and the chunk-local offsets of the ids (len(part) + 1 of them)."""
+    m = len(part)
+    try:
+        raw = ("\n".join(part) + "\n").encode("ascii")
+        ok = True
+    except (TypeError, UnicodeEncodeError):
+        ok = False
+    if ok:
+        arr = np.frombuffer(raw, np.uint8)
+        newlines = np.flatnonzero(arr == 0x0A)
+        ok = len(newlines) == m  # else some id holds a newline
+    if ok:
+        offs = np.zeros(m + 1, np.int64)
+        offs[1:] = newlines + 1
+        lens = np.diff(offs) - 1
+        ok = bool(lens.min() >= 1 and lens.max() <= ACCOUNT_MAX_CHARS)
+        # every other byte printable ASCII (0x21..0x7e)
+        ok = ok and int(np.count_nonzero((arr - np.uint8(0x21)) > np.uint8(0x7E - 0x21))) == m
+        if ok:
+            # exactly two colons per account, neither first, last, nor next to the other
+            colons = np.flatnonzero(arr == 0x3A)
+            ok = len(colons) == 2 * m
+            if ok:
+                first, second = colons[0::2], colons[1::2]
+                ok = bool(
+                    ((first > offs[:-1]) & (second > first + 1) & (second < newlines - 1)).all()
+                )
+    if not ok:
+        for j, acct in enumerate(part):
+            check_account(acct, where=f"accounts[{base + j}]")
+        raise InputError("invalid account id in chunk", where=f"accounts[{base}:]")  # unreachable
+    return raw, offs
+
+
+_32 = np.uint64(32)
+
+
+def _split_packed(packed: U64) -> tuple[U32, U32]:
+    """(high, low) 32-bit halves of each uint64."""
+    if sys.byteorder == "little":  # views and one copy each, no 64-bit temporaries
+        halves = packed.view(np.uint32).reshape(-1, 2)
+        return np.ascontiguousarray(halves[:, 1]), np.ascontiguousarray(halves[:, 0])
+    return (packed >> _32).astype(np.uint32), (packed & np.uint64(0xFFFF_FFFF)).astype(np.uint32)
+
+
+_STEP = 1 << 20  # rows per slice when indexing with a 32-bit index (numpy makes it intp)
+
+
+# --- the build -----------------------------------------------------------------------------
+
+
+class _Builder:
+    """The state of one build; its methods run in the parent or in forked workers."""
+
+    def __init__(
+        self,
+        n: int,
+        salts: bytes,
+        lo: U64,
+        hi: U64,
+        *,
+        workers: int,
+        params: BuildParams,
+        one_word: bool,
+    ) -> None:
+        self.n = n
+        self.one_word = one_word  # the total is below 2^64: no high words to carry
+        self.salts = salts
+        self.salt_rows = np.frombuffer(salts, np.uint8).reshape(n, SALT_SIZE)
+        self.lo = lo
+        self.hi = hi
+        self.workers = workers
+        self.low = params.low_levels
+        self.chunk = params.chunk
+        self.batch = params.hash_batch
+        self.block_log = params.block_log
+        self.shared = _Shared(workers > 1)
+        self.blob: U8 = np.empty(0, np.uint8)  # account ids, each + "\n"; grown by estimate
+        self.blob_len = 0
+        self.offsets: U64 = np.zeros(n + 1, np.uint64)
+        self.leaf_hashes: U8 = self.shared.empty((n, HASH_SIZE), np.uint8)
+        # sort keys written while hashing, while the chunk is in cache:
+        # (first 4 bytes of the hash, big-endian) << 32 | input row
+        self.account_packed: U64 = self.shared.empty((n,), np.uint64)
+        self.leaf_packed: U64 = self.shared.empty((n,), np.uint64)
+        self._pre = np.zeros((0, LEAF_PREIMAGE_SIZE), np.uint8)
+        self._block_pres: list[U8] = []  # node preimage buffers of _full_block, per level
+
+    # --- leaves ---------------------------------------------------------------------
+    def _leaf_chunk(self, s: int, e: int, raw: bytes) -> None:
+        """Leaves [s, e); `raw` holds their account ids, each followed by a newline."""
+        m = e - s
+        ids = raw.split(b"\n")  # bytes objects made in C: the cheapest hashlib inputs
+        ids.pop()
+        digests = b"".join(map(_digest, map(_sha256, ids)))
+        a = np.frombuffer(digests, np.uint8).reshape(m, HASH_SIZE)
+        rows = np.arange(s, e, dtype=np.uint64)
+        self.account_packed[s:e] = (a.view(">u4")[:, 0].astype(np.uint64) << _32) | rows
+        if len(self._pre) != m:
+            self._pre = np.zeros((m, LEAF_PREIMAGE_SIZE), np.uint8)
+        pre = self._pre  # byte 0 (tag 0x00) and bytes 65..80 (u256 high zeros) stay zero
+        pre[:, 1:33] = self.salt_rows[s:e]
+        pre[:, 33:65] = a
+        if not self.one_word:  # else bytes 81..88 stay zero
+            pre[:, 81:89] = _be_bytes(self.hi[s:e])
+        pre[:, 89:97] = _be_bytes(self.lo[s:e])
+        leaves = np.frombuffer(hash_rows(pre, self.batch), np.uint8).reshape(m, HASH_SIZE)
+        self.leaf_hashes[s:e] = leaves
+        self.leaf_packed[s:e] = (leaves.view(">u4")[:, 0].astype(np.uint64) << _32) | rows
+
+    def _append_blob(self, raw: bytes, rows: int, rows_left: int) -> None:
+        end = self.blob_len + len(raw)
+        if end > len(self.blob):
+            # room for the rest at this chunk's bytes per id plus a quarter: usually one
+            # allocation per build (a growing bytearray costs ~1 s of page faults at 10^7;
+            # numpy asks the kernel for huge pages)
+            room = end + int(len(raw) / rows * rows_left * 1.25) + (1 << 16)
+            grown = np.empty(room, np.uint8)
+            grown[: self.blob_len] = self.blob[: self.blob_len]
+            self.blob = grown
+        self.blob[self.blob_len : end] = np.frombuffer(raw, np.uint8)
+        self.blob_len = end
+
+    def ingest_accounts(self, accounts: Iterable[str], hash_now: bool) -> None:
+        """Validate and store the account ids; with one worker hash the leaves meanwhile."""
+        it = iter(accounts)
+        pos = 0
+        n = self.n
+        while pos < n:
+            part = list(islice(it, min(self.chunk, n - pos)))
+            if not part:
+                break
+            raw, local = _encode_accounts(part, pos)
+            e = pos + len(part)
+            self.offsets[pos + 1 : e + 1] = local[1:] + self.blob_len
+            self._append_blob(raw, e - pos, n - e)
+            if hash_now:
+                self._leaf_chunk(pos, e, raw)
+            pos = e
+        if pos != n or next(it, None) is not None:
+            raise InputError(f"the number of accounts differs from the {n} salts", where="accounts")
+
+    def hash_leaves(self, start: int, stop: int) -> None:
+        """Leaf hashes of [start, stop) from the stored account blob (worker entry point)."""
+        chunk = self.chunk
+        for s in range(start, stop, chunk):
+            e = min(s + chunk, stop)
+            raw = self.blob[int(self.offsets[s]) : int(self.offsets[e])].tobytes()
+            self._leaf_chunk(s, e, raw)
+
+    # --- order ---------------------------------------------------------------------
+    def account(self, i: int) -> str:
+        ident = self.blob[int(self.offsets[i]) : int(self.offsets[i + 1]) - 1]
+        return ident.tobytes().decode("ascii")
+
+    def account_index(self, position: U32) -> tuple[U32, U32]:
+        """Account keys sorted, with the leaf position of each; refuses duplicate accounts.
+
+        `position` maps an input row to its leaf position."""
+        packed = self.account_packed
+        del self.account_packed
+        packed.sort()
+        if sys.byteorder == "little":  # the input rows stay a strided view (no copy)
+            halves = packed.view(np.uint32).reshape(-1, 2)
+            keys, inputs = np.ascontiguousarray(halves[:, 1]), halves[:, 0]
+        else:
+            keys, inputs = _split_packed(packed)
+        same = np.flatnonzero(keys[1:] == keys[:-1])
+        if len(same):  # equal 32-bit prefixes: compare the accounts themselves
+            dup: tuple[int, int, str] | None = None
+            groups: dict[int, list[int]] = {}
+            for p in same.tolist():
+                groups.setdefault(int(keys[p]), []).extend((int(inputs[p]), int(inputs[p + 1])))
+            for members in groups.values():
+                seen: dict[str, int] = {}
+                for i in sorted(set(members)):
+                    a = self.account(i)
+                    if a in seen and (dup is None or i < dup[1]):
+                        dup = (seen[a], i, a)
+                    seen.setdefault(a, i)
+            if dup is not None:
+                first, second, acct = dup
+                err = DuplicateAccountError(
+                    f"duplicate account {acct!r} (leaves {first} and {second}); "
+                    "an account appears at most once",
+                    where=f"accounts[{second}]",
+                )
+                err.account, err.index, err.first_index = acct, second, first
+                raise err
+        n = self.n
+        apos = np.empty(n, np.uint32)
+        for s in range(0, n, _STEP):
+            apos[s : s + _STEP] = position[inputs[s : s + _STEP]]
+        return keys, apos
+
+    def leaf_order(self) -> U32:
+        """Input indices in leaf-hash order (ascending, bytewise)."""
+        words = self.leaf_hashes.view(">u8")  # (n, 4) big-endian words
+        packed = self.leaf_packed
+        del self.leaf_packed
+        packed.sort()
+        if sys.byteorder == "little":
+            halves = packed.view(np.uint32).reshape(-1, 2)
+            prefix, order = halves[:, 1], np.ascontiguousarray(halves[:, 0])
+            tie = np.flatnonzero(prefix[1:] == prefix[:-1])
+            del prefix, halves, packed
+        else:
+            prefix, order = _split_packed(packed)
+            tie = np.flatnonzero(prefix[1:] == prefix[:-1])
+            del prefix
+        if len(tie):  # runs with equal 32-bit prefixes: order them by the whole hash
+            pos = np.unique(np.concatenate((tie, tie + 1)))
+            idx = order[pos]
+            w = words[idx].astype(np.uint64)
+            # positions are grouped in runs; sorting each run's members by the whole hash
+            # equals sorting all of them, since different runs have different prefixes
+            sub = np.lexsort((w[:, 3], w[:, 2], w[:, 1], w[:, 0]))
+            order[pos] = idx[sub]
+        return order
+
+    # --- levels --------------------------------------------------------------------
+    def plan_levels(self, order: U32) -> None:
+        n = self.n
+        self.order = order
+        self.top = max(self.low, (n - 1).bit_length())
+        self.block_top = min(self.block_log, self.top)
+        self.levels: list[npt.NDArray[Any]] = [
+            self.shared.empty((-(-n >> lvl),), STORED_LEVEL, zero=self.one_word)
+            for lvl in range(self.low, self.block_top + 1)
+        ]
+
+    def hash_blocks(self, start: int, stop: int) -> None:
+        """Subtrees [start, stop) of 2^block_log leaves, bottom-up (worker entry point)."""
+        block_log, low = self.block_log, self.low
+        size = 1 << block_log
+        # np.take on 32-byte void items gathers ~5x faster than fancy-indexing (n, 32)
+        hashes = self.leaf_hashes.view(f"V{HASH_SIZE}").reshape(self.n)
+        for b in range(start, stop):
+            idx = self.order[b * size : (b + 1) * size]
+            if len(idx) == size:
+                self._full_block(b, np.take(hashes, idx), idx)
+                continue
+            lo = np.take(self.lo, idx)
+            hi = None if self.one_word else np.take(self.hi, idx)
+            rec = _records(np.take(hashes, idx).view(np.uint8).reshape(len(idx), HASH_SIZE), lo, hi)
+            for lvl in range(1, self.block_top + 1):
+                rec, lo, hi = _reduce(rec, lo, hi, self.batch)
+                if lvl >= low:
+                    at, end = b << (block_log - lvl), (b << (block_log - lvl)) + len(lo)
+                    level = self.levels[lvl - low]
+                    stored_bytes(level)[at:end, :32] = rec[:, :32]
+                    level["lo"][at:end] = lo
+                    if hi is not None:  # else the level's high words stay zero
+                        level["hi"][at:end] = hi
+
+    def _full_block(self, b: int, leaves: npt.NDArray[Any], idx: U32) -> None:
+        """hash_blocks for a whole subtree of 2^block_log leaves (no odd nodes on any
+        level): each level's hashes and big-endian sums are written straight into the
+        next level's node preimages (reused buffers whose tag and zero bytes stay put)."""
+        block_log, low, batch = self.block_log, self.low, self.batch
+        lo = np.take(self.lo, idx)
+        hi = None if self.one_word else np.take(self.hi, idx)
+        h = leaves.view(np.uint8).reshape(len(idx), HASH_SIZE)
+        pres = self._block_pres
+        if not pres:
+            for lvl in range(1, block_log + 1):
+                pre = np.zeros((1 << (block_log - lvl), NODE_PREIMAGE_SIZE), np.uint8)
+                pre[:, 0] = 1
+                pres.append(pre)
+        for lvl in range(1, block_log + 1):
+            pre = pres[lvl - 1]
+            pre[:, 1:33] = h[0::2]
+            pre[:, 65:97] = h[1::2]
+            pre[:, 57:65] = _be_bytes(lo[0::2])
+            pre[:, 121:129] = _be_bytes(lo[1::2])
+            if hi is not None:
+                pre[:, 49:57] = _be_bytes(hi[0::2])
+                pre[:, 113:121] = _be_bytes(hi[1::2])
+            h = np.frombuffer(hash_rows(pre, batch), np.uint8).reshape(len(pre), HASH_SIZE)
+            llo = lo[0::2]
+            slo = llo + lo[1::2]
+            if hi is not None:
+                shi = hi[0::2] + hi[1::2] + (slo < llo)
+                if int(shi.max()) >= 2**63:
+                    raise AmountError("a partial sum reaches 2^127", where="balances")
+                hi = shi
+            lo = slo
+            if lvl >= low:
+                at = b << (block_log - lvl)
+                end = at + len(lo)
+                level = self.levels[lvl - low]
+                stored_bytes(level)[at:end, :32] = h
+                level["lo"][at:end] = lo
+                if hi is not None:  # else the level's high words stay zero
+                    level["hi"][at:end] = hi
+
+    def finish_levels(self) -> None:
+        last = self.levels[-1]
+        lo, hi = np.array(last["lo"]), np.array(last["hi"])
+        rec = _records(stored_bytes(last)[:, :32], lo, hi)
+        for _ in range(self.block_top + 1, self.top + 1):
+            rec, lo, up_hi = _reduce(rec, lo, hi, self.batch)
+            hi = np.zeros(len(lo), np.uint64) if up_hi is None else up_hi
+            level = np.zeros(len(lo), STORED_LEVEL)
+            stored_bytes(level)[:, :32] = rec[:, :32]
+            level["lo"], level["hi"] = lo, hi
+            self.levels.append(level)
+
+
+def build(
+    accounts: Iterable[str],
+    balances: Iterable[int] | npt.NDArray[Any],
+    salts: bytes,
+    *,
+    workers: int,
+    params: BuildParams,
+) -> TreeArrays:
+    """The arrays of the tree over n = len(salts) // 32 leaves (padding already added).
+
+    The caller has checked `salts` (bytes, a multiple of 32 long, n within MAX_LEAVES)
+    and `workers` (a positive int); everything else is checked here, as the columns are
+    read: DuplicateAccountError, AmountError for a balance or a total outside
+    [0, 2^127), FormatError for a bad account id, InputError for columns of different
+    lengths. `accounts` and `balances` are read once.
+    """
+    n = len(salts) // SALT_SIZE
+    lo, hi = balances_to_words(balances, n, chunk=params.chunk)
+    total = exact_total(lo, hi)
+    if total >= MAX_AMOUNT_EXCLUSIVE:
+        raise AmountError(
+            f"the balances add up to {total}, not below 2^127; the root sum would overflow",
+            where="balances",
+        )
+    if workers > 1 and (n < params.parallel_min or not _fork_available()):
+        workers = 1
+    b = _Builder(n, salts, lo, hi, workers=workers, params=params, one_word=total < 2**64)
+    b.ingest_accounts(accounts, hash_now=workers == 1)
+    if n == 0:
+        return TreeArrays(
+            n=0,
+            low=params.low_levels,
+            blob=b"",
+            offsets=b.offsets,
+            salts=salts,
+            lo=lo,
+            hi=hi,
+            order=np.zeros(0, np.uint32),
+            akeys=np.zeros(0, np.uint32),
+            apos=np.zeros(0, np.uint32),
+            levels=[],
+            root=EMPTY_ROOT,
+        )
+    if workers > 1:
+        _run_shares(b.hash_leaves, n, workers)
+    order = b.leaf_order()
+    position = np.empty(n, np.uint32)  # input row -> leaf position
+    for s in range(0, n, _STEP):
+        position[order[s : s + _STEP]] = np.arange(s, min(s + _STEP, n), dtype=np.uint32)
+    akeys, apos = b.account_index(position)
+    del position
+    b.plan_levels(order)
+    blocks = -(-n >> params.block_log)
+    _run_shares(b.hash_blocks, blocks, workers if blocks >= 2 else 1)
+    del b.leaf_hashes
+    b.finish_levels()
+    top_hash, top_lo, top_hi = b.levels[-1].item(0)
+    root = Node(hash=top_hash, sum=top_lo | top_hi << 64)
+    if root.sum != total:  # cannot happen; a wrong sum must never be published
+        raise AmountError(f"root sum {root.sum} differs from the total {total}")
+    return TreeArrays(
+        n=n,
+        low=params.low_levels,
+        blob=b.blob[: b.blob_len].data,
+        offsets=b.offsets,
+        salts=salts,
+        lo=lo,
+        hi=hi,
+        order=order,
+        akeys=akeys,
+        apos=apos,
+        levels=b.levels,
+        root=root,
+    )
+
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "STORED_LEVEL",
+    "U8",
+    "U32",
+    "U64",
+    "BuildParams",
+    "TreeArrays",
+    "balances_to_words",
+    "build",
+    "exact_total",
+    "hash_rows",
+    "stored_bytes",
+]

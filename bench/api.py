@@ -72,33 +72,63 @@ def build_store(tmp: Path, holders: int) -> tuple[list[str], dict[str, object]]:
     t_tree = time.perf_counter() - t0
     now = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
     total = tree.root.sum
-    chain = chain_entry_from_values(chain_id="eip155:1", token="eip155:1:0x" + "ab" * 20,
-                                    block_number=1, block_hash="cd" * 32, block_time=now,
-                                    total_supply=total, excluded=[], holders=holders)
-    line = {"custodian": "Bench Bank", "account": "HK****0001", "asset_class": "cash",
-            "instrument": None, "currency": "CNH", "amount": str(total),
-            "market_value": str(total), "haircut_bps": 0, "eligible_value": str(total),
-            "ineligible_reason": None, "statement": {"format": "camt.053.001.08", "id": "S1",
-                                                     "as_of": "2026-11-24T16:00:00Z",
-                                                     "sha256": "ee" * 32}}
-    att = Attestation(sequence=1, issued_at=now, as_of=now,
-                      token=Token(symbol="CNHC", decimals=6, currency="CNH"), chains=(chain,),
-                      reserves=reserves_from_dicts([line]),
-                      liabilities=Liabilities(root=tree.root.hash.hex(), total=total,
-                                              leaf_count=tree.size),
-                      totals=assess(eligible_reserves=total, circulating_supply=total,
-                                    degraded_reasons=()), previous=None)
+    chain = chain_entry_from_values(
+        chain_id="eip155:1",
+        token="eip155:1:0x" + "ab" * 20,
+        block_number=1,
+        block_hash="cd" * 32,
+        block_time=now,
+        total_supply=total,
+        excluded=[],
+        holders=holders,
+    )
+    line = {
+        "custodian": "Bench Bank",
+        "account": "HK****0001",
+        "asset_class": "cash",
+        "instrument": None,
+        "currency": "CNH",
+        "amount": str(total),
+        "market_value": str(total),
+        "haircut_bps": 0,
+        "eligible_value": str(total),
+        "ineligible_reason": None,
+        "statement": {
+            "format": "camt.053.001.08",
+            "id": "S1",
+            "as_of": "2026-11-24T16:00:00Z",
+            "sha256": "ee" * 32,
+        },
+    }
+    att = Attestation(
+        sequence=1,
+        issued_at=now,
+        as_of=now,
+        token=Token(symbol="CNHC", decimals=6, currency="CNH"),
+        chains=(chain,),
+        reserves=reserves_from_dicts([line]),
+        liabilities=Liabilities(root=tree.root.hash.hex(), total=total, leaf_count=tree.size),
+        totals=assess(eligible_reserves=total, circulating_supply=total, degraded_reasons=()),
+        previous=None,
+    )
     env = sign_envelope(att.to_bytes(), PAYLOAD_TYPE, [issuer])
     store = Store.open(None, data_dir=tmp / "data", attestations_dir=tmp / "att")
     t1 = time.perf_counter()
-    store.record(attestation=att, envelope=env, tree=tree, round_secret=secret,
-                 sign_checkpoint=lambda cp: sign_checkpoint(cp, key_name="bench", signer=issuer),
-                 origin="bench")
+    store.record(
+        attestation=att,
+        envelope=env,
+        tree=tree,
+        round_secret=secret,
+        sign_checkpoint=lambda cp: sign_checkpoint(cp, key_name="bench", signer=issuer),
+        origin="bench",
+    )
     t_record = time.perf_counter() - t1
     tree_bytes = (store.trees_dir / store.get(1).tree_file).stat().st_size
     store.close()
-    print(f"built tree of {holders:,} holders in {t_tree:.1f} s; record (tree file "
-          f"{tree_bytes / 2**20:.0f} MiB + commit) in {t_record:.1f} s")
+    print(
+        f"built tree of {holders:,} holders in {t_tree:.1f} s; record (tree file "
+        f"{tree_bytes / 2**20:.0f} MiB + commit) in {t_record:.1f} s"
+    )
     keys = KeySet(keys=(KeyEntry.for_public_key(issuer.public_key_raw, role="issuer"),))
     return accounts, keys.to_dict()
 
@@ -127,8 +157,10 @@ def report(name: str, elapsed: float, lat: list[float]) -> None:
     lat = sorted(lat)
     p50 = statistics.median(lat) * 1000
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
-    print(f"{name:<34} {len(lat) / elapsed:8.0f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
-          f"   ({len(lat)} requests)")
+    print(
+        f"{name:<34} {len(lat) / elapsed:8.0f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
+        f"   ({len(lat)} requests)"
+    )
 
 
 WRK_SCRIPT = """
@@ -146,8 +178,9 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
 
-def run_wrk(name: str, base: str, paths: list[str], *, connections: int, seconds: int,
-            tmp: Path) -> None:
+def run_wrk(
+    name: str, base: str, paths: list[str], *, connections: int, seconds: int, tmp: Path
+) -> None:
     """wrk (C, one thread) as the load generator: it leaves the server most of the CPU."""
     paths_file = tmp / "paths.txt"
     paths_file.write_text("\n".join(paths) + "\n")
@@ -155,15 +188,20 @@ def run_wrk(name: str, base: str, paths: list[str], *, connections: int, seconds
     script.write_text(WRK_SCRIPT)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
-        capture_output=True, text=True, check=True,
-        env={**os.environ, "POR_BENCH_PATHS": str(paths_file)}).stdout
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "POR_BENCH_PATHS": str(paths_file)},
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
     p50 = _ms(re.search(r"\n\s+50%\s+(\S+)", out).group(1))
     p99 = _ms(re.search(r"\n\s+99%\s+(\S+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     bad = f"   ({non2xx.group(1)} non-2xx!)" if non2xx else ""
-    print(f"{name:<34} {rps:8.0f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
-          f"   (wrk, {seconds} s){bad}")
+    print(
+        f"{name:<34} {rps:8.0f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
+        f"   (wrk, {seconds} s){bad}"
+    )
 
 
 def main() -> None:
@@ -181,8 +219,18 @@ def main() -> None:
             port = s.getsockname()[1]
         import json
 
-        proc = subprocess.Popen([sys.executable, "-c", SERVER, str(tmp / "data"), str(tmp / "att"),
-                                 json.dumps(keys), str(port)], cwd=ROOT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                SERVER,
+                str(tmp / "data"),
+                str(tmp / "att"),
+                json.dumps(keys),
+                str(port),
+            ],
+            cwd=ROOT,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
@@ -201,8 +249,10 @@ def main() -> None:
             print(f"first proof lookup (loads the tree file): {time.perf_counter() - t:.2f} s")
             rng = random.Random(1)
             n, c = args.requests, args.concurrency
-            print(f"loopback, uvicorn 1 process, {c} concurrent clients, "
-                  f"{os.cpu_count()} CPUs shared by client and server")
+            print(
+                f"loopback, uvicorn 1 process, {c} concurrent clients, "
+                f"{os.cpu_count()} CPUs shared by client and server"
+            )
             elapsed, lat = asyncio.run(load(base, ["/v1/attestations/latest"] * n, c))
             report("GET /v1/attestations/latest", elapsed, lat)
             paths = [f"/v1/proofs/{rng.choice(accounts)}" for _ in range(n)]
@@ -210,14 +260,27 @@ def main() -> None:
             report("GET /v1/proofs/{random account}", elapsed, lat)
             if shutil.which("wrk"):
                 print(f"wrk, 1 thread, {c} connections (the server gets most of the 2 CPUs):")
-                run_wrk("GET /v1/attestations/latest", base, ["/v1/attestations/latest"],
-                        connections=c, seconds=args.seconds, tmp=tmp)
-                run_wrk("GET /v1/proofs/{random account}", base,
-                        [f"/v1/proofs/{rng.choice(accounts)}" for _ in range(10_000)],
-                        connections=c, seconds=args.seconds, tmp=tmp)
+                run_wrk(
+                    "GET /v1/attestations/latest",
+                    base,
+                    ["/v1/attestations/latest"],
+                    connections=c,
+                    seconds=args.seconds,
+                    tmp=tmp,
+                )
+                run_wrk(
+                    "GET /v1/proofs/{random account}",
+                    base,
+                    [f"/v1/proofs/{rng.choice(accounts)}" for _ in range(10_000)],
+                    connections=c,
+                    seconds=args.seconds,
+                    tmp=tmp,
+                )
             else:
-                print("(install wrk — `apt-get install wrk`, done by ./dev bench — for figures "
-                      "with a lighter load generator)")
+                print(
+                    "(install wrk — `apt-get install wrk`, done by ./dev bench — for figures "
+                    "with a lighter load generator)"
+                )
         finally:
             proc.terminate()
             proc.wait(10)

@@ -37,34 +37,55 @@ def main() -> int:
         start_block = w3.eth.block_number
         holders = ["0x" + rng.randbytes(20).hex() for _ in range(holders_n)]
         t0 = time.perf_counter()
-        mint_batch(w3, token, issuer=issuer, recipients=holders,
-                   amounts=[rng.randrange(1, 10**9) for _ in holders], chunk=args.chunk)
+        mint_batch(
+            w3,
+            token,
+            issuer=issuer,
+            recipients=holders,
+            amounts=[rng.randrange(1, 10**9) for _ in holders],
+            chunk=args.chunk,
+        )
         mint_batch(w3, token, issuer=issuer, recipients=[issuer], amounts=[10**15])
-        transfer_batch(w3, token, sender=issuer,
-                       recipients=[rng.choice(holders) for _ in range(transfers_n)],
-                       amounts=[rng.randrange(1, 10**6) for _ in range(transfers_n)],
-                       chunk=args.chunk)
+        transfer_batch(
+            w3,
+            token,
+            sender=issuer,
+            recipients=[rng.choice(holders) for _ in range(transfers_n)],
+            amounts=[rng.randrange(1, 10**6) for _ in range(transfers_n)],
+            chunk=args.chunk,
+        )
         node.finalize()
         gen_s = time.perf_counter() - t0
-        print(f"generated {args.events} Transfer events in {gen_s:.2f} s "
-              f"({args.events / gen_s:,.0f} events/s, {node.block_number()} blocks)")
+        print(
+            f"generated {args.events} Transfer events in {gen_s:.2f} s "
+            f"({args.events / gen_s:,.0f} events/s, {node.block_number()} blocks)"
+        )
 
-        reader = EvmChainReader(chain_id=1, rpc_urls=[node.url], token_address=token,
-                                start_block=start_block, checkpoint_store=MemoryCheckpointStore())
+        reader = EvmChainReader(
+            chain_id=1,
+            rpc_urls=[node.url],
+            token_address=token,
+            start_block=start_block,
+            checkpoint_store=MemoryCheckpointStore(),
+        )
         t1 = time.perf_counter()
         snap = reader.snapshot()
         full_s = time.perf_counter() - t1
         run = reader.last_run
         assert run is not None and run.transfers == args.events, run
         assert snap.mismatch is None
-        print(f"full index: {run.transfers} events, {len(snap.holders)} holders, "
-              f"{run.log_requests} eth_getLogs calls in {full_s:.2f} s "
-              f"= {run.transfers / full_s:,.0f} events/s")
+        print(
+            f"full index: {run.transfers} events, {len(snap.holders)} holders, "
+            f"{run.log_requests} eth_getLogs calls in {full_s:.2f} s "
+            f"= {run.transfers / full_s:,.0f} events/s"
+        )
         t2 = time.perf_counter()
         reader.snapshot()
         inc_s = time.perf_counter() - t2
-        print(f"incremental snapshot with no new blocks: {inc_s * 1000:.1f} ms "
-              f"(full/incremental = {full_s / inc_s:,.0f}x)")
+        print(
+            f"incremental snapshot with no new blocks: {inc_s * 1000:.1f} ms "
+            f"(full/incremental = {full_s / inc_s:,.0f}x)"
+        )
         reader.close()
     return 0
 

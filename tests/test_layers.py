@@ -144,7 +144,7 @@ from ..demo.fake_chain import FakeChainReader
 import importlib
 
 def factory():
-    from por.demo import samples
+    from por.demo import statements
     importlib.import_module("por.demo.world")
     class Inner:
         import por.api
@@ -163,7 +163,7 @@ def test_the_walker_sees_every_kind_of_import() -> None:
         ("por.demo.fake_chain", True),
         ("por.demo.fake_chain.FakeChainReader", True),
         ("por.demo", False),
-        ("por.demo.samples", False),
+        ("por.demo.statements", False),
         ("por.demo.world", False),
         ("por.api", False),
     } <= got

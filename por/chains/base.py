@@ -109,7 +109,10 @@ class ChainSnapshot:
 class ChainReader(Protocol):
     """One chain's source of truth for an attestation run."""
 
-    chain_id: str
+    @property
+    def chain_id(self) -> str:
+        """CAIP-2 id of the chain this reader reads."""
+        ...
 
     def snapshot(self) -> ChainSnapshot:
         """Read supply and every holder at one finalized block; raise ChainError on failure."""

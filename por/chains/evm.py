@@ -141,8 +141,13 @@ class IndexCheckpoint:
                 _address(a, f"{where}.balances"): parse_base_units(b, where=f"{where}.balances.{a}")
                 for a, b in d["balances"].items()
             }
-            return cls(chain_id=d["chain_id"], token=d["token"], block_number=number,
-                       block_hash=block_hash, balances=balances)
+            return cls(
+                chain_id=d["chain_id"],
+                token=d["token"],
+                block_number=number,
+                block_hash=block_hash,
+                balances=balances,
+            )
         except (KeyError, TypeError, AttributeError) as e:
             raise FormatError(f"malformed checkpoint: {e!r}", where=where) from e
 
@@ -252,23 +257,29 @@ def _parse_logs(raw: Any, token: str) -> tuple[_Transfer, ...]:
             if str(log["address"]).lower() != token:
                 raise EvmMalformedAnswerError(f"{what}: log of {log['address']}, asked for {token}")
             topics = log["topics"]
-            if not isinstance(topics, list) or len(topics) != 3 or (
-                str(topics[0]).lower() != TRANSFER_TOPIC
+            if (
+                not isinstance(topics, list)
+                or len(topics) != 3
+                or (str(topics[0]).lower() != TRANSFER_TOPIC)
             ):
                 raise EvmAbiMismatchError(
-                    f"{what}: not an ERC-20 Transfer(address indexed, address indexed, uint256)")
+                    f"{what}: not an ERC-20 Transfer(address indexed, address indexed, uint256)"
+                )
             data = parse_data(log["data"], f"{what}.data")
             if len(data) != 32:
                 raise EvmAbiMismatchError(
-                    f"{what}: Transfer data is {len(data)} bytes, expected 32")
-            out.append(_Transfer(
-                block_number=parse_quantity(log["blockNumber"], f"{what}.blockNumber"),
-                log_index=parse_quantity(log["logIndex"], f"{what}.logIndex"),
-                block_hash=parse_hash(log["blockHash"], f"{what}.blockHash"),
-                sender=_topic_address(topics[1], f"{what}.topics[1]"),
-                recipient=_topic_address(topics[2], f"{what}.topics[2]"),
-                value=int.from_bytes(data, "big"),
-            ))
+                    f"{what}: Transfer data is {len(data)} bytes, expected 32"
+                )
+            out.append(
+                _Transfer(
+                    block_number=parse_quantity(log["blockNumber"], f"{what}.blockNumber"),
+                    log_index=parse_quantity(log["logIndex"], f"{what}.logIndex"),
+                    block_hash=parse_hash(log["blockHash"], f"{what}.blockHash"),
+                    sender=_topic_address(topics[1], f"{what}.topics[1]"),
+                    recipient=_topic_address(topics[2], f"{what}.topics[2]"),
+                    value=int.from_bytes(data, "big"),
+                )
+            )
         except KeyError as e:
             raise EvmMalformedAnswerError(f"{what}: log lacks {e.args[0]!r}") from e
     out.sort(key=lambda t: (t.block_number, t.log_index))
@@ -329,8 +340,10 @@ class EvmChainReader:
         for account, reason in (excluded or {}).items():
             addr = _address(account, f"{self.chain_id} excluded")
             if reason not in EXCLUSION_REASONS:
-                raise ConfigError(f"exclusion reason must be one of {EXCLUSION_REASONS}, "
-                                  f"got {reason!r}", where=f"{self.chain_id} excluded {addr}")
+                raise ConfigError(
+                    f"exclusion reason must be one of {EXCLUSION_REASONS}, got {reason!r}",
+                    where=f"{self.chain_id} excluded {addr}",
+                )
             self.excluded[addr] = reason
         self.store: IndexCheckpointStore = checkpoint_store or MemoryCheckpointStore()
         self.start_block = start_block
@@ -339,11 +352,11 @@ class EvmChainReader:
         self.max_log_range = max_log_range
         self.expected_decimals = expected_decimals
         if isinstance(spot_checks, bool) or not isinstance(spot_checks, int) or spot_checks < 0:
-            raise ConfigError(f"spot_checks must be an integer >= 0, got {spot_checks!r}",
-                              where=self.chain_id)
+            raise ConfigError(
+                f"spot_checks must be an integer >= 0, got {spot_checks!r}", where=self.chain_id
+            )
         self.spot_checks = spot_checks
-        self.rpc = QuorumRpc(chain_id=chain_id, urls=rpc_urls, quorum=quorum,
-                             timeout_s=timeout_s)
+        self.rpc = QuorumRpc(chain_id=chain_id, urls=rpc_urls, quorum=quorum, timeout_s=timeout_s)
         self.last_run: IndexRun | None = None
 
     def close(self) -> None:
@@ -353,24 +366,33 @@ class EvmChainReader:
 
     def _call_uint(self, data: str, block_hash: str, what: str, *, bits: int = 256) -> int:
         pin = {"blockHash": "0x" + block_hash, "requireCanonical": True}
-        return self.rpc.call("eth_call", [{"to": self.token, "data": data}, pin],
-                             lambda raw: _parse_uint(raw, what, bits=bits), what=what)
+        return self.rpc.call(
+            "eth_call",
+            [{"to": self.token, "data": data}, pin],
+            lambda raw: _parse_uint(raw, what, bits=bits),
+            what=what,
+        )
 
     def balance_of(self, address: str, block_hash: str) -> int:
         addr = _address(address, "balanceOf")
-        return self._call_uint(_SEL_BALANCE_OF + "00" * 12 + addr[2:], block_hash,
-                               f"balanceOf({addr})")
+        return self._call_uint(
+            _SEL_BALANCE_OF + "00" * 12 + addr[2:], block_hash, f"balanceOf({addr})"
+        )
 
     def header(self, tag_or_number: str | int) -> _Header:
         tag = hex(tag_or_number) if isinstance(tag_or_number, int) else tag_or_number
         what = f"eth_getBlockByNumber({tag})"
-        return self.rpc.call("eth_getBlockByNumber", [tag, False],
-                             lambda raw: _parse_header(raw, what), what=what)
+        return self.rpc.call(
+            "eth_getBlockByNumber", [tag, False], lambda raw: _parse_header(raw, what), what=what
+        )
 
     def finalized_header(self) -> _Header:
         """The highest block that at least `quorum` endpoints call finalized, by quorum."""
-        answers = self.rpc.each("eth_getBlockByNumber", ["finalized", False],
-                                lambda raw: _parse_header(raw, "finalized block"))
+        answers = self.rpc.each(
+            "eth_getBlockByNumber",
+            ["finalized", False],
+            lambda raw: _parse_header(raw, "finalized block"),
+        )
         numbers = sorted((a.number for _, a in answers if isinstance(a, _Header)), reverse=True)
         for ep, a in answers:
             if isinstance(a, EvmChainError):
@@ -384,10 +406,20 @@ class EvmChainReader:
     # -- the Transfer index
 
     def _logs(self, a: int, b: int) -> tuple[_Transfer, ...]:
-        params = [{"address": self.token, "topics": [TRANSFER_TOPIC],
-                   "fromBlock": hex(a), "toBlock": hex(b)}]
-        return self.rpc.call("eth_getLogs", params, lambda raw: _parse_logs(raw, self.token),
-                             what=f"eth_getLogs({a}..{b})")
+        params = [
+            {
+                "address": self.token,
+                "topics": [TRANSFER_TOPIC],
+                "fromBlock": hex(a),
+                "toBlock": hex(b),
+            }
+        ]
+        return self.rpc.call(
+            "eth_getLogs",
+            params,
+            lambda raw: _parse_logs(raw, self.token),
+            what=f"eth_getLogs({a}..{b})",
+        )
 
     def _index(self, balances: dict[str, int], start: int, end: int) -> tuple[int, int, int]:
         """Apply Transfers in [start, end] to `balances`; adaptive range splitting."""
@@ -411,7 +443,8 @@ class EvmChainReader:
                 if not a <= t.block_number <= b:
                     raise EvmMalformedAnswerError(
                         f"eth_getLogs({a}..{b}) returned a log of block {t.block_number}",
-                        where=self.rpc.where_all)
+                        where=self.rpc.where_all,
+                    )
                 self._apply(balances, t)
             transfers += len(logs)
             a = b + 1
@@ -430,7 +463,8 @@ class EvmChainReader:
                     f"from {t.sender}, which holds {have} in the index: the index must start "
                     f"at or before the token's deployment block (start_block "
                     f"{self.start_block}) and the token must be a plain ERC-20",
-                    where=self.rpc.where_all)
+                    where=self.rpc.where_all,
+                )
             if have == t.value:
                 del balances[t.sender]
             else:
@@ -453,14 +487,20 @@ class EvmChainReader:
         draw = random.SystemRandom().sample(candidates, k)
         return top + [a for a in draw if a not in chosen][: k - len(top)]
 
-    def _spot_check(self, balances: Mapping[str, int], head: _Header) -> tuple[
-            BalanceDifference, ...]:
+    def _spot_check(
+        self, balances: Mapping[str, int], head: _Header
+    ) -> tuple[BalanceDifference, ...]:
         out = []
         for addr in self.spot_check_sample(balances):
             on_chain = self.balance_of(addr, head.hash)
             if on_chain != balances[addr]:
-                out.append(BalanceDifference(account=caip10(self.chain_num, addr),
-                                             indexed=balances[addr], on_chain=on_chain))
+                out.append(
+                    BalanceDifference(
+                        account=caip10(self.chain_num, addr),
+                        indexed=balances[addr],
+                        on_chain=on_chain,
+                    )
+                )
         return tuple(out)
 
     def snapshot(self) -> ChainSnapshot:
@@ -476,57 +516,86 @@ class EvmChainReader:
         if checkpoint is not None:
             if checkpoint.block_number > head.number:
                 reindexed = True
-                reason = (f"checkpoint block {checkpoint.block_number} is above the finalized "
-                          f"block {head.number}")
+                reason = (
+                    f"checkpoint block {checkpoint.block_number} is above the finalized "
+                    f"block {head.number}"
+                )
             else:
                 at_cp = self.header(checkpoint.block_number)
                 if at_cp.hash != checkpoint.block_hash:
                     reindexed = True
-                    reason = (f"reorg below the checkpoint: block {checkpoint.block_number} is "
-                              f"now {at_cp.hash}, the checkpoint has {checkpoint.block_hash}")
+                    reason = (
+                        f"reorg below the checkpoint: block {checkpoint.block_number} is "
+                        f"now {at_cp.hash}, the checkpoint has {checkpoint.block_hash}"
+                    )
                 else:
                     balances = dict(checkpoint.balances)
                     from_block = checkpoint.block_number + 1
             if reindexed:
-                extra_notes.append(EndpointNote(
-                    endpoint=self.rpc.where_all,
-                    problem=f"index rebuilt from block {self.start_block}: {reason}"))
+                extra_notes.append(
+                    EndpointNote(
+                        endpoint=self.rpc.where_all,
+                        problem=f"index rebuilt from block {self.start_block}: {reason}",
+                    )
+                )
 
         transfers, requests, splits = self._index(balances, from_block, head.number)
-        self.last_run = IndexRun(from_block=from_block, to_block=head.number,
-                                 transfers=transfers, log_requests=requests,
-                                 range_splits=splits, reindexed=reindexed, reason=reason)
+        self.last_run = IndexRun(
+            from_block=from_block,
+            to_block=head.number,
+            transfers=transfers,
+            log_requests=requests,
+            range_splits=splits,
+            reindexed=reindexed,
+            reason=reason,
+        )
 
         decimals = self._call_uint(_SEL_DECIMALS, head.hash, "decimals()", bits=8)
         if self.expected_decimals is not None and decimals != self.expected_decimals:
-            raise EvmAbiMismatchError(f"token has {decimals} decimals, configured "
-                                 f"{self.expected_decimals}", where=self.rpc.where_all)
+            raise EvmAbiMismatchError(
+                f"token has {decimals} decimals, configured {self.expected_decimals}",
+                where=self.rpc.where_all,
+            )
         total_supply = self._call_uint(_SEL_TOTAL_SUPPLY, head.hash, "totalSupply()")
         excluded = tuple(
-            ExcludedAccount(account=caip10(self.chain_num, addr),
-                            balance=self.balance_of(addr, head.hash), reason=reason_)
+            ExcludedAccount(
+                account=caip10(self.chain_num, addr),
+                balance=self.balance_of(addr, head.hash),
+                reason=reason_,
+            )
             for addr, reason_ in sorted(self.excluded.items())
         )
-        holders = {caip10(self.chain_num, a): b for a, b in sorted(balances.items())
-                   if a not in self.excluded and b > 0}
+        holders = {
+            caip10(self.chain_num, a): b
+            for a, b in sorted(balances.items())
+            if a not in self.excluded and b > 0
+        }
         indexed_sum = sum(holders.values()) + sum(e.balance for e in excluded)
         sampled = self._spot_check(balances, head)
         mismatch = None
         if indexed_sum != total_supply or sampled:
-            mismatch = SupplyMismatch(total_supply=total_supply, indexed_sum=indexed_sum,
-                                      sampled=sampled)
+            mismatch = SupplyMismatch(
+                total_supply=total_supply, indexed_sum=indexed_sum, sampled=sampled
+            )
         else:
             # Only an index that adds up becomes the next run's starting point.
-            self.store.save(IndexCheckpoint(chain_id=self.chain_id, token=self.token_caip10,
-                                            block_number=head.number, block_hash=head.hash,
-                                            balances=balances))
+            self.store.save(
+                IndexCheckpoint(
+                    chain_id=self.chain_id,
+                    token=self.token_caip10,
+                    block_number=head.number,
+                    block_hash=head.hash,
+                    balances=balances,
+                )
+            )
         notes = tuple(self.rpc.notes.values()) + tuple(extra_notes)
         return ChainSnapshot(
             chain_id=self.chain_id,
             token_address=self.token_caip10,
             decimals=decimals,
-            block=BlockRef(number=head.number, hash=head.hash,
-                           time=datetime.fromtimestamp(head.timestamp, UTC)),
+            block=BlockRef(
+                number=head.number, hash=head.hash, time=datetime.fromtimestamp(head.timestamp, UTC)
+            ),
             total_supply=total_supply,
             holders=holders,
             excluded=excluded,

@@ -29,7 +29,7 @@ from eth_account import Account
 from web3 import HTTPProvider, Web3
 
 from por.errors import ChainError, ConfigError
-from por.oracle.artifacts import load_artifact
+from por.oracle.compiled import load_artifact
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"

@@ -72,7 +72,7 @@ _EXTENSION_NAMES = {7: "immutableOwner"}
 _TOKEN_PROGRAMS = {TOKEN_PROGRAM_ID: "spl-token", TOKEN_2022_PROGRAM_ID: "spl-token-2022"}
 
 
-class RpcFault(Exception):
+class RpcFaultError(Exception):
     """A JSON-RPC error object to answer with (code and message as Solana gives them)."""
 
     def __init__(self, code: int, message: str, data: Any = None) -> None:
@@ -80,8 +80,8 @@ class RpcFault(Exception):
         self.code, self.message, self.data = code, message, data
 
 
-def _invalid_params(message: str) -> RpcFault:
-    return RpcFault(-32602, message)
+def _invalid_params(message: str) -> RpcFaultError:
+    return RpcFaultError(-32602, message)
 
 
 @dataclass(slots=True)
@@ -404,7 +404,7 @@ class SolanaSim:
     def submit(self, tx: Transaction | VersionedTransaction) -> str:
         """Process a signed transaction in a new slot; returns its signature.
 
-        Raises RpcFault(-32002, ...) as a preflight failure would on Solana.
+        Raises RpcFaultError(-32002, ...) as a preflight failure would on Solana.
         """
         with self._lock:
             vtx = (
@@ -412,7 +412,7 @@ class SolanaSim:
             )
             signature = str(vtx.signatures[0])
             if signature in self._txs:
-                raise RpcFault(
+                raise RpcFaultError(
                     -32002,
                     "Transaction simulation failed: This transaction has already been processed",
                     {"err": "AlreadyProcessed"},
@@ -420,7 +420,7 @@ class SolanaSim:
             blockhash = str(vtx.message.recent_blockhash)
             height = self._blockhash_height.get(blockhash)
             if height is None or self._height > height + MAX_PROCESSING_AGE:
-                raise RpcFault(
+                raise RpcFaultError(
                     -32002,
                     "Transaction simulation failed: Blockhash not found",
                     {"err": "BlockhashNotFound", "logs": []},
@@ -428,7 +428,7 @@ class SolanaSim:
             result = self.svm.send_transaction(vtx)
             if not isinstance(result, TransactionMetadata):
                 logs = list(result.meta().logs())
-                raise RpcFault(
+                raise RpcFaultError(
                     -32002,
                     f"Transaction simulation failed: {result.err()}",
                     {"err": str(result.err()), "logs": logs},
@@ -668,9 +668,9 @@ class SolanaSim:
             handler = getattr(self, f"_rpc_{method}", None)
             try:
                 if handler is None or not isinstance(params, list):
-                    raise RpcFault(-32601, "Method not found")
+                    raise RpcFaultError(-32601, "Method not found")
                 answer["result"] = handler(params)
-            except RpcFault as f:
+            except RpcFaultError as f:
                 error: dict[str, Any] = {"code": f.code, "message": f.message}
                 if f.data is not None:
                     error["data"] = f.data
@@ -690,7 +690,7 @@ class SolanaSim:
     def _check_min_context_slot(self, config: dict[str, Any]) -> None:
         min_slot = config.get("minContextSlot")
         if isinstance(min_slot, int) and min_slot > self._slot:
-            raise RpcFault(
+            raise RpcFaultError(
                 -32016, "Minimum context slot has not been reached", {"contextSlot": self._slot}
             )
 
@@ -718,10 +718,10 @@ class SolanaSim:
         if isinstance(slot, bool) or not isinstance(slot, int):
             raise _invalid_params("Invalid params: invalid type: expected u64.")
         if slot > self._slot:
-            raise RpcFault(-32004, f"Block not available for slot {slot}")
+            raise RpcFaultError(-32004, f"Block not available for slot {slot}")
         block = self._blocks.get(slot)
         if block is None:
-            raise RpcFault(-32009, f"Slot {slot} was skipped, or missing in long-term storage")
+            raise RpcFaultError(-32009, f"Slot {slot} was skipped, or missing in long-term storage")
         return block
 
     def _rpc_getBlockTime(self, params: list[Any]) -> Any:
@@ -848,7 +848,7 @@ class SolanaSim:
                 f"failed to deserialize solana_transaction::versioned::VersionedTransaction: {e}"
             ) from e
         if not all(tx.verify_with_results()):
-            raise RpcFault(-32003, "Transaction signature verification failure")
+            raise RpcFaultError(-32003, "Transaction signature verification failure")
         return self.submit(tx)
 
     def _rpc_getSignatureStatuses(self, params: list[Any]) -> Any:
@@ -913,7 +913,7 @@ class SolanaSim:
         vtx = VersionedTransaction.from_bytes(record.raw)
         legacy = not isinstance(record.version, int)
         if not legacy and config.get("maxSupportedTransactionVersion") is None:
-            raise RpcFault(
+            raise RpcFaultError(
                 -32015,
                 "Transaction version (0) is not supported by the requesting "
                 "client. Please try the request again with the following "
@@ -984,7 +984,7 @@ def _matches(flt: object, data: bytes) -> bool:
 __all__ = [
     "MEMO_PROGRAM_IDS",
     "MintInfo",
-    "RpcFault",
+    "RpcFaultError",
     "SimFaults",
     "SolanaSim",
     "parse_token_account",

@@ -155,7 +155,7 @@ def _start_solana(
 
 
 def _write_statements(data_dir: Path, day: datetime) -> list[str]:
-    from por.demo.samples import sample_documents
+    from por.demo.statements import sample_documents
 
     folder = data_dir / "statements"
     folder.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ metadata in the output — so the same sources always give byte-identical artifa
 
 I/O: reads the .sol files, runs node (solc npm module) as a subprocess, writes artifacts
 atomically. Nothing else; the rest of por only reads the committed artifacts, through
-por.oracle.artifacts.load_artifact — this module is a tool, never imported at run time.
+por.oracle.compiled.load_artifact — this module is a tool, never imported at run time.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from por.errors import ConfigError, FormatError
 from por.fileio import write_atomic
-from por.oracle.artifacts import ARTIFACTS_DIR
+from por.oracle.compiled import ARTIFACTS_DIR
 
 ORACLE_DIR = Path(__file__).resolve().parent
 CONTRACTS_DIR = ORACLE_DIR / "contracts"

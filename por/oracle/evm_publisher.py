@@ -48,8 +48,8 @@ from por.chains.evm_rpc import (
 )
 from por.crashpoints import CrashPoint, crashpoint
 from por.errors import ConfigError, FormatError, PublishError
-from por.oracle.artifacts import load_artifact
 from por.oracle.base import PublishReceipt, PublishStatus
+from por.oracle.compiled import load_artifact
 from por.oracle.intents import IntentStore, PublishIntent, SentTx
 from por.oracle.report import OracleReport, recover_signer, sign_report
 

@@ -43,7 +43,14 @@ from por.service.run import (
 )
 
 if TYPE_CHECKING:  # types only; build_service imports these where it uses them
+    import uvicorn
+    from fastapi import FastAPI
+
+    from por.chains.base import ChainReader
+    from por.core.dsse import Ed25519Signer, KeySet
     from por.core.policy import Policy
+    from por.service.scheduler import AttestationScheduler
+    from por.store.store import Store
     from por.custodians.base import CustodianSource
     from por.custodians.rawstore import RawStore
 
@@ -111,8 +118,8 @@ class CustodianReserves:
 
 
 def build_chain(
-    chain: ChainConfig, *, cfg: Config, where: str, store: Any, publish: bool
-) -> tuple[Any, Publisher | None]:
+    chain: ChainConfig, *, cfg: Config, where: str, store: Store, publish: bool
+) -> tuple[ChainReader, Publisher | None]:
     if isinstance(chain, EvmChainConfig):
         from por.chains.evm import EvmChainReader, FileCheckpointStore
 
@@ -149,24 +156,24 @@ def build_chain(
     if isinstance(chain, SolanaChainConfig):
         from por.chains.solana import SolanaReader
 
-        sol_reader = SolanaReader(
+        sol_reader: ChainReader = SolanaReader(
             chain.rpc_url,
             chain.mint,
             chain_id=chain.chain_id,
             exclusions=chain.exclusions(),
             expected_decimals=cfg.token.decimals,
         )
-        publisher = None
+        sol_publisher: Publisher | None = None
         if publish and chain.memo_keypair is not None:
             from por.oracle.solana_memo import SolanaMemoPublisher
 
-            publisher = SolanaMemoPublisher(
+            sol_publisher = SolanaMemoPublisher(
                 chain.rpc_url,
                 chain.memo_keypair,
                 chain_id=chain.chain_id,
                 state_dir=cfg.service.data_dir / "memo",
             )
-        return sol_reader, publisher
+        return sol_reader, sol_publisher
     if isinstance(chain, FakeChainConfig):
         from por.demo.fake_chain import FakeChainReader
 
@@ -179,7 +186,7 @@ def build_chain(
     assert_never(chain)
 
 
-def build_custodian(source: CustodianConfig) -> Any:
+def build_custodian(source: CustodianConfig) -> CustodianSource:
     if isinstance(source, FilesCustodianConfig):
         from por.custodians.files import FileSource
 
@@ -204,7 +211,7 @@ def build_custodian(source: CustodianConfig) -> Any:
 # --- the service --------------------------------------------------------------------------
 
 
-def load_signer(cfg: Config) -> Any:
+def load_signer(cfg: Config) -> Ed25519Signer:
     from por.core.dsse import Ed25519Signer
 
     passphrase = os.environ.get(cfg.signing.passphrase_env)
@@ -225,12 +232,12 @@ def load_signer(cfg: Config) -> Any:
 @dataclass(slots=True)
 class Service:
     cfg: Config
-    store: Any
+    store: Store
     deps: RunDeps
-    keyset: Any
+    keyset: KeySet
     closers: list[Callable[[], None]] = field(default_factory=list)
     _run_lock: threading.Lock = field(default_factory=threading.Lock)
-    scheduler: Any = None
+    scheduler: AttestationScheduler | None = None
     api_thread: threading.Thread | None = None
 
     def attest(self) -> RunResult:
@@ -242,7 +249,7 @@ class Service:
         with self._run_lock:
             return catch_up_publications(self.deps)
 
-    def app(self) -> Any:
+    def app(self) -> FastAPI:
         from por.api import ApiDeps, create_app
 
         token = os.environ.get(self.cfg.service.admin_token_env) or None
@@ -255,7 +262,7 @@ class Service:
             )
         )
 
-    def start_api(self) -> Any:
+    def start_api(self) -> uvicorn.Server:
         """Serve the API in a background thread (no signal handlers there); returns the server."""
         import uvicorn
 
@@ -278,7 +285,7 @@ class Service:
         self.api_thread = thread
         return server
 
-    def start_scheduler(self, *, run_now: bool) -> Any:
+    def start_scheduler(self, *, run_now: bool) -> AttestationScheduler:
         from por.service.scheduler import AttestationScheduler
 
         leadership = self.store.leadership("attest")

@@ -267,8 +267,6 @@ def test_add_months_clamps() -> None:
     assert add_months(date(2025, 11, 30), 3) == date(2026, 2, 28)
 
 
-
-
 def test_staleness_reasons() -> None:
     from por.custodians.model import Statement
 

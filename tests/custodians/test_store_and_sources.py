@@ -193,7 +193,7 @@ def test_rawstore_put_is_atomic_under_concurrent_writers(tmp_path: Path) -> None
 def test_demo_samples_shift_dates_and_stay_fresh() -> None:
     from datetime import date, timedelta
 
-    from por.demo import samples as demo
+    from por.demo import statements as demo
 
     docs = demo.sample_documents(date(2026, 1, 15))
     src = InMemorySource.from_documents(name="htbk", documents=docs, custodian=HT)

@@ -22,9 +22,7 @@ from por.demo.anvil import (
     deploy_stablecoin,
 )
 
-ATTESTOR_KEYS = [
-    "0x" + bytes([0xA0 + i]).hex() * 32 for i in range(3)
-]
+ATTESTOR_KEYS = ["0x" + bytes([0xA0 + i]).hex() * 32 for i in range(3)]
 NOT_ATTESTOR_KEY = "0x" + "ee" * 32
 HEARTBEAT_S = 24 * 3600
 
@@ -64,12 +62,22 @@ def _world(chain_id: int) -> World:
     issuer, treasury = node.accounts[0], node.accounts[1]
     token = deploy_stablecoin(w3, issuer=issuer)
     oracle = deploy_oracle(
-        w3, owner=issuer, attestors=[Account.from_key(k).address for k in ATTESTOR_KEYS],
-        threshold=2, decimals=6)
-    consumer = deploy_consumer(w3, feed=oracle, token=token, heartbeat_s=HEARTBEAT_S,
-                               sender=issuer)
-    return World(node=node, token=token, oracle=oracle, consumer=consumer, issuer=issuer,
-                 treasury=treasury, sender_key=node.private_keys[9])
+        w3,
+        owner=issuer,
+        attestors=[Account.from_key(k).address for k in ATTESTOR_KEYS],
+        threshold=2,
+        decimals=6,
+    )
+    consumer = deploy_consumer(w3, feed=oracle, token=token, heartbeat_s=HEARTBEAT_S, sender=issuer)
+    return World(
+        node=node,
+        token=token,
+        oracle=oracle,
+        consumer=consumer,
+        issuer=issuer,
+        treasury=treasury,
+        sender_key=node.private_keys[9],
+    )
 
 
 @pytest.fixture(scope="session")

@@ -14,15 +14,16 @@ import httpx
 from eth_utils import keccak
 
 from por.core.canonical import canonical_bytes
-from por.oracle.artifacts import load_artifact
+from por.oracle.compiled import load_artifact
 
 
 def rfc3339(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_doc(*, sequence: int, as_of: int, reserves: int, supply: int,
-             root: str | None = None) -> tuple[dict[str, Any], str]:
+def make_doc(
+    *, sequence: int, as_of: int, reserves: int, supply: int, root: str | None = None
+) -> tuple[dict[str, Any], str]:
     """A por-attestation-v1 document (shape of DESIGN §4) and its digest."""
     root = root or hashlib.sha256(f"root {sequence}".encode()).hexdigest()
     doc = {
@@ -34,8 +35,13 @@ def make_doc(*, sequence: int, as_of: int, reserves: int, supply: int,
         "chains": [],
         "reserves": [],
         "liabilities": {"root": root, "total": str(supply), "leaf_count": 3},
-        "totals": {"eligible_reserves": str(reserves), "circulating_supply": str(supply),
-                   "ratio": None, "status": "FULLY_BACKED", "reasons": []},
+        "totals": {
+            "eligible_reserves": str(reserves),
+            "circulating_supply": str(supply),
+            "ratio": None,
+            "status": "FULLY_BACKED",
+            "reasons": [],
+        },
         "previous": None,
     }
     return doc, hashlib.sha256(canonical_bytes(doc)).hexdigest()
@@ -44,7 +50,8 @@ def make_doc(*, sequence: int, as_of: int, reserves: int, supply: int,
 _ORACLE_ERRORS = {
     keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4]: e["name"]
     for name in ("ReserveOracle", "PorConsumer")
-    for e in load_artifact(name)["abi"] if e["type"] == "error"
+    for e in load_artifact(name)["abi"]
+    if e["type"] == "error"
 }
 
 
@@ -74,8 +81,9 @@ class RpcProxy:
     provider error.
     """
 
-    def __init__(self, upstream: str, *, mode: str = "pass",
-                 max_log_range: int | None = None) -> None:
+    def __init__(
+        self, upstream: str, *, mode: str = "pass", max_log_range: int | None = None
+    ) -> None:
         self.upstream = upstream
         self.mode = mode
         self.max_log_range = max_log_range
@@ -112,12 +120,21 @@ class RpcProxy:
             self.log_requests.append((a, b))
             if b - a + 1 > self.max_log_range:
                 self.refused += 1
-                return json.dumps({"jsonrpc": "2.0", "id": req["id"], "error": {
-                    "code": -32005, "message": "query returned more than 10000 results"}}).encode()
+                return json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": req["id"],
+                        "error": {
+                            "code": -32005,
+                            "message": "query returned more than 10000 results",
+                        },
+                    }
+                ).encode()
         if self.mode == "malformed" and method != "eth_chainId":
             return b"<html>502 Bad Gateway</html>"
-        resp = self._client.post(self.upstream, content=body,
-                                 headers={"content-type": "application/json"}).json()
+        resp = self._client.post(
+            self.upstream, content=body, headers={"content-type": "application/json"}
+        ).json()
         if method == "eth_getLogs" and self.mode == "drop_transfer" and resp.get("result"):
             zero = "0x" + "00" * 32
             for i, log in enumerate(resp["result"]):

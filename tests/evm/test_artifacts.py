@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from por.oracle.artifacts import load_artifact
 from por.oracle.compile import CONTRACTS_DIR, compile_sources, differences, render
+from por.oracle.compiled import load_artifact
 
 pytestmark = [pytest.mark.xdist_group("evm")]
 
@@ -25,5 +25,6 @@ def test_a_changed_source_is_detected() -> None:
     sources = {p.name: p.read_text() for p in sorted(CONTRACTS_DIR.glob("*.sol"))}
     sources["PorConsumer.sol"] = sources["PorConsumer.sol"].replace(
         "return token.totalSupply() + amount <= reserves();",
-        "return token.totalSupply() + amount < reserves();")
+        "return token.totalSupply() + amount < reserves();",
+    )
     assert differences(compile_sources(sources)) == ["PorConsumer"]

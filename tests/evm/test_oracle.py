@@ -23,18 +23,35 @@ from tests.evm.helpers import make_doc, revert_name
 pytestmark = [pytest.mark.anvil, pytest.mark.xdist_group("evm")]
 
 
-def _report(rounds: Rounds, *, reserves: int = 10**12, supply: int = 9 * 10**11,
-            as_of: int | None = None, sequence: int | None = None) -> OracleReport:
+def _report(
+    rounds: Rounds,
+    *,
+    reserves: int = 10**12,
+    supply: int = 9 * 10**11,
+    as_of: int | None = None,
+    sequence: int | None = None,
+) -> OracleReport:
     seq, default_as_of = rounds.next()
-    doc, digest = make_doc(sequence=sequence or seq, as_of=as_of or default_as_of,
-                           reserves=reserves, supply=supply)
+    doc, digest = make_doc(
+        sequence=sequence or seq, as_of=as_of or default_as_of, reserves=reserves, supply=supply
+    )
     return OracleReport.from_attestation(doc, digest)
 
 
-def _sigs(w: World, r: OracleReport, keys: list[str] | None = None, *,
-          chain_id: int | None = None, contract_addr: str | None = None) -> list[bytes]:
-    return [sign_report(r, chain_id=chain_id or w.chain_id, contract=contract_addr or w.oracle,
-                        private_key=k) for k in (keys or ATTESTOR_KEYS[:2])]
+def _sigs(
+    w: World,
+    r: OracleReport,
+    keys: list[str] | None = None,
+    *,
+    chain_id: int | None = None,
+    contract_addr: str | None = None,
+) -> list[bytes]:
+    return [
+        sign_report(
+            r, chain_id=chain_id or w.chain_id, contract=contract_addr or w.oracle, private_key=k
+        )
+        for k in (keys or ATTESTOR_KEYS[:2])
+    ]
 
 
 def _submit_data(w: World, r: OracleReport, sigs: list[bytes]) -> str:
@@ -48,8 +65,9 @@ def _refusal(w: World, r: OracleReport, sigs: list[bytes]) -> str | None:
 
 def _submit(w: World, r: OracleReport, sigs: list[bytes]) -> Any:
     w3 = w.node.w3
-    h = w3.eth.send_transaction({"from": w.issuer, "to": w.oracle,
-                                 "data": _submit_data(w, r, sigs), "gas": 1_000_000})
+    h = w3.eth.send_transaction(
+        {"from": w.issuer, "to": w.oracle, "data": _submit_data(w, r, sigs), "gas": 1_000_000}
+    )
     rcpt = w3.eth.wait_for_transaction_receipt(h, poll_latency=0.01)
     assert rcpt["status"] == 1
     return rcpt
@@ -63,8 +81,7 @@ def test_eip712_hash_matches_contract(worlds: dict[int, World], rounds: Rounds) 
     assert bytes(on_chain) == report_hash(r, chain_id=1, contract=w.oracle)
 
 
-def test_round_is_stored_and_read_like_chainlink(worlds: dict[int, World],
-                                                 rounds: Rounds) -> None:
+def test_round_is_stored_and_read_like_chainlink(worlds: dict[int, World], rounds: Rounds) -> None:
     for w in worlds.values():
         r = _report(rounds, reserves=5 * 10**12, supply=4 * 10**12)
         rcpt = _submit(w, r, _sigs(w, r))
@@ -75,8 +92,14 @@ def test_round_is_stored_and_read_like_chainlink(worlds: dict[int, World],
         assert oracle.functions.latestSequence().call() == r.sequence
         rnd = oracle.functions.getRound(round_id).call()
         assert (rnd[0], rnd[1], rnd[3], rnd[4], bytes(rnd[5]), rnd[6], bytes(rnd[7])) == (
-            r.sequence, r.as_of, r.reserves, r.circulating_supply, r.liabilities_root,
-            r.liabilities_total, r.attestation_digest)
+            r.sequence,
+            r.as_of,
+            r.reserves,
+            r.circulating_supply,
+            r.liabilities_root,
+            r.liabilities_total,
+            r.attestation_digest,
+        )
         events = oracle.events.RoundSubmitted().process_receipt(rcpt, errors=DISCARD)
         assert len(events) == 1 and events[0]["args"]["sequence"] == r.sequence
         assert len(oracle.events.AnswerUpdated().process_receipt(rcpt, errors=DISCARD)) == 1
@@ -100,8 +123,10 @@ def test_consumer_refuses_stale_answer(worlds: dict[int, World], rounds: Rounds)
         w.node.rpc("evm_increaseTime", [2 * 24 * 3600])
         w.node.mine(1)
         consumer = contract(w.node.w3, "PorConsumer", w.consumer)
-        assert revert_name(w.node.w3, w.consumer,
-                           consumer.encode_abi("reserves", args=[])) == "StaleAnswer"
+        assert (
+            revert_name(w.node.w3, w.consumer, consumer.encode_abi("reserves", args=[]))
+            == "StaleAnswer"
+        )
     finally:
         assert w.node.rpc("evm_revert", [snap]) is True
 
@@ -111,12 +136,15 @@ def test_consumer_refuses_zero_answer(worlds: dict[int, World], rounds: Rounds) 
     r = _report(rounds, reserves=0)
     _submit(w, r, _sigs(w, r))
     consumer = contract(w.node.w3, "PorConsumer", w.consumer)
-    assert revert_name(w.node.w3, w.consumer,
-                       consumer.encode_abi("reserves", args=[])) == "NonPositiveAnswer"
+    assert (
+        revert_name(w.node.w3, w.consumer, consumer.encode_abi("reserves", args=[]))
+        == "NonPositiveAnswer"
+    )
 
 
-def test_replay_from_chain_1_on_chain_56_is_refused(worlds: dict[int, World],
-                                                    rounds: Rounds) -> None:
+def test_replay_from_chain_1_on_chain_56_is_refused(
+    worlds: dict[int, World], rounds: Rounds
+) -> None:
     # Attack: the attestors sign a report for the oracle on chain 1; someone submits the
     # same report and signatures to the oracle on chain 56 (even at the same address).
     # The EIP-712 domain binds chainId, so the signers recovered on 56 are strangers.
@@ -126,8 +154,7 @@ def test_replay_from_chain_1_on_chain_56_is_refused(worlds: dict[int, World],
     assert _refusal(worlds[56], r, _sigs(worlds[56], r)) is None  # the honest one passes
 
 
-def test_report_for_another_contract_is_refused(worlds: dict[int, World],
-                                                rounds: Rounds) -> None:
+def test_report_for_another_contract_is_refused(worlds: dict[int, World], rounds: Rounds) -> None:
     # Attack: signatures made for oracle A are replayed at oracle B on the same chain.
     w = worlds[1]
     r = _report(rounds)
@@ -197,8 +224,10 @@ def test_attestor_set_management(worlds: dict[int, World]) -> None:
     # Only the owner may change the set.
     data = oracle.encode_abi("addAttestor", args=[newcomer])
     assert revert_name(w3, w.oracle, data, w.treasury) == "NotOwner"
-    assert revert_name(w3, w.oracle, oracle.encode_abi("setThreshold", args=[4]),
-                       w.issuer) == "InvalidThreshold"
+    assert (
+        revert_name(w3, w.oracle, oracle.encode_abi("setThreshold", args=[4]), w.issuer)
+        == "InvalidThreshold"
+    )
     h = oracle.functions.addAttestor(newcomer).transact({"from": w.issuer})
     rcpt = w3.eth.wait_for_transaction_receipt(h, poll_latency=0.01)
     assert len(oracle.events.AttestorAdded().process_receipt(rcpt, errors=DISCARD)) == 1

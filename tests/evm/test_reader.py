@@ -62,15 +62,17 @@ class TokenWorld:
         assert self.ledger[a] >= 0
 
     def mint(self, recipients: list[str], amounts: list[int]) -> None:
-        mint_batch(self.w.node.w3, self.token, issuer=self.w.issuer, recipients=recipients,
-                   amounts=amounts)
+        mint_batch(
+            self.w.node.w3, self.token, issuer=self.w.issuer, recipients=recipients, amounts=amounts
+        )
         for r, a in zip(recipients, amounts, strict=True):
             self.credit(r, a)
 
     def transfer(self, sender: str, recipients: list[str], amounts: list[int]) -> None:
         impersonate(self.w.node, sender)
-        transfer_batch(self.w.node.w3, self.token, sender=sender, recipients=recipients,
-                       amounts=amounts)
+        transfer_batch(
+            self.w.node.w3, self.token, sender=sender, recipients=recipients, amounts=amounts
+        )
         for r, a in zip(recipients, amounts, strict=True):
             self.debit(sender, a)
             self.credit(r, a)
@@ -87,16 +89,20 @@ class TokenWorld:
 
     def reader(self, urls: list[str] | None = None, **kw: Any) -> EvmChainReader:
         return EvmChainReader(
-            chain_id=self.w.chain_id, rpc_urls=urls or [self.w.node.url], token_address=self.token,
+            chain_id=self.w.chain_id,
+            rpc_urls=urls or [self.w.node.url],
+            token_address=self.token,
             excluded={self.w.treasury: "treasury", self.bridge: "bridge_escrow"},
-            start_block=self.deployed_at, expected_decimals=6, **kw)
+            start_block=self.deployed_at,
+            expected_decimals=6,
+            **kw,
+        )
 
 
 def _token_world(w: World, holders: int = 1_000) -> TokenWorld:
     w3 = w.node.w3
     token = deploy_stablecoin(w3, issuer=w.issuer)
-    tw = TokenWorld(w=w, token=token, bridge="0x" + "b7" * 20,
-                    deployed_at=w3.eth.block_number)
+    tw = TokenWorld(w=w, token=token, bridge="0x" + "b7" * 20, deployed_at=w3.eth.block_number)
     people = tw.random_addresses(holders)
     tw.mint(people, [tw.rng.randrange(1, 10**9) for _ in people])
     tw.mint([w.treasury, tw.bridge, w.issuer], [10**13, 3 * 10**12, 10**9])
@@ -147,16 +153,19 @@ def test_snapshot_equals_chain_state(tworlds: dict[int, TokenWorld]) -> None:
         finalized = tw.w.node.w3.eth.get_block("finalized")
         assert snap.chain_id == f"eip155:{cid}"
         assert snap.token_address == f"eip155:{cid}:{tw.token.lower()}"
-        assert (snap.block.number, snap.block.hash) == (finalized["number"],
-                                                        finalized["hash"].hex())
+        assert (snap.block.number, snap.block.hash) == (
+            finalized["number"],
+            finalized["hash"].hex(),
+        )
         assert snap.decimals == 6 and len(snap.holders) >= 1_000
         _check_against_chain(tw, snap)
         assert snap.endpoint_notes == ()
         reader.close()
 
 
-def test_incremental_index_reads_only_new_blocks(tworlds: dict[int, TokenWorld],
-                                                 tmp_path: Any) -> None:
+def test_incremental_index_reads_only_new_blocks(
+    tworlds: dict[int, TokenWorld], tmp_path: Any
+) -> None:
     tw = tworlds[56]
     store = FileCheckpointStore(tmp_path)
     proxy = RpcProxy(tw.w.node.url, max_log_range=10**9)
@@ -164,8 +173,10 @@ def test_incremental_index_reads_only_new_blocks(tworlds: dict[int, TokenWorld],
         first = tw.reader([proxy.url], checkpoint_store=store)
         snap1 = first.snapshot()
         cp = store.load(snap1.chain_id, snap1.token_address)
-        assert cp is not None and (cp.block_number, cp.block_hash) == (snap1.block.number,
-                                                                      snap1.block.hash)
+        assert cp is not None and (cp.block_number, cp.block_hash) == (
+            snap1.block.number,
+            snap1.block.hash,
+        )
         # New activity, then a NEW reader (a restart) with the same store.
         people = [a for a in tw.ledger if a not in (tw.w.treasury.lower(), tw.bridge)][:5]
         tw.transfer(people[0], tw.random_addresses(3) + people[1:3], [1, 2, 3, 4, 5])
@@ -229,8 +240,9 @@ def test_reorg_below_checkpoint_reindexes(worlds: dict[int, World]) -> None:
     reader.close()
 
 
-def test_quorum_outvotes_liar_down_and_wrong_chain(tworlds: dict[int, TokenWorld],
-                                                   worlds: dict[int, World]) -> None:
+def test_quorum_outvotes_liar_down_and_wrong_chain(
+    tworlds: dict[int, TokenWorld], worlds: dict[int, World]
+) -> None:
     tw = tworlds[1]
     honest = RpcProxy(tw.w.node.url)
     liar = RpcProxy(tw.w.node.url, mode="lie")
@@ -303,8 +315,9 @@ def test_dropped_transfer_log_is_caught_by_balance_spot_checks(worlds: dict[int,
     token = contract(w.node.w3, "StableToken", tw.token)
 
     def on_chain(a: str) -> int:
-        return int(token.functions.balanceOf(w.node.w3.to_checksum_address(a)).call(
-            block_identifier=pin))
+        return int(
+            token.functions.balanceOf(w.node.w3.to_checksum_address(a)).call(block_identifier=pin)
+        )
 
     assert got == {
         f"eip155:56:{sender}": (on_chain(sender) + value, on_chain(sender)),
@@ -326,8 +339,9 @@ def test_dropped_transfer_log_is_caught_by_balance_spot_checks(worlds: dict[int,
     ("mode", "err"),
     [("malformed", EvmMalformedAnswerError), ("bad_result", EvmMalformedAnswerError)],
 )
-def test_malformed_answers_are_typed_errors(tworlds: dict[int, TokenWorld], mode: str,
-                                            err: type[EvmChainError]) -> None:
+def test_malformed_answers_are_typed_errors(
+    tworlds: dict[int, TokenWorld], mode: str, err: type[EvmChainError]
+) -> None:
     tw = tworlds[1]
     proxy = RpcProxy(tw.w.node.url, mode=mode)
     try:
@@ -358,8 +372,9 @@ def test_bad_targets_are_typed_errors(worlds: dict[int, World]) -> None:
         r.snapshot()
     assert worlds[56].node.url in str(ei3.value)
     # Down.
-    r = EvmChainReader(chain_id=1, rpc_urls=[f"http://127.0.0.1:{free_port()}"],
-                       token_address=w.token)
+    r = EvmChainReader(
+        chain_id=1, rpc_urls=[f"http://127.0.0.1:{free_port()}"], token_address=w.token
+    )
     with pytest.raises(EvmEndpointDownError):
         r.snapshot()
     # All of them are ChainErrors for the run.
@@ -367,9 +382,13 @@ def test_bad_targets_are_typed_errors(worlds: dict[int, World]) -> None:
 
 
 def test_checkpoint_round_trip_and_bad_file(tmp_path: Any) -> None:
-    cp = IndexCheckpoint(chain_id="eip155:1", token="eip155:1:0x" + "11" * 20,
-                         block_number=7, block_hash="ab" * 32,
-                         balances={"0x" + "22" * 20: 5, "0x" + "33" * 20: 10**20})
+    cp = IndexCheckpoint(
+        chain_id="eip155:1",
+        token="eip155:1:0x" + "11" * 20,
+        block_number=7,
+        block_hash="ab" * 32,
+        balances={"0x" + "22" * 20: 5, "0x" + "33" * 20: 10**20},
+    )
     assert IndexCheckpoint.from_dict(json.loads(json.dumps(cp.to_dict()))) == cp
     store = FileCheckpointStore(tmp_path)
     store.save(cp)

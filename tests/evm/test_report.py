@@ -26,15 +26,21 @@ CONTRACT = "0x" + "c0" * 20
 
 
 def _doc() -> tuple[dict, str]:
-    return make_doc(sequence=7, as_of=1_795_000_000, reserves=1_012_345_000_000,
-                    supply=1_000_000_000_000)
+    return make_doc(
+        sequence=7, as_of=1_795_000_000, reserves=1_012_345_000_000, supply=1_000_000_000_000
+    )
 
 
 def test_from_attestation_reads_the_fields() -> None:
     doc, digest = _doc()
     r = OracleReport.from_attestation(doc, digest)
     assert (r.sequence, r.as_of, r.reserves, r.circulating_supply, r.liabilities_total) == (
-        7, 1_795_000_000, 1_012_345_000_000, 1_000_000_000_000, 1_000_000_000_000)
+        7,
+        1_795_000_000,
+        1_012_345_000_000,
+        1_000_000_000_000,
+        1_000_000_000_000,
+    )
     assert r.liabilities_root.hex() == doc["liabilities"]["root"]
     assert r.attestation_digest.hex() == digest
     assert OracleReport.from_dict(json.loads(json.dumps(r.to_dict()))) == r
@@ -68,7 +74,8 @@ def test_signature_binds_chain_and_contract() -> None:
     assert recover_signer(r, sig, chain_id=56, contract=CONTRACT) != me
     assert recover_signer(r, sig, chain_id=1, contract="0x" + "c1" * 20) != me
     assert report_hash(r, chain_id=1, contract=CONTRACT) != report_hash(
-        r, chain_id=56, contract=CONTRACT)
+        r, chain_id=56, contract=CONTRACT
+    )
 
 
 def test_low_s_only() -> None:

@@ -49,10 +49,10 @@ if TYPE_CHECKING:  # types only; build_service imports these where it uses them
     from por.chains.base import ChainReader
     from por.core.dsse import Ed25519Signer, KeySet
     from por.core.policy import Policy
-    from por.service.scheduler import AttestationScheduler
-    from por.store.store import Store
     from por.custodians.base import CustodianSource
     from por.custodians.rawstore import RawStore
+    from por.service.scheduler import AttestationScheduler
+    from por.store.store import Store
 
 log = logging.getLogger("por.service")
 

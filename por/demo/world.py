@@ -246,6 +246,7 @@ kind = "evm"
 chain_id = "eip155:{n.chain_id}"
 rpc_urls = {_toml([n.url])}
 token = "{c["token"]}"
+index_from_genesis = true  # a fresh local chain: genesis is a few blocks ago
 treasury = {_toml([c["treasury"]])}
 bridge_escrow = {_toml([c["bridge_escrow"]])}
 oracle = "{c["oracle"]}"

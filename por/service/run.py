@@ -109,6 +109,10 @@ class RunDeps:
     publishers: Sequence[Publisher] = ()
     tree_workers: int = 1
     on_recorded: Callable[[RunResult], None] | None = None
+    # Key rotation (por.service.signing.KeyRing): the issuer keys valid at the document's
+    # issued_at sign it (None: `signers`); cosigners add their lines to every checkpoint.
+    signers_at: Callable[[datetime], Sequence[Signer]] | None = None
+    checkpoint_cosigners: Sequence[NoteSigner] = ()
 
 
 def snapshot_chains(chains: Sequence[ChainReader]) -> list[ChainSnapshot]:
@@ -217,11 +221,16 @@ def attest_once(deps: RunDeps) -> RunResult:
     # classes, amounts) are checked once, on the whole document, before the signature.
     decode_attestation(payload, where=f"attestation {sequence}")
 
-    envelope = sign_envelope(payload, PAYLOAD_TYPE, list(deps.signers))
+    signers = deps.signers_at(attestation.issued_at) if deps.signers_at else deps.signers
+    envelope = sign_envelope(payload, PAYLOAD_TYPE, list(signers))
     crashpoint("after_sign")
 
     def _sign_cp(cp: Checkpoint) -> str:
-        return sign_checkpoint(cp, key_name=deps.origin, signer=deps.checkpoint_signer)
+        note = sign_checkpoint(cp, key_name=deps.origin, signer=deps.checkpoint_signer)
+        for cosigner in deps.checkpoint_cosigners:  # one more signature line each
+            extra = sign_checkpoint(cp, key_name=deps.origin, signer=cosigner)
+            note += extra[extra.rindex("\n\n") + 2 :]
+        return note
 
     deps.store.record(
         attestation=attestation,

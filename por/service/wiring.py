@@ -47,10 +47,11 @@ if TYPE_CHECKING:  # types only; build_service imports these where it uses them
     from fastapi import FastAPI
 
     from por.chains.base import ChainReader
-    from por.core.dsse import Ed25519Signer, KeySet
+    from por.core.dsse import KeySet
     from por.core.policy import Policy
     from por.custodians.base import CustodianSource
     from por.custodians.rawstore import RawStore
+    from por.service.hsm import HsmToken
     from por.service.scheduler import AttestationScheduler
     from por.store.store import Store
 
@@ -118,7 +119,13 @@ class CustodianReserves:
 
 
 def build_chain(
-    chain: ChainConfig, *, cfg: Config, where: str, store: Store, publish: bool
+    chain: ChainConfig,
+    *,
+    cfg: Config,
+    where: str,
+    store: Store,
+    publish: bool,
+    token: HsmToken | None = None,
 ) -> tuple[ChainReader, Publisher | None]:
     if isinstance(chain, EvmChainConfig):
         from por.chains.evm import EvmChainReader, FileCheckpointStore
@@ -129,7 +136,7 @@ def build_chain(
             token_address=chain.token,
             excluded=chain.exclusions(),
             checkpoint_store=FileCheckpointStore(cfg.service.data_dir / "index"),
-            start_block=chain.start_block,
+            start_block=chain.first_block,
             quorum=chain.quorum,
             max_log_range=chain.max_log_range,
             spot_checks=chain.spot_checks,
@@ -141,7 +148,11 @@ def build_chain(
             from por.oracle.intents import DbIntentStore
 
             sender = _secret(chain.publisher_key_env, where)
-            attestors = [_secret(e, where) for e in chain.attestor_key_envs] or [sender]
+            attestors: list[Any] = [_secret(e, where) for e in chain.attestor_key_envs]
+            if chain.attestor_hsm_labels:
+                if token is None:  # config.py refuses this; kept for callers of build_chain
+                    raise ConfigError("attestor_hsm_labels need [signing.pkcs11]", where=where)
+                attestors += [token.secp256k1_attestor(label) for label in chain.attestor_hsm_labels]
             publisher = EvmPublisher(
                 chain_id=chain.chain_number,
                 rpc_urls=chain.rpc_urls,
@@ -209,24 +220,6 @@ def build_custodian(source: CustodianConfig) -> CustodianSource:
 
 
 # --- the service --------------------------------------------------------------------------
-
-
-def load_signer(cfg: Config) -> Ed25519Signer:
-    from por.core.dsse import Ed25519Signer
-
-    passphrase = os.environ.get(cfg.signing.passphrase_env)
-    if not passphrase:
-        raise ConfigError(
-            f"set {cfg.signing.passphrase_env} to the issuer key's passphrase",
-            where=f"{cfg.path}:signing.passphrase_env",
-        )
-    try:
-        pem = cfg.signing.key_file.read_bytes()
-    except OSError as e:
-        raise ConfigError(
-            f"cannot read the issuer key: {e.strerror}", where=str(cfg.signing.key_file)
-        ) from e
-    return Ed25519Signer.from_pem(pem, passphrase, where=str(cfg.signing.key_file))
 
 
 @dataclass(slots=True)
@@ -350,37 +343,34 @@ def build_service(
     clock: Callable[[], datetime] = _utcnow,
     random_bytes: Callable[[int], bytes] = secrets.token_bytes,
 ) -> Service:
-    from por.core.dsse import KeySet
     from por.core.policy import Policy
     from por.custodians.rawstore import RawStore
+    from por.service.signing import load_keyring
     from por.store.store import Store
 
+    ring = load_keyring(cfg)
+    keyset = ring.keyset
     try:
-        keyset = KeySet.from_json_bytes(
-            cfg.signing.keys_file.read_bytes(), where=str(cfg.signing.keys_file)
+        store = Store.open(
+            cfg.database_url,
+            data_dir=cfg.service.data_dir,
+            attestations_dir=cfg.service.attestations_dir,
         )
-    except OSError as e:
-        raise ConfigError(
-            f"cannot read the key set: {e.strerror}", where=str(cfg.signing.keys_file)
-        ) from e
-    signer = load_signer(cfg)
-    if keyset.get(signer.keyid) is None:
-        raise ConfigError(
-            f"the issuer key {signer.keyid[:16]}… is not in the published key set",
-            where=str(cfg.signing.keys_file),
-        )
-    store = Store.open(
-        cfg.database_url,
-        data_dir=cfg.service.data_dir,
-        attestations_dir=cfg.service.attestations_dir,
-    )
-    svc_closers: list[Callable[[], None]] = []
+    except BaseException:
+        ring.close()
+        raise
+    svc_closers: list[Callable[[], None]] = [ring.close]
     try:
         readers = []
         publishers: list[Publisher] = []
         for i, chain in enumerate(cfg.chains):
             reader, pub = build_chain(
-                chain, cfg=cfg, where=f"{cfg.path}:chains[{i}]", store=store, publish=publish
+                chain,
+                cfg=cfg,
+                where=f"{cfg.path}:chains[{i}]",
+                store=store,
+                publish=publish,
+                token=ring.token,
             )
             readers.append(reader)
             if hasattr(reader, "close"):
@@ -403,8 +393,10 @@ def build_service(
             chains=readers,
             reserves=reserves,
             store=store,
-            signers=[signer],
-            checkpoint_signer=signer,
+            signers=list(ring.signers[:1]),
+            checkpoint_signer=ring.signers[0],
+            signers_at=ring.signers_at,
+            checkpoint_cosigners=ring.signers[1:],
             origin=cfg.service.origin,
             clock=clock,
             random_bytes=random_bytes,

@@ -62,6 +62,7 @@ def write_world(
     )
     text = f"""
 [service]
+demo = true
 data_dir = "data"
 attestations_dir = "attestations"
 database_url = {toml_value(database_url)}

@@ -26,12 +26,14 @@ from por.core.times import format_time
 from por.errors import ConfigError, SigningError
 from por.service.config import Config
 from por.service.hsm import HsmToken
+from por.service.logs import register_secret
 
 
 def _env(name: str, where: str, what: str) -> str:
     value = os.environ.get(name)
     if not value:
         raise ConfigError(f"set {name} to {what}", where=where)
+    register_secret(value)
     return value
 
 

@@ -33,6 +33,7 @@ from por.service.config import (
     FilesCustodianConfig,
     SolanaChainConfig,
 )
+from por.service.logs import register_secret
 from por.service.run import (
     PublishOutcome,
     ReserveResult,
@@ -66,6 +67,7 @@ def _secret(env: str, where: str) -> str:
     value = os.environ.get(env)
     if not value:
         raise ConfigError(f"environment variable {env} is not set", where=where)
+    register_secret(value)  # never in a log line
     return value
 
 
@@ -246,6 +248,7 @@ class Service:
         from por.api import ApiDeps, create_app
 
         token = os.environ.get(self.cfg.service.admin_token_env) or None
+        register_secret(token)
         return create_app(
             ApiDeps(
                 store=self.store,
@@ -342,6 +345,7 @@ def build_service(
     publish: bool = True,
     clock: Callable[[], datetime] = _utcnow,
     random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+    migrate: bool = False,
 ) -> Service:
     from por.core.policy import Policy
     from por.custodians.rawstore import RawStore
@@ -355,6 +359,7 @@ def build_service(
             cfg.database_url,
             data_dir=cfg.service.data_dir,
             attestations_dir=cfg.service.attestations_dir,
+            migrate=migrate,
         )
     except BaseException:
         ring.close()

@@ -245,7 +245,7 @@ def test_security_headers_and_pages(api: Api) -> None:
 
 
 def test_empty_store_answers_404_not_500(tmp_path: Any) -> None:
-    store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a")
+    store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True)
     with TestClient(create_app(ApiDeps(store=store, keys={"keys": []}))) as c:
         for p in ("/v1/attestations/latest", "/v1/proofs/eip155:1:0x01", "/v1/log/checkpoint"):
             r = c.get(p)

@@ -92,6 +92,11 @@ token = "{cid}:0x{"ab" * 20}"
 """ + "".join(f'"{a}" = {b}\n' for a, b in hs.items())
     text += extra_chain
     (root / "por.toml").write_text(text)
+    # what an operator does once: `por db upgrade` (the service refuses an unmigrated db)
+    from por.store.migrate import upgrade_url
+
+    (root / "data").mkdir(exist_ok=True)
+    upgrade_url(database_url or f"sqlite:///{root / 'data' / 'por.db'}")
     return World(root=root, config=root / "por.toml", keys=keys, holders=chains)
 
 

@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # types only; build_service imports these where it uses them
     from por.core.policy import Policy
     from por.custodians.base import CustodianSource
     from por.custodians.rawstore import RawStore
+    from por.service.alerts import Alert, Alerter, Webhook
     from por.service.hsm import HsmToken
     from por.service.scheduler import AttestationScheduler
     from por.store.store import Store
@@ -224,6 +225,43 @@ def build_custodian(source: CustodianConfig) -> CustodianSource:
 # --- the service --------------------------------------------------------------------------
 
 
+def build_alerter(cfg: Config, store: Store) -> Alerter:
+    """The alert rules of `[alerts]`, with webhooks whose keys come from the environment."""
+    from por.service.alerts import Alerter, AlertMetrics, Webhook, WebhookSender
+    from por.service.scheduler import longest_gap_s
+
+    metrics = AlertMetrics()
+    hooks = [
+        Webhook(
+            url=h.url,
+            secret=_secret(h.secret_env, f"{cfg.path}:alerts.webhooks[{i}].secret_env").encode(),
+            timeout_s=h.timeout_s,
+            max_attempts=h.max_attempts,
+        )
+        for i, h in enumerate(cfg.alerts.webhooks)
+    ]
+
+    def dead_letter(alert: Alert, hook: Webhook, attempts: int, error: str) -> None:
+        store.record_dead_letter(
+            alert_id=alert.id,
+            kind=alert.kind,
+            url=hook.url,
+            body=alert.body(),
+            attempts=attempts,
+            last_error=error,
+        )
+
+    sender = WebhookSender(hooks, dead_letter=dead_letter, metrics=metrics) if hooks else None
+    latest = store.latest()
+    return Alerter(
+        stale_after_s=cfg.alerts.stale_after_intervals * longest_gap_s(cfg.schedule),
+        publication_lag_blocks=cfg.alerts.publication_lag_blocks,
+        metrics=metrics,
+        sender=sender,
+        last_status=None if latest is None else latest.status,
+    )
+
+
 @dataclass(slots=True)
 class Service:
     cfg: Config
@@ -234,11 +272,61 @@ class Service:
     _run_lock: threading.Lock = field(default_factory=threading.Lock)
     scheduler: AttestationScheduler | None = None
     api_thread: threading.Thread | None = None
+    alerter: Alerter | None = None
+    up_since: datetime = field(default_factory=_utcnow)
 
     def attest(self) -> RunResult:
-        """One run; runs of one process never overlap (the API trigger and the scheduler)."""
+        """One run; runs of one process never overlap (the API trigger and the scheduler).
+
+        The outcome goes to the alerter (status change, publication lag, a failed run),
+        which never blocks: webhooks are delivered on their own thread.
+        """
         with self._run_lock:
-            return attest_once(self.deps)
+            try:
+                result = attest_once(self.deps)
+            except BaseException as e:
+                if self.alerter is not None and isinstance(e, Exception):
+                    self.alerter.run_failed(e)
+                raise
+        if self.alerter is not None:
+            try:
+                chains = self.store.get(result.sequence).attestation.chains
+                blocks = {c.chain_id: c.block.number for c in chains}
+                self.alerter.run_completed(result, blocks=blocks)
+            except Exception:  # alerting must never turn a recorded run into a failure
+                log.exception("alerting on attestation %d failed", result.sequence)
+        return result
+
+    def check_stale(self) -> None:
+        if self.alerter is None:
+            return
+        try:
+            latest = self.store.latest_issued()
+        except PorError as e:
+            log.warning("stale check: cannot read the store: %s", e)
+            return
+        seq, issued = (None, None) if latest is None else latest
+        self.alerter.check_stale(seq, issued, up_since=self.up_since)
+
+    def start_stale_watch(self) -> None:
+        """Check every minute (or K intervals / 4) whether the latest attestation is stale."""
+        if self.alerter is None:
+            return
+        period = max(1.0, min(60.0, self.alerter.stale_after_s / 4))
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(period):
+                self.check_stale()
+
+        t = threading.Thread(target=watch, name="por-stale-watch", daemon=True)
+        t.start()
+
+        def close() -> None:
+            stop.set()
+            t.join(timeout=5)
+
+        self.closers.append(close)
 
     def catch_up(self) -> list[PublishOutcome]:
         with self._run_lock:
@@ -255,6 +343,8 @@ class Service:
                 keys=self.keyset.to_dict(),
                 admin_token=token,
                 trigger=lambda: self.attest().sequence,
+                collectors=[] if self.alerter is None else [self.alerter.metrics],
+                stale_after_s=None if self.alerter is None else self.alerter.stale_after_s,
             )
         )
 
@@ -288,6 +378,7 @@ class Service:
         self.scheduler = AttestationScheduler(self.cfg.schedule, self.attest, leadership)
         self.scheduler.start(run_now=run_now)
         self.closers.append(self.scheduler.shutdown)
+        self.start_stale_watch()
         return self.scheduler
 
     def _wait_for_signal(self) -> None:
@@ -407,9 +498,14 @@ def build_service(
             random_bytes=random_bytes,
             publishers=publishers,
         )
+        alerter = build_alerter(cfg, store)
+        if alerter.sender is not None:
+            svc_closers.append(alerter.sender.close)
     except BaseException:
         for c in svc_closers:
             c()
         store.close()
         raise
-    return Service(cfg=cfg, store=store, deps=deps, keyset=keyset, closers=svc_closers)
+    return Service(
+        cfg=cfg, store=store, deps=deps, keyset=keyset, closers=svc_closers, alerter=alerter
+    )

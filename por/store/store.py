@@ -62,7 +62,7 @@ from por.store.files import TEMP_SUFFIX, read_file, write_atomic
 from por.store.leader import FileLeadership, Leadership, PostgresLeadership
 from por.store.log import AttestationLog
 from por.store import migrate as migrations
-from por.store.models import AttestationRow, MetaRow
+from por.store.models import AlertDeadLetterRow, AttestationRow, MetaRow
 from por.store.publications import PublicationState
 
 CHECKPOINT_FILE = "checkpoint.txt"
@@ -322,6 +322,57 @@ class Store:
             lambda s: s.execute(select(func.max(AttestationRow.sequence))).scalar_one_or_none()
         )
         return None if seq is None else int(seq)
+
+    def latest_issued(self) -> tuple[int, datetime] | None:
+        """(sequence, issued_at) of the latest attestation: /healthz and the stale alarm."""
+        row = self._db.read(
+            lambda s: s.execute(
+                select(AttestationRow.sequence, AttestationRow.issued_at)
+                .order_by(AttestationRow.sequence.desc())
+                .limit(1)
+            ).first()
+        )
+        if row is None:
+            return None
+        issued = row[1] if row[1].tzinfo else row[1].replace(tzinfo=UTC)  # SQLite drops it
+        return int(row[0]), issued
+
+    # --- alert dead letters (por.service.alerts) ----------------------------------------
+
+    def record_dead_letter(
+        self, *, alert_id: str, kind: str, url: str, body: bytes, attempts: int, last_error: str
+    ) -> None:
+        """Keep an alert whose webhook delivery failed every attempt."""
+        row = AlertDeadLetterRow(
+            alert_id=alert_id[:64],
+            kind=kind[:64],
+            url=url[:512],
+            body=body,
+            attempts=attempts,
+            last_error=last_error[:2000],
+            created_at=datetime.now(UTC),
+        )
+        try:
+            with self._db.writes.begin() as s:
+                s.add(row)
+        except SQLAlchemyError as e:
+            raise StoreError(f"recording a dead letter failed: {e}", where=self._db.where) from e
+
+    def dead_letters(self) -> builtins.list[dict[str, object]]:
+        rows = self._db.read(
+            lambda s: s.scalars(select(AlertDeadLetterRow).order_by(AlertDeadLetterRow.id)).all()
+        )
+        return [
+            {
+                "alert_id": r.alert_id,
+                "kind": r.kind,
+                "url": r.url,
+                "body": bytes(r.body),
+                "attempts": r.attempts,
+                "last_error": r.last_error,
+            }
+            for r in rows
+        ]
 
     def latest(self) -> StoredAttestation | None:
         row = self._db.read(

@@ -279,7 +279,7 @@ def test_healthz_is_degraded_when_the_latest_attestation_is_stale(tmp_path: Path
         now[0] = issued[1] + timedelta(hours=3, seconds=1)
         r = c.get("/healthz")
         assert r.status_code == 503 and r.json()["status"] == "degraded"
-        assert r.json()["stale_after_s"] == 10800 and "#1 is 10801 s old" in r.json()["detail"]
+        assert r.json()["stale_after_s"] == 10800 and "(#1) is 10801 s old" in r.json()["detail"]
         metrics = c.get("/metrics").text
         assert "por_attestation_age_seconds 10801.0" in metrics
     store.close()

@@ -49,9 +49,7 @@ class Progress:
         share = ""
         if done is not None and self._total:
             share = f" {done}/{self._total} {self._unit} ({100 * done / self._total:.0f}%)"
-        self._log.info(
-            "%s:%s %s, %.0f s so far", self._what, share, self._rates(elapsed), elapsed
-        )
+        self._log.info("%s:%s %s, %.0f s so far", self._what, share, self._rates(elapsed), elapsed)
 
     def done(self, detail: str = "") -> float:
         """Log the summary line; returns the elapsed seconds."""

@@ -432,8 +432,10 @@ class EvmChainReader:
         good_in_a_row = 0
         a = start
         progress = Progress(
-            log, f"{self.chain_id}: indexing Transfer logs {start}..{end}",
-            total=max(0, end - start + 1), unit="blocks",
+            log,
+            f"{self.chain_id}: indexing Transfer logs {start}..{end}",
+            total=max(0, end - start + 1),
+            unit="blocks",
         )
         while a <= end:
             b = min(end, a + chunk - 1)

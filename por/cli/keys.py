@@ -214,7 +214,9 @@ def cmd_hsm_generate(args: argparse.Namespace) -> int:
         if args.curve == "secp256k1":
             attestor = token.generate_secp256k1(args.label)
             print(f"secp256k1 key {args.label!r} in {token.where}: address {attestor.address}")
-            print("register it as an attestor of the ReserveOracle and list it in attestor_hsm_labels")
+            print(
+                "register it as an attestor of the ReserveOracle and list it in attestor_hsm_labels"
+            )
             return 0
         signer = token.generate_ed25519(args.label)
     finally:
@@ -255,9 +257,7 @@ def register(sub: Any) -> None:
     )
     rot.set_defaults(func=cmd_rotate)
 
-    hsm = ksub.add_parser(
-        "hsm-generate", help="new key pair inside the [signing.pkcs11] HSM token"
-    )
+    hsm = ksub.add_parser("hsm-generate", help="new key pair inside the [signing.pkcs11] HSM token")
     hsm.add_argument("--config", default="por.toml")
     hsm.add_argument("--label", required=True)
     hsm.add_argument("--curve", choices=("ed25519", "secp256k1"), default="ed25519")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -231,7 +232,7 @@ def passphrase_problem(passphrase: str) -> str | None:
             f"passphrase repeats itself: {len(set(passphrase))} different characters, "
             f"at least {MIN_PASSPHRASE_DISTINCT} are needed"
         )
-    steps = {ord(b) - ord(a) for a, b in zip(passphrase, passphrase[1:], strict=False)}
+    steps = {ord(b) - ord(a) for a, b in itertools.pairwise(passphrase)}
     if steps <= {1} or steps <= {-1}:
         return "passphrase is a run of consecutive characters"
     return None

@@ -367,7 +367,7 @@ def build_world(
         raise
 
 
-class DemoStopped(BaseException):  # noqa: N818 - a signal, like KeyboardInterrupt
+class DemoStopped(BaseException):
     """SIGTERM or SIGINT arrived: unwind, stopping everything the demo started."""
 
 

@@ -77,7 +77,9 @@ def sign_webhook(secret: bytes, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},sha256={mac}"
 
 
-def verify_webhook(secret: bytes, header: str, body: bytes, *, now_s: int, max_age_s: int = 300) -> bool:
+def verify_webhook(
+    secret: bytes, header: str, body: bytes, *, now_s: int, max_age_s: int = 300
+) -> bool:
     """What a receiver does (and the tests): check the MAC in constant time and the age."""
     parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
     try:
@@ -126,7 +128,9 @@ class AlertMetrics(Collector):
                 g.add_metric([], self.last_success_s)
                 yield g
             if self.last_failure_s is not None:
-                g = GaugeMetricFamily("por_last_run_failure_timestamp_seconds", "When a run last failed")
+                g = GaugeMetricFamily(
+                    "por_last_run_failure_timestamp_seconds", "When a run last failed"
+                )
                 g.add_metric([], self.last_failure_s)
                 yield g
             lag = GaugeMetricFamily(
@@ -340,7 +344,9 @@ class Alerter:
             "ALERT %s: %s",
             alert.kind,
             alert.summary,
-            extra={"por": {"event": "alert", "alert_id": alert.id, "kind": alert.kind, **alert.details}},
+            extra={
+                "por": {"event": "alert", "alert_id": alert.id, "kind": alert.kind, **alert.details}
+            },
         )
         self.metrics.count("alerts", alert.kind)
         with self._lock:
@@ -383,7 +389,8 @@ class Alerter:
                 Alert(
                     kind="status_resolved",
                     severity="info",
-                    summary=f"attestation {result.sequence} is {result.status} again (was {before})",
+                    summary=f"attestation {result.sequence} is {result.status} again "
+                    f"(was {before})",
                     about=f"{result.sequence}",
                     at=now,
                     details={"sequence": result.sequence, "status": result.status},
@@ -402,7 +409,9 @@ class Alerter:
             head = blocks.get(chain)
             if head is None:
                 continue
-            pending = self._pending.setdefault(chain, _Pending(sequence=result.sequence, block=head))
+            pending = self._pending.setdefault(
+                chain, _Pending(sequence=result.sequence, block=head)
+            )
             lag = max(0, head - pending.block)
             self.metrics.publication_lag[chain] = lag
             if lag >= self.lag_blocks and chain not in self._lag_alerted:
@@ -429,7 +438,11 @@ class Alerter:
         with self.metrics._lock:
             self.metrics.run_failures += 1
             self.metrics.last_failure_s = now.timestamp()
-        diag = error.diagnostics() if hasattr(error, "diagnostics") else f"{type(error).__name__}: {error}"
+        diag = (
+            error.diagnostics()
+            if hasattr(error, "diagnostics")
+            else f"{type(error).__name__}: {error}"
+        )
         self.raise_alert(
             Alert(
                 kind="run_failed",
@@ -443,7 +456,9 @@ class Alerter:
 
     # -- the clock
 
-    def check_stale(self, latest_sequence: int | None, latest_issued_at: datetime | None, *, up_since: datetime) -> Alert | None:
+    def check_stale(
+        self, latest_sequence: int | None, latest_issued_at: datetime | None, *, up_since: datetime
+    ) -> Alert | None:
         """Alert once per stale episode when the latest attestation is older than K intervals
         (or none was recorded within K intervals of start)."""
         now = self._wall()

@@ -29,7 +29,7 @@ def _env(name: str, what: str, missing: list[str]) -> str:
     return f"${name} (NOT SET)"
 
 
-def describe(cfg: Config) -> tuple[list[str], list[str]]:  # noqa: PLR0912 - one branch per source kind
+def describe(cfg: Config) -> tuple[list[str], list[str]]:  # noqa: PLR0912, PLR0915 - one branch per source kind
     """(lines saying what each part would do, problems that stop a run)."""
     lines: list[str] = []
     missing: list[str] = []
@@ -62,14 +62,14 @@ def describe(cfg: Config) -> tuple[list[str], list[str]]:  # noqa: PLR0912 - one
                     f"{', '.join(attestors)}; {c.confirmations} confirmation(s)"
                 )
         elif isinstance(c, SolanaChainConfig):
-            lines.append(
-                f"{head}: Solana mint {c.mint} via {c.rpc_url} at finalized commitment"
-            )
+            lines.append(f"{head}: Solana mint {c.mint} via {c.rpc_url} at finalized commitment")
             if c.memo_keypair is not None:
                 state = "exists" if c.memo_keypair.is_file() else "MISSING"
                 if state == "MISSING":
                     problems.append(f"{head}: memo keypair {c.memo_keypair} does not exist")
-                lines.append(f"  publishes the digest in a memo, keypair {c.memo_keypair} ({state})")
+                lines.append(
+                    f"  publishes the digest in a memo, keypair {c.memo_keypair} ({state})"
+                )
         elif isinstance(c, FakeChainConfig):
             lines.append(f"{head}: in-memory demo chain with {len(c.holders)} holder(s)")
 
@@ -121,8 +121,9 @@ def describe(cfg: Config) -> tuple[list[str], list[str]]:  # noqa: PLR0912 - one
         f"alerts: stale after {cfg.alerts.stale_after_intervals} intervals, publication lag "
         f"{cfg.alerts.publication_lag_blocks} blocks, {len(hooks)} webhook(s)"
     )
-    for h in hooks:
-        lines.append(f"  webhook {h.url}, HMAC key {_env(h.secret_env, 'webhook key', missing)}")
+    for hook in hooks:
+        key = _env(hook.secret_env, "webhook key", missing)
+        lines.append(f"  webhook {hook.url}, HMAC key {key}")
     lines.append(f"database: {_database_state(cfg, problems)}")
     problems.extend(f"environment variable {m} is not set" for m in missing)
     return lines, problems
@@ -148,5 +149,7 @@ def _database_state(cfg: Config, problems: list[str]) -> str:
         return f"{url} (unreachable)"
     where = db.where
     if current != head_revision():
-        problems.append(f"database at revision {current}, needs {head_revision()}: run `{UPGRADE_COMMAND}`")
+        problems.append(
+            f"database at revision {current}, needs {head_revision()}: run `{UPGRADE_COMMAND}`"
+        )
     return f"{where} at schema revision {current}"

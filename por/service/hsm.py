@@ -17,6 +17,7 @@ library; the PIN is never part of a message.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,9 +42,7 @@ def _pkcs11() -> Any:
     try:
         import pkcs11
     except ImportError as e:  # pragma: no cover - the service extra installs it
-        raise SigningError(
-            "HSM signing needs python-pkcs11 (pip install 'por[service]')"
-        ) from e
+        raise SigningError("HSM signing needs python-pkcs11 (pip install 'por[service]')") from e
     return pkcs11
 
 
@@ -114,10 +113,8 @@ class HsmToken:
     def close(self) -> None:
         with self._lock:
             if self._session is not None:
-                try:
+                with contextlib.suppress(Exception):  # closing is best effort
                     self._session.close()
-                except Exception:  # closing is best effort  # noqa: S110
-                    pass
                 self._session = None
 
     def _call(self, what: str, fn: Callable[[Any], T]) -> T:
@@ -180,7 +177,8 @@ class HsmToken:
             raise SigningError(
                 f"key {label!r} is not an uncompressed secp256k1 point", where=self.where
             )
-        from eth_utils import keccak, to_checksum_address
+        from eth_utils.address import to_checksum_address
+        from eth_utils.crypto import keccak
 
         address = to_checksum_address(keccak(point[1:])[-20:])
         return Pkcs11Secp256k1Attestor(token=self, label=label, address=address)
@@ -263,7 +261,7 @@ class Pkcs11Secp256k1Attestor:
 
     def sign_report(self, report: OracleReport, *, chain_id: int, contract: str) -> bytes:
         """The 65-byte low-s r‖s‖v signature of the report's EIP-712 hash."""
-        from eth_keys import keys
+        from eth_keys import keys  # type: ignore[attr-defined]
 
         from por.oracle.report import HALF_N, SECP256K1_N, report_hash
 

@@ -53,10 +53,10 @@ class _TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
-        return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[
-            :-3
-        ] + "Z"
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return (
+            datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -65,9 +65,9 @@ class _TextFormatter(logging.Formatter):
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds"
-            ).replace("+00:00", "Z"),
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "message": redact(record.getMessage()),
@@ -97,7 +97,15 @@ def setup_logging(
             root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("apscheduler", "uvicorn", "uvicorn.error", "httpx", "httpcore", "web3", "urllib3"):
+    for noisy in (
+        "apscheduler",
+        "uvicorn",
+        "uvicorn.error",
+        "httpx",
+        "httpcore",
+        "web3",
+        "urllib3",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.captureWarnings(True)
 

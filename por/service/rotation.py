@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from por.core.dsse import Ed25519Signer, KeyEntry, KeySet
+from por.core.dsse import Ed25519Signer, KeyEntry, KeySet, Signer
 from por.core.times import format_time
 from por.errors import ConfigError, InputError
 from por.fileio import write_atomic
@@ -54,7 +54,10 @@ def _add_line(text: str, table: str, line: str, *, where: Path) -> str:
     pattern = re.compile(rf"^\[{re.escape(table)}\][ \t]*(#.*)?$", re.M)
     m = pattern.search(text)
     if m is None:
-        raise ConfigError(f"no [{table}] table to add {line.split('=')[0].strip()} to", where=str(where))
+        raise ConfigError(
+            f"no [{table}] table to add {line.split('=', maxsplit=1)[0].strip()} to",
+            where=str(where),
+        )
     return text[: m.end()] + "\n" + line + text[m.end() :]
 
 
@@ -64,7 +67,9 @@ def _checked(text: str, path: Path) -> Config:
     return parse_config(tomllib.loads(text), path=path)
 
 
-def rotate(config: Path, *, at: datetime, label: str | None = None, now: datetime | None = None) -> Rotation:
+def rotate(
+    config: Path, *, at: datetime, label: str | None = None, now: datetime | None = None
+) -> Rotation:
     now = now or datetime.now(UTC)
     if at < now:
         raise InputError(
@@ -85,7 +90,7 @@ def rotate(config: Path, *, at: datetime, label: str | None = None, now: datetim
         old = ring.signers[0]
         keyset = ring.keyset
         old_entry = keyset.get(old.keyid)
-        assert old_entry is not None  # noqa: S101 - load_keyring checked it
+        assert old_entry is not None
         if old_entry.not_after is not None and old_entry.not_after < at:
             raise InputError(
                 f"the current key expires at {format_time(old_entry.not_after)}, before --at",
@@ -93,14 +98,17 @@ def rotate(config: Path, *, at: datetime, label: str | None = None, now: datetim
             )
         text = config.read_text()
         stamp = at.strftime("%Y%m%dT%H%M%SZ")
+        new_signer: Signer
         if sig.pkcs11 is not None and sig.pkcs11.key_label is not None:
             new_label = label or f"{sig.pkcs11.key_label}-{stamp}"
-            assert ring.token is not None  # noqa: S101
+            assert ring.token is not None
             new_signer = ring.token.generate_ed25519(new_label)
-            new_text = _add_line(text, "signing.pkcs11", f'next_key_label = "{new_label}"', where=config)
+            new_text = _add_line(
+                text, "signing.pkcs11", f'next_key_label = "{new_label}"', where=config
+            )
             new_key = new_label
         else:
-            assert sig.key_file is not None  # noqa: S101 - the config model requires one
+            assert sig.key_file is not None
             new_path = sig.key_file.with_name(f"issuer-{stamp}.key.pem")
             if new_path.exists():
                 raise InputError("refusing to overwrite an existing file", where=str(new_path))
@@ -143,19 +151,21 @@ def finish(config: Path) -> str:
     if sig.pkcs11 is not None and sig.pkcs11.next_key_label:
         label = sig.pkcs11.next_key_label
         text = re.sub(r"^next_key_label[ \t]*=.*\n", "", text, count=1, flags=re.M)
-        text = re.sub(
-            r"^key_label[ \t]*=.*$", f'key_label = "{label}"', text, count=1, flags=re.M
-        )
+        text = re.sub(r"^key_label[ \t]*=.*$", f'key_label = "{label}"', text, count=1, flags=re.M)
         now_key = label
     elif sig.next_key_file is not None:
         line = re.search(r"^next_key_file[ \t]*=[ \t]*(\".*\")", text, flags=re.M)
         if line is None:
             raise ConfigError("cannot find the next_key_file line", where=str(config))
         text = re.sub(r"^next_key_file[ \t]*=.*\n", "", text, count=1, flags=re.M)
-        text = re.sub(r"^key_file[ \t]*=.*$", f"key_file = {line.group(1)}", text, count=1, flags=re.M)
+        text = re.sub(
+            r"^key_file[ \t]*=.*$", f"key_file = {line.group(1)}", text, count=1, flags=re.M
+        )
         now_key = str(sig.next_key_file)
     else:
-        raise InputError("no rotation under way (no next_key_file / next_key_label)", where=str(config))
+        raise InputError(
+            "no rotation under way (no next_key_file / next_key_label)", where=str(config)
+        )
     new_cfg = _checked(text, config)
     keyset = read_keyset(new_cfg)
     token = open_token(new_cfg)

@@ -169,7 +169,7 @@ def build_tree(
     return SumTree.build_columns(accounts, balances, salts, workers=workers)
 
 
-def attest_once(deps: RunDeps) -> RunResult:
+def attest_once(deps: RunDeps) -> RunResult:  # noqa: PLR0915 - the pipeline, step by step
     """Produce, sign, record and publish one attestation. Raises PorError on failure."""
     phases: list[tuple[str, float]] = []
     mark = time.monotonic()

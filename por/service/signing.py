@@ -97,7 +97,7 @@ def load_keyring(cfg: Config) -> KeyRing:
     try:
         hsm = cfg.signing.pkcs11
         if hsm is not None and hsm.key_label is not None:
-            assert token is not None  # noqa: S101 - open_token returns one for a pkcs11 table
+            assert token is not None
             for label in (hsm.key_label, hsm.next_key_label):
                 if label is not None:
                     signers.append(token.ed25519_signer(label))

@@ -155,7 +155,9 @@ def build_chain(
             if chain.attestor_hsm_labels:
                 if token is None:  # config.py refuses this; kept for callers of build_chain
                     raise ConfigError("attestor_hsm_labels need [signing.pkcs11]", where=where)
-                attestors += [token.secp256k1_attestor(label) for label in chain.attestor_hsm_labels]
+                attestors += [
+                    token.secp256k1_attestor(label) for label in chain.attestor_hsm_labels
+                ]
             publisher = EvmPublisher(
                 chain_id=chain.chain_number,
                 rpc_urls=chain.rpc_urls,

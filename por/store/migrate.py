@@ -71,9 +71,7 @@ def check(db: Database) -> None:
         state = "has no por schema (or one from before migrations)"
     else:
         state = f"is at schema revision {current}, this por needs {head}"
-    raise StoreError(
-        f"the database {state}; run `{UPGRADE_COMMAND}` first", where=db.where
-    )
+    raise StoreError(f"the database {state}; run `{UPGRADE_COMMAND}` first", where=db.where)
 
 
 def upgrade(db: Database) -> tuple[str | None, str]:

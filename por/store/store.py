@@ -44,6 +44,7 @@ from por.core.sumtree import SumTree
 from por.core.tlog import LogTree, envelope_leaf_hash
 from por.crashpoints import crashpoint
 from por.errors import StoreError
+from por.store import migrate as migrations
 from por.store.base import (
     LogConsistency,
     LogInclusion,
@@ -61,7 +62,6 @@ from por.store.db import Database
 from por.store.files import TEMP_SUFFIX, read_file, write_atomic
 from por.store.leader import FileLeadership, Leadership, PostgresLeadership
 from por.store.log import AttestationLog
-from por.store import migrate as migrations
 from por.store.models import AlertDeadLetterRow, AttestationRow, MetaRow
 from por.store.publications import PublicationState
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -263,7 +264,9 @@ def test_healthz_is_degraded_when_the_latest_attestation_is_stale(tmp_path: Path
 
     store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True)
     now = [datetime.now(UTC)]
-    deps = ApiDeps(store=store, keys={"keys": []}, stale_after_s=3 * 3600, wall_clock=lambda: now[0])
+    deps = ApiDeps(
+        store=store, keys={"keys": []}, stale_after_s=3 * 3600, wall_clock=lambda: now[0]
+    )
     with TestClient(create_app(deps)) as c:
         assert c.get("/healthz").json()["status"] == "ok"  # nothing yet, but just started
         now[0] += timedelta(hours=4)

@@ -495,7 +495,9 @@ def test_api_docs_render_offline_within_the_csp(served: Served, page: Any) -> No
     requested: list[str] = []
     page.on("request", lambda r: requested.append(r.url))
     page.goto(f"{served.base}/docs")
-    expect(page.locator(".swagger-ui .info .title")).to_contain_text("proof of reserve", timeout=15_000)
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text(
+        "proof of reserve", timeout=15_000
+    )
     expect(page.locator(".opblock-summary-path").first).to_be_visible()
     assert page.locator(".opblock").count() >= 10
     assert all(u.startswith(served.base) for u in requested), requested  # nothing off-host

@@ -140,8 +140,17 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     conf.write_text(f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\n")
     os.environ["SOFTHSM2_CONF"] = str(conf)
     subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", HSM_TOKEN, "--pin", HSM_PIN,
-         "--so-pin", "13579111"],
+        [
+            "softhsm2-util",
+            "--init-token",
+            "--free",
+            "--label",
+            HSM_TOKEN,
+            "--pin",
+            HSM_PIN,
+            "--so-pin",
+            "13579111",
+        ],
         check=True,
         capture_output=True,
     )

@@ -62,7 +62,9 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-def with_webhook(world: World, url: str, monkeypatch: pytest.MonkeyPatch, attempts: int = 2) -> None:
+def with_webhook(
+    world: World, url: str, monkeypatch: pytest.MonkeyPatch, attempts: int = 2
+) -> None:
     monkeypatch.setenv("POR_TEST_WEBHOOK", SECRET)
     world.config.write_text(
         world.config.read_text()
@@ -100,7 +102,9 @@ def test_status_change_is_a_signed_webhook_that_never_holds_up_the_run(
         now = int(datetime.now(UTC).timestamp())
         assert verify_webhook(SECRET.encode(), headers["X-Por-Signature"], body, now_s=now)
         assert not verify_webhook(b"another key", headers["X-Por-Signature"], body, now_s=now)
-        assert not verify_webhook(SECRET.encode(), headers["X-Por-Signature"], body + b" ", now_s=now)
+        assert not verify_webhook(
+            SECRET.encode(), headers["X-Por-Signature"], body + b" ", now_s=now
+        )
         svc.attest()  # still DEGRADED: no second alert for the same status
         assert svc.alerter is not None and svc.alerter.metrics.alerts == {"status": 1}
     finally:
@@ -128,7 +132,11 @@ def test_a_webhook_that_is_down_becomes_a_dead_letter(
         svc.close()  # drains the sender: what could not be delivered is kept
     from por.store.store import Store
 
-    store = Store.open(svc.cfg.database_url, data_dir=svc.cfg.service.data_dir, attestations_dir=svc.cfg.service.attestations_dir)
+    store = Store.open(
+        svc.cfg.database_url,
+        data_dir=svc.cfg.service.data_dir,
+        attestations_dir=svc.cfg.service.attestations_dir,
+    )
     try:
         letters = store.dead_letters()
     finally:
@@ -156,13 +164,19 @@ def test_sender_retries_with_backoff_then_delivers() -> None:
         post=post,
         backoff_s=0.001,
     )
-    sender.submit(Alert(kind="stale", severity="error", summary="s", about="1", at=datetime.now(UTC)))
+    sender.submit(
+        Alert(kind="stale", severity="error", summary="s", about="1", at=datetime.now(UTC))
+    )
     for _ in range(1000):
         if metrics.deliveries["delivered"]:
             break
         threading.Event().wait(0.01)
     sender.close()
-    assert len(calls) == 3 and metrics.deliveries == {"delivered": 1, "retried": 2, "dead_letter": 0}
+    assert len(calls) == 3 and metrics.deliveries == {
+        "delivered": 1,
+        "retried": 2,
+        "dead_letter": 0,
+    }
     assert letters == []
 
 
@@ -173,13 +187,22 @@ def result(seq: int, status: str, ok: bool = True) -> RunResult:
         status=status,
         reasons=("r",) if status != "FULLY_BACKED" else (),
         ratio="1.000000",
-        publications=(PublishOutcome(chain_id="eip155:1", sequence=seq, ok=ok, detail="" if ok else "nonce too low"),),
+        publications=(
+            PublishOutcome(
+                chain_id="eip155:1", sequence=seq, ok=ok, detail="" if ok else "nonce too low"
+            ),
+        ),
     )
 
 
 def test_rules_status_lag_failure_and_staleness(caplog: pytest.LogCaptureFixture) -> None:
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    a = Alerter(stale_after_s=3 * 3600, publication_lag_blocks=20, wall_clock=lambda: now[0], last_status="FULLY_BACKED")
+    a = Alerter(
+        stale_after_s=3 * 3600,
+        publication_lag_blocks=20,
+        wall_clock=lambda: now[0],
+        last_status="FULLY_BACKED",
+    )
     a.run_completed(result(1, "FULLY_BACKED"), blocks={"eip155:1": 100})
     a.run_completed(result(2, "UNDER_COLLATERALIZED", ok=False), blocks={"eip155:1": 110})
     a.run_completed(result(3, "UNDER_COLLATERALIZED", ok=False), blocks={"eip155:1": 125})
@@ -191,7 +214,9 @@ def test_rules_status_lag_failure_and_staleness(caplog: pytest.LogCaptureFixture
     assert a.raised[-1].kind == "status_resolved" and a.metrics.publication_lag == {"eip155:1": 0}
     a.run_failed(RuntimeError("boom"))
     assert a.raised[-1].kind == "run_failed" and a.metrics.run_failures == 1
-    assert any(r.levelname == "ERROR" and "UNDER_COLLATERALIZED" in r.getMessage() for r in caplog.records)
+    assert any(
+        r.levelname == "ERROR" and "UNDER_COLLATERALIZED" in r.getMessage() for r in caplog.records
+    )
     issued = now[0]
     now[0] = issued + timedelta(hours=2)
     assert a.check_stale(5, issued, up_since=issued) is None
@@ -210,6 +235,7 @@ def test_a_failed_run_is_counted_and_alerted(world: World) -> None:
 
     svc = build_service(load_config(world.config), publish=False, clock=Clock())
     try:
+
         class Broken:
             chain_id = "eip155:1"
 
@@ -243,9 +269,21 @@ def promtool() -> str:
 def test_alert_rules_pass_promtool_check_and_unit_tests() -> None:
     tool = promtool()
     rules = REPO / "deploy" / "prometheus"
-    check = subprocess.run([tool, "check", "rules", "por-alerts.yml"], cwd=rules, capture_output=True, text=True, check=False)
+    check = subprocess.run(
+        [tool, "check", "rules", "por-alerts.yml"],
+        cwd=rules,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
-    tests = subprocess.run([tool, "test", "rules", "por-alerts.test.yml"], cwd=rules, capture_output=True, text=True, check=False)
+    tests = subprocess.run(
+        [tool, "test", "rules", "por-alerts.test.yml"],
+        cwd=rules,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert tests.returncode == 0, tests.stdout + tests.stderr
 
 

@@ -46,15 +46,14 @@ paths = ["statements/*.xml"]
 def uncomment_examples(text: str) -> str:
     """The template with every example table uncommented (`# [[` starts one, a blank line ends it)."""
     out, inside = [], False
-    for line in text.splitlines():
+    for raw in text.splitlines():
+        line = raw
         if line.startswith(("# [[", "# [signing.pkcs11]")):
             inside = True
         elif not line.strip():
             inside = False
         if inside and line.startswith("# "):
-            line = line[2:]
-            if line.startswith("# "):  # a comment inside the example stays one
-                line = "#" + line[1:]
+            line = line[2:]  # a comment inside the example ("# # ...") stays one
         out.append(line)
     return "\n".join(out) + "\n"
 

@@ -83,13 +83,19 @@ def test_secp256k1_attestor_in_the_token_signs_oracle_reports(softhsm: Path) -> 
         for _ in range(4):  # ECDSA is randomized: every signature must come out low-s
             sig = attestor.sign_report(report, chain_id=1, contract="0x" + "11" * 20)
             assert len(sig) == 65 and int.from_bytes(sig[32:64], "big") <= HALF_N
-            assert recover_signer(report, sig, chain_id=1, contract="0x" + "11" * 20) == attestor.address
+            assert (
+                recover_signer(report, sig, chain_id=1, contract="0x" + "11" * 20)
+                == attestor.address
+            )
     finally:
         t.close()
 
 
 def test_wrong_pin_is_an_error_naming_the_token(
-    softhsm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    softhsm: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     with pytest.raises(SigningError) as ei:
         HsmToken(module=SOFTHSM_MODULE, token_label=HSM_TOKEN, pin="000000").open()
@@ -110,7 +116,9 @@ def test_wrong_pin_is_an_error_naming_the_token(
         (SOFTHSM_MODULE, "no-such-token", "no such token"),
     ],
 )
-def test_unavailable_hsm_is_a_clear_error(softhsm: Path, module: Path, label: str, what: str) -> None:
+def test_unavailable_hsm_is_a_clear_error(
+    softhsm: Path, module: Path, label: str, what: str
+) -> None:
     with pytest.raises(SigningError, match=what):
         HsmToken(module=module, token_label=label, pin=HSM_PIN).open()
 

@@ -43,7 +43,9 @@ def test_attest_logs_json_lines_and_no_secret(tmp_path: Path) -> None:
         "POR_TEST_HOOK": HOOK,
         "POR_TEST_PUBLISHER": PUBLISHER,
     }
-    ok = run_por(["attest", "--config", str(world.config), "--no-publish", "--log-format", "json"], env)
+    ok = run_por(
+        ["attest", "--config", str(world.config), "--no-publish", "--log-format", "json"], env
+    )
     assert ok.returncode == 0, ok.stderr
     lines = [json.loads(line) for line in ok.stderr.splitlines() if line.strip()]
     run = next(line for line in lines if line.get("event") == "run")
@@ -54,7 +56,9 @@ def test_attest_logs_json_lines_and_no_secret(tmp_path: Path) -> None:
     assert any(line.get("event") == "alert" and line["kind"] == "status" for line in lines)
 
     # a failing run: the error's diagnostics are logged at ERROR, still without secrets
-    text = world.config.read_text().replace('key_file = "keys/issuer.key.pem"', 'key_file = "keys/missing.pem"')
+    text = world.config.read_text().replace(
+        'key_file = "keys/issuer.key.pem"', 'key_file = "keys/missing.pem"'
+    )
     world.config.write_text(text)
     bad = run_por(["attest", "--config", str(world.config), "--log-format", "json"], env)
     assert bad.returncode == 1
@@ -80,7 +84,11 @@ def test_secrets_are_redacted_wherever_they_appear(world: World) -> None:
         except ValueError:
             log.exception("with traceback")
         out = stream.getvalue()
-        assert "pin-1234-secret" not in out and "aa" * 32 not in out and "ENCRYPTED PRIVATE KEY-----\n" not in out
+        assert (
+            "pin-1234-secret" not in out
+            and "aa" * 32 not in out
+            and "ENCRYPTED PRIVATE KEY-----\n" not in out
+        )
         assert out.count(REDACTED) >= 3
         assert redact("nothing secret here") == "nothing secret here"
     finally:
@@ -108,7 +116,14 @@ def test_indexing_progress_is_rate_limited() -> None:
     setup_logging("text", stream=stream)
     try:
         t = [0.0]
-        p = Progress(logging.getLogger("por.test"), "indexing", total=1000, unit="blocks", every_s=10, clock=lambda: t[0])
+        p = Progress(
+            logging.getLogger("por.test"),
+            "indexing",
+            total=1000,
+            unit="blocks",
+            every_s=10,
+            clock=lambda: t[0],
+        )
         for i in range(1, 101):
             t[0] = i * 0.5  # 50 s in 100 steps: a line every 10 s, not every step
             p.update(i * 10, blocks=i * 10, transfers=i * 3)

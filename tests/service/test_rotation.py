@@ -37,7 +37,19 @@ def test_rotation_keeps_every_attestation_verifying(world: World) -> None:
     finally:
         svc.close()
 
-    assert main(["keys", "rotate", "--config", str(world.config), "--at", at.isoformat().replace("+00:00", "Z")]) == 0
+    assert (
+        main(
+            [
+                "keys",
+                "rotate",
+                "--config",
+                str(world.config),
+                "--at",
+                at.isoformat().replace("+00:00", "Z"),
+            ]
+        )
+        == 0
+    )
     cfg = load_config(world.config)
     assert cfg.signing.next_key_file is not None and cfg.signing.next_key_file.is_file()
     keys = KeySet.from_json_bytes(cfg.signing.keys_file.read_bytes())
@@ -65,7 +77,9 @@ def test_rotation_keeps_every_attestation_verifying(world: World) -> None:
     assert signed_by == {1: {old.keyid}, 2: {old.keyid}, 3: {new.keyid}}
     # an attestation the old key signed after its not_after would be refused
     with pytest.raises(SignatureError):
-        env3 = Envelope.from_json_bytes((cfg.service.attestations_dir / "00000003.dsse.json").read_bytes())
+        env3 = Envelope.from_json_bytes(
+            (cfg.service.attestations_dir / "00000003.dsse.json").read_bytes()
+        )
         bad = KeySet(keys=(old,))
         verify_attestation_envelope(env3, bad, now=at + timedelta(days=1))
     # witnesses holding either key keep verifying the log's checkpoints
@@ -86,22 +100,34 @@ def test_rotation_in_the_past_is_refused(world: World) -> None:
     assert load_config(world.config).signing.next_key_file is None
 
 
-def test_rotation_refuses_a_weak_passphrase(world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_rotation_refuses_a_weak_passphrase(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import os
+
     from por.core.dsse import Ed25519Signer
     from por.service.rotation import rotate
 
-    import os
     weak = "short"
     key = Ed25519Signer(os.urandom(32))
     # an old key file encrypted under a weak passphrase (made before the rule): the new key
     # would inherit it, so the rotation stops before writing anything
     from Crypto.PublicKey import ECC  # noqa: F401
-    pem = key._key.export_key(format="PEM", passphrase=weak, protection="scryptAndAES256-CBC", prot_params={"iteration_count": 2**14})
+
+    pem = key._key.export_key(
+        format="PEM",
+        passphrase=weak,
+        protection="scryptAndAES256-CBC",
+        prot_params={"iteration_count": 2**14},
+    )
     cfg = load_config(world.config)
     assert cfg.signing.key_file is not None
     cfg.signing.key_file.write_text(pem)
     from por.core.dsse import KeyEntry
-    cfg.signing.keys_file.write_bytes(KeySet(keys=(KeyEntry.for_public_key(key.public_key_raw, role="issuer"),)).to_json_bytes())
+
+    cfg.signing.keys_file.write_bytes(
+        KeySet(keys=(KeyEntry.for_public_key(key.public_key_raw, role="issuer"),)).to_json_bytes()
+    )
     monkeypatch.setenv("POR_KEY_PASSPHRASE", weak)
     before = world.config.read_text()
     with pytest.raises(InputError, match="weak passphrase"):

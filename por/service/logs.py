@@ -13,6 +13,7 @@ traceback included, with `[redacted]`. Private keys in PEM form are cut the same
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -81,14 +82,34 @@ class _JsonFormatter(logging.Formatter):
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Marks the handler por installed, so a second setup replaces it."""
+    """The handler por installs (a second setup replaces it). Without a given stream it
+    writes to whatever `sys.stderr` is at the time of each record, not the object that
+    was there at setup (test harnesses and daemonizers swap it)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._fixed: TextIO | None = stream
+        super().__init__(stream)
+
+    @property
+    def stream(self) -> TextIO:
+        return self._fixed if self._fixed is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        if self._fixed is not None:
+            self._fixed = value
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        # logging's own handleError prints the record's raw arguments: they may hold a
+        # secret the formatter would have redacted. Say only that a line was lost.
+        with contextlib.suppress(Exception):
+            sys.__stderr__.write(f"por: a log line of {record.name} could not be written\n")  # type: ignore[union-attr]
 
 
 def setup_logging(
     fmt: LogFormat = "auto", *, level: int | str = logging.INFO, stream: TextIO | None = None
 ) -> None:
-    stream = stream if stream is not None else sys.stderr
-    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    use_json = fmt == "json" or (fmt == "auto" and not (stream or sys.stderr).isatty())
     handler = _Handler(stream)
     handler.setFormatter(_JsonFormatter() if use_json else _TextFormatter())
     root = logging.getLogger()

@@ -141,3 +141,51 @@ def test_hsm_lost_during_a_run_fails_it_before_anything_is_recorded(
         assert svc.alerter is not None and svc.alerter.metrics.run_failures == 1
     finally:
         svc.close()
+
+
+@pytest.mark.anvil
+def test_reserve_oracle_accepts_a_round_signed_in_the_hsm(
+    softhsm: Path, world: object, tmp_path: Path
+) -> None:
+    """The HSM attestor and a file attestor sign; the oracle (threshold 2) takes the round."""
+    from datetime import UTC, datetime, timedelta
+
+    from eth_account import Account
+
+    from por.demo.anvil import AnvilNode, deploy_oracle
+    from por.oracle.evm_publisher import EvmPublisher
+    from por.oracle.intents import FileIntentStore
+    from por.service.wiring import build_service
+
+    now = Clock(datetime.now(UTC) - timedelta(minutes=10))  # the oracle refuses old as-ofs
+    svc = build_service(load_config(world.config), publish=False, clock=now)  # type: ignore[attr-defined]
+    try:
+        r = svc.attest()
+        doc = svc.store.get(r.sequence).attestation.to_dict()
+    finally:
+        svc.close()
+    t = token()
+    try:
+        hsm_attestor = t.generate_secp256k1(f"attestor-{secrets.token_hex(4)}")
+        file_attestor = "0x" + "a7" * 32
+        with AnvilNode(chain_id=1) as node:
+            oracle = deploy_oracle(
+                node.w3,
+                owner=node.accounts[0],
+                attestors=[hsm_attestor.address, Account.from_key(file_attestor).address],
+                threshold=2,
+                decimals=6,
+            )
+            pub = EvmPublisher(
+                chain_id=1,
+                rpc_urls=node.url,
+                contract=oracle,
+                sender_key=node.private_keys[5],
+                attestor_keys=[hsm_attestor, file_attestor],
+                intent_store=FileIntentStore(tmp_path / "intents"),
+                poll_interval_s=0.02,
+            )
+            receipt = pub.publish(doc, r.digest)
+            assert receipt.status == "published" and receipt.block_number is not None
+    finally:
+        t.close()

@@ -53,7 +53,7 @@ import uvicorn
 from por.api import ApiDeps, create_app
 from por.store import Store
 data, att, keys, port = sys.argv[1:5]
-store = Store.open(None, data_dir=Path(data), attestations_dir=Path(att))
+store = Store.open(None, data_dir=Path(data), attestations_dir=Path(att), migrate=True)
 app = create_app(ApiDeps(store=store, keys=json.loads(keys), proof_rate_limit=None))
 uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
 """
@@ -112,7 +112,7 @@ def build_store(tmp: Path, holders: int) -> tuple[list[str], dict[str, object]]:
         previous=None,
     )
     env = sign_envelope(att.to_bytes(), PAYLOAD_TYPE, [issuer])
-    store = Store.open(None, data_dir=tmp / "data", attestations_dir=tmp / "att")
+    store = Store.open(None, data_dir=tmp / "data", attestations_dir=tmp / "att", migrate=True)
     t1 = time.perf_counter()
     store.record(
         attestation=att,

@@ -14,7 +14,8 @@
     │   ├── ChainError               EVM or Solana node: bad answer, revert, wrong chain, no quorum
     │   └── CustodianError           a custodian statement or API
     ├── StoreError                   persistent storage (database, files) failed or is inconsistent
-    └── PublishError                 publishing to an oracle or another sink failed
+    ├── PublishError                 publishing to an oracle or another sink failed
+    └── SigningError                 a signing key (HSM token, PIN, key label) cannot be used
 
 Every error carries `where` (file:line:field, endpoint, ...) when it is known, and
 `diagnostics()` gives the one text the CLI and the API show. Foreign exceptions are
@@ -112,6 +113,10 @@ class PublishError(PorError):
     """Publishing to an oracle or another sink failed."""
 
 
+class SigningError(PorError):
+    """A signing key cannot be used: the HSM or its token is unavailable, a PIN is wrong."""
+
+
 __all__ = [
     "AmountError",
     "ChainError",
@@ -125,6 +130,7 @@ __all__ = [
     "ProofError",
     "PublishError",
     "SignatureError",
+    "SigningError",
     "SourceError",
     "StoreError",
     "VerificationError",

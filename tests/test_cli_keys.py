@@ -15,8 +15,8 @@ from por.core.dsse import Ed25519Signer, KeyEntry, KeySet, keyid_for
 
 @pytest.fixture
 def passphrase(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("POR_KEY_PASSPHRASE", "test passphrase")
-    return "test passphrase"
+    monkeypatch.setenv("POR_KEY_PASSPHRASE", "test passphrase, long enough")
+    return "test passphrase, long enough"
 
 
 def test_generate_writes_encrypted_key_and_keyset(

@@ -23,19 +23,22 @@ from fastapi.staticfiles import StaticFiles
 from por.api.deps import ApiDeps, AppState
 from por.api.http import EdgeMiddleware, HttpMetrics, add_error_handlers
 from por.api.routes import ROUTERS
+from por.api.routes.pages import swagger_ui_dir
 from por.api.routes.service import LatestAttestationCollector
 
 
 def create_app(deps: ApiDeps) -> FastAPI:
     """A new FastAPI app over `deps` (routes: DESIGN §8, docs/api.md)."""
     metrics = HttpMetrics()
-    metrics.registry.register(LatestAttestationCollector(deps.store))
+    metrics.registry.register(LatestAttestationCollector(deps.store, deps.wall_clock))
+    for collector in deps.collectors:
+        metrics.registry.register(collector)
     app = FastAPI(
         title=deps.title,
         version="1",
         description="Signed proof-of-reserve attestations, holder inclusion proofs and the "
         "attestation log. Amounts are decimal strings of integer base units.",
-        docs_url="/docs",
+        docs_url=None,  # /docs is por.api.routes.pages: Swagger UI served from here, not a CDN
         redoc_url=None,
     )
     app.state.por = AppState.build(deps, metrics)
@@ -44,4 +47,5 @@ def create_app(deps: ApiDeps) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=deps.static_dir), name="static")
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_dir()), name="swagger-ui")
     return app

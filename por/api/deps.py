@@ -11,14 +11,16 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client.registry import Collector
 
 from por.api.http import HttpMetrics, RateLimit, TokenBuckets, dumps
 from por.store import Store
@@ -41,6 +43,11 @@ class ApiDeps:
     clock: Callable[[], float] = time.monotonic  # seconds; for the rate limiter
     static_dir: Path = STATIC_DIR
     title: str = "por — proof of reserve"
+    # /healthz says "degraded" (503) when the latest attestation is older than this (K
+    # intervals), or none was recorded this long after start; None: no such check
+    stale_after_s: float | None = None
+    wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    collectors: Sequence[Collector] = ()  # more /metrics (the service's alert metrics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,7 @@ class AppState:
     buckets: TokenBuckets | None
     keys_body: bytes  # the key set is fixed for the app's life
     trigger_lock: threading.Lock = field(default_factory=threading.Lock)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
     def build(cls, deps: ApiDeps, metrics: HttpMetrics) -> "AppState":
@@ -111,6 +119,7 @@ class AppState:
             rendered=RenderedAttestations(deps.store),
             buckets=None if limit is None else TokenBuckets(limit, deps.clock),
             keys_body=dumps(dict(deps.keys)),
+            started_at=deps.wall_clock(),
         )
 
 

@@ -222,8 +222,11 @@ class OraclesOut(_Model):
 
 
 class HealthOut(_Model):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     latest_sequence: int | None
+    latest_issued_at: str | None = None
+    age_s: int | None = None
+    stale_after_s: int | None = None
     detail: str | None = None
 
 

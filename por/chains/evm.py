@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import logging
 import os
 import random
 import re
@@ -63,6 +64,9 @@ from por.chains.evm_rpc import (
 from por.core.amounts import format_base_units, parse_base_units
 from por.errors import ConfigError, FormatError, StoreError
 from por.fileio import write_atomic
+from por.progress import Progress
+
+log = logging.getLogger("por.chains.evm")
 
 __all__ = [
     "TRANSFER_TOPIC",
@@ -427,6 +431,12 @@ class EvmChainReader:
         transfers = requests = splits = 0
         good_in_a_row = 0
         a = start
+        progress = Progress(
+            log,
+            f"{self.chain_id}: indexing Transfer logs {start}..{end}",
+            total=max(0, end - start + 1),
+            unit="blocks",
+        )
         while a <= end:
             b = min(end, a + chunk - 1)
             requests += 1
@@ -447,11 +457,13 @@ class EvmChainReader:
                     )
                 self._apply(balances, t)
             transfers += len(logs)
+            progress.update(b - start + 1, blocks=b - start + 1, transfers=transfers)
             a = b + 1
             good_in_a_row += 1
             if good_in_a_row >= 4 and chunk < self.max_log_range:
                 chunk = min(self.max_log_range, chunk * 2)  # probe back up, gently
                 good_in_a_row = 0
+        progress.done(f"{requests} eth_getLogs requests, {splits} range splits")
         return transfers, requests, splits
 
     def _apply(self, balances: dict[str, int], t: _Transfer) -> None:

@@ -181,6 +181,54 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate(args: argparse.Namespace) -> int:
+    from datetime import UTC
+
+    from por.service.rotation import finish, rotate
+
+    if args.finish:
+        key = finish(Path(args.config))
+        print(f"{args.config}: the issuer key is now {key} (the old key stays in the key set)")
+        return 0
+    at = _time_arg(args.at, "--at") or datetime.now(UTC).replace(microsecond=0)
+    r = rotate(Path(args.config), at=at, label=args.label)
+    print(f"new issuer key {r.new_keyid} ({r.new_key}), valid from {format_time(r.at)}")
+    print(f"old issuer key {r.old_keyid} closed at {format_time(r.at)} in the key set")
+    print(
+        "restart `por run` before that time: it then serves the new key set, signs with "
+        "the key valid at each attestation's issued_at, and signs checkpoints with both keys"
+    )
+    print("when witnesses have the new key: por keys rotate --finish --config " + args.config)
+    return 0
+
+
+def cmd_hsm_generate(args: argparse.Namespace) -> int:
+    from por.service.config import load_config
+    from por.service.signing import open_token
+
+    cfg = load_config(Path(args.config))
+    token = open_token(cfg)
+    if token is None:
+        raise InputError("no [signing.pkcs11] table in the configuration", where=args.config)
+    try:
+        if args.curve == "secp256k1":
+            attestor = token.generate_secp256k1(args.label)
+            print(f"secp256k1 key {args.label!r} in {token.where}: address {attestor.address}")
+            print(
+                "register it as an attestor of the ReserveOracle and list it in attestor_hsm_labels"
+            )
+            return 0
+        signer = token.generate_ed25519(args.label)
+    finally:
+        token.close()
+    entry = KeyEntry.for_public_key(signer.public_key_raw, role="issuer")
+    print(f"ed25519 key {args.label!r} in {token.where}: keyid {entry.keyid}")
+    if args.keys_out:
+        write_new_file(Path(args.keys_out), keyset_json(KeySet(keys=(entry,))))
+        print(f"wrote key set {args.keys_out}")
+    return 0
+
+
 def register(sub: Any) -> None:
     keys = sub.add_parser("keys", help="generate signing keys; show and merge key sets")
     ksub = keys.add_subparsers(dest="keys_command", metavar="KEYS_COMMAND", required=True)
@@ -196,6 +244,25 @@ def register(sub: Any) -> None:
     show = ksub.add_parser("show", help="list the keys of a key set")
     show.add_argument("keys", metavar="KEYS.json")
     show.set_defaults(func=cmd_show)
+
+    rot = ksub.add_parser(
+        "rotate",
+        help="hand the issuer key over to a new one at a time T (key set, config, key)",
+    )
+    rot.add_argument("--config", default="por.toml")
+    rot.add_argument("--at", help="RFC 3339 UTC handover time (default: now)")
+    rot.add_argument("--label", help="HSM label of the new key (default: <key_label>-<T>)")
+    rot.add_argument(
+        "--finish", action="store_true", help="make the new key the only configured key"
+    )
+    rot.set_defaults(func=cmd_rotate)
+
+    hsm = ksub.add_parser("hsm-generate", help="new key pair inside the [signing.pkcs11] HSM token")
+    hsm.add_argument("--config", default="por.toml")
+    hsm.add_argument("--label", required=True)
+    hsm.add_argument("--curve", choices=("ed25519", "secp256k1"), default="ed25519")
+    hsm.add_argument("--keys-out", help="write a key set with the new issuer key (ed25519)")
+    hsm.set_defaults(func=cmd_hsm_generate)
 
     merge = ksub.add_parser("merge", help="merge key sets into one")
     merge.add_argument("inputs", nargs="+", metavar="KEYS.json")

@@ -21,6 +21,7 @@ _SUBCOMMAND_MODULES = (
     "por.cli.audit",  # check, verify
     "por.cli.keys",  # keys generate
     "por.cli.service",  # init, run, attest, serve, demo
+    "por.cli.ops",  # config check, db upgrade
 )
 
 
@@ -49,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except PorError as e:
+        if getattr(args, "log_format", None):  # a service command: its log gets it too
+            import logging
+
+            logging.getLogger("por").error("%s failed: %s", args.command, e.diagnostics())
         print(f"por: error: {e.diagnostics()}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -12,6 +12,18 @@ from pathlib import Path
 from typing import Any
 
 
+def add_log_arguments(parser: Any) -> None:
+    from por.service.logs import add_log_arguments as add
+
+    add(parser)
+
+
+def _logging(args: argparse.Namespace) -> None:
+    from por.service.logs import setup_logging
+
+    setup_logging(args.log_format, level=args.log_level)
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("init", help="write a commented configuration and a fresh issuer key")
     p.add_argument("--dir", type=Path, default=Path("."), help="where to write (default: .)")
@@ -20,16 +32,19 @@ def register(sub: Any) -> None:
     p = sub.add_parser("attest", help="run one attestation now and print its summary")
     p.add_argument("--config", type=Path, default=Path("por.toml"))
     p.add_argument("--no-publish", action="store_true", help="record, but do not publish")
+    add_log_arguments(p)
     p.set_defaults(func=_cmd_attest)
 
     p = sub.add_parser("run", help="run the scheduler and serve the API")
     p.add_argument("--config", type=Path, default=Path("por.toml"))
     p.add_argument("--no-api", action="store_true", help="scheduler only")
     p.add_argument("--run-now", action="store_true", help="start with one run")
+    add_log_arguments(p)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("serve", help="serve the API and dashboard only")
     p.add_argument("--config", type=Path, default=Path("por.toml"))
+    add_log_arguments(p)
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("prove", help="print a holder's inclusion proof from the store")
@@ -58,8 +73,9 @@ def register(sub: Any) -> None:
         "--runs",
         type=int,
         default=0,
-        help="stop after this many attestations (0: run until Ctrl-C)",
+        help="stop after this many attestations (0: run until Ctrl-C or SIGTERM)",
     )
+    add_log_arguments(p)
     p.set_defaults(func=_cmd_demo)
 
 
@@ -76,6 +92,7 @@ def _cmd_attest(args: argparse.Namespace) -> int:
     from por.service.config import load_config
     from por.service.wiring import build_service
 
+    _logging(args)
     cfg = load_config(args.config)
     svc = build_service(cfg, publish=not args.no_publish)
     try:
@@ -94,6 +111,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from por.service.config import load_config
     from por.service.wiring import build_service
 
+    _logging(args)
     cfg = load_config(args.config)
     svc = build_service(cfg, publish=True)
     try:
@@ -107,6 +125,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from por.service.config import load_config
     from por.service.wiring import build_service
 
+    _logging(args)
     cfg = load_config(args.config)
     svc = build_service(cfg, publish=False)
     try:
@@ -173,6 +192,7 @@ def _cmd_leaves(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from por.demo.world import run_demo
 
+    _logging(args)
     return run_demo(
         data_dir=args.data_dir,
         port=args.port,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,13 @@ SIGNATURE_SIZE = 64
 _SCRYPT_COST = 2**17
 
 _HEX64_RE = re.compile(r"[0-9a-f]{64}")
+
+# A file key is only as strong as its passphrase: whoever copies the PEM can guess offline
+# (scrypt makes each guess cost ~0.4 s, not more). NIST SP 800-63B asks for length and a
+# check against known-weak choices rather than composition rules; a key that signs
+# reserve attestations gets more length than a login password.
+MIN_PASSPHRASE_LENGTH = 16
+MIN_PASSPHRASE_DISTINCT = 8
 
 
 # --- small shared helpers --------------------------------------------------------------
@@ -194,6 +202,9 @@ class Ed25519Signer:
         """Encrypted PKCS#8 PEM (scrypt + AES-256-CBC); salt and IV come from random_bytes."""
         if not passphrase:
             raise InputError("refusing to write a private key with an empty passphrase")
+        weak = passphrase_problem(passphrase)
+        if weak:
+            raise InputError(f"refusing a weak passphrase for a private key: {weak}")
         # randfunc is accepted at runtime (pycryptodome docs) but missing from its stubs.
         pem: str = self._key.export_key(  # type: ignore[call-overload]
             format="PEM",
@@ -203,6 +214,28 @@ class Ed25519Signer:
             randfunc=random_bytes,
         )
         return pem.encode("ascii")
+
+
+def passphrase_problem(passphrase: str) -> str | None:
+    """Why `passphrase` is too weak to protect a signing key file, or None.
+
+    At least 16 characters, at least 8 different ones, and not one character class run
+    in sequence (abcd…, 1234…). Several words ("correct horse battery staple") pass.
+    """
+    if len(passphrase) < MIN_PASSPHRASE_LENGTH:
+        return (
+            f"passphrase has {len(passphrase)} characters, at least "
+            f"{MIN_PASSPHRASE_LENGTH} are needed (several words make a good one)"
+        )
+    if len(set(passphrase)) < MIN_PASSPHRASE_DISTINCT:
+        return (
+            f"passphrase repeats itself: {len(set(passphrase))} different characters, "
+            f"at least {MIN_PASSPHRASE_DISTINCT} are needed"
+        )
+    steps = {ord(b) - ord(a) for a, b in itertools.pairwise(passphrase)}
+    if steps <= {1} or steps <= {-1}:
+        return "passphrase is a run of consecutive characters"
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -552,6 +585,7 @@ __all__ = [
     "ed25519_verify",
     "keyid_for",
     "pae",
+    "passphrase_problem",
     "sign_envelope",
     "verify_envelope",
 ]

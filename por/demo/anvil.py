@@ -17,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -169,6 +171,7 @@ class AnvilNode:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe
             )
             w3 = Web3(HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 10}))
             deadline = time.monotonic() + self.start_timeout_s
@@ -220,6 +223,17 @@ class AnvilNode:
 
     def block_number(self, tag: str = "latest") -> int:
         return int(self.w3.eth.get_block(cast(Any, tag))["number"])
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the process that started it dies (Linux
+    PR_SET_PDEATHSIG), so a demo killed with SIGKILL leaves no anvil behind."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
 
 
 def _stop_process(proc: subprocess.Popen[bytes]) -> None:

@@ -18,6 +18,7 @@ import os
 import random
 import secrets
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -58,7 +59,7 @@ def _prepare_dir(data_dir: Path) -> Path:
                 "exists and is not a por demo directory; refusing to reuse it", where=str(data_dir)
             )
         shutil.rmtree(data_dir)  # each demo is a new world: new chains, new history
-    data_dir.mkdir(parents=True)
+    data_dir.mkdir(parents=True, exist_ok=True)  # an existing empty folder is fine
     (data_dir / MARKER).write_text("created by `por demo`; removed by the next one\n")
     return data_dir
 
@@ -246,6 +247,7 @@ kind = "evm"
 chain_id = "eip155:{n.chain_id}"
 rpc_urls = {_toml([n.url])}
 token = "{c["token"]}"
+index_from_genesis = true  # a fresh local chain: genesis is a few blocks ago
 treasury = {_toml([c["treasury"]])}
 bridge_escrow = {_toml([c["bridge_escrow"]])}
 oracle = "{c["oracle"]}"
@@ -365,6 +367,28 @@ def build_world(
         raise
 
 
+class DemoStopped(BaseException):
+    """SIGTERM or SIGINT arrived: unwind, stopping everything the demo started."""
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    """SIGTERM and SIGINT raise DemoStopped in the main thread; returns the old handlers.
+
+    SIGINT is installed explicitly: a shell starts a background job (`por demo &` in a
+    script) with SIGINT ignored, and Python then never turns it into KeyboardInterrupt.
+    """
+
+    def handler(signum: int, frame: Any) -> None:
+        raise DemoStopped(signal.Signals(signum).name)
+
+    return {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _ignore_signals_while_stopping() -> None:
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, signal.SIG_IGN)
+
+
 def run_demo(
     *,
     data_dir: Path,
@@ -383,14 +407,20 @@ def run_demo(
         raise ConfigError(f"--holders must be at least 10, got {holders}")
     if interval_s < 1:
         raise ConfigError(f"--interval must be at least 1 second, got {interval_s}")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    world, config = build_world(
-        data_dir=data_dir, port=port, interval_s=interval_s, holders=holders, solana=solana, out=out
-    )
+    old = _stop_on_signals()
+    world: DemoWorld | None = None
     svc = None
     try:
+        world, config = build_world(
+            data_dir=data_dir,
+            port=port,
+            interval_s=interval_s,
+            holders=holders,
+            solana=solana,
+            out=out,
+        )
         cfg = load_config(config)
-        svc = build_service(cfg)
+        svc = build_service(cfg, migrate=True)  # a new world: its database is created here
         world_file = world.data_dir / "demo-world.json"
         write_atomic(world_file, json.dumps(world.info, indent=2).encode() + b"\n")
         print(f"por demo: world written to {world_file}", file=out)
@@ -426,14 +456,21 @@ def run_demo(
         svc.deps.on_recorded = on_recorded
         svc.start_api()
         svc.start_scheduler(run_now=True)
-        try:
-            while not done.wait(0.5):
-                if svc.api_thread is not None and not svc.api_thread.is_alive():
-                    raise PorError("the API server stopped (is the port in use?)")
-        except KeyboardInterrupt:
-            print("por demo: stopping", file=out)
+        while not done.wait(0.5):
+            if svc.api_thread is not None and not svc.api_thread.is_alive():
+                raise PorError("the API server stopped (is the port in use?)")
+        return 0
+    except (DemoStopped, KeyboardInterrupt) as e:
+        print(f"por demo: {e or 'interrupt'}: stopping everything it started", file=out)
+        out.flush()
         return 0
     finally:
-        if svc is not None:
-            svc.close()
-        world.stop()
+        _ignore_signals_while_stopping()  # a second signal must not cut the cleanup short
+        try:
+            if svc is not None:
+                svc.close()
+            if world is not None:
+                world.stop()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)

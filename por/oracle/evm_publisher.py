@@ -31,7 +31,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from eth_abi.abi import decode as abi_decode
 from eth_account import Account
@@ -93,6 +93,13 @@ _LOG_WINDOW = 1_000
 _LOG_REQUESTS = 64  # at most this many eth_getLogs calls to find one round's tx
 
 
+@runtime_checkable
+class ReportSigner(Protocol):
+    """An attestor key kept elsewhere (an HSM: por.service.hsm.Pkcs11Secp256k1Attestor)."""
+
+    def sign_report(self, report: OracleReport, *, chain_id: int, contract: str) -> bytes: ...
+
+
 class EvmPublisher:
     """Sends attestations to one ReserveOracle; see the module docstring for the steps."""
 
@@ -104,7 +111,7 @@ class EvmPublisher:
         contract: str,
         sender_key: str | bytes,
         intent_store: IntentStore,
-        attestor_keys: Sequence[str | bytes] = (),
+        attestor_keys: Sequence[str | bytes | ReportSigner] = (),
         confirmations: int = 1,
         stuck_after_blocks: int = 5,
         fee_bump_percent: int = 25,
@@ -327,7 +334,9 @@ class EvmPublisher:
             list(given)
             if given is not None
             else [
-                sign_report(
+                k.sign_report(report, chain_id=self.evm_chain_id, contract=self.contract)
+                if isinstance(k, ReportSigner)
+                else sign_report(
                     report, chain_id=self.evm_chain_id, contract=self.contract, private_key=k
                 )
                 for k in self.attestor_keys

@@ -73,6 +73,9 @@ class _Table(BaseModel):
 
 
 class ServiceConfig(_Table):
+    # A demo or test world: only then may a chain be kind = "fake" (holders written in
+    # this file). A real issuer never sets it.
+    demo: bool = False
     data_dir: ConfigPath = Path("data")
     attestations_dir: ConfigPath = Path("attestations")
     database_url: str = ""  # empty: SQLite in data_dir (Config.database_url)
@@ -134,10 +137,40 @@ class TokenConfig(_Table):
     currency: str
 
 
+class Pkcs11Config(_Table):
+    """Keys inside an HSM, reached through its PKCS#11 library (por.service.hsm)."""
+
+    module: ConfigPath  # the vendor's PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so
+    token_label: str
+    pin_env: str = "POR_HSM_PIN"
+    key_label: str | None = None  # the Ed25519 attestation/checkpoint key (CKM_EDDSA)
+    next_key_label: str | None = None  # the key a rotation hands over to (`por keys rotate`)
+
+
 class SigningConfig(_Table):
-    key_file: ConfigPath
-    passphrase_env: str = "POR_KEY_PASSPHRASE"  # noqa: S105 - a variable's name
+    """The issuer's Ed25519 key (it signs attestations and log checkpoints): a file or an HSM.
+
+    `next_*` names the key a rotation hands over to: each run signs with the key whose
+    window in the key set covers its `issued_at`; checkpoints carry both keys' signatures
+    while both are configured, so witnesses can move from one to the other.
+    """
+
     keys_file: ConfigPath
+    key_file: ConfigPath | None = None
+    next_key_file: ConfigPath | None = None
+    passphrase_env: str = "POR_KEY_PASSPHRASE"  # noqa: S105 - a variable's name
+    pkcs11: Pkcs11Config | None = None
+
+    @model_validator(mode="after")
+    def _one_key_store(self) -> Self:
+        in_hsm = self.pkcs11 is not None and self.pkcs11.key_label is not None
+        if in_hsm and self.key_file is not None:
+            raise ValueError("give key_file or pkcs11.key_label, not both")
+        if not in_hsm and self.key_file is None:
+            raise ValueError("missing key 'key_file' (or [signing.pkcs11] key_label)")
+        if self.next_key_file is not None and in_hsm:
+            raise ValueError("next_key_file with an HSM key: use pkcs11.next_key_label")
+        return self
 
 
 # --- [[chains]] ---------------------------------------------------------------------------
@@ -162,13 +195,17 @@ class EvmChainConfig(_Exclusions):
     rpc_urls: list[str]  # several endpoints for a quorum
     quorum: int | None = None  # None: a majority of rpc_urls
     token: str  # the ERC-20 contract address
-    start_block: int = 0
+    # The block the token contract was deployed in. Required: reading every block from
+    # genesis takes hours on a real chain, so it must be asked for (index_from_genesis).
+    start_block: int | None = Field(default=None, ge=0)
+    index_from_genesis: bool = False
     max_log_range: int = Field(default=10_000, ge=1)
     spot_checks: int = Field(default=16, ge=0)  # 0: no balanceOf spot checks
     # publishing to a ReserveOracle (only when `oracle` is set)
     oracle: str | None = None
     publisher_key_env: str | None = None
-    attestor_key_envs: list[str] = []  # empty: the publisher key also attests
+    attestor_key_envs: list[str] = []  # variables holding attestor keys (hex)
+    attestor_hsm_labels: list[str] = []  # secp256k1 attestor keys in [signing.pkcs11]
     confirmations: int = 1
     stuck_after_blocks: int = 5
 
@@ -188,6 +225,11 @@ class EvmChainConfig(_Exclusions):
     @property
     def chain_number(self) -> int:
         return int(self.chain_id[7:])
+
+    @property
+    def first_block(self) -> int:
+        """Where holder indexing starts (0 only when index_from_genesis was asked for)."""
+        return self.start_block or 0
 
 
 class SolanaChainConfig(_Exclusions):
@@ -234,6 +276,33 @@ class ApiCustodianConfig(_Table):
 CustodianConfig = Annotated[FilesCustodianConfig | ApiCustodianConfig, Field(discriminator="kind")]
 
 
+# --- [alerts] -----------------------------------------------------------------------------
+
+
+class WebhookConfig(_Table):
+    """One receiver of alerts: JSON POSTs signed with HMAC-SHA256 (por.service.alerts)."""
+
+    url: str
+    secret_env: str  # the variable holding the shared HMAC key
+    timeout_s: int = Field(default=5, ge=1, le=60)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str) -> str:
+        if not url.startswith(("https://", "http://")):
+            raise ValueError(f"must be an http(s) URL, got {url!r}")
+        return url
+
+
+class AlertsConfig(_Table):
+    # "latest attestation older than K intervals" (K = stale_after_intervals)
+    stale_after_intervals: int = Field(default=3, ge=1)
+    # a publication not landed after N blocks of its chain
+    publication_lag_blocks: int = Field(default=20, ge=1)
+    webhooks: list[WebhookConfig] = []
+
+
 # --- the file -----------------------------------------------------------------------------
 
 
@@ -246,6 +315,7 @@ class Config(_Table):
     signing: SigningConfig
     chains: list[ChainConfig] = []
     custodians: list[CustodianConfig] = []
+    alerts: AlertsConfig = AlertsConfig()
     policy: dict[str, Any] = {}  # checked by por.core.policy.Policy.from_dict
     publishing: dict[str, Any] = {}  # reserved: accepted and not read
     _path: Path = PrivateAttr(default=Path("por.toml"))
@@ -295,10 +365,11 @@ def parse_config(doc: dict[str, Any], *, path: Path) -> Config:
     try:
         cfg = Config.model_validate(doc, context={"base": path.parent})
     except ValidationError as e:
-        raise _config_error(path, [*_problems(e.errors()), *_duplicate_chains(doc)]) from None
-    duplicates = list(_duplicate_chains(doc))
-    if duplicates:
-        raise _config_error(path, duplicates)
+        problems = [*_problems(e.errors()), *_duplicate_chains(doc), *_nonsense(doc)]
+        raise _config_error(path, problems) from None
+    problems = [*_duplicate_chains(doc), *_nonsense(doc)]
+    if problems:
+        raise _config_error(path, problems)
     cfg._path = path
     return cfg
 
@@ -323,6 +394,64 @@ def _duplicate_chains(doc: Mapping[str, Any]) -> Iterator[ConfigProblem]:
             if cid in seen:
                 yield ConfigProblem(f"chains[{i}].chain_id", f"chain {cid} configured twice")
             seen.add(cid)
+
+
+def _nonsense(doc: Mapping[str, Any]) -> Iterator[ConfigProblem]:
+    """Well-typed but unusable: refused before anything is read or signed.
+
+    On the raw document (tolerant of wrong types, which pydantic reports), so each
+    problem names its own key and comes beside the type errors of the same file.
+    """
+    service = doc.get("service")
+    demo = isinstance(service, Mapping) and service.get("demo") is True
+    signing = doc.get("signing")
+    hsm = isinstance(signing, Mapping) and isinstance(signing.get("pkcs11"), Mapping)
+    chains = doc.get("chains", [])
+    if chains == []:
+        yield ConfigProblem(
+            "chains", "no [[chains]] table: an attestation without supply attests nothing"
+        )
+    custodians = doc.get("custodians", [])
+    if custodians == []:
+        yield ConfigProblem(
+            "custodians", "no [[custodians]] table: reserves would be unknown (counted as 0)"
+        )
+    for i, c in enumerate(chains if isinstance(chains, list) else []):
+        if not isinstance(c, Mapping):
+            continue
+        at = f"chains[{i}]"
+        if c.get("kind") == "fake" and not demo:
+            yield ConfigProblem(
+                f"{at}.kind",
+                'kind "fake" is an in-memory test chain; only a demo or test world '
+                "([service] demo = true) may use it",
+            )
+        if c.get("kind") != "evm":
+            continue
+        genesis = c.get("index_from_genesis") is True
+        start = c.get("start_block")
+        if not genesis and start in (None, 0):
+            yield ConfigProblem(
+                f"{at}.start_block",
+                "set it to the token contract's deployment block (indexing from genesis "
+                "reads every block of the chain; say index_from_genesis = true to mean it)",
+            )
+        elif genesis and isinstance(start, int) and start > 0:
+            yield ConfigProblem(
+                f"{at}.index_from_genesis", f"contradicts start_block = {start}; give one"
+            )
+        if c.get("oracle") is not None and not (
+            c.get("attestor_key_envs") or c.get("attestor_hsm_labels")
+        ):
+            yield ConfigProblem(
+                f"{at}.attestor_key_envs",
+                "an oracle needs attestor keys (attestor_key_envs or attestor_hsm_labels): "
+                "its reports are accepted only with attestor signatures",
+            )
+        if c.get("attestor_hsm_labels") and not hsm:
+            yield ConfigProblem(
+                f"{at}.attestor_hsm_labels", "HSM keys need a [signing.pkcs11] table"
+            )
 
 
 # --- pydantic's errors in por's words -----------------------------------------------------

@@ -29,6 +29,7 @@ real ones (`por.service.wiring`); tests hand in fakes such as `por.store.memory.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ class RunResult:
     status: str
     reasons: tuple[str, ...]
     publications: tuple[PublishOutcome, ...] = ()
+    ratio: str | None = None
+    durations_s: tuple[tuple[str, float], ...] = ()  # (phase, seconds) in run order
 
 
 @dataclass(slots=True, kw_only=True)
@@ -109,6 +112,10 @@ class RunDeps:
     publishers: Sequence[Publisher] = ()
     tree_workers: int = 1
     on_recorded: Callable[[RunResult], None] | None = None
+    # Key rotation (por.service.signing.KeyRing): the issuer keys valid at the document's
+    # issued_at sign it (None: `signers`); cosigners add their lines to every checkpoint.
+    signers_at: Callable[[datetime], Sequence[Signer]] | None = None
+    checkpoint_cosigners: Sequence[NoteSigner] = ()
 
 
 def snapshot_chains(chains: Sequence[ChainReader]) -> list[ChainSnapshot]:
@@ -162,18 +169,33 @@ def build_tree(
     return SumTree.build_columns(accounts, balances, salts, workers=workers)
 
 
-def attest_once(deps: RunDeps) -> RunResult:
+def attest_once(deps: RunDeps) -> RunResult:  # noqa: PLR0915 - the pipeline, step by step
     """Produce, sign, record and publish one attestation. Raises PorError on failure."""
+    phases: list[tuple[str, float]] = []
+    mark = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        phases.append((name, now - mark))
+        mark = now
+
     as_of = deps.clock()
     snapshots = snapshot_chains(deps.chains)
     crashpoint("after_snapshot")
+    phase("snapshot")
 
     reserves = deps.reserves.evaluate(as_of=as_of)
     crashpoint("after_reserves")
+    phase("reserves")
 
     round_secret = deps.random_bytes(32)
+    holders = sum(len(s.holders) for s in snapshots)
+    if holders >= 100_000:
+        log.info("building the liabilities tree over %d holders", holders)
     tree = build_tree(snapshots, round_secret, workers=deps.tree_workers)
     crashpoint("after_tree")
+    phase("tree")
 
     reasons: list[str] = [s.mismatch.reason(s.chain_id) for s in snapshots if s.mismatch]
     reasons.extend(reserves.degraded_reasons)
@@ -217,11 +239,17 @@ def attest_once(deps: RunDeps) -> RunResult:
     # classes, amounts) are checked once, on the whole document, before the signature.
     decode_attestation(payload, where=f"attestation {sequence}")
 
-    envelope = sign_envelope(payload, PAYLOAD_TYPE, list(deps.signers))
+    signers = deps.signers_at(attestation.issued_at) if deps.signers_at else deps.signers
+    envelope = sign_envelope(payload, PAYLOAD_TYPE, list(signers))
     crashpoint("after_sign")
+    phase("sign")
 
     def _sign_cp(cp: Checkpoint) -> str:
-        return sign_checkpoint(cp, key_name=deps.origin, signer=deps.checkpoint_signer)
+        note = sign_checkpoint(cp, key_name=deps.origin, signer=deps.checkpoint_signer)
+        for cosigner in deps.checkpoint_cosigners:  # one more signature line each
+            extra = sign_checkpoint(cp, key_name=deps.origin, signer=cosigner)
+            note += extra[extra.rindex("\n\n") + 2 :]
+        return note
 
     deps.store.record(
         attestation=attestation,
@@ -232,20 +260,56 @@ def attest_once(deps: RunDeps) -> RunResult:
         origin=deps.origin,
     )
     crashpoint("after_record")
+    phase("record")
     digest = attestation.digest()
-    log.info("attestation %d recorded: %s ratio=%s", sequence, totals.status, totals.ratio)
 
     pubs = publish_all(deps, attestation)
+    phase("publish")
     result = RunResult(
         sequence=sequence,
         digest=digest,
         status=totals.status,
         reasons=totals.reasons,
         publications=tuple(pubs),
+        ratio=totals.ratio,
+        durations_s=tuple(phases),
     )
+    _log_run(result, holders=tree.size)
     if deps.on_recorded:
         deps.on_recorded(result)
     return result
+
+
+def _log_run(r: RunResult, *, holders: int) -> None:
+    """The one line per run: sequence, status, ratio, publications, per-phase durations."""
+    published = sum(p.ok for p in r.publications)
+    timing = " ".join(f"{name}={seconds:.2f}s" for name, seconds in r.durations_s)
+    total = sum(seconds for _, seconds in r.durations_s)
+    log.log(
+        logging.INFO if r.status == "FULLY_BACKED" else logging.WARNING,
+        "attestation %d %s ratio=%s leaves=%d published=%d/%d %s total=%.2fs%s",
+        r.sequence,
+        r.status,
+        r.ratio,
+        holders,
+        published,
+        len(r.publications),
+        timing,
+        total,
+        "".join(f"; reason: {reason}" for reason in r.reasons),
+        extra={
+            "por": {
+                "event": "run",
+                "sequence": r.sequence,
+                "status": r.status,
+                "ratio": r.ratio,
+                "digest": r.digest,
+                "published": published,
+                "publishers": len(r.publications),
+                "durations_s": {name: round(sec, 4) for name, sec in r.durations_s},
+            }
+        },
+    )
 
 
 def publish_all(deps: RunDeps, attestation: Attestation) -> list[PublishOutcome]:
@@ -254,10 +318,17 @@ def publish_all(deps: RunDeps, attestation: Attestation) -> list[PublishOutcome]
     digest = attestation.digest()
     out: list[PublishOutcome] = []
     for p in deps.publishers:
+        started = time.monotonic()
         try:
             r = p.publish(doc, digest)
         except PorError as e:
-            log.warning("publishing %d to %s failed: %s", attestation.sequence, p.chain_id, e)
+            log.warning(
+                "publishing %d to %s failed after %.1f s: %s",
+                attestation.sequence,
+                p.chain_id,
+                time.monotonic() - started,
+                e.diagnostics(),
+            )
             out.append(
                 PublishOutcome(
                     chain_id=p.chain_id, sequence=attestation.sequence, ok=False, detail=str(e)
@@ -272,6 +343,15 @@ def publish_all(deps: RunDeps, attestation: Attestation) -> list[PublishOutcome]
                 status=f"failed: {e}"[:500],
             )
             continue
+        log.info(
+            "published %d to %s: %s tx=%s block=%s in %.1f s",
+            attestation.sequence,
+            p.chain_id,
+            r.status,
+            r.tx_hash,
+            r.block_number,
+            time.monotonic() - started,
+        )
         out.append(
             PublishOutcome(
                 chain_id=p.chain_id,

@@ -29,6 +29,27 @@ log = logging.getLogger("por.scheduler")
 JOB_ID = "por-attest"
 
 
+def longest_gap_s(schedule: ScheduleConfig, *, samples: int = 64) -> int:
+    """The longest time between two runs of `schedule` (its interval, or the widest gap
+    between the next `samples` cron fire times): what "K intervals late" is measured in."""
+    if schedule.cron is None:
+        return schedule.interval_s or 3600
+    from datetime import UTC, datetime
+
+    trigger = CronTrigger.from_crontab(schedule.cron, timezone="UTC")
+    previous = None
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    widest = 0
+    for _ in range(samples):
+        fire = trigger.get_next_fire_time(previous, now)
+        if fire is None:
+            break
+        if previous is not None:
+            widest = max(widest, int((fire - previous).total_seconds()))
+        previous, now = fire, fire
+    return widest or 86400
+
+
 class Leadership(Protocol):
     """What the scheduler needs from the store's lock (por.store.leader implements it)."""
 

@@ -14,19 +14,27 @@ from pathlib import Path
 from por.errors import ConfigError, InputError
 
 CONFIG_TEMPLATE = """\
-# por configuration. Secrets are never written here: this file names the environment
-# variables that hold them. Paths are relative to this file.
+# por configuration, as written by `por init`.
+#
+# Fill in the sources below: every table that starts with `# [[` is an example to
+# uncomment and complete. `por config check --config por.toml` validates the file and
+# says what each source would read, without signing anything; `por attest` and `por run`
+# refuse a file with no chain or no custodian.
+#
+# Secrets are never written here: this file names the environment variables that hold
+# them. Relative paths are relative to this file.
 
 [service]
 data_dir = "data"                  # database (SQLite default), tree files, raw statements
 attestations_dir = "attestations"  # one signed envelope per sequence + the log checkpoint
 database_url = ""                  # empty: SQLite; or postgresql+psycopg://user@host/db
+                                   # (then run `por db upgrade --config por.toml` once)
 origin = "por.example/cnhc"        # the transparency log's origin line (C2SP checkpoint)
 listen = "127.0.0.1:8000"
 admin_token_env = "POR_ADMIN_TOKEN"
 
 [schedule]
-interval_s = 3600                  # or: cron = "0 * * * *"
+interval_s = 3600                  # or: cron = "0 * * * *" (UTC)
 misfire_grace_s = 300
 coalesce = true
 
@@ -36,28 +44,78 @@ decimals = 6
 currency = "CNH"
 
 [signing]
-key_file = "keys/issuer.key.pem"
-passphrase_env = "POR_KEY_PASSPHRASE"
-keys_file = "keys/issuer.keys.json"
+keys_file = "keys/issuer.keys.json"      # the published key set (served at /v1/keys)
+key_file = "keys/issuer.key.pem"         # the issuer key: encrypted PKCS#8 PEM ...
+passphrase_env = "POR_KEY_PASSPHRASE"    # ... and the variable holding its passphrase
 
-# One table per chain. kind = "evm" | "solana" | "fake". See docs/configuration.md.
+# A licensed issuer keeps its keys in an HSM instead (PKCS#11). Remove `key_file` above,
+# create the key in the token (`por keys hsm-generate --config por.toml --label issuer`) and add:
+# [signing.pkcs11]
+# module = "/usr/lib/softhsm/libsofthsm2.so"   # your HSM vendor's PKCS#11 library
+# token_label = "por"
+# pin_env = "POR_HSM_PIN"                      # the variable holding the user PIN
+# key_label = "issuer"                         # the Ed25519 key (CKM_EDDSA)
+
+[alerts]
+stale_after_intervals = 3          # alert when the latest attestation is older than 3 intervals
+publication_lag_blocks = 20        # alert when a publication has not landed after 20 blocks
+
+# Each webhook receives every alert as JSON, signed with HMAC-SHA256 of the body
+# (header X-Por-Signature: sha256=<hex>), retried with backoff, kept in the database
+# when it never arrives.
+# [[alerts.webhooks]]
+# url = "https://alerts.example/por"
+# secret_env = "POR_WEBHOOK_SECRET"
+
+# --- chains: one table per chain -------------------------------------------------------
+
+# An EVM chain read through several RPC endpoints that must agree (a quorum).
 # [[chains]]
 # kind = "evm"
 # chain_id = "eip155:1"
-# rpc_urls = ["https://eth.example/rpc", "https://eth2.example/rpc"]
-# quorum = 2
-# token = "0x..."
-# treasury = ["0x..."]
-# bridge_escrow = ["0x..."]
+# rpc_urls = ["https://rpc-a.example/eth", "https://rpc-b.example/eth", "https://rpc-c.example/eth"]
+# quorum = 2                       # endpoints that must agree (default: a majority)
+# token = "0x0000000000000000000000000000000000000000"   # the ERC-20 contract
+# start_block = 19000000           # the block the token was deployed in (required)
+# treasury = []                    # unissued inventory, not circulating
+# bridge_escrow = []               # tokens locked for another chain, counted there
+# # Publishing to a ReserveOracle on this chain (delete these lines to only read):
+# oracle = "0x0000000000000000000000000000000000000000"
+# publisher_key_env = "POR_PUBLISHER_KEY_ETH"          # pays for the transaction
+# attestor_key_envs = ["POR_ATTESTOR_KEY_ETH"]         # signs the report (hex keys) ...
+# # attestor_hsm_labels = ["attestor-eth"]             # ... or secp256k1 keys in the HSM
+# confirmations = 3
 
-# One table per custodian source. kind = "files" | "api".
+# A Solana SPL token, read at `finalized` commitment.
+# [[chains]]
+# kind = "solana"
+# chain_id = "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"   # mainnet-beta genesis prefix
+# rpc_url = "https://solana-rpc.example"
+# mint = "11111111111111111111111111111111"
+# treasury = []
+# memo_keypair = "keys/solana-memo.json"   # publish each digest in a memo (optional)
+
+# --- custodians: one table per source --------------------------------------------------
+
+# Statement files delivered by the bank: ISO 20022 camt.053/camt.052 (XML), SWIFT MT940,
+# and holdings of securities (CSV or JSON with price, maturity and haircut).
 # [[custodians]]
 # kind = "files"
-# name = "Harbour Trust Bank (Hong Kong) Limited"
-# paths = ["statements/*.xml"]
+# name = "harbour-trust"
+# custodian = "Harbour Trust Bank (Hong Kong) Limited"
+# paths = ["statements/*.xml", "statements/*.sta", "holdings/*.csv"]
+# max_age_s = 172800               # older statements make the attestation DEGRADED
+
+# A custodian API whose responses are signed with the custodian's Ed25519 key.
+# [[custodians]]
+# kind = "api"
+# name = "custodian-api"
+# base_url = "https://custodian.example/por/v1"
+# public_key = "0000000000000000000000000000000000000000000000000000000000000000"
 # max_age_s = 172800
 
 [policy]
+# Eligibility and haircuts (docs/custodians.md); the defaults follow the HKMA guideline.
 """
 
 

@@ -33,6 +33,7 @@ from por.service.config import (
     FilesCustodianConfig,
     SolanaChainConfig,
 )
+from por.service.logs import register_secret
 from por.service.run import (
     PublishOutcome,
     ReserveResult,
@@ -47,10 +48,12 @@ if TYPE_CHECKING:  # types only; build_service imports these where it uses them
     from fastapi import FastAPI
 
     from por.chains.base import ChainReader
-    from por.core.dsse import Ed25519Signer, KeySet
+    from por.core.dsse import KeySet
     from por.core.policy import Policy
     from por.custodians.base import CustodianSource
     from por.custodians.rawstore import RawStore
+    from por.service.alerts import Alert, Alerter, Webhook
+    from por.service.hsm import HsmToken
     from por.service.scheduler import AttestationScheduler
     from por.store.store import Store
 
@@ -65,6 +68,7 @@ def _secret(env: str, where: str) -> str:
     value = os.environ.get(env)
     if not value:
         raise ConfigError(f"environment variable {env} is not set", where=where)
+    register_secret(value)  # never in a log line
     return value
 
 
@@ -118,7 +122,13 @@ class CustodianReserves:
 
 
 def build_chain(
-    chain: ChainConfig, *, cfg: Config, where: str, store: Store, publish: bool
+    chain: ChainConfig,
+    *,
+    cfg: Config,
+    where: str,
+    store: Store,
+    publish: bool,
+    token: HsmToken | None = None,
 ) -> tuple[ChainReader, Publisher | None]:
     if isinstance(chain, EvmChainConfig):
         from por.chains.evm import EvmChainReader, FileCheckpointStore
@@ -129,7 +139,7 @@ def build_chain(
             token_address=chain.token,
             excluded=chain.exclusions(),
             checkpoint_store=FileCheckpointStore(cfg.service.data_dir / "index"),
-            start_block=chain.start_block,
+            start_block=chain.first_block,
             quorum=chain.quorum,
             max_log_range=chain.max_log_range,
             spot_checks=chain.spot_checks,
@@ -141,7 +151,13 @@ def build_chain(
             from por.oracle.intents import DbIntentStore
 
             sender = _secret(chain.publisher_key_env, where)
-            attestors = [_secret(e, where) for e in chain.attestor_key_envs] or [sender]
+            attestors: list[Any] = [_secret(e, where) for e in chain.attestor_key_envs]
+            if chain.attestor_hsm_labels:
+                if token is None:  # config.py refuses this; kept for callers of build_chain
+                    raise ConfigError("attestor_hsm_labels need [signing.pkcs11]", where=where)
+                attestors += [
+                    token.secp256k1_attestor(label) for label in chain.attestor_hsm_labels
+                ]
             publisher = EvmPublisher(
                 chain_id=chain.chain_number,
                 rpc_urls=chain.rpc_urls,
@@ -211,22 +227,41 @@ def build_custodian(source: CustodianConfig) -> CustodianSource:
 # --- the service --------------------------------------------------------------------------
 
 
-def load_signer(cfg: Config) -> Ed25519Signer:
-    from por.core.dsse import Ed25519Signer
+def build_alerter(cfg: Config, store: Store) -> Alerter:
+    """The alert rules of `[alerts]`, with webhooks whose keys come from the environment."""
+    from por.service.alerts import Alerter, AlertMetrics, Webhook, WebhookSender
+    from por.service.scheduler import longest_gap_s
 
-    passphrase = os.environ.get(cfg.signing.passphrase_env)
-    if not passphrase:
-        raise ConfigError(
-            f"set {cfg.signing.passphrase_env} to the issuer key's passphrase",
-            where=f"{cfg.path}:signing.passphrase_env",
+    metrics = AlertMetrics()
+    hooks = [
+        Webhook(
+            url=h.url,
+            secret=_secret(h.secret_env, f"{cfg.path}:alerts.webhooks[{i}].secret_env").encode(),
+            timeout_s=h.timeout_s,
+            max_attempts=h.max_attempts,
         )
-    try:
-        pem = cfg.signing.key_file.read_bytes()
-    except OSError as e:
-        raise ConfigError(
-            f"cannot read the issuer key: {e.strerror}", where=str(cfg.signing.key_file)
-        ) from e
-    return Ed25519Signer.from_pem(pem, passphrase, where=str(cfg.signing.key_file))
+        for i, h in enumerate(cfg.alerts.webhooks)
+    ]
+
+    def dead_letter(alert: Alert, hook: Webhook, attempts: int, error: str) -> None:
+        store.record_dead_letter(
+            alert_id=alert.id,
+            kind=alert.kind,
+            url=hook.url,
+            body=alert.body(),
+            attempts=attempts,
+            last_error=error,
+        )
+
+    sender = WebhookSender(hooks, dead_letter=dead_letter, metrics=metrics) if hooks else None
+    latest = store.latest()
+    return Alerter(
+        stale_after_s=cfg.alerts.stale_after_intervals * longest_gap_s(cfg.schedule),
+        publication_lag_blocks=cfg.alerts.publication_lag_blocks,
+        metrics=metrics,
+        sender=sender,
+        last_status=None if latest is None else latest.status,
+    )
 
 
 @dataclass(slots=True)
@@ -239,11 +274,61 @@ class Service:
     _run_lock: threading.Lock = field(default_factory=threading.Lock)
     scheduler: AttestationScheduler | None = None
     api_thread: threading.Thread | None = None
+    alerter: Alerter | None = None
+    up_since: datetime = field(default_factory=_utcnow)
 
     def attest(self) -> RunResult:
-        """One run; runs of one process never overlap (the API trigger and the scheduler)."""
+        """One run; runs of one process never overlap (the API trigger and the scheduler).
+
+        The outcome goes to the alerter (status change, publication lag, a failed run),
+        which never blocks: webhooks are delivered on their own thread.
+        """
         with self._run_lock:
-            return attest_once(self.deps)
+            try:
+                result = attest_once(self.deps)
+            except BaseException as e:
+                if self.alerter is not None and isinstance(e, Exception):
+                    self.alerter.run_failed(e)
+                raise
+        if self.alerter is not None:
+            try:
+                chains = self.store.get(result.sequence).attestation.chains
+                blocks = {c.chain_id: c.block.number for c in chains}
+                self.alerter.run_completed(result, blocks=blocks)
+            except Exception:  # alerting must never turn a recorded run into a failure
+                log.exception("alerting on attestation %d failed", result.sequence)
+        return result
+
+    def check_stale(self) -> None:
+        if self.alerter is None:
+            return
+        try:
+            latest = self.store.latest_issued()
+        except PorError as e:
+            log.warning("stale check: cannot read the store: %s", e)
+            return
+        seq, issued = (None, None) if latest is None else latest
+        self.alerter.check_stale(seq, issued, up_since=self.up_since)
+
+    def start_stale_watch(self) -> None:
+        """Check every minute (or K intervals / 4) whether the latest attestation is stale."""
+        if self.alerter is None:
+            return
+        period = max(1.0, min(60.0, self.alerter.stale_after_s / 4))
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(period):
+                self.check_stale()
+
+        t = threading.Thread(target=watch, name="por-stale-watch", daemon=True)
+        t.start()
+
+        def close() -> None:
+            stop.set()
+            t.join(timeout=5)
+
+        self.closers.append(close)
 
     def catch_up(self) -> list[PublishOutcome]:
         with self._run_lock:
@@ -253,12 +338,15 @@ class Service:
         from por.api import ApiDeps, create_app
 
         token = os.environ.get(self.cfg.service.admin_token_env) or None
+        register_secret(token)
         return create_app(
             ApiDeps(
                 store=self.store,
                 keys=self.keyset.to_dict(),
                 admin_token=token,
                 trigger=lambda: self.attest().sequence,
+                collectors=[] if self.alerter is None else [self.alerter.metrics],
+                stale_after_s=None if self.alerter is None else self.alerter.stale_after_s,
             )
         )
 
@@ -292,6 +380,7 @@ class Service:
         self.scheduler = AttestationScheduler(self.cfg.schedule, self.attest, leadership)
         self.scheduler.start(run_now=run_now)
         self.closers.append(self.scheduler.shutdown)
+        self.start_stale_watch()
         return self.scheduler
 
     def _wait_for_signal(self) -> None:
@@ -349,38 +438,37 @@ def build_service(
     publish: bool = True,
     clock: Callable[[], datetime] = _utcnow,
     random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+    migrate: bool = False,
 ) -> Service:
-    from por.core.dsse import KeySet
     from por.core.policy import Policy
     from por.custodians.rawstore import RawStore
+    from por.service.signing import load_keyring
     from por.store.store import Store
 
+    ring = load_keyring(cfg)
+    keyset = ring.keyset
     try:
-        keyset = KeySet.from_json_bytes(
-            cfg.signing.keys_file.read_bytes(), where=str(cfg.signing.keys_file)
+        store = Store.open(
+            cfg.database_url,
+            data_dir=cfg.service.data_dir,
+            attestations_dir=cfg.service.attestations_dir,
+            migrate=migrate,
         )
-    except OSError as e:
-        raise ConfigError(
-            f"cannot read the key set: {e.strerror}", where=str(cfg.signing.keys_file)
-        ) from e
-    signer = load_signer(cfg)
-    if keyset.get(signer.keyid) is None:
-        raise ConfigError(
-            f"the issuer key {signer.keyid[:16]}… is not in the published key set",
-            where=str(cfg.signing.keys_file),
-        )
-    store = Store.open(
-        cfg.database_url,
-        data_dir=cfg.service.data_dir,
-        attestations_dir=cfg.service.attestations_dir,
-    )
-    svc_closers: list[Callable[[], None]] = []
+    except BaseException:
+        ring.close()
+        raise
+    svc_closers: list[Callable[[], None]] = [ring.close]
     try:
         readers = []
         publishers: list[Publisher] = []
         for i, chain in enumerate(cfg.chains):
             reader, pub = build_chain(
-                chain, cfg=cfg, where=f"{cfg.path}:chains[{i}]", store=store, publish=publish
+                chain,
+                cfg=cfg,
+                where=f"{cfg.path}:chains[{i}]",
+                store=store,
+                publish=publish,
+                token=ring.token,
             )
             readers.append(reader)
             if hasattr(reader, "close"):
@@ -403,16 +491,23 @@ def build_service(
             chains=readers,
             reserves=reserves,
             store=store,
-            signers=[signer],
-            checkpoint_signer=signer,
+            signers=list(ring.signers[:1]),
+            checkpoint_signer=ring.signers[0],
+            signers_at=ring.signers_at,
+            checkpoint_cosigners=ring.signers[1:],
             origin=cfg.service.origin,
             clock=clock,
             random_bytes=random_bytes,
             publishers=publishers,
         )
+        alerter = build_alerter(cfg, store)
+        if alerter.sender is not None:
+            svc_closers.append(alerter.sender.close)
     except BaseException:
         for c in svc_closers:
             c()
         store.close()
         raise
-    return Service(cfg=cfg, store=store, deps=deps, keyset=keyset, closers=svc_closers)
+    return Service(
+        cfg=cfg, store=store, deps=deps, keyset=keyset, closers=svc_closers, alerter=alerter
+    )

@@ -23,7 +23,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SCHEMA_VERSION = 1
-"""Bumped when a table changes shape; `Store.open` refuses a database of another version."""
+"""The pre-Alembic version number, still written by the baseline revision. Schema changes
+are Alembic revisions now (por/store/migrations/versions/); `Store.open` refuses a
+database that is not at the newest one (`por db upgrade`)."""
 
 
 class Base(DeclarativeBase):
@@ -113,3 +115,18 @@ class PublishIntentRow(Base):
     sequence: Mapped[int] = mapped_column(BigInteger)
     intent_json: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AlertDeadLetterRow(Base):
+    """A webhook delivery of an alert that failed every attempt (por.service.alerts)."""
+
+    __tablename__ = "por_alert_dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(512))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -44,6 +44,7 @@ from por.core.sumtree import SumTree
 from por.core.tlog import LogTree, envelope_leaf_hash
 from por.crashpoints import crashpoint
 from por.errors import StoreError
+from por.store import migrate as migrations
 from por.store.base import (
     LogConsistency,
     LogInclusion,
@@ -61,7 +62,7 @@ from por.store.db import Database
 from por.store.files import TEMP_SUFFIX, read_file, write_atomic
 from por.store.leader import FileLeadership, Leadership, PostgresLeadership
 from por.store.log import AttestationLog
-from por.store.models import SCHEMA_VERSION, AttestationRow, Base, MetaRow
+from por.store.models import AlertDeadLetterRow, AttestationRow, MetaRow
 from por.store.publications import PublicationState
 
 CHECKPOINT_FILE = "checkpoint.txt"
@@ -128,8 +129,13 @@ class Store:
         attestations_dir: Path,
         tree_cache_size: int = 2,
         materialize: bool = True,
+        migrate: bool = False,
     ) -> Store:
-        """Connect, create the schema if needed, and repair the published files.
+        """Connect, check the schema, and repair the published files.
+
+        The database must be at the newest schema revision (`por db upgrade`), else a
+        StoreError names the command; `migrate=True` upgrades it first (`por demo` on its
+        fresh database, and tests).
 
         `url` None means the default SQLite file `<data_dir>/por.db`. For PostgreSQL use
         `postgresql+psycopg://user@host:port/db`; a schema other than `public` can be
@@ -149,30 +155,17 @@ class Store:
             attestations_dir=attestations_dir,
             tree_cache_size=tree_cache_size,
         )
-        store._create_schema()
+        try:
+            if migrate:
+                migrations.upgrade(store._db)
+            migrations.check(store._db)
+        except BaseException:
+            store.close()
+            raise
         if materialize:
             store.materialize_files()
             store.clean_orphans()
         return store
-
-    def _create_schema(self) -> None:
-        try:
-            Base.metadata.create_all(self._db.engine)
-            with self._db.writes.begin() as s:
-                for key, value in (("schema_version", str(SCHEMA_VERSION)), (_HEAD_KEY, "0")):
-                    if s.get(MetaRow, key) is None:
-                        s.add(MetaRow(key=key, value=value))
-        except IntegrityError:
-            pass  # another process created the rows at the same moment
-        except SQLAlchemyError as e:
-            raise StoreError(f"cannot create the schema: {e}", where=self._db.where) from e
-        version = self._db.read(lambda s: s.get(MetaRow, "schema_version"))
-        if version is None or version.value != str(SCHEMA_VERSION):
-            raise StoreError(
-                f"database schema version {version.value if version else None} is not "
-                f"{SCHEMA_VERSION}",
-                where=self._db.where,
-            )
 
     def close(self) -> None:
         self._db.close()
@@ -329,6 +322,57 @@ class Store:
             lambda s: s.execute(select(func.max(AttestationRow.sequence))).scalar_one_or_none()
         )
         return None if seq is None else int(seq)
+
+    def latest_issued(self) -> tuple[int, datetime] | None:
+        """(sequence, issued_at) of the latest attestation: /healthz and the stale alarm."""
+        row = self._db.read(
+            lambda s: s.execute(
+                select(AttestationRow.sequence, AttestationRow.issued_at)
+                .order_by(AttestationRow.sequence.desc())
+                .limit(1)
+            ).first()
+        )
+        if row is None:
+            return None
+        issued = row[1] if row[1].tzinfo else row[1].replace(tzinfo=UTC)  # SQLite drops it
+        return int(row[0]), issued
+
+    # --- alert dead letters (por.service.alerts) ----------------------------------------
+
+    def record_dead_letter(
+        self, *, alert_id: str, kind: str, url: str, body: bytes, attempts: int, last_error: str
+    ) -> None:
+        """Keep an alert whose webhook delivery failed every attempt."""
+        row = AlertDeadLetterRow(
+            alert_id=alert_id[:64],
+            kind=kind[:64],
+            url=url[:512],
+            body=body,
+            attempts=attempts,
+            last_error=last_error[:2000],
+            created_at=datetime.now(UTC),
+        )
+        try:
+            with self._db.writes.begin() as s:
+                s.add(row)
+        except SQLAlchemyError as e:
+            raise StoreError(f"recording a dead letter failed: {e}", where=self._db.where) from e
+
+    def dead_letters(self) -> builtins.list[dict[str, object]]:
+        rows = self._db.read(
+            lambda s: s.scalars(select(AlertDeadLetterRow).order_by(AlertDeadLetterRow.id)).all()
+        )
+        return [
+            {
+                "alert_id": r.alert_id,
+                "kind": r.kind,
+                "url": r.url,
+                "body": bytes(r.body),
+                "attempts": r.attempts,
+                "last_error": r.last_error,
+            }
+            for r in rows
+        ]
 
     def latest(self) -> StoredAttestation | None:
         row = self._db.read(

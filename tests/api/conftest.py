@@ -36,7 +36,9 @@ class Api:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    store = Store.open(None, data_dir=tmp_path / "data", attestations_dir=tmp_path / "att")
+    store = Store.open(
+        None, data_dir=tmp_path / "data", attestations_dir=tmp_path / "att", migrate=True
+    )
     world = World()
     built = [world.record(store) for _ in range(3)]
     clock = FakeClock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -245,7 +246,7 @@ def test_security_headers_and_pages(api: Api) -> None:
 
 
 def test_empty_store_answers_404_not_500(tmp_path: Any) -> None:
-    store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a")
+    store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True)
     with TestClient(create_app(ApiDeps(store=store, keys={"keys": []}))) as c:
         for p in ("/v1/attestations/latest", "/v1/proofs/eip155:1:0x01", "/v1/log/checkpoint"):
             r = c.get(p)
@@ -253,4 +254,35 @@ def test_empty_store_answers_404_not_500(tmp_path: Any) -> None:
         assert c.get("/v1/attestations").json() == {"items": [], "next_before": None}
         assert c.get("/healthz").json()["latest_sequence"] is None
         assert c.post("/v1/admin/attest", headers={"Authorization": "Bearer x"}).status_code == 401
+    store.close()
+
+
+def test_healthz_is_degraded_when_the_latest_attestation_is_stale(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.store.factory import World
+
+    store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True)
+    now = [datetime.now(UTC)]
+    deps = ApiDeps(
+        store=store, keys={"keys": []}, stale_after_s=3 * 3600, wall_clock=lambda: now[0]
+    )
+    with TestClient(create_app(deps)) as c:
+        assert c.get("/healthz").json()["status"] == "ok"  # nothing yet, but just started
+        now[0] += timedelta(hours=4)
+        r = c.get("/healthz")
+        assert r.status_code == 503 and r.json()["status"] == "degraded"
+        assert "no attestation recorded" in r.json()["detail"]
+        World().record(store)
+        issued = store.latest_issued()
+        assert issued is not None
+        now[0] = issued[1] + timedelta(hours=1)
+        h = c.get("/healthz").json()
+        assert h["status"] == "ok" and h["latest_sequence"] == 1 and h["age_s"] == 3600
+        now[0] = issued[1] + timedelta(hours=3, seconds=1)
+        r = c.get("/healthz")
+        assert r.status_code == 503 and r.json()["status"] == "degraded"
+        assert r.json()["stale_after_s"] == 10800 and "(#1) is 10801 s old" in r.json()["detail"]
+        metrics = c.get("/metrics").text
+        assert "por_attestation_age_seconds 10801.0" in metrics
     store.close()

@@ -23,7 +23,7 @@ from tests.store.factory import World, keyset
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     tmp: Path = tmp_path_factory.mktemp("openapi")
-    store = Store.open(None, data_dir=tmp / "data", attestations_dir=tmp / "att")
+    store = Store.open(None, data_dir=tmp / "data", attestations_dir=tmp / "att", migrate=True)
     world = World()
     for _ in range(3):
         world.record(store)

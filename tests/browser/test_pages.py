@@ -68,7 +68,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("browser")
-    store = Store.open(None, data_dir=tmp / "data", attestations_dir=tmp / "att")
+    store = Store.open(None, data_dir=tmp / "data", attestations_dir=tmp / "att", migrate=True)
     world = World()
     for pct in (105, 112, 110):
         world.record(store, reserves_pct=pct)
@@ -440,3 +440,65 @@ def test_holder_page_refuses_an_attestation_signed_outside_the_key_window(
     expect(verdict).to_contain_text("signature does not verify")
     expect(verdict).to_contain_text("expired")
     shot(page, "holder-key-expired")
+
+
+# --- operations: the stale banner and the offline API docs ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stale_served(served: Served) -> Iterator[str]:
+    """A second app over the same store whose clock says the latest attestation is a day old."""
+    from datetime import UTC
+
+    later = datetime.now(UTC) + timedelta(days=1)
+    app = create_app(
+        ApiDeps(
+            store=served.store,
+            keys=keyset().to_dict(),
+            proof_rate_limit=None,
+            stale_after_s=3 * 3600,
+            wall_clock=lambda: later,
+        )
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def test_dashboard_warns_when_the_latest_attestation_is_stale(
+    served: Served, stale_served: str, page: Any
+) -> None:
+    page.goto(f"{stale_served}/?poll=300")
+    banner = page.locator("#stale")
+    expect(banner).to_be_visible(timeout=10_000)
+    expect(banner).to_contain_text("stale")
+    expect(banner).to_contain_text("more than 10800 s")
+    shot(page, "dashboard-stale")
+    page.goto(f"{served.base}/?poll=300")  # fresh (no stale limit): no banner
+    expect(page.locator("#status")).not_to_have_text("—", timeout=10_000)
+    expect(page.locator("#stale")).to_be_hidden()
+
+
+def test_api_docs_render_offline_within_the_csp(served: Served, page: Any) -> None:
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(f"{served.base}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text(
+        "proof of reserve", timeout=15_000
+    )
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    assert page.locator(".opblock").count() >= 10
+    assert all(u.startswith(served.base) for u in requested), requested  # nothing off-host
+    shot(page, "docs")

@@ -223,9 +223,9 @@ def test_naive_time_refused() -> None:
 
 def test_pem_round_trip_and_wrong_passphrase() -> None:
     a = signer("pem")
-    pem = a.to_pem("correct horse", random_bytes=os.urandom)
+    pem = a.to_pem("correct horse battery", random_bytes=os.urandom)
     assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    b = Ed25519Signer.from_pem(pem, "correct horse")
+    b = Ed25519Signer.from_pem(pem, "correct horse battery")
     assert b.public_key_raw == a.public_key_raw
     assert b.sign(b"m") == a.sign(b"m")
     with pytest.raises(InputError, match="wrong passphrase"):
@@ -234,6 +234,25 @@ def test_pem_round_trip_and_wrong_passphrase() -> None:
         a.to_pem("", random_bytes=os.urandom)
     with pytest.raises(InputError):
         Ed25519Signer(b"short")
+
+
+@pytest.mark.parametrize(
+    ("weak", "why"),
+    [
+        ("hunter2", "at least 16"),
+        ("passwordpassword", "repeats itself"),
+        ("aaaaaaaaaaaaaaaaaaaa", "repeats itself"),
+        ("abcdefghijklmnopqrs", "consecutive"),
+    ],
+)
+def test_weak_passphrases_are_refused_for_key_files(weak: str, why: str) -> None:
+    from por.core.dsse import passphrase_problem
+
+    a = signer("weak")
+    assert why in (passphrase_problem(weak) or "")
+    assert passphrase_problem("correct horse battery staple") is None
+    with pytest.raises(InputError, match="weak passphrase"):
+        a.to_pem(weak, random_bytes=os.urandom)
 
 
 # --- attestation envelopes --------------------------------------------------------------------

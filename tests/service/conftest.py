@@ -62,6 +62,7 @@ def write_world(
     )
     text = f"""
 [service]
+demo = true
 data_dir = "data"
 attestations_dir = "attestations"
 database_url = {toml_value(database_url)}
@@ -91,6 +92,11 @@ token = "{cid}:0x{"ab" * 20}"
 """ + "".join(f'"{a}" = {b}\n' for a, b in hs.items())
     text += extra_chain
     (root / "por.toml").write_text(text)
+    # what an operator does once: `por db upgrade` (the service refuses an unmigrated db)
+    from por.store.migrate import upgrade_url
+
+    (root / "data").mkdir(exist_ok=True)
+    upgrade_url(database_url or f"sqlite:///{root / 'data' / 'por.db'}")
     return World(root=root, config=root / "por.toml", keys=keys, holders=chains)
 
 
@@ -107,3 +113,45 @@ class Clock:
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)
         return self.now
+
+
+# --- SoftHSM2: a PKCS#11 token for the HSM signer tests ------------------------------------
+
+SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
+HSM_TOKEN = "por-test"
+HSM_PIN = "246810"
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SoftHSM2 token per test process (PKCS#11 reads its configuration once per
+    process, so the token directory is fixed before the library is first loaded)."""
+    import os
+    import shutil
+    import subprocess
+
+    if not SOFTHSM_MODULE.exists() or shutil.which("softhsm2-util") is None:
+        if os.environ.get("CI"):
+            pytest.fail("SoftHSM2 is missing: ./dev setup installs softhsm2")
+        pytest.skip("SoftHSM2 is not installed (./dev setup installs softhsm2)")
+    root = tmp_path_factory.mktemp("softhsm")
+    (root / "tokens").mkdir()
+    conf = root / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\n")
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    subprocess.run(
+        [
+            "softhsm2-util",
+            "--init-token",
+            "--free",
+            "--label",
+            HSM_TOKEN,
+            "--pin",
+            HSM_PIN,
+            "--so-pin",
+            "13579111",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return conf

@@ -28,8 +28,56 @@ def write(tmp_path: Path, text: str) -> Path:
     return p
 
 
-def test_template_parses(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, CONFIG_TEMPLATE))
+SOURCES = """
+[[chains]]
+kind = "evm"
+chain_id = "eip155:1"
+rpc_urls = ["http://a.example"]
+token = "0x00000000000000000000000000000000000000aa"
+start_block = 100
+
+[[custodians]]
+kind = "files"
+name = "harbour"
+paths = ["statements/*.xml"]
+"""
+
+
+def uncomment_examples(text: str) -> str:
+    """The template with every example table uncommented (`# [[` starts one, a blank line ends it)."""
+    out, inside = [], False
+    for raw in text.splitlines():
+        line = raw
+        if line.startswith(("# [[", "# [signing.pkcs11]")):
+            inside = True
+        elif not line.strip():
+            inside = False
+        if inside and line.startswith("# "):
+            line = line[2:]  # a comment inside the example ("# # ...") stays one
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def test_template_parses_once_its_examples_are_filled_in(tmp_path: Path) -> None:
+    # unedited, it is refused: no chain, no custodian (por attest must not sign it)
+    with pytest.raises(ConfigError) as ei:
+        load_config(write(tmp_path, CONFIG_TEMPLATE))
+    assert "no [[chains]] table" in str(ei.value) and "no [[custodians]] table" in str(ei.value)
+    # every example is a valid table of its kind (only key_file must go for the HSM one)
+    text = uncomment_examples(CONFIG_TEMPLATE).replace(
+        'key_file = "keys/issuer.key.pem"', "# key_file removed for the HSM"
+    )
+    cfg = load_config(write(tmp_path, text))
+    assert [c.kind for c in cfg.chains] == ["evm", "solana"]
+    assert [c.kind for c in cfg.custodians] == ["files", "api"]
+    assert cfg.signing.pkcs11 is not None and cfg.signing.pkcs11.key_label == "issuer"
+    assert cfg.alerts.stale_after_intervals == 3 and len(cfg.alerts.webhooks) == 1
+    evm = cfg.chains[0]
+    assert evm.kind == "evm" and evm.quorum == 2 and evm.start_block == 19000000
+
+
+def test_template_defaults(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, CONFIG_TEMPLATE + SOURCES))
     assert cfg.token.decimals == 6
     assert cfg.schedule.interval_s == 3600
     assert cfg.database_url == f"sqlite:///{tmp_path / 'data' / 'por.db'}"
@@ -37,7 +85,7 @@ def test_template_parses(tmp_path: Path) -> None:
 
 
 def test_minimal_defaults(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, MINIMAL))
+    cfg = load_config(write(tmp_path, MINIMAL + SOURCES))
     assert cfg.service.listen_host == "127.0.0.1" and cfg.service.listen_port == 8000
     assert cfg.schedule.coalesce is True
 
@@ -88,6 +136,7 @@ bridge_escrow = ["0x00000000000000000000000000000000000000cc"]
 start_block = 100
 oracle = "0x00000000000000000000000000000000000000dd"
 publisher_key_env = "POR_PUBLISHER_56"
+attestor_key_envs = ["POR_ATTESTOR_56"]
 
 [[chains]]
 kind = "solana"
@@ -126,14 +175,14 @@ def test_every_kind_parses_into_its_model(tmp_path: Path) -> None:
         SolanaChainConfig,
     )
 
-    cfg = load_config(write(tmp_path, MINIMAL + EVERY_KIND))
+    cfg = load_config(write(tmp_path, "[service]\ndemo = true\n" + MINIMAL + EVERY_KIND))
     evm, sol, fake = cfg.chains
     assert isinstance(evm, EvmChainConfig) and evm.chain_number == 56 and evm.quorum == 2
     assert evm.exclusions() == {
         "0x00000000000000000000000000000000000000bb": "treasury",
         "0x00000000000000000000000000000000000000cc": "bridge_escrow",
     }
-    assert evm.spot_checks == 16 and evm.attestor_key_envs == []  # defaults
+    assert evm.spot_checks == 16 and evm.attestor_hsm_labels == []  # defaults
     assert isinstance(sol, SolanaChainConfig) and sol.memo_keypair == tmp_path / "keys/memo.json"
     assert isinstance(fake, FakeChainConfig) and fake.holders == {"eip155:1:0x01": 5}
     files, api = cfg.custodians
@@ -234,7 +283,8 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         tmp_path,
         MINIMAL
         + "[service]\nlisten='x'\n[schedule]\ninterval_s=true\ncolaesce=true\n"
-        + "[[chains]]\nkind='evm'\nchain_id='eip155:1'\nrpc_urls='u'\ntoken='t'\n",
+        + "[[chains]]\nkind='evm'\nchain_id='eip155:1'\nrpc_urls='u'\ntoken='t'\nstart_block=1\n"
+        + "[[custodians]]\nkind='files'\nname='n'\npaths=[]\n",
     )
     with pytest.raises(ConfigError) as ei:
         load_config(p)
@@ -246,3 +296,97 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         f"  {p}:schedule: unknown key(s) colaesce",
         f"  {p}:chains[0].rpc_urls: must be list, got str 'u'",
     ]
+
+
+# --- nonsense that type-checks: refused before anything is read or signed -----------------
+
+EVM = "[[chains]]\nkind='evm'\nchain_id='eip155:1'\nrpc_urls=['http://a']\ntoken='0x01'\n"
+FILES = "[[custodians]]\nkind='files'\nname='n'\npaths=['s/*.xml']\n"
+
+
+@pytest.mark.parametrize(
+    ("tables", "where", "what"),
+    [
+        (FILES, "chains", "no [[chains]] table"),
+        (EVM + "start_block=5\n", "custodians", "no [[custodians]] table"),
+        (EVM + FILES, "chains[0].start_block", "deployment block"),
+        (EVM + "start_block=0\n" + FILES, "chains[0].start_block", "index_from_genesis = true"),
+        (
+            EVM + "start_block=7\nindex_from_genesis=true\n" + FILES,
+            "chains[0].index_from_genesis",
+            "contradicts start_block = 7",
+        ),
+        (
+            EVM + "start_block=5\noracle='0x02'\npublisher_key_env='P'\n" + FILES,
+            "chains[0].attestor_key_envs",
+            "an oracle needs attestor keys",
+        ),
+        (
+            EVM + "start_block=5\noracle='0x02'\npublisher_key_env='P'\n"
+            "attestor_hsm_labels=['a1']\n" + FILES,
+            "chains[0].attestor_hsm_labels",
+            "[signing.pkcs11]",
+        ),
+        (
+            "[[chains]]\nkind='fake'\nchain_id='eip155:1'\ntoken='t'\n" + FILES,
+            "chains[0].kind",
+            'kind "fake" is an in-memory test chain',
+        ),
+    ],
+)
+def test_nonsense_is_refused_naming_the_key(
+    tmp_path: Path, tables: str, where: str, what: str
+) -> None:
+    p = write(tmp_path, MINIMAL + tables)
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    msg = str(ei.value)
+    assert f"{p}:{where}:" in msg and what in msg, msg
+
+
+def test_genesis_indexing_when_asked_and_fake_in_a_demo(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL + EVM + "index_from_genesis=true\n" + FILES))
+    assert cfg.chains[0].kind == "evm" and cfg.chains[0].first_block == 0
+    fake = "[[chains]]\nkind='fake'\nchain_id='eip155:1'\ntoken='t'\n"
+    cfg = load_config(write(tmp_path, "[service]\ndemo=true\n" + MINIMAL + fake + FILES))
+    assert cfg.chains[0].kind == "fake"
+
+
+def test_nonsense_and_type_errors_are_reported_together(tmp_path: Path) -> None:
+    p = write(tmp_path, MINIMAL + "[schedule]\ninterval_s='1'\n" + EVM)
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    msg = str(ei.value)
+    assert "3 problems" in msg
+    assert "schedule.interval_s: must be int" in msg
+    assert "chains[0].start_block" in msg and "no [[custodians]] table" in msg
+
+
+@pytest.mark.parametrize(
+    ("signing", "what"),
+    [
+        ("keys_file='k.json'\n", "missing key 'key_file'"),
+        (
+            "keys_file='k.json'\nkey_file='a.pem'\n[signing.pkcs11]\nmodule='m.so'\n"
+            "token_label='t'\nkey_label='issuer'\n",
+            "not both",
+        ),
+        ("keys_file='k.json'\nkey_file='a.pem'\n[signing.pkcs11]\nmodule='m.so'\n", "token_label"),
+    ],
+)
+def test_signing_needs_exactly_one_key_store(tmp_path: Path, signing: str, what: str) -> None:
+    text = MINIMAL.replace('[signing]\nkey_file = "k.pem"\nkeys_file = "keys.json"\n', "")
+    p = write(tmp_path, text + EVM + "start_block=5\n" + FILES + "[signing]\n" + signing)
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    assert what in str(ei.value)
+
+
+def test_webhooks_are_checked(tmp_path: Path) -> None:
+    hook = "[alerts]\n[[alerts.webhooks]]\nurl='ftp://x'\nsecret_env='S'\ntimeout_s=0\n"
+    p = write(tmp_path, MINIMAL + EVM + "start_block=5\n" + FILES + hook)
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    msg = str(ei.value)
+    assert "alerts.webhooks[0].url: must be an http(s) URL" in msg
+    assert "alerts.webhooks[0].timeout_s: must be >= 1" in msg

@@ -70,6 +70,7 @@ def check_state(world: World, seen: list[Checkpoint]) -> int:
         cfg.database_url,
         data_dir=cfg.service.data_dir,
         attestations_dir=cfg.service.attestations_dir,
+        migrate=True,
     )
     try:
         latest = store.latest()

@@ -30,7 +30,10 @@ def open_store(store_url: str, tmp_path: Path) -> Iterator[object]:
 
     def factory(**kw: object) -> Store:
         s = Store.open(
-            store_url, data_dir=tmp_path / "data", attestations_dir=tmp_path / "attestations", **kw
+            store_url,
+            data_dir=tmp_path / "data",
+            attestations_dir=tmp_path / "attestations",
+            **{"migrate": True, **kw},
         )  # type: ignore[arg-type]
         opened.append(s)
         return s

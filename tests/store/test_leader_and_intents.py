@@ -37,7 +37,7 @@ import sys, time
 from pathlib import Path
 from por.store import Store
 s = Store.open(sys.argv[1], data_dir=Path(sys.argv[2]), attestations_dir=Path(sys.argv[3]),
-               materialize=False)
+               materialize=False, migrate=True)
 lead = s.leadership("scheduler")
 print("held" if lead.try_acquire() else "not held", flush=True)
 time.sleep(120)

@@ -35,7 +35,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
             url = stack.enter_context(pg_schema_url())
         else:
             pytest.skip("POR_TEST_PG_URL is not set (no PostgreSQL)")
-        s = Store.open(url, data_dir=tmp_path / "data", attestations_dir=tmp_path / "att")
+        s = Store.open(
+            url, data_dir=tmp_path / "data", attestations_dir=tmp_path / "att", migrate=True
+        )
         stack.callback(s.close)
         yield s
 

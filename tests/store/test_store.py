@@ -278,7 +278,7 @@ def test_bad_urls(tmp_path: Path) -> None:
 
 
 def test_default_is_a_sqlite_file_in_wal_mode(tmp_path: Path) -> None:
-    s = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a")
+    s = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True)
     try:
         World().record(s)
         assert (tmp_path / "d" / "por.db").exists()

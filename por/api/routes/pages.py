@@ -1,8 +1,14 @@
-"""The dashboard (`/`) and the holder page (`/holder`); `/static` is mounted by create_app.
+"""The dashboard (`/`), the holder page (`/holder`) and the API docs (`/docs`).
 
 Pages are files from `ApiDeps.static_dir`, revalidated on every load (ETags from
-Starlette's FileResponse), and stay out of the OpenAPI document.
+Starlette's FileResponse), and stay out of the OpenAPI document. `/docs` is Swagger UI
+from the assets the `fastapi-swagger` package ships (mounted at /docs/assets by
+create_app), started by /static/docs.js: no CDN and no inline script, so it works offline
+under the same Content-Security-Policy as every other page.
 """
+
+import importlib.resources
+from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
@@ -29,3 +35,13 @@ async def dashboard(state: StateDep) -> FileResponse:
 @router.get("/holder")
 async def holder(state: StateDep) -> FileResponse:
     return _page(state, "holder.html")
+
+
+@router.get("/docs")
+async def docs(state: StateDep) -> FileResponse:
+    return _page(state, "docs.html")
+
+
+def swagger_ui_dir() -> Path:
+    """The folder of swagger-ui-bundle.js and swagger-ui.css (package data)."""
+    return Path(str(importlib.resources.files("fastapi_swagger") / "resources"))

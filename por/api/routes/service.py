@@ -5,7 +5,8 @@ the app's Prometheus registry, read from the store at scrape time (so every inst
 reports the same).
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
@@ -16,6 +17,7 @@ from prometheus_client.registry import Collector
 from por.api import schemas
 from por.api.deps import StateDep, StoreDep
 from por.api.http import NO_STORE
+from por.core.times import format_time
 from por.errors import PorError
 from por.store import Store
 
@@ -25,8 +27,9 @@ router = APIRouter(tags=["service"])
 class LatestAttestationCollector(Collector):
     """Reads the latest attestation at scrape time (so every instance reports the same)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, wall_clock: Callable[[], datetime]) -> None:
         self._store = store
+        self._wall_clock = wall_clock
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
@@ -38,6 +41,17 @@ class LatestAttestationCollector(Collector):
         yield seq
         if latest is None:
             return
+        issued = latest.attestation.issued_at.timestamp()
+        ts = GaugeMetricFamily(
+            "por_latest_attestation_timestamp_seconds", "issued_at of the latest attestation"
+        )
+        ts.add_metric([], issued)
+        yield ts
+        age = GaugeMetricFamily(
+            "por_attestation_age_seconds", "Seconds since the latest attestation was issued"
+        )
+        age.add_metric([], max(0.0, self._wall_clock().timestamp() - issued))
+        yield age
         # Prometheus only has floats; the ratio here is for graphs and alerts, the signed
         # document keeps the exact decimal string.
         if latest.ratio is not None:
@@ -59,19 +73,45 @@ class LatestAttestationCollector(Collector):
     response_model=schemas.HealthOut,
     responses={503: {"model": schemas.HealthOut}},
 )
-def healthz(store: StoreDep) -> JSONResponse:
-    """200 when the store answers, 503 otherwise."""
+def healthz(store: StoreDep, state: StateDep) -> JSONResponse:
+    """200 `ok`; 503 `degraded` when the latest attestation is older than K intervals (or
+    none was recorded within K intervals of start); 503 `unavailable` when the store fails."""
     headers = {"Cache-Control": NO_STORE}
     try:
         store.ping()
-        seq = store.latest_sequence()
+        latest = store.latest_issued()
     except PorError as e:
         return JSONResponse(
             {"status": "unavailable", "latest_sequence": None, "detail": str(e)},
             status_code=503,
             headers=headers,
         )
-    return JSONResponse({"status": "ok", "latest_sequence": seq, "detail": None}, headers=headers)
+    seq, issued = (None, None) if latest is None else latest
+    body: dict[str, object] = {
+        "status": "ok",
+        "latest_sequence": seq,
+        "latest_issued_at": None if issued is None else format_time(issued),
+        "age_s": None,
+        "stale_after_s": None,
+        "detail": None,
+    }
+    limit = state.deps.stale_after_s
+    now = state.deps.wall_clock()
+    age = (now - (issued or state.started_at)).total_seconds()
+    if issued is not None:
+        body["age_s"] = int(age)
+    if limit is None:
+        return JSONResponse(body, headers=headers)
+    body["stale_after_s"] = int(limit)
+    if age > limit:
+        body["status"] = "degraded"
+        body["detail"] = (
+            f"the latest attestation (#{seq}) is {int(age)} s old, more than {int(limit)} s"
+            if seq is not None
+            else f"no attestation recorded in the {int(age)} s since start (limit {int(limit)} s)"
+        )
+        return JSONResponse(body, status_code=503, headers=headers)
+    return JSONResponse(body, headers=headers)
 
 
 @router.get(

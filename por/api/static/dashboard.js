@@ -121,8 +121,23 @@
       el("span", { class: "mono" }, o.tx_hash || "—"), num(o.block_number === null ? "—" : String(o.block_number))]));
   }
 
+  // /healthz answers 503 "degraded" when the latest attestation is older than the
+  // service's stale limit (K intervals): say so above everything else.
+  async function showHealth() {
+    const banner = document.getElementById("stale");
+    try {
+      const r = await fetch("/healthz", { cache: "no-store" });
+      const h = await r.json();
+      banner.hidden = h.status === "ok";
+      if (!banner.hidden) banner.textContent = `Warning: these figures are stale. ${h.detail || h.status}`;
+    } catch (e) {
+      banner.hidden = true;
+    }
+  }
+
   async function poll() {
     const errorBox = document.getElementById("error");
+    showHealth();
     try {
       const latest = await Por.getJSON("/v1/attestations/latest");
       if (latest.digest !== shownDigest) { showLatest(latest); shownDigest = latest.digest; }

@@ -1,0 +1,86 @@
+"""Operator commands: `por init` + `por attest` on the unedited template signs nothing,
+`por config check`, `por db upgrade` and the service's refusal of an unmigrated database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from por.cli.main import main
+from tests.service.conftest import PASSPHRASE, World
+
+
+def test_unedited_template_is_refused_before_anything_is_signed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POR_KEY_PASSPHRASE", "hunter2")
+    assert main(["init", "--dir", str(tmp_path)]) == 1  # a weak passphrase: no key written
+    assert "weak passphrase" in capsys.readouterr().err
+    assert not (tmp_path / "keys" / "issuer.key.pem").exists()
+
+    monkeypatch.setenv("POR_KEY_PASSPHRASE", PASSPHRASE)
+    assert main(["init", "--dir", str(tmp_path)]) == 0
+    config = str(tmp_path / "por.toml")
+    capsys.readouterr()
+    assert main(["attest", "--config", config, "--log-format", "text"]) == 1
+    err = capsys.readouterr().err
+    assert "chains: no [[chains]] table" in err and "custodians: no [[custodians]] table" in err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "attestations").exists()
+    assert main(["config", "check", "--config", config]) == 1
+
+
+def test_config_check_says_what_each_source_would_read(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["config", "check", "--config", str(world.config)]) == 0
+    out = capsys.readouterr().out
+    assert "valid" in out and "in-memory demo chain with 40 holder(s)" in out
+    assert "(2 file(s) match now" in out and "harbour_trust_camt053_v08.xml" in out
+    assert "passphrase $POR_KEY_PASSPHRASE (set)" in out and PASSPHRASE not in out
+    assert "at schema revision 0002_alert_dead_letters" in out and out.rstrip().endswith(
+        "would read the sources above"
+    )
+    monkeypatch.delenv("POR_KEY_PASSPHRASE")
+    assert main(["config", "check", "--config", str(world.config)]) == 1
+    assert "environment variable POR_KEY_PASSPHRASE (the issuer key passphrase) is not set" in (
+        capsys.readouterr().out
+    )
+
+
+def test_service_refuses_an_unmigrated_database_until_db_upgrade(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = world.root / "data" / "por.db"
+    for p in db.parent.glob("por.db*"):
+        p.unlink()  # a database nobody migrated
+    config = str(world.config)
+    assert main(["attest", "--config", config, "--no-publish", "--log-format", "text"]) == 1
+    err = capsys.readouterr().err
+    assert "has no por schema" in err and "por db upgrade --config" in err
+    assert main(["db", "upgrade", "--config", config]) == 0
+    assert "upgraded from an empty database to revision 0002_alert_dead_letters" in (
+        capsys.readouterr().out
+    )
+    assert main(["db", "upgrade", "--config", config]) == 0
+    assert "already at schema revision 0002" in capsys.readouterr().out
+    assert main(["attest", "--config", config, "--no-publish", "--log-format", "text"]) == 0
+
+
+def test_a_database_from_before_migrations_is_stamped_and_upgraded(tmp_path: Path) -> None:
+    from sqlalchemy import inspect
+
+    from por.store.db import Database
+    from por.store.migrate import current_revision, upgrade
+    from por.store.models import Base
+
+    db = Database.connect(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        old_tables = [t for t in Base.metadata.sorted_tables if t.name != "por_alert_dead_letters"]
+        Base.metadata.create_all(db.engine, tables=old_tables)  # what por did before Alembic
+        assert current_revision(db) is None
+        before, after = upgrade(db)
+        assert (before, after) == (None, "0002_alert_dead_letters")
+        assert inspect(db.engine).has_table("por_alert_dead_letters")
+    finally:
+        db.close()

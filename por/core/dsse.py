@@ -1,7 +1,15 @@
 """DSSE v1 envelopes signed with Ed25519, and the published key set that verifies them.
 
 Generic DSSE: the signature covers PAE(payloadType, payload), never the JSON of the
-envelope, so the payload bytes are exactly the bytes that were signed. What the payload
+envelope, so the payload bytes are exactly the bytes that were signed.
+
+Two ways to read an envelope. As a DSSE consumer (the default), by the spec's parsing
+rules: standard or URL-safe base64 (padding optional), unknown fields ignored, `keyid`
+optional (unset is the same as empty) — so signatures made by other DSSE tools count.
+In the log's exact form (`exact=True`): the bytes por signs, stores and logs, where the
+log leaf commits to SHA-256 of the RFC 8785 envelope bytes; there only canonical
+standard base64 and exactly the fields por writes are accepted, so one envelope has one
+byte string and one leaf. What the payload
 is, and so which payloadType a verifier expects, is the caller's: an attestation
 travels with `por.core.attestation.PAYLOAD_TYPE` (DESIGN §4). Keys are identified by
 keyid = hex SHA-256 of the raw 32-byte public key. A verifier takes keys only from a key
@@ -28,14 +36,17 @@ from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 
 from por.core.canonical import canonical_bytes, loads_strict
+from por.core.ed25519 import (
+    PUBLIC_KEY_SIZE,
+    b64decode_strict,
+    ed25519_verify,
+)
 from por.core.times import format_time, parse_time
 from por.errors import FormatError, InputError, SignatureError
 
 ALG_ED25519 = "ed25519"
 ROLES = ("issuer", "auditor")
-PUBLIC_KEY_SIZE = 32
 SEED_SIZE = 32
-SIGNATURE_SIZE = 64
 
 # scrypt cost for the encrypted PKCS#8 private key: N = 2^17, r = 8 needs 128 MiB and
 # about 0.4 s here, which makes passphrase guessing expensive. (PBKDF2-SHA512 at a
@@ -43,6 +54,10 @@ SIGNATURE_SIZE = 64
 _SCRYPT_COST = 2**17
 
 _HEX64_RE = re.compile(r"[0-9a-f]{64}")
+_B64_STD_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_B64_URL_RE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+MAX_SIGNATURES = 100
+"""Signature entries an envelope may carry: each may cost one verification per key."""
 
 
 # --- small shared helpers --------------------------------------------------------------
@@ -54,17 +69,30 @@ def _check_aware(value: object, what: str) -> datetime:
     return value
 
 
-def b64decode_strict(text: object, *, where: str) -> bytes:
-    """Standard base64 with padding, canonical (re-encoding gives the same text)."""
+def b64decode_dsse(text: object, *, where: str) -> bytes:
+    """Base64 as a DSSE consumer reads it: standard or URL-safe alphabet, padding optional.
+
+    DSSE protocol: "Either standard or URL-safe base64 encodings are allowed. Signers may
+    use either, and verifiers MUST accept either." One string may not mix the alphabets.
+    """
     if not isinstance(text, str):
         raise FormatError(f"must be a base64 string, got {type(text).__name__}", where=where)
+    std = _B64_STD_RE.fullmatch(text) is not None
+    url = _B64_URL_RE.fullmatch(text) is not None
+    if not (std or url):
+        raise FormatError(
+            "is not base64 (standard or URL-safe alphabet, optional '=' padding)", where=where
+        )
+    body = text.rstrip("=")
+    if len(body) % 4 == 1 or (text != body and len(text) % 4):
+        raise FormatError("is not base64: wrong length or padding", where=where)
+    padded = body + "=" * (-len(body) % 4)
     try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as e:
-        raise FormatError(f"is not standard base64: {e}", where=where) from e
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise FormatError("is not canonical base64 (padding or trailing bits)", where=where)
-    return raw
+        if std:
+            return base64.b64decode(padded.encode("ascii"), validate=True)
+        return base64.urlsafe_b64decode(padded.encode("ascii"))
+    except (binascii.Error, ValueError) as e:
+        raise FormatError(f"is not base64: {e}", where=where) from e
 
 
 def _b64(data: bytes) -> str:
@@ -80,14 +108,21 @@ def _hex_bytes(text: object, size: int, *, where: str) -> bytes:
     return bytes.fromhex(text)
 
 
-def _fields(d: object, required: Sequence[str], *, where: str) -> Mapping[str, Any]:
+def _fields(
+    d: object,
+    required: Sequence[str],
+    *,
+    where: str,
+    optional: Sequence[str] = (),
+    ignore_unknown: bool = False,
+) -> Mapping[str, Any]:
     if not isinstance(d, dict):
         raise FormatError(f"must be a JSON object, got {type(d).__name__}", where=where)
     missing = [k for k in required if k not in d]
     if missing:
         raise FormatError(f"missing field(s) {', '.join(missing)}", where=where)
-    unknown = sorted(set(d) - set(required))
-    if unknown:
+    unknown = sorted(set(d) - set(required) - set(optional))
+    if unknown and not ignore_unknown:
         raise FormatError(f"unknown field(s) {', '.join(unknown)}", where=where)
     return d
 
@@ -108,29 +143,6 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 def keyid_for(public_key_raw: bytes) -> str:
     """DESIGN §4: keyid = lowercase hex SHA-256 of the raw 32-byte Ed25519 public key."""
     return hashlib.sha256(public_key_raw).hexdigest()
-
-
-def ed25519_verify(public_key_raw: bytes, message: bytes, sig: bytes, *, where: str) -> None:
-    """Raise SignatureError unless `sig` is an RFC 8032 Ed25519 signature of `message`."""
-    if len(public_key_raw) != PUBLIC_KEY_SIZE:
-        raise SignatureError(
-            "Ed25519 public key has the wrong size",
-            expected=PUBLIC_KEY_SIZE,
-            computed=len(public_key_raw),
-            where=where,
-        )
-    if len(sig) != SIGNATURE_SIZE:
-        raise SignatureError(
-            "Ed25519 signature has the wrong size",
-            expected=SIGNATURE_SIZE,
-            computed=len(sig),
-            where=where,
-        )
-    try:
-        key = eddsa.import_public_key(public_key_raw)
-        eddsa.new(key, "rfc8032").verify(message, sig)
-    except ValueError as e:  # pycryptodome's one error for a bad key or signature
-        raise SignatureError(f"Ed25519 signature does not verify ({e})", where=where) from e
 
 
 @runtime_checkable
@@ -207,7 +219,7 @@ class Ed25519Signer:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Signature:
-    """One DSSE signature: keyid (a lookup hint, never trusted) and the signature bytes."""
+    """One DSSE signature: keyid (a lookup hint, never trusted; "" when unset) and its bytes."""
 
     keyid: str
     sig: bytes
@@ -216,14 +228,23 @@ class Signature:
         return {"keyid": self.keyid, "sig": _b64(self.sig)}
 
     @classmethod
-    def from_dict(cls, d: object, *, where: str = "signature") -> Signature:
-        f = _fields(d, ("keyid", "sig"), where=where)
-        if not isinstance(f["keyid"], str):
+    def from_dict(cls, d: object, *, where: str = "signature", exact: bool = False) -> Signature:
+        """A DSSE consumer's reading (keyid optional, unknown fields ignored, either base64
+        alphabet), or with `exact` the form por writes (both fields, canonical base64)."""
+        if exact:
+            f = _fields(d, ("keyid", "sig"), where=where)
+            sig = b64decode_strict(f["sig"], where=f"{where}.sig")
+        else:
+            f = _fields(d, ("sig",), optional=("keyid",), ignore_unknown=True, where=where)
+            sig = b64decode_dsse(f["sig"], where=f"{where}.sig")
+        keyid = f.get("keyid", "")
+        if keyid is None and not exact:
+            keyid = ""  # DSSE: an unset keyid is the same as an empty one
+        if not isinstance(keyid, str):
             raise FormatError("must be a string", where=f"{where}.keyid")
-        sig = b64decode_strict(f["sig"], where=f"{where}.sig")
-        if not sig:
+        if exact and not sig:  # a consumer counts an empty signature as one that fails
             raise FormatError("is empty", where=f"{where}.sig")
-        return cls(keyid=f["keyid"], sig=sig)
+        return cls(keyid=keyid, sig=sig)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -242,15 +263,32 @@ class Envelope:
         }
 
     @classmethod
-    def from_dict(cls, d: object, *, where: str = "envelope") -> Envelope:
-        f = _fields(d, ("payload", "payloadType", "signatures"), where=where)
-        payload = b64decode_strict(f["payload"], where=f"{where}.payload")
+    def from_dict(cls, d: object, *, where: str = "envelope", exact: bool = False) -> Envelope:
+        """Read an envelope as a DSSE consumer, or (`exact`) in the log's exact form.
+
+        The exact form is what `to_dict` writes: exactly payload, payloadType and
+        signatures[{keyid, sig}], canonical standard base64. Read that way, `to_json_bytes`
+        gives back the RFC 8785 bytes of `d` itself, the bytes the log leaf commits to.
+        """
+        if exact:
+            f = _fields(d, ("payload", "payloadType", "signatures"), where=where)
+            payload = b64decode_strict(f["payload"], where=f"{where}.payload")
+        else:
+            f = _fields(
+                d, ("payload", "payloadType", "signatures"), ignore_unknown=True, where=where
+            )
+            payload = b64decode_dsse(f["payload"], where=f"{where}.payload")
         if not isinstance(f["payloadType"], str) or not f["payloadType"]:
             raise FormatError("must be a non-empty string", where=f"{where}.payloadType")
         if not isinstance(f["signatures"], list):
             raise FormatError("must be a list", where=f"{where}.signatures")
+        if len(f["signatures"]) > MAX_SIGNATURES:
+            raise FormatError(
+                f"{len(f['signatures'])} signatures, at most {MAX_SIGNATURES} are accepted",
+                where=f"{where}.signatures",
+            )
         sigs = tuple(
-            Signature.from_dict(s, where=f"{where}.signatures[{i}]")
+            Signature.from_dict(s, where=f"{where}.signatures[{i}]", exact=exact)
             for i, s in enumerate(f["signatures"])
         )
         return cls(payload=payload, payload_type=f["payloadType"], signatures=sigs)
@@ -260,8 +298,10 @@ class Envelope:
         return canonical_bytes(self.to_dict())
 
     @classmethod
-    def from_json_bytes(cls, data: bytes, *, where: str = "envelope") -> Envelope:
-        return cls.from_dict(loads_strict(data, where=where), where=where)
+    def from_json_bytes(
+        cls, data: bytes, *, where: str = "envelope", exact: bool = False
+    ) -> Envelope:
+        return cls.from_dict(loads_strict(data, where=where), where=where, exact=exact)
 
 
 def sign_envelope(payload: bytes, payload_type: str, signers: Sequence[Signer]) -> Envelope:
@@ -460,6 +500,41 @@ class VerifiedEnvelope:
     roles: tuple[str, ...]
 
 
+def _signing_key(
+    keyset: KeySet, s: Signature, message: bytes, label: str, *, skip: Mapping[str, str]
+) -> tuple[KeyEntry | None, str | None]:
+    """The key of `keyset` whose signature `s` is, or (None, why not).
+
+    DSSE: the keyid is an unauthenticated hint that "may only be used to narrow the
+    selection of possible keys to try". A keyid naming a key of the set narrows the
+    choice to that key; an empty keyid, or one in another tool's keyid scheme, is
+    tried against every key of the set. Keys already counted (`skip`) are not tried
+    again: a key counts once however many entries it signed.
+    """
+    named = keyset.get(s.keyid) if s.keyid else None
+    if named is not None:
+        if named.keyid in skip:
+            return None, None
+        try:
+            ed25519_verify(named.public_key, message, s.sig, where=label)
+        except SignatureError as e:
+            return (
+                None,
+                f"{label}: signature by key {named.keyid[:16]}… does not verify ({e.message})",
+            )
+        return named, None
+    for entry in keyset.keys:
+        if entry.keyid in skip:
+            continue
+        try:
+            ed25519_verify(entry.public_key, message, s.sig, where=label)
+        except SignatureError:
+            continue
+        return entry, None
+    hint = f"keyid {s.keyid[:16]}…" if s.keyid else "no keyid"
+    return None, f"{label}: ({hint}) no key of the key set verifies it"
+
+
 def verify_envelope(
     envelope: Envelope,
     keyset: KeySet,
@@ -474,8 +549,9 @@ def verify_envelope(
     an envelope of `payload_type` (the verifier names the type it expects; the envelope's
     own payloadType must equal it).
 
-    Keys come only from `keyset` (an envelope's keyid is a lookup hint); a key counts once
-    however many signature entries name it; a key counts only if `at` lies inside its
+    Keys come only from `keyset` (an envelope's keyid is a lookup hint: a signature whose
+    keyid is empty or unknown is tried against every key); a key counts once however many
+    signature entries it made; a key counts only if `at` lies inside its
     [not_before, not_after] window. Returns the verified payload: callers use these bytes
     and never re-parse the envelope.
     """
@@ -495,18 +571,10 @@ def verify_envelope(
     at_text = format_time(at)
     for i, s in enumerate(envelope.signatures):
         label = f"signatures[{i}]"
-        entry = keyset.get(s.keyid)
+        entry, problem = _signing_key(keyset, s, message, label, skip=valid)
         if entry is None:
-            problems.append(f"{label}: keyid {s.keyid[:16] or '(empty)'}… is not in the key set")
-            continue
-        if entry.keyid in valid:
-            continue  # the same key again counts once
-        try:
-            ed25519_verify(entry.public_key, message, s.sig, where=label)
-        except SignatureError as e:
-            problems.append(
-                f"{label}: signature by key {entry.keyid[:16]}… does not verify ({e.message})"
-            )
+            if problem:
+                problems.append(problem)
             continue
         if entry.role not in roles:
             problems.append(
@@ -539,6 +607,7 @@ def verify_envelope(
 
 __all__ = [
     "ALG_ED25519",
+    "MAX_SIGNATURES",
     "ROLES",
     "Ed25519Signer",
     "Envelope",
@@ -548,6 +617,7 @@ __all__ = [
     "Signer",
     "VerifiedEnvelope",
     "add_signature",
+    "b64decode_dsse",
     "b64decode_strict",
     "ed25519_verify",
     "keyid_for",

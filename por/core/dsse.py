@@ -41,6 +41,8 @@ from por.core.ed25519 import (
     b64decode_strict,
     ed25519_verify,
 )
+from por.core.note import ALG_COSIGNATURE_V1, VerifierKey
+from por.core.note import ALG_ED25519 as ALG_NOTE_ED25519
 from por.core.times import format_time, parse_time
 from por.errors import FormatError, InputError, SignatureError
 
@@ -442,10 +444,49 @@ class KeyEntry:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LogKey:
+    """The attestation log's checkpoint key: its origin line and C2SP verifier key.
+
+    `vkey` is `<origin>+<key ID>+<base64(0x01 ‖ Ed25519 key)>`, what a witness or monitor
+    is configured with; the key name is the origin (C2SP: it SHOULD match)."""
+
+    origin: str
+    vkey: VerifierKey
+
+    def __post_init__(self) -> None:
+        if self.vkey.alg != ALG_NOTE_ED25519:
+            raise FormatError("must be an Ed25519 note key (type 0x01)", where="log.vkey")
+        if self.vkey.name != self.origin:
+            raise FormatError(
+                f"key name {self.vkey.name!r} is not the origin {self.origin!r}", where="log.vkey"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"origin": self.origin, "vkey": self.vkey.encode()}
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "log") -> LogKey:
+        f = _fields(d, ("origin", "vkey"), where=where)
+        if not isinstance(f["origin"], str) or not f["origin"] or "\n" in f["origin"]:
+            raise FormatError("must be one non-empty line", where=f"{where}.origin")
+        try:
+            return cls(origin=f["origin"], vkey=VerifierKey.parse(f["vkey"], where=f"{where}.vkey"))
+        except FormatError as e:
+            raise FormatError(e.message, where=e.where or where) from e
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class KeySet:
-    """The published key set: the only source of keys a verifier trusts."""
+    """The published key set: the only source of keys a verifier trusts.
+
+    `keys` verify envelopes (DESIGN §4). Optional beside them: `log`, the log's checkpoint
+    verifier key (C2SP vkey), and `witnesses`, the cosignature vkeys (type 0x04) of the
+    witnesses the log submits to, which a verifier may require cosignatures from.
+    """
 
     keys: tuple[KeyEntry, ...]
+    log: LogKey | None = None
+    witnesses: tuple[VerifierKey, ...] = ()
     _by_keyid: dict[str, KeyEntry] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -454,13 +495,26 @@ class KeySet:
             if k.keyid in by_keyid:
                 raise FormatError(f"duplicate key {k.keyid}", where=f"keys[{i}].keyid")
             by_keyid[k.keyid] = k
+        seen: set[tuple[str, bytes]] = set()
+        for i, w in enumerate(self.witnesses):
+            if w.alg != ALG_COSIGNATURE_V1:
+                raise FormatError(
+                    "must be a witness cosignature key (type 0x04)", where=f"witnesses[{i}]"
+                )
+            if (w.name, w.key_id) in seen:
+                raise FormatError(f"duplicate witness {w.name}", where=f"witnesses[{i}]")
+            seen.add((w.name, w.key_id))
         object.__setattr__(self, "_by_keyid", by_keyid)
 
     def get(self, keyid: str) -> KeyEntry | None:
         return self._by_keyid.get(keyid)
 
+    def with_role(self, role: str) -> tuple[KeyEntry, ...]:
+        return tuple(k for k in self.keys if k.role == role)
+
     def merge(self, other: KeySet) -> KeySet:
-        """Union of two key sets; the same keyid with different entries is an error."""
+        """Union of two key sets; the same keyid with different entries is an error, and
+        so are two different log keys."""
         merged = list(self.keys)
         for k in other.keys:
             mine = self.get(k.keyid)
@@ -470,24 +524,41 @@ class KeySet:
                 raise FormatError(
                     f"key {k.keyid} appears in both sets with different role or window"
                 )
-        return KeySet(keys=tuple(merged))
+        if self.log and other.log and self.log != other.log:
+            raise FormatError("the two key sets name different log keys", where="log")
+        witnesses = list(self.witnesses)
+        witnesses += [w for w in other.witnesses if w not in witnesses]
+        return KeySet(keys=tuple(merged), log=self.log or other.log, witnesses=tuple(witnesses))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"keys": [k.to_dict() for k in self.keys]}
+        out: dict[str, Any] = {"keys": [k.to_dict() for k in self.keys]}
+        if self.log is not None:
+            out["log"] = self.log.to_dict()
+        if self.witnesses:
+            out["witnesses"] = [w.encode() for w in self.witnesses]
+        return out
 
     def to_json_bytes(self) -> bytes:
         return canonical_bytes(self.to_dict())
 
     @classmethod
     def from_dict(cls, d: object, *, where: str = "keys") -> KeySet:
-        f = _fields(d, ("keys",), where=where)
+        f = _fields(d, ("keys",), optional=("log", "witnesses"), where=where)
         if not isinstance(f["keys"], list):
             raise FormatError("must be a list", where=f"{where}.keys")
         entries = tuple(
             KeyEntry.from_dict(k, where=f"{where}.keys[{i}]") for i, k in enumerate(f["keys"])
         )
+        log = None if f.get("log") is None else LogKey.from_dict(f["log"], where=f"{where}.log")
+        raw_witnesses = f.get("witnesses", [])
+        if not isinstance(raw_witnesses, list):
+            raise FormatError("must be a list of verifier keys", where=f"{where}.witnesses")
+        witnesses = tuple(
+            VerifierKey.parse(w, where=f"{where}.witnesses[{i}]")
+            for i, w in enumerate(raw_witnesses)
+        )
         try:
-            return cls(keys=entries)
+            return cls(keys=entries, log=log, witnesses=witnesses)
         except FormatError as e:
             raise FormatError(e.message, where=f"{where}.{e.where}") from e
 
@@ -622,6 +693,7 @@ __all__ = [
     "Envelope",
     "KeyEntry",
     "KeySet",
+    "LogKey",
     "Signature",
     "Signer",
     "VerifiedEnvelope",

@@ -132,6 +132,18 @@ class LogTree:
     def leaf(self, index: int) -> bytes:
         return self._levels[0][index]
 
+    def subtree_hashes(self, height: int, start: int, count: int) -> list[bytes]:
+        """Hashes of the complete, aligned subtrees of 2^height leaves number start ..
+        start+count-1 (what a C2SP tlog-tiles tile holds); ProofError if any is missing."""
+        have = len(self._levels[height]) if height < len(self._levels) else 0
+        if start < 0 or count < 0 or start + count > have:
+            raise ProofError(
+                f"the log has {have} complete subtrees of height {height}",
+                expected=f">= {start + count}",
+                computed=have,
+            )
+        return self._levels[height][start : start + count]
+
     def _subtree(self, start: int, end: int) -> bytes:
         """MTH(D[start:end]) for a range that occurs in the RFC recursion."""
         n = end - start

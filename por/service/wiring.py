@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # types only; build_service imports these where it uses them
     from por.custodians.base import CustodianSource
     from por.custodians.rawstore import RawStore
     from por.service.scheduler import AttestationScheduler
+    from por.service.witnesses import WitnessSubmitter
     from por.store.store import Store
 
 log = logging.getLogger("por.service")
@@ -239,11 +240,25 @@ class Service:
     _run_lock: threading.Lock = field(default_factory=threading.Lock)
     scheduler: AttestationScheduler | None = None
     api_thread: threading.Thread | None = None
+    witnesses: WitnessSubmitter | None = None  # C2SP tlog-witness submission (best effort)
+    raw_store: RawStore | None = None  # raw statements, served to auditors
 
     def attest(self) -> RunResult:
         """One run; runs of one process never overlap (the API trigger and the scheduler)."""
         with self._run_lock:
-            return attest_once(self.deps)
+            result = attest_once(self.deps)
+        if self.witnesses is not None:
+            self.witnesses.notify()  # never blocks; the submitter's thread does the I/O
+        return result
+
+    def _statement(self, sha256: str) -> bytes | None:
+        raw = self.raw_store
+        return raw.get(sha256) if raw is not None and sha256 in raw else None
+
+    def submit_to_witnesses(self) -> None:
+        """One submission round now, in this thread (`por attest`); failures are logged."""
+        if self.witnesses is not None:
+            self.witnesses.submit_all()
 
     def catch_up(self) -> list[PublishOutcome]:
         with self._run_lock:
@@ -253,12 +268,15 @@ class Service:
         from por.api import ApiDeps, create_app
 
         token = os.environ.get(self.cfg.service.admin_token_env) or None
+        auditor_token = os.environ.get(self.cfg.service.auditor_token_env) or None
         return create_app(
             ApiDeps(
                 store=self.store,
                 keys=self.keyset.to_dict(),
                 admin_token=token,
                 trigger=lambda: self.attest().sequence,
+                auditor_token=auditor_token,
+                statements=None if self.raw_store is None else self._statement,
             )
         )
 
@@ -326,6 +344,9 @@ class Service:
             log.warning("catching up on publications failed: %s", e)
         if api:
             self.start_api()
+        if self.witnesses is not None:
+            self.witnesses.start()
+            self.closers.append(self.witnesses.stop)
         self.start_scheduler(run_now=run_now)
         self._wait_for_signal()
 
@@ -369,6 +390,16 @@ def build_service(
             f"the issuer key {signer.keyid[:16]}… is not in the published key set",
             where=str(cfg.signing.keys_file),
         )
+    from por.service.witnesses import publish_log_keys, witness_targets
+
+    targets = witness_targets(cfg)
+    keyset = publish_log_keys(
+        keyset,
+        origin=cfg.service.origin,
+        checkpoint_key=signer.public_key_raw,
+        witnesses=[t.vkey for t in targets],
+        where=str(cfg.signing.keys_file),
+    )
     store = Store.open(
         cfg.database_url,
         data_dir=cfg.service.data_dir,
@@ -415,4 +446,14 @@ def build_service(
             c()
         store.close()
         raise
-    return Service(cfg=cfg, store=store, deps=deps, keyset=keyset, closers=svc_closers)
+    from por.service.witnesses import WitnessSubmitter
+
+    return Service(
+        cfg=cfg,
+        store=store,
+        deps=deps,
+        keyset=keyset,
+        closers=svc_closers,
+        witnesses=WitnessSubmitter(store, targets) if targets else None,
+        raw_store=reserves.rawstore,
+    )

@@ -611,8 +611,8 @@ def _signing_key(
         except SignatureError:
             continue
         return entry, None
-    hint = f"keyid {s.keyid[:16]}…" if s.keyid else "no keyid"
-    return None, f"{label}: ({hint}) no key of the key set verifies it"
+    hint = f"keyid {s.keyid[:16]}… is not in the key set" if s.keyid else "no keyid"
+    return None, f"{label}: {hint}, and no key of the key set verifies it"
 
 
 def verify_envelope(

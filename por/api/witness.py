@@ -61,11 +61,11 @@ def create_witness_app(deps: WitnessDeps) -> FastAPI:
                 clock=deps.clock,
             )
         except SizeConflictError as e:
+            # exactly `text/x.tlog.size` (a media_type would get "; charset=utf-8")
             return Response(
-                f"{e.witness_size}\n",
+                f"{e.witness_size}\n".encode("ascii"),
                 status_code=409,
-                media_type=SIZE_CONTENT_TYPE,
-                headers={"Cache-Control": "no-store"},
+                headers={"Content-Type": SIZE_CONTENT_TYPE, "Cache-Control": "no-store"},
             )
         except StoreError as e:
             return PlainTextResponse(f"{e.diagnostics()}\n", status_code=503)

@@ -145,7 +145,7 @@ def _print_report(report: Report, *, as_json: bool) -> int:
     return 0 if report.ok else 1
 
 
-def _remote_keyset(remote: Remote, keys: str | None) -> tuple[KeySet, str]:
+def remote_keyset(remote: Remote, keys: str | None) -> tuple[KeySet, str]:
     if keys is not None:
         return read_keyset(keys), keys
     doc = remote.get_json("/v1/keys")
@@ -156,7 +156,7 @@ def _remote_keyset(remote: Remote, keys: str | None) -> tuple[KeySet, str]:
     return KeySet.from_dict(doc, where=remote.url("/v1/keys")), remote.url("/v1/keys")
 
 
-def _remote_envelope(remote: Remote, sequence: int) -> Deferred[Envelope]:
+def remote_envelope(remote: Remote, sequence: int) -> Deferred[Envelope]:
     path = f"/v1/attestations/{sequence}"
     return Deferred(
         name=remote.url(path),
@@ -164,7 +164,7 @@ def _remote_envelope(remote: Remote, sequence: int) -> Deferred[Envelope]:
     )
 
 
-def _remote_evidence(
+def remote_evidence(
     remote: Remote, sequence: int
 ) -> tuple[Deferred[LogEvidence], Deferred[Sequence[Signature]]]:
     inc_path = f"/v1/log/inclusion?sequence={sequence}"
@@ -194,21 +194,21 @@ def _verify_remote(args: argparse.Namespace) -> int:
     if args.leaves is not None and args.history:
         raise InputError("--leaves checks one attestation, not a history", where="--leaves")
     remote = Remote(args.from_url)
-    keyset, _ = _remote_keyset(remote, args.keys)
+    keyset, _ = remote_keyset(remote, args.keys)
     if args.history:
         return _verify_history(args, remote, keyset)
     seq = args.sequence if args.sequence is not None else latest_sequence(remote)
-    log, cosigs = _remote_evidence(remote, seq)
+    log, cosigs = remote_evidence(remote, seq)
     leaves = None
     if args.leaves is not None:
         leaves = Deferred(
             name=args.leaves, load=functools.partial(recompute_liabilities, args.leaves)
         )
     report = verify_report(
-        _remote_envelope(remote, seq),
+        remote_envelope(remote, seq),
         keyset,
         now=datetime.now(UTC),
-        previous=None if seq == 1 else _remote_envelope(remote, seq - 1),
+        previous=None if seq == 1 else remote_envelope(remote, seq - 1),
         leaves=leaves,
         log=log,
         cosignatures=cosigs,
@@ -229,7 +229,7 @@ def _verify_history(args: argparse.Namespace, remote: Remote, keyset: KeySet) ->
     cache: dict[int, Envelope] = {}
 
     def envelope(seq: int) -> Deferred[Envelope]:
-        inner = _remote_envelope(remote, seq)
+        inner = remote_envelope(remote, seq)
 
         def load() -> Envelope:
             if seq not in cache:
@@ -241,7 +241,7 @@ def _verify_history(args: argparse.Namespace, remote: Remote, keyset: KeySet) ->
         return Deferred(name=inner.name, load=load)
 
     for seq in range(first, last + 1):
-        log, cosigs = _remote_evidence(remote, seq)
+        log, cosigs = remote_evidence(remote, seq)
         report = verify_report(
             envelope(seq),
             keyset,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,7 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Log]:
     keys_file = tmp_path / "keys.json"
     keys_file.write_text(json.dumps(keys.to_dict()))
     auditor_key = tmp_path / "auditor.key.pem"
-    auditor_key.write_bytes(AUDITOR.to_pem(PASSPHRASE, random_bytes=lambda n: bytes(n)))
+    auditor_key.write_bytes(AUDITOR.to_pem(PASSPHRASE, random_bytes=os.urandom))
     statements = {hashlib.sha256(STATEMENT).hexdigest(): STATEMENT}
     witness_store = WitnessStateStore.open(None, data_dir=tmp_path / "witness")
     witness_app = create_witness_app(

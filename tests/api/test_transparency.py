@@ -515,3 +515,62 @@ def test_statements_are_served_to_auditors_only(
     rc, out = cli(capsys, "statements", "fetch", sha, "--from", log.url, "--out", str(out_file))
     assert rc == 0, out
     assert out_file.read_bytes() == STATEMENT
+
+
+def test_por_witness_command_serves_and_cosigns(
+    log: Log, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`por witness init` + `por witness serve` as an auditor runs them (a real process)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    wdir = log.dir / "w"
+    wdir.mkdir()
+    rc, out = cli(capsys, "witness", "init", "--out", str(wdir), "--name", "auditor.example/w9")
+    assert rc == 0, out
+    vkey = VerifierKey.parse((wdir / "witness.vkey").read_text().strip())
+    assert vkey.alg == ALG_COSIGNATURE_V1 and vkey.encode() in out
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "por.cli.main",
+            "witness",
+            "serve",
+            "--dir",
+            str(wdir),
+            "--keys",
+            str(log.keys_file),
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/add-checkpoint", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None, "witness did not start"
+                time.sleep(0.1)
+        sub = WitnessSubmitter(log.store, [WitnessTarget(vkey=vkey, url=url)])
+        (outcome,) = sub.submit_all()
+        assert outcome.ok, outcome.detail
+        log.record(1)
+        (outcome,) = sub.submit_all()
+        assert outcome.ok and outcome.size == 4
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    rc, out = cli(capsys, "witness", "show", "--dir", str(wdir))
+    assert rc == 0 and f"{ORIGIN}  size 4" in out

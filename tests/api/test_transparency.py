@@ -574,3 +574,41 @@ def test_por_witness_command_serves_and_cosigns(
         proc.wait(10)
     rc, out = cli(capsys, "witness", "show", "--dir", str(wdir))
     assert rc == 0 and f"{ORIGIN}  size 4" in out
+
+
+def test_log_stores_no_forged_or_duplicate_witness_cosignature(log: Log) -> None:
+    """The log verifies what a witness answers: a forged line, a line by another key, or an
+    error status stores nothing and leaves the witness pending; a repeat is stored once."""
+    cp = log.store.checkpoint()
+    assert cp is not None
+    body_text = cp.note[: cp.note.rfind("\n\n") + 1]
+    from por.core.note import cosign
+
+    good = cosign(body_text, name=WITNESS_VKEY.name, signer=WITNESS, timestamp=1_767_225_600)
+    forged = type(good)(
+        name=good.name, key_id=good.key_id, signature=good.signature[:8] + bytes(64)
+    )
+    stranger = Ed25519Signer(hashlib.sha256(b"not the witness").digest())
+    other_key = cosign(body_text, name=WITNESS_VKEY.name, signer=stranger, timestamp=1)
+    answers = iter(
+        [
+            (200, "text/plain", forged.line().encode()),
+            (200, "text/plain", other_key.line().encode()),
+            (500, "text/plain", b"boom"),
+            (200, "text/plain", (good.line() + good.line()).encode()),
+        ]
+    )
+    sub = WitnessSubmitter(
+        log.store,
+        [WitnessTarget(vkey=WITNESS_VKEY, url="http://127.0.0.1:9")],
+        post=lambda url, body, timeout: next(answers),
+    )
+    for want in ("not a valid cosignature", "no cosignature by the witness key", "HTTP 500"):
+        (outcome,) = sub.submit_all()
+        assert not outcome.ok and want in outcome.detail, outcome.detail
+        assert log.store.cosign.witness_lines(cp.size) == []
+    state = log.store.cosign.submission(WITNESS_VKEY.name)
+    assert state is not None and state.attempts == 3 and state.cosigned_size == 0
+    (outcome,) = sub.submit_all()
+    assert outcome.ok
+    assert [ln.line() for ln in log.store.cosign.witness_lines(cp.size)] == [good.line()]

@@ -175,3 +175,46 @@ def test_show_malformed_keyset_names_file_and_field(
     assert "malformed JSON" in capsys.readouterr().err
     assert main(["keys", "show", str(tmp_path / "missing.json")]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_generated_key_opens_with_the_openssl_command_line(tmp_path: Path, passphrase: str) -> None:
+    """`openssl pkey` (OpenSSL caps scrypt at 32 MiB) opens what `por keys generate` writes."""
+    import shutil
+    import subprocess
+
+    from Crypto.PublicKey import ECC
+
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is installed by ./dev setup"
+    assert main(["keys", "generate", "--out", str(tmp_path), "--name", "iss"]) == 0
+    key_path = tmp_path / "iss.key.pem"
+    out = subprocess.run(
+        [openssl, "pkey", "-in", str(key_path), "-passin", "env:POR_KEY_PASSPHRASE", "-pubout"],
+        capture_output=True,
+        check=True,
+    )
+    public = ECC.import_key(out.stdout).export_key(format="raw")
+    (entry,) = KeySet.from_json_bytes((tmp_path / "iss.keys.json").read_bytes()).keys
+    assert public == entry.public_key
+    # the wrong passphrase is refused by OpenSSL too (the file really is encrypted)
+    bad = subprocess.run(
+        [openssl, "pkey", "-in", str(key_path), "-passin", "pass:wrong", "-noout"],
+        capture_output=True,
+        check=False,
+    )
+    assert bad.returncode != 0
+
+
+def test_key_files_of_the_old_scrypt_cost_stay_readable(tmp_path: Path) -> None:
+    """Files written before (scrypt N=2^17, r=8, p=1: 128 MiB) still open in por."""
+    from Crypto.PublicKey import ECC
+
+    key = ECC.construct(curve="Ed25519", seed=hashlib.sha256(b"old key").digest())
+    pem = key.export_key(
+        format="PEM",
+        passphrase="old passphrase",
+        protection="scryptAndAES256-CBC",
+        prot_params={"iteration_count": 2**17},
+    ).encode()
+    signer = Ed25519Signer.from_pem(pem, "old passphrase")
+    assert signer.public_key_raw == key.public_key().export_key(format="raw")

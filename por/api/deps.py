@@ -23,6 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client.registry import Collector
 
 from por.api.http import HttpMetrics, RateLimit, TokenBuckets, dumps
+from por.core.dsse import KeySet
 from por.store import Store
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -48,6 +49,10 @@ class ApiDeps:
     stale_after_s: float | None = None
     wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     collectors: Sequence[Collector] = ()  # more /metrics (the service's alert metrics)
+    # the auditor routes (co-signature submission, raw statements); None: always 401
+    auditor_token: str | None = None
+    # raw statement bytes by SHA-256 hex (None when not stored); None: the route answers 503
+    statements: Callable[[str], bytes | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,7 @@ class AppState:
     rendered: RenderedAttestations
     buckets: TokenBuckets | None
     keys_body: bytes  # the key set is fixed for the app's life
+    keyset: KeySet  # the same, parsed: auditor co-signatures are verified against it
     trigger_lock: threading.Lock = field(default_factory=threading.Lock)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -120,6 +126,7 @@ class AppState:
             buckets=None if limit is None else TokenBuckets(limit, deps.clock),
             keys_body=dumps(dict(deps.keys)),
             started_at=deps.wall_clock(),
+            keyset=KeySet.from_dict(dict(deps.keys), where="ApiDeps.keys"),
         )
 
 
@@ -182,6 +189,27 @@ def require_admin(
 
 
 AdminAuth = Annotated[None, Depends(require_admin)]
+
+_auditor_bearer = HTTPBearer(auto_error=False, description="the auditor token")
+
+
+def require_auditor(
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_auditor_bearer)],
+    state: StateDep,
+) -> None:
+    """401 unless the bearer token equals the configured auditor token (constant time)."""
+    token = state.deps.auditor_token
+    given = b"" if creds is None else creds.credentials.encode("utf-8", "surrogateescape")
+    ok = token is not None and creds is not None and hmac.compare_digest(given, token.encode())
+    if not ok:
+        raise HTTPException(
+            status_code=401,
+            detail="missing or wrong auditor bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="por-auditor"'},
+        )
+
+
+AuditorAuth = Annotated[None, Depends(require_auditor)]
 
 
 # --- helpers for routes -------------------------------------------------------------------

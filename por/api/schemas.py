@@ -185,8 +185,15 @@ class KeyOut(_Model):
     role: Literal["issuer", "auditor"]
 
 
+class LogKeyOut(_Model):
+    origin: str
+    vkey: str = Field(description="C2SP verifier key of the log's checkpoints (type 0x01)")
+
+
 class KeySetOut(_Model):
     keys: list[KeyOut]
+    log: LogKeyOut | None = None
+    witnesses: list[str] = Field(default=[], description="witness cosignature vkeys (0x04)")
 
 
 class LogInclusionOut(_Model):
@@ -205,6 +212,37 @@ class LogConsistencyOut(_Model):
     from_root: str = Hex32
     to_root: str = Hex32
     path: list[str] = Field(description="RFC 9162 §2.1.4 consistency proof, hex")
+
+
+class WitnessOut(_Model):
+    name: str
+    vkey: str = Field(description="C2SP cosignature verifier key (type 0x04)")
+    cosigned_size: int | None = Field(description="the largest checkpoint size it cosigned")
+    known_size: int | None = Field(description="the size the witness last said it holds")
+    failed_attempts: int
+    last_error: str | None
+
+
+class WitnessesOut(_Model):
+    witnesses: list[WitnessOut]
+
+
+class AuditorSignatureOut(_Model):
+    keyid: str = Hex32
+    sig: str = Field(description="base64 Ed25519 signature over PAE(payloadType, payload)")
+    submitted_at: str
+
+
+class AuditorSignaturesOut(_Model):
+    """Auditor co-signatures over the attestation's payload, kept beside its envelope."""
+
+    sequence: int
+    signatures: list[AuditorSignatureOut]
+
+
+class CosignAcceptedOut(_Model):
+    sequence: int
+    added: list[str] = Field(description="keyids of the auditor keys whose signatures were stored")
 
 
 class OracleOut(_Model):

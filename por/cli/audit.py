@@ -2,7 +2,18 @@
 
     por check PROOF.json [--attestation ENVELOPE.json --keys KEYS.json]
     por verify ENVELOPE.json --keys KEYS.json [--previous ENVELOPE.json]
-               [--leaves LEAVES.jsonl] [--json]
+               [--leaves LEAVES.jsonl] [--inclusion INCLUSION.json]
+               [--signatures SIGNATURES.json] [--witnesses N] [--witness VKEY]... [--json]
+    por verify --from URL [--sequence N] [--keys KEYS.json] [--witnesses N] ...
+    por verify --from URL --history [--first N] [--last N] [--keys KEYS.json]
+
+Files may be bare (a DSSE envelope, a por-mst-v1 proof) or exactly what the API serves
+(`/v1/attestations/N` — the envelope is taken from its `envelope` field; `/v1/proofs/…`
+— the proof from its `proof` field, and its `sequence` and `attestation_digest` must be
+the attestation's). With `--from`, `por verify` fetches the envelope, the previous one,
+the key set (unless `--keys` pins it), the log inclusion proof with its checkpoint, and
+the auditor co-signatures itself; `--history` checks every sequence in a range and
+prints one line per sequence.
 
 What each check means is in `por.core.verify`; this module reads the files, hands them to
 the library and prints its answer. `por verify` prints the report as a table (or JSON
@@ -20,29 +31,63 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from por.cli.keys import read_bytes, read_keyset
+from por.cli.remote import Remote
 from por.cli.tree import recompute_liabilities
 from por.core.amounts import format_decimal
 from por.core.canonical import loads_strict
-from por.core.dsse import Envelope
+from por.core.dsse import Envelope, KeySet, Signature
 from por.core.mst import InclusionProof, verify_inclusion
+from por.core.note import VerifierKey
 from por.core.times import format_time
 from por.core.verify import (
     CLOCK_SKEW_S,
+    FAIL,
     Deferred,
+    LogEvidence,
+    Report,
     compare_proof_to_attestation,
     open_attestation_envelope,
     verify_report,
 )
-from por.errors import InputError
+from por.errors import FormatError, InputError, MismatchError
+
+
+def envelope_from_doc(doc: object, *, where: str) -> Envelope:
+    """A DSSE envelope, bare or inside the API's `{"sequence", "envelope", ...}` answer."""
+    if isinstance(doc, dict) and "envelope" in doc and "payload" not in doc:
+        return Envelope.from_dict(doc["envelope"], where=f"{where}.envelope")
+    return Envelope.from_dict(doc, where=where)
 
 
 def read_envelope(path: str | Path) -> Envelope:
-    return Envelope.from_json_bytes(read_bytes(path, what="envelope"), where=str(path))
+    doc = loads_strict(read_bytes(path, what="envelope"), where=str(path))
+    return envelope_from_doc(doc, where=str(path))
+
+
+def signatures_from_doc(doc: object, *, where: str) -> list[Signature]:
+    """Auditor signatures: the API's `{"sequence", "signatures": [...]}` or a DSSE envelope
+    (read by DSSE's consumer rules)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("signatures"), list):
+        raise FormatError("must be an object with a signatures list", where=where)
+    return [
+        Signature.from_dict(s, where=f"{where}.signatures[{i}]")
+        for i, s in enumerate(doc["signatures"])
+    ]
+
+
+def _json_file(path: str, what: str) -> Any:
+    return loads_strict(read_bytes(path, what=what), where=path)
+
+
+def _witness_keys(args: argparse.Namespace) -> list[VerifierKey]:
+    return [VerifierKey.parse(v, where="--witness") for v in args.witness or []]
 
 
 def _envelope_file(path: str) -> Deferred[Envelope]:
@@ -50,11 +95,33 @@ def _envelope_file(path: str) -> Deferred[Envelope]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.from_url is not None:
+        return _verify_remote(args)
+    if args.envelope is None:
+        raise InputError("give ENVELOPE.json, or --from URL", where="por verify")
+    if args.keys is None:
+        raise InputError("--keys KEYS.json is required with a file", where="--keys")
+    if args.history:
+        raise InputError("--history needs --from URL", where="--history")
     keyset = read_keyset(args.keys)  # the trust root: an unreadable one is an error
     leaves = None
     if args.leaves is not None:
         leaves = Deferred(
             name=args.leaves, load=functools.partial(recompute_liabilities, args.leaves)
+        )
+    log = None
+    if args.inclusion is not None:
+        path = args.inclusion
+        log = Deferred(
+            name=path,
+            load=lambda: LogEvidence.from_dict(_json_file(path, "inclusion proof"), where=path),
+        )
+    cosignatures: Deferred[Sequence[Signature]] | None = None
+    if args.signatures is not None:
+        sig_path = args.signatures
+        cosignatures = Deferred(
+            name=sig_path,
+            load=lambda: signatures_from_doc(_json_file(sig_path, "signatures"), where=sig_path),
         )
     report = verify_report(
         _envelope_file(args.envelope),
@@ -62,12 +129,149 @@ def cmd_verify(args: argparse.Namespace) -> int:
         now=datetime.now(UTC),
         previous=None if args.previous is None else _envelope_file(args.previous),
         leaves=leaves,
+        log=log,
+        cosignatures=cosignatures,
+        witnesses=_witness_keys(args),
+        required_witnesses=args.witnesses,
     )
-    if args.json:
+    return _print_report(report, as_json=args.json)
+
+
+def _print_report(report: Report, *, as_json: bool) -> int:
+    if as_json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.table())
     return 0 if report.ok else 1
+
+
+def remote_keyset(remote: Remote, keys: str | None) -> tuple[KeySet, str]:
+    if keys is not None:
+        return read_keyset(keys), keys
+    doc = remote.get_json("/v1/keys")
+    print(
+        f"note: trusting the key set served by {remote.base} (pin one with --keys)",
+        file=sys.stderr,
+    )
+    return KeySet.from_dict(doc, where=remote.url("/v1/keys")), remote.url("/v1/keys")
+
+
+def remote_envelope(remote: Remote, sequence: int) -> Deferred[Envelope]:
+    path = f"/v1/attestations/{sequence}"
+    return Deferred(
+        name=remote.url(path),
+        load=lambda: envelope_from_doc(remote.get_json(path), where=remote.url(path)),
+    )
+
+
+def remote_evidence(
+    remote: Remote, sequence: int
+) -> tuple[Deferred[LogEvidence], Deferred[Sequence[Signature]]]:
+    inc_path = f"/v1/log/inclusion?sequence={sequence}"
+    sig_path = f"/v1/attestations/{sequence}/signatures"
+    log: Deferred[LogEvidence] = Deferred(
+        name=remote.url(inc_path),
+        load=lambda: LogEvidence.from_dict(remote.get_json(inc_path), where=remote.url(inc_path)),
+    )
+    cosigs: Deferred[Sequence[Signature]] = Deferred(
+        name=remote.url(sig_path),
+        load=lambda: signatures_from_doc(remote.get_json(sig_path), where=remote.url(sig_path)),
+    )
+    return log, cosigs
+
+
+def latest_sequence(remote: Remote) -> int:
+    doc = remote.get_json("/v1/attestations/latest")
+    seq = doc.get("sequence") if isinstance(doc, dict) else None
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        raise FormatError("no sequence in the answer", where=remote.url("/v1/attestations/latest"))
+    return seq
+
+
+def _verify_remote(args: argparse.Namespace) -> int:
+    if args.envelope is not None:
+        raise InputError("give either ENVELOPE.json or --from URL", where="--from")
+    if args.leaves is not None and args.history:
+        raise InputError("--leaves checks one attestation, not a history", where="--leaves")
+    remote = Remote(args.from_url)
+    keyset, _ = remote_keyset(remote, args.keys)
+    if args.history:
+        return _verify_history(args, remote, keyset)
+    seq = args.sequence if args.sequence is not None else latest_sequence(remote)
+    log, cosigs = remote_evidence(remote, seq)
+    leaves = None
+    if args.leaves is not None:
+        leaves = Deferred(
+            name=args.leaves, load=functools.partial(recompute_liabilities, args.leaves)
+        )
+    report = verify_report(
+        remote_envelope(remote, seq),
+        keyset,
+        now=datetime.now(UTC),
+        previous=None if seq == 1 else remote_envelope(remote, seq - 1),
+        leaves=leaves,
+        log=log,
+        cosignatures=cosigs,
+        witnesses=_witness_keys(args),
+        required_witnesses=args.witnesses,
+    )
+    return _print_report(report, as_json=args.json)
+
+
+def _verify_history(args: argparse.Namespace, remote: Remote, keyset: KeySet) -> int:
+    last = args.last if args.last is not None else latest_sequence(remote)
+    first = args.first
+    if not 1 <= first <= last:
+        raise InputError(f"need 1 <= --first <= --last, got {first}..{last}", where="--first")
+    now = datetime.now(UTC)
+    failed = 0
+    results = []
+    cache: dict[int, Envelope] = {}
+
+    def envelope(seq: int) -> Deferred[Envelope]:
+        inner = remote_envelope(remote, seq)
+
+        def load() -> Envelope:
+            if seq not in cache:
+                if len(cache) > 2:  # each envelope is read as current, then as previous
+                    cache.clear()
+                cache[seq] = inner.load()
+            return cache[seq]
+
+        return Deferred(name=inner.name, load=load)
+
+    for seq in range(first, last + 1):
+        log, cosigs = remote_evidence(remote, seq)
+        report = verify_report(
+            envelope(seq),
+            keyset,
+            now=now,
+            previous=None if seq == 1 else envelope(seq - 1),
+            log=log,
+            cosignatures=cosigs,
+            witnesses=_witness_keys(args),
+            required_witnesses=args.witnesses,
+        )
+        failed += not report.ok
+        results.append(report.to_dict() | {"sequence": seq})
+        if not args.json:
+            print(history_line(seq, report))
+    if args.json:
+        print(json.dumps({"ok": failed == 0, "reports": results}, indent=2))
+    else:
+        print(
+            f"history {first}..{last}: "
+            + ("PASS" if not failed else f"FAIL ({failed} of {last - first + 1} sequences)")
+        )
+    return 0 if failed == 0 else 1
+
+
+def history_line(seq: int, report: Report) -> str:
+    """One line per sequence: verdict, then each check's status, failures spelled out."""
+    marks = " ".join(f"{c.name}={c.status}" for c in report.checks)
+    line = f"{seq:>8}  {'PASS' if report.ok else 'FAIL'}  {marks}"
+    fails = [f"{c.name}: {c.detail}" for c in report.checks if c.status == FAIL]
+    return line + ("".join(f"\n          {f}" for f in fails))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -77,6 +281,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             where="--keys" if args.keys is None else "--attestation",
         )
     proof_doc = loads_strict(read_bytes(args.proof, what="proof"), where=args.proof)
+    wrapper: dict[str, Any] = {}
+    if isinstance(proof_doc, dict) and "proof" in proof_doc and "format" not in proof_doc:
+        wrapper, proof_doc = proof_doc, proof_doc["proof"]  # /v1/proofs/{account} as served
     proof = InclusionProof.from_dict(proof_doc, where=args.proof)
     verify_inclusion(proof)
     balance = f"{proof.balance} base units"
@@ -92,6 +299,17 @@ def cmd_check(args: argparse.Namespace) -> int:
             where=args.attestation,
         ).attestation
         compare_proof_to_attestation(proof, att, where=args.proof)
+        for field_name, signed in (
+            ("sequence", att.sequence),
+            ("attestation_digest", att.digest()),
+        ):
+            if field_name in wrapper and wrapper[field_name] != signed:
+                raise MismatchError(
+                    f"the proof names another attestation ({field_name})",
+                    expected=signed,
+                    computed=wrapper[field_name],
+                    where=args.proof,
+                )
         balance = f"{format_decimal(proof.balance, att.token.decimals)} {att.token.symbol}"
         suffix = (
             f" of attestation sequence {att.sequence} (as of {format_time(att.as_of)}, "
@@ -116,8 +334,25 @@ def register(sub: Any) -> None:
     check.set_defaults(func=cmd_check)
 
     verify = sub.add_parser("verify", help="auditor: verify a signed attestation, per check")
-    verify.add_argument("envelope", metavar="ENVELOPE.json")
-    verify.add_argument("--keys", required=True, metavar="KEYS.json")
+    verify.add_argument(
+        "envelope",
+        nargs="?",
+        metavar="ENVELOPE.json",
+        help="a DSSE envelope, bare or as /v1/attestations/N serves it",
+    )
+    verify.add_argument("--keys", metavar="KEYS.json", help="key set (the trust root)")
+    verify.add_argument(
+        "--from",
+        dest="from_url",
+        metavar="URL",
+        help="fetch envelope, previous, key set, log proof and co-signatures from a por API",
+    )
+    verify.add_argument("--sequence", type=int, help="with --from: default the latest")
+    verify.add_argument(
+        "--history", action="store_true", help="with --from: check every sequence of a range"
+    )
+    verify.add_argument("--first", type=int, default=1, help="with --history (default 1)")
+    verify.add_argument("--last", type=int, help="with --history (default: the latest)")
     verify.add_argument(
         "--previous",
         metavar="ENVELOPE.json",
@@ -127,6 +362,30 @@ def register(sub: Any) -> None:
         "--leaves",
         metavar="LEAVES.jsonl",
         help="leaf export to recompute the liabilities root and total",
+    )
+    verify.add_argument(
+        "--inclusion",
+        metavar="INCLUSION.json",
+        help="/v1/log/inclusion's answer: check the envelope is in the signed log",
+    )
+    verify.add_argument(
+        "--signatures",
+        metavar="SIGNATURES.json",
+        help="auditor co-signatures (/v1/attestations/N/signatures, or a DSSE envelope)",
+    )
+    verify.add_argument(
+        "--witnesses",
+        type=int,
+        default=0,
+        metavar="N",
+        help="require N witness cosignatures on the checkpoint (keys: the key set's "
+        "witnesses and --witness)",
+    )
+    verify.add_argument(
+        "--witness",
+        action="append",
+        metavar="VKEY",
+        help="a witness cosignature key you trust (C2SP vkey); repeatable",
     )
     verify.add_argument("--json", action="store_true", help="machine-readable report")
     verify.set_defaults(func=cmd_verify)

@@ -94,7 +94,7 @@ def keyset_json(keyset: KeySet) -> bytes:
 # --- commands ----------------------------------------------------------------------------
 
 
-def _passphrase() -> str:
+def passphrase_from_env_or_prompt() -> str:
     if PASSPHRASE_ENV in os.environ:
         value = os.environ[PASSPHRASE_ENV]
         if not value:
@@ -131,7 +131,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for p in (key_path, set_path):  # check both before asking for anything
         if p.exists():
             raise InputError("refusing to overwrite an existing file", where=str(p))
-    passphrase = _passphrase()
+    passphrase = passphrase_from_env_or_prompt()
 
     signer = Ed25519Signer(os.urandom(32))
     entry = KeyEntry.for_public_key(

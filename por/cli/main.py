@@ -20,6 +20,8 @@ _SUBCOMMAND_MODULES = (
     "por.cli.tree",  # tree root, tree prove
     "por.cli.audit",  # check, verify
     "por.cli.keys",  # keys generate
+    "por.cli.auditor",  # log verify, statements fetch, cosign
+    "por.cli.witness",  # witness init, serve, show
     "por.cli.service",  # init, run, attest, serve, demo
     "por.cli.ops",  # config check, db upgrade
 )

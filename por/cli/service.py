@@ -97,6 +97,7 @@ def _cmd_attest(args: argparse.Namespace) -> int:
     svc = build_service(cfg, publish=not args.no_publish)
     try:
         result = svc.attest()
+        svc.submit_to_witnesses()  # best effort: failures are logged and retried next run
     finally:
         svc.close()
     print(f"attestation {result.sequence} {result.status} digest {result.digest}")

@@ -18,8 +18,24 @@ from por.errors import FormatError
 _MAX_SAFE_INT = 2**53 - 1
 
 
+def _check_text(text: str, path: str, what: str) -> None:
+    # RFC 8785 §3.2.2.2 / RFC 8259 §8.1: JSON text is Unicode, so a lone UTF-16 surrogate
+    # (which Python strings can hold) has no serialisation. rfc8785 catches it in values
+    # but lets a UnicodeEncodeError escape for object keys; refuse both here, by path.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise FormatError(
+            f"{what} contains a lone surrogate U+{ord(text[e.start]):04X} at offset {e.start}",
+            where=path,
+        ) from e
+
+
 def _check(value: Any, path: str) -> None:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, str):
+        _check_text(value, path, "string")
         return
     if isinstance(value, int):
         if abs(value) > _MAX_SAFE_INT:
@@ -34,6 +50,7 @@ def _check(value: Any, path: str) -> None:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise FormatError(f"object key must be a string, got {k!r}", where=path)
+            _check_text(k, path, f"object key {k!r}")
             _check(v, f"{path}.{k}")
         return
     if isinstance(value, list | tuple):
@@ -48,7 +65,7 @@ def canonical_bytes(value: Any) -> bytes:
     _check(value, "$")
     try:
         return rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError as e:  # e.g. lone surrogates in strings
+    except (rfc8785.CanonicalizationError, UnicodeError) as e:  # _check should catch these
         raise FormatError(f"cannot canonicalise: {e}", where="$") from e
 
 

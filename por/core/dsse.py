@@ -1,7 +1,15 @@
 """DSSE v1 envelopes signed with Ed25519, and the published key set that verifies them.
 
 Generic DSSE: the signature covers PAE(payloadType, payload), never the JSON of the
-envelope, so the payload bytes are exactly the bytes that were signed. What the payload
+envelope, so the payload bytes are exactly the bytes that were signed.
+
+Two ways to read an envelope. As a DSSE consumer (the default), by the spec's parsing
+rules: standard or URL-safe base64 (padding optional), unknown fields ignored, `keyid`
+optional (unset is the same as empty) — so signatures made by other DSSE tools count.
+In the log's exact form (`exact=True`): the bytes por signs, stores and logs, where the
+log leaf commits to SHA-256 of the RFC 8785 envelope bytes; there only canonical
+standard base64 and exactly the fields por writes are accepted, so one envelope has one
+byte string and one leaf. What the payload
 is, and so which payloadType a verifier expects, is the caller's: an attestation
 travels with `por.core.attestation.PAYLOAD_TYPE` (DESIGN §4). Keys are identified by
 keyid = hex SHA-256 of the raw 32-byte public key. A verifier takes keys only from a key
@@ -29,21 +37,35 @@ from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 
 from por.core.canonical import canonical_bytes, loads_strict
+from por.core.ed25519 import (
+    PUBLIC_KEY_SIZE,
+    b64decode_strict,
+    ed25519_verify,
+)
+from por.core.note import ALG_COSIGNATURE_V1, VerifierKey
+from por.core.note import ALG_ED25519 as ALG_NOTE_ED25519
 from por.core.times import format_time, parse_time
 from por.errors import FormatError, InputError, SignatureError
 
 ALG_ED25519 = "ed25519"
 ROLES = ("issuer", "auditor")
-PUBLIC_KEY_SIZE = 32
 SEED_SIZE = 32
-SIGNATURE_SIZE = 64
 
-# scrypt cost for the encrypted PKCS#8 private key: N = 2^17, r = 8 needs 128 MiB and
-# about 0.4 s here, which makes passphrase guessing expensive. (PBKDF2-SHA512 at a
-# comparable strength took 10 s per operation in pycryptodome.)
-_SCRYPT_COST = 2**17
+# scrypt cost of the encrypted PKCS#8 private key, chosen so that the OpenSSL command line
+# opens the file (`openssl pkey -in KEY.pem`): OpenSSL refuses scrypt parameters needing
+# more than 32 MiB (128 * r * (N + 2) bytes), so N = 2^14 with r = 8 (16 MiB) is the
+# largest power of two it accepts. p = 8 brings the work back to what N = 2^17 cost
+# (about 0.5 s here) without more memory. Files written with N = 2^17 before this change
+# stay readable: pycryptodome reads whatever parameters a file names.
+_SCRYPT_COST = 2**14
+_SCRYPT_BLOCK_SIZE = 8
+_SCRYPT_PARALLELIZATION = 8
 
 _HEX64_RE = re.compile(r"[0-9a-f]{64}")
+_B64_STD_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_B64_URL_RE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+MAX_SIGNATURES = 100
+"""Signature entries an envelope may carry: each may cost one verification per key."""
 
 # A file key is only as strong as its passphrase: whoever copies the PEM can guess offline
 # (scrypt makes each guess cost ~0.4 s, not more). NIST SP 800-63B asks for length and a
@@ -62,17 +84,30 @@ def _check_aware(value: object, what: str) -> datetime:
     return value
 
 
-def b64decode_strict(text: object, *, where: str) -> bytes:
-    """Standard base64 with padding, canonical (re-encoding gives the same text)."""
+def b64decode_dsse(text: object, *, where: str) -> bytes:
+    """Base64 as a DSSE consumer reads it: standard or URL-safe alphabet, padding optional.
+
+    DSSE protocol: "Either standard or URL-safe base64 encodings are allowed. Signers may
+    use either, and verifiers MUST accept either." One string may not mix the alphabets.
+    """
     if not isinstance(text, str):
         raise FormatError(f"must be a base64 string, got {type(text).__name__}", where=where)
+    std = _B64_STD_RE.fullmatch(text) is not None
+    url = _B64_URL_RE.fullmatch(text) is not None
+    if not (std or url):
+        raise FormatError(
+            "is not base64 (standard or URL-safe alphabet, optional '=' padding)", where=where
+        )
+    body = text.rstrip("=")
+    if len(body) % 4 == 1 or (text != body and len(text) % 4):
+        raise FormatError("is not base64: wrong length or padding", where=where)
+    padded = body + "=" * (-len(body) % 4)
     try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as e:
-        raise FormatError(f"is not standard base64: {e}", where=where) from e
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise FormatError("is not canonical base64 (padding or trailing bits)", where=where)
-    return raw
+        if std:
+            return base64.b64decode(padded.encode("ascii"), validate=True)
+        return base64.urlsafe_b64decode(padded.encode("ascii"))
+    except (binascii.Error, ValueError) as e:
+        raise FormatError(f"is not base64: {e}", where=where) from e
 
 
 def _b64(data: bytes) -> str:
@@ -88,14 +123,21 @@ def _hex_bytes(text: object, size: int, *, where: str) -> bytes:
     return bytes.fromhex(text)
 
 
-def _fields(d: object, required: Sequence[str], *, where: str) -> Mapping[str, Any]:
+def _fields(
+    d: object,
+    required: Sequence[str],
+    *,
+    where: str,
+    optional: Sequence[str] = (),
+    ignore_unknown: bool = False,
+) -> Mapping[str, Any]:
     if not isinstance(d, dict):
         raise FormatError(f"must be a JSON object, got {type(d).__name__}", where=where)
     missing = [k for k in required if k not in d]
     if missing:
         raise FormatError(f"missing field(s) {', '.join(missing)}", where=where)
-    unknown = sorted(set(d) - set(required))
-    if unknown:
+    unknown = sorted(set(d) - set(required) - set(optional))
+    if unknown and not ignore_unknown:
         raise FormatError(f"unknown field(s) {', '.join(unknown)}", where=where)
     return d
 
@@ -116,29 +158,6 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 def keyid_for(public_key_raw: bytes) -> str:
     """DESIGN §4: keyid = lowercase hex SHA-256 of the raw 32-byte Ed25519 public key."""
     return hashlib.sha256(public_key_raw).hexdigest()
-
-
-def ed25519_verify(public_key_raw: bytes, message: bytes, sig: bytes, *, where: str) -> None:
-    """Raise SignatureError unless `sig` is an RFC 8032 Ed25519 signature of `message`."""
-    if len(public_key_raw) != PUBLIC_KEY_SIZE:
-        raise SignatureError(
-            "Ed25519 public key has the wrong size",
-            expected=PUBLIC_KEY_SIZE,
-            computed=len(public_key_raw),
-            where=where,
-        )
-    if len(sig) != SIGNATURE_SIZE:
-        raise SignatureError(
-            "Ed25519 signature has the wrong size",
-            expected=SIGNATURE_SIZE,
-            computed=len(sig),
-            where=where,
-        )
-    try:
-        key = eddsa.import_public_key(public_key_raw)
-        eddsa.new(key, "rfc8032").verify(message, sig)
-    except ValueError as e:  # pycryptodome's one error for a bad key or signature
-        raise SignatureError(f"Ed25519 signature does not verify ({e})", where=where) from e
 
 
 @runtime_checkable
@@ -210,7 +229,11 @@ class Ed25519Signer:
             format="PEM",
             passphrase=passphrase,
             protection="scryptAndAES256-CBC",
-            prot_params={"iteration_count": _SCRYPT_COST},
+            prot_params={
+                "iteration_count": _SCRYPT_COST,
+                "block_size": _SCRYPT_BLOCK_SIZE,
+                "parallelization": _SCRYPT_PARALLELIZATION,
+            },
             randfunc=random_bytes,
         )
         return pem.encode("ascii")
@@ -240,7 +263,7 @@ def passphrase_problem(passphrase: str) -> str | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Signature:
-    """One DSSE signature: keyid (a lookup hint, never trusted) and the signature bytes."""
+    """One DSSE signature: keyid (a lookup hint, never trusted; "" when unset) and its bytes."""
 
     keyid: str
     sig: bytes
@@ -249,14 +272,23 @@ class Signature:
         return {"keyid": self.keyid, "sig": _b64(self.sig)}
 
     @classmethod
-    def from_dict(cls, d: object, *, where: str = "signature") -> Signature:
-        f = _fields(d, ("keyid", "sig"), where=where)
-        if not isinstance(f["keyid"], str):
+    def from_dict(cls, d: object, *, where: str = "signature", exact: bool = False) -> Signature:
+        """A DSSE consumer's reading (keyid optional, unknown fields ignored, either base64
+        alphabet), or with `exact` the form por writes (both fields, canonical base64)."""
+        if exact:
+            f = _fields(d, ("keyid", "sig"), where=where)
+            sig = b64decode_strict(f["sig"], where=f"{where}.sig")
+        else:
+            f = _fields(d, ("sig",), optional=("keyid",), ignore_unknown=True, where=where)
+            sig = b64decode_dsse(f["sig"], where=f"{where}.sig")
+        keyid = f.get("keyid", "")
+        if keyid is None and not exact:
+            keyid = ""  # DSSE: an unset keyid is the same as an empty one
+        if not isinstance(keyid, str):
             raise FormatError("must be a string", where=f"{where}.keyid")
-        sig = b64decode_strict(f["sig"], where=f"{where}.sig")
-        if not sig:
+        if exact and not sig:  # a consumer counts an empty signature as one that fails
             raise FormatError("is empty", where=f"{where}.sig")
-        return cls(keyid=f["keyid"], sig=sig)
+        return cls(keyid=keyid, sig=sig)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -275,15 +307,32 @@ class Envelope:
         }
 
     @classmethod
-    def from_dict(cls, d: object, *, where: str = "envelope") -> Envelope:
-        f = _fields(d, ("payload", "payloadType", "signatures"), where=where)
-        payload = b64decode_strict(f["payload"], where=f"{where}.payload")
+    def from_dict(cls, d: object, *, where: str = "envelope", exact: bool = False) -> Envelope:
+        """Read an envelope as a DSSE consumer, or (`exact`) in the log's exact form.
+
+        The exact form is what `to_dict` writes: exactly payload, payloadType and
+        signatures[{keyid, sig}], canonical standard base64. Read that way, `to_json_bytes`
+        gives back the RFC 8785 bytes of `d` itself, the bytes the log leaf commits to.
+        """
+        if exact:
+            f = _fields(d, ("payload", "payloadType", "signatures"), where=where)
+            payload = b64decode_strict(f["payload"], where=f"{where}.payload")
+        else:
+            f = _fields(
+                d, ("payload", "payloadType", "signatures"), ignore_unknown=True, where=where
+            )
+            payload = b64decode_dsse(f["payload"], where=f"{where}.payload")
         if not isinstance(f["payloadType"], str) or not f["payloadType"]:
             raise FormatError("must be a non-empty string", where=f"{where}.payloadType")
         if not isinstance(f["signatures"], list):
             raise FormatError("must be a list", where=f"{where}.signatures")
+        if len(f["signatures"]) > MAX_SIGNATURES:
+            raise FormatError(
+                f"{len(f['signatures'])} signatures, at most {MAX_SIGNATURES} are accepted",
+                where=f"{where}.signatures",
+            )
         sigs = tuple(
-            Signature.from_dict(s, where=f"{where}.signatures[{i}]")
+            Signature.from_dict(s, where=f"{where}.signatures[{i}]", exact=exact)
             for i, s in enumerate(f["signatures"])
         )
         return cls(payload=payload, payload_type=f["payloadType"], signatures=sigs)
@@ -293,8 +342,10 @@ class Envelope:
         return canonical_bytes(self.to_dict())
 
     @classmethod
-    def from_json_bytes(cls, data: bytes, *, where: str = "envelope") -> Envelope:
-        return cls.from_dict(loads_strict(data, where=where), where=where)
+    def from_json_bytes(
+        cls, data: bytes, *, where: str = "envelope", exact: bool = False
+    ) -> Envelope:
+        return cls.from_dict(loads_strict(data, where=where), where=where, exact=exact)
 
 
 def sign_envelope(payload: bytes, payload_type: str, signers: Sequence[Signer]) -> Envelope:
@@ -426,10 +477,49 @@ class KeyEntry:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LogKey:
+    """The attestation log's checkpoint key: its origin line and C2SP verifier key.
+
+    `vkey` is `<origin>+<key ID>+<base64(0x01 ‖ Ed25519 key)>`, what a witness or monitor
+    is configured with; the key name is the origin (C2SP: it SHOULD match)."""
+
+    origin: str
+    vkey: VerifierKey
+
+    def __post_init__(self) -> None:
+        if self.vkey.alg != ALG_NOTE_ED25519:
+            raise FormatError("must be an Ed25519 note key (type 0x01)", where="log.vkey")
+        if self.vkey.name != self.origin:
+            raise FormatError(
+                f"key name {self.vkey.name!r} is not the origin {self.origin!r}", where="log.vkey"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"origin": self.origin, "vkey": self.vkey.encode()}
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "log") -> LogKey:
+        f = _fields(d, ("origin", "vkey"), where=where)
+        if not isinstance(f["origin"], str) or not f["origin"] or "\n" in f["origin"]:
+            raise FormatError("must be one non-empty line", where=f"{where}.origin")
+        try:
+            return cls(origin=f["origin"], vkey=VerifierKey.parse(f["vkey"], where=f"{where}.vkey"))
+        except FormatError as e:
+            raise FormatError(e.message, where=e.where or where) from e
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class KeySet:
-    """The published key set: the only source of keys a verifier trusts."""
+    """The published key set: the only source of keys a verifier trusts.
+
+    `keys` verify envelopes (DESIGN §4). Optional beside them: `log`, the log's checkpoint
+    verifier key (C2SP vkey), and `witnesses`, the cosignature vkeys (type 0x04) of the
+    witnesses the log submits to, which a verifier may require cosignatures from.
+    """
 
     keys: tuple[KeyEntry, ...]
+    log: LogKey | None = None
+    witnesses: tuple[VerifierKey, ...] = ()
     _by_keyid: dict[str, KeyEntry] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -438,13 +528,26 @@ class KeySet:
             if k.keyid in by_keyid:
                 raise FormatError(f"duplicate key {k.keyid}", where=f"keys[{i}].keyid")
             by_keyid[k.keyid] = k
+        seen: set[tuple[str, bytes]] = set()
+        for i, w in enumerate(self.witnesses):
+            if w.alg != ALG_COSIGNATURE_V1:
+                raise FormatError(
+                    "must be a witness cosignature key (type 0x04)", where=f"witnesses[{i}]"
+                )
+            if (w.name, w.key_id) in seen:
+                raise FormatError(f"duplicate witness {w.name}", where=f"witnesses[{i}]")
+            seen.add((w.name, w.key_id))
         object.__setattr__(self, "_by_keyid", by_keyid)
 
     def get(self, keyid: str) -> KeyEntry | None:
         return self._by_keyid.get(keyid)
 
+    def with_role(self, role: str) -> tuple[KeyEntry, ...]:
+        return tuple(k for k in self.keys if k.role == role)
+
     def merge(self, other: KeySet) -> KeySet:
-        """Union of two key sets; the same keyid with different entries is an error."""
+        """Union of two key sets; the same keyid with different entries is an error, and
+        so are two different log keys."""
         merged = list(self.keys)
         for k in other.keys:
             mine = self.get(k.keyid)
@@ -454,24 +557,41 @@ class KeySet:
                 raise FormatError(
                     f"key {k.keyid} appears in both sets with different role or window"
                 )
-        return KeySet(keys=tuple(merged))
+        if self.log and other.log and self.log != other.log:
+            raise FormatError("the two key sets name different log keys", where="log")
+        witnesses = list(self.witnesses)
+        witnesses += [w for w in other.witnesses if w not in witnesses]
+        return KeySet(keys=tuple(merged), log=self.log or other.log, witnesses=tuple(witnesses))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"keys": [k.to_dict() for k in self.keys]}
+        out: dict[str, Any] = {"keys": [k.to_dict() for k in self.keys]}
+        if self.log is not None:
+            out["log"] = self.log.to_dict()
+        if self.witnesses:
+            out["witnesses"] = [w.encode() for w in self.witnesses]
+        return out
 
     def to_json_bytes(self) -> bytes:
         return canonical_bytes(self.to_dict())
 
     @classmethod
     def from_dict(cls, d: object, *, where: str = "keys") -> KeySet:
-        f = _fields(d, ("keys",), where=where)
+        f = _fields(d, ("keys",), optional=("log", "witnesses"), where=where)
         if not isinstance(f["keys"], list):
             raise FormatError("must be a list", where=f"{where}.keys")
         entries = tuple(
             KeyEntry.from_dict(k, where=f"{where}.keys[{i}]") for i, k in enumerate(f["keys"])
         )
+        log = None if f.get("log") is None else LogKey.from_dict(f["log"], where=f"{where}.log")
+        raw_witnesses = f.get("witnesses", [])
+        if not isinstance(raw_witnesses, list):
+            raise FormatError("must be a list of verifier keys", where=f"{where}.witnesses")
+        witnesses = tuple(
+            VerifierKey.parse(w, where=f"{where}.witnesses[{i}]")
+            for i, w in enumerate(raw_witnesses)
+        )
         try:
-            return cls(keys=entries)
+            return cls(keys=entries, log=log, witnesses=witnesses)
         except FormatError as e:
             raise FormatError(e.message, where=f"{where}.{e.where}") from e
 
@@ -493,6 +613,41 @@ class VerifiedEnvelope:
     roles: tuple[str, ...]
 
 
+def _signing_key(
+    keyset: KeySet, s: Signature, message: bytes, label: str, *, skip: Mapping[str, str]
+) -> tuple[KeyEntry | None, str | None]:
+    """The key of `keyset` whose signature `s` is, or (None, why not).
+
+    DSSE: the keyid is an unauthenticated hint that "may only be used to narrow the
+    selection of possible keys to try". A keyid naming a key of the set narrows the
+    choice to that key; an empty keyid, or one in another tool's keyid scheme, is
+    tried against every key of the set. Keys already counted (`skip`) are not tried
+    again: a key counts once however many entries it signed.
+    """
+    named = keyset.get(s.keyid) if s.keyid else None
+    if named is not None:
+        if named.keyid in skip:
+            return None, None
+        try:
+            ed25519_verify(named.public_key, message, s.sig, where=label)
+        except SignatureError as e:
+            return (
+                None,
+                f"{label}: signature by key {named.keyid[:16]}… does not verify ({e.message})",
+            )
+        return named, None
+    for entry in keyset.keys:
+        if entry.keyid in skip:
+            continue
+        try:
+            ed25519_verify(entry.public_key, message, s.sig, where=label)
+        except SignatureError:
+            continue
+        return entry, None
+    hint = f"keyid {s.keyid[:16]}… is not in the key set" if s.keyid else "no keyid"
+    return None, f"{label}: {hint}, and no key of the key set verifies it"
+
+
 def verify_envelope(
     envelope: Envelope,
     keyset: KeySet,
@@ -507,8 +662,9 @@ def verify_envelope(
     an envelope of `payload_type` (the verifier names the type it expects; the envelope's
     own payloadType must equal it).
 
-    Keys come only from `keyset` (an envelope's keyid is a lookup hint); a key counts once
-    however many signature entries name it; a key counts only if `at` lies inside its
+    Keys come only from `keyset` (an envelope's keyid is a lookup hint: a signature whose
+    keyid is empty or unknown is tried against every key); a key counts once however many
+    signature entries it made; a key counts only if `at` lies inside its
     [not_before, not_after] window. Returns the verified payload: callers use these bytes
     and never re-parse the envelope.
     """
@@ -528,18 +684,10 @@ def verify_envelope(
     at_text = format_time(at)
     for i, s in enumerate(envelope.signatures):
         label = f"signatures[{i}]"
-        entry = keyset.get(s.keyid)
+        entry, problem = _signing_key(keyset, s, message, label, skip=valid)
         if entry is None:
-            problems.append(f"{label}: keyid {s.keyid[:16] or '(empty)'}… is not in the key set")
-            continue
-        if entry.keyid in valid:
-            continue  # the same key again counts once
-        try:
-            ed25519_verify(entry.public_key, message, s.sig, where=label)
-        except SignatureError as e:
-            problems.append(
-                f"{label}: signature by key {entry.keyid[:16]}… does not verify ({e.message})"
-            )
+            if problem:
+                problems.append(problem)
             continue
         if entry.role not in roles:
             problems.append(
@@ -572,15 +720,18 @@ def verify_envelope(
 
 __all__ = [
     "ALG_ED25519",
+    "MAX_SIGNATURES",
     "ROLES",
     "Ed25519Signer",
     "Envelope",
     "KeyEntry",
     "KeySet",
+    "LogKey",
     "Signature",
     "Signer",
     "VerifiedEnvelope",
     "add_signature",
+    "b64decode_dsse",
     "b64decode_strict",
     "ed25519_verify",
     "keyid_for",

@@ -14,12 +14,26 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-from por.core.dsse import b64decode_strict, ed25519_verify
+from por.core.ed25519 import b64decode_strict
+from por.core.note import (
+    ALG_COSIGNATURE_V1,
+    ALG_ED25519,
+    BOM,
+    Cosignature,
+    NoteSigner,
+    SignatureLine,
+    VerifierKey,
+    check_key_name,
+    ed25519_signature_line,
+    key_id,
+    parse_decimal,
+    split_note,
+    verify_cosignature,
+    verify_ed25519_lines,
+)
 from por.errors import FormatError, ProofError, SignatureError
 
 HASH_SIZE = 32
@@ -117,6 +131,18 @@ class LogTree:
 
     def leaf(self, index: int) -> bytes:
         return self._levels[0][index]
+
+    def subtree_hashes(self, height: int, start: int, count: int) -> list[bytes]:
+        """Hashes of the complete, aligned subtrees of 2^height leaves number start ..
+        start+count-1 (what a C2SP tlog-tiles tile holds); ProofError if any is missing."""
+        have = len(self._levels[height]) if height < len(self._levels) else 0
+        if start < 0 or count < 0 or start + count > have:
+            raise ProofError(
+                f"the log has {have} complete subtrees of height {height}",
+                expected=f">= {start + count}",
+                computed=have,
+            )
+        return self._levels[height][start : start + count]
 
     def _subtree(self, start: int, end: int) -> bytes:
         """MTH(D[start:end]) for a range that occurs in the RFC recursion."""
@@ -344,37 +370,14 @@ def verify_consistency(
         )
 
 
-# --- C2SP tlog-checkpoint and signed-note -------------------------------------------------
+# --- C2SP tlog-checkpoint ------------------------------------------------------------------
 
-_SIG_PREFIX = "\u2014 "  # C2SP signed-note: an em dash and a space open each signature line
-_ALG_ED25519 = 0x01
-_MAX_SIGNATURES = 100  # C2SP signed-note: verifiers may refuse notes with more
-_DECIMAL_RE = re.compile(r"0|[1-9][0-9]{0,19}")
+MAX_TREE_SIZE = 2**63 - 1
+"""The largest tree size a checkpoint may state: a signed 64-bit integer, what SQL stores
+and Go's golang.org/x/mod/sumdb/tlog (int64 sizes) reads. Larger sizes are refused."""
 
-
-class NoteSigner(Protocol):
-    """What signs a note: the Ed25519 signer of por.core.dsse fits."""
-
-    @property
-    def public_key_raw(self) -> bytes: ...
-
-    def sign(self, message: bytes) -> bytes: ...
-
-
-def _b64decode_strict(text: str, *, what: str, where: str) -> bytes:
-    try:
-        return b64decode_strict(text, where=where)
-    except FormatError as e:
-        raise FormatError(f"{what} {e.message}", where=where) from e
-
-
-def _check_key_name(name: object, *, where: str) -> str:
-    # C2SP signed-note: a key name is non-empty, has no Unicode spaces and no "+".
-    if not isinstance(name, str) or not name:
-        raise FormatError("key name must be a non-empty string", where=where)
-    if "+" in name or any(c.isspace() or ord(c) < 0x20 for c in name):
-        raise FormatError(f"key name {name!r} must not contain spaces or '+'", where=where)
-    return name
+NoteSignature = tuple[str, bytes, bytes]
+"""(key name, 4-byte key hash, signature bytes) of one signature line."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -389,9 +392,13 @@ class Checkpoint:
     def __post_init__(self) -> None:
         if not isinstance(self.origin, str) or not self.origin or "\n" in self.origin:
             raise FormatError("origin must be one non-empty line", where="checkpoint.origin")
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
+        if (
+            isinstance(self.size, bool)
+            or not isinstance(self.size, int)
+            or not 0 <= self.size <= MAX_TREE_SIZE
+        ):
             raise FormatError(
-                f"size must be a non-negative int, got {self.size!r}", where="checkpoint.size"
+                f"size must be an int in [0, 2^63-1], got {self.size!r}", where="checkpoint.size"
             )
         if not isinstance(self.root_hash, bytes) or len(self.root_hash) != HASH_SIZE:
             raise FormatError("root hash must be 32 bytes", where="checkpoint.root_hash")
@@ -409,6 +416,8 @@ class Checkpoint:
 
     @classmethod
     def from_body(cls, body: str, *, where: str = "checkpoint") -> Checkpoint:
+        if body.startswith(BOM):
+            raise FormatError("checkpoint starts with a byte order mark (U+FEFF)", where=where)
         if not body.endswith("\n"):
             raise FormatError("checkpoint body must end with a newline", where=where)
         lines = body[:-1].split("\n")
@@ -420,11 +429,11 @@ class Checkpoint:
         origin, size_text, root_text, *extensions = lines
         if not origin:
             raise FormatError("origin line is empty", where=f"{where}:1")
-        if not _DECIMAL_RE.fullmatch(size_text):
-            raise FormatError(
-                f"tree size {size_text!r} is not a decimal number", where=f"{where}:2"
-            )
-        root = _b64decode_strict(root_text, what="root hash", where=f"{where}:3")
+        size = parse_decimal(size_text, maximum=MAX_TREE_SIZE, what="tree size", where=f"{where}:2")
+        try:
+            root = b64decode_strict(root_text, where=f"{where}:3")
+        except FormatError as e:
+            raise FormatError(f"root hash {e.message}", where=f"{where}:3") from e
         if len(root) != HASH_SIZE:
             raise FormatError(
                 f"root hash is {len(root)} bytes, want {HASH_SIZE}", where=f"{where}:3"
@@ -432,137 +441,171 @@ class Checkpoint:
         for i, ext in enumerate(extensions):
             if not ext:
                 raise FormatError("empty extension line", where=f"{where}:{4 + i}")
-        return cls(origin=origin, size=int(size_text), root_hash=root, extensions=tuple(extensions))
+        return cls(origin=origin, size=size, root_hash=root, extensions=tuple(extensions))
 
 
 def note_key_hash(key_name: str, public_key_raw: bytes) -> bytes:
     """C2SP signed-note: first 4 bytes of SHA-256(key name || 0x0A || 0x01 || public key)."""
-    material = key_name.encode("utf-8") + b"\n" + bytes([_ALG_ED25519]) + public_key_raw
-    return hashlib.sha256(material).digest()[:4]
+    return key_id(key_name, ALG_ED25519, public_key_raw)
+
+
+def log_verifier_key(origin: str, public_key_raw: bytes) -> VerifierKey:
+    """The log's checkpoint key: Ed25519 (type 0x01) under the origin as key name."""
+    return VerifierKey(name=origin, alg=ALG_ED25519, public_key=public_key_raw)
 
 
 def encode_verifier_key(key_name: str, public_key_raw: bytes) -> str:
     """The note verifier key string: <name>+<hex key hash>+<base64(0x01 || public key)>."""
-    _check_key_name(key_name, where="verifier key name")
+    check_key_name(key_name, where="verifier key name")
     if len(public_key_raw) != 32:
         raise FormatError("Ed25519 public key must be 32 bytes", where="verifier key")
-    key_hash = note_key_hash(key_name, public_key_raw).hex()
-    blob = base64.b64encode(bytes([_ALG_ED25519]) + public_key_raw).decode("ascii")
-    return f"{key_name}+{key_hash}+{blob}"
+    return VerifierKey(name=key_name, alg=ALG_ED25519, public_key=public_key_raw).encode()
 
 
 def parse_verifier_key(text: str, *, where: str = "verifier key") -> tuple[str, bytes]:
-    """Parse a verifier key string; return (key name, raw 32-byte Ed25519 public key)."""
-    parts = text.strip().split("+", 2)  # the base64 key may itself contain "+"
-    if len(parts) != 3:
-        raise FormatError("verifier key must be <name>+<hex key hash>+<base64 key>", where=where)
-    name, hash_hex, blob_b64 = parts
-    _check_key_name(name, where=where)
-    if not re.fullmatch(r"[0-9a-f]{8}", hash_hex):
-        raise FormatError(f"key hash {hash_hex!r} must be 8 lowercase hex digits", where=where)
-    blob = _b64decode_strict(blob_b64, what="key", where=where)
-    if len(blob) != 33 or blob[0] != _ALG_ED25519:
-        raise FormatError("key must be 0x01 followed by a 32-byte Ed25519 public key", where=where)
-    public_key = blob[1:]
-    computed = note_key_hash(name, public_key).hex()
-    if computed != hash_hex:
-        raise FormatError(
-            f"key hash does not match the key (expected {hash_hex}, computed {computed})",
-            where=where,
-        )
-    return name, public_key
+    """Parse an Ed25519 (0x01) verifier key string; return (key name, raw public key)."""
+    vkey = VerifierKey.parse(text.strip(), where=where)
+    if vkey.alg != ALG_ED25519:
+        raise FormatError("not an Ed25519 note key (type 0x01)", where=where)
+    return vkey.name, vkey.public_key
 
 
 def sign_checkpoint(checkpoint: Checkpoint, *, key_name: str, signer: NoteSigner) -> str:
     """The signed note: checkpoint body, a blank line, one Ed25519 signature line."""
-    _check_key_name(key_name, where="key_name")
     body = checkpoint.body()
-    sig = signer.sign(body.encode("utf-8"))
-    key_hash = note_key_hash(key_name, signer.public_key_raw)
-    blob = base64.b64encode(key_hash + sig).decode("ascii")
-    return f"{body}\n{_SIG_PREFIX}{key_name} {blob}\n"
-
-
-NoteSignature = tuple[str, bytes, bytes]
-"""(key name, 4-byte key hash, signature bytes) of one signature line."""
+    line = ed25519_signature_line(body, name=key_name, signer=signer)
+    return f"{body}\n{line.line()}"
 
 
 def parse_note(text: str, *, where: str = "checkpoint") -> tuple[Checkpoint, list[NoteSignature]]:
     """Split a signed note into its checkpoint and its signature lines (none verified)."""
-    if not isinstance(text, str):
-        raise FormatError("note must be text", where=where)
-    if any(ord(c) < 0x20 and c != "\n" for c in text):
-        raise FormatError("note contains control characters", where=where)
-    # C2SP signed-note: the body is everything up to the LAST blank line.
-    cut = text.rfind("\n\n")
-    if cut < 0:
-        raise FormatError("note has no blank line before its signatures", where=where)
-    body, sig_text = text[: cut + 1], text[cut + 2 :]
+    body, lines = split_note(text, where=where)
     checkpoint = Checkpoint.from_body(body, where=where)
-    if not sig_text.endswith("\n"):
-        raise FormatError("signature block must end with a newline", where=where)
-    body_lines = body.count("\n") + 1
-    signatures: list[NoteSignature] = []
-    for i, line in enumerate(sig_text[:-1].split("\n")):
-        line_where = f"{where}:{body_lines + 1 + i}"
-        if not line.startswith(_SIG_PREFIX):
-            raise FormatError(
-                "signature line must start with an em dash and a space", where=line_where
-            )
-        name, sep, blob_b64 = line[len(_SIG_PREFIX) :].rpartition(" ")
-        if not sep:
-            raise FormatError("signature line must be '— <name> <base64>'", where=line_where)
-        _check_key_name(name, where=line_where)
-        blob = _b64decode_strict(blob_b64, what="signature", where=line_where)
-        if len(blob) < 5:
-            raise FormatError("signature is shorter than a key hash and one byte", where=line_where)
-        signatures.append((name, blob[:4], blob[4:]))
-    if not signatures:
-        raise FormatError("note has no signatures", where=where)
-    if len(signatures) > _MAX_SIGNATURES:
-        raise FormatError(
-            f"note has {len(signatures)} signatures, at most {_MAX_SIGNATURES} are accepted",
+    return checkpoint, [(ln.name, ln.key_id, ln.signature) for ln in lines]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifiedCheckpoint:
+    """A checkpoint whose log signature verified, with the witness cosignatures that did."""
+
+    checkpoint: Checkpoint
+    body: str
+    cosignatures: tuple[Cosignature, ...]
+
+    @property
+    def witnesses(self) -> tuple[str, ...]:
+        return tuple(c.witness.name for c in self.cosignatures)
+
+
+def open_checkpoint(
+    text: str,
+    *,
+    log_key: VerifierKey,
+    origin: str,
+    witnesses: Sequence[VerifierKey] = (),
+    required_witnesses: int = 0,
+    where: str = "checkpoint",
+) -> VerifiedCheckpoint:
+    """Verify a checkpoint as a witness or monitor must, and return it with its cosignatures.
+
+    - the origin line must be `origin` exactly (a checkpoint for another log, or with a
+      byte order mark before the origin, is refused: Go's ParseCheckpoint does the same);
+    - the size is a canonical decimal no larger than 2^63-1, the root canonical base64;
+    - at least one signature line by `log_key` (name AND key ID), and every such line
+      verifies; lines of unknown keys are ignored (signed-note);
+    - each line by a key of `witnesses` must be a valid cosignature/v1 (else the note is
+      refused), and at least `required_witnesses` distinct witnesses must have cosigned.
+    """
+    if log_key.alg != ALG_ED25519:
+        raise FormatError("the log key must be an Ed25519 note key (type 0x01)", where=where)
+    body, lines = split_note(text, where=where)
+    checkpoint = Checkpoint.from_body(body, where=where)
+    if checkpoint.origin != origin:
+        raise SignatureError(
+            "checkpoint is for another log",
+            expected=repr(origin),
+            computed=repr(checkpoint.origin),
+            where=f"{where}:1",
+        )
+    if verify_ed25519_lines(body, lines, log_key, where=where) == 0:
+        raise SignatureError(
+            f"no signature by key {log_key.name!r} (key ID {log_key.key_id.hex()}) on the "
+            "checkpoint",
             where=where,
         )
-    return checkpoint, signatures
+    found: dict[bytes, Cosignature] = {}
+    for w in witnesses:
+        if w.alg != ALG_COSIGNATURE_V1:
+            raise FormatError(f"witness key {w.name} is not a cosignature key (type 0x04)")
+        for ln in lines:
+            if ln.is_by(w):
+                found.setdefault(
+                    w.key_id + w.public_key,
+                    verify_cosignature(body, ln, w, where=f"{where}: cosignature"),
+                )
+    if len(found) < required_witnesses:
+        raise SignatureError(
+            f"checkpoint has {len(found)} valid cosignature(s) from known witnesses, "
+            f"need {required_witnesses}",
+            expected=f">= {required_witnesses}",
+            computed=len(found),
+            where=where,
+        )
+    return VerifiedCheckpoint(checkpoint=checkpoint, body=body, cosignatures=tuple(found.values()))
 
 
 def verify_checkpoint(
-    text: str, *, key_name: str, public_key_raw: bytes, where: str = "checkpoint"
+    text: str,
+    *,
+    key_name: str,
+    public_key_raw: bytes,
+    origin: str | None = None,
+    where: str = "checkpoint",
 ) -> Checkpoint:
     """Verify the note's signature by (key_name, public_key_raw); return its checkpoint.
 
-    Signature lines of other keys (witness cosignatures, say) are ignored. A line for our
-    key name and key hash whose signature fails is an error, as is no line at all.
+    The origin line must equal `origin` (by default the key name, which C2SP says the
+    log's key name should match). Signature lines of other keys (witness cosignatures,
+    say) are ignored. A line for our key name and key hash whose signature fails is an
+    error, as is no line at all.
     """
-    checkpoint, signatures = parse_note(text, where=where)
-    key_hash = note_key_hash(key_name, public_key_raw)
-    # The signed bytes are the note's own body text (parse_note is strict, so this is
-    # also checkpoint.body()).
-    body = text[: text.rfind("\n\n") + 1].encode("utf-8")
-    ours = [sig for name, kh, sig in signatures if name == key_name and kh == key_hash]
-    if not ours:
-        raise SignatureError(
-            f"no signature by key {key_name!r} (key hash {key_hash.hex()}) on the checkpoint",
-            where=where,
-        )
-    for sig in ours:
-        ed25519_verify(public_key_raw, body, sig, where=f"{where}: signature by {key_name}")
-    return checkpoint
+    vkey = VerifierKey(
+        name=check_key_name(key_name, where="key_name"), alg=ALG_ED25519, public_key=public_key_raw
+    )
+    return open_checkpoint(
+        text, log_key=vkey, origin=key_name if origin is None else origin, where=where
+    ).checkpoint
+
+
+def add_signature_lines(note: str, lines: Sequence[SignatureLine], *, where: str = "note") -> str:
+    """The note with `lines` appended after its own, each distinct line once."""
+    body, own = split_note(note, where=where)
+    seen = {ln.line() for ln in own}
+    out = [ln.line() for ln in own]
+    for ln in lines:
+        if ln.line() not in seen:
+            seen.add(ln.line())
+            out.append(ln.line())
+    return f"{body}\n{''.join(out)}"
 
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "MAX_TREE_SIZE",
     "Checkpoint",
     "LogTree",
     "NoteSignature",
     "NoteSigner",
+    "VerifiedCheckpoint",
+    "add_signature_lines",
     "encode_verifier_key",
     "envelope_leaf_hash",
     "leaf_hash",
+    "log_verifier_key",
     "node_hash",
     "note_key_hash",
+    "open_checkpoint",
     "parse_note",
     "parse_verifier_key",
     "root_from_leaf_hashes",

@@ -22,7 +22,7 @@ PorError it raises fails that one check, as an unreadable file should.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -39,13 +39,17 @@ from por.core.canonical import loads_strict
 from por.core.dsse import (
     Envelope,
     KeySet,
+    Signature,
     VerifiedEnvelope,
     ed25519_verify,
     pae,
     verify_envelope,
 )
 from por.core.mst import InclusionProof
+from por.core.note import VerifierKey
 from por.core.times import format_time, parse_time
+from por.core.tlog import envelope_leaf_hash, open_checkpoint
+from por.core.tlog import verify_inclusion as verify_log_inclusion
 from por.errors import FormatError, MismatchError, PorError, SignatureError
 
 CLOCK_SKEW_S = 300
@@ -381,6 +385,148 @@ def check_totals(current: Attestation | None) -> CheckResult:
     )
 
 
+# --- the log, witnesses and auditor co-signatures (issue 14) ------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogEvidence:
+    """Where an envelope sits in the log: `/v1/log/inclusion`'s answer.
+
+    `leaf_index` and `path` (RFC 9162 inclusion proof, bottom-up) prove the leaf in the
+    tree of `checkpoint`, a signed note (with any witness cosignatures after it)."""
+
+    leaf_index: int
+    tree_size: int
+    path: tuple[bytes, ...]
+    checkpoint: str
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "inclusion") -> LogEvidence:
+        if not isinstance(d, dict):
+            raise FormatError("must be a JSON object", where=where)
+        for k in ("leaf_index", "tree_size", "path", "checkpoint"):
+            if k not in d:
+                raise FormatError(f"missing field {k}", where=where)
+        index, size, path, note = d["leaf_index"], d["tree_size"], d["path"], d["checkpoint"]
+        for name, v in (("leaf_index", index), ("tree_size", size)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise FormatError("must be a non-negative integer", where=f"{where}.{name}")
+        if not isinstance(path, list) or not all(isinstance(h, str) and len(h) == 64 for h in path):
+            raise FormatError("must be a list of 64-hex-digit hashes", where=f"{where}.path")
+        try:
+            hashes = tuple(bytes.fromhex(h) for h in path)
+        except ValueError as e:
+            raise FormatError(f"not hex: {e}", where=f"{where}.path") from e
+        if not isinstance(note, str):
+            raise FormatError("must be a signed note", where=f"{where}.checkpoint")
+        return cls(leaf_index=index, tree_size=size, path=hashes, checkpoint=note)
+
+
+def exact_envelope_bytes(envelope: object, *, where: str = "envelope") -> bytes:
+    """The RFC 8785 bytes the log leaf commits to, for an envelope given as a JSON object.
+
+    The issuer's envelope is logged in its exact form (DESIGN §5): this raises a
+    FormatError for an envelope re-encoded by another tool (URL-safe base64, extra
+    fields), which may still verify as DSSE but is not the logged byte string.
+    """
+    return Envelope.from_dict(envelope, where=where, exact=True).to_json_bytes()
+
+
+def check_log(
+    envelope_bytes: bytes | None,
+    evidence: Deferred[LogEvidence] | None,
+    keyset: KeySet,
+    *,
+    witnesses: Sequence[VerifierKey] = (),
+    required_witnesses: int = 0,
+) -> CheckResult:
+    """The envelope is in the log: its leaf, by the inclusion proof, is in a checkpoint
+    signed by the key set's log key for its origin, cosigned by enough known witnesses."""
+    if evidence is None:
+        return CheckResult(name="log", status=SKIP, detail="no log inclusion proof given")
+    if envelope_bytes is None:
+        return CheckResult(
+            name="log", status=FAIL, detail="the envelope is not in the logged exact form"
+        )
+    if keyset.log is None:
+        return CheckResult(
+            name="log", status=FAIL, detail="the key set names no log key: cannot check"
+        )
+    try:
+        ev = evidence.load()
+        opened = open_checkpoint(
+            ev.checkpoint,
+            log_key=keyset.log.vkey,
+            origin=keyset.log.origin,
+            witnesses=witnesses,
+            required_witnesses=required_witnesses,
+            where=f"{evidence.name}: checkpoint",
+        )
+        cp = opened.checkpoint
+        if cp.size != ev.tree_size:
+            raise MismatchError(
+                "the proof's tree size is not the checkpoint's",
+                expected=cp.size,
+                computed=ev.tree_size,
+                where=evidence.name,
+            )
+        leaf = envelope_leaf_hash(envelope_bytes)
+        verify_log_inclusion(ev.leaf_index, cp.size, leaf, ev.path, cp.root_hash)
+    except PorError as e:
+        return _fail("log", e)
+    cosigned = ", ".join(opened.witnesses) or "none"
+    return CheckResult(
+        name="log",
+        status=PASS,
+        detail=f"leaf {ev.leaf_index} of {cp.size} in the checkpoint of {cp.origin} (root "
+        f"{cp.root_hash.hex()[:16]}…, log key verified); witness cosignatures: {cosigned}"
+        + (f" ({required_witnesses} required)" if required_witnesses else ""),
+    )
+
+
+def check_auditors(
+    envelope: Envelope,
+    cosignatures: Deferred[Sequence[Signature]] | None,
+    keyset: KeySet,
+    *,
+    issued_at: datetime | None,
+) -> CheckResult:
+    """Which auditor keys of the key set signed this payload: in the envelope itself or
+    stored beside it (DSSE consumer rules, each key once, valid at issued_at)."""
+    if issued_at is None:
+        return CheckResult(name="auditors", status=SKIP, detail="attestation did not verify")
+    sigs = list(envelope.signatures)
+    source = "envelope"
+    if cosignatures is not None:
+        try:
+            sigs += list(cosignatures.load())
+        except PorError as e:
+            return _fail("auditors", e)
+        source = f"envelope and {cosignatures.name}"
+    auditors = keyset.with_role("auditor")
+    if not auditors:
+        return CheckResult(name="auditors", status=SKIP, detail="the key set names no auditor")
+    combined = Envelope(
+        payload=envelope.payload, payload_type=envelope.payload_type, signatures=tuple(sigs)
+    )
+    try:
+        signed = verify_envelope(
+            combined,
+            keyset,
+            at=issued_at,
+            payload_type=PAYLOAD_TYPE,
+            roles=frozenset({"auditor"}),
+        ).keyids
+    except SignatureError:
+        signed = ()
+    names = ", ".join(f"{k[:16]}…" for k in signed) or "none"
+    return CheckResult(
+        name="auditors",
+        status=PASS if signed else SKIP,
+        detail=f"{len(signed)} of {len(auditors)} auditor key(s) co-signed ({source}): {names}",
+    )
+
+
 def verify_report(
     envelope: Deferred[Envelope],
     keyset: KeySet,
@@ -388,12 +534,20 @@ def verify_report(
     now: datetime,
     previous: Deferred[Envelope] | None = None,
     leaves: Deferred[Liabilities] | None = None,
+    log: Deferred[LogEvidence] | None = None,
+    cosignatures: Deferred[Sequence[Signature]] | None = None,
+    witnesses: Sequence[VerifierKey] = (),
+    required_witnesses: int = 0,
 ) -> Report:
     """Run every check on one published attestation, in the order `por verify` prints.
 
     Signatures are judged against `keyset` only (the trust root: the caller reads it
     before calling, and an unreadable one is the caller's error, not a failed check).
     An envelope that cannot be read or parsed is a report with one failed format check.
+    With `log`, the envelope's RFC 8785 bytes must be in the log under a checkpoint of the
+    key set's log key with `required_witnesses` cosignatures of `witnesses` (default: the
+    key set's); `cosignatures` (auditor signatures stored beside the envelope) are
+    reported with those in the envelope.
     """
     try:
         env = envelope.load()
@@ -402,7 +556,7 @@ def verify_report(
     fmt, _ = check_format(env)
     sig, opened = check_signatures(env, keyset, now=now, where=envelope.name)
     current = opened.attestation if opened else None
-    checks = (
+    checks: tuple[CheckResult, ...] = (
         fmt,
         sig,
         check_key_windows(env, keyset, now=now),
@@ -410,6 +564,25 @@ def verify_report(
         check_leaves(current, leaves),
         check_totals(current),
     )
+    if log is not None or required_witnesses:
+        checks += (
+            check_log(
+                env.to_json_bytes(),
+                log,
+                keyset,
+                witnesses=tuple(witnesses) or keyset.witnesses,
+                required_witnesses=required_witnesses,
+            ),
+        )
+    if cosignatures is not None:
+        checks += (
+            check_auditors(
+                env,
+                cosignatures,
+                keyset,
+                issued_at=None if current is None else current.issued_at,
+            ),
+        )
     return Report(subject=envelope.name, checks=checks)
 
 
@@ -421,16 +594,20 @@ __all__ = [
     "CheckResult",
     "Deferred",
     "FutureAttestationError",
+    "LogEvidence",
     "Report",
     "VerifiedAttestation",
+    "check_auditors",
     "check_chain",
     "check_format",
     "check_key_windows",
     "check_leaves",
+    "check_log",
     "check_signatures",
     "check_totals",
     "claimed_issued_at",
     "compare_proof_to_attestation",
+    "exact_envelope_bytes",
     "open_attestation_envelope",
     "verify_attestation_envelope",
     "verify_report",

@@ -34,7 +34,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from por.errors import ConfigError
+from por.core.note import ALG_COSIGNATURE_V1, VerifierKey
+from por.errors import ConfigError, FormatError
 
 # --- value types --------------------------------------------------------------------------
 
@@ -82,6 +83,8 @@ class ServiceConfig(_Table):
     origin: str = "por.local/attestations"
     listen: str = "127.0.0.1:8000"
     admin_token_env: str = "POR_ADMIN_TOKEN"  # noqa: S105 - a variable's name, not a secret
+    # bearer token of the auditor routes (co-signature submission, raw statements)
+    auditor_token_env: str = "POR_AUDITOR_TOKEN"  # noqa: S105 - a variable's name
 
     @field_validator("listen")
     @classmethod
@@ -295,6 +298,35 @@ class WebhookConfig(_Table):
         return url
 
 
+# --- [[witnesses]] ------------------------------------------------------------------------
+
+
+class WitnessConfig(_Table):
+    """A C2SP tlog-witness the log submits each new checkpoint to."""
+
+    vkey: str  # the witness's cosignature verifier key: <name>+<key ID>+<base64(0x04 || key)>
+    url: str  # submission prefix: POST <url>/add-checkpoint
+    timeout_s: int = Field(default=10, ge=1, le=300)
+
+    @field_validator("vkey")
+    @classmethod
+    def _cosignature_vkey(cls, vkey: str) -> str:
+        try:
+            parsed = VerifierKey.parse(vkey)
+        except FormatError as e:
+            raise ValueError(e.message) from e
+        if parsed.alg != ALG_COSIGNATURE_V1:
+            raise ValueError("must be a witness cosignature key (type 0x04)")
+        return vkey
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http(s) URL, got {url!r}")
+        return url
+
+
 class AlertsConfig(_Table):
     # "latest attestation older than K intervals" (K = stale_after_intervals)
     stale_after_intervals: int = Field(default=3, ge=1)
@@ -316,6 +348,7 @@ class Config(_Table):
     chains: list[ChainConfig] = []
     custodians: list[CustodianConfig] = []
     alerts: AlertsConfig = AlertsConfig()
+    witnesses: list[WitnessConfig] = []
     policy: dict[str, Any] = {}  # checked by por.core.policy.Policy.from_dict
     publishing: dict[str, Any] = {}  # reserved: accepted and not read
     _path: Path = PrivateAttr(default=Path("por.toml"))

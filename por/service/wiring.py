@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # types only; build_service imports these where it uses them
     from por.service.alerts import Alert, Alerter, Webhook
     from por.service.hsm import HsmToken
     from por.service.scheduler import AttestationScheduler
+    from por.service.witnesses import WitnessSubmitter
     from por.store.store import Store
 
 log = logging.getLogger("por.service")
@@ -276,6 +277,8 @@ class Service:
     api_thread: threading.Thread | None = None
     alerter: Alerter | None = None
     up_since: datetime = field(default_factory=_utcnow)
+    witnesses: WitnessSubmitter | None = None  # C2SP tlog-witness submission (best effort)
+    raw_store: RawStore | None = None  # raw statements, served to auditors
 
     def attest(self) -> RunResult:
         """One run; runs of one process never overlap (the API trigger and the scheduler).
@@ -297,6 +300,8 @@ class Service:
                 self.alerter.run_completed(result, blocks=blocks)
             except Exception:  # alerting must never turn a recorded run into a failure
                 log.exception("alerting on attestation %d failed", result.sequence)
+        if self.witnesses is not None:
+            self.witnesses.notify()  # never blocks; the submitter's thread does the I/O
         return result
 
     def check_stale(self) -> None:
@@ -330,6 +335,15 @@ class Service:
 
         self.closers.append(close)
 
+    def _statement(self, sha256: str) -> bytes | None:
+        raw = self.raw_store
+        return raw.get(sha256) if raw is not None and sha256 in raw else None
+
+    def submit_to_witnesses(self) -> None:
+        """One submission round now, in this thread (`por attest`); failures are logged."""
+        if self.witnesses is not None:
+            self.witnesses.submit_all()
+
     def catch_up(self) -> list[PublishOutcome]:
         with self._run_lock:
             return catch_up_publications(self.deps)
@@ -339,6 +353,8 @@ class Service:
 
         token = os.environ.get(self.cfg.service.admin_token_env) or None
         register_secret(token)
+        auditor_token = os.environ.get(self.cfg.service.auditor_token_env) or None
+        register_secret(auditor_token)
         return create_app(
             ApiDeps(
                 store=self.store,
@@ -347,6 +363,8 @@ class Service:
                 trigger=lambda: self.attest().sequence,
                 collectors=[] if self.alerter is None else [self.alerter.metrics],
                 stale_after_s=None if self.alerter is None else self.alerter.stale_after_s,
+                auditor_token=auditor_token,
+                statements=None if self.raw_store is None else self._statement,
             )
         )
 
@@ -415,6 +433,9 @@ class Service:
             log.warning("catching up on publications failed: %s", e)
         if api:
             self.start_api()
+        if self.witnesses is not None:
+            self.witnesses.start()
+            self.closers.append(self.witnesses.stop)
         self.start_scheduler(run_now=run_now)
         self._wait_for_signal()
 
@@ -443,11 +464,20 @@ def build_service(
     from por.core.policy import Policy
     from por.custodians.rawstore import RawStore
     from por.service.signing import load_keyring
+    from por.service.witnesses import publish_log_keys, witness_targets
     from por.store.store import Store
 
     ring = load_keyring(cfg)
-    keyset = ring.keyset
     try:
+        targets = witness_targets(cfg)
+        # the key set as served: the file's plus the log's checkpoint key and the witnesses
+        keyset = publish_log_keys(
+            ring.keyset,
+            origin=cfg.service.origin,
+            checkpoint_key=ring.signers[0].public_key_raw,
+            witnesses=[t.vkey for t in targets],
+            where=str(cfg.signing.keys_file),
+        )
         store = Store.open(
             cfg.database_url,
             data_dir=cfg.service.data_dir,
@@ -508,6 +538,15 @@ def build_service(
             c()
         store.close()
         raise
+    from por.service.witnesses import WitnessSubmitter
+
     return Service(
-        cfg=cfg, store=store, deps=deps, keyset=keyset, closers=svc_closers, alerter=alerter
+        cfg=cfg,
+        store=store,
+        deps=deps,
+        keyset=keyset,
+        closers=svc_closers,
+        alerter=alerter,
+        witnesses=WitnessSubmitter(store, targets) if targets else None,
+        raw_store=reserves.rawstore,
     )

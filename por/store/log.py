@@ -30,7 +30,7 @@ from por.store.base import (
     UnknownSequenceError,
 )
 from por.store.db import Database
-from por.store.models import CheckpointRow, LogLeafRow
+from por.store.models import AttestationRow, CheckpointRow, LogLeafRow
 
 
 class AttestationLog:
@@ -150,6 +150,26 @@ class AttestationLog:
             root_hash=cp.root_hash,
             checkpoint_note=cp.note,
         )
+
+    def envelopes(self, start: int, count: int) -> list[bytes]:
+        """The envelope bytes of leaves start .. start+count-1, in leaf order (the log's
+        entries are SHA-256 of these; C2SP tlog-tiles bundles serve both)."""
+        rows = self._db.read(
+            lambda s: list(
+                s.execute(
+                    select(LogLeafRow.leaf_index, AttestationRow.envelope_json)
+                    .join(AttestationRow, AttestationRow.sequence == LogLeafRow.sequence)
+                    .where(LogLeafRow.leaf_index >= start, LogLeafRow.leaf_index < start + count)
+                    .order_by(LogLeafRow.leaf_index)
+                )
+            )
+        )
+        if [int(i) for i, _ in rows] != list(range(start, start + count)):
+            raise StoreError(
+                f"log leaves {start}..{start + count - 1} are not all in the database",
+                where=self._db.where,
+            )
+        return [bytes(e) for _, e in rows]
 
     def consistency(self, from_size: int, to_size: int) -> LogConsistency:
         """RFC 9162 consistency proof between two checkpointed sizes of the log."""

@@ -130,3 +130,81 @@ class AlertDeadLetterRow(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- co-signatures (issue 14): tables added beside the above; create_all makes them -------
+
+
+class WitnessCosignatureRow(Base):
+    """A witness's tlog-cosignature/v1 line on the log's checkpoint of one size."""
+
+    __tablename__ = "por_witness_cosignatures"
+    __table_args__ = (UniqueConstraint("size", "witness", "key_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    size: Mapped[int] = mapped_column(BigInteger, ForeignKey("por_checkpoints.size"), index=True)
+    witness: Mapped[str] = mapped_column(String(255))  # the witness's key name
+    key_id: Mapped[bytes] = mapped_column(LargeBinary)  # 4 bytes
+    timestamp: Mapped[int] = mapped_column(BigInteger)  # POSIX seconds, from the cosignature
+    line: Mapped[str] = mapped_column(Text)  # the whole signature line, as served
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WitnessSubmissionRow(Base):
+    """Where the log stands with one configured witness: what it cosigned, what failed."""
+
+    __tablename__ = "por_witness_submissions"
+
+    witness: Mapped[str] = mapped_column(String(255), primary_key=True)  # key name
+    known_size: Mapped[int] = mapped_column(BigInteger)  # the witness's size, as last told
+    cosigned_size: Mapped[int] = mapped_column(BigInteger)  # the largest size it cosigned
+    attempts: Mapped[int] = mapped_column(Integer)  # failed attempts since the last success
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditorSignatureRow(Base):
+    """An auditor's DSSE signature over an attestation's payload, stored beside the
+    envelope: the envelope (and its log leaf) never changes."""
+
+    __tablename__ = "por_auditor_signatures"
+
+    sequence: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("por_attestations.sequence"), primary_key=True
+    )
+    keyid: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the key
+    sig: Mapped[bytes] = mapped_column(LargeBinary)  # Ed25519 over PAE(type, payload)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- `por witness`: its own database, never the service's ----------------------------------
+
+
+class WitnessBase(DeclarativeBase):
+    """Tables of a witness an auditor runs (`por witness serve`), in the witness's database."""
+
+
+class WitnessLogRow(WitnessBase):
+    """Per log origin: the latest checkpoint this witness cosigned."""
+
+    __tablename__ = "por_witness_logs"
+
+    origin: Mapped[str] = mapped_column(String(255), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WitnessEvidenceRow(WitnessBase):
+    """A request with a valid log signature that the witness refused (a stale, forked or
+    split view): kept, as tlog-witness allows, as possible proof of log misbehaviour."""
+
+    __tablename__ = "por_witness_evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    origin: Mapped[str] = mapped_column(String(255), index=True)
+    status: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    request: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -58,6 +58,7 @@ from por.store.base import (
     check_link,
     check_record_inputs,
 )
+from por.store.cosign import CosignState
 from por.store.db import Database
 from por.store.files import TEMP_SUFFIX, read_file, write_atomic
 from por.store.leader import FileLeadership, Leadership, PostgresLeadership
@@ -114,6 +115,7 @@ class Store:
         self.is_postgres = db.is_postgres
         self.log = AttestationLog(db)
         self.publication_state = PublicationState(db)
+        self.cosign = CosignState(db)  # witness cosignatures, auditor signatures (cosign.py)
         self._tree_cache: OrderedDict[int, SumTree] = OrderedDict()
         self._tree_cache_size = tree_cache_size
         self._tree_lock = threading.Lock()

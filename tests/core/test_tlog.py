@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from por.core.dsse import Ed25519Signer
+from por.core.note import VerifierKey
 from por.core.tlog import (
     EMPTY_ROOT,
     Checkpoint,
@@ -21,6 +22,7 @@ from por.core.tlog import (
     leaf_hash,
     node_hash,
     note_key_hash,
+    open_checkpoint,
     parse_note,
     parse_verifier_key,
     root_from_leaf_hashes,
@@ -340,10 +342,17 @@ def test_tlog_vector(path: Path) -> None:
             )
             return None
     else:
-        name, key = parse_verifier_key(v["verifier_key"])
+        log_key = VerifierKey.parse(v["verifier_key"])
+        witnesses = [VerifierKey.parse(w) for w in v["witnesses"]]
 
         def run() -> object:
-            return verify_checkpoint(v["note"], key_name=name, public_key_raw=key)
+            return open_checkpoint(
+                v["note"],
+                log_key=log_key,
+                origin=v["origin"],
+                witnesses=witnesses,
+                required_witnesses=v["required_witnesses"],
+            ).checkpoint
 
     if v["want_err"] is None:
         got = run()

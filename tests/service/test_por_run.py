@@ -55,7 +55,10 @@ def test_por_run_serves_and_attests_on_schedule(tmp_path: Path) -> None:
         assert r.status_code in (200, 201, 202), r.text
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
         keys = httpx.get(f"{base}/v1/keys", timeout=5).json()
-        assert keys == json.loads((world.root / "keys" / "keys.json").read_text())
+        # the file's keys, plus the log's checkpoint vkey the service adds (issue 14)
+        assert keys["keys"] == json.loads((world.root / "keys" / "keys.json").read_text())["keys"]
+        vkey = httpx.get(f"{base}/v1/log/key", timeout=5).text.strip()
+        assert keys["log"]["vkey"] == vkey and vkey.startswith(keys["log"]["origin"] + "+")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)

@@ -38,6 +38,13 @@ from por.core.dsse import (
     pae,
     sign_envelope,
 )
+from por.core.note import (
+    ALG_COSIGNATURE_V1,
+    SignatureLine,
+    VerifierKey,
+    cosign,
+    ed25519_signature_line,
+)
 from por.core.tlog import (
     Checkpoint,
     LogTree,
@@ -118,11 +125,16 @@ def dsse_cases() -> dict[str, dict[str, Any]]:
         threshold: int = 1,
         roles: tuple[str, ...] = ("issuer",),
         at_: str = at,
+        mode: str = "consumer",
     ) -> dict[str, Any]:
+        # mode "consumer": read by DSSE's parsing rules (either base64 alphabet, padding
+        # optional, unknown fields ignored, keyid optional); mode "exact": the log's exact
+        # form of the issuer's envelope (canonical standard base64, exactly por's fields).
         return {
             "desc": desc,
             "want_err": want_err,
             "kind": "envelope",
+            "mode": mode,
             "keys": keys,
             "envelope": env if isinstance(env, dict) else env.to_dict(),
             "at": at_,
@@ -135,6 +147,16 @@ def dsse_cases() -> dict[str, dict[str, Any]]:
     two = sign_envelope(payload, PAYLOAD_TYPE, [issuer1, issuer2])
     cosigned = sign_envelope(payload, PAYLOAD_TYPE, [issuer1, auditor])
     sig1 = one.signatures[0]
+    urlsafe = {
+        "payload": base64.urlsafe_b64encode(payload).decode().rstrip("="),
+        "payloadType": PAYLOAD_TYPE,
+        "signatures": [
+            {
+                "keyid": sig1.keyid,
+                "sig": base64.urlsafe_b64encode(sig1.sig).decode().rstrip("="),
+            }
+        ],
+    }
 
     def with_sigs(
         *sigs: Signature, payload_: bytes = payload, type_: str = PAYLOAD_TYPE
@@ -238,23 +260,85 @@ def dsse_cases() -> dict[str, dict[str, Any]]:
             sign_envelope(payload, PAYLOAD_TYPE, [auditor]),
         ),
         "no_signatures": case("envelope without signatures", "SignatureError", with_sigs()),
-        "payload_not_canonical_base64": case(
-            "payload 'YR==' decodes to 'a' but is not canonical base64 ('YQ==')",
+        "exact_payload_not_canonical_base64": case(
+            "log form: payload 'YR==' decodes to 'a' but is not canonical base64 ('YQ==')",
             "FormatError",
             {**one.to_dict(), "payload": "YR=="},
+            mode="exact",
         ),
-        "payload_missing_padding": case(
-            "payload base64 without its '=' padding",
+        "exact_payload_missing_padding": case(
+            "log form: payload base64 without its '=' padding",
             "FormatError",
             {**one.to_dict(), "payload": "YQ"},
+            mode="exact",
         ),
-        "payload_urlsafe_alphabet": case(
-            "payload in the URL-safe alphabet (only standard base64 is accepted)",
+        "exact_urlsafe_alphabet": case(
+            "log form: payload and signature in the URL-safe alphabet are refused",
             "FormatError",
-            {**one.to_dict(), "payload": "-_" + b64(payload)[2:]},
+            urlsafe,
+            mode="exact",
         ),
-        "unknown_field": case(
-            "an extra top-level field", "FormatError", {**one.to_dict(), "extra": 1}
+        "exact_unknown_field": case(
+            "log form: an extra top-level field is refused",
+            "FormatError",
+            {**one.to_dict(), "extra": 1},
+            mode="exact",
+        ),
+        "exact_keyid_missing": case(
+            "log form: a signature without keyid is refused",
+            "FormatError",
+            {**one.to_dict(), "signatures": [{"sig": b64(sig1.sig)}]},
+            mode="exact",
+        ),
+        "valid_exact_form": case(
+            "log form: the envelope exactly as por writes it", None, one, mode="exact"
+        ),
+        "valid_urlsafe_unpadded": case(
+            "DSSE consumer: payload and signature in URL-safe base64 without padding",
+            None,
+            urlsafe,
+        ),
+        "valid_unknown_fields_ignored": case(
+            "DSSE consumer: unknown fields at the top and in a signature are ignored",
+            None,
+            {
+                **one.to_dict(),
+                "extra": 1,
+                "signatures": [{**sig1.to_dict(), "cert": "ignored"}],
+            },
+        ),
+        "valid_keyid_missing": case(
+            "DSSE consumer: keyid is optional; the key set's keys are tried",
+            None,
+            {**one.to_dict(), "signatures": [{"sig": b64(sig1.sig)}]},
+        ),
+        "valid_keyid_empty": case(
+            "DSSE consumer: an empty keyid is the same as none",
+            None,
+            with_sigs(Signature(keyid="", sig=sig1.sig)),
+        ),
+        "valid_keyid_other_scheme": case(
+            "DSSE consumer: a keyid in another tool's scheme is only a hint; keys are tried",
+            None,
+            with_sigs(Signature(keyid="SHA256:not-our-scheme", sig=sig1.sig)),
+        ),
+        "auditor_cosign_without_keyid": case(
+            "DSSE consumer: an auditor signature without keyid counts for the auditor role",
+            None,
+            {
+                **cosigned.to_dict(),
+                "signatures": [
+                    cosigned.signatures[0].to_dict(),
+                    {"sig": b64(cosigned.signatures[1].sig)},
+                ],
+            },
+            threshold=2,
+            roles=("auditor", "issuer"),
+        ),
+        "mixed_base64_alphabets": case(
+            "DSSE consumer: one string mixing the standard and URL-safe alphabets",
+            "FormatError",
+            {**one.to_dict(), "signatures": [{"keyid": "", "sig": "+_" + b64(sig1.sig)[2:]}]},
         ),
     }
     bad_keys = json.loads(json.dumps(keys))
@@ -343,6 +427,14 @@ def canonical_cases() -> dict[str, dict[str, Any]]:
         ),
         "duplicate_key_refused": bad("duplicate keys are refused", '{"a": 1, "a": 2}'),
         "nan_refused": bad("NaN is not JSON", '{"a": NaN}'),
+        "lone_surrogate_key_refused": bad(
+            "an object key holding a lone UTF-16 surrogate has no UTF-8 form",
+            '{"\\ud83d": 1}',
+        ),
+        "lone_surrogate_value_refused": bad(
+            "a string value holding a lone UTF-16 surrogate has no UTF-8 form",
+            '{"a": "x\\udc00"}',
+        ),
     }
 
 
@@ -534,17 +626,126 @@ def tlog_cases() -> dict[str, dict[str, Any]]:
     with_witness = note + f"\u2014 witness.example {wsig}\n"
     body, sigs = note.split("\n\n")
 
-    def cp_case(case: str, desc: str, want_err: str | None, text: str) -> None:
+    cosigner = VerifierKey(
+        name="witness.example/w1", alg=ALG_COSIGNATURE_V1, public_key=witness.public_key_raw
+    )
+    cosig = cosign(cp.body(), name=cosigner.name, signer=witness, timestamp=1767225600)
+
+    def cp_case(
+        case: str,
+        desc: str,
+        want_err: str | None,
+        text: str,
+        *,
+        witnesses: tuple[VerifierKey, ...] = (),
+        required_witnesses: int = 0,
+    ) -> None:
+        # Verify with the log's vkey, expecting `origin`; cosignatures of `witnesses`
+        # must verify, and at least `required_witnesses` of them must be there.
         cases[case] = {
             "desc": desc,
             "want_err": want_err,
             "kind": "checkpoint",
             "note": text,
             "verifier_key": encode_verifier_key(name, log_key.public_key_raw),
+            "origin": cp.origin,
+            "witnesses": [w.encode() for w in witnesses],
+            "required_witnesses": required_witnesses,
             "size": 21,
             "root": tree.root(21).hex(),
-            "origin": cp.origin,
         }
+
+    def signed_body(text: str) -> str:
+        return f"{text}\n{ed25519_signature_line(text, name=name, signer=log_key).line()}"
+
+    root_b64 = base64.b64encode(tree.root(21)).decode()
+    cp_case(
+        "checkpoint_other_origin",
+        "a checkpoint for another log, signed by the right key, is refused",
+        "SignatureError",
+        signed_body(f"example.org/other-log\n21\n{root_b64}\n"),
+    )
+    cp_case(
+        "checkpoint_bom_before_origin",
+        "a byte order mark before the origin line, signed, is refused",
+        "FormatError",
+        signed_body(f"\ufeff{cp.origin}\n21\n{root_b64}\n"),
+    )
+    cp_case(
+        "checkpoint_size_leading_zero",
+        "tree size '021' (not canonical), signed, is refused",
+        "FormatError",
+        signed_body(f"{cp.origin}\n021\n{root_b64}\n"),
+    )
+    cp_case(
+        "checkpoint_size_plus_sign",
+        "tree size '+21', signed, is refused",
+        "FormatError",
+        signed_body(f"{cp.origin}\n+21\n{root_b64}\n"),
+    )
+    cp_case(
+        "checkpoint_size_2_63",
+        "tree size 2^63 (beyond a signed 64-bit size), signed, is refused",
+        "FormatError",
+        signed_body(f"{cp.origin}\n{2**63}\n{root_b64}\n"),
+    )
+    cp_case(
+        "checkpoint_size_2_64",
+        "tree size 2^64 (beyond any 64-bit size), signed, is refused",
+        "FormatError",
+        signed_body(f"{cp.origin}\n{2**64}\n{root_b64}\n"),
+    )
+    cp_case(
+        "checkpoint_witness_cosigned",
+        "a tlog-cosignature/v1 by a known witness, one required",
+        None,
+        note + cosig.line(),
+        witnesses=(cosigner,),
+        required_witnesses=1,
+    )
+    cp_case(
+        "checkpoint_witness_required_missing",
+        "one witness cosignature required, none present",
+        "SignatureError",
+        note,
+        witnesses=(cosigner,),
+        required_witnesses=1,
+    )
+    forged = SignatureLine(
+        name=cosig.name, key_id=cosig.key_id, signature=cosig.signature[:8] + bytes(64)
+    )
+    cp_case(
+        "checkpoint_witness_cosignature_forged",
+        "a known witness's cosignature line whose signature is forged",
+        "SignatureError",
+        note + forged.line(),
+        witnesses=(cosigner,),
+    )
+    restamped = SignatureLine(
+        name=cosig.name,
+        key_id=cosig.key_id,
+        signature=(1767225601).to_bytes(8, "big") + cosig.signature[8:],
+    )
+    cp_case(
+        "checkpoint_witness_timestamp_changed",
+        "a cosignature whose timestamp was changed after signing (the time is signed)",
+        "SignatureError",
+        note + restamped.line(),
+        witnesses=(cosigner,),
+    )
+    cp_case(
+        "checkpoint_witness_signed_other_size",
+        "a witness cosignature made on another checkpoint does not count",
+        "SignatureError",
+        note
+        + cosign(
+            Checkpoint(origin=cp.origin, size=20, root_hash=tree.root(20)).body(),
+            name=cosigner.name,
+            signer=witness,
+            timestamp=1767225600,
+        ).line(),
+        witnesses=(cosigner,),
+    )
 
     cp_case("checkpoint_valid", "signed checkpoint for size 21", None, note)
     cp_case(

@@ -6,13 +6,28 @@ order of paths in the OpenAPI document.
 
 from fastapi import APIRouter
 
-from por.api.routes import admin, attestations, keys, log, oracles, pages, proofs, service
+from por.api.routes import (
+    admin,
+    attestations,
+    cosign,
+    keys,
+    log,
+    oracles,
+    pages,
+    proofs,
+    service,
+    statements,
+    tiles,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     attestations.router,
+    cosign.router,
     proofs.router,
     keys.router,
     log.router,
+    tiles.router,
+    statements.router,
     oracles.router,
     service.router,
     admin.router,

@@ -1,4 +1,8 @@
-"""`/v1/log/...`: the attestation log's checkpoint, inclusion and consistency proofs."""
+"""`/v1/log/...`: the attestation log's checkpoint, verifier key, proofs and witnesses.
+
+Checkpoints are served with the witness cosignatures received so far (C2SP
+tlog-cosignature lines after the log's own signature); the log's note never changes.
+"""
 
 from typing import Annotated
 
@@ -6,8 +10,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from por.api import schemas
-from por.api.deps import MAX_SEQUENCE, StoreDep, not_found
-from por.api.http import IMMUTABLE, REVALIDATE, cached_response, dumps
+from por.api.deps import MAX_SEQUENCE, StateDep, StoreDep, not_found
+from por.api.http import IMMUTABLE, KEY_SET, REVALIDATE, cached_response, dumps
 from por.errors import InputError
 
 router = APIRouter(prefix="/v1/log", tags=["log"])
@@ -28,7 +32,7 @@ def checkpoint(request: Request, store: StoreDep) -> Response:
         raise not_found("the log is empty")
     return cached_response(
         request,
-        cp.note.encode("utf-8"),
+        store.cosign.witnessed_note(cp).encode("utf-8"),
         cache_control=REVALIDATE,
         media_type="text/plain; charset=utf-8",
     )
@@ -50,7 +54,7 @@ def log_inclusion(
             "leaf_hash": inc.leaf_hash.hex(),
             "path": [h.hex() for h in inc.path],
             "root_hash": inc.root_hash.hex(),
-            "checkpoint": inc.checkpoint_note,
+            "checkpoint": store.cosign.witnessed_note(store.log.checkpoint_at(inc.tree_size)),
         }
     )
     return cached_response(request, body, cache_control=REVALIDATE)
@@ -77,3 +81,44 @@ def log_consistency(
         }
     )
     return cached_response(request, body, cache_control=IMMUTABLE)
+
+
+@router.get(
+    "/key",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "C2SP verifier key"},
+        **schemas.NOT_FOUND,
+    },
+)
+def log_key(request: Request, state: StateDep) -> Response:
+    """The log's checkpoint verifier key, `<origin>+<key ID>+<base64(0x01 ‖ key)>`."""
+    log = state.keyset.log
+    if log is None:
+        raise not_found("the key set names no log key")
+    return cached_response(
+        request,
+        (log.vkey.encode() + "\n").encode("ascii"),
+        cache_control=KEY_SET,
+        media_type="text/plain; charset=utf-8",
+    )
+
+
+@router.get("/witnesses", response_model=schemas.WitnessesOut)
+def witnesses(request: Request, state: StateDep, store: StoreDep) -> Response:
+    """The witnesses the log submits to, and where each stands."""
+    known = {s.witness: s for s in store.cosign.submissions()}
+    items = []
+    for w in state.keyset.witnesses:
+        s = known.get(w.name)
+        items.append(
+            {
+                "name": w.name,
+                "vkey": w.encode(),
+                "cosigned_size": None if s is None else s.cosigned_size,
+                "known_size": None if s is None else s.known_size,
+                "failed_attempts": 0 if s is None else s.attempts,
+                "last_error": None if s is None else s.last_error,
+            }
+        )
+    return cached_response(request, dumps({"witnesses": items}), cache_control=REVALIDATE)

@@ -28,7 +28,27 @@
     } catch (e) {
       if (!(e && e.name === "NotSupportedError")) throw new Error(`the attestation's signature does not verify: ${e.message}`);
     }
-    return { doc, signedBy, digest: served.digest };
+    const log = await logEvidence(served, doc.sequence);
+    return { doc, signedBy, digest: served.digest, log };
+  }
+
+  // The attestation's place in the log and its witnesses: checked whenever the key set
+  // names a log key; `?witnesses=N` requires N cosignatures from the key set's witnesses.
+  async function logEvidence(served, sequence) {
+    const required = Number(Por.queryParam("witnesses") || "0");
+    if (!Number.isSafeInteger(required) || required < 0) throw new Error("?witnesses= must be a whole number");
+    if (!keySet.log) {
+      if (required > 0) throw new Error("witness cosignatures were required, but the key set names no log key");
+      return null;
+    }
+    const inclusion = await Por.getJSON(`/v1/log/inclusion?sequence=${sequence}`);
+    try {
+      const v = await PorMst.verifyLogInclusion(served.envelope, inclusion, keySet, required);
+      return `leaf ${inclusion.leaf_index} of ${v.size}; witnesses: ${v.witnesses.join(", ") || "none"}${required ? ` (${required} required)` : ""}`;
+    } catch (e) {
+      if (e && e.name === "NotSupportedError") return "not checked: this browser cannot verify Ed25519";
+      throw new Error(`the attestation's log evidence does not verify: ${e.message}`);
+    }
   }
 
   async function check(input) {
@@ -40,7 +60,7 @@
       if (!Number.isSafeInteger(sequence) || sequence < 1) throw new Error("the wrapper's sequence must be a positive integer");
     }
     const root = await PorMst.verifyProof(proof);
-    const { doc, signedBy, digest } = await signedDocument(sequence);
+    const { doc, signedBy, digest, log } = await signedDocument(sequence);
     const L = doc.liabilities;
     const mismatches = [];
     if (L.root !== root.hash) mismatches.push(`root ${root.hash} vs signed ${L.root}`);
@@ -53,6 +73,7 @@
     show("ok", `Included: ${proof.account} holds ${formatUnits(proof.balance, dec)} ${doc.token.symbol} in attestation #${doc.sequence}, whose liabilities total ${formatUnits(L.total, dec)} ${doc.token.symbol}.`, [
       ["Attestation", `#${doc.sequence} (${doc.totals.status}), issued ${doc.issued_at}`],
       ["Signed by", signedBy],
+      ...(log ? [["In the log", log]] : []),
       ["Digest", digest],
       ["Liabilities root", L.root],
       ["Leaf", `${proof.index} of ${proof.size}`],

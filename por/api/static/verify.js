@@ -181,6 +181,97 @@ const PorMst = (() => {
     return { payload, keyids, roles };
   }
 
-  return { verifyProof, verifyEnvelope, expectedPathLength, FORMAT };
+  // --- the attestation log: RFC 9162 inclusion, C2SP checkpoint, witness cosignatures -----
+
+  async function ed25519Verify(publicKey, signature, message) {
+    const pub = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+    return crypto.subtle.verify({ name: "Ed25519" }, pub, signature, message);
+  }
+
+  // A C2SP vkey "<name>+<8 hex key ID>+<base64(type || 32-byte key)>", checked as
+  // por/core/note.py checks it.
+  async function parseVkey(text, type, where) {
+    if (typeof text !== "string") fail(`${where}: not a verifier key`);
+    const first = text.indexOf("+"), second = text.indexOf("+", first + 1);
+    if (first < 1 || second < 0) fail(`${where}: not <name>+<key ID>+<key>`);
+    const name = text.slice(0, first), id = text.slice(first + 1, second), blob = b64(text.slice(second + 1));
+    if (!/^[0-9a-f]{8}$/.test(id) || blob.length !== 33 || blob[0] !== type) fail(`${where}: not a type 0x0${type} Ed25519 verifier key`);
+    const key = blob.slice(1);
+    const want = toHex((await sha256(concat(enc.encode(name + "\n"), Uint8Array.of(type), key))).slice(0, 4));
+    if (want !== id) fail(`${where}: key ID ${id} does not match the key (${want})`);
+    return { name, id, key };
+  }
+
+  // RFC 9162 §2.1.3.2, with the index/size/path-length checks before hashing.
+  async function inclusionRoot(index, size, leaf, path) {
+    if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) fail("log proof: leaf index not below the tree size");
+    let fn = index, sn = size - 1, r = leaf;
+    for (const [i, hex] of path.entries()) {
+      const p = hex32(hex, `log path[${i}]`);
+      if (sn === 0) fail("log proof is too long");
+      if (fn % 2 === 1 || fn === sn) {
+        r = await sha256(concat(Uint8Array.of(1), p, r));
+        if (fn % 2 === 0) while (fn !== 0 && fn % 2 === 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+      } else {
+        r = await sha256(concat(Uint8Array.of(1), r, p));
+      }
+      fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+    }
+    if (sn !== 0) fail("log proof is too short");
+    return r;
+  }
+
+  // Verify that `envelope` (as served: the log's exact form) is in the log: its leaf
+  // SHA-256(0x00 || SHA-256(RFC 8785 envelope bytes)) is in the tree of the checkpoint in
+  // `inclusion` (/v1/log/inclusion's answer), that checkpoint is signed by the key set's
+  // log key for its origin, and at least `required` known witnesses (the key set's
+  // `witnesses`) cosigned it (C2SP tlog-cosignature/v1). Resolves to {size, witnesses}.
+  async function verifyLogInclusion(envelope, inclusion, keySet, required = 0) {
+    if (!keySet.log) fail("the key set names no log key");
+    // RFC 8785 of the envelope: keys in order, ASCII strings, no spaces
+    const jcs = JSON.stringify({
+      payload: envelope.payload,
+      payloadType: envelope.payloadType,
+      signatures: envelope.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })),
+    });
+    const leaf = await sha256(concat(Uint8Array.of(0), await sha256(enc.encode(jcs))));
+    const root = await inclusionRoot(inclusion.leaf_index, inclusion.tree_size, leaf, inclusion.path);
+    const note = inclusion.checkpoint;
+    if (typeof note !== "string" || /[\u0000-\u0009\u000b-\u001f\ufeff]/.test(note)) fail("checkpoint: control characters or a byte order mark");
+    const cut = note.lastIndexOf("\n\n");
+    if (cut < 0 || !note.endsWith("\n")) fail("checkpoint: not a signed note");
+    const body = note.slice(0, cut + 1), lines = note.slice(cut + 2, -1).split("\n");
+    const [origin, sizeText, rootText] = body.split("\n");
+    if (origin !== keySet.log.origin) fail(`checkpoint is for ${JSON.stringify(origin)}, not ${JSON.stringify(keySet.log.origin)}`);
+    if (sizeText !== String(inclusion.tree_size)) fail(`checkpoint size ${sizeText} is not the proof's ${inclusion.tree_size}`);
+    if (toHex(b64(rootText)) !== toHex(root)) fail("the envelope's inclusion proof does not lead to the checkpoint's root");
+    const sigs = lines.map((line, i) => {
+      if (!line.startsWith("\u2014 ")) fail(`checkpoint signature line ${i + 1} does not start with an em dash`);
+      const sp = line.lastIndexOf(" ");
+      const blob = b64(line.slice(sp + 1));
+      return { name: line.slice(2, sp), id: toHex(blob.slice(0, 4)), blob };
+    });
+    const bodyBytes = enc.encode(body);
+    const log = await parseVkey(keySet.log.vkey, 1, "key set log.vkey");
+    const ours = sigs.filter((s) => s.name === log.name && s.id === log.id);
+    if (!ours.length) fail("the checkpoint carries no signature by the log key");
+    for (const s of ours) if (!(await ed25519Verify(log.key, s.blob.slice(4), bodyBytes))) fail("the log's checkpoint signature does not verify");
+    const cosigned = [];
+    for (const [i, text] of (keySet.witnesses || []).entries()) {
+      const w = await parseVkey(text, 4, `key set witnesses[${i}]`);
+      for (const s of sigs.filter((x) => x.name === w.name && x.id === w.id)) {
+        if (s.blob.length !== 4 + 8 + 64) fail(`cosignature by ${w.name} has the wrong length`);
+        let ts = 0n;
+        for (const b of s.blob.slice(4, 12)) ts = (ts << 8n) | BigInt(b);
+        const message = concat(enc.encode(`cosignature/v1\ntime ${ts}\n`), bodyBytes);
+        if (!(await ed25519Verify(w.key, s.blob.slice(12), message))) fail(`the cosignature by witness ${w.name} does not verify`);
+        if (!cosigned.includes(w.name)) cosigned.push(w.name);
+      }
+    }
+    if (cosigned.length < required) fail(`the checkpoint has ${cosigned.length} valid witness cosignature(s), ${required} required`);
+    return { size: inclusion.tree_size, witnesses: cosigned };
+  }
+
+  return { verifyProof, verifyEnvelope, verifyLogInclusion, expectedPathLength, FORMAT };
 })();
 window.PorMst = PorMst;

@@ -86,7 +86,9 @@ class Log:
 
 @pytest.fixture
 def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Log]:
-    store = Store.open(None, data_dir=tmp_path / "data", attestations_dir=tmp_path / "att")
+    store = Store.open(
+        None, data_dir=tmp_path / "data", attestations_dir=tmp_path / "att", migrate=True
+    )
     world = World()
     for _ in range(3):
         world.record(store)

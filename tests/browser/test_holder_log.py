@@ -44,7 +44,7 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("holderlog")
-    store = Store.open(None, data_dir=tmp / "data", attestations_dir=tmp / "att")
+    store = Store.open(None, data_dir=tmp / "data", attestations_dir=tmp / "att", migrate=True)
     world = World()
     for _ in range(3):
         world.record(store)

@@ -180,7 +180,7 @@ def big_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Sto
     """A live log of 260 attestations (a full tile, a partial tile, a level-1 tile),
     cosigned by a witness."""
     tmp = tmp_path_factory.mktemp("biglog")
-    store = Store.open(None, data_dir=tmp / "data", attestations_dir=tmp / "att")
+    store = Store.open(None, data_dir=tmp / "data", attestations_dir=tmp / "att", migrate=True)
     world = World(holders=default_holders(2))
     for _ in range(260):
         world.record(store)

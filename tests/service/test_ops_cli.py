@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from por.store.migrate import head_revision
-
 from por.cli.main import main
+from por.store.migrate import head_revision
 from tests.service.conftest import PASSPHRASE, World
 
 

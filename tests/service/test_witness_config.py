@@ -18,6 +18,17 @@ W = VerifierKey(name="w.example/1", alg=ALG_COSIGNATURE_V1, public_key=LOG_SIGNE
 BASE = {
     "token": {"symbol": "CNHC", "decimals": 6, "currency": "CNH"},
     "signing": {"key_file": "k.pem", "keys_file": "k.json"},
+    # a configuration needs a chain and a custodian (por.service.config refuses less)
+    "chains": [
+        {
+            "kind": "evm",
+            "chain_id": "eip155:1",
+            "rpc_urls": ["http://a.example"],
+            "token": "0x00000000000000000000000000000000000000aa",
+            "start_block": 100,
+        }
+    ],
+    "custodians": [{"kind": "files", "name": "harbour", "paths": ["statements/*.xml"]}],
 }
 
 

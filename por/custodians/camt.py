@@ -196,8 +196,8 @@ def _amount(text: str, where: str) -> tuple[int, int]:
         )
     if len(frac) > MAX_STATEMENT_DECIMALS:
         raise StatementParseError(
-            f"amount {quote(text)} has {len(frac)} decimals; ISO 20022 allows at most "
-            f"{MAX_STATEMENT_DECIMALS}",
+            f"amount {quote(text)} has {len(frac)} decimals; ISO 20022 amounts have at most "
+            f"{MAX_STATEMENT_DECIMALS} decimals",
             where=where,
         )
     if len(whole.lstrip("0")) + len(frac) > MAX_AMOUNT_DIGITS:

@@ -491,6 +491,10 @@ def _statement(  # noqa: PLR0912, PLR0915 - one rule of the layout per branch
     decimals = max(booked.decimals, avail.decimals if avail else 0, currency_exponent(ccy))
     where = f"{name}:{booked.line}"
     as_of = datetime.combine(booked.day + timedelta(days=1), time(0, 0), tzinfo=tz).astimezone(UTC)
+    m = _STMT_NO_RE.fullmatch(number_txt)
+    number = m.group(1) if m else None
+    # id = "<:20:>/<statement number>" (the page, after '/', is not part of it)
+    sid_tail = number if number is not None else number_txt
     stmt = Statement(
         custodian=custodian,
         account=mask_account(account),
@@ -502,17 +506,16 @@ def _statement(  # noqa: PLR0912, PLR0915 - one rule of the layout per branch
         if avail is None
         else rescale(avail.amount, avail.decimals, decimals, where=where),
         as_of=as_of,
-        statement_id=f"{ref}/{number_txt}" if number_txt else ref,
+        statement_id=f"{ref}/{sid_tail}" if sid_tail else ref,
         format="mt940",
         sha256=sha,
         balance_type=f"{booked.tag}/64",
         source=name,
         warnings=cap_warnings(warnings),
     )
-    m = _STMT_NO_RE.fullmatch(number_txt)
     return _Parsed(
         statement=stmt,
-        number=m.group(1) if m else None,
+        number=number,
         intermediate=booked.tag == "62M",
     )
 

@@ -179,8 +179,7 @@ def test_5_zenith_blank_statement_number_is_a_warning(capfd: pytest.CaptureFixtu
     (s,) = parse_mt940(_read("zenith_blank_28c.sta"), name="z.sta", custodian="Zenith")
     assert (s.closing_booked, s.currency) == (1525000000, "NGN")
     assert s.warnings == (
-        "line 4: :28C: statement number ' /1' is not n[/n]; kept as written for the "
-        "statement id",
+        "line 4: :28C: statement number ' /1' is not n[/n]; kept as written for the statement id",
     )
     out, err = capfd.readouterr()
     assert out == "" and err == ""
@@ -217,9 +216,7 @@ def test_6_superseded_statement_is_not_stale(tmp_path: Path) -> None:
         (tmp_path / "statements" / f"{day}.xml").write_bytes(shift_dates(v08, delta))
     # the `por init` template's own example: paths = ["statements/*.xml"]
     # a daily statement may be 26 h old (it arrives the next morning)
-    src = FileSource(
-        name="ht", paths=[str(tmp_path / "statements" / "*.xml")], max_age_s=26 * 3600
-    )
+    src = FileSource(name="ht", paths=[str(tmp_path / "statements" / "*.xml")], max_age_s=26 * 3600)
     as_of = datetime(2026, 3, 12, 1, tzinfo=UTC)  # next morning, HK time
     report = src.fetch(as_of)
     lines, total, degraded = evaluate_reserves(

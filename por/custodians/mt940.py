@@ -72,6 +72,7 @@ _LINE_SPLIT = re.compile(r"\r\n|\r|\n")
 _TAG_RE = re.compile(r":([0-9]{2}[A-Z]?|NS):")
 _HEADER_RE = re.compile(r"\s*\{[1-5]:")
 _END_RE = re.compile(r"\s*-\s*(\}.*)?")
+_TRAILER_RE = re.compile(r"\s*\}(\{5:.*)?\s*")  # a "}" closing block 4 on its own line
 _BALANCE_RE = re.compile(r"([CD])([0-9]{6})([A-Z]{3})(.*)")
 _AMOUNT_COMMA_RE = re.compile(r"([0-9]+),([0-9]*)")
 _AMOUNT_DOT_RE = re.compile(r"([0-9]+)\.([0-9]*)")
@@ -205,7 +206,11 @@ def _split_fields(text: str, name: str, warnings: list[str]) -> list[_Block]:
             nxt = _next_content(lines, i + 1)
             # "-" ends a message when what follows is a new message, a :20: or nothing;
             # otherwise it is text inside a field (seen in ING :86: narratives).
-            if s.strip().startswith("-}") or nxt is None or nxt.lstrip().startswith(("{", ":20:")):
+            if (
+                s.strip().startswith("-}")
+                or nxt is None
+                or nxt.strip(_FRAMING + " \t").startswith(("{", "}", ":20:"))
+            ):
                 cur, block = None, None
                 continue
         m = _TAG_RE.match(s)
@@ -223,7 +228,7 @@ def _split_fields(text: str, name: str, warnings: list[str]) -> list[_Block]:
             block.fields.append(cur)
             continue
         if cur is None:
-            if stripped and stripped not in _IGNORED_PREAMBLE:
+            if stripped and stripped not in _IGNORED_PREAMBLE and not _TRAILER_RE.fullmatch(s):
                 warnings.append(f"line {lineno}: text outside any field ignored: {quote(stripped)}")
             continue
         cur.text += "\n" + s

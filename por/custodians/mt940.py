@@ -112,9 +112,10 @@ _IBAN_LENGTHS = {
 @dataclass(slots=True)
 class _Field:
     tag: str
-    text: str
+    text: str  # the lines joined with "\n", set once the field is complete
     line: int
-    continued: bool = False  # has continuation lines
+    continued: bool = False  # has non-blank continuation lines
+    parts: list[str] = field(default_factory=list)  # lines while reading (no quadratic +=)
 
 
 @dataclass(slots=True)
@@ -183,7 +184,9 @@ def _next_content(lines: Sequence[str], i: int) -> str | None:
     return None
 
 
-def _split_fields(text: str, name: str, warnings: list[str]) -> list[_Block]:
+def _split_fields(  # noqa: PLR0912 - one branch per kind of line
+    text: str, name: str, warnings: list[str]
+) -> list[_Block]:
     """Lines -> fields -> one block per statement. Refuses only structure that would move
     a field from one statement to another; notes anything else skipped as a warning."""
     lines = _LINE_SPLIT.split(text)
@@ -224,16 +227,19 @@ def _split_fields(text: str, name: str, warnings: list[str]) -> list[_Block]:
                     f"field :{tag}: outside a statement (no :20: before it in this message)",
                     where=f"{name}:{lineno}",
                 )
-            cur = _Field(tag=tag, text=s[m.end() :], line=lineno)
+            cur = _Field(tag=tag, text="", line=lineno, parts=[s[m.end() :]])
             block.fields.append(cur)
             continue
         if cur is None:
             if stripped and stripped not in _IGNORED_PREAMBLE and not _TRAILER_RE.fullmatch(s):
                 warnings.append(f"line {lineno}: text outside any field ignored: {quote(stripped)}")
             continue
-        cur.text += "\n" + s
+        cur.parts.append(s)
         if stripped:
             cur.continued = True
+    for b in blocks:
+        for f in b.fields:
+            f.text, f.parts = "\n".join(f.parts), []
     return blocks
 
 
@@ -551,17 +557,12 @@ def parse_mt940(
     if not blocks:
         raise StatementParseError("no :20: field: not an MT940 statement", where=f"{name}:1")
     parsed = [_statement(b, name=name, sha=sha, custodian=custodian, tz=local_tz) for b in blocks]
+    last_page = {(p.number, p.statement.account_key): i for i, p in enumerate(parsed)}
     out: list[Statement] = []
     for i, p in enumerate(parsed):
-        s = p.statement
-        if p.intermediate and p.number is not None:
-            later = any(
-                q.number == p.number and q.statement.account_key == s.account_key
-                for q in parsed[i + 1 :]
-            )
-            if later:
-                continue  # an earlier page: the closing balance is on a later page
-        out.append(s)
+        if p.intermediate and p.number and last_page[(p.number, p.statement.account_key)] > i:
+            continue  # an earlier page: the closing balance is on a later page
+        out.append(p.statement)
     if file_warnings and out:  # text outside any statement: told on the first one
         out[0] = replace(out[0], warnings=cap_warnings([*file_warnings, *out[0].warnings]))
     return out

@@ -21,6 +21,7 @@ test below throws arbitrary extra statements at one account and checks exactly t
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -166,3 +167,39 @@ def test_no_input_raises_reserves_above_the_current_statement(
         if s.as_of > horizon:
             assert ln.eligible_value == 0 and ln.ineligible_reason is not None
             assert any(f"statement {s.statement_id} " in r for r in reasons)
+
+
+def test_the_run_evaluator_with_files(tmp_path: Path) -> None:
+    """The same attack through the run's evaluator: files in a watched folder."""
+    from por.core.attestation import Token
+    from por.custodians.files import FileSource
+    from por.custodians.rawstore import RawStore
+    from por.service.wiring import CustodianReserves
+
+    folder = tmp_path / "statements"
+    folder.mkdir()
+    (folder / "real.xml").write_bytes(V08)
+    forged = shift_dates(V08, timedelta(days=31)).replace(b">415008117.35<", b">900000000.00<")
+    (folder / "zz-next-month.xml").write_bytes(forged)
+    token = Token(symbol="CNHC", decimals=6, currency="CNH")
+    evaluator = CustodianReserves(
+        sources=[FileSource(name="ht", paths=[str(folder / "*.xml")])],
+        policy=Policy(),
+        token=token,
+        rawstore=RawStore(tmp_path / "raw"),
+    )
+    result = evaluator.evaluate(as_of=AS_OF)
+    real = CustodianReserves(
+        sources=[FileSource(name="ht", paths=[str(folder / "real.xml")])],
+        policy=Policy(),
+        token=token,
+        rawstore=RawStore(tmp_path / "raw"),
+    ).evaluate(as_of=AS_OF)
+    assert result.eligible_total == real.eligible_total > 0
+    assert real.degraded_reasons == ()
+    assert len(result.degraded_reasons) == 3  # the three forged account statements, named
+    assert all(
+        r.startswith("future-dated: camt.053.001.08 statement HTBK-STMT-")
+        and "is as of 2025-07-31" in r
+        for r in result.degraded_reasons
+    )

@@ -56,6 +56,8 @@ class StatementOut(_Model):
     id: str
     as_of: str
     sha256: str = Hex32
+    # defects in fields of the statement that feed no figure; absent when there is none
+    warnings: list[str] | None = None
 
 
 class ReserveOut(_Model):

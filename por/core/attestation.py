@@ -215,29 +215,47 @@ class ChainEntry:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StatementRef:
-    """Which raw statement a reserve line comes from; `sha256` names the stored raw bytes."""
+    """Which raw statement a reserve line comes from; `sha256` names the stored raw bytes.
+
+    `warnings` (optional, omitted when empty so documents without it keep their bytes and
+    digest) name defects in fields of the statement that feed no figure, e.g. "line 12:
+    :61: entry not read: ...": the statement was used, and a reader sees what was skipped.
+    """
 
     format: str
     id: str
     as_of: datetime
     sha256: str
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "format": self.format,
             "id": self.id,
             "as_of": format_time(self.as_of),
             "sha256": self.sha256,
         }
+        if self.warnings:
+            d["warnings"] = list(self.warnings)
+        return d
 
     @classmethod
     def from_dict(cls, d: object, *, where: str) -> StatementRef:
-        o = _obj(d, ("format", "id", "as_of", "sha256"), where)
+        o = _obj(d, ("format", "id", "as_of", "sha256"), where, optional=("warnings",))
+        warnings = o.get("warnings", [])
+        if not isinstance(warnings, list) or (not warnings and "warnings" in o):
+            raise FormatError(
+                "must be a non-empty list of strings (omitted when there is none)",
+                where=f"{where}.warnings",
+            )
         return cls(
             format=_str(o["format"], f"{where}.format", max_len=64),
             id=_str(o["id"], f"{where}.id"),
             as_of=parse_time(o["as_of"], where=f"{where}.as_of"),
             sha256=_hex32(o["sha256"], f"{where}.sha256"),
+            warnings=tuple(
+                _str(w, f"{where}.warnings[{i}]", max_len=1024) for i, w in enumerate(warnings)
+            ),
         )
 
 

@@ -38,6 +38,7 @@ import defusedxml
 import defusedxml.ElementTree as DET
 
 from por.custodians.model import (
+    MAX_STATEMENT_DECIMALS,
     Statement,
     StatementParseError,
     UnsafeXmlError,
@@ -45,7 +46,7 @@ from por.custodians.model import (
     check_currency,
     currency_exponent,
     mask_account,
-    parse_minor,
+    quote,
     rescale,
 )
 
@@ -55,7 +56,11 @@ MAX_XML_BYTES = 16 * 1024 * 1024
 
 _NS_RE = re.compile(r"urn:iso:std:iso:20022:tech:xsd:camt\.(05[23])\.001\.([0-9]{2})")
 _TAG_RE = re.compile(r"\{([^}]*)\}(.*)")
-_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_RE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(Z|[+-][0-9]{2}:[0-9]{2})?")
+# xs:decimal (XSD 1.0 §3.2.3), as ISO 20022 amounts are: no exponent, no thousands mark;
+# ActiveOrHistoricCurrencyAndAmount: totalDigits 18, fractionDigits 5, minInclusive 0.
+_XS_DECIMAL_RE = re.compile(r"([+-]?)(?:([0-9]+)(?:\.([0-9]*))?|\.([0-9]+))")
+MAX_AMOUNT_DIGITS = 18
 _DATETIME_RE = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?"
 )
@@ -149,23 +154,57 @@ def _parse_xml(data: bytes, name: str) -> ET.Element:
 def _local_datetime(text: str, tz: tzinfo, where: str) -> datetime:
     m = _DATETIME_RE.fullmatch(text)
     if not m:
-        raise StatementParseError(f"not an ISO date-time: {text[:40]!r}", where=where)
+        raise StatementParseError(f"not an ISO date-time: {quote(text)}", where=where)
     try:
         t = datetime.fromisoformat(m.group(1) + (m.group(3) or ""))
     except ValueError as e:
-        raise StatementParseError(f"not a valid date-time: {text[:40]!r}", where=where) from e
+        raise StatementParseError(f"not a valid date-time: {quote(text)}", where=where) from e
     if t.tzinfo is None:  # ISODateTime without offset is the sender's local time
         t = t.replace(tzinfo=tz)
     return t.astimezone(UTC)
 
 
-def _date(text: str, where: str) -> date:
-    if not _DATE_RE.fullmatch(text):
-        raise StatementParseError(f"not an ISO date: {text[:40]!r}", where=where)
+def _date(text: str, where: str) -> tuple[date, tzinfo | None]:
+    """An xs:date: `2017-04-01`, or with its time zone `2017-04-01+02:00` / `...Z`."""
+    m = _DATE_RE.fullmatch(text)
+    if not m:
+        raise StatementParseError(f"not an ISO date: {quote(text)}", where=where)
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(m.group(1))
+        zone = m.group(2)
+        tz = None if zone is None else datetime.fromisoformat(f"2000-01-01T00:00:00{zone}").tzinfo
     except ValueError as e:
-        raise StatementParseError(f"not a valid date: {text!r}", where=where) from e
+        raise StatementParseError(f"not a valid date: {quote(text)}", where=where) from e
+    return day, tz
+
+
+def _amount(text: str, where: str) -> tuple[int, int]:
+    """(minor units, decimals written) of an ISO 20022 amount matching xs:decimal ENTIRELY."""
+    m = _XS_DECIMAL_RE.fullmatch(text)
+    if m is None:
+        raise StatementParseError(
+            f"amount {quote(text)} is not a decimal number (digits, optional '.' and decimals)",
+            where=where,
+        )
+    sign, whole, frac, only_frac = m.groups()
+    whole = whole or "0"
+    frac = frac if only_frac is None else only_frac
+    frac = frac or ""
+    if sign == "-" and int(whole + frac) != 0:
+        raise StatementParseError(
+            f"amount {quote(text)} is negative; a balance's sign is its CdtDbtInd", where=where
+        )
+    if len(frac) > MAX_STATEMENT_DECIMALS:
+        raise StatementParseError(
+            f"amount {quote(text)} has {len(frac)} decimals; ISO 20022 amounts have at most "
+            f"{MAX_STATEMENT_DECIMALS} decimals",
+            where=where,
+        )
+    if len(whole.lstrip("0")) + len(frac) > MAX_AMOUNT_DIGITS:
+        raise StatementParseError(
+            f"amount {quote(text)} has more than {MAX_AMOUNT_DIGITS} digits", where=where
+        )
+    return int(whole + frac), len(frac)
 
 
 def _end_of_day(d: date, tz: tzinfo) -> datetime:
@@ -180,6 +219,7 @@ class _Balance:
     currency: str
     as_of: datetime | None  # None: date only
     day: date | None
+    day_tz: tzinfo | None  # the xs:date's own time zone, if it has one
     where: str
 
 
@@ -190,24 +230,26 @@ def _balance(doc: _Doc, bal: _Node, tz: tzinfo) -> _Balance | None:
         return None  # proprietary balance type: not one we use
     amt = doc.req(bal, "Amt")
     ccy = check_currency(amt.el.get("Ccy", ""), where=doc.where(amt) + "@Ccy")
-    value, decimals = parse_minor(doc.text(amt), where=doc.where(amt))
+    value, decimals = _amount(doc.text(amt), doc.where(amt))
     ind = doc.text(doc.req(bal, "CdtDbtInd"))
     if ind not in ("CRDT", "DBIT"):
         raise StatementParseError(
-            f"CdtDbtInd must be CRDT or DBIT, got {ind[:10]!r}", where=doc.where(bal) + "/CdtDbtInd"
+            f"CdtDbtInd must be CRDT or DBIT, got {quote(ind)}", where=doc.where(bal) + "/CdtDbtInd"
         )
     dt = doc.req(bal, "Dt")
     dtm = doc.opt(dt, "DtTm")
     d = doc.opt(dt, "Dt")
     if (dtm is None) == (d is None):
         raise StatementParseError("Dt must hold exactly one of Dt or DtTm", where=doc.where(dt))
+    day, day_tz = (None, None) if d is None else _date(doc.text(d), doc.where(d))
     return _Balance(
         code=code,
         amount=-value if ind == "DBIT" else value,
         decimals=decimals,
         currency=ccy,
         as_of=None if dtm is None else _local_datetime(doc.text(dtm), tz, doc.where(dtm)),
-        day=None if d is None else _date(doc.text(d), doc.where(d)),
+        day=day,
+        day_tz=day_tz,
         where=doc.where(bal),
     )
 
@@ -276,13 +318,19 @@ def _statement(  # noqa: PLR0912 - each branch is one rule of the camt layout
 ) -> Statement | None:
     stmt_id = doc.text(doc.req(st, "Id"))
     balances: dict[str, _Balance] = {}
+    every: list[_Balance] = []
     for bal_node in doc.children(st, "Bal"):
         b = _balance(doc, bal_node, tz)
         if b is None:
             continue
         if b.code in balances and b.code in ("CLBD", "CLAV", "ITBD", "ITAV"):
-            raise StatementParseError(f"balance {b.code} occurs twice", where=b.where)
+            raise StatementParseError(
+                f"balance {b.code} occurs twice (also at {balances[b.code].where}): refused, "
+                "which one holds is ambiguous",
+                where=b.where,
+            )
         balances[b.code] = b
+        every.append(b)
     booked, avail, btype = balances.get("CLBD"), balances.get("CLAV"), "CLBD/CLAV"
     if booked is None and fmt.startswith("camt.052"):
         # Intraday reports (camt.052) usually carry interim balances only.
@@ -314,19 +362,28 @@ def _statement(  # noqa: PLR0912 - each branch is one rule of the camt layout
             where=doc.where(acct),
         )
     ccy = acct_ccy or booked.currency
-    for b in (booked, avail):
-        if b is not None and b.currency != ccy:
+    # every balance of one account statement is in its currency: a second currency means
+    # the figures cannot be bound to one account balance (refused, as in MT940)
+    for b in every:
+        if b.currency != ccy:
             raise StatementParseError(
-                f"balance currency {b.currency} differs from account currency {ccy}", where=b.where
+                f"{b.code} balance currency {b.currency} differs from the statement's "
+                f"currency {ccy}",
+                where=b.where + "/Amt",
             )
     decimals = max(booked.decimals, avail.decimals if avail else 0, currency_exponent(ccy))
     created_txt = doc.opt_text(st, "CreDtTm") or grp_created
-    created = None if created_txt is None else _local_datetime(created_txt, tz, doc.where(st))
+    created = (
+        None
+        if created_txt is None
+        else _local_datetime(created_txt, tz, doc.where(st) + "/CreDtTm")
+    )
     if booked.as_of is not None:
         as_of = booked.as_of
     else:
         assert booked.day is not None
-        as_of = _end_of_day(booked.day, tz)
+        # a date with its own zone ("2017-04-01+02:00", Raiffeisen CH) ends in that zone
+        as_of = _end_of_day(booked.day, booked.day_tz or tz)
         if created is not None and created < as_of:
             as_of = created
     return Statement(

@@ -21,7 +21,7 @@ from por.custodians.base import CustodianReport, RawDocument
 from por.custodians.camt import HONG_KONG, detect_camt, parse_camt
 from por.custodians.holdings import detect_holdings, parse_holdings_csv, parse_holdings_json
 from por.custodians.model import Holding, Statement, StatementParseError
-from por.custodians.mt940 import detect_mt940, parse_mt940
+from por.custodians.mt940 import DEFAULT_ENCODING, check_encoding, detect_mt940, parse_mt940
 from por.custodians.rawstore import RawStore
 from por.errors import ConfigError, CustodianError
 
@@ -47,8 +47,12 @@ def parse_document(
     custodian: str | None = None,
     fmt: str | None = None,
     local_tz: tzinfo = HONG_KONG,
+    encoding: str = DEFAULT_ENCODING,
 ) -> tuple[list[Statement], list[Holding], str]:
-    """(statements, holdings, format) of one raw document; StatementParseError if bad."""
+    """(statements, holdings, format) of one raw document; StatementParseError if bad.
+
+    `encoding` is that of MT940 text; XML documents are decoded by their own declaration.
+    """
     kind = fmt or detect_format(data)
     if kind == "camt":
         sts = parse_camt(data, name=name, custodian=custodian, local_tz=local_tz)
@@ -56,7 +60,10 @@ def parse_document(
     if kind == "mt940":
         if not custodian:
             raise StatementParseError("MT940 names no custodian; configure one", where=name)
-        return parse_mt940(data, name=name, custodian=custodian, local_tz=local_tz), [], "mt940"
+        sts = parse_mt940(
+            data, name=name, custodian=custodian, local_tz=local_tz, encoding=encoding
+        )
+        return sts, [], "mt940"
     if kind == "holdings-csv":
         return [], parse_holdings_csv(data, name=name), kind
     if kind == "holdings-json":
@@ -82,6 +89,7 @@ class FileSource:
         max_age_s: int | None = None,
         on_error: str = "raise",
         local_tz: tzinfo = HONG_KONG,
+        encoding: str = DEFAULT_ENCODING,
     ) -> None:
         if on_error not in ("raise", "skip"):
             raise ConfigError("on_error must be 'raise' or 'skip'", where=f"custodian {name}")
@@ -93,6 +101,10 @@ class FileSource:
         self.max_age_s = max_age_s
         self.on_error = on_error
         self.local_tz = local_tz
+        try:
+            self.encoding = check_encoding(encoding, where=f"custodian {name}")
+        except StatementParseError as e:
+            raise ConfigError(e.message, where=e.where) from None
 
     def files(self) -> list[Path]:
         found: list[Path] = []
@@ -121,6 +133,7 @@ class FileSource:
                     custodian=self.custodian,
                     fmt=self.formats.get(path.name),
                     local_tz=self.local_tz,
+                    encoding=self.encoding,
                 )
             except StatementParseError as e:
                 if self.on_error == "raise":

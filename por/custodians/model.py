@@ -51,6 +51,27 @@ class UnsafeXmlError(StatementParseError):
     """XML that tries to use a DTD, entities or external references (XXE, billion laughs)."""
 
 
+MAX_QUOTE_CHARS = 120
+MAX_WARNINGS = 20
+"""Warnings kept per statement; more are counted in one last line ("... and N more")."""
+
+
+def quote(text: str) -> str:
+    """The offending text for a message: repr() so control characters show; long text is
+    cut at MAX_QUOTE_CHARS with its full length said (a message, never a figure)."""
+    if len(text) <= MAX_QUOTE_CHARS:
+        return repr(text)
+    return f"{text[:MAX_QUOTE_CHARS]!r}... ({len(text)} characters)"
+
+
+def cap_warnings(warnings: list[str]) -> tuple[str, ...]:
+    """At most MAX_WARNINGS lines; the last says how many more there were."""
+    if len(warnings) <= MAX_WARNINGS:
+        return tuple(warnings)
+    more = len(warnings) - (MAX_WARNINGS - 1)
+    return (*warnings[: MAX_WARNINGS - 1], f"... and {more} more warnings")
+
+
 _SIGNED_DECIMAL_RE = re.compile(r"(-?)([0-9]{1,30})(?:\.([0-9]{0,5}))?")
 _CURRENCY_RE = re.compile(r"[A-Z]{3}")
 _ISIN_RE = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
@@ -230,6 +251,7 @@ class Statement:
     balance_type: str = "CLBD/CLAV"
     source: str = ""  # file name or endpoint, for messages
     account_key: str = ""  # see account_key(); recognises one account across formats
+    warnings: tuple[str, ...] = ()  # defects in fields that feed no figure ("line 12: ...")
 
     def __post_init__(self) -> None:
         if self.as_of.tzinfo is None:
@@ -254,6 +276,7 @@ class Statement:
             "balance_type": self.balance_type,
             "source": self.source,
             "account_key": self.account_key,
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -275,6 +298,7 @@ class Statement:
             balance_type=str(d.get("balance_type", "CLBD/CLAV")),
             source=str(d.get("source", "")),
             account_key=str(d.get("account_key", "")),
+            warnings=tuple(str(w) for w in d.get("warnings") or ()),
         )
 
 
@@ -379,6 +403,7 @@ __all__ = [
     "StatementParseError",
     "UnsafeXmlError",
     "account_key",
+    "cap_warnings",
     "check_currency",
     "check_isin",
     "currency_exponent",
@@ -387,5 +412,6 @@ __all__ = [
     "parse_date",
     "parse_minor",
     "parse_rfc3339",
+    "quote",
     "rescale",
 ]

@@ -2,7 +2,8 @@
 
 `evaluate_reserves` turns statements (cash) and holdings into policy Positions, drops
 double counting (the same account reported by several statements: the latest as-of
-wins, the others appear as ineligible "superseded" lines), values everything with
+wins, the others appear as ineligible "superseded" lines), never uses a statement dated
+after the run's as-of (beyond the configured skew), values everything with
 por.core.policy and collects the reasons that make the attestation DEGRADED: stale or
 future-dated statements, conflicting statements, and problems a source reported.
 
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from fractions import Fraction
 
 from por.core.attestation import ReserveEntry
 from por.core.policy import (
@@ -32,7 +34,11 @@ _SUPERSEDED = "superseded by {fmt} statement {sid} as of {as_of} for the same ac
 
 def _ref(item: Statement | Holding) -> StatementRef:
     return StatementRef(
-        format=item.format, id=item.statement_id, as_of=item.as_of, sha256=item.sha256
+        format=item.format,
+        id=item.statement_id,
+        as_of=item.as_of,
+        sha256=item.sha256,
+        warnings=item.warnings if isinstance(item, Statement) else (),
     )
 
 
@@ -73,10 +79,24 @@ def holding_position(h: Holding) -> Position:
     )
 
 
-def _dedupe_statements(statements: Sequence[Statement]) -> tuple[dict[int, str], list[str]]:
-    """superseded index -> reason; and conflicts between equally recent statements."""
+def _scaled(s: Statement) -> Fraction:
+    return Fraction(s.closing_booked, 10**s.decimals)
+
+
+def _dedupe_statements(
+    statements: Sequence[Statement], usable: Sequence[int]
+) -> tuple[dict[int, str], list[str]]:
+    """superseded index -> reason; and conflicts between equally recent statements.
+
+    Only `usable` statements (not future-dated) take part: a statement that is not used
+    never supersedes another. Per account (account key and currency) the newest as-of
+    wins; among equally recent statements that disagree, the LOWEST closing booked
+    balance is kept (never the higher of two contradicting figures) and the run is
+    DEGRADED by the conflict.
+    """
     groups: dict[tuple[str, str], list[int]] = {}
-    for i, s in enumerate(statements):
+    for i in usable:
+        s = statements[i]
         gk = (s.account_key or f"{s.custodian}|{s.account}", s.currency)
         groups.setdefault(gk, []).append(i)
     superseded: dict[int, str] = {}
@@ -86,18 +106,16 @@ def _dedupe_statements(statements: Sequence[Statement]) -> tuple[dict[int, str],
             continue
         newest = max(statements[i].as_of for i in idxs)
         top = [i for i in idxs if statements[i].as_of == newest]
-        keep = top[0]
+        keep = min(top, key=lambda i: _scaled(statements[i]))  # first of the lowest
         k = statements[keep]
-        for i in top[1:]:
+        for i in top:
             s = statements[i]
-            d = max(k.decimals, s.decimals)
-            scaled = s.closing_booked * 10 ** (d - s.decimals)
-            k_scaled = k.closing_booked * 10 ** (d - k.decimals)
-            if scaled != k_scaled:
+            if i != keep and _scaled(s) != _scaled(k):
                 conflicts.append(
                     f"conflicting statements for {k.custodian} account {k.account} as of "
                     f"{format_time(k.as_of)}: {k.format} {k.statement_id} and {s.format} "
-                    f"{s.statement_id} report different closing booked balances"
+                    f"{s.statement_id} report different closing booked balances; the lower "
+                    "is used"
                 )
         for i in idxs:
             if i != keep:
@@ -107,10 +125,11 @@ def _dedupe_statements(statements: Sequence[Statement]) -> tuple[dict[int, str],
     return superseded, conflicts
 
 
-def _dedupe_holdings(holdings: Sequence[Holding]) -> dict[int, str]:
+def _dedupe_holdings(holdings: Sequence[Holding], usable: Sequence[int]) -> dict[int, str]:
     """The same ISIN in the same account reported by several documents: newest wins."""
     groups: dict[tuple[str, str], list[int]] = {}
-    for i, h in enumerate(holdings):
+    for i in usable:
+        h = holdings[i]
         if h.isin:
             groups.setdefault((h.account_key or h.account, h.isin), []).append(i)
     superseded: dict[int, str] = {}
@@ -138,45 +157,67 @@ def evaluate_reserves(
 ) -> tuple[list[ReserveEntry], int, list[str]]:
     """(the attestation's reserve lines, eligible total in token base units, DEGRADED reasons).
 
-    Staleness is judged against `as_of` (the attestation's as-of time) with the
-    report's own `max_age_s` or the policy's `max_statement_age_s`.
+    The rule that keeps an input from raising reserves: a statement or holding dated
+    after `as_of` + `policy.max_future_skew_s` is never used and never supersedes another
+    (its line shows eligible 0 and the run is DEGRADED naming it); of the rest, one
+    statement per account counts - the newest, or the lowest of equally new ones that
+    disagree. Staleness is judged on what counts, against `as_of`, with the report's own
+    `max_age_s` or the policy's `max_statement_age_s`; superseded statements are listed
+    with their reason and judged no further.
     """
     reports = list(reports)
     statements = [s for r in reports for s in r.statements]
     holdings = [h for r in reports for h in r.holdings]
-    degraded: list[str] = []
-    for r in reports:
-        degraded.extend(f"{r.custodian}: {p}" for p in r.problems)
-        max_age = r.max_age_s if r.max_age_s is not None else policy.max_statement_age_s
+    max_ages = [
+        r.max_age_s if r.max_age_s is not None else policy.max_statement_age_s
+        for r in reports
+        for _ in (*r.statements, *r.holdings)
+    ]
+    degraded: list[str] = [f"{r.custodian}: {p}" for r in reports for p in r.problems]
+    items: list[Statement | Holding] = [*statements, *holdings]
+    horizon = as_of + timedelta(seconds=policy.max_future_skew_s)
+    unused: dict[int, str] = {}  # index into items -> reason it is never used
+    for i, item in enumerate(items):
+        if item.as_of > horizon:
+            (why,) = staleness_reasons(
+                [item], now=as_of, max_age_s=10**12, max_future_skew_s=policy.max_future_skew_s
+            )
+            unused[i] = f"{why}: never used"
+            degraded.append(f"{why}: never used and supersedes nothing")
+    n = len(statements)
+    sup_s, conflicts = _dedupe_statements(statements, [i for i in range(n) if i not in unused])
+    sup_h = _dedupe_holdings(holdings, [i for i in range(len(holdings)) if n + i not in unused])
+    degraded.extend(conflicts)
+    unused.update(sup_s)
+    unused.update({n + i: why for i, why in sup_h.items()})
+    # Staleness of what counts, each against its own report's maximum age.
+    by_age: dict[int, list[Statement | Holding]] = {}
+    for i, item in enumerate(items):
+        if i not in unused:
+            by_age.setdefault(max_ages[i], []).append(item)
+    for max_age, group in by_age.items():
         degraded.extend(
             staleness_reasons(
-                [*r.statements, *r.holdings],
-                now=as_of,
-                max_age_s=max_age,
-                max_future_skew_s=policy.max_future_skew_s,
+                group, now=as_of, max_age_s=max_age, max_future_skew_s=policy.max_future_skew_s
             )
         )
-    sup_s, conflicts = _dedupe_statements(statements)
-    sup_h = _dedupe_holdings(holdings)
-    degraded.extend(conflicts)
     positions = [statement_position(s) for s in statements]
     positions += [holding_position(h) for h in holdings]
-    superseded = {**sup_s, **{len(statements) + i: why for i, why in sup_h.items()}}
-    # Superseded positions are valued too (so the line shows amounts) but never count.
-    keep = [p for i, p in enumerate(positions) if i not in superseded]
+    # Unused positions are valued too (so the line shows amounts) but never count.
+    keep = [p for i, p in enumerate(positions) if i not in unused]
     lines_kept, total = evaluate_positions(
         keep, policy, token_currency=token_currency, token_decimals=token_decimals, as_of=as_of
     )
-    dropped = [p for i, p in enumerate(positions) if i in superseded]
+    dropped = [p for i, p in enumerate(positions) if i in unused]
     lines_dropped, _ = evaluate_positions(
         dropped, Policy(), token_currency=token_currency, token_decimals=token_decimals, as_of=as_of
     )
     out: list[ReserveEntry] = []
     it_kept, it_dropped = iter(lines_kept), iter(lines_dropped)
     for i in range(len(positions)):
-        if i in superseded:
+        if i in unused:
             line = next(it_dropped)
-            out.append(replace(line, eligible_value=0, ineligible_reason=superseded[i]))
+            out.append(replace(line, eligible_value=0, ineligible_reason=unused[i]))
         else:
             out.append(next(it_kept))
     return out, total, degraded

@@ -266,6 +266,21 @@ class FilesCustodianConfig(_Table):
     custodian: str | None = None
     paths: list[ConfigPath]  # glob patterns of statements and holdings files
     max_age_s: int | None = None
+    encoding: str = "utf-8"  # of MT940 files (XML says its own): cp852, cp1250, iso-8859-2 ...
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {encoding!r} (e.g. utf-8, cp852, cp1250, iso-8859-1, "
+                "iso-8859-2, iso-8859-15)"
+            ) from None
+        return encoding
 
 
 class ApiCustodianConfig(_Table):

@@ -212,6 +212,7 @@ def build_custodian(source: CustodianConfig) -> CustodianSource:
             paths=source.paths,
             custodian=source.custodian,
             max_age_s=source.max_age_s,
+            encoding=source.encoding,
         )
     if isinstance(source, ApiCustodianConfig):
         from por.custodians.api import CustodianApiSource

@@ -157,9 +157,9 @@ def test_paginated_statement_skips_pages_without_closing_balance() -> None:
         (ACCT + _bal("CLBD", "1", ind="CRED"), "/Stmt/Bal/CdtDbtInd", "CRDT or DBIT"),
         (ACCT + _bal("CLBD", "1,00"), "/Stmt/Bal/Amt", "digits"),
         (ACCT + _bal("CLBD", "1.000001"), "/Stmt/Bal/Amt", "5 decimals"),
-        (ACCT + _bal("CLBD", "-1"), "/Stmt/Bal/Amt", "digits"),
+        (ACCT + _bal("CLBD", "-1"), "/Stmt/Bal/Amt", "negative"),
         (ACCT + _bal("CLBD", "1", ccy="cnh"), "/Stmt/Bal/Amt@Ccy", "currency"),
-        (ACCT + _bal("CLBD", "1", ccy="USD"), "/Stmt/Bal", "differs from account currency"),
+        (ACCT + _bal("CLBD", "1", ccy="USD"), "/Stmt/Bal", "differs from the statement's currency"),
         (ACCT + _bal("CLBD", "1", dt="<Dt>2025-02-30</Dt>"), "/Bal/Dt/Dt", "valid date"),
         (
             ACCT + _bal("CLBD", "1", dt="<Dt>2025-02-01</Dt><DtTm>2025-02-01T00:00:00</DtTm>"),

@@ -17,6 +17,7 @@ import random
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from fractions import Fraction
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -75,14 +76,26 @@ TARGETS: dict[
             sample("harbour_trust_camt053_v08.xml"),
             sample("harbour_trust_camt053_v02.xml"),
             sample("harbour_trust_camt052_v08.xml"),
+            sample("issue11/raiffeisen_ch_dt_offset.xml"),
         ],
         40_000,
     ),
     "mt940": (
         lambda b: parse_mt940(b, name="f", custodian=HT),
         (StatementParseError,),
-        [sample("harbour_trust_mt940.txt")],
+        [
+            sample("harbour_trust_mt940.txt"),
+            sample("issue11/rabobank_legacy_dot.sta"),
+            sample("issue11/asn_long_reference.sta"),
+            sample("issue11/zenith_blank_28c.sta"),
+        ],
         35_000,
+    ),
+    "mt940-cp852": (
+        lambda b: parse_mt940(b, name="f", custodian=HT, encoding="cp852"),
+        (StatementParseError,),
+        [sample("issue11/unicredit_hu_cp852.sta")],
+        5_000,
     ),
     "holdings-csv": (
         lambda b: parse_holdings_csv(b, name="f"),
@@ -380,3 +393,66 @@ def test_api_value(key: str, value: object) -> None:
     else:
         doc["accounts"][0][key] = value
     _run(_api, (StatementParseError, ReplayError, StaleResponseError), json.dumps(doc).encode())
+
+
+# ---- the figure grammar: a figure is the whole field read exactly, or a refusal ------
+
+AMOUNT_TEXT = st.one_of(
+    st.text(alphabet="0123456789,.", max_size=20),
+    st.text(alphabet="0123456789,. -+XeE\t", max_size=20),
+    st.from_regex(r"[0-9]{1,15}[,.][0-9]{0,6}", fullmatch=True),
+)
+
+
+def _independent_mt940_amount(text: str) -> Fraction | None:
+    """An MT940 amount read by a separate rule (None: it must be refused). Trailing blanks
+    end a line in real files and are not part of the field."""
+    m = re.fullmatch(r"([0-9]+)([,.])([0-9]*)", text.rstrip(" \t"))
+    if m is None or len(m.group(3)) > 5 or (m.group(2) == "." and len(m.group(3)) == 3):
+        return None
+    return Fraction(int(m.group(1) + m.group(3)), 10 ** len(m.group(3)))
+
+
+@FUZZ
+@given(text=AMOUNT_TEXT, tag=st.sampled_from(["62F", "62M", "64"]), mark=st.sampled_from("CD"))
+def test_mt940_balance_amount_is_whole_field_or_refused(text: str, tag: str, mark: str) -> None:
+    closing = f":{tag}:{mark}250630EUR{text}" if tag != "64" else ":62F:C250630EUR1,00"
+    avail = f"\n:64:{mark}250630EUR{text}" if tag == "64" else ""
+    data = f":20:R\n:25:NL91ABNA0417164300\n{closing}{avail}\n"
+    want = _independent_mt940_amount(text)
+    try:
+        (s,) = parse_mt940(data.encode(), name="f", custodian=HT)
+    except StatementParseError as e:
+        assert want is None, f"refused a valid amount {text!r}: {e}"
+        assert e.where in ("f:3", "f:4") and repr(text.rstrip(" \t")) in e.message
+        return
+    assert want is not None, f"accepted {text!r}"
+    got = s.closing_available if tag == "64" else s.closing_booked
+    assert got is not None
+    assert Fraction(got, 10**s.decimals) == (-want if mark == "D" else want)
+
+
+def _independent_xs_amount(text: str) -> Fraction | None:
+    m = re.fullmatch(r"([+-]?)([0-9]*)(?:\.([0-9]*))?", text.strip(" \t\n\r"))
+    if m is None or not (m.group(2) or m.group(3)) or len(m.group(3) or "") > 5:
+        return None
+    if len((m.group(2) or "").lstrip("0") + (m.group(3) or "")) > 18:  # totalDigits 18
+        return None
+    value = Fraction(int((m.group(2) or "0") + (m.group(3) or "")), 10 ** len(m.group(3) or ""))
+    return None if m.group(1) == "-" and value != 0 else value
+
+
+@FUZZ
+@given(text=AMOUNT_TEXT)
+def test_camt_amount_is_whole_element_or_refused(text: str) -> None:
+    body = V08.replace(">415008117.35</Amt>", f">{text}</Amt>", 1)  # the CLBD balance
+    want = _independent_xs_amount(text)
+    try:
+        statements = parse_camt(body.encode(), name="f")
+    except StatementParseError as e:
+        assert want is None, f"refused a valid amount {text!r}: {e}"
+        assert e.where is not None and "/Bal[2]/Amt" in e.where
+        return
+    assert want is not None, f"accepted {text!r}"
+    got = statements[0]
+    assert Fraction(got.closing_booked, 10**got.decimals) == want

@@ -21,6 +21,7 @@ _SUBCOMMAND_MODULES = (
     "por.cli.audit",  # check, verify
     "por.cli.keys",  # keys generate
     "por.cli.service",  # init, run, attest, serve, demo
+    "por.cli.oracle",  # oracle deploy, status, set-attestors, set-threshold
 )
 
 

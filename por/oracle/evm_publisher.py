@@ -7,6 +7,9 @@
     a different digest under the same sequence is a `PublishError`;
  3. resumes a stored intent if there is one: a mined tx is confirmed, a pending one is
     re-broadcast, one whose nonce was consumed by something else is abandoned;
+ 3b. a round that RAISES this chain's budget asks the `BudgetGate` first (docs/budgets.md
+    §5): unless the new budget plus every other chain's current answer fits the reserves
+    it raises `PublishDeferredError` (nothing signed or sent) and the run retries later;
  4. otherwise signs (attestor keys, EIP-712) and checks the signers are attestors, simulates
     `submit`, signs the EIP-1559 transaction, and STORES THE INTENT BEFORE BROADCASTING;
  5. waits for the receipt; a tx pending for `stuck_after_blocks` blocks is replaced (same

@@ -49,6 +49,21 @@ keys_file = "keys/issuer.keys.json"
 # token = "0x..."
 # treasury = ["0x..."]
 # bridge_escrow = ["0x..."]
+# heartbeat_s = 172800             # the mint guard's heartbeat on this chain
+# oracle = "0x..."                 # printed by `por oracle deploy` (with guard = "0x...")
+
+# Per-chain mint budgets (docs/budgets.md): how the headroom above liabilities is shared.
+# [allocation]
+# weights = "circulating"          # or { "eip155:1" = 3, "eip155:56" = 1 }
+# headroom_share_bps = 10000
+# cover_excluded = true
+
+# What `por oracle deploy` deploys; attestor keys are held apart (docs/evm.md).
+# [oracle]
+# attestors = ["0x...", "0x...", "0x..."]
+# threshold = 2
+# owner = "0x..."                  # a multisig
+# deployer_key_env = "POR_DEPLOYER_KEY"
 
 # One table per custodian source. kind = "files" | "api".
 # [[custodians]]

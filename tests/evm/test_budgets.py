@@ -306,7 +306,18 @@ def _side(w: World, kind: str, rng: random.Random) -> Side:
 
 @pytest.fixture(scope="module")
 def issue(worlds: dict[int, World]) -> Issue:
-    rng = random.Random(13)
+    """Shared by the tests that set up the state they need themselves."""
+    return _make_issue(worlds, seed=13)
+
+
+@pytest.fixture
+def new_issue(worlds: dict[int, World]) -> Issue:
+    """A new issue: fresh contracts on both chains, nothing minted yet."""
+    return _make_issue(worlds, seed=14)
+
+
+def _make_issue(worlds: dict[int, World], *, seed: int) -> Issue:
+    rng = random.Random(seed)
     sides = {1: _side(worlds[1], "guarded", rng), 56: _side(worlds[56], "tusd", rng)}
     clock = Clock()
     store = MemoryStore(clock=clock)
@@ -378,11 +389,12 @@ def _race(issue: Issue, chunks: Mapping[int, Sequence[int]]) -> dict[int, int]:
     return landed
 
 
-def test_concurrent_mint_race_never_exceeds_reserves(issue: Issue) -> None:
+def test_concurrent_mint_race_never_exceeds_reserves(new_issue: Issue) -> None:
     # A new issue: 1,000,000 CNHC at the custodian, nothing minted yet on either chain.
     # Without budgets both chains would read "1,000,000" and could mint it twice.
-    before = issue.total_supply()
-    eligible = before + 1_000_000 * U
+    issue = new_issue
+    assert issue.total_supply() == 0
+    eligible = 1_000_000 * U
     _, att1 = issue.attest(eligible)
     b1 = {c.chain_id: c.budget or 0 for c in att1.chains}
     assert sum(b1.values()) <= eligible
@@ -394,6 +406,7 @@ def test_concurrent_mint_race_never_exceeds_reserves(issue: Issue) -> None:
     s1.mint(20_000 * U, to=s1.treasury)
     landed = _race(issue, {1: [90_000 * U] * 12, 56: [90_000 * U] * 12})
     assert landed[1] + 20_000 * U == s1.supply() and landed[56] == s56.supply()
+    assert (s1.supply(), s56.supply()) == (470_000 * U, 450_000 * U)  # 500,000 budgets each
     for s in issue.sides.values():
         assert s.supply() <= b1[s.caip2]
         assert s.refusal(90_000 * U) is not None  # the race reached the budget
@@ -432,12 +445,22 @@ def test_concurrent_mint_race_never_exceeds_reserves(issue: Issue) -> None:
         assert s.supply() <= b2[s.caip2]
 
 
+def _ensure_supply(issue: Issue) -> None:
+    """Both chains circulate something (whatever ran before on the shared issue)."""
+    if all(s.supply() - _treasury(s) > 0 for s in issue.sides.values()):
+        return
+    issue.attest(issue.total_supply() + 1_000_000 * U)
+    for s in issue.sides.values():
+        s.mint(100_000 * U)
+
+
 def test_under_collateralized_and_degraded_rounds_stop_minting_everywhere(issue: Issue) -> None:
+    _ensure_supply(issue)
     supply = issue.total_supply()
     circulating = sum(s.supply() - _treasury(s) for s in issue.sides.values())
     # UNDER_COLLATERALIZED: the custodian reports less than the circulating supply.
     result, att = issue.attest(circulating * 9 // 10)
-    assert result.status == "UNDER_COLLATERALIZED"
+    assert result.status == "UNDER_COLLATERALIZED", (circulating, att.totals, att.chains)
     for s in issue.sides.values():
         assert s.answer() < s.supply()  # every chain's budget is below its supply
         assert s.refusal(1) is not None  # neither token can mint one base unit

@@ -29,6 +29,7 @@ real ones (`por.service.wiring`); tests hand in fakes such as `por.store.memory.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -286,12 +287,22 @@ def _publish_one(
     *,
     may_defer: bool,
 ) -> PublishOutcome:
+    started = time.monotonic()
     try:
         r = p.publish(doc, digest)
     except PorError as e:
         if may_defer and isinstance(e, PublishDeferredError):
             raise
-        return _failed(deps, p, sequence, e)
+        return _failed(deps, p, sequence, e, time.monotonic() - started)
+    log.info(
+        "published %d to %s: %s tx=%s block=%s in %.1f s",
+        sequence,
+        p.chain_id,
+        r.status,
+        r.tx_hash,
+        r.block_number,
+        time.monotonic() - started,
+    )
     deps.store.record_publication(
         p.chain_id,
         sequence,
@@ -310,8 +321,16 @@ def _publish_one(
     )
 
 
-def _failed(deps: RunDeps, p: Publisher, sequence: int, e: PorError) -> PublishOutcome:
-    log.warning("publishing %d to %s failed: %s", sequence, p.chain_id, e)
+def _failed(
+    deps: RunDeps, p: Publisher, sequence: int, e: PorError, elapsed_s: float
+) -> PublishOutcome:
+    log.warning(
+        "publishing %d to %s failed after %.1f s: %s",
+        sequence,
+        p.chain_id,
+        elapsed_s,
+        e.diagnostics(),
+    )
     deps.store.record_publication(
         p.chain_id,
         sequence,

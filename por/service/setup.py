@@ -50,7 +50,6 @@ keys_file = "keys/issuer.keys.json"
 # treasury = ["0x..."]
 # bridge_escrow = ["0x..."]
 # heartbeat_s = 172800             # the mint guard's heartbeat on this chain
-# oracle = "0x..."                 # printed by `por oracle deploy` (with guard = "0x...")
 
 # Per-chain mint budgets (docs/budgets.md): how the headroom above liabilities is shared.
 # [allocation]

@@ -41,6 +41,11 @@ attestors = {json.dumps(ATTESTORS)}
 threshold = 2
 deployer_key_env = "POR_TEST_DEPLOYER"
 max_report_age_s = 86400
+
+[[custodians]]
+kind = "files"
+name = "harbour"
+paths = ["statements/*.xml"]
 """
     for cid, w in worlds.items():
         extra = "".join(f'{k} = "{v}"\n' for k, v in chain_extra.get(str(cid), {}).items())
@@ -50,8 +55,10 @@ kind = "evm"
 chain_id = "eip155:{cid}"
 rpc_urls = ["{w.node.url}"]
 token = "{w.token}"
+start_block = 1
 heartbeat_s = 90000
 publisher_key_env = "POR_TEST_PUBLISHER"
+attestor_key_envs = ["POR_TEST_ATTESTOR"]
 {extra}"""
     path = tmp_path / "por.toml"
     path.write_text(text)

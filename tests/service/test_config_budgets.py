@@ -12,26 +12,35 @@ from por.service.config import load_config
 from por.service.wiring import allocation_policy
 from tests.service.test_config import MINIMAL, write
 
+# Chains and a custodian as any real configuration has them.
 CHAINS = """
 [[chains]]
-kind = "fake"
+kind = "evm"
 chain_id = "eip155:1"
-token = "eip155:1:0x00000000000000000000000000000000000000aa"
+rpc_urls = ["http://127.0.0.1:1"]
+token = "0x00000000000000000000000000000000000000aa"
+start_block = 100
 
 [[chains]]
 kind = "evm"
 chain_id = "eip155:56"
 rpc_urls = ["http://127.0.0.1:1"]
 token = "0x00000000000000000000000000000000000000bb"
+start_block = 100
 guard = "0x00000000000000000000000000000000000000cc"
 heartbeat_s = 86400
+
+[[custodians]]
+kind = "files"
+name = "harbour"
+paths = ["statements/*.xml"]
 """
 A1 = "0x" + "a1" * 20
 A2 = "0x" + "a2" * 20
 
 
 def test_defaults_share_headroom_by_circulating(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, MINIMAL))
+    cfg = load_config(write(tmp_path, MINIMAL + CHAINS))
     assert allocation_policy(cfg) == AllocationPolicy()
     assert cfg.oracle is None
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from por.cli.main import main
-from por.core.attestation import PAYLOAD_TYPE, Attestation
+from por.core.attestation import PAYLOAD_TYPE, AllocationPolicy, Attestation
+from por.core.budgets import with_budgets
 from por.core.dsse import (
     Ed25519Signer,
     Envelope,
@@ -116,7 +117,8 @@ def attestation(
         if previous is None
         else {"sequence": previous.sequence, "digest": previous.digest()},
     }
-    return Attestation.from_dict(d)
+    # Every new document carries per-chain budgets (docs/budgets.md).
+    return with_budgets(Attestation.from_dict(d), AllocationPolicy())
 
 
 @dataclass
@@ -211,6 +213,7 @@ def test_verify_everything_passes(world: World, capsys: pytest.CaptureFixture[st
         "hash chain": "pass",
         "liabilities": "pass",
         "totals": "pass",
+        "budgets": "pass",
     }
     assert ISSUER.keyid[:16] in detail(report, "signatures")
     assert "auditor co-signature: " + AUDITOR.keyid[:16] in detail(report, "signatures")

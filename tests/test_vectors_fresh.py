@@ -19,10 +19,11 @@ VECTORS = Path(__file__).resolve().parent / "vectors"
 
 # generator file -> (command-line arguments for an output root, areas it writes there).
 # gen_signing.py takes --out-root ROOT and writes ROOT/<area>/*.json for each area;
-# gen_sumtree.py takes --out DIR and writes DIR/*.json for the one area "sumtree".
+# gen_sumtree.py and gen_budgets.py take --out DIR and write DIR/*.json for their one area.
 GENERATORS: dict[str, tuple[Callable[[Path], list[str]], tuple[str, ...]]] = {
     "gen_signing.py": (lambda root: ["--out-root", str(root)], ("dsse", "canonical", "tlog")),
     "gen_sumtree.py": (lambda root: ["--out", str(root / "sumtree")], ("sumtree",)),
+    "gen_budgets.py": (lambda root: ["--out", str(root / "budgets")], ("budgets",)),
 }
 
 _PRESENT = sorted(p.name for p in VECTORS.glob("gen_*.py"))

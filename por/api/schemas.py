@@ -49,6 +49,18 @@ class ChainOut(_Model):
     excluded: list[ExcludedOut]
     circulating_supply: str = AmountStr
     holders: int
+    budget: str | None = Field(
+        default=None,
+        pattern=r"^(0|[1-9][0-9]*)$",
+        description="this chain's mint budget (docs/budgets.md); absent in older documents",
+    )
+
+
+class AllocationOut(_Model):
+    rule: Literal["por-budget-v1"]
+    weights: str | dict[str, int] = Field(description='"circulating" or fixed chain weights')
+    headroom_share_bps: int
+    cover_excluded: bool
 
 
 class StatementOut(_Model):
@@ -104,6 +116,9 @@ class AttestationDocumentOut(_Model):
     liabilities: LiabilitiesOut
     totals: TotalsOut
     previous: PreviousOut | None
+    allocation: AllocationOut | None = Field(
+        default=None, description="the rule of the chains' budgets; absent in older documents"
+    )
 
 
 class SignatureOut(_Model):

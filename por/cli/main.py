@@ -24,6 +24,7 @@ _SUBCOMMAND_MODULES = (
     "por.cli.witness",  # witness init, serve, show
     "por.cli.service",  # init, run, attest, serve, demo
     "por.cli.ops",  # config check, db upgrade
+    "por.cli.oracle",  # oracle deploy, status, set-attestors, set-threshold
 )
 
 

@@ -14,6 +14,7 @@ like the sum tree's).
 
 from por.core.attestation import (
     PAYLOAD_TYPE,
+    AllocationPolicy,
     Attestation,
     Block,
     ChainEntry,
@@ -27,6 +28,12 @@ from por.core.attestation import (
     check_consistency,
     decode_attestation,
     verify_chain,
+)
+from por.core.budgets import (
+    BudgetMismatchError,
+    BudgetsExceedReservesError,
+    allocate,
+    verify_budgets,
 )
 from por.core.dsse import (
     Ed25519Signer,
@@ -66,6 +73,7 @@ from por.core.verify import (
     Report,
     VerifiedAttestation,
     check_auditors,
+    check_budgets,
     check_chain,
     check_format,
     check_key_windows,
@@ -88,8 +96,11 @@ __all__ = [
     "PASS",
     "PAYLOAD_TYPE",
     "SKIP",
+    "AllocationPolicy",
     "Attestation",
     "Block",
+    "BudgetMismatchError",
+    "BudgetsExceedReservesError",
     "ChainEntry",
     "CheckResult",
     "Checkpoint",
@@ -120,7 +131,9 @@ __all__ = [
     "VerifiedEnvelope",
     "VerifierKey",
     "add_signature",
+    "allocate",
     "check_auditors",
+    "check_budgets",
     "check_chain",
     "check_consistency",
     "check_format",
@@ -141,6 +154,7 @@ __all__ = [
     "proof_path_length",
     "sign_envelope",
     "verify_attestation_envelope",
+    "verify_budgets",
     "verify_chain",
     "verify_checkpoint",
     "verify_envelope",

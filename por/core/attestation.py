@@ -171,9 +171,16 @@ class ChainEntry:
     excluded: tuple[Excluded, ...]
     circulating_supply: int
     holders: int
+    # This chain's mint budget (docs/budgets.md); None only in documents made before
+    # budgets existed, which still parse and verify.
+    budget: int | None = None
+
+    @property
+    def excluded_total(self) -> int:
+        return sum(e.balance for e in self.excluded)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "chain_id": self.chain_id,
             "token": self.token,
             "block": self.block.to_dict(),
@@ -182,6 +189,9 @@ class ChainEntry:
             "circulating_supply": format_base_units(self.circulating_supply),
             "holders": self.holders,
         }
+        if self.budget is not None:
+            d["budget"] = format_base_units(self.budget)
+        return d
 
     @classmethod
     def from_dict(cls, d: object, *, where: str) -> ChainEntry:
@@ -194,7 +204,7 @@ class ChainEntry:
             "circulating_supply",
             "holders",
         )
-        o = _obj(d, keys, where)
+        o = _obj(d, keys, where, optional=("budget",))
         if not isinstance(o["excluded"], list):
             raise FormatError("must be a list", where=f"{where}.excluded")
         return cls(
@@ -210,6 +220,9 @@ class ChainEntry:
                 o["circulating_supply"], where=f"{where}.circulating_supply"
             ),
             holders=_int(o["holders"], f"{where}.holders"),
+            budget=parse_base_units(o["budget"], where=f"{where}.budget")
+            if "budget" in o
+            else None,
         )
 
 
@@ -418,6 +431,104 @@ class PreviousRef:
         )
 
 
+ALLOCATION_RULE = "por-budget-v1"
+WEIGHTS_CIRCULATING = "circulating"
+MAX_WEIGHT = 10**9
+BPS = 10_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AllocationPolicy:
+    """The issuer's rule for sharing eligible reserves out as per-chain mint budgets.
+
+    Declared in every document that carries budgets, so anyone recomputes them from the
+    document alone (docs/budgets.md; the arithmetic is `por.core.budgets.allocate`).
+
+    - `weights`: how the headroom is shared: `"circulating"` (in proportion to each
+      chain's circulating supply; equal shares while nothing circulates) or fixed integer
+      weights per CAIP-2 chain id, naming every chain of the document exactly once.
+    - `headroom_share_bps`: the part of the headroom (reserves above liabilities) handed
+      out at all, in basis points; the rest stays an unallocated buffer.
+    - `cover_excluded`: headroom first covers each chain's excluded balances (treasury,
+      bridge escrow), so a consumer comparing the budget with `totalSupply()` — which
+      includes them — reads a fully backed issue as backed.
+    """
+
+    weights: str | tuple[tuple[str, int], ...] = WEIGHTS_CIRCULATING
+    headroom_share_bps: int = BPS
+    cover_excluded: bool = True
+    rule: str = ALLOCATION_RULE
+
+    def __post_init__(self) -> None:
+        if self.rule != ALLOCATION_RULE:
+            raise FormatError(
+                f"rule must be {ALLOCATION_RULE!r}, got {self.rule!r}", where="allocation.rule"
+            )
+        if isinstance(self.weights, str):
+            if self.weights != WEIGHTS_CIRCULATING:
+                raise FormatError(
+                    f'weights must be "{WEIGHTS_CIRCULATING}" or an object of chain weights, '
+                    f"got {self.weights!r}",
+                    where="allocation.weights",
+                )
+        else:
+            seen: set[str] = set()
+            for chain_id, w in self.weights:
+                where = f"allocation.weights.{chain_id}"
+                _str(chain_id, where, pattern=_CAIP2_RE)
+                if chain_id in seen:
+                    raise FormatError("chain named twice", where=where)
+                seen.add(chain_id)
+                if _int(w, where) > MAX_WEIGHT:
+                    raise FormatError(f"weight must be at most {MAX_WEIGHT}, got {w}", where=where)
+            if not any(w for _, w in self.weights):
+                raise FormatError("fixed weights must not all be zero", where="allocation.weights")
+            object.__setattr__(self, "weights", tuple(sorted(self.weights)))
+        share = _int(self.headroom_share_bps, "allocation.headroom_share_bps")
+        if share > BPS:
+            raise FormatError(
+                f"must be at most {BPS}, got {share}", where="allocation.headroom_share_bps"
+            )
+        if not isinstance(self.cover_excluded, bool):
+            raise FormatError(
+                f"must be true or false, got {self.cover_excluded!r}",
+                where="allocation.cover_excluded",
+            )
+
+    @property
+    def fixed_weights(self) -> dict[str, int] | None:
+        return None if isinstance(self.weights, str) else dict(self.weights)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "weights": self.weights if isinstance(self.weights, str) else dict(self.weights),
+            "headroom_share_bps": self.headroom_share_bps,
+            "cover_excluded": self.cover_excluded,
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "allocation") -> AllocationPolicy:
+        o = _obj(d, ("rule", "weights", "headroom_share_bps", "cover_excluded"), where)
+        weights = o["weights"]
+        if isinstance(weights, dict):
+            weights = tuple(weights.items())
+        elif not isinstance(weights, str):
+            raise FormatError(
+                f"must be a string or an object, got {type(weights).__name__}",
+                where=f"{where}.weights",
+            )
+        try:
+            return cls(
+                rule=o["rule"],
+                weights=weights,
+                headroom_share_bps=o["headroom_share_bps"],
+                cover_excluded=o["cover_excluded"],
+            )
+        except FormatError as e:  # name the document's path, not the model's
+            raise FormatError(e.message, where=f"{where}{(e.where or '')[10:]}") from None
+
+
 # --- the document -------------------------------------------------------------------------
 
 
@@ -432,6 +543,8 @@ class Attestation:
     liabilities: Liabilities
     totals: Totals
     previous: PreviousRef | None
+    # The allocation rule of the chains' budgets; present exactly when they carry budgets.
+    allocation: AllocationPolicy | None = None
     format: str = field(default=FORMAT)
 
     def __post_init__(self) -> None:
@@ -447,6 +560,17 @@ class Attestation:
                 computed="none" if self.previous is None else f"previous {self.previous.sequence}",
                 where="previous",
             )
+        # Budgets are additive to the format: a document carries them for every chain,
+        # with the policy that makes them recomputable, or (made before budgets) not at all.
+        budgeted = [c.budget is not None for c in self.chains]
+        if self.allocation is None and any(budgeted):
+            raise FormatError("chains carry budgets but there is no allocation", where="allocation")
+        if self.allocation is not None and not all(budgeted):
+            missing = [c.chain_id for c in self.chains if c.budget is None]
+            raise FormatError(
+                f"allocation declared but chain(s) {', '.join(missing)} have no budget",
+                where="chains",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -460,7 +584,7 @@ class Attestation:
             "liabilities": self.liabilities.to_dict(),
             "totals": self.totals.to_dict(),
             "previous": None if self.previous is None else self.previous.to_dict(),
-        }
+        } | ({} if self.allocation is None else {"allocation": self.allocation.to_dict()})
 
     @classmethod
     def from_dict(cls, d: object, *, where: str = "attestation") -> Attestation:
@@ -476,7 +600,7 @@ class Attestation:
             "totals",
             "previous",
         )
-        o = _obj(d, keys, where)
+        o = _obj(d, keys, where, optional=("allocation",))
         if o["format"] != FORMAT:
             raise FormatError(
                 f"format must be {FORMAT!r}, got {o['format']!r}", where=f"{where}.format"
@@ -502,6 +626,9 @@ class Attestation:
             previous=None
             if o["previous"] is None
             else PreviousRef.from_dict(o["previous"], where=f"{where}.previous"),
+            allocation=AllocationPolicy.from_dict(o["allocation"], where=f"{where}.allocation")
+            if "allocation" in o
+            else None,
         )
 
     def to_bytes(self) -> bytes:
@@ -565,8 +692,9 @@ def check_consistency(att: Attestation) -> list[str]:  # noqa: PLR0912 - one rul
     """Internal arithmetic of a document; returns the list of problems (empty when sound).
 
     Checks that per-chain circulating = total - excluded, the chains add up to the totals
-    and to the liabilities total, reserve lines add up to eligible reserves, and the ratio
-    and status follow from the figures.
+    and to the liabilities total, reserve lines add up to eligible reserves, the ratio
+    and status follow from the figures, and (when the document carries them) every
+    chain's budget is the one the declared allocation gives (docs/budgets.md).
     """
     problems: list[str] = []
     for i, c in enumerate(att.chains):
@@ -623,14 +751,28 @@ def check_consistency(att: Attestation) -> list[str]:  # noqa: PLR0912 - one rul
             problems.append(f"status {att.totals.status} but figures say {want_status}")
     if att.totals.status == STATUS_DEGRADED and not att.totals.reasons:
         problems.append("status DEGRADED without reasons")
+    if att.allocation is not None:
+        from por.core.budgets import budget_problems  # por.core.budgets imports this module
+
+        problems.extend(budget_problems(att))
     return problems
 
 
 def verify_consistency(att: Attestation) -> None:
-    """Raise MismatchError listing every arithmetic inconsistency in the document."""
+    """Raise MismatchError listing every arithmetic inconsistency in the document.
+
+    When the per-chain budgets are among the problems the error is typed
+    (`por.core.budgets.BudgetsExceedReservesError` when they add up to more than the
+    eligible reserves, else `BudgetMismatchError`).
+    """
     problems = check_consistency(att)
     if problems:
-        raise MismatchError("attestation figures are inconsistent: " + "; ".join(problems))
+        error: type[MismatchError] = MismatchError
+        if att.allocation is not None:
+            from por.core.budgets import budget_error_class
+
+            error = budget_error_class(att)
+        raise error("attestation figures are inconsistent: " + "; ".join(problems))
 
 
 def chain_entry_from_values(

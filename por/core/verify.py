@@ -35,6 +35,7 @@ from por.core.attestation import (
     decode_attestation,
     verify_chain,
 )
+from por.core.budgets import budget_problems
 from por.core.canonical import loads_strict
 from por.core.dsse import (
     Envelope,
@@ -527,6 +528,31 @@ def check_auditors(
     )
 
 
+def check_budgets(current: Attestation | None) -> CheckResult:
+    """Every chain's mint budget is what the declared allocation gives the document's own
+    figures, and the budgets add up to no more than the eligible reserves."""
+    if current is None:
+        return CheckResult(name="budgets", status=SKIP, detail="attestation did not verify")
+    if current.allocation is None:
+        return CheckResult(
+            name="budgets",
+            status=SKIP,
+            detail="the attestation predates per-chain budgets (no allocation declared)",
+        )
+    problems = budget_problems(current)
+    if problems:
+        return CheckResult(name="budgets", status=FAIL, detail="; ".join(problems))
+    total = sum(c.budget or 0 for c in current.chains)
+    each = ", ".join(f"{c.chain_id} {c.budget}" for c in current.chains)
+    return CheckResult(
+        name="budgets",
+        status=PASS,
+        detail=f"{len(current.chains)} budgets recomputed ({current.allocation.rule}, "
+        f"{current.totals.status}): {each}; sum {total} <= eligible "
+        f"{current.totals.eligible_reserves}",
+    )
+
+
 def verify_report(
     envelope: Deferred[Envelope],
     keyset: KeySet,
@@ -563,6 +589,7 @@ def verify_report(
         check_chain(current, previous, keyset, now=now),
         check_leaves(current, leaves),
         check_totals(current),
+        check_budgets(current),
     )
     if log is not None or required_witnesses:
         checks += (
@@ -598,6 +625,7 @@ __all__ = [
     "Report",
     "VerifiedAttestation",
     "check_auditors",
+    "check_budgets",
     "check_chain",
     "check_format",
     "check_key_windows",

@@ -7,9 +7,9 @@ finalized = latest - 2 x slots-in-an-epoch, safe = latest - slots; see docs/evm.
 `mine(node, 2)` after a change makes it final.
 
 The helpers deploy por's committed contract artifacts (StableToken, ReserveOracle,
-PorConsumer) through anvil's unlocked dev accounts and create many holders fast with the
-token's batch functions. This module is test/demo tooling: it starts processes and talks
-JSON-RPC to the node it started; it never touches a real network.
+SecureMintGuard, PorConsumer) through anvil's unlocked dev accounts and create many holders
+fast with the token's batch functions. This module is test/demo tooling: it starts
+processes and talks JSON-RPC to the node it started; it never touches a real network.
 """
 
 from __future__ import annotations
@@ -325,6 +325,32 @@ def deploy_consumer(w3: Web3, *, feed: str, token: str, heartbeat_s: int, sender
         heartbeat_s,
         sender=sender,
     )
+
+
+def deploy_guard(
+    w3: Web3, *, oracle: str, token: str, heartbeat_s: int, owner: str, sender: str | None = None
+) -> str:
+    """SecureMintGuard for `token` on this chain: mints need a fresh FULLY_BACKED round of
+    `oracle` whose budget covers totalSupply() + amount (docs/budgets.md)."""
+    return deploy_contract(
+        w3,
+        "SecureMintGuard",
+        Web3.to_checksum_address(oracle),
+        Web3.to_checksum_address(token),
+        heartbeat_s,
+        Web3.to_checksum_address(owner),
+        sender=sender or owner,
+    )
+
+
+def set_mint_guard(w3: Web3, token: str, guard: str, *, issuer: str) -> None:
+    """The demo token asks `guard` before every mint from now on."""
+    tx = (
+        contract(w3, "StableToken", token)
+        .functions.setMintGuard(Web3.to_checksum_address(guard))
+        .build_transaction({"from": Web3.to_checksum_address(issuer), "gas": 100_000})
+    )
+    _send(w3, tx, "setMintGuard")
 
 
 def _batches(

@@ -1,7 +1,8 @@
 """`por demo`: the whole service on an embedded local world, on this machine only.
 
 It starts two anvil nodes (chain ids 1 and 56, standing for Ethereum and BNB Chain) with
-the demo stablecoin and a ReserveOracle deployed on each, a Solana world on LiteSVM
+the demo stablecoin, a ReserveOracle and a SecureMintGuard (every mint after the genesis
+supply needs this chain's mint budget) deployed on each, a Solana world on LiteSVM
 behind a loopback JSON-RPC server, fresh copies of the sample custodian statements, and
 about `holders` token holders with transfers going on in the background. Then it runs
 the real service — the same configuration file, wiring, scheduler, store, publishers
@@ -33,6 +34,9 @@ log = logging.getLogger("por.demo")
 
 MARKER = ".por-demo"
 UNIT = 10**6  # CNHC has 6 decimals
+# The guard's heartbeat: the statements are yesterday's end of day and may be up to the
+# policy's 48 h old; an hour more so a round is not refused the moment it turns 48 h.
+GUARD_HEARTBEAT_S = 49 * 3600
 DEMO_SEED = 20261125
 
 
@@ -78,7 +82,14 @@ def _start_evm(
 ) -> dict[str, Any]:
     from eth_account import Account
 
-    from por.demo.anvil import AnvilNode, deploy_oracle, deploy_stablecoin, mint_batch
+    from por.demo.anvil import (
+        AnvilNode,
+        deploy_guard,
+        deploy_oracle,
+        deploy_stablecoin,
+        mint_batch,
+        set_mint_guard,
+    )
 
     node = AnvilNode(chain_id=chain_id)
     node.start()
@@ -100,16 +111,25 @@ def _start_evm(
     recipients = [*accounts, treasury, escrow, market]
     amounts += [50_000_000 * UNIT, 20_000_000 * UNIT, 1_000_000 * UNIT]
     mint_batch(w3, token, issuer=issuer, recipients=recipients, amounts=amounts)
+    # From here on every mint asks the Secure Mint guard: this chain's budget from a fresh,
+    # FULLY_BACKED round (the genesis supply above was minted before any round existed,
+    # as when an existing token adopts the guard).
+    guard = deploy_guard(
+        w3, oracle=oracle, token=token, heartbeat_s=GUARD_HEARTBEAT_S, owner=issuer
+    )
+    set_mint_guard(w3, token, guard, issuer=issuer)
     node.mine(5)  # let `finalized` move past the mints
     print(
         f"  eip155:{chain_id}: anvil at {node.url}, token {token}, oracle {oracle}, "
-        f"{holders} holders",
+        f"mint guard {guard}, {holders} holders",
         file=out,
     )
     return {
         "node": node,
         "token": token,
         "oracle": oracle,
+        "guard": guard,
+        "issuer": issuer,
         "treasury": treasury,
         "bridge_escrow": escrow,
         "market_maker": market,
@@ -168,13 +188,50 @@ def _write_statements(data_dir: Path, day: datetime) -> list[str]:
     return paths
 
 
+def _issue(chain: dict[str, Any], rng: random.Random) -> None:
+    """The issuer mints a little on one chain, as much as the mint guard allows."""
+    from por.demo.anvil import contract
+
+    w3 = chain["node"].w3
+    guard = contract(w3, "SecureMintGuard", chain["guard"])
+    try:
+        room = int(guard.functions.mintable().call())
+    except Exception as e:  # the guard refuses (no round yet, stale, not backed)
+        log.info("demo mint on eip155:%s refused by the guard: %s", chain["node"].chain_id, e)
+        return
+    amount = min(room, rng.randrange(1, 5_000) * UNIT)
+    if amount <= 0:
+        return
+    token = contract(w3, "StableToken", chain["token"])
+    h = token.functions.mint(rng.choice(chain["holders"]), amount).transact(
+        {"from": chain["issuer"]}
+    )
+    w3.eth.wait_for_transaction_receipt(h, timeout=30, poll_latency=0.05)
+    log.info(
+        "demo mint on eip155:%s: %d base units (the guard allowed %d)",
+        chain["node"].chain_id,
+        amount,
+        room,
+    )
+
+
 def _transfers(evm: list[dict[str, Any]], stop: threading.Event, rng: random.Random) -> None:
     """Background market activity: the market maker pays a few holders every couple of seconds,
-    sometimes new ones, so each attestation sees a different state."""
+    sometimes new ones, and every ten seconds the issuer mints a little through the mint
+    guard, so each attestation sees a different state."""
     from por.demo.anvil import transfer_batch
 
+    tick = 0
     while not stop.wait(2.0):
+        tick += 1
         for chain in evm:
+            if tick % 5 == 0:
+                try:
+                    _issue(chain, rng)
+                except Exception as e:  # the demo goes on
+                    if stop.is_set():
+                        return
+                    log.warning("demo mint failed: %s", e)
             try:
                 holders = chain["holders"]
                 to = [rng.choice(holders) for _ in range(3)]
@@ -238,6 +295,11 @@ name = "harbour-trust"
 custodian = "Harbour Trust Bank (Hong Kong) Limited"
 paths = {_toml(statements)}
 max_age_s = 172800
+
+[allocation]                # per-chain mint budgets (docs/budgets.md)
+weights = "circulating"     # headroom shared in proportion to circulating supply
+headroom_share_bps = 10000
+cover_excluded = true       # treasury and escrow balances are covered first
 """
     for c in evm:
         n = c["node"]
@@ -251,6 +313,8 @@ index_from_genesis = true  # a fresh local chain: genesis is a few blocks ago
 treasury = {_toml([c["treasury"]])}
 bridge_escrow = {_toml([c["bridge_escrow"]])}
 oracle = "{c["oracle"]}"
+guard = "{c["guard"]}"
+heartbeat_s = {GUARD_HEARTBEAT_S}
 publisher_key_env = "POR_DEMO_PUBLISHER_{n.chain_id}"
 attestor_key_envs = {_toml([f"POR_DEMO_ATTESTOR_{n.chain_id}"])}
 """
@@ -340,6 +404,7 @@ def build_world(
                     "rpc_url": c["node"].url,
                     "token": c["token"],
                     "oracle": c["oracle"],
+                    "mint_guard": c["guard"],
                     "treasury": c["treasury"],
                     "bridge_escrow": c["bridge_escrow"],
                     "sample_holders": [

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, get_args
 
-from por.errors import InputError
+from por.errors import InputError, PublishError
 
 PublishStatus = Literal["published", "already_published"]
 """`published`: our transaction put it there; `already_published`: it was there before."""
@@ -64,6 +64,12 @@ class PublishReceipt:
             raise InputError(f"missing field {e.args[0]!r}", where=where) from e
 
 
+class PublishDeferredError(PublishError):
+    """Not yet: this chain's round must wait for other chains' rounds (a budget increase
+    waits until the chains whose budgets shrink hold their new rounds, docs/budgets.md).
+    The run tries a deferred publisher again after every other one has had its turn."""
+
+
 class Publisher(Protocol):
     """Publishes recorded attestations to one chain; idempotent per sequence.
 
@@ -86,4 +92,4 @@ class Publisher(Protocol):
         ...
 
 
-__all__ = ["PublishReceipt", "PublishStatus", "Publisher"]
+__all__ = ["PublishDeferredError", "PublishReceipt", "PublishStatus", "Publisher"]

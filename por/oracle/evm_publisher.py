@@ -7,6 +7,9 @@
     a different digest under the same sequence is a `PublishError`;
  3. resumes a stored intent if there is one: a mined tx is confirmed, a pending one is
     re-broadcast, one whose nonce was consumed by something else is abandoned;
+ 3b. a round that RAISES this chain's budget asks the `BudgetGate` first (docs/budgets.md
+    §5): unless the new budget plus every other chain's current answer fits the reserves
+    it raises `PublishDeferredError` (nothing signed or sent) and the run retries later;
  4. otherwise signs (attestor keys, EIP-712) and checks the signers are attestors, simulates
     `submit`, signs the EIP-1559 transaction, and STORES THE INTENT BEFORE BROADCASTING;
  5. waits for the receipt; a tx pending for `stuck_after_blocks` blocks is replaced (same
@@ -48,13 +51,14 @@ from por.chains.evm_rpc import (
 )
 from por.crashpoints import CrashPoint, crashpoint
 from por.errors import ConfigError, FormatError, PublishError
-from por.oracle.base import PublishReceipt, PublishStatus
+from por.oracle.base import PublishDeferredError, PublishReceipt, PublishStatus
 from por.oracle.compiled import load_artifact
 from por.oracle.intents import IntentStore, PublishIntent, SentTx
 from por.oracle.report import OracleReport, recover_signer, sign_report
 
 __all__ = [
     "CRASH_POINTS",
+    "BudgetGate",
     "EvmPublisher",
     "NotAttestorError",
     "OracleRejectedError",
@@ -86,6 +90,12 @@ _ALREADY_KNOWN_RE = re.compile(
     r"already known|known transaction|already imported|"
     r"nonce too low|replacement transaction underpriced",
     re.IGNORECASE,
+)
+
+# ReserveOracle.Round: sequence, asOf, reservesAsOf, publishedAt, budget, chainCirculating,
+# eligibleReserves, totalCirculating, liabilitiesTotal, status, liabilitiesRoot, digest
+ROUND_ABI_TYPE = (
+    "(uint64,uint64,uint64,uint64,uint128,uint128,uint128,uint128,uint128,uint8,bytes32,bytes32)"
 )
 
 # eth_getLogs block ranges stay within what public providers accept (often 1,000-10,000)
@@ -159,6 +169,7 @@ class EvmPublisher:
             if e["type"] == "error"
         }
         self._primary: Endpoint | None = None
+        self.gate: BudgetGate | None = None  # set by BudgetGate.join
 
     # -- endpoint plumbing
 
@@ -237,17 +248,20 @@ class EvmPublisher:
     def latest_sequence(self) -> int:
         return int(self._call("latestSequence", [], ["uint64"])[0])
 
+    def current_budget(self) -> int:
+        """The answer consumers read on this chain now (0 before the first round)."""
+        answer = self._call(
+            "latestRoundData", [], ["uint80", "int256", "uint256", "uint256", "uint80"]
+        )[1]
+        return max(0, int(answer))
+
     def _round(self, sequence: int) -> tuple[str, int] | None:
         """(attestation digest, publishedAt) on chain for `sequence`, or None if no round."""
         (round_id,) = self._call("roundIdOfSequence", [sequence], ["uint80"])
         if round_id == 0:
             return None
-        (rnd,) = self._call(
-            "getRound",
-            [round_id],
-            ["(uint64,uint64,uint64,uint256,uint256,bytes32,uint256,bytes32)"],
-        )
-        return bytes(rnd[7]).hex(), int(rnd[2])
+        (rnd,) = self._call("getRound", [round_id], [ROUND_ABI_TYPE])
+        return bytes(rnd[11]).hex(), int(rnd[3])
 
     def _round_digest(self, sequence: int) -> str | None:
         """The attestation digest on chain for `sequence`, or None if no such round."""
@@ -281,12 +295,7 @@ class EvmPublisher:
         then read with eth_getLogs over that narrow range, in windows of at most
         _LOG_WINDOW blocks, halved whenever the provider refuses one (public providers
         limit ranges and result counts)."""
-        topic0 = (
-            "0x"
-            + keccak(
-                text="RoundSubmitted(uint80,uint64,bytes32,uint64,uint256,uint256,bytes32,uint256)"
-            ).hex()
-        )
+        topic0 = "0x" + keccak(text="RoundSubmitted(uint80,uint64,bytes32,uint8,uint256)").hex()
         topics = [topic0, None, "0x" + sequence.to_bytes(32, "big").hex()]
         try:
             found = self._round(sequence)
@@ -416,6 +425,7 @@ class EvmPublisher:
         self, doc: Mapping[str, Any], digest_hex: str, *, signatures: Sequence[bytes] | None = None
     ) -> PublishReceipt:
         report = OracleReport.from_attestation(doc, digest_hex)
+        report.budget_for(self.chain_id)  # the contract would refuse it: NoBudgetForChain
         intent = self.store.get(self.evm_chain_id, report.sequence)
         if intent is not None and intent.attestation_digest != digest_hex:
             raise PublishError(
@@ -434,6 +444,8 @@ class EvmPublisher:
             resumed = self._resume(report, intent)
             if resumed is not None:
                 return resumed
+        if self.gate is not None:
+            self.gate.check(report, self.chain_id)
         return self._send_new(report, signatures)
 
     def _already_on_chain(self, report: OracleReport) -> str | None:
@@ -624,3 +636,55 @@ def _decode_eip1559(raw_hex: str) -> dict[str, Any]:
         raise FormatError("stored transaction is not EIP-1559 (type 2)", where="intent.raw_tx")
     fields = rlp.decode(raw[1:])
     return {"gas": int.from_bytes(fields[4], "big"), "data": "0x" + bytes(fields[7]).hex()}
+
+
+class BudgetGate:
+    """Orders one attestation's rounds across chains so that the budgets in force on chain
+    never add up to more than the reserves (docs/budgets.md, "Between two attestations").
+
+    Rounds land chain by chain. If attestation n+1 moves headroom from chain B to chain A,
+    publishing A first would leave A's new budget and B's old one in force together —
+    more than the reserves. So before a publisher sends a round that RAISES its chain's
+    budget, it asks the gate: the new budget plus what every other chain's oracle answers
+    right now (the report's own budget for a chain without a joined publisher, e.g. one
+    read but not published to) must not exceed the report's eligible reserves; else
+    `PublishDeferredError`, and the run tries again after the other chains' rounds (which
+    only lower budgets, so they never wait). A peer that cannot be read defers too.
+    """
+
+    def __init__(self) -> None:
+        self._members: dict[str, EvmPublisher] = {}
+
+    def join(self, publisher: EvmPublisher) -> None:
+        if publisher.chain_id in self._members:
+            raise ConfigError(f"two publishers for {publisher.chain_id}", where="BudgetGate")
+        self._members[publisher.chain_id] = publisher
+        publisher.gate = self
+
+    def check(self, report: OracleReport, chain_id: str) -> None:
+        """Return if `report` may go to `chain_id` now; raise PublishDeferredError if not."""
+        new = report.budget_for(chain_id).budget
+        try:
+            if new <= self._members[chain_id].current_budget():
+                return  # a budget that does not grow never waits
+            in_force = new
+            parts = [f"{chain_id} {new} (new)"]
+            for line in report.chains:
+                if line.chain_id == chain_id:
+                    continue
+                peer = self._members.get(line.chain_id)
+                budget = line.budget if peer is None else peer.current_budget()
+                in_force += budget
+                parts.append(f"{line.chain_id} {budget}{'' if peer else ' (not published)'}")
+        except PublishError as e:
+            raise PublishDeferredError(
+                f"cannot read the budgets in force on the other chains: {e}", where=chain_id
+            ) from e
+        if in_force > report.eligible_reserves:
+            raise PublishDeferredError(
+                f"the budget of {chain_id} grows to {new}; with the budgets in force elsewhere "
+                f"({', '.join(parts)}) they would add up to {in_force} > eligible reserves "
+                f"{report.eligible_reserves}; waiting for the other chains' rounds of "
+                f"sequence {report.sequence}",
+                where=chain_id,
+            )

@@ -15,6 +15,7 @@ The commented example is `por.service.setup.CONFIG_TEMPLATE` (what `por init` wr
 the keys are listed in docs/configuration.md.
 """
 
+import re
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from por.core.attestation import AllocationPolicy
 from por.core.note import ALG_COSIGNATURE_V1, VerifierKey
 from por.errors import ConfigError, FormatError
 
@@ -211,6 +213,10 @@ class EvmChainConfig(_Exclusions):
     attestor_hsm_labels: list[str] = []  # secp256k1 attestor keys in [signing.pkcs11]
     confirmations: int = 1
     stuck_after_blocks: int = 5
+    # the issuer's Secure Mint guard on this chain (docs/budgets.md): its address once
+    # deployed, and how old the bank data behind a round may be for a mint to pass
+    guard: str | None = None
+    heartbeat_s: int = Field(default=48 * 3600, ge=60)
 
     @field_validator("chain_id")
     @classmethod
@@ -255,6 +261,78 @@ class FakeChainConfig(_Table):
 ChainConfig = Annotated[
     EvmChainConfig | SolanaChainConfig | FakeChainConfig, Field(discriminator="kind")
 ]
+
+
+# --- [allocation] [oracle] ---------------------------------------------------------------
+
+_EVM_ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+class AllocationConfig(_Table):
+    """How each attestation shares the eligible reserves out as per-chain mint budgets
+    (docs/budgets.md); declared in every attestation as its `allocation`."""
+
+    weights: str | dict[str, int] = "circulating"  # or a table: CAIP-2 chain id = weight
+    headroom_share_bps: int = Field(default=10_000, ge=0, le=10_000)
+    cover_excluded: bool = True
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, weights: str | dict[str, int]) -> str | dict[str, int]:
+        if isinstance(weights, str) and weights != "circulating":
+            raise ValueError(f'must be "circulating" or a table of chain weights, got {weights!r}')
+        if isinstance(weights, dict):
+            bad = [k for k, w in weights.items() if not 0 <= w <= 10**9]
+            if bad:
+                raise ValueError(f"weights must be integers 0..1000000000 ({', '.join(bad)})")
+            if not any(weights.values()):
+                raise ValueError("fixed weights must not all be zero")
+        return weights
+
+    def policy(self) -> AllocationPolicy:
+        weights = self.weights if isinstance(self.weights, str) else tuple(self.weights.items())
+        return AllocationPolicy(
+            weights=weights,
+            headroom_share_bps=self.headroom_share_bps,
+            cover_excluded=self.cover_excluded,
+        )
+
+
+class OracleConfig(_Table):
+    """What `por oracle deploy` deploys on each EVM chain, and whose keys administer it."""
+
+    attestors: list[str]  # attestor addresses; their keys are held apart (docs/evm.md)
+    threshold: int = Field(ge=1)
+    owner: str | None = None  # None: the deployer; a multisig in production
+    max_report_age_s: int = Field(default=7 * 24 * 3600, ge=60)
+    description: str = "reserves (por)"
+    deployer_key_env: str = "POR_DEPLOYER_KEY"
+    owner_key_env: str | None = None  # set-attestors / set-threshold; None: the deployer's
+
+    @field_validator("attestors")
+    @classmethod
+    def _addresses(cls, attestors: list[str]) -> list[str]:
+        bad = [a for a in attestors if not _EVM_ADDRESS_RE.fullmatch(a)]
+        if bad:
+            raise ValueError(f"not 0x-hex addresses: {', '.join(bad)}")
+        if len({a.lower() for a in attestors}) != len(attestors):
+            raise ValueError("an attestor is listed twice")
+        return attestors
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, owner: str | None) -> str | None:
+        if owner is not None and not _EVM_ADDRESS_RE.fullmatch(owner):
+            raise ValueError(f"not a 0x-hex address: {owner!r}")
+        return owner
+
+    @model_validator(mode="after")
+    def _threshold(self) -> Self:
+        if self.threshold > len(self.attestors):
+            raise ValueError(
+                f"threshold {self.threshold} is more than the {len(self.attestors)} attestors"
+            )
+        return self
 
 
 # --- [[custodians]] -----------------------------------------------------------------------
@@ -365,6 +443,8 @@ class Config(_Table):
     alerts: AlertsConfig = AlertsConfig()
     witnesses: list[WitnessConfig] = []
     policy: dict[str, Any] = {}  # checked by por.core.policy.Policy.from_dict
+    allocation: AllocationConfig = AllocationConfig()
+    oracle: OracleConfig | None = None
     publishing: dict[str, Any] = {}  # reserved: accepted and not read
     _path: Path = PrivateAttr(default=Path("por.toml"))
 
@@ -415,7 +495,7 @@ def parse_config(doc: dict[str, Any], *, path: Path) -> Config:
     except ValidationError as e:
         problems = [*_problems(e.errors()), *_duplicate_chains(doc), *_nonsense(doc)]
         raise _config_error(path, problems) from None
-    problems = [*_duplicate_chains(doc), *_nonsense(doc)]
+    problems = [*_duplicate_chains(doc), *_nonsense(doc), *_allocation_problems(cfg)]
     if problems:
         raise _config_error(path, problems)
     cfg._path = path
@@ -499,6 +579,19 @@ def _nonsense(doc: Mapping[str, Any]) -> Iterator[ConfigProblem]:
         if c.get("attestor_hsm_labels") and not hsm:
             yield ConfigProblem(
                 f"{at}.attestor_hsm_labels", "HSM keys need a [signing.pkcs11] table"
+            )
+
+
+def _allocation_problems(cfg: Config) -> Iterator[ConfigProblem]:
+    weights = cfg.allocation.weights
+    if isinstance(weights, dict):
+        chains = {c.chain_id for c in cfg.chains}
+        missing, unknown = sorted(chains - set(weights)), sorted(set(weights) - chains)
+        if missing or unknown:
+            yield ConfigProblem(
+                "allocation.weights",
+                "fixed weights must name every configured chain exactly: "
+                f"missing {', '.join(missing) or 'none'}, unknown {', '.join(unknown) or 'none'}",
             )
 
 

@@ -34,11 +34,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from por.chains.base import ChainReader, ChainSnapshot
 from por.core.attestation import (
     PAYLOAD_TYPE,
+    AllocationPolicy,
     Attestation,
     ChainEntry,
     Liabilities,
@@ -49,6 +50,7 @@ from por.core.attestation import (
     decode_attestation,
     verify_consistency,
 )
+from por.core.budgets import with_budgets
 from por.core.dsse import Signer, sign_envelope
 from por.core.mst import derive_salt
 from por.core.policy import assess
@@ -56,12 +58,14 @@ from por.core.sumtree import SumTree
 from por.core.tlog import Checkpoint, NoteSigner, sign_checkpoint
 from por.crashpoints import crashpoint
 from por.errors import ChainError, PorError
-from por.oracle.base import Publisher
+from por.oracle.base import PublishDeferredError, Publisher
 
 if TYPE_CHECKING:  # importing por.store loads SQLAlchemy; the run needs only the protocol
     from por.store.base import AttestationStore
 
 log = logging.getLogger("por.run")
+
+DEFAULT_ALLOCATION = AllocationPolicy()  # headroom by circulating supply, excluded covered
 
 
 class ReserveEvaluator(Protocol):
@@ -110,6 +114,7 @@ class RunDeps:
     clock: Callable[[], datetime]
     random_bytes: Callable[[int], bytes]
     publishers: Sequence[Publisher] = ()
+    allocation: AllocationPolicy = DEFAULT_ALLOCATION  # per-chain budgets (docs/budgets.md)
     tree_workers: int = 1
     on_recorded: Callable[[RunResult], None] | None = None
     # Key rotation (por.service.signing.KeyRing): the issuer keys valid at the document's
@@ -232,6 +237,7 @@ def attest_once(deps: RunDeps) -> RunResult:  # noqa: PLR0915 - the pipeline, st
         totals=totals,
         previous=previous,
     )
+    attestation = with_budgets(attestation, deps.allocation)
     verify_consistency(attestation)
     payload = attestation.to_bytes()
     # Sign only a document every verifier parses back as itself: reserve lines and chain
@@ -313,64 +319,90 @@ def _log_run(r: RunResult, *, holders: int) -> None:
 
 
 def publish_all(deps: RunDeps, attestation: Attestation) -> list[PublishOutcome]:
-    """Publish to every sink; one failing sink never blocks the others or the record."""
+    """Publish to every sink; one failing sink never blocks the others or the record.
+
+    A publisher that defers (`PublishDeferredError`: its chain's budget grows and must
+    wait until the chains whose budgets shrink hold the new round, docs/budgets.md) gets
+    a second turn after all the others; deferring again is then recorded as a failure.
+    """
     doc = attestation.to_dict()
     digest = attestation.digest()
-    out: list[PublishOutcome] = []
-    for p in deps.publishers:
-        started = time.monotonic()
+    outcomes: dict[int, PublishOutcome] = {}
+    deferred: list[int] = []
+    for i, p in enumerate(deps.publishers):
         try:
-            r = p.publish(doc, digest)
-        except PorError as e:
-            log.warning(
-                "publishing %d to %s failed after %.1f s: %s",
-                attestation.sequence,
-                p.chain_id,
-                time.monotonic() - started,
-                e.diagnostics(),
-            )
-            out.append(
-                PublishOutcome(
-                    chain_id=p.chain_id, sequence=attestation.sequence, ok=False, detail=str(e)
-                )
-            )
-            deps.store.record_publication(
-                p.chain_id,
-                attestation.sequence,
-                contract=p.contract_label,
-                tx_hash=None,
-                block_number=None,
-                status=f"failed: {e}"[:500],
-            )
-            continue
-        log.info(
-            "published %d to %s: %s tx=%s block=%s in %.1f s",
-            attestation.sequence,
-            p.chain_id,
-            r.status,
-            r.tx_hash,
-            r.block_number,
-            time.monotonic() - started,
-        )
-        out.append(
-            PublishOutcome(
-                chain_id=p.chain_id,
-                sequence=attestation.sequence,
-                ok=True,
-                detail=r.status,
-                tx=r.tx_hash,
-                block_number=r.block_number,
-            )
-        )
-        deps.store.record_publication(
-            p.chain_id,
-            attestation.sequence,
-            contract=p.contract_label,
-            tx_hash=r.tx_hash,
-            block_number=r.block_number,
-            status=r.status,
-        )
-    return out
+            outcomes[i] = _publish_one(deps, p, doc, digest, attestation.sequence, may_defer=True)
+        except PublishDeferredError as e:
+            log.info("publishing %d to %s deferred: %s", attestation.sequence, p.chain_id, e)
+            deferred.append(i)
+    for i in deferred:
+        p = deps.publishers[i]
+        outcomes[i] = _publish_one(deps, p, doc, digest, attestation.sequence, may_defer=False)
+    return [outcomes[i] for i in sorted(outcomes)]
+
+
+def _publish_one(
+    deps: RunDeps,
+    p: Publisher,
+    doc: dict[str, Any],
+    digest: str,
+    sequence: int,
+    *,
+    may_defer: bool,
+) -> PublishOutcome:
+    started = time.monotonic()
+    try:
+        r = p.publish(doc, digest)
+    except PorError as e:
+        if may_defer and isinstance(e, PublishDeferredError):
+            raise
+        return _failed(deps, p, sequence, e, time.monotonic() - started)
+    log.info(
+        "published %d to %s: %s tx=%s block=%s in %.1f s",
+        sequence,
+        p.chain_id,
+        r.status,
+        r.tx_hash,
+        r.block_number,
+        time.monotonic() - started,
+    )
+    deps.store.record_publication(
+        p.chain_id,
+        sequence,
+        contract=p.contract_label,
+        tx_hash=r.tx_hash,
+        block_number=r.block_number,
+        status=r.status,
+    )
+    return PublishOutcome(
+        chain_id=p.chain_id,
+        sequence=sequence,
+        ok=True,
+        detail=r.status,
+        tx=r.tx_hash,
+        block_number=r.block_number,
+    )
+
+
+def _failed(
+    deps: RunDeps, p: Publisher, sequence: int, e: PorError, elapsed_s: float
+) -> PublishOutcome:
+    log.warning(
+        "publishing %d to %s failed after %.1f s: %s",
+        sequence,
+        p.chain_id,
+        elapsed_s,
+        e.diagnostics(),
+    )
+    deps.store.record_publication(
+        p.chain_id,
+        sequence,
+        contract=p.contract_label,
+        tx_hash=None,
+        block_number=None,
+        status=f"failed: {e}"[:500],
+    )
+    return PublishOutcome(chain_id=p.chain_id, sequence=sequence, ok=False, detail=str(e))
 
 
 def catch_up_publications(deps: RunDeps) -> list[PublishOutcome]:

@@ -85,6 +85,20 @@ publication_lag_blocks = 20        # alert when a publication has not landed aft
 # attestor_key_envs = ["POR_ATTESTOR_KEY_ETH"]         # signs the report (hex keys) ...
 # # attestor_hsm_labels = ["attestor-eth"]             # ... or secp256k1 keys in the HSM
 # confirmations = 3
+# heartbeat_s = 172800             # the mint guard's heartbeat on this chain
+
+# Per-chain mint budgets (docs/budgets.md): how the headroom above liabilities is shared.
+# [allocation]
+# weights = "circulating"          # or { "eip155:1" = 3, "eip155:56" = 1 }
+# headroom_share_bps = 10000
+# cover_excluded = true
+
+# What `por oracle deploy` deploys; attestor keys are held apart (docs/evm.md).
+# [oracle]
+# attestors = ["0x...", "0x...", "0x..."]
+# threshold = 2
+# owner = "0x..."                  # a multisig
+# deployer_key_env = "POR_DEPLOYER_KEY"
 
 # A Solana SPL token, read at `finalized` commitment.
 # [[chains]]

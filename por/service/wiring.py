@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, assert_never
 
-from por.core.attestation import Token
+from por.core.attestation import AllocationPolicy, Token
 from por.crashpoints import crashpoint
 from por.errors import ConfigError, PorError
 from por.oracle.base import Publisher
@@ -224,6 +224,25 @@ def build_custodian(source: CustodianConfig) -> CustodianSource:
             max_age_s=source.max_age_s,
         )
     assert_never(source)
+
+
+def allocation_policy(cfg: Config) -> AllocationPolicy:
+    """The issuer's budget allocation (`[allocation]`), as every attestation declares it."""
+    try:
+        return cfg.allocation.policy()
+    except PorError as e:
+        raise ConfigError(e.message, where=f"{cfg.path}:allocation") from e
+
+
+def _gate_budget_increases(publishers: Sequence[Publisher]) -> None:
+    """Every ReserveOracle publisher joins one BudgetGate: a chain whose budget grows waits
+    until the chains whose budgets shrink hold the new round (docs/budgets.md)."""
+    from por.oracle.evm_publisher import BudgetGate, EvmPublisher
+
+    gate = BudgetGate()
+    for p in publishers:
+        if isinstance(p, EvmPublisher):
+            gate.join(p)
 
 
 # --- the service --------------------------------------------------------------------------
@@ -506,6 +525,7 @@ def build_service(
                 svc_closers.append(reader.close)
             if pub is not None:
                 publishers.append(pub)
+        _gate_budget_increases(publishers)
         sources = [build_custodian(c) for c in cfg.custodians]
         token = Token(
             symbol=cfg.token.symbol, decimals=cfg.token.decimals, currency=cfg.token.currency
@@ -530,6 +550,7 @@ def build_service(
             clock=clock,
             random_bytes=random_bytes,
             publishers=publishers,
+            allocation=allocation_policy(cfg),
         )
         alerter = build_alerter(cfg, store)
         if alerter.sender is not None:

@@ -457,6 +457,7 @@ def test_verify_from_url_fetches_everything_and_requires_witnesses(
         "hash chain": "pass",
         "liabilities": "skip",
         "totals": "pass",
+        "budgets": "pass",
         "log": "pass",
         "auditors": "skip",
     }

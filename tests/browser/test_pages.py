@@ -153,6 +153,10 @@ def test_dashboard_shows_latest_and_follows_new_attestations(served: Served, pag
         expect(row).to_contain_text(c["chain_id"])
         expect(row).to_contain_text(str(c["block"]["number"]))
         expect(row).to_contain_text(fmt_units(int(c["circulating_supply"]), dec))
+        # this chain's mint budget and what consumers comparing totalSupply() may still mint
+        expect(row).to_contain_text(fmt_units(int(c["budget"]), dec))
+        room = int(c["budget"]) - int(c["total_supply"])
+        expect(row).to_contain_text(fmt_units(room, dec) if room > 0 else "none")
     expect(page.locator("#by-class tbody tr")).to_have_count(2)
     expect(page.locator("#by-custodian tbody tr")).to_contain_text(
         [doc["reserves"][0]["custodian"], doc["reserves"][1]["custodian"]]

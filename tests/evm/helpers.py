@@ -6,14 +6,27 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+from eth_abi.abi import decode as abi_decode
 from eth_utils import keccak
 
+from por.core.attestation import (
+    AllocationPolicy,
+    Attestation,
+    Liabilities,
+    PreviousRef,
+    Token,
+    chain_entry_from_values,
+    reserves_from_dicts,
+)
+from por.core.budgets import with_budgets
 from por.core.canonical import canonical_bytes
+from por.core.policy import assess
 from por.oracle.compiled import load_artifact
 
 
@@ -21,35 +34,108 @@ def rfc3339(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_doc(
-    *, sequence: int, as_of: int, reserves: int, supply: int, root: str | None = None
-) -> tuple[dict[str, Any], str]:
-    """A por-attestation-v1 document (shape of DESIGN §4) and its digest."""
-    root = root or hashlib.sha256(f"root {sequence}".encode()).hexdigest()
-    doc = {
-        "format": "por-attestation-v1",
-        "sequence": sequence,
-        "issued_at": rfc3339(as_of + 5),
-        "as_of": rfc3339(as_of),
-        "token": {"symbol": "CNHC", "decimals": 6, "currency": "CNH"},
-        "chains": [],
-        "reserves": [],
-        "liabilities": {"root": root, "total": str(supply), "leaf_count": 3},
-        "totals": {
-            "eligible_reserves": str(reserves),
-            "circulating_supply": str(supply),
-            "ratio": None,
-            "status": "FULLY_BACKED",
-            "reasons": [],
-        },
-        "previous": None,
-    }
+CHAINS = ("eip155:1", "eip155:56")
+
+
+def make_attestation(
+    *,
+    sequence: int,
+    as_of: int,
+    reserves: int,
+    supply: int | Sequence[int],
+    root: str | None = None,
+    chains: Sequence[str] = CHAINS,
+    excluded: Sequence[int] | None = None,
+    reasons: Sequence[str] = (),
+    reserves_age_s: int = 3600,
+    policy: AllocationPolicy | None = None,
+) -> Attestation:
+    """A consistent por-attestation-v1 document with per-chain budgets.
+
+    `supply` is the circulating supply of each chain (one int is split 60/40 over two
+    chains); `excluded` each chain's treasury balance (counted in its total supply); the
+    one reserve line's statement is `reserves_age_s` older than `as_of`.
+    """
+    if isinstance(supply, int):
+        split = [supply * 3 // 5, supply - supply * 3 // 5] if len(chains) == 2 else [supply]
+    else:
+        split = list(supply)
+    treasury = list(excluded) if excluded is not None else [0] * len(chains)
+    t = datetime.fromtimestamp(as_of, UTC)
+    entries = tuple(
+        chain_entry_from_values(
+            chain_id=cid,
+            token=f"{cid}:0x" + "ab" * 20,
+            block_number=100 + sequence,
+            block_hash="cd" * 32,
+            block_time=t,
+            total_supply=c + x,
+            excluded=[(f"{cid}:0x" + "11" * 20, x, "treasury")] if x else [],
+            holders=3,
+        )
+        for cid, c, x in zip(chains, split, treasury, strict=True)
+    )
+    circulating = sum(split)
+    statement_as_of = rfc3339(as_of - reserves_age_s)
+    lines = reserves_from_dicts(
+        [
+            {
+                "custodian": "Harbour Trust Bank (Hong Kong) Limited",
+                "account": "HK******1234",
+                "asset_class": "cash",
+                "instrument": None,
+                "currency": "CNH",
+                "amount": str(reserves),
+                "market_value": str(reserves),
+                "haircut_bps": 0,
+                "eligible_value": str(reserves),
+                "ineligible_reason": None,
+                "statement": {
+                    "format": "camt.053.001.08",
+                    "id": f"STMT-{sequence}",
+                    "as_of": statement_as_of,
+                    "sha256": hashlib.sha256(f"statement {sequence}".encode()).hexdigest(),
+                },
+            }
+        ]
+    )
+    att = Attestation(
+        sequence=sequence,
+        issued_at=t + timedelta(seconds=5),
+        as_of=t,
+        token=Token(symbol="CNHC", decimals=6, currency="CNH"),
+        chains=entries,
+        reserves=lines,
+        liabilities=Liabilities(
+            root=root or hashlib.sha256(f"root {sequence}".encode()).hexdigest(),
+            total=circulating,
+            leaf_count=3,
+        ),
+        totals=assess(
+            eligible_reserves=reserves,
+            circulating_supply=circulating,
+            degraded_reasons=list(reasons),
+        ),
+        previous=None
+        if sequence == 1
+        else PreviousRef(
+            sequence=sequence - 1,
+            digest=hashlib.sha256(f"previous {sequence}".encode()).hexdigest(),
+        ),
+    )
+    return with_budgets(att, policy or AllocationPolicy())
+
+
+def make_doc(**kw: Any) -> tuple[dict[str, Any], str]:
+    """`make_attestation(...)` as the wire dict and its digest (what publishers take)."""
+    att = make_attestation(**kw)
+    doc = att.to_dict()
     return doc, hashlib.sha256(canonical_bytes(doc)).hexdigest()
 
 
 _ORACLE_ERRORS = {
     keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4]: e["name"]
-    for name in ("ReserveOracle", "PorConsumer")
+    for name in ("ReserveOracle", "PorConsumer", "SecureMintGuard", "StableToken")
     for e in load_artifact(name)["abi"]
     if e["type"] == "error"
 }
@@ -68,6 +154,9 @@ def revert_name(w3: Any, to: str, data: str, sender: str | None = None) -> str |
         blob = blob.get("data")
     if not blob or len(blob) < 10:
         return f"revert:{resp['error'].get('message')}"
+    if blob[:10] == "0x08c379a0":  # Error(string): a require() message
+        (reason,) = abi_decode(["string"], bytes.fromhex(blob[10:]))
+        return f"Error:{reason}"
     return _ORACLE_ERRORS.get(bytes.fromhex(blob[2:10]), blob[:10])
 
 

@@ -62,6 +62,11 @@ def test_demo_runs_attests_and_publishes(tmp_path: Path) -> None:
     eth = next(c for c in att.chains if c.chain_id == "eip155:1")
     assert {e.reason for e in eth.excluded} == {"treasury", "bridge_escrow"}
     assert att.reserves and all(len(r.statement.sha256) == 64 for r in att.reserves)
+    # every chain has its mint budget; together they stay within the reserves, and each
+    # EVM token mints only through its guard
+    assert att.allocation is not None and all(c.budget is not None for c in att.chains)
+    assert sum(c.budget or 0 for c in att.chains) <= att.totals.eligible_reserves
+    assert all(c["mint_guard"].startswith("0x") for c in world["chains"][:2])
 
     # a second demo reuses its own directory, and refuses someone else's
     other = tmp_path / "not-a-demo"

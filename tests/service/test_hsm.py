@@ -71,14 +71,10 @@ def test_secp256k1_attestor_in_the_token_signs_oracle_reports(softhsm: Path) -> 
     t = token()
     try:
         attestor = t.generate_secp256k1(f"attestor-{secrets.token_hex(4)}")
-        report = OracleReport(
-            sequence=7,
-            as_of=1_700_000_000,
-            reserves=10**12,
-            circulating_supply=9 * 10**11,
-            liabilities_root=bytes(32),
-            liabilities_total=9 * 10**11,
-            attestation_digest=bytes.fromhex("ab" * 32),
+        from tests.evm.helpers import make_doc
+
+        report = OracleReport.from_attestation(
+            *make_doc(sequence=7, as_of=1_700_000_000, reserves=10**12, supply=9 * 10**11)
         )
         for _ in range(4):  # ECDSA is randomized: every signature must come out low-s
             sig = attestor.sign_report(report, chain_id=1, contract="0x" + "11" * 20)

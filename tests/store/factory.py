@@ -14,6 +14,7 @@ from typing import Any
 
 from por.core.attestation import (
     PAYLOAD_TYPE,
+    AllocationPolicy,
     Attestation,
     Liabilities,
     PreviousRef,
@@ -21,6 +22,7 @@ from por.core.attestation import (
     chain_entry_from_values,
     reserves_from_dicts,
 )
+from por.core.budgets import with_budgets
 from por.core.dsse import Ed25519Signer, Envelope, KeyEntry, KeySet, sign_envelope
 from por.core.mst import derive_salt
 from por.core.policy import assess
@@ -162,6 +164,7 @@ def build(
         ),
         previous=previous,
     )
+    att = with_budgets(att, AllocationPolicy())  # as every new attestation carries them
     env = sign_envelope(att.to_bytes(), PAYLOAD_TYPE, [ISSUER])
     return Built(
         attestation=att, envelope=env, tree=tree, round_secret=secret, holders=dict(holders)

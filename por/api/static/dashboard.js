@@ -50,11 +50,19 @@
     setText("digest", data.digest);
     setText("liabilities-root", a.liabilities.root);
 
+    // Budget: what this chain's oracle answers (docs/budgets.md). Consumers compare it with
+    // the token's totalSupply(), so the mint headroom is budget - total supply (none if below).
+    const headroom = (c) => {
+      if (c.budget == null) return "—";
+      const h = toBig(c.budget) - toBig(c.total_supply);
+      return h > 0n ? formatUnits(h, dec) : "none";
+    };
     fillTable("chains", a.chains.map((c) => [
       el("span", { class: "mono" }, c.chain_id), num(String(c.block.number)), c.block.time,
       num(formatUnits(c.total_supply, dec)),
       num(formatUnits(c.excluded.reduce((s, e) => s + toBig(e.balance), 0n), dec)),
       num(formatUnits(c.circulating_supply, dec)), num(String(c.holders)),
+      num(c.budget == null ? "—" : formatUnits(c.budget, dec)), num(headroom(c)),
     ]));
     const totalEligible = eligible;
     fillTable("by-class", groupBy(a.reserves, "asset_class").map(([k, v]) =>

@@ -2,56 +2,93 @@
 pragma solidity 0.8.28;
 
 /// @title ReserveOracle — por attestations on chain, read as a Chainlink Proof-of-Reserve feed.
-/// @notice DESIGN §6. Implements AggregatorV3Interface with answer = eligible reserves in token
-///         base units (decimals = token decimals). Each round stores the attested sequence,
-///         as-of time, reserves, circulating supply, liabilities root and total, and the
-///         SHA-256 digest of the signed attestation document.
+/// @notice DESIGN §6, docs/evm.md, docs/budgets.md. On this chain the feed's answer is THIS
+///         CHAIN's mint budget (token base units, decimals = token decimals), not the global
+///         reserves: every Proof-of-Reserve consumer compares the answer with its own chain's
+///         supply, and the attestation shares the eligible reserves out so that the budgets of
+///         all chains add up to no more than the reserves. Each round also keeps the global
+///         figures (eligible reserves, total circulating), this chain's circulating supply, the
+///         attestation status and the reserves' own as-of time.
+///
+///         Reads: AggregatorV3Interface exactly (decimals, description, version, getRoundData,
+///         latestRoundData) and the AggregatorInterface (V2) reads (latestAnswer,
+///         latestTimestamp, latestRound, getAnswer, getTimestamp). Before the first round
+///         latestRoundData returns zeros (answer 0, updatedAt 0): every heartbeat or
+///         positive-answer check refuses that, and a consumer that reads several feeds in one
+///         call (Aave's aggregator) does not revert for the other assets.
+///
+///         updatedAt = startedAt = min(asOf, reservesAsOf): the time of the OLDEST data the
+///         budget rests on — normally the custodian statement's as-of, which is older than the
+///         chain snapshot — so a consumer's heartbeat bounds the age of the bank data itself.
+///         A round whose reserves have no statement (none counted) has updatedAt 0: stale to
+///         every consumer.
 ///
 ///         `submit` is open to anyone: authority comes only from EIP-712 signatures (domain
 ///         binds name, version, chainId and this contract's address) by at least `threshold`
 ///         distinct registered attestors. Signatures must be 65 bytes r‖s‖v, v ∈ {27, 28}, low-s
 ///         (s ≤ secp256k1n/2, EIP-2). Sequence strictly increases; as-of increases, is not in
-///         the future and not older than `maxReportAge`.
-///
-///         startedAt and updatedAt of a round are the attestation's as-of time (when the
-///         reserves were measured), not the block time of publication, so a consumer's
-///         heartbeat check measures the age of the data itself. publishedAt is kept apart.
+///         the future and not older than `maxReportAge`. The report carries every chain's
+///         (circulating, budget), keyed by keccak256 of its CAIP-2 id; the contract refuses one
+///         whose budgets add up to more than the reserves, that has no budget for this chain,
+///         names a chain twice, or whose budgets disagree with its status.
 contract ReserveOracle {
+    struct ChainBudget {
+        bytes32 chain; // keccak256 of the CAIP-2 id, e.g. keccak256("eip155:56")
+        uint256 circulating;
+        uint256 budget;
+    }
+
     struct Report {
         uint64 sequence;
-        uint64 asOf;
-        uint256 reserves;
-        uint256 circulatingSupply;
+        uint64 asOf; // the attestation's snapshot time
+        uint64 reservesAsOf; // the oldest statement behind the reserves; 0: none
+        uint8 status; // 1 FULLY_BACKED, 2 UNDER_COLLATERALIZED, 3 DEGRADED
+        uint256 eligibleReserves;
+        uint256 totalCirculating; // every liability the status is judged against
         bytes32 liabilitiesRoot;
         uint256 liabilitiesTotal;
         bytes32 attestationDigest;
+        ChainBudget[] chains;
     }
 
     struct Round {
         uint64 sequence;
         uint64 asOf;
+        uint64 reservesAsOf;
         uint64 publishedAt;
-        uint256 reserves;
-        uint256 circulatingSupply;
+        uint128 budget; // the answer on this chain
+        uint128 chainCirculating;
+        uint128 eligibleReserves;
+        uint128 totalCirculating;
+        uint128 liabilitiesTotal;
+        uint8 status;
         bytes32 liabilitiesRoot;
-        uint256 liabilitiesTotal;
         bytes32 attestationDigest;
     }
 
     string public constant EIP712_NAME = "por ReserveOracle";
-    string public constant EIP712_VERSION = "1";
+    string public constant EIP712_VERSION = "2";
     bytes32 public constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 public constant CHAIN_BUDGET_TYPEHASH =
+        keccak256("ChainBudget(bytes32 chain,uint256 circulating,uint256 budget)");
     bytes32 public constant REPORT_TYPEHASH = keccak256(
-        "Report(uint64 sequence,uint64 asOf,uint256 reserves,uint256 circulatingSupply,"
-        "bytes32 liabilitiesRoot,uint256 liabilitiesTotal,bytes32 attestationDigest)"
+        "Report(uint64 sequence,uint64 asOf,uint64 reservesAsOf,uint8 status,uint256 eligibleReserves,"
+        "uint256 totalCirculating,bytes32 liabilitiesRoot,uint256 liabilitiesTotal,bytes32 attestationDigest,"
+        "ChainBudget[] chains)ChainBudget(bytes32 chain,uint256 circulating,uint256 budget)"
     );
+    uint8 public constant STATUS_FULLY_BACKED = 1;
+    uint8 public constant STATUS_UNDER_COLLATERALIZED = 2;
+    uint8 public constant STATUS_DEGRADED = 3;
+    uint256 public constant MAX_CHAINS = 64;
+    // Every amount por commits to is below 2^127 (DESIGN §3); sums of 64 stay far below 2^256.
+    uint256 private constant AMOUNT_LIMIT = 2 ** 127;
     // secp256k1n / 2 (EIP-2): a larger s is the malleable twin of a valid signature.
     uint256 private constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
     uint8 public immutable decimals;
     string public description;
-    uint256 public constant version = 1;
+    uint256 public constant version = 2;
 
     address public owner;
     uint256 public threshold;
@@ -68,14 +105,7 @@ contract ReserveOracle {
     event AnswerUpdated(int256 indexed current, uint256 indexed roundId, uint256 updatedAt);
     event NewRound(uint256 indexed roundId, address indexed startedBy, uint256 startedAt);
     event RoundSubmitted(
-        uint80 indexed roundId,
-        uint64 indexed sequence,
-        bytes32 indexed attestationDigest,
-        uint64 asOf,
-        uint256 reserves,
-        uint256 circulatingSupply,
-        bytes32 liabilitiesRoot,
-        uint256 liabilitiesTotal
+        uint80 indexed roundId, uint64 indexed sequence, bytes32 indexed attestationDigest, uint8 status, uint256 budget
     );
     event AttestorAdded(address indexed attestor);
     event AttestorRemoved(address indexed attestor);
@@ -98,7 +128,15 @@ contract ReserveOracle {
     error AsOfInFuture(uint64 asOf, uint256 blockTimestamp);
     error AsOfNotIncreasing(uint64 latest, uint64 given);
     error StaleReport(uint64 asOf, uint256 blockTimestamp, uint256 maxReportAge);
-    error AnswerOutOfRange(uint256 reserves);
+    error AmountOutOfRange(uint256 amount);
+    error UnknownStatus(uint8 status);
+    error BadChainCount(uint256 count);
+    error DuplicateChain(bytes32 chain);
+    error NoBudgetForChain(bytes32 chain);
+    error BudgetsExceedReserves(uint256 budgets, uint256 eligibleReserves);
+    error CirculatingExceedsTotal(uint256 chainsCirculating, uint256 totalCirculating);
+    error StatusDisagreesWithFigures(uint8 status, uint256 eligibleReserves, uint256 totalCirculating);
+    error BudgetDisagreesWithStatus(bytes32 chain, uint8 status, uint256 circulating, uint256 budget);
     error NoData(uint80 roundId);
 
     modifier onlyOwner() {
@@ -185,20 +223,42 @@ contract ReserveOracle {
         );
     }
 
+    function _chainsHash(ChainBudget[] calldata chains) internal pure returns (bytes32) {
+        bytes32[] memory hashes = new bytes32[](chains.length);
+        for (uint256 i = 0; i < chains.length; ++i) {
+            hashes[i] = keccak256(
+                abi.encode(CHAIN_BUDGET_TYPEHASH, chains[i].chain, chains[i].circulating, chains[i].budget)
+            );
+        }
+        return keccak256(abi.encodePacked(hashes));
+    }
+
     function reportDigest(Report calldata r) public view returns (bytes32) {
-        bytes32 structHash = keccak256(
-            abi.encode(
-                REPORT_TYPEHASH,
-                r.sequence,
-                r.asOf,
-                r.reserves,
-                r.circulatingSupply,
-                r.liabilitiesRoot,
-                r.liabilitiesTotal,
-                r.attestationDigest
-            )
+        // Two static halves of one abi.encode: the same bytes, fewer values on the stack.
+        bytes memory head = abi.encode(
+            REPORT_TYPEHASH, r.sequence, r.asOf, r.reservesAsOf, r.status, r.eligibleReserves
         );
+        bytes memory tail = abi.encode(
+            r.totalCirculating, r.liabilitiesRoot, r.liabilitiesTotal, r.attestationDigest, _chainsHash(r.chains)
+        );
+        bytes32 structHash = keccak256(bytes.concat(head, tail));
         return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
+    }
+
+    /// keccak256 of this chain's CAIP-2 id ("eip155:<block.chainid>"): its key in a report.
+    function chainKey() public view returns (bytes32) {
+        return keccak256(abi.encodePacked("eip155:", _decimal(block.chainid)));
+    }
+
+    function _decimal(uint256 value) internal pure returns (bytes memory out) {
+        if (value == 0) return "0";
+        uint256 digits;
+        for (uint256 v = value; v != 0; v /= 10) ++digits;
+        out = new bytes(digits);
+        for (uint256 i = digits; i > 0; --i) {
+            out[i - 1] = bytes1(uint8(48 + (value % 10)));
+            value /= 10;
+        }
     }
 
     // ---- submission ----
@@ -210,10 +270,78 @@ contract ReserveOracle {
         if (latestRoundId != 0 && r.asOf <= _rounds[latestRoundId].asOf) {
             revert AsOfNotIncreasing(_rounds[latestRoundId].asOf, r.asOf);
         }
-        if (r.reserves > uint256(type(int256).max)) revert AnswerOutOfRange(r.reserves);
-        if (signatures.length < threshold) revert NotEnoughSignatures(signatures.length, threshold);
+        (uint256 budget, uint256 chainCirculating) = _checkFigures(r);
+        _checkSignatures(reportDigest(r), signatures);
 
-        bytes32 digest = reportDigest(r);
+        roundId = latestRoundId + 1;
+        latestRoundId = roundId;
+        latestSequence = r.sequence;
+        roundIdOfSequence[r.sequence] = roundId;
+        Round storage rd = _rounds[roundId];
+        rd.sequence = r.sequence;
+        rd.asOf = r.asOf;
+        rd.reservesAsOf = r.reservesAsOf;
+        rd.publishedAt = uint64(block.timestamp);
+        rd.budget = uint128(budget);
+        rd.chainCirculating = uint128(chainCirculating);
+        rd.eligibleReserves = uint128(r.eligibleReserves);
+        rd.totalCirculating = uint128(r.totalCirculating);
+        rd.liabilitiesTotal = uint128(r.liabilitiesTotal);
+        rd.status = r.status;
+        rd.liabilitiesRoot = r.liabilitiesRoot;
+        rd.attestationDigest = r.attestationDigest;
+        uint256 updatedAt = _updatedAt(rd);
+        emit NewRound(roundId, msg.sender, updatedAt);
+        emit AnswerUpdated(int256(budget), roundId, updatedAt);
+        emit RoundSubmitted(roundId, r.sequence, r.attestationDigest, r.status, budget);
+    }
+
+    /// The report's own arithmetic; returns this chain's (budget, circulating).
+    function _checkFigures(Report calldata r) internal view returns (uint256 budget, uint256 circulating) {
+        if (r.status < STATUS_FULLY_BACKED || r.status > STATUS_DEGRADED) revert UnknownStatus(r.status);
+        _amount(r.eligibleReserves);
+        _amount(r.totalCirculating);
+        _amount(r.liabilitiesTotal);
+        uint256 n = r.chains.length;
+        if (n == 0 || n > MAX_CHAINS) revert BadChainCount(n);
+        bool backed = r.status == STATUS_FULLY_BACKED;
+        if (backed != (r.eligibleReserves >= r.totalCirculating) && r.status != STATUS_DEGRADED) {
+            revert StatusDisagreesWithFigures(r.status, r.eligibleReserves, r.totalCirculating);
+        }
+        bytes32 own = chainKey();
+        bool found;
+        uint256 budgets;
+        uint256 circulatingSum;
+        for (uint256 i = 0; i < n; ++i) {
+            ChainBudget calldata c = r.chains[i];
+            _amount(c.circulating);
+            _amount(c.budget);
+            for (uint256 j = 0; j < i; ++j) {
+                if (r.chains[j].chain == c.chain) revert DuplicateChain(c.chain);
+            }
+            // FULLY_BACKED: never below circulating; otherwise: zero headroom (docs/budgets.md).
+            if (backed ? c.budget < c.circulating : c.budget > c.circulating) {
+                revert BudgetDisagreesWithStatus(c.chain, r.status, c.circulating, c.budget);
+            }
+            budgets += c.budget;
+            circulatingSum += c.circulating;
+            if (c.chain == own) {
+                found = true;
+                budget = c.budget;
+                circulating = c.circulating;
+            }
+        }
+        if (!found) revert NoBudgetForChain(own);
+        if (budgets > r.eligibleReserves) revert BudgetsExceedReserves(budgets, r.eligibleReserves);
+        if (circulatingSum > r.totalCirculating) revert CirculatingExceedsTotal(circulatingSum, r.totalCirculating);
+    }
+
+    function _amount(uint256 value) internal pure {
+        if (value >= AMOUNT_LIMIT) revert AmountOutOfRange(value);
+    }
+
+    function _checkSignatures(bytes32 digest, bytes[] calldata signatures) internal view {
+        if (signatures.length < threshold) revert NotEnoughSignatures(signatures.length, threshold);
         address[] memory seen = new address[](signatures.length);
         for (uint256 i = 0; i < signatures.length; ++i) {
             address signer = _recover(digest, signatures[i], i);
@@ -223,27 +351,6 @@ contract ReserveOracle {
             }
             seen[i] = signer;
         }
-
-        roundId = latestRoundId + 1;
-        latestRoundId = roundId;
-        latestSequence = r.sequence;
-        roundIdOfSequence[r.sequence] = roundId;
-        _rounds[roundId] = Round({
-            sequence: r.sequence,
-            asOf: r.asOf,
-            publishedAt: uint64(block.timestamp),
-            reserves: r.reserves,
-            circulatingSupply: r.circulatingSupply,
-            liabilitiesRoot: r.liabilitiesRoot,
-            liabilitiesTotal: r.liabilitiesTotal,
-            attestationDigest: r.attestationDigest
-        });
-        emit NewRound(roundId, msg.sender, r.asOf);
-        emit AnswerUpdated(int256(r.reserves), roundId, r.asOf);
-        emit RoundSubmitted(
-            roundId, r.sequence, r.attestationDigest, r.asOf, r.reserves, r.circulatingSupply,
-            r.liabilitiesRoot, r.liabilitiesTotal
-        );
     }
 
     function _recover(bytes32 digest, bytes calldata sig, uint256 index) internal pure returns (address) {
@@ -260,9 +367,20 @@ contract ReserveOracle {
 
     // ---- reads ----
 
+    /// min(asOf, reservesAsOf); 0 when the reserves rest on no statement.
+    function _updatedAt(Round storage rd) internal view returns (uint256) {
+        if (rd.reservesAsOf == 0) return 0;
+        return rd.reservesAsOf < rd.asOf ? rd.reservesAsOf : rd.asOf;
+    }
+
     function getRound(uint80 roundId) external view returns (Round memory) {
         if (roundId == 0 || roundId > latestRoundId) revert NoData(roundId);
         return _rounds[roundId];
+    }
+
+    /// The latest round's attestation status (1, 2, 3), or 0 before the first round.
+    function latestStatus() external view returns (uint8) {
+        return _rounds[latestRoundId].status;
     }
 
     function getRoundData(uint80 roundId_)
@@ -272,8 +390,9 @@ contract ReserveOracle {
     {
         if (roundId_ == 0 || roundId_ > latestRoundId) revert NoData(roundId_);
         Round storage rd = _rounds[roundId_];
+        uint256 at = _updatedAt(rd);
         // answeredInRound is deprecated in Chainlink but still returned: = roundId.
-        return (roundId_, int256(rd.reserves), rd.asOf, rd.asOf, roundId_);
+        return (roundId_, int256(uint256(rd.budget)), at, at, roundId_);
     }
 
     function latestRoundData()
@@ -281,6 +400,31 @@ contract ReserveOracle {
         view
         returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)
     {
+        if (latestRoundId == 0) return (0, 0, 0, 0, 0); // no round yet: answer 0, updatedAt 0
         return getRoundData(latestRoundId);
+    }
+
+    // ---- AggregatorInterface (V2) reads: 0 for a round that does not exist ----
+
+    function latestAnswer() external view returns (int256) {
+        return int256(uint256(_rounds[latestRoundId].budget));
+    }
+
+    function latestTimestamp() external view returns (uint256) {
+        return latestRoundId == 0 ? 0 : _updatedAt(_rounds[latestRoundId]);
+    }
+
+    function latestRound() external view returns (uint256) {
+        return latestRoundId;
+    }
+
+    function getAnswer(uint256 roundId) external view returns (int256) {
+        if (roundId == 0 || roundId > latestRoundId) return 0;
+        return int256(uint256(_rounds[uint80(roundId)].budget));
+    }
+
+    function getTimestamp(uint256 roundId) external view returns (uint256) {
+        if (roundId == 0 || roundId > latestRoundId) return 0;
+        return _updatedAt(_rounds[uint80(roundId)]);
     }
 }

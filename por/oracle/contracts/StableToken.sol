@@ -1,17 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+/// The Secure Mint check a guarded token asks before it mints (SecureMintGuard).
+interface IMintGuard {
+    function checkMint(uint256 amount) external view;
+}
+
 /// @title StableToken — the ERC-20 used by por's tests and demo (6 decimals, issuer mint and burn).
 /// @notice Not a production token: it has no pause, freeze or upgrade logic. The batch
 ///         functions exist so tests and benchmarks can create thousands of holders and
 ///         Transfer events in a few transactions; each still emits one ERC-20 Transfer per
-///         recipient, exactly as single transfers would.
+///         recipient, exactly as single transfers would. With a mint guard set (the demo sets
+///         a SecureMintGuard), every mint first asks the guard, which reverts unless this
+///         chain's por mint budget allows it.
 contract StableToken {
     string public name;
     string public symbol;
     uint8 public constant decimals = 6;
     uint256 public totalSupply;
     address public issuer;
+    IMintGuard public mintGuard; // zero: unguarded
 
     mapping(address => uint256) public balanceOf;
     mapping(address => mapping(address => uint256)) public allowance;
@@ -19,6 +27,7 @@ contract StableToken {
     event Transfer(address indexed from, address indexed to, uint256 value);
     event Approval(address indexed owner, address indexed spender, uint256 value);
     event IssuerChanged(address indexed previousIssuer, address indexed newIssuer);
+    event MintGuardChanged(address indexed previousGuard, address indexed newGuard);
 
     error NotIssuer(address caller);
     error ZeroAddress();
@@ -60,14 +69,25 @@ contract StableToken {
         return true;
     }
 
-    /// Issuer mints to `to` (a treasury or a holder).
+    /// Issuer mints to `to` (a treasury or a holder), if the mint guard allows it.
     function mint(address to, uint256 value) external onlyIssuer {
+        _checkGuard(value);
         _mint(to, value);
     }
 
     /// Issuer burns from its own balance (redeemed tokens are first sent to the issuer).
     function burn(uint256 value) external onlyIssuer {
         _burn(msg.sender, value);
+    }
+
+    /// Issuer sets (or, with zero, removes) the Secure Mint guard; the event makes it public.
+    function setMintGuard(address guard) external onlyIssuer {
+        emit MintGuardChanged(address(mintGuard), guard);
+        mintGuard = IMintGuard(guard);
+    }
+
+    function _checkGuard(uint256 value) internal view {
+        if (address(mintGuard) != address(0)) mintGuard.checkMint(value);
     }
 
     function setIssuer(address newIssuer) external onlyIssuer {
@@ -79,6 +99,13 @@ contract StableToken {
     /// Bulk helper: issuer mints `amounts[i]` to `to[i]`.
     function mintBatch(address[] calldata to, uint256[] calldata amounts) external onlyIssuer {
         if (to.length != amounts.length) revert LengthMismatch(to.length, amounts.length);
+        if (address(mintGuard) != address(0)) {
+            uint256 total;
+            for (uint256 i = 0; i < amounts.length; ++i) {
+                total += amounts[i];
+            }
+            _checkGuard(total);
+        }
         for (uint256 i = 0; i < to.length; ++i) {
             _mint(to[i], amounts[i]);
         }

@@ -295,7 +295,7 @@ def rate_string(rate: Fraction) -> str:
 def parse_rate_string(text: object, *, where: str) -> Fraction:
     """The inverse of `rate_string`; any other spelling of the same rate is refused."""
     if not isinstance(text, str) or not _RATE_RE.fullmatch(text):
-        raise FormatError(f"not an exact rate like \"7.1834\" or \"p/q\": {text!r}", where=where)
+        raise FormatError(f'not an exact rate like "7.1834" or "p/q": {text!r}', where=where)
     rate = Fraction(text)
     if rate <= 0 or rate_string(rate) != text:
         raise FormatError(f"not the canonical spelling of its rate: {text!r}", where=where)
@@ -817,13 +817,13 @@ def check_consistency(att: Attestation) -> list[str]:  # noqa: PLR0912 - one rul
                 ("amount", r.fx.amount, r.amount),
                 ("market_value", r.fx.market_value, r.market_value),
             ):
-                want = convert_units(
+                expect = convert_units(
                     own, decimals=r.fx.decimals, rate=r.fx.rate, token_decimals=att.token.decimals
                 )
-                if want != converted:
+                if expect != converted:
                     problems.append(
                         f"reserves[{i}]: {what} {converted} != fx.{what} {own} at rate "
-                        f"{rate_string(r.fx.rate)} = {want}"
+                        f"{rate_string(r.fx.rate)} = {expect}"
                     )
         if r.eligible_value > r.market_value:
             problems.append(f"reserves[{i}]: eligible_value exceeds market_value")

@@ -45,9 +45,9 @@ from typing import Any, Protocol
 from por.core.amounts import check_amount, ratio_string
 from por.core.attestation import (
     STATUS_DEGRADED,
-    FxConversion,
     STATUS_FULLY_BACKED,
     STATUS_UNDER_COLLATERALIZED,
+    FxConversion,
     ReserveEntry,
     StatementRef,
     Totals,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from por.core.reserve_report import REPORT_PAYLOAD_TYPE, Day, DayFigures, ReserveReport
@@ -39,6 +39,9 @@ class Links:
     previous: str | None = None
     next: str | None = None
     css: str | None = "/static/report.css"  # None: the CSS is inlined (a file on disk)
+    # language -> URL of the same report in it; None: self_url with ?lang=
+    languages: Mapping[str, str] | None = None
+    site: bool = True  # links to the dashboard and holder page (not in a file on disk)
 
 
 def _e(text: object) -> str:
@@ -210,11 +213,20 @@ def render_html(report: ReserveReport, lang: str, *, digest: str, links: Links) 
     s = report.summary
     title = period_title(lang, report)
     sep = "&" if "?" in links.self_url else "?"
+    lang_urls = links.languages or {c: f"{links.self_url}{sep}lang={c}" for c in LANGUAGES}
     langs = "".join(
-        f'<a href="{_e(links.self_url + sep + "lang=" + code)}" lang="{html_lang(code)}"'
+        f'<a href="{_e(lang_urls[code])}" lang="{html_lang(code)}"'
         f"{' aria-current=true' if code == lang else ''}>{_e(t(code, 'lang.name'))}</a>"
         for code in LANGUAGES
+        if code in lang_urls
     )
+    site_nav = (
+        f'<nav><a href="/">{_e(t(lang, "nav.dashboard"))}</a>'
+        f'<a href="/holder">{_e(t(lang, "nav.holder"))}</a></nav>'
+        if links.site
+        else ""
+    )
+    icon = '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' if links.site else ""
     if links.css is None:
         from importlib.resources import files
 
@@ -253,11 +265,8 @@ def render_html(report: ReserveReport, lang: str, *, digest: str, links: Links) 
     body = [
         f'<!doctype html><html lang="{html_lang(lang)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
-        f"<title>{_e(title)}</title>{style}</head><body>",
-        f'<header><span class="brand">{_e(t(lang, "brand"))}</span><nav>'
-        f'<a href="/">{_e(t(lang, "nav.dashboard"))}</a>'
-        f'<a href="/holder">{_e(t(lang, "nav.holder"))}</a></nav>'
+        f"{icon}<title>{_e(title)}</title>{style}</head><body>",
+        f'<header><span class="brand">{_e(t(lang, "brand"))}</span>{site_nav}'
         f'<nav class="langs" aria-label="{_e(t(lang, "nav.language"))}">{langs}</nav></header>',
         f'<main><h1 id="title">{_e(title)} <span class="period-nav">{nav_period}</span></h1>',
         f'<p class="{"final" if report.final else "provisional"}" id="finality">'

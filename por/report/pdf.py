@@ -94,6 +94,9 @@ def render_pdf(report: ReserveReport, lang: str, *, digest: str) -> bytes:  # no
         "h3", parent=base, fontName=bold_font, fontSize=9.5, leading=12, spaceBefore=6, spaceAfter=2
     )
     warn = ParagraphStyle("warn", parent=base, textColor=colors.HexColor("#8a5a00"))
+    label = ParagraphStyle(
+        "label", parent=small, textColor=colors.HexColor("#5b6573"), spaceBefore=4, spaceAfter=1
+    )
 
     def esc(text: object) -> str:
         return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -263,6 +266,7 @@ def render_pdf(report: ReserveReport, lang: str, *, digest: str) -> bytes:  # no
         ]
         for r in f.reasons:
             block.append(p(r, warn))
+        block.append(p(t(lang, "report.chains"), label))
         block.append(
             table(
                 [
@@ -288,7 +292,7 @@ def render_pdf(report: ReserveReport, lang: str, *, digest: str) -> bytes:  # no
                 numeric=(2, 3, 4, 5),
             )
         )
-        block.append(Spacer(1, 2 * mm))
+        block.append(p(t(lang, "report.by_class"), label))
         block.append(
             table(
                 [
@@ -304,7 +308,7 @@ def render_pdf(report: ReserveReport, lang: str, *, digest: str) -> bytes:  # no
                 numeric=(1, 2),
             )
         )
-        block.append(Spacer(1, 2 * mm))
+        block.append(p(t(lang, "report.by_custodian"), label))
         block.append(
             table(
                 [
@@ -317,7 +321,7 @@ def render_pdf(report: ReserveReport, lang: str, *, digest: str) -> bytes:  # no
                 numeric=(1, 2),
             )
         )
-        block.append(Spacer(1, 2 * mm))
+        block.append(p(t(lang, "report.statements"), label))
         block.append(
             table(
                 [
@@ -338,8 +342,8 @@ def render_pdf(report: ReserveReport, lang: str, *, digest: str) -> bytes:  # no
                 (40, 45, 40, 55),
             )
         )
-        story.append(KeepTogether(block[:3]))
-        story += block[3:]
+        story.append(KeepTogether(block[:4]))
+        story += block[4:]
     story.append(p(t(lang, "report.verify"), h2))
     story.append(
         p(

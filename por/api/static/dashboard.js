@@ -122,7 +122,7 @@
     const dec = a.token.decimals;
     const budgets = a.chains.some((c) => c.budget != null);
     const cols = [
-      { label: t("dash.chain") }, { label: t("dash.block") }, { label: t("dash.block_time") },
+      { label: t("dash.chain") }, { label: t("dash.block") },
       { label: t("dash.total_supply"), num: true }, { label: t("dash.excluded"), num: true },
       { label: t("dash.circulating"), num: true }, { label: t("dash.holders"), num: true },
     ];
@@ -133,8 +133,7 @@
       sum.total += toBig(c.total_supply); sum.excluded += excluded; sum.circ += toBig(c.circulating_supply); sum.holders += c.holders;
       const row = [
         chainCell(c.chain_id),
-        el("span", {}, Por.explorerLink(site, c.chain_id, "block", c.block.number, Por.formatInteger(c.block.number)), el("br"), el("span", { class: "mono small", title: c.block.hash }, `${c.block.hash.slice(0, 18)}…`)),
-        timeElement(c.block.time),
+        el("span", {}, Por.explorerLink(site, c.chain_id, "block", c.block.number, Por.formatInteger(c.block.number)), el("br"), el("span", { class: "mono small", title: c.block.hash }, `${c.block.hash.slice(0, 18)}…`), el("br"), el("span", { class: "small muted" }, timeElement(c.block.time))),
         num(formatUnits(c.total_supply, dec)), num(formatUnits(excluded, dec)), num(formatUnits(c.circulating_supply, dec)),
         num(Por.formatInteger(c.holders)),
       ];
@@ -146,7 +145,7 @@
       }
       return row;
     });
-    const footer = [t("dash.total"), "", "", num(formatUnits(sum.total, dec)), num(formatUnits(sum.excluded, dec)), num(formatUnits(sum.circ, dec)), num(Por.formatInteger(sum.holders))];
+    const footer = [t("dash.total"), "", num(formatUnits(sum.total, dec)), num(formatUnits(sum.excluded, dec)), num(formatUnits(sum.circ, dec)), num(Por.formatInteger(sum.holders))];
     if (budgets) footer.push(num(formatUnits(sum.budget, dec)), "");
     fillTable(document.getElementById("chains"), cols, rows, a.chains.length > 1 ? footer : null);
   }

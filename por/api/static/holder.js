@@ -269,6 +269,8 @@
     try { showIncluded(await verifyProof(input, null)); } catch (e) { showFailed(e); }
   });
 
+  document.getElementById("check").disabled = false; // the handlers are in place
+  document.getElementById("verify-pasted").disabled = false;
   const preset = Por.queryParam("account");
   if (preset) { document.getElementById("account").value = preset; submit(); }
 })();

@@ -150,3 +150,30 @@ def test_site_settings_and_favicon(setup: Any) -> None:
     icon = client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
     assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
+def test_por_verify_fetches_a_report_and_its_attestations(
+    setup: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from por.cli.main import main
+    from tests.api.servers import serve
+    from tests.report.test_reserve_report import keyset as logged_keyset
+
+    _, store, _, _ = setup
+    app = create_app(
+        ApiDeps(
+            store=store,
+            keys=logged_keyset().to_dict(),
+            site=SITE,
+            report_signers=lambda at: [ISSUER],
+        )
+    )
+    keys = tmp_path / "keys.json"
+    keys.write_bytes(logged_keyset().to_json_bytes())
+    with serve(app) as base:
+        args = ["verify", "--report", "daily", "--at", "2026-01-05", "--from", base]
+        assert main([*args, "--keys", str(keys)]) == 0
+        out = capsys.readouterr().out
+        assert "PASS  log" in out and "1 cited log index(es) proved" in out
+        assert main(["verify", "--report", "daily", "--keys", str(keys)]) == 1
+        assert "--report PERIOD fetches the report: give --from URL" in capsys.readouterr().err

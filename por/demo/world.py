@@ -572,20 +572,6 @@ def run_demo(  # noqa: PLR0915 - start, run and stop in one place, in that order
         )
         cfg = load_config(config)
         svc = build_service(cfg, migrate=True)  # a new world: its database is created here
-        world_file = world.data_dir / "demo-world.json"
-        write_atomic(world_file, json.dumps(world.info, indent=2).encode() + b"\n")
-        print(f"por demo: world written to {world_file}", file=out)
-        print(
-            f"por demo: dashboard {world.info['dashboard']}  holder page "
-            f"{world.info['holder_page']}",
-            file=out,
-        )
-        print(
-            f"por demo: attestations every {interval_s} s into "
-            f"{world.info['attestations_dir']}; Ctrl-C stops",
-            file=out,
-        )
-        out.flush()
         done = threading.Event()
         count = {"n": 0}
 
@@ -606,6 +592,24 @@ def run_demo(  # noqa: PLR0915 - start, run and stop in one place, in that order
 
         svc.deps.on_recorded = on_recorded
         svc.start_api()
+        # The world file appears once the API is built and serving: the URLs in it answer,
+        # and a signal sent on seeing it never lands inside the app's construction
+        # (pydantic builds its schemas in native code, which turns the signal's exception
+        # into a SchemaError).
+        world_file = world.data_dir / "demo-world.json"
+        write_atomic(world_file, json.dumps(world.info, indent=2).encode() + b"\n")
+        print(f"por demo: world written to {world_file}", file=out)
+        print(
+            f"por demo: dashboard {world.info['dashboard']}  holder page "
+            f"{world.info['holder_page']}",
+            file=out,
+        )
+        print(
+            f"por demo: attestations every {interval_s} s into "
+            f"{world.info['attestations_dir']}; Ctrl-C stops",
+            file=out,
+        )
+        out.flush()
         svc.start_scheduler(run_now=True)
         while not done.wait(0.5):
             if svc.api_thread is not None and not svc.api_thread.is_alive():

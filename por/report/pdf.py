@@ -240,7 +240,7 @@ def render_pdf(report: ReserveReport, lang: str, *, digest: str) -> bytes:  # no
                 t(lang, "report.sequence"),
             ],
             rows,
-            (22, 28, 15, 33, 33, 33, 16),
+            (26, 27, 15, 32, 32, 32, 16),
             numeric=(2, 3, 4, 5, 6),
         )
     )

@@ -23,7 +23,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client.registry import Collector
 
 from por.api.http import HttpMetrics, RateLimit, TokenBuckets, dumps
-from por.core.dsse import KeySet
+from por.api.report_cache import ReportCache
+from por.core.dsse import KeySet, Signer
 from por.store import Store
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -53,6 +54,12 @@ class ApiDeps:
     auditor_token: str | None = None
     # raw statement bytes by SHA-256 hex (None when not stored); None: the route answers 503
     statements: Callable[[str], bytes | None] | None = None
+    # The public pages' settings (/v1/site): report calendar, explorers, chain names;
+    # the [disclosure] table's `site()`. None: the defaults.
+    site: Mapping[str, Any] | None = None
+    # The issuer keys valid at a time, to sign reserve reports (/v1/reports, /report);
+    # None: this instance holds no signing key and answers 503 for reports.
+    report_signers: Callable[[datetime], Sequence[Signer]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +122,8 @@ class AppState:
     keyset: KeySet  # the same, parsed: auditor co-signatures are verified against it
     trigger_lock: threading.Lock = field(default_factory=threading.Lock)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # signed reserve reports and their renderings (por.api.routes.reports)
+    reports: ReportCache = field(default_factory=ReportCache)
 
     @classmethod
     def build(cls, deps: ApiDeps, metrics: HttpMetrics) -> "AppState":

@@ -289,6 +289,21 @@ class TriggerOut(_Model):
     sequence: int
 
 
+class ExplorerOut(_Model):
+    block: str | None = None
+    tx: str | None = None
+    address: str | None = None
+
+
+class SiteOut(_Model):
+    """How the public pages show the figures (`[disclosure]`)."""
+
+    report_utc_offset: str
+    holder_history: int
+    chain_names: dict[str, str]
+    explorers: dict[str, ExplorerOut]
+
+
 class ErrorOut(_Model):
     detail: str
 

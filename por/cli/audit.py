@@ -6,6 +6,9 @@
                [--signatures SIGNATURES.json] [--witnesses N] [--witness VKEY]... [--json]
     por verify --from URL [--sequence N] [--keys KEYS.json] [--witnesses N] ...
     por verify --from URL --history [--first N] [--last N] [--keys KEYS.json]
+    por verify REPORT.dsse.json --keys KEYS.json --attestations DIR
+    por verify REPORT.dsse.json --from URL [--keys KEYS.json]
+    por verify --report daily|weekly|monthly [--at DATE] --from URL [--keys KEYS.json]
 
 Files may be bare (a DSSE envelope, a por-mst-v1 proof) or exactly what the API serves
 (`/v1/attestations/N` — the envelope is taken from its `envelope` field; `/v1/proofs/…`
@@ -13,7 +16,9 @@ Files may be bare (a DSSE envelope, a por-mst-v1 proof) or exactly what the API 
 the attestation's). With `--from`, `por verify` fetches the envelope, the previous one,
 the key set (unless `--keys` pins it), the log inclusion proof with its checkpoint, and
 the auditor co-signatures itself; `--history` checks every sequence in a range and
-prints one line per sequence.
+prints one line per sequence. A signed reserve report (its own payload type) is checked
+against the attestations it cites, read from a published folder or fetched with
+`--from` (which also proves each cited log index).
 
 What each check means is in `por.core.verify`; this module reads the files, hands them to
 the library and prints its answer. `por verify` prints the report as a table (or JSON
@@ -53,10 +58,12 @@ from por.core.verify import (
     LogEvidence,
     Report,
     compare_proof_to_attestation,
+    is_report_envelope,
     open_attestation_envelope,
     verify_report,
+    verify_reserve_report,
 )
-from por.errors import FormatError, InputError, MismatchError
+from por.errors import FormatError, InputError, MismatchError, PorError
 
 
 def envelope_from_doc(doc: object, *, where: str) -> Envelope:
@@ -94,7 +101,86 @@ def _envelope_file(path: str) -> Deferred[Envelope]:
     return Deferred(name=path, load=functools.partial(read_envelope, path))
 
 
+def _report_file(path: str) -> Envelope | None:
+    """The envelope in `path` if it claims to carry a reserve report (else None)."""
+    try:
+        envelope = read_envelope(path)
+    except PorError:
+        return None  # the attestation path reports the unreadable file
+    return envelope if is_report_envelope(envelope) else None
+
+
+def _attestation_dir_reader(folder: str) -> Any:
+    """Envelopes by sequence from a published folder (`<sequence:08d>.dsse.json`)."""
+
+    def read(sequence: int) -> Envelope:
+        return read_envelope(Path(folder) / f"{sequence:08d}.dsse.json")
+
+    return read
+
+
+def _verify_reserve_report(args: argparse.Namespace, envelope: Envelope, name: str) -> int:
+    """`por verify REPORT.dsse.json` (or `--report PERIOD --from URL`): the report's
+    signature, then every cited attestation and every figure recomputed from them."""
+    if args.attestations is not None and args.from_url is not None:
+        raise InputError("give --attestations DIR or --from URL, not both", where="--attestations")
+    if args.from_url is not None:
+        remote = Remote(args.from_url)
+        keyset, _ = remote_keyset(remote, args.keys)
+
+        def fetch(sequence: int) -> Envelope:
+            path = f"/v1/attestations/{sequence}"
+            return envelope_from_doc(remote.get_json(path), where=remote.url(path))
+
+        def evidence(sequence: int) -> LogEvidence:
+            path = f"/v1/log/inclusion?sequence={sequence}"
+            return LogEvidence.from_dict(remote.get_json(path), where=remote.url(path))
+
+        report = verify_reserve_report(
+            Deferred(name=name, load=lambda: envelope),
+            keyset,
+            now=datetime.now(UTC),
+            attestations=fetch,
+            attestations_name=remote.base,
+            log=evidence,
+        )
+        return _print_report(report, as_json=args.json)
+    if args.attestations is None:
+        raise InputError(
+            "a reserve report is checked against the attestations it cites: give "
+            "--attestations DIR (the published <sequence>.dsse.json files) or --from URL",
+            where="--attestations",
+        )
+    if args.keys is None:
+        raise InputError("--keys KEYS.json is required with files", where="--keys")
+    report = verify_reserve_report(
+        Deferred(name=name, load=lambda: envelope),
+        read_keyset(args.keys),
+        now=datetime.now(UTC),
+        attestations=_attestation_dir_reader(args.attestations),
+        attestations_name=args.attestations,
+    )
+    return _print_report(report, as_json=args.json)
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.report is not None:
+        if args.from_url is None or args.envelope is not None:
+            raise InputError(
+                "--report PERIOD fetches the report: give --from URL", where="--report"
+            )
+        remote = Remote(args.from_url)
+        query = f"?at={args.at}" if args.at else ""
+        path = f"/v1/reports/{args.report}{query}"
+        return _verify_reserve_report(
+            args, envelope_from_doc(remote.get_json(path), where=remote.url(path)), remote.url(path)
+        )
+    if args.envelope is not None:
+        report_envelope = _report_file(args.envelope)
+        if report_envelope is not None:
+            return _verify_reserve_report(args, report_envelope, args.envelope)
+    if args.attestations is not None:
+        raise InputError("--attestations is for a reserve report", where="--attestations")
     if args.from_url is not None:
         return _verify_remote(args)
     if args.envelope is None:
@@ -387,5 +473,16 @@ def register(sub: Any) -> None:
         metavar="VKEY",
         help="a witness cosignature key you trust (C2SP vkey); repeatable",
     )
+    verify.add_argument(
+        "--attestations",
+        metavar="DIR",
+        help="for a reserve report: the published attestations (<sequence>.dsse.json) it cites",
+    )
+    verify.add_argument(
+        "--report",
+        choices=("daily", "weekly", "monthly"),
+        help="with --from: fetch and verify that reserve report (default: the last ended)",
+    )
+    verify.add_argument("--at", metavar="YYYY-MM-DD", help="with --report: a date of the period")
     verify.add_argument("--json", action="store_true", help="machine-readable report")
     verify.set_defaults(func=cmd_verify)

@@ -25,6 +25,7 @@ _SUBCOMMAND_MODULES = (
     "por.cli.service",  # init, run, attest, serve, demo
     "por.cli.ops",  # config check, db upgrade
     "por.cli.oracle",  # oracle deploy, status, set-attestors, set-threshold
+    "por.cli.report",  # report (the periodic reserve report)
 )
 
 

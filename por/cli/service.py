@@ -70,6 +70,13 @@ def register(sub: Any) -> None:
     p.add_argument("--holders", type=int, default=10_000, help="holders across all chains")
     p.add_argument("--no-solana", action="store_true")
     p.add_argument(
+        "--scenario",
+        choices=("backed", "under-collateralized", "degraded"),
+        default="backed",
+        help="reserves at 1.05 x supply (default), at 0.97 x, or backed but with "
+        "statements too old to count",
+    )
+    p.add_argument(
         "--runs",
         type=int,
         default=0,
@@ -202,4 +209,5 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         solana=not args.no_solana,
         runs=args.runs,
         out=sys.stdout,
+        scenario=args.scenario,
     )

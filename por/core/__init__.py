@@ -7,7 +7,8 @@ only `pip install por` (pycryptodome, rfc8785); building a sum tree
 
 `__all__` is the curated API an auditor or integrator uses: the attestation model, DSSE
 envelopes and key sets, the sum tree's proof and its verifier, the log's checkpoints,
-and the checks of `por.core.verify`. The modules hold more (the log's own inclusion and
+the checks of `por.core.verify`, and the periodic reserve report's document and rule.
+The modules hold more (the log's own inclusion and
 consistency proofs are `por.core.tlog.verify_inclusion` / `verify_consistency`, named
 like the sum tree's).
 """
@@ -59,6 +60,12 @@ from por.core.mst import (
     verify_inclusion,
 )
 from por.core.note import VerifierKey
+from por.core.reserve_report import (
+    REPORT_PAYLOAD_TYPE,
+    ReserveReport,
+    build_report,
+    decode_report,
+)
 from por.core.times import format_time, parse_time
 from por.core.tlog import Checkpoint, VerifiedCheckpoint, open_checkpoint, verify_checkpoint
 from por.core.verify import (
@@ -79,14 +86,21 @@ from por.core.verify import (
     check_key_windows,
     check_leaves,
     check_log,
+    check_report_attestations,
+    check_report_figures,
+    check_report_format,
+    check_report_log,
     check_signatures,
     check_totals,
     claimed_issued_at,
     compare_proof_to_attestation,
     exact_envelope_bytes,
+    is_report_envelope,
     open_attestation_envelope,
+    open_report_envelope,
     verify_attestation_envelope,
     verify_report,
+    verify_reserve_report,
 )
 
 __all__ = [
@@ -95,6 +109,7 @@ __all__ = [
     "FAIL",
     "PASS",
     "PAYLOAD_TYPE",
+    "REPORT_PAYLOAD_TYPE",
     "SKIP",
     "AllocationPolicy",
     "Attestation",
@@ -121,6 +136,7 @@ __all__ = [
     "PreviousRef",
     "Report",
     "ReserveEntry",
+    "ReserveReport",
     "Signature",
     "Signer",
     "StatementRef",
@@ -132,6 +148,7 @@ __all__ = [
     "VerifierKey",
     "add_signature",
     "allocate",
+    "build_report",
     "check_auditors",
     "check_budgets",
     "check_chain",
@@ -140,16 +157,23 @@ __all__ = [
     "check_key_windows",
     "check_leaves",
     "check_log",
+    "check_report_attestations",
+    "check_report_figures",
+    "check_report_format",
+    "check_report_log",
     "check_signatures",
     "check_totals",
     "claimed_issued_at",
     "compare_proof_to_attestation",
     "decode_attestation",
+    "decode_report",
     "derive_salt",
     "exact_envelope_bytes",
     "format_time",
+    "is_report_envelope",
     "open_attestation_envelope",
     "open_checkpoint",
+    "open_report_envelope",
     "parse_time",
     "proof_path_length",
     "sign_envelope",
@@ -160,4 +184,5 @@ __all__ = [
     "verify_envelope",
     "verify_inclusion",
     "verify_report",
+    "verify_reserve_report",
 ]

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Any
 
 from por.core.amounts import check_amount, format_base_units, parse_base_units, ratio_string
@@ -272,8 +273,89 @@ class StatementRef:
         )
 
 
+_RATE_RE = re.compile(r"[1-9][0-9]{0,11}(?:/[1-9][0-9]{0,18})?|[0-9]{1,12}\.[0-9]{0,17}[1-9]")
+
+
+def rate_string(rate: Fraction) -> str:
+    """The one spelling of an exact positive rate: a decimal when it terminates within 18
+    places ("7.1834"), an integer ("7"), else "p/q" in lowest terms."""
+    if rate <= 0:
+        raise FormatError(f"rate must be positive, got {rate}", where="fx.rate")
+    q = rate.denominator
+    for places in range(19):
+        if (10**places) % q == 0:
+            scaled = rate.numerator * (10**places // q)
+            if places == 0:
+                return str(scaled)
+            whole, frac = divmod(scaled, 10**places)
+            return f"{whole}.{str(frac).rjust(places, '0')}"
+    return f"{rate.numerator}/{rate.denominator}"
+
+
+def parse_rate_string(text: object, *, where: str) -> Fraction:
+    """The inverse of `rate_string`; any other spelling of the same rate is refused."""
+    if not isinstance(text, str) or not _RATE_RE.fullmatch(text):
+        raise FormatError(f'not an exact rate like "7.1834" or "p/q": {text!r}', where=where)
+    rate = Fraction(text)
+    if rate <= 0 or rate_string(rate) != text:
+        raise FormatError(f"not the canonical spelling of its rate: {text!r}", where=where)
+    return rate
+
+
+def convert_units(value: int, *, decimals: int, rate: Fraction, token_decimals: int) -> int:
+    """`value` minor units (`decimals` places) of a foreign currency in token base units
+    at `rate` token-currency units per foreign unit, rounded DOWN (never overstate)."""
+    exact = Fraction(value) * rate * Fraction(10) ** (token_decimals - decimals)
+    return exact.numerator // exact.denominator
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FxConversion:
+    """How a reserve line in a foreign currency became token units (optional field `fx`).
+
+    `amount` and `market_value` are the line's own figures in minor units (`decimals`
+    places) of the line's `currency`; `rate` is token-currency units per one unit of it,
+    exact. The line's token-unit `amount` / `market_value` are these converted at `rate`,
+    rounded down (`convert_units`); `check_consistency` recomputes them.
+    """
+
+    rate: Fraction
+    decimals: int
+    amount: int
+    market_value: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rate": rate_string(self.rate),
+            "decimals": self.decimals,
+            "amount": format_base_units(self.amount),
+            "market_value": format_base_units(self.market_value),
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str) -> FxConversion:
+        o = _obj(d, ("rate", "decimals", "amount", "market_value"), where)
+        decimals = _int(o["decimals"], f"{where}.decimals")
+        if decimals > 36:
+            raise FormatError(f"must be at most 36, got {decimals}", where=f"{where}.decimals")
+        return cls(
+            rate=parse_rate_string(o["rate"], where=f"{where}.rate"),
+            decimals=decimals,
+            amount=parse_base_units(o["amount"], where=f"{where}.amount"),
+            market_value=parse_base_units(o["market_value"], where=f"{where}.market_value"),
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReserveEntry:
+    """One reserve line, every amount in TOKEN base units.
+
+    `fx` (optional, omitted for lines in the token's currency, so such documents keep
+    their bytes) carries the line's own figures and the exact rate when it was converted.
+    A line in another currency WITHOUT `fx` was not converted (no FX rule): it is
+    ineligible and its amounts are its own currency's, scaled to token decimals.
+    """
+
     custodian: str
     account: str  # masked
     asset_class: str
@@ -285,6 +367,7 @@ class ReserveEntry:
     eligible_value: int
     ineligible_reason: str | None
     statement: StatementRef
+    fx: FxConversion | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -299,7 +382,7 @@ class ReserveEntry:
             "eligible_value": format_base_units(self.eligible_value),
             "ineligible_reason": self.ineligible_reason,
             "statement": self.statement.to_dict(),
-        }
+        } | ({} if self.fx is None else {"fx": self.fx.to_dict()})
 
     @classmethod
     def from_dict(cls, d: object, *, where: str) -> ReserveEntry:
@@ -316,7 +399,7 @@ class ReserveEntry:
             "ineligible_reason",
             "statement",
         )
-        o = _obj(d, keys, where)
+        o = _obj(d, keys, where, optional=("fx",))
         haircut = _int(o["haircut_bps"], f"{where}.haircut_bps")
         if haircut > 10_000:
             raise FormatError(
@@ -338,6 +421,7 @@ class ReserveEntry:
             if reason is None
             else _str(reason, f"{where}.ineligible_reason", max_len=1024),
             statement=StatementRef.from_dict(o["statement"], where=f"{where}.statement"),
+            fx=FxConversion.from_dict(o["fx"], where=f"{where}.fx") if "fx" in o else None,
         )
 
 
@@ -726,6 +810,21 @@ def check_consistency(att: Attestation) -> list[str]:  # noqa: PLR0912 - one rul
             f"reserve lines {eligible}"
         )
     for i, r in enumerate(att.reserves):
+        if r.fx is not None:
+            if r.currency == att.token.currency:
+                problems.append(f"reserves[{i}]: fx on a line in the token's currency")
+            for what, own, converted in (
+                ("amount", r.fx.amount, r.amount),
+                ("market_value", r.fx.market_value, r.market_value),
+            ):
+                expect = convert_units(
+                    own, decimals=r.fx.decimals, rate=r.fx.rate, token_decimals=att.token.decimals
+                )
+                if expect != converted:
+                    problems.append(
+                        f"reserves[{i}]: {what} {converted} != fx.{what} {own} at rate "
+                        f"{rate_string(r.fx.rate)} = {expect}"
+                    )
         if r.eligible_value > r.market_value:
             problems.append(f"reserves[{i}]: eligible_value exceeds market_value")
         # a concentration limit may cut a line only partly: it keeps the eligible part

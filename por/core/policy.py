@@ -47,6 +47,7 @@ from por.core.attestation import (
     STATUS_DEGRADED,
     STATUS_FULLY_BACKED,
     STATUS_UNDER_COLLATERALIZED,
+    FxConversion,
     ReserveEntry,
     StatementRef,
     Totals,
@@ -313,6 +314,7 @@ def _value(
     notes: list[str] = []
     haircut = policy.haircut_bps.get(p.asset_class, 0)
     rate = Fraction(1)
+    fx_record: FxConversion | None = None
     if p.currency != token_currency:
         fx = policy.fx_rates.get(p.currency)
         if fx is None:
@@ -330,6 +332,15 @@ def _value(
     amount_f = _to_token_units(max(p.amount, 0), p.decimals, rate, token_decimals)
     mv_f = _to_token_units(max(p.market_value, 0), p.decimals, rate, token_decimals)
     amount, mv = amount_f.numerator // amount_f.denominator, mv_f.numerator // mv_f.denominator
+    if p.currency != token_currency and p.currency in policy.fx_rates:
+        # the line's own figures and the exact rate go into the document, so a reader
+        # sees what was converted and `check_consistency` recomputes the conversion
+        fx_record = FxConversion(
+            rate=rate,
+            decimals=p.decimals,
+            amount=max(p.amount, 0),
+            market_value=max(p.market_value, 0),
+        )
     if mv_f != mv or amount_f != amount:
         notes.append(f"rounded down to {token_decimals} token decimals")
     if reason is None and p.asset_class not in policy.haircut_bps:
@@ -347,6 +358,7 @@ def _value(
         eligible_value=eligible,
         ineligible_reason=reason,
         statement=p.statement,
+        fx=fx_record,
     )
     return entry, tuple(notes)
 

@@ -22,6 +22,7 @@ PorError it raises fails that one check, as an unreadable file should.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,6 +49,14 @@ from por.core.dsse import (
 )
 from por.core.mst import InclusionProof
 from por.core.note import VerifierKey
+from por.core.reserve_report import (
+    REPORT_PAYLOAD_TYPE,
+    DayAttestation,
+    ReserveReport,
+    build_report,
+    decode_report,
+    local_date,
+)
 from por.core.times import format_time, parse_time
 from por.core.tlog import envelope_leaf_hash, open_checkpoint
 from por.core.tlog import verify_inclusion as verify_log_inclusion
@@ -613,6 +622,272 @@ def verify_report(
     return Report(subject=envelope.name, checks=checks)
 
 
+# --- the periodic reserve report (issue 17, docs/reports.md) -------------------------------
+
+
+def _differences(want: object, got: object, path: str, out: list[str], limit: int = 8) -> None:
+    """Paths at which two JSON values differ (at most `limit`), with both values."""
+    if len(out) >= limit:
+        return
+    if isinstance(want, dict) and isinstance(got, dict):
+        for k in sorted(set(want) | set(got)):
+            _differences(want.get(k), got.get(k), f"{path}.{k}", out, limit)
+    elif isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        for i, (a, b) in enumerate(zip(want, got, strict=True)):
+            _differences(a, b, f"{path}[{i}]", out, limit)
+    elif want != got:
+        out.append(f"{path}: the attestation says {want!r}, the report {got!r}")
+
+
+def open_report_envelope(
+    envelope: Envelope,
+    keyset: KeySet,
+    *,
+    now: datetime,
+    clock_skew_s: int = CLOCK_SKEW_S,
+    where: str = "report",
+) -> ReserveReport:
+    """The reserve report, once issuer signatures verify at its generated_at; else raise."""
+    if envelope.payload_type != REPORT_PAYLOAD_TYPE:
+        raise FormatError(
+            f"payloadType is {envelope.payload_type!r}, expected {REPORT_PAYLOAD_TYPE!r}",
+            where=where,
+        )
+    doc = loads_strict(envelope.payload, where=f"{where}.payload")
+    if not isinstance(doc, dict) or "generated_at" not in doc:
+        raise FormatError("payload is not a report with generated_at", where=f"{where}.payload")
+    at = parse_time(doc["generated_at"], where=f"{where}.payload.generated_at")
+    latest = now + timedelta(seconds=clock_skew_s)
+    if at > latest:
+        raise FutureAttestationError(
+            "report is generated in the future",
+            expected=f"generated_at <= {format_time(latest)} (now + {clock_skew_s} s)",
+            computed=format_time(at),
+            where=f"{where}.payload.generated_at",
+        )
+    verified = verify_envelope(
+        envelope, keyset, at=at, payload_type=REPORT_PAYLOAD_TYPE, where=where
+    )
+    return decode_report(verified.payload, where=f"{where}.payload")
+
+
+def is_report_envelope(envelope: Envelope) -> bool:
+    """Whether an envelope claims to carry a reserve report (not yet verified)."""
+    return envelope.payload_type == REPORT_PAYLOAD_TYPE
+
+
+def check_report_format(env: Envelope) -> CheckResult:
+    """The envelope carries a canonical por-reserve-report-v1 payload (not yet trusted)."""
+    if env.payload_type != REPORT_PAYLOAD_TYPE:
+        detail = f"payloadType is {env.payload_type!r}, expected {REPORT_PAYLOAD_TYPE!r}"
+        return CheckResult(name="format", status=FAIL, detail=detail)
+    try:
+        r = decode_report(env.payload, where="payload")
+    except PorError as e:
+        return _fail("format", e)
+    p = r.period
+    state = "final" if r.final else "PROVISIONAL: the period had not ended"
+    return CheckResult(
+        name="format",
+        status=PASS,
+        detail=f"{r.format}, {p.kind} {p.label} ({p.utc_offset_text}), {len(r.days)} day(s), "
+        f"{state}",
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Cited:
+    attestation: Attestation
+    envelope: Envelope
+
+
+def check_report_attestations(
+    report: ReserveReport,
+    keyset: KeySet,
+    attestations: Callable[[int], Envelope],
+    *,
+    now: datetime,
+    source: str,
+) -> tuple[CheckResult, dict[int, _Cited]]:
+    """Each cited attestation verifies, is the one cited, and adds up by itself."""
+    found: dict[int, _Cited] = {}
+    problems: list[str] = []
+    cited = report.cited()
+    for c in cited:
+        try:
+            env = attestations(c.sequence)
+            att = open_attestation_envelope(
+                env, keyset, now=now, where=f"attestation {c.sequence}"
+            ).attestation
+        except PorError as e:
+            problems.append(f"attestation {c.sequence}: {e}")
+            continue
+        for what, signed, claimed in (
+            ("sequence", att.sequence, c.sequence),
+            ("digest", att.digest(), c.digest),
+            ("issued_at", format_time(att.issued_at), format_time(c.issued_at)),
+            ("as_of", format_time(att.as_of), format_time(c.as_of)),
+        ):
+            if signed != claimed:
+                problems.append(
+                    f"attestation {c.sequence}: {what} is {signed}, the report cites {claimed}"
+                )
+        own = check_consistency(att)
+        if own:
+            problems.append(f"attestation {c.sequence} does not add up: {'; '.join(own)}")
+        found[c.sequence] = _Cited(attestation=att, envelope=env)
+    if problems:
+        return CheckResult(name="attestations", status=FAIL, detail="; ".join(problems)), found
+    if not cited:
+        detail = f"the report cites no attestation: none was recorded in {report.period.label}"
+    else:
+        seqs = ", ".join(str(c.sequence) for c in cited)
+        detail = f"{len(cited)} cited attestation(s) verified from {source}: {seqs}"
+    return CheckResult(name="attestations", status=PASS, detail=detail), found
+
+
+def check_report_figures(report: ReserveReport, found: dict[int, _Cited]) -> CheckResult:
+    """The report is what `build_report` makes of its cited attestations, field by field."""
+    end_of_day = {}
+    try:
+        for day in report.days:
+            if day.figures is None:
+                continue
+            c = day.figures.attestation
+            if c.sequence not in found:
+                raise MismatchError(
+                    f"attestation {c.sequence} (cited for {day.date.isoformat()}) could not be "
+                    "read and verified: its figures cannot be compared"
+                )
+            att = found[c.sequence].attestation
+            if local_date(att.as_of, report.period.utc_offset) != day.date:
+                raise MismatchError(
+                    f"attestation {att.sequence} is as of {format_time(att.as_of)}, not in "
+                    f"{day.date.isoformat()} ({report.period.utc_offset_text})"
+                )
+            end_of_day[day.date] = DayAttestation(
+                attestation=att, digest=att.digest(), log_index=c.log_index
+            )
+        rebuilt = build_report(
+            report.period,
+            generated_at=report.generated_at,
+            token=report.token,
+            end_of_day=end_of_day,
+        )
+    except PorError as e:
+        return _fail("figures", e)
+    diffs: list[str] = []
+    _differences(rebuilt.to_dict(), report.to_dict(), "report", diffs)
+    if diffs:
+        return CheckResult(
+            name="figures",
+            status=FAIL,
+            detail="the report's figures are not its attestations': " + "; ".join(diffs),
+        )
+    s = report.summary
+    return CheckResult(
+        name="figures",
+        status=PASS,
+        detail=f"every figure of {s.days} day(s) recomputed from the cited attestations "
+        f"({s.days_attested} attested, {s.days_fully_backed} fully backed)",
+    )
+
+
+def _same(value: T) -> T:
+    return value
+
+
+def check_report_log(
+    report: ReserveReport,
+    found: dict[int, _Cited],
+    keyset: KeySet,
+    log: Callable[[int], LogEvidence] | None,
+) -> CheckResult:
+    """Each cited attestation is in the signed log at the cited leaf index."""
+    cited = report.cited()
+    if log is None:
+        return CheckResult(name="log", status=SKIP, detail="no log evidence: indexes not checked")
+    if not cited:
+        return CheckResult(name="log", status=SKIP, detail="no attestation cited")
+    bad: list[str] = []
+    for c in cited:
+        if c.sequence not in found:
+            bad.append(f"attestation {c.sequence}: not read")
+            continue
+        try:
+            evidence = log(c.sequence)
+        except PorError as e:
+            bad.append(f"attestation {c.sequence}: {e}")
+            continue
+        result = check_log(
+            found[c.sequence].envelope.to_json_bytes(),
+            Deferred(
+                name=f"log inclusion of {c.sequence}", load=functools.partial(_same, evidence)
+            ),
+            keyset,
+        )
+        if result.status != PASS:
+            bad.append(f"attestation {c.sequence}: {result.detail}")
+        elif evidence.leaf_index != c.log_index:
+            bad.append(
+                f"attestation {c.sequence} is log leaf {evidence.leaf_index}, the report "
+                f"cites {c.log_index}"
+            )
+    if bad:
+        return CheckResult(name="log", status=FAIL, detail="; ".join(bad))
+    return CheckResult(
+        name="log", status=PASS, detail=f"{len(cited)} cited log index(es) proved in the log"
+    )
+
+
+def verify_reserve_report(
+    envelope: Deferred[Envelope],
+    keyset: KeySet,
+    *,
+    now: datetime,
+    attestations: Callable[[int], Envelope],
+    attestations_name: str,
+    log: Callable[[int], LogEvidence] | None = None,
+) -> Report:
+    """Every check on a signed reserve report, in the order `por verify` prints them.
+
+    `attestations(sequence)` reads the envelope of a cited attestation (raising a PorError
+    when it cannot): each is verified with `keyset`, must be the cited one (digest,
+    sequence, times), dated inside its day, and add up by itself; then the report is
+    rebuilt from them (`build_report`) and must equal the signed one field by field. With
+    `log(sequence)` (the log's inclusion answer), every cited log index is checked too.
+    """
+    try:
+        env = envelope.load()
+    except PorError as e:
+        return Report(subject=envelope.name, checks=(_fail("format", e),))
+    checks = [check_report_format(env)]
+    try:
+        report = open_report_envelope(env, keyset, now=now, where=envelope.name)
+    except PorError as e:
+        checks.append(_fail("signatures", e))
+        checks += [
+            CheckResult(name=n, status=SKIP, detail="report did not verify")
+            for n in ("attestations", "figures", "log")
+        ]
+        return Report(subject=envelope.name, checks=tuple(checks))
+    at = format_time(report.generated_at)
+    checks.append(
+        CheckResult(
+            name="signatures",
+            status=PASS,
+            detail=f"issuer signature verified at generated_at {at}",
+        )
+    )
+    result, found = check_report_attestations(
+        report, keyset, attestations, now=now, source=attestations_name
+    )
+    checks.append(result)
+    checks.append(check_report_figures(report, found))
+    checks.append(check_report_log(report, found, keyset, log))
+    return Report(subject=envelope.name, checks=tuple(checks))
+
+
 __all__ = [
     "CLOCK_SKEW_S",
     "FAIL",
@@ -631,12 +906,19 @@ __all__ = [
     "check_key_windows",
     "check_leaves",
     "check_log",
+    "check_report_attestations",
+    "check_report_figures",
+    "check_report_format",
+    "check_report_log",
     "check_signatures",
     "check_totals",
     "claimed_issued_at",
     "compare_proof_to_attestation",
     "exact_envelope_bytes",
+    "is_report_envelope",
     "open_attestation_envelope",
+    "open_report_envelope",
     "verify_attestation_envelope",
     "verify_report",
+    "verify_reserve_report",
 ]

@@ -1,17 +1,22 @@
 """The packaged sample statements of Harbour Trust Bank (Hong Kong) Limited, for `por demo`.
 
 The files in por/demo/samples/ are dated 2025-06-30 (statement day). For a live
-demo `sample_documents(day)` moves every date in them by the same number of days, so
-the statements are fresh, maturities keep their distance, and the content stays a
-faithful copy of the committed files otherwise (hashes change, of course).
+demo `sample_documents(day)` moves every date in them by the same number of days (also
+the dates inside statement ids), so the statements are fresh, maturities keep their
+distance, and the content stays a faithful copy of the committed files otherwise
+(hashes change, of course); `scale` multiplies every balance and holding, so the demo's
+reserves match the supply it minted (`por demo --holders`).
 
 I/O: reads the packaged sample files only.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import date, timedelta
+from fractions import Fraction
 from pathlib import Path
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
@@ -27,6 +32,16 @@ DEMO_FILES = (
 )
 
 _ISO_DATE = re.compile(rb"(?<![0-9])(20[0-9]{2})-([0-9]{2})-([0-9]{2})(?![0-9])")
+# dates written without separators inside identifiers: HTBK-STMT-20250630-0001,
+# HTBK20250630EOD000417 (a statement id dated unlike its as-of reads as an error)
+_COMPACT_DATE = re.compile(
+    rb"(?<![0-9])(20[0-9]{2})(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])(?![0-9])"
+)
+# amounts the demo scales: camt <Amt …>/<Sum>, holdings nominal and market_value
+_XML_AMOUNT = re.compile(
+    rb"(<(?:[A-Za-z0-9]+:)?(?:Amt|Sum)(?: Ccy=\"[A-Z]{3}\")?>)([0-9]+(?:\.[0-9]+)?)(</)"
+)
+_JSON_AMOUNT = re.compile(rb'("(?:nominal|market_value)": ")([0-9]+(?:\.[0-9]+)?)(")')
 _MT_DATE = re.compile(rb"(?m)^(:6[02][FM]:[CD]|:64:[CD]|:65:[CD]|:61:)([0-9]{6})")
 
 
@@ -41,20 +56,71 @@ def _shift_mt(m: re.Match[bytes], delta: timedelta) -> bytes:
     return m.group(1) + d.strftime("%y%m%d").encode()
 
 
+def _shift_compact(m: re.Match[bytes], delta: timedelta) -> bytes:
+    d = date(int(m.group(1)), int(m.group(2)), int(m.group(3))) + delta
+    return d.strftime("%Y%m%d").encode()
+
+
 def shift_dates(data: bytes, delta: timedelta) -> bytes:
-    """Every ISO date (and MT940 balance/entry date) moved by `delta`."""
+    """Every ISO date, every YYYYMMDD date inside an identifier, and every MT940
+    balance/entry date moved by `delta`, so ids and as-of dates keep agreeing."""
     data = _ISO_DATE.sub(lambda m: _shift_iso(m, delta), data)
+    data = _COMPACT_DATE.sub(lambda m: _shift_compact(m, delta), data)
     return _MT_DATE.sub(lambda m: _shift_mt(m, delta), data)
+
+
+def _scaled(text: bytes, factor: Fraction) -> bytes:
+    """A decimal amount times `factor`, rounded down, with the same number of places."""
+    whole, _, frac = text.decode().partition(".")
+    places = len(frac)
+    value = Fraction(int(whole + frac), 10**places) * factor
+    minor = value.numerator * 10**places // value.denominator
+    if not places:
+        return str(minor).encode()
+    return f"{minor // 10**places}.{str(minor % 10**places).rjust(places, '0')}".encode()
+
+
+def scale_amounts(name: str, data: bytes, factor: Fraction) -> bytes:
+    """Every balance and holding of a sample file times `factor` (prices stay): the demo
+    sizes its custodian's reserves to the supply it minted."""
+    if factor == 1:
+        return data
+    if name.endswith(".xml"):
+        return _XML_AMOUNT.sub(
+            lambda m: m.group(1) + _scaled(m.group(2), factor) + m.group(3), data
+        )
+    if name.endswith(".json"):
+        return _JSON_AMOUNT.sub(
+            lambda m: m.group(1) + _scaled(m.group(2), factor) + m.group(3), data
+        )
+    if name.endswith(".csv"):
+        text = data.decode("utf-8")
+        rows = list(csv.reader(io.StringIO(text)))
+        header = rows[0]
+        cols = [header.index(c) for c in ("nominal", "market_value")]
+        for row in rows[1:]:
+            for c in cols:
+                if row[c]:
+                    row[c] = _scaled(row[c].encode(), factor).decode()
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n" if "\r\n" in text else "\n").writerows(rows)
+        return out.getvalue().encode("utf-8")
+    raise ValueError(f"cannot scale the amounts of {name}")
 
 
 def sample_documents(
     day: date | None = None,
     *,
     names: tuple[str, ...] = DEMO_FILES,
+    scale: Fraction = Fraction(1),
 ) -> list[tuple[str, bytes]]:
-    """(file name, bytes) of the sample files, dated `day` instead of 2025-06-30."""
+    """(file name, bytes) of the sample files, dated `day` instead of 2025-06-30, every
+    amount times `scale`."""
     delta = timedelta(0) if day is None else day - SAMPLE_DAY
-    return [(n, shift_dates((SAMPLES_DIR / n).read_bytes(), delta)) for n in names]
+    return [
+        (n, scale_amounts(n, shift_dates((SAMPLES_DIR / n).read_bytes(), delta), scale))
+        for n in names
+    ]
 
 
 __all__ = [
@@ -63,5 +129,6 @@ __all__ = [
     "SAMPLES_DIR",
     "SAMPLE_DAY",
     "sample_documents",
+    "scale_amounts",
     "shift_dates",
 ]

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -110,6 +111,7 @@ def _start_evm(
     amounts = _split_balances(rng, holders)
     recipients = [*accounts, treasury, escrow, market]
     amounts += [50_000_000 * UNIT, 20_000_000 * UNIT, 1_000_000 * UNIT]
+    circulating = sum(amounts) - 70_000_000 * UNIT  # treasury and escrow are excluded
     mint_batch(w3, token, issuer=issuer, recipients=recipients, amounts=amounts)
     # From here on every mint asks the Secure Mint guard: this chain's budget from a fresh,
     # FULLY_BACKED round (the genesis supply above was minted before any round existed,
@@ -136,6 +138,7 @@ def _start_evm(
         "holders": accounts,
         "attestor_key": attestor_key,
         "sender_key": sender_key,
+        "circulating": circulating,
     }
 
 
@@ -153,9 +156,8 @@ def _start_solana(
     mint = sim.create_mint(decimals=6)
     owners = [Keypair() for _ in range(holders)]
     treasury = Keypair()
-    for kp, amount in zip(
-        [*owners, treasury], [*_split_balances(rng, holders), 30_000_000 * UNIT], strict=True
-    ):
+    balances = _split_balances(rng, holders)
+    for kp, amount in zip([*owners, treasury], [*balances, 30_000_000 * UNIT], strict=True):
         acct = sim.create_token_account(mint, kp.pubkey())
         sim.mint_to(mint, acct, amount)
     memo_key = Keypair()
@@ -172,17 +174,67 @@ def _start_solana(
         "holders": [str(o.pubkey()) for o in owners],
         "memo_keypair": keypair_path,
         "owner_keys": owners,
+        "circulating": sum(balances),
     }
 
 
-def _write_statements(data_dir: Path, day: datetime) -> list[str]:
+SCENARIOS = ("backed", "under-collateralized", "degraded")
+# eligible reserves / circulating supply the demo's custodian statements are sized to
+TARGET_RATIO = {
+    "backed": Fraction(105, 100),  # over-collateralised, as the HKMA expects
+    "under-collateralized": Fraction(97, 100),  # a 3 % shortfall
+    "degraded": Fraction(105, 100),  # backed, but the statements are too old to count
+}
+# statement day before the demo's day: yesterday's end of day (what a custodian delivers
+# in the morning); the degraded scenario's are three days old, past the 48 h limit
+STATEMENT_AGE_DAYS = {"backed": 1, "under-collateralized": 1, "degraded": 3}
+USD_RATE = "7.1834"  # CNH per USD, exact
+FX_HAIRCUT_BPS = 200
+DEMO_POLICY: dict[str, Any] = {"fx_rates": {"USD": USD_RATE}, "fx_haircut_bps": FX_HAIRCUT_BPS}
+CUSTODIAN_NAME = "Harbour Trust Bank (Hong Kong) Limited"
+TOKEN_CURRENCY = "CNH"  # noqa: S105 - a currency code, not a secret
+
+
+def _eligible_of(documents: list[tuple[str, bytes]], now: datetime) -> int:
+    """Eligible reserves (token base units) the demo's policy gives these statements."""
+    from por.core.policy import Policy
+    from por.custodians.reserves import evaluate_reserves
+    from por.demo.fake_custodian import InMemorySource
+
+    src = InMemorySource.from_documents(
+        name="harbour-trust", documents=documents, custodian=CUSTODIAN_NAME
+    )
+    policy = Policy.from_dict(DEMO_POLICY)
+    _, total, _ = evaluate_reserves(
+        [src.fetch(now)], policy, token_currency=TOKEN_CURRENCY, token_decimals=6, as_of=now
+    )
+    return total
+
+
+def reserve_scale(circulating: int, scenario: str, now: datetime) -> Fraction:
+    """The factor on the sample statements' amounts that makes eligible reserves the
+    scenario's target ratio of `circulating` (rounding moves it by cents at most)."""
+    from por.demo.statements import sample_documents
+
+    day = now.date() - timedelta(days=STATEMENT_AGE_DAYS[scenario])
+    base = _eligible_of(sample_documents(day), now)
+    if base <= 0:
+        raise ConfigError("the sample statements hold no eligible reserves")
+    # 100 CNHC over the target, so rounding each amount down never lands below it
+    return (TARGET_RATIO[scenario] * circulating + 100 * UNIT) / base
+
+
+def _write_statements(
+    data_dir: Path, day: datetime, *, circulating: int, scenario: str
+) -> list[str]:
     from por.demo.statements import sample_documents
 
     folder = data_dir / "statements"
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    # yesterday's end-of-day statements: what a custodian delivers in the morning
-    for name, data in sample_documents(day.date() - timedelta(days=1)):
+    scale = reserve_scale(circulating, scenario, day)
+    statement_day = day.date() - timedelta(days=STATEMENT_AGE_DAYS[scenario])
+    for name, data in sample_documents(statement_day, scale=scale):
         (folder / name).write_bytes(data)
         paths.append(str(folder / name))
     return paths
@@ -296,6 +348,14 @@ custodian = "Harbour Trust Bank (Hong Kong) Limited"
 paths = {_toml(statements)}
 max_age_s = 172800
 
+[policy]                    # HKMA defaults; the USD bond counts at an exact rate
+fx_rates = {{ USD = "{USD_RATE}" }}
+fx_haircut_bps = {FX_HAIRCUT_BPS}
+
+[disclosure]                # the public pages and the reserve reports
+report_utc_offset = "+08:00"  # reports run on Hong Kong days
+holder_history = 10
+
 [allocation]                # per-chain mint budgets (docs/budgets.md)
 weights = "circulating"     # headroom shared in proportion to circulating supply
 headroom_share_bps = 10000
@@ -323,6 +383,9 @@ attestor_key_envs = {_toml([f"POR_DEMO_ATTESTOR_{n.chain_id}"])}
     if sol is not None:
         s = sol["sim"]
         text += f"""
+[disclosure.chain_names]
+"{s.chain_id}" = "Solana (local)"
+
 [[chains]]
 kind = "solana"
 chain_id = "{s.chain_id}"
@@ -356,7 +419,14 @@ def _write_keys(data_dir: Path) -> None:
 
 
 def build_world(
-    *, data_dir: Path, port: int, interval_s: int, holders: int, solana: bool, out: TextIO
+    *,
+    data_dir: Path,
+    port: int,
+    interval_s: int,
+    holders: int,
+    solana: bool,
+    out: TextIO,
+    scenario: str = "backed",
 ) -> tuple[DemoWorld, Path]:
     from por.demo.anvil import free_port
 
@@ -374,7 +444,17 @@ def build_world(
             for i, cid in enumerate((1, 56))
         ]
         sol = _start_solana(world, sol_share, rng, out) if solana else None
-        statements = _write_statements(world.data_dir, datetime.now(UTC))
+        circulating = sum(c["circulating"] for c in evm) + (sol["circulating"] if sol else 0)
+        statements = _write_statements(
+            world.data_dir, datetime.now(UTC), circulating=circulating, scenario=scenario
+        )
+        ratio = TARGET_RATIO[scenario]
+        print(
+            f"  scenario {scenario}: reserves sized to {float(ratio):.2f} x the "
+            f"{circulating // UNIT:,} CNHC minted"
+            + (", statements three days old (stale)" if scenario == "degraded" else ""),
+            file=out,
+        )
         port = port or free_port()
         config = _write_config(
             world, evm=evm, sol=sol, statements=statements, port=port, interval_s=interval_s
@@ -395,6 +475,8 @@ def build_world(
             "dashboard": f"http://127.0.0.1:{port}/",
             "holder_page": f"http://127.0.0.1:{port}/holder",
             "admin_token": admin,
+            "scenario": scenario,
+            "reserves_target_ratio": str(ratio.numerator / ratio.denominator),
             "config": str(config),
             "keys": str(world.data_dir / "keys" / "issuer.keys.json"),
             "attestations_dir": str(world.data_dir / "attestations"),
@@ -454,7 +536,7 @@ def _ignore_signals_while_stopping() -> None:
         signal.signal(s, signal.SIG_IGN)
 
 
-def run_demo(
+def run_demo(  # noqa: PLR0915 - start, run and stop in one place, in that order
     *,
     data_dir: Path,
     port: int,
@@ -463,6 +545,7 @@ def run_demo(
     solana: bool,
     runs: int,
     out: TextIO,
+    scenario: str = "backed",
 ) -> int:
     from por.fileio import write_atomic
     from por.service.config import load_config
@@ -472,6 +555,8 @@ def run_demo(
         raise ConfigError(f"--holders must be at least 10, got {holders}")
     if interval_s < 1:
         raise ConfigError(f"--interval must be at least 1 second, got {interval_s}")
+    if scenario not in SCENARIOS:
+        raise ConfigError(f"--scenario must be one of {', '.join(SCENARIOS)}, got {scenario!r}")
     old = _stop_on_signals()
     world: DemoWorld | None = None
     svc = None
@@ -483,23 +568,10 @@ def run_demo(
             holders=holders,
             solana=solana,
             out=out,
+            scenario=scenario,
         )
         cfg = load_config(config)
         svc = build_service(cfg, migrate=True)  # a new world: its database is created here
-        world_file = world.data_dir / "demo-world.json"
-        write_atomic(world_file, json.dumps(world.info, indent=2).encode() + b"\n")
-        print(f"por demo: world written to {world_file}", file=out)
-        print(
-            f"por demo: dashboard {world.info['dashboard']}  holder page "
-            f"{world.info['holder_page']}",
-            file=out,
-        )
-        print(
-            f"por demo: attestations every {interval_s} s into "
-            f"{world.info['attestations_dir']}; Ctrl-C stops",
-            file=out,
-        )
-        out.flush()
         done = threading.Event()
         count = {"n": 0}
 
@@ -520,6 +592,24 @@ def run_demo(
 
         svc.deps.on_recorded = on_recorded
         svc.start_api()
+        # The world file appears once the API is built and serving: the URLs in it answer,
+        # and a signal sent on seeing it never lands inside the app's construction
+        # (pydantic builds its schemas in native code, which turns the signal's exception
+        # into a SchemaError).
+        world_file = world.data_dir / "demo-world.json"
+        write_atomic(world_file, json.dumps(world.info, indent=2).encode() + b"\n")
+        print(f"por demo: world written to {world_file}", file=out)
+        print(
+            f"por demo: dashboard {world.info['dashboard']}  holder page "
+            f"{world.info['holder_page']}",
+            file=out,
+        )
+        print(
+            f"por demo: attestations every {interval_s} s into "
+            f"{world.info['attestations_dir']}; Ctrl-C stops",
+            file=out,
+        )
+        out.flush()
         svc.start_scheduler(run_now=True)
         while not done.wait(0.5):
             if svc.api_thread is not None and not svc.api_thread.is_alive():

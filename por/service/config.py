@@ -37,7 +37,7 @@ from pydantic_core import PydanticCustomError
 
 from por.core.attestation import AllocationPolicy
 from por.core.note import ALG_COSIGNATURE_V1, VerifierKey
-from por.errors import ConfigError, FormatError
+from por.errors import ConfigError, FormatError, InputError
 
 # --- value types --------------------------------------------------------------------------
 
@@ -428,6 +428,75 @@ class AlertsConfig(_Table):
     webhooks: list[WebhookConfig] = []
 
 
+# --- [disclosure]: the public pages and the reserve reports (issue 17) ----------------------
+
+_CAIP2 = re.compile(r"[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}")
+_URL_FIELDS = {"block": "{number}", "tx": "{hash}", "address": "{address}"}
+
+
+class ExplorerConfig(_Table):
+    """Block explorer links of one chain: URL templates with {number}, {hash}, {address}."""
+
+    block: str | None = None  # e.g. "https://etherscan.io/block/{number}"
+    tx: str | None = None  # e.g. "https://etherscan.io/tx/{hash}"
+    address: str | None = None  # e.g. "https://etherscan.io/address/{address}"
+
+    @model_validator(mode="after")
+    def _templates(self) -> Self:
+        for name, placeholder in _URL_FIELDS.items():
+            url = getattr(self, name)
+            if url is None:
+                continue
+            if not url.startswith("https://") or placeholder not in url:
+                raise ValueError(
+                    f"{name} must be an https:// URL template containing {placeholder}, got {url!r}"
+                )
+        return self
+
+
+class DisclosureConfig(_Table):
+    # The reserve reports' days run from local midnight at this fixed offset ("+08:00"
+    # for Hong Kong); the dashboard links to the reports of this calendar.
+    report_utc_offset: str = "+00:00"
+    # CAIP-2 chain id -> explorer URL templates; chains without one get no links
+    explorers: dict[str, ExplorerConfig] = {}
+    # CAIP-2 chain id -> the name shown for it (default: a built-in name or the id)
+    chain_names: dict[str, str] = {}
+    # how many recent attestations the holder page checks an account against
+    holder_history: int = Field(default=10, ge=1, le=50)
+
+    @field_validator("report_utc_offset")
+    @classmethod
+    def _offset(cls, value: str) -> str:
+        from por.core.reserve_report import parse_utc_offset
+
+        try:
+            parse_utc_offset(value)
+        except InputError as e:
+            raise ValueError(e.message) from None
+        return value
+
+    @field_validator("explorers", "chain_names")
+    @classmethod
+    def _chain_ids(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for chain_id in value:
+            if not _CAIP2.fullmatch(chain_id):
+                raise ValueError(f"{chain_id!r} is not a CAIP-2 chain id (eip155:1, solana:…)")
+        return value
+
+    def site(self) -> dict[str, Any]:
+        """What /v1/site serves to the pages."""
+        return {
+            "report_utc_offset": self.report_utc_offset,
+            "holder_history": self.holder_history,
+            "chain_names": dict(self.chain_names),
+            "explorers": {
+                k: {f: u for f in _URL_FIELDS if (u := getattr(v, f)) is not None}
+                for k, v in self.explorers.items()
+            },
+        }
+
+
 # --- the file -----------------------------------------------------------------------------
 
 
@@ -445,6 +514,7 @@ class Config(_Table):
     policy: dict[str, Any] = {}  # checked by por.core.policy.Policy.from_dict
     allocation: AllocationConfig = AllocationConfig()
     oracle: OracleConfig | None = None
+    disclosure: DisclosureConfig = DisclosureConfig()
     publishing: dict[str, Any] = {}  # reserved: accepted and not read
     _path: Path = PrivateAttr(default=Path("por.toml"))
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, assert_never
 
 from por.core.attestation import AllocationPolicy, Token
+from por.core.dsse import Signer
 from por.crashpoints import crashpoint
 from por.errors import ConfigError, PorError
 from por.oracle.base import Publisher
@@ -385,8 +386,16 @@ class Service:
                 stale_after_s=None if self.alerter is None else self.alerter.stale_after_s,
                 auditor_token=auditor_token,
                 statements=None if self.raw_store is None else self._statement,
+                site=self.cfg.disclosure.site(),
+                report_signers=self._report_signers,
             )
         )
+
+    def _report_signers(self, at: datetime) -> list[Signer]:
+        """The issuer keys valid at a reserve report's generated_at (as for attestations)."""
+        if self.deps.signers_at is not None:
+            return list(self.deps.signers_at(at))
+        return list(self.deps.signers)
 
     def start_api(self) -> uvicorn.Server:
         """Serve the API in a background thread (no signal handlers there); returns the server."""

@@ -398,6 +398,21 @@ class Store:
         rows = self._db.read(lambda s: list(s.scalars(q)))
         return [_stored(r) for r in rows]
 
+    def as_of_between(self, start: datetime, end: datetime) -> builtins.list[tuple[int, datetime]]:
+        """(sequence, as_of) of every attestation with start <= as_of < end, by sequence.
+
+        For the periodic reserve report (por.report): it reads a period's attestations by
+        their as_of, which need not grow with the sequence (a point-in-time attestation).
+        """
+        rows = self._db.read(
+            lambda s: s.execute(
+                select(AttestationRow.sequence, AttestationRow.as_of)
+                .where(AttestationRow.as_of >= start, AttestationRow.as_of < end)
+                .order_by(AttestationRow.sequence)
+            ).all()
+        )
+        return [(int(r[0]), r[1] if r[1].tzinfo else r[1].replace(tzinfo=UTC)) for r in rows]
+
     def round_secret(self, sequence: int) -> bytes:
         """The round secret behind one attestation's salts (operator use only)."""
         row = self._db.read(lambda s: s.get(AttestationRow, sequence))

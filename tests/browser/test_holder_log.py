@@ -101,12 +101,12 @@ def test_holder_page_requires_witness_cosignatures(site: Site, page: Any) -> Non
     expect(page.locator("#details")).to_contain_text("leaf 2 of 3")
     shot(page, "holder-witnessed")
     verdict = lookup(page, site.good, account, "?witnesses=2")
-    expect(verdict).to_have_class("verdict bad", timeout=10_000)
+    expect(verdict).to_have_class("verdict failed", timeout=10_000)
     expect(verdict).to_contain_text("1 valid witness cosignature(s), 2 required")
 
 
 def test_holder_page_refuses_a_checkpoint_not_signed_by_the_log_key(site: Site, page: Any) -> None:  # noqa: F811
     account = sorted(site.world.holders)[2]
     verdict = lookup(page, site.wrong_log_key, account, "")
-    expect(verdict).to_have_class("verdict bad", timeout=10_000)
+    expect(verdict).to_have_class("verdict failed", timeout=10_000)
     expect(verdict).to_contain_text("no signature by the log key")

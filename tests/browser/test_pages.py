@@ -13,6 +13,7 @@ import base64
 import copy
 import hashlib
 import json
+import re
 import socket
 import threading
 import time
@@ -52,10 +53,9 @@ pytestmark = [
 
 
 def fmt_units(value: int, decimals: int) -> str:
-    """What common.js formatUnits shows: grouped whole part, fraction cut, >= 2 places."""
+    """What common.js formatUnits shows in English: grouped, exact, every decimal place."""
     whole, frac = divmod(value, 10**decimals)
-    digits = str(frac).rjust(decimals, "0").rstrip("0").ljust(min(2, decimals), "0")
-    return f"{whole:,}.{digits}" if decimals else f"{whole:,}"
+    return f"{whole:,}.{str(frac).rjust(decimals, '0')}" if decimals else f"{whole:,}"
 
 
 @dataclass
@@ -137,7 +137,7 @@ def test_dashboard_shows_latest_and_follows_new_attestations(served: Served, pag
     dec = doc["token"]["decimals"]
     page.goto(f"{served.base}/?poll=300")
     expect(page.locator("#sequence")).to_have_text(f"#{latest['sequence']}")
-    expect(page.locator("#status")).to_have_text(doc["totals"]["status"])
+    expect(page.locator("#status")).to_have_attribute("data-status", doc["totals"]["status"])
     expect(page.locator("#ratio")).to_have_text(doc["totals"]["ratio"])
     expect(page.locator("#eligible")).to_have_text(
         fmt_units(int(doc["totals"]["eligible_reserves"]), dec)
@@ -151,7 +151,7 @@ def test_dashboard_shows_latest_and_follows_new_attestations(served: Served, pag
     for i, c in enumerate(doc["chains"]):
         row = rows.nth(i)
         expect(row).to_contain_text(c["chain_id"])
-        expect(row).to_contain_text(str(c["block"]["number"]))
+        expect(row).to_contain_text(f"{c['block']['number']:,}")
         expect(row).to_contain_text(fmt_units(int(c["circulating_supply"]), dec))
         # this chain's mint budget and what consumers comparing totalSupply() may still mint
         expect(row).to_contain_text(fmt_units(int(c["budget"]), dec))
@@ -170,8 +170,11 @@ def test_dashboard_shows_latest_and_follows_new_attestations(served: Served, pag
     built = served.world.record(served.store, reserves_pct=95)
     att = built.attestation
     expect(page.locator("#sequence")).to_have_text(f"#{att.sequence}", timeout=10_000)
-    expect(page.locator("#status")).to_have_text("UNDER_COLLATERALIZED")
+    expect(page.locator("#status")).to_have_text("Under-collateralized")
     expect(page.locator("#status")).to_have_class("badge UNDER_COLLATERALIZED")
+    shortfall = att.totals.circulating_supply - att.totals.eligible_reserves
+    expect(page.locator("#headroom-label")).to_have_text("Shortfall")
+    expect(page.locator("#headroom")).to_have_text(fmt_units(shortfall, dec))
     expect(page.locator("#ratio")).to_have_text(str(att.totals.ratio))
     expect(page.locator("#eligible")).to_have_text(fmt_units(att.totals.eligible_reserves, dec))
     expect(page.locator("#history")).to_have_attribute("data-points", "4")
@@ -195,7 +198,7 @@ def test_holder_page_accepts_a_real_proof(served: Served, page: Any) -> None:
     verdict = page.locator("#verdict")
     expect(verdict).to_have_class("verdict ok", timeout=10_000)
     expect(verdict).to_contain_text(
-        f"Included: {account} holds {fmt_units(balance, 6)} CNHC "
+        f"Included and verified: {account} holds {fmt_units(balance, 6)} CNHC "
         f"in attestation #{latest['sequence']}"
     )
     expect(page.locator("#details")).to_contain_text("issuer key")
@@ -211,8 +214,8 @@ def test_holder_page_accepts_a_real_proof(served: Served, page: Any) -> None:
 
     page.fill("#account", "eip155:1:0x" + "99" * 20)
     page.click("#check")
-    expect(verdict).to_have_class("verdict bad")
-    expect(verdict).to_contain_text("Proof does NOT verify: no proof:")
+    expect(verdict).to_have_class("verdict absent")
+    expect(verdict).to_contain_text("Not in this attestation")
 
 
 @pytest.mark.parametrize("tamper", ["balance", "path_bit", "root_sum", "mismatched_root"])
@@ -240,8 +243,8 @@ def test_holder_page_rejects_tampered_proofs(served: Served, page: Any, tamper: 
     page.fill("#pasted", json.dumps(body))
     page.click("#verify-pasted")
     verdict = page.locator("#verdict")
-    expect(verdict).to_have_class("verdict bad", timeout=10_000)
-    expect(verdict).to_contain_text("Proof does NOT verify:")
+    expect(verdict).to_have_class("verdict failed", timeout=10_000)
+    expect(verdict).to_contain_text("Verification FAILED:")
     expect(verdict).to_contain_text(want)
     shot(page, f"holder-rejected-{tamper}")
 
@@ -440,7 +443,7 @@ def test_holder_page_refuses_an_attestation_signed_outside_the_key_window(
     page.fill("#account", account)
     page.click("#check")
     verdict = page.locator("#verdict")
-    expect(verdict).to_have_class("verdict bad", timeout=10_000)
+    expect(verdict).to_have_class("verdict failed", timeout=10_000)
     expect(verdict).to_contain_text("signature does not verify")
     expect(verdict).to_contain_text("expired")
     shot(page, "holder-key-expired")
@@ -488,7 +491,8 @@ def test_dashboard_warns_when_the_latest_attestation_is_stale(
     banner = page.locator("#stale")
     expect(banner).to_be_visible(timeout=10_000)
     expect(banner).to_contain_text("stale")
-    expect(banner).to_contain_text("more than 10800 s")
+    expect(banner).to_contain_text(re.compile(r"the latest attestation is \d+ d( \d+ h)? old"))
+    expect(banner).to_contain_text("an alert is raised after 3 h")
     shot(page, "dashboard-stale")
     page.goto(f"{served.base}/?poll=300")  # fresh (no stale limit): no banner
     expect(page.locator("#status")).not_to_have_text("—", timeout=10_000)

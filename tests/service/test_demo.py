@@ -57,6 +57,11 @@ def test_demo_runs_attests_and_publishes(tmp_path: Path) -> None:
     env2 = Envelope.from_json_bytes((att_dir / "00000002.dsse.json").read_bytes())
     att = verify_attestation_envelope(env2, keys, now=datetime.now(UTC))
     assert att.sequence == 2 and att.totals.status == "FULLY_BACKED"
+    # reserves follow the supply minted for --holders (60 holders once gave a ratio of 150)
+    assert att.totals.ratio is not None and "1.00" <= att.totals.ratio < "1.06"
+    usd = [r for r in att.reserves if r.currency == "USD"]
+    assert usd and all(r.fx is not None and r.eligible_value > 0 for r in usd)
+    assert "scenario backed: reserves sized to 1.05 x" in out
     assert {c.chain_id[:7] for c in att.chains} == {"eip155:", "solana:"}
     # treasury and bridge escrow are excluded from circulation on chain 1
     eth = next(c for c in att.chains if c.chain_id == "eip155:1")

@@ -15,7 +15,9 @@ from por.api.routes import (
     oracles,
     pages,
     proofs,
+    reports,
     service,
+    site,
     statements,
     tiles,
 )
@@ -29,6 +31,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     tiles.router,
     statements.router,
     oracles.router,
+    reports.router,
+    site.router,
     service.router,
     admin.router,
     pages.router,

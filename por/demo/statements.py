@@ -57,11 +57,63 @@ def sample_documents(
     return [(n, shift_dates((SAMPLES_DIR / n).read_bytes(), delta)) for n in names]
 
 
+def _amount(minor: int) -> str:
+    return f"{minor // 100}.{minor % 100:02d}"
+
+
+def camt053(
+    *,
+    account: str,
+    day: date,
+    opening_minor: int,
+    entries: list[tuple[str, int, str, str]],
+    custodian: str = CUSTODIAN,
+    currency: str = "CNH",
+    statement_id: str | None = None,
+) -> bytes:
+    """A camt.053.001.08 end-of-day statement of one account for `day` (Hong Kong), with
+    booked entries `(kind "credit"|"debit", amount in cents, remittance text, bank ref)`;
+    the closing balance is the opening plus the entries. For the demo's and the tests'
+    reconciled flows."""
+    closing = opening_minor + sum(a if k == "credit" else -a for k, a, _, _ in entries)
+    created = (day + timedelta(days=1)).isoformat() + "T06:15:02+08:00"
+    sid = statement_id or f"HTBK-STMT-{day:%Y%m%d}-{account[-4:]}"
+
+    def bal(code: str, minor: int) -> str:
+        ind = "CRDT" if minor >= 0 else "DBIT"
+        return (
+            f"<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp>"
+            f'<Amt Ccy="{currency}">{_amount(abs(minor))}</Amt><CdtDbtInd>{ind}</CdtDbtInd>'
+            f"<Dt><Dt>{day.isoformat()}</Dt></Dt></Bal>"
+        )
+
+    ntries = "".join(
+        f"<Ntry><NtryRef>{ref}</NtryRef><Amt Ccy=\"{currency}\">{_amount(a)}</Amt>"
+        f"<CdtDbtInd>{'CRDT' if k == 'credit' else 'DBIT'}</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>"
+        f"<BookgDt><Dt>{day.isoformat()}</Dt></BookgDt><ValDt><Dt>{day.isoformat()}</Dt></ValDt>"
+        f"<AcctSvcrRef>{ref}</AcctSvcrRef>"
+        f"<NtryDtls><TxDtls><RmtInf><Ustrd>{text}</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>"
+        for k, a, text, ref in entries
+    )
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08">'
+        f"<BkToCstmrStmt><GrpHdr><MsgId>{sid}</MsgId><CreDtTm>{created}</CreDtTm></GrpHdr>"
+        f"<Stmt><Id>{sid}</Id><CreDtTm>{created}</CreDtTm>"
+        f"<Acct><Id><Othr><Id>{account}</Id></Othr></Id><Ccy>{currency}</Ccy>"
+        f"<Svcr><FinInstnId><Nm>{custodian}</Nm></FinInstnId></Svcr></Acct>"
+        f"{bal('OPBD', opening_minor)}{bal('CLBD', closing)}{bal('CLAV', closing)}"
+        f"{ntries}</Stmt></BkToCstmrStmt></Document>\n"
+    )
+    return xml.encode()
+
+
 __all__ = [
     "CUSTODIAN",
     "DEMO_FILES",
     "SAMPLES_DIR",
     "SAMPLE_DAY",
+    "camt053",
     "sample_documents",
     "shift_dates",
 ]

@@ -41,11 +41,11 @@ from por.chains.base import (
     EXCLUSION_REASONS,
     AsOfRefusedError,
     BalanceDifference,
-    HistoricalStateError,
     BlockRef,
     ChainSnapshot,
     EndpointNote,
     ExcludedAccount,
+    HistoricalStateError,
     SupplyMismatch,
 )
 from por.chains.evm_rpc import (
@@ -559,7 +559,7 @@ class EvmChainReader:
                     )
                 if t.kind == "transfer" and balances is not None:
                     self._apply(balances, t)
-                if flows is not None and (t.sender == _ZERO or t.recipient == _ZERO):
+                if flows is not None and _ZERO in (t.sender, t.recipient):
                     found.append(t)
             transfers += len(logs)
             progress.update(b - start + 1, blocks=b - start + 1, transfers=transfers)
@@ -804,7 +804,8 @@ class EvmChainReader:
         if first.timestamp > target:
             raise AsOfRefusedError(
                 f"{format_time(when)} is before the token's deployment: start_block "
-                f"{self.start_block} is at {format_time(datetime.fromtimestamp(first.timestamp, UTC))}",
+                f"{self.start_block} is at "
+                f"{format_time(datetime.fromtimestamp(first.timestamp, UTC))}",
                 where=self.chain_id,
             )
         if head.timestamp <= target:

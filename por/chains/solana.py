@@ -641,7 +641,7 @@ class SolanaReader:
         flows = list(state.flows) if state else []
         until = state.until_signature if state else None
         new = self._signatures(until, slot)
-        for sig, _slot_ in new:
+        for sig, _ in new:
             flows.extend(self.read_transaction_flows(chain_id, sig))
         if new:
             self.flow_store.save(
@@ -843,12 +843,12 @@ def build_snapshot(
 
 
 __all__ = [
+    "TOKEN_2022_PROGRAM_ID",
+    "TOKEN_PROGRAM_ID",
     "FileFlowStore",
     "FlowState",
     "FlowStore",
     "MemoryFlowStore",
-    "TOKEN_2022_PROGRAM_ID",
-    "TOKEN_PROGRAM_ID",
     "SolanaAnswerError",
     "SolanaForeignAccountError",
     "SolanaReader",
@@ -860,7 +860,7 @@ __all__ = [
     "TokenAccount",
     "build_snapshot",
     "chain_id_from_genesis",
-    "parse_transaction_flows",
     "endpoint_label",
     "parse_pubkey",
+    "parse_transaction_flows",
 ]

@@ -115,10 +115,11 @@ def _cmd_attest(args: argparse.Namespace) -> int:
     kind = "" if when is None else f" point-in-time as of {args.as_of}"
     print(f"attestation {result.sequence}{kind} {result.status} digest {result.digest}")
     if att.point_in_time is not None:
+        blocks = {x.chain_id: x.block.number for x in att.chains}
         for c in att.point_in_time.chains:
             print(
-                f"  {c.chain_id}: block {next(x.block.number for x in att.chains if x.chain_id == c.chain_id)} "
-                f"from {c.source}, {c.gap_s} s before the as-of"
+                f"  {c.chain_id}: block {blocks[c.chain_id]} from {c.source}, "
+                f"{c.gap_s} s before the as-of"
             )
     for r in result.reasons:
         print(f"  reason: {r}")

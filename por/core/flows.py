@@ -84,8 +84,8 @@ def reference_tokens(*texts: str | None) -> tuple[str, ...]:
     for text in texts:
         if not text:
             continue
-        for tok in _REF_RE.findall(text.upper()):
-            tok = tok.strip("-_/.")
+        for found in _REF_RE.findall(text.upper()):
+            tok = found.strip("-_/.")
             if (
                 len(tok) >= 3
                 and any(c.isdigit() for c in tok)
@@ -440,7 +440,7 @@ def in_range(params: FlowParams, f: ChainFlow | BankEntry) -> bool:
     return f.booked_to >= params.from_time and f.booked_from <= params.to_time
 
 
-def reconcile(
+def reconcile(  # noqa: PLR0912, PLR0915 - the rule's four steps, in order
     flows: Iterable[ChainFlow], entries: Iterable[BankEntry], params: FlowParams
 ) -> Reconciliation:
     """Match (module docstring, steps 1-4); deterministic for any input order."""
@@ -697,12 +697,12 @@ __all__ = [
     "CHAIN_KINDS",
     "MATCHES_FORMAT",
     "BankEntry",
-    "ChainSource",
-    "account_ref",
     "ChainFlow",
+    "ChainSource",
     "FlowParams",
     "Match",
     "Reconciliation",
+    "account_ref",
     "check_matches",
     "entry_id",
     "in_range",

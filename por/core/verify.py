@@ -36,7 +36,6 @@ from por.core.attestation import (
     verify_chain,
 )
 from por.core.budgets import budget_problems
-from por.core.flows import BankEntry, ChainFlow, check_matches
 from por.core.canonical import loads_strict
 from por.core.dsse import (
     Envelope,
@@ -47,6 +46,7 @@ from por.core.dsse import (
     pae,
     verify_envelope,
 )
+from por.core.flows import BankEntry, ChainFlow, check_matches
 from por.core.mst import InclusionProof
 from por.core.note import VerifierKey
 from por.core.times import format_time, parse_time
@@ -573,7 +573,8 @@ def check_ledger(current: Attestation | None) -> CheckResult:
         return CheckResult(name="ledger", status=FAIL, detail="; ".join(problems))
     cats = ", ".join(f"{k} {v}" for k, v in led.categories if v)
     srcs = ", ".join(
-        f"{x.name} {x.sha256[:12]}… ({'signed ' + x.signed_by[:12] + '…' if x.signed_by else 'hash only'})"
+        f"{x.name} {x.sha256[:12]}… "
+        + (f"(signed {x.signed_by[:12]}…)" if x.signed_by else "(hash only)")
         for x in led.sources
     )
     return CheckResult(

@@ -11,8 +11,9 @@ entries reappear, booked, in the end-of-day camt.053.
 Each entry becomes a `por.core.flows.BankEntry` in TOKEN base units (an entry in another
 currency than the token's is not a token flow and is left out; a scale that would lose a
 digit is refused). Only accounts named in `accounts` (by `account_ref`, computed from
-`account_key`: letters and digits of the number) are read when that set is given. The reference tokens kept are those
-with a digit (docs/ledger.md): names never reach the published match list.
+`account_key`: letters and digits of the number) are read when that set is given. The
+reference tokens kept are those with a digit (docs/ledger.md): names never reach the
+published match list.
 
 No I/O: bytes in, entries out. Errors: `StatementParseError` naming the file and place,
 only for what the statement parsers refuse anyway (the file is parsed by them first);
@@ -41,17 +42,17 @@ from por.custodians.camt import (
 )
 from por.custodians.model import StatementParseError, account_key, mask_account, quote
 from por.custodians.mt940 import (
-    DEFAULT_ENCODING,
     _ENTRY_RE,
-    _amount as _mt_amount,
-)
-from por.custodians.mt940 import (
+    DEFAULT_ENCODING,
     _balance,
     _FieldError,
     _split_fields,
     _yymmdd,
     decode_text,
     split_account,
+)
+from por.custodians.mt940 import (
+    _amount as _mt_amount,
 )
 
 ENTRY_FORMATS = ("camt.053", "mt940")

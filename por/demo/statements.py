@@ -88,7 +88,7 @@ def camt053(
         )
 
     ntries = "".join(
-        f"<Ntry><NtryRef>{ref}</NtryRef><Amt Ccy=\"{currency}\">{_amount(a)}</Amt>"
+        f'<Ntry><NtryRef>{ref}</NtryRef><Amt Ccy="{currency}">{_amount(a)}</Amt>'
         f"<CdtDbtInd>{'CRDT' if k == 'credit' else 'DBIT'}</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>"
         f"<BookgDt><Dt>{day.isoformat()}</Dt></BookgDt><ValDt><Dt>{day.isoformat()}</Dt></ValDt>"
         f"<AcctSvcrRef>{ref}</AcctSvcrRef>"

@@ -506,7 +506,7 @@ def _evidence_cell(text: str, where: str) -> dict[str, str]:
     return out
 
 
-def parse_ledger_csv(
+def parse_ledger_csv(  # noqa: PLR0912 - one refusal per branch
     data: bytes,
     *,
     name: str,
@@ -548,7 +548,7 @@ def parse_ledger_csv(
         r = dict(zip(header, (c.strip() for c in row), strict=True))
         this = (r["ledger_id"], r["as_of"], r["issuer"], r["currency"])
         if ident is None:
-            iss, ledger_id, currency = _header(
+            iss, _ledger_id, currency = _header(
                 name=name,
                 issuer=r["issuer"],
                 ledger_id=r["ledger_id"],

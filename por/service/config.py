@@ -17,9 +17,9 @@ the keys are listed in docs/configuration.md.
 
 import re
 import tomllib
-from datetime import UTC, datetime
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 

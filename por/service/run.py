@@ -67,13 +67,13 @@ from por.core.attestation import (
     decode_attestation,
     verify_consistency,
 )
-from por.core.flows import BankEntry, ChainSource, FlowParams, in_range, reconcile
-from por.core.times import format_time
 from por.core.budgets import with_budgets
 from por.core.dsse import Signer, sign_envelope
+from por.core.flows import BankEntry, ChainSource, FlowParams, in_range, reconcile
 from por.core.mst import derive_salt
 from por.core.policy import assess
 from por.core.sumtree import SumTree
+from por.core.times import format_time
 from por.core.tlog import Checkpoint, NoteSigner, sign_checkpoint
 from por.crashpoints import crashpoint
 from por.errors import ChainError, InputError, PorError

@@ -16,11 +16,11 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from por.chains.base import ChainSnapshot
 from por.core.attestation import Attestation
 from por.core.dsse import Envelope
 from por.core.sumtree import SumTree
 from por.core.tlog import Checkpoint, LogTree, envelope_leaf_hash
-from por.chains.base import ChainSnapshot
 from por.store.base import (
     Publication,
     Recorded,

@@ -70,7 +70,7 @@ def _day(d0: date, k: int) -> date:
 
 
 @pytest.fixture(scope="module")
-def timeline() -> Iterator[Timeline]:  # noqa: PLR0915 - the story, step by step
+def timeline() -> Iterator[Timeline]:
     d0 = (datetime.now(HKT) - timedelta(days=7)).date()
     genesis = datetime(d0.year, d0.month, d0.day, 0, 0, tzinfo=HKT)
     node = AnvilNode(chain_id=31337, extra_args=["--timestamp", str(_ts(genesis))]).start()
@@ -281,7 +281,7 @@ def test_every_mint_and_burn_is_matched_or_named(regular: Any, timeline: Timelin
 
 
 def test_the_match_list_names_each_story(regular: Any, harness: Harness) -> None:
-    result, att, _ = regular
+    result, _, _ = regular
     data = harness.store.matches(result.sequence)
     assert data is not None
     doc = parse_matches(data)
@@ -305,7 +305,7 @@ def test_the_match_list_names_each_story(regular: Any, harness: Harness) -> None
     assert len(twice) == 2 and sum(f["id"] in unmatched for f in twice) == 1
     paid = [e for e in entries.values() if e["kind"] == "debit" and "R-2" in e["references"]]
     assert len(paid) == 2 and sum(e["id"] in unmatched for e in paid) == 1
-    late = [e for e in entries.values() if e["amount"] == str(650 * UNIT)][0]
+    late = next(e for e in entries.values() if e["amount"] == str(650 * UNIT))
     assert late["id"] in unmatched and flow("mint", 650)[0]["id"] in unmatched
     assert by[flow("mint", 900)[0]["id"]][1] == "amount"
     interest = [e for e in entries.values() if e["ignored"] == "INTEREST"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from por.errors import MismatchError, SourceError
 from por.ledger.export import LedgerParseError, parse_ledger
 from por.ledger.liabilities import Candidate, select_exports
 from por.ledger.sources import (
@@ -26,7 +27,6 @@ from por.ledger.sources import (
     key_id,
     sign_export,
 )
-from por.errors import MismatchError, SourceError
 
 SEED = hashlib.sha256(b"ledger key").digest()
 OTHER_SEED = hashlib.sha256(b"someone else").digest()

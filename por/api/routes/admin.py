@@ -19,7 +19,6 @@ from por.chains.base import AsOfRefusedError, HistoricalStateError
 from por.core.times import parse_time_with_offset
 from por.errors import InputError, PorError
 
-
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 

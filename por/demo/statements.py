@@ -11,7 +11,7 @@ I/O: reads the packaged sample files only.
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
@@ -70,13 +70,19 @@ def camt053(
     custodian: str = CUSTODIAN,
     currency: str = "CNH",
     statement_id: str | None = None,
+    at: datetime | None = None,
 ) -> bytes:
     """A camt.053.001.08 end-of-day statement of one account for `day` (Hong Kong), with
     booked entries `(kind "credit"|"debit", amount in cents, remittance text, bank ref)`;
-    the closing balance is the opening plus the entries. For the demo's and the tests'
-    reconciled flows."""
+    the closing balance is the opening plus the entries. With `at`, a statement cut at
+    that instant instead (balances and bookings dated `DtTm`), as banks send several a day.
+    For the demo's and the tests' reconciled flows."""
     closing = opening_minor + sum(a if k == "credit" else -a for k, a, _, _ in entries)
     created = (day + timedelta(days=1)).isoformat() + "T06:15:02+08:00"
+    when = f"<Dt>{day.isoformat()}</Dt>"
+    if at is not None:
+        created = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = f"<DtTm>{created}</DtTm>"
     sid = statement_id or f"HTBK-STMT-{day:%Y%m%d}-{account[-4:]}"
 
     def bal(code: str, minor: int) -> str:
@@ -84,13 +90,13 @@ def camt053(
         return (
             f"<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp>"
             f'<Amt Ccy="{currency}">{_amount(abs(minor))}</Amt><CdtDbtInd>{ind}</CdtDbtInd>'
-            f"<Dt><Dt>{day.isoformat()}</Dt></Dt></Bal>"
+            f"<Dt>{when}</Dt></Bal>"
         )
 
     ntries = "".join(
         f'<Ntry><NtryRef>{ref}</NtryRef><Amt Ccy="{currency}">{_amount(a)}</Amt>'
         f"<CdtDbtInd>{'CRDT' if k == 'credit' else 'DBIT'}</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>"
-        f"<BookgDt><Dt>{day.isoformat()}</Dt></BookgDt><ValDt><Dt>{day.isoformat()}</Dt></ValDt>"
+        f"<BookgDt>{when}</BookgDt><ValDt>{when}</ValDt>"
         f"<AcctSvcrRef>{ref}</AcctSvcrRef>"
         f"<NtryDtls><TxDtls><RmtInf><Ustrd>{text}</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>"
         for k, a, text, ref in entries

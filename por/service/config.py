@@ -221,6 +221,9 @@ class EvmChainConfig(_Exclusions):
     # the token also emits Mint/Burn(address indexed, uint256, bytes32 reference): the
     # flow reconciliation matches by those references (docs/ledger.md)
     reference_events: bool = False
+    # with [reconciliation]: this chain's mints and burns are matched (false: left out,
+    # and the attestation's reconciliation names only the chains it covers)
+    reconcile: bool = True
 
     @field_validator("chain_id")
     @classmethod
@@ -251,6 +254,7 @@ class SolanaChainConfig(_Exclusions):
     rpc_url: str
     mint: str
     memo_keypair: ConfigPath | None = None  # Solana CLI keypair file: publish memos
+    reconcile: bool = True  # with [reconciliation]: match this chain's mintTo/burn
 
 
 class FakeChainConfig(_Table):

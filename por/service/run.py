@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from por.chains.base import ChainReader, ChainSnapshot, HistoricalStateError
@@ -307,7 +307,7 @@ def _reconcile(
     f = deps.flows
     read = [s for s in snapshots if s.flows_from_block is not None]
     params = FlowParams(
-        from_time=min(f.start, as_of),
+        from_time=min(f.start.astimezone(UTC).replace(microsecond=0), as_of),
         to_time=as_of,
         window_s=f.window_s,
         max_age_s=f.max_age_s,
@@ -352,12 +352,14 @@ def attest_once(deps: RunDeps, *, as_of: datetime | None = None) -> RunResult:  
     pit_chains: list[PointInTimeChain] = []
     reasons: list[str] = []
     if as_of is None:
-        as_of = deps.clock()
+        # whole seconds in UTC, as the document says it (the reconciliation ends there too)
+        as_of = deps.clock().astimezone(UTC).replace(microsecond=0)
         snapshots = snapshot_chains(deps.chains)
     else:
         now = deps.clock()
         if as_of.tzinfo is None:
             raise InputError("the as-of time needs a time zone", where="--as-of")
+        as_of = as_of.astimezone(UTC).replace(microsecond=0)
         if as_of > now:
             raise InputError(
                 f"{format_time(as_of)} is in the future (now {format_time(now)}): an "

@@ -198,7 +198,7 @@ def build_chain(
             max_log_range=chain.max_log_range,
             spot_checks=chain.spot_checks,
             expected_decimals=cfg.token.decimals,
-            collect_flows=cfg.reconciliation is not None,
+            collect_flows=cfg.reconciliation is not None and chain.reconcile,
             reference_events=chain.reference_events,
         )
         publisher: Publisher | None = None
@@ -234,7 +234,7 @@ def build_chain(
             chain_id=chain.chain_id,
             exclusions=chain.exclusions(),
             expected_decimals=cfg.token.decimals,
-            collect_flows=cfg.reconciliation is not None,
+            collect_flows=cfg.reconciliation is not None and chain.reconcile,
             flow_store=FileFlowStore(cfg.service.data_dir / "index"),
         )
         sol_publisher: Publisher | None = None

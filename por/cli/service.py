@@ -175,7 +175,7 @@ def _sequence(store: Any, wanted: int | None) -> int:
     if wanted is not None:
         store.get(wanted)  # raises naming the unknown sequence
         return wanted
-    latest = store.latest()
+    latest = store.latest_regular()  # as the API's /latest: never a point-in-time one
     if latest is None:
         raise InputError("no attestation has been recorded yet")
     return int(latest.sequence)

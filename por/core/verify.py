@@ -233,6 +233,7 @@ def check_format(envelope: Envelope) -> tuple[CheckResult, Attestation | None]:
     detail = (
         f"{att.format} sequence {att.sequence}, issued {format_time(att.issued_at)}, "
         f"as of {format_time(att.as_of)}"
+        + (" (point-in-time)" if att.is_point_in_time else "")
     )
     return CheckResult(name="format", status=PASS, detail=detail), att
 

@@ -354,10 +354,12 @@ class Store:
         return None if seq is None else int(seq)
 
     def latest_issued(self) -> tuple[int, datetime] | None:
-        """(sequence, issued_at) of the latest attestation: /healthz and the stale alarm."""
+        """(sequence, issued_at) of the latest regular attestation: /healthz and the stale
+        alarm (a point-in-time attestation, however new, says nothing about the present)."""
         row = self._db.read(
             lambda s: s.execute(
                 select(AttestationRow.sequence, AttestationRow.issued_at)
+                .where(AttestationRow.kind == KIND_REGULAR)
                 .order_by(AttestationRow.sequence.desc())
                 .limit(1)
             ).first()

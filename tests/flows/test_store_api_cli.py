@@ -109,6 +109,7 @@ def test_store_api_and_verify(store: Store, tmp_path: Path) -> None:
         pit = r.json()["sequence"]
         assert pit == second.sequence + 1
         assert client.get("/v1/attestations/latest").json()["sequence"] == second.sequence
+        assert client.get("/healthz").json()["latest_sequence"] == second.sequence
         doc = client.get(f"/v1/attestations/{pit}").json()["attestation"]
         assert doc["kind"] == "point-in-time"
         assert doc["point_in_time"]["chains"][0]["source"] == "recorded-snapshot"

@@ -232,8 +232,7 @@ def check_format(envelope: Envelope) -> tuple[CheckResult, Attestation | None]:
         return _fail("format", e), None
     detail = (
         f"{att.format} sequence {att.sequence}, issued {format_time(att.issued_at)}, "
-        f"as of {format_time(att.as_of)}"
-        + (" (point-in-time)" if att.is_point_in_time else "")
+        f"as of {format_time(att.as_of)}" + (" (point-in-time)" if att.is_point_in_time else "")
     )
     return CheckResult(name="format", status=PASS, detail=detail), att
 

@@ -28,7 +28,7 @@ from pathlib import Path
 POR = Path(__file__).resolve().parents[1] / "por"
 
 # rule 1: packages of the product that never import the demo world
-NO_DEMO = ("chains", "custodians", "core", "store", "oracle")
+NO_DEMO = ("chains", "custodians", "core", "store", "oracle", "ledger")
 NO_DEMO_EXCEPT = {"oracle/compile.py"}  # a tool (solcjs), never imported at run time
 # rule 1, second half: these may import por.demo lazily (inside a function) only
 DEMO_LAZY_ONLY = ("service", "api")

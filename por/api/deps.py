@@ -41,6 +41,10 @@ class ApiDeps:
     keys: Mapping[str, Any]  # the published key set, KeySet.to_dict() form
     admin_token: str | None = None  # None: the admin routes always answer 401
     trigger: Callable[[], int] | None = None  # runs one attestation, returns its sequence
+    # runs one point-in-time attestation as of a past time (None: the route answers 503)
+    trigger_as_of: Callable[[datetime], int] | None = None
+    # the match list of an attestation's flow reconciliation, by sequence (None: 503)
+    matches: Callable[[int], bytes | None] | None = None
     proof_rate_limit: RateLimit | None = field(default_factory=RateLimit)
     clock: Callable[[], float] = time.monotonic  # seconds; for the rate limiter
     static_dir: Path = STATIC_DIR
@@ -229,7 +233,9 @@ def not_found(message: str) -> HTTPException:
 
 
 def latest_sequence_or_404(store: Store) -> int:
-    seq = store.latest_sequence()
+    """The latest regular attestation: a point-in-time one (as of a past time) is in the
+    history and the log, but never "latest"."""
+    seq = store.latest_regular_sequence()
     if seq is None:
         raise not_found("no attestation has been recorded yet")
     return seq

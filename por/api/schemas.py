@@ -105,6 +105,78 @@ class PreviousOut(_Model):
     digest: str = Hex32
 
 
+class LedgerSourceOut(_Model):
+    name: str
+    format: str
+    id: str
+    as_of: str
+    sha256: str = Hex32
+    signed_by: str | None = Field(description="key id of the verified signature; null: hash only")
+    accounts: int
+    total: str
+
+
+class LedgerEvidenceOut(_Model):
+    account: str
+    category: str
+    balance: str
+    evidence: dict[str, str]
+
+
+class LedgerOut(_Model):
+    """Off-chain liabilities (`ledger:` leaves of the sum tree), by category."""
+
+    sources: list[LedgerSourceOut]
+    categories: dict[str, str]
+    total: str
+    evidence: list[LedgerEvidenceOut]
+
+
+class FlowTallyOut(_Model):
+    matched: int
+    matched_sum: str
+    unmatched: int
+    unmatched_sum: str
+
+
+class FlowRangeOut(_Model):
+    chain_id: str
+    from_block: int
+    to_block: int
+
+
+class ReconciliationOut(_Model):
+    """Mints and burns matched with bank credits and debits (por-flows-v1)."""
+
+    rule: str
+    from_: str = Field(alias="from")
+    to: str
+    window_s: int
+    max_age_s: int
+    tolerance: str | None
+    chains: list[FlowRangeOut]
+    statements: list[str]
+    mints: FlowTallyOut
+    burns: FlowTallyOut
+    credits: FlowTallyOut
+    debits: FlowTallyOut
+    ignored: int
+    overdue: int
+    overdue_sum: str
+    matches_sha256: str = Hex32
+
+
+class PointInTimeChainOut(_Model):
+    chain_id: str
+    source: Literal["archive-state", "recorded-snapshot"]
+    gap_s: int
+
+
+class PointInTimeOut(_Model):
+    requested: str
+    chains: list[PointInTimeChainOut]
+
+
 class AttestationDocumentOut(_Model):
     format: Literal["por-attestation-v1"]
     sequence: int
@@ -119,6 +191,14 @@ class AttestationDocumentOut(_Model):
     allocation: AllocationOut | None = Field(
         default=None, description="the rule of the chains' budgets; absent in older documents"
     )
+    ledger: LedgerOut | None = Field(default=None, description="off-chain liabilities")
+    reconciliation: ReconciliationOut | None = Field(
+        default=None, description="the flow reconciliation; its match list at /v1/reconciliation"
+    )
+    kind: Literal["point-in-time"] | None = Field(
+        default=None, description="present only on attestations as of a past time"
+    )
+    point_in_time: PointInTimeOut | None = None
 
 
 class SignatureOut(_Model):

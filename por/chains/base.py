@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from por.core.flows import ChainFlow
+from por.errors import ChainError
+
 EXCLUSION_REASONS = ("treasury", "bridge_escrow")
 
 
@@ -94,6 +97,10 @@ class ChainSnapshot:
     excluded: tuple[ExcludedAccount, ...] = ()
     mismatch: SupplyMismatch | None = None
     endpoint_notes: tuple[EndpointNote, ...] = field(default=())
+    # Every mint and burn from `flows_from_block` up to `block` (only when the reader was
+    # asked to collect them, for the flow reconciliation; docs/ledger.md §2).
+    flows: tuple[ChainFlow, ...] = ()
+    flows_from_block: int | None = None
 
     @property
     def excluded_total(self) -> int:
@@ -117,3 +124,97 @@ class ChainReader(Protocol):
     def snapshot(self) -> ChainSnapshot:
         """Read supply and every holder at one finalized block; raise ChainError on failure."""
         ...
+
+
+class HistoricalStateError(ChainError):
+    """The node cannot serve the chain's state as of a past time (a pruned, non-archive
+    node; or, for Solana, no recorded snapshot): an attestation as of that time is refused,
+    never made of today's figures."""
+
+
+class AsOfRefusedError(ChainError):
+    """An as-of time the chain cannot be read at: in the future, or before the token existed."""
+
+
+def snapshot_to_dict(s: ChainSnapshot) -> dict[str, object]:
+    """A snapshot as JSON (recorded for chains whose nodes keep no history)."""
+    from por.core.amounts import format_base_units
+    from por.core.times import format_time
+
+    return {
+        "format": "por-chain-snapshot-v1",
+        "chain_id": s.chain_id,
+        "token": s.token_address,
+        "decimals": s.decimals,
+        "block": {
+            "number": s.block.number,
+            "hash": s.block.hash,
+            "time": format_time(s.block.time),
+        },
+        "total_supply": format_base_units(s.total_supply),
+        "holders": {a: format_base_units(b) for a, b in sorted(s.holders.items())},
+        "excluded": [
+            {"account": e.account, "balance": format_base_units(e.balance), "reason": e.reason}
+            for e in s.excluded
+        ],
+        "mismatch": None
+        if s.mismatch is None
+        else {
+            "total_supply": format_base_units(s.mismatch.total_supply),
+            "indexed_sum": format_base_units(s.mismatch.indexed_sum),
+        },
+        "flows": None if s.flows_from_block is None else [f.to_dict() for f in s.flows],
+        "flows_from_block": s.flows_from_block,
+    }
+
+
+def snapshot_from_dict(d: Mapping[str, object], *, where: str) -> ChainSnapshot:
+    """The inverse of `snapshot_to_dict`; a FormatError names what is wrong."""
+    from typing import Any
+
+    from por.core.amounts import parse_base_units
+    from por.core.times import parse_time
+    from por.errors import FormatError
+
+    o: Any = d
+    try:
+        if o["format"] != "por-chain-snapshot-v1":
+            raise FormatError("not a por-chain-snapshot-v1 document", where=where)
+        mm = o["mismatch"]
+        flows = o["flows"]
+        return ChainSnapshot(
+            chain_id=o["chain_id"],
+            token_address=o["token"],
+            decimals=int(o["decimals"]),
+            block=BlockRef(
+                number=int(o["block"]["number"]),
+                hash=o["block"]["hash"],
+                time=parse_time(o["block"]["time"], where=f"{where}.block.time"),
+            ),
+            total_supply=parse_base_units(o["total_supply"], where=f"{where}.total_supply"),
+            holders={
+                a: parse_base_units(b, where=f"{where}.holders") for a, b in o["holders"].items()
+            },
+            excluded=tuple(
+                ExcludedAccount(
+                    account=e["account"],
+                    balance=parse_base_units(e["balance"], where=f"{where}.excluded"),
+                    reason=e["reason"],
+                )
+                for e in o["excluded"]
+            ),
+            mismatch=None
+            if mm is None
+            else SupplyMismatch(
+                total_supply=parse_base_units(mm["total_supply"], where=where),
+                indexed_sum=parse_base_units(mm["indexed_sum"], where=where),
+            ),
+            flows=()
+            if flows is None
+            else tuple(
+                ChainFlow.from_dict(f, where=f"{where}.flows[{i}]") for i, f in enumerate(flows)
+            ),
+            flows_from_block=o["flows_from_block"],
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise FormatError(f"malformed chain snapshot: {e!r}", where=where) from e

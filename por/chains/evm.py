@@ -39,11 +39,13 @@ from eth_utils.crypto import keccak
 
 from por.chains.base import (
     EXCLUSION_REASONS,
+    AsOfRefusedError,
     BalanceDifference,
     BlockRef,
     ChainSnapshot,
     EndpointNote,
     ExcludedAccount,
+    HistoricalStateError,
     SupplyMismatch,
 )
 from por.chains.evm_rpc import (
@@ -62,6 +64,8 @@ from por.chains.evm_rpc import (
     parse_quantity,
 )
 from por.core.amounts import format_base_units, parse_base_units
+from por.core.flows import ChainFlow, normalize_reference
+from por.core.times import format_time
 from por.errors import ConfigError, FormatError, StoreError
 from por.fileio import write_atomic
 from por.progress import Progress
@@ -74,6 +78,7 @@ __all__ = [
     "EvmChainError",
     "EvmChainReader",
     "EvmEndpointDownError",
+    "EvmHistoricalStateError",
     "EvmMalformedAnswerError",
     "EvmNoQuorumError",
     "EvmRangeRefusedError",
@@ -89,9 +94,25 @@ __all__ = [
 ]
 
 TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
+# The token's own mint/burn events with a payment reference (por's StableToken emits them
+# beside the Transfer from/to the zero address; `reference_events = true` reads them).
+MINT_REF_TOPIC = "0x" + keccak(text="Mint(address,uint256,bytes32)").hex()
+BURN_REF_TOPIC = "0x" + keccak(text="Burn(address,uint256,bytes32)").hex()
+_HISTORICAL_RE = re.compile(
+    r"missing trie node|header not found|historical state|state (is )?not available|"
+    r"state unavailable|pruned|not available in (the )?database|required historical|"
+    r"world state unavailable|state histor",
+    re.IGNORECASE,
+)
 _SEL_TOTAL_SUPPLY = "0x" + keccak(text="totalSupply()")[:4].hex()
 _SEL_BALANCE_OF = "0x" + keccak(text="balanceOf(address)")[:4].hex()
 _SEL_DECIMALS = "0x" + keccak(text="decimals()")[:4].hex()
+
+
+class EvmHistoricalStateError(HistoricalStateError, EvmChainError):
+    """The node refused state at a past block: it is not an archive node."""
+
+
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 _ZERO = "0x" + "00" * 20
 
@@ -120,15 +141,24 @@ class IndexCheckpoint:
     block_number: int
     block_hash: str  # lowercase hex without 0x
     balances: Mapping[str, int] = field(default_factory=dict)  # 0x-lowercase address -> > 0
+    # every mint and burn since `flows_from_block` (None: this index does not collect them)
+    flows: tuple[ChainFlow, ...] | None = None
+    flows_from_block: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "format": "por-evm-index-v1",
             "chain_id": self.chain_id,
             "token": self.token,
             "block": {"number": self.block_number, "hash": self.block_hash},
             "balances": {a: format_base_units(b) for a, b in sorted(self.balances.items())},
         }
+        if self.flows is not None:
+            d["flows"] = {
+                "from_block": self.flows_from_block,
+                "items": [f.to_dict() for f in self.flows],
+            }
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, where: str = "checkpoint") -> IndexCheckpoint:
@@ -145,14 +175,24 @@ class IndexCheckpoint:
                 _address(a, f"{where}.balances"): parse_base_units(b, where=f"{where}.balances.{a}")
                 for a, b in d["balances"].items()
             }
+            flows = None
+            flows_from = 0
+            if "flows" in d:
+                flows = tuple(
+                    ChainFlow.from_dict(f, where=f"{where}.flows[{i}]")
+                    for i, f in enumerate(d["flows"]["items"])
+                )
+                flows_from = int(d["flows"]["from_block"])
             return cls(
                 chain_id=d["chain_id"],
                 token=d["token"],
                 block_number=number,
                 block_hash=block_hash,
                 balances=balances,
+                flows=flows,
+                flows_from_block=flows_from,
             )
-        except (KeyError, TypeError, AttributeError) as e:
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise FormatError(f"malformed checkpoint: {e!r}", where=where) from e
 
 
@@ -238,6 +278,19 @@ class _Transfer:
     sender: str  # 0x lowercase
     recipient: str
     value: int
+    tx_hash: str = ""
+    kind: str = "transfer"  # or "mint_ref" / "burn_ref": the token's own event
+    reference: str | None = None
+
+
+def _reference(word: bytes) -> str | None:
+    """A bytes32 payment reference: ASCII text padded with zeros, else its hex."""
+    text = word.rstrip(b"\x00")
+    if not text:
+        return None
+    if all(0x20 < c < 0x7F for c in text):
+        return normalize_reference(text.decode("ascii"))
+    return word.hex()
 
 
 def _topic_address(topic: Any, what: str) -> str:
@@ -245,6 +298,27 @@ def _topic_address(topic: Any, what: str) -> str:
     if len(data) != 32 or any(data[:12]):
         raise EvmAbiMismatchError(f"{what}: topic is not an ABI-encoded address")
     return "0x" + data[12:].hex()
+
+
+def _parse_ref_event(log: dict[str, Any], topics: list[Any], what: str) -> _Transfer:
+    kind = "mint_ref" if str(topics[0]).lower() == MINT_REF_TOPIC else "burn_ref"
+    if len(topics) != 2:
+        raise EvmAbiMismatchError(f"{what}: not Mint/Burn(address indexed, uint256, bytes32)")
+    data = parse_data(log["data"], f"{what}.data")
+    if len(data) != 64:
+        raise EvmAbiMismatchError(f"{what}: Mint/Burn data is {len(data)} bytes, expected 64")
+    account = _topic_address(topics[1], f"{what}.topics[1]")
+    return _Transfer(
+        block_number=parse_quantity(log["blockNumber"], f"{what}.blockNumber"),
+        log_index=parse_quantity(log["logIndex"], f"{what}.logIndex"),
+        block_hash=parse_hash(log["blockHash"], f"{what}.blockHash"),
+        sender=_ZERO if kind == "mint_ref" else account,
+        recipient=account if kind == "mint_ref" else _ZERO,
+        value=int.from_bytes(data[:32], "big"),
+        tx_hash=parse_hash(log["transactionHash"], f"{what}.transactionHash"),
+        kind=kind,
+        reference=_reference(data[32:]),
+    )
 
 
 def _parse_logs(raw: Any, token: str) -> tuple[_Transfer, ...]:
@@ -261,6 +335,13 @@ def _parse_logs(raw: Any, token: str) -> tuple[_Transfer, ...]:
             if str(log["address"]).lower() != token:
                 raise EvmMalformedAnswerError(f"{what}: log of {log['address']}, asked for {token}")
             topics = log["topics"]
+            if (
+                isinstance(topics, list)
+                and topics
+                and str(topics[0]).lower() in (MINT_REF_TOPIC, BURN_REF_TOPIC)
+            ):
+                out.append(_parse_ref_event(log, topics, what))
+                continue
             if (
                 not isinstance(topics, list)
                 or len(topics) != 3
@@ -282,6 +363,9 @@ def _parse_logs(raw: Any, token: str) -> tuple[_Transfer, ...]:
                     sender=_topic_address(topics[1], f"{what}.topics[1]"),
                     recipient=_topic_address(topics[2], f"{what}.topics[2]"),
                     value=int.from_bytes(data, "big"),
+                    tx_hash=parse_hash(log["transactionHash"], f"{what}.transactionHash")
+                    if "transactionHash" in log
+                    else "",
                 )
             )
         except KeyError as e:
@@ -335,6 +419,8 @@ class EvmChainReader:
         expected_decimals: int | None = None,
         timeout_s: float = 10.0,
         spot_checks: int = 16,
+        collect_flows: bool = False,
+        reference_events: bool = False,
     ) -> None:
         self.chain_num = chain_id
         self.chain_id = f"eip155:{chain_id}"
@@ -362,6 +448,10 @@ class EvmChainReader:
         self.spot_checks = spot_checks
         self.rpc = QuorumRpc(chain_id=chain_id, urls=rpc_urls, quorum=quorum, timeout_s=timeout_s)
         self.last_run: IndexRun | None = None
+        # the flow reconciliation (docs/ledger.md): keep every mint and burn, with its time
+        self.collect_flows = collect_flows
+        self.reference_events = reference_events
+        self._block_times: dict[int, int] = {}
 
     def close(self) -> None:
         self.rpc.close()
@@ -413,7 +503,11 @@ class EvmChainReader:
         params = [
             {
                 "address": self.token,
-                "topics": [TRANSFER_TOPIC],
+                "topics": [
+                    [TRANSFER_TOPIC, MINT_REF_TOPIC, BURN_REF_TOPIC]
+                    if self.reference_events
+                    else TRANSFER_TOPIC
+                ],
                 "fromBlock": hex(a),
                 "toBlock": hex(b),
             }
@@ -425,8 +519,16 @@ class EvmChainReader:
             what=f"eth_getLogs({a}..{b})",
         )
 
-    def _index(self, balances: dict[str, int], start: int, end: int) -> tuple[int, int, int]:
-        """Apply Transfers in [start, end] to `balances`; adaptive range splitting."""
+    def _index(
+        self,
+        balances: dict[str, int] | None,
+        start: int,
+        end: int,
+        flows: list[ChainFlow] | None = None,
+    ) -> tuple[int, int, int]:
+        """Apply Transfers in [start, end] to `balances`; adaptive range splitting. With
+        `flows`, every mint and burn found is appended to it (with its block's time)."""
+        found: list[_Transfer] = []
         chunk = self.max_log_range
         transfers = requests = splits = 0
         good_in_a_row = 0
@@ -455,7 +557,10 @@ class EvmChainReader:
                         f"eth_getLogs({a}..{b}) returned a log of block {t.block_number}",
                         where=self.rpc.where_all,
                     )
-                self._apply(balances, t)
+                if t.kind == "transfer" and balances is not None:
+                    self._apply(balances, t)
+                if flows is not None and _ZERO in (t.sender, t.recipient):
+                    found.append(t)
             transfers += len(logs)
             progress.update(b - start + 1, blocks=b - start + 1, transfers=transfers)
             a = b + 1
@@ -464,7 +569,61 @@ class EvmChainReader:
                 chunk = min(self.max_log_range, chunk * 2)  # probe back up, gently
                 good_in_a_row = 0
         progress.done(f"{requests} eth_getLogs requests, {splits} range splits")
+        if flows is not None:
+            flows.extend(self._flows(found))
         return transfers, requests, splits
+
+    def read_flows(self, from_block: int, to_block: int) -> tuple[str, list[ChainFlow]]:
+        """(hash of `to_block`, every mint and burn in [from_block, to_block]) — what an
+        auditor re-reads to check an attestation's match list (balances are not indexed)."""
+        self.rpc.begin_session()
+        head = self.header(to_block)
+        flows: list[ChainFlow] = []
+        self._index(None, from_block, to_block, flows)
+        return head.hash, flows
+
+    def block_time(self, number: int) -> int:
+        """A block's timestamp (by quorum), cached: finalized blocks never change."""
+        if number not in self._block_times:
+            self._block_times[number] = self.header(number).timestamp
+        return self._block_times[number]
+
+    def _flows(self, found: Sequence[_Transfer]) -> list[ChainFlow]:
+        """Mints and burns from Transfers from/to the zero address; the token's own
+        Mint/Burn event of the same transaction, account and value gives the reference
+        (an own event without its Transfer is a flow by itself)."""
+        refs: dict[tuple[str, str, str, int], list[_Transfer]] = {}
+        for t in found:
+            if t.kind != "transfer":
+                kind = "mint" if t.kind == "mint_ref" else "burn"
+                account = t.recipient if kind == "mint" else t.sender
+                refs.setdefault((t.tx_hash, kind, account, t.value), []).append(t)
+        out: list[ChainFlow] = []
+        for t in found:
+            if t.kind != "transfer":
+                continue
+            if t.sender == _ZERO and t.recipient == _ZERO:
+                continue  # moves nothing
+            kind = "mint" if t.sender == _ZERO else "burn"
+            account = t.recipient if kind == "mint" else t.sender
+            own = refs.get((t.tx_hash, kind, account, t.value))
+            ref = own.pop(0).reference if own else None
+            out.append(self._flow(t, kind, ref))
+        for leftover in refs.values():
+            for t in leftover:
+                out.append(self._flow(t, "mint" if t.kind == "mint_ref" else "burn", t.reference))
+        return out
+
+    def _flow(self, t: _Transfer, kind: str, reference: str | None) -> ChainFlow:
+        return ChainFlow(
+            id=f"{self.chain_id}:0x{t.tx_hash}:{t.log_index}",
+            chain_id=self.chain_id,
+            kind=kind,
+            block=t.block_number,
+            time=datetime.fromtimestamp(self.block_time(t.block_number), UTC),
+            amount=t.value,
+            reference=reference,
+        )
 
     def _apply(self, balances: dict[str, int], t: _Transfer) -> None:
         if t.sender != _ZERO:
@@ -523,6 +682,7 @@ class EvmChainReader:
 
         checkpoint = self.store.load(self.chain_id, self.token_caip10)
         balances: dict[str, int] = {}
+        flows: list[ChainFlow] | None = [] if self.collect_flows else None
         from_block = self.start_block
         reindexed, reason = False, ""
         if checkpoint is not None:
@@ -532,6 +692,9 @@ class EvmChainReader:
                     f"checkpoint block {checkpoint.block_number} is above the finalized "
                     f"block {head.number}"
                 )
+            elif self.collect_flows and checkpoint.flows is None:
+                reindexed = True
+                reason = "the checkpoint holds no mints and burns (flow reconciliation is new)"
             else:
                 at_cp = self.header(checkpoint.block_number)
                 if at_cp.hash != checkpoint.block_hash:
@@ -543,6 +706,8 @@ class EvmChainReader:
                 else:
                     balances = dict(checkpoint.balances)
                     from_block = checkpoint.block_number + 1
+                    if flows is not None and checkpoint.flows is not None:
+                        flows.extend(checkpoint.flows)
             if reindexed:
                 extra_notes.append(
                     EndpointNote(
@@ -551,7 +716,7 @@ class EvmChainReader:
                     )
                 )
 
-        transfers, requests, splits = self._index(balances, from_block, head.number)
+        transfers, requests, splits = self._index(balances, from_block, head.number, flows)
         self.last_run = IndexRun(
             from_block=from_block,
             to_block=head.number,
@@ -561,7 +726,31 @@ class EvmChainReader:
             reindexed=reindexed,
             reason=reason,
         )
+        snap = self._read_at(head, balances, flows, notes=extra_notes)
+        if snap.mismatch is None:
+            # Only an index that adds up becomes the next run's starting point.
+            self.store.save(
+                IndexCheckpoint(
+                    chain_id=self.chain_id,
+                    token=self.token_caip10,
+                    block_number=head.number,
+                    block_hash=head.hash,
+                    balances=balances,
+                    flows=None if flows is None else tuple(flows),
+                    flows_from_block=self.start_block,
+                )
+            )
+        return snap
 
+    def _read_at(
+        self,
+        head: _Header,
+        balances: Mapping[str, int],
+        flows: Sequence[ChainFlow] | None,
+        *,
+        notes: Sequence[EndpointNote] = (),
+    ) -> ChainSnapshot:
+        """Supply, decimals, excluded balances and spot checks pinned to `head`'s hash."""
         decimals = self._call_uint(_SEL_DECIMALS, head.hash, "decimals()", bits=8)
         if self.expected_decimals is not None and decimals != self.expected_decimals:
             raise EvmAbiMismatchError(
@@ -589,18 +778,6 @@ class EvmChainReader:
             mismatch = SupplyMismatch(
                 total_supply=total_supply, indexed_sum=indexed_sum, sampled=sampled
             )
-        else:
-            # Only an index that adds up becomes the next run's starting point.
-            self.store.save(
-                IndexCheckpoint(
-                    chain_id=self.chain_id,
-                    token=self.token_caip10,
-                    block_number=head.number,
-                    block_hash=head.hash,
-                    balances=balances,
-                )
-            )
-        notes = tuple(self.rpc.notes.values()) + tuple(extra_notes)
         return ChainSnapshot(
             chain_id=self.chain_id,
             token_address=self.token_caip10,
@@ -612,8 +789,76 @@ class EvmChainReader:
             holders=holders,
             excluded=excluded,
             mismatch=mismatch,
-            endpoint_notes=notes,
+            endpoint_notes=tuple(self.rpc.notes.values()) + tuple(notes),
+            flows=() if flows is None else tuple(f for f in flows if f.block <= head.number),
+            flows_from_block=None if flows is None else self.start_block,
         )
+
+    # -- as of a past time (an archive node's state, pinned by hash)
+
+    def block_at_or_before(self, when: datetime, head: _Header) -> _Header:
+        """The last block at or before `when` among [start_block, head], by binary search
+        over block timestamps (non-decreasing on every EVM chain)."""
+        target = int(when.timestamp())
+        first = self.header(self.start_block)
+        if first.timestamp > target:
+            raise AsOfRefusedError(
+                f"{format_time(when)} is before the token's deployment: start_block "
+                f"{self.start_block} is at "
+                f"{format_time(datetime.fromtimestamp(first.timestamp, UTC))}",
+                where=self.chain_id,
+            )
+        if head.timestamp <= target:
+            return head
+        lo, hi = self.start_block, head.number  # time(lo) <= target < time(hi)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.header(mid).timestamp <= target:
+                lo = mid
+            else:
+                hi = mid
+        return self.header(lo)
+
+    def snapshot_at(self, when: datetime) -> ChainSnapshot:
+        """Supply and every holder at the last finalized block at or before `when`.
+
+        The holder index is rebuilt from `start_block` up to that block (the stored
+        checkpoint is neither used nor changed), and every state read is pinned to that
+        block's hash. A node that has pruned that state refuses the read: that is an
+        `EvmHistoricalStateError` naming the block (an archive node is needed), never a
+        fallback to a later block.
+        """
+        self.rpc.begin_session()
+        head = self.finalized_header()
+        block = self.block_at_or_before(when, head)
+        try:
+            code = self.rpc.call(
+                "eth_getCode",
+                [self.token, {"blockHash": "0x" + block.hash, "requireCanonical": True}],
+                lambda raw: parse_data(raw, "eth_getCode"),
+                what=f"eth_getCode at block {block.number}",
+            )
+            if not code:
+                raise AsOfRefusedError(
+                    f"{format_time(when)} is before the token's deployment: no contract at "
+                    f"{self.token} in block {block.number}",
+                    where=self.chain_id,
+                )
+            balances: dict[str, int] = {}
+            flows: list[ChainFlow] | None = [] if self.collect_flows else None
+            self._index(balances, self.start_block, block.number, flows)
+            return self._read_at(block, balances, flows)
+        except EvmChainError as e:
+            if isinstance(e, EvmHistoricalStateError) or not _HISTORICAL_RE.search(e.message):
+                raise
+            raise EvmHistoricalStateError(
+                f"the node cannot serve the token's state at block {block.number} "
+                f"({format_time(datetime.fromtimestamp(block.timestamp, UTC))}, the last "
+                f"finalized block at or before {format_time(when)}): it keeps no state that "
+                f"old (a pruned node); an attestation as of a past time needs an archive "
+                f"node. The node said: {e.message}",
+                where=e.where or self.rpc.where_all,
+            ) from e
 
 
 def load_checkpoint_json(text: str, *, where: str) -> IndexCheckpoint:

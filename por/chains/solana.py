@@ -32,12 +32,14 @@ that one client; it writes no files and reads no environment.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -61,7 +63,9 @@ from por.chains.base import (
     SupplyMismatch,
 )
 from por.core.amounts import parse_base_units
-from por.errors import AmountError, ChainError, ConfigError, PorError
+from por.core.flows import ChainFlow, normalize_reference
+from por.errors import AmountError, ChainError, ConfigError, FormatError, PorError, StoreError
+from por.fileio import write_atomic
 
 TOKEN_PROGRAM_ID = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"  # noqa: S105 - a program id
 TOKEN_2022_PROGRAM_ID = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"  # noqa: S105 - a program id
@@ -328,6 +332,8 @@ class SolanaReader:
         timeout_s: float = 60.0,
         http_client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        collect_flows: bool = False,
+        flow_store: FlowStore | None = None,
     ) -> None:
         self.mint = parse_pubkey(mint, where="solana mint", error=ConfigError)
         if chain_id is not None and (
@@ -357,6 +363,9 @@ class SolanaReader:
         self.rpc = SolanaRpc(
             rpc_url, timeout_s=timeout_s, client=http_client, label=chain_id or "solana"
         )
+        # the flow reconciliation (docs/ledger.md): every mintTo/burn of the mint
+        self.collect_flows = collect_flows
+        self.flow_store: FlowStore = flow_store or MemoryFlowStore()
 
     # ChainReader.chain_id: the configured id, else learnt from the endpoint once.
     @property
@@ -548,7 +557,8 @@ class SolanaReader:
         self._chain_id = chain_id
         supply, decimals, slot, accounts = self._consistent_read()
         block = self.read_block(slot)
-        return build_snapshot(
+        flows = self.flows_until(chain_id, slot) if self.collect_flows else None
+        snap = build_snapshot(
             chain_id=chain_id,
             mint=self.mint,
             decimals=decimals,
@@ -557,6 +567,231 @@ class SolanaReader:
             accounts=accounts,
             exclusions=self.exclusions,
             where=self.rpc.where("getProgramAccounts"),
+        )
+        if flows is None:
+            return snap
+        from dataclasses import replace
+
+        return replace(snap, flows=tuple(flows), flows_from_block=0)
+
+    # -- mints and burns ----------------------------------------------------------
+
+    def _signatures(self, until: str | None, max_slot: int) -> list[tuple[str, int]]:
+        """(signature, slot) of successful transactions touching the mint, newer than
+        `until` and at or below `max_slot`, oldest first (getSignaturesForAddress pages)."""
+        out: list[tuple[str, int]] = []
+        before: str | None = None
+        where = self.rpc.where("getSignaturesForAddress")
+        while True:
+            config: dict[str, Any] = {"commitment": "finalized", "limit": 1000}
+            if before is not None:
+                config["before"] = before
+            if until is not None:
+                config["until"] = until
+            page = self.rpc.call_raw(
+                {
+                    "jsonrpc": "2.0",
+                    "id": self.rpc._next_id,
+                    "method": "getSignaturesForAddress",
+                    "params": [self.mint, config],
+                }
+            )
+            self.rpc._next_id += 1
+            if not isinstance(page, list):
+                raise SolanaAnswerError("expected a list of signatures", where=where)
+            for i, item in enumerate(page):
+                sig = _field(item, "signature", str, f"{where}[{i}]")
+                slot = _slot(_field(item, "slot", int, f"{where}[{i}]"), f"{where}[{i}].slot")
+                if item.get("err") is None and slot <= max_slot:
+                    out.append((sig, slot))
+            if len(page) < 1000:
+                break
+            before = page[-1]["signature"]
+        out.reverse()
+        return out
+
+    def read_transaction_flows(self, chain_id: str, signature: str) -> list[ChainFlow]:
+        """The mints and burns of the mint in one finalized transaction (jsonParsed)."""
+        where = self.rpc.where("getTransaction")
+        result = self.rpc.call_raw(
+            {
+                "jsonrpc": "2.0",
+                "id": self.rpc._next_id,
+                "method": "getTransaction",
+                "params": [
+                    signature,
+                    {
+                        "encoding": "jsonParsed",
+                        "commitment": "finalized",
+                        "maxSupportedTransactionVersion": 0,
+                    },
+                ],
+            }
+        )
+        self.rpc._next_id += 1
+        if result is None:
+            raise SolanaAnswerError(f"transaction {signature} not found", where=where)
+        return parse_transaction_flows(
+            result, signature=signature, chain_id=chain_id, mint=self.mint, where=where
+        )
+
+    def flows_until(self, chain_id: str, slot: int) -> list[ChainFlow]:
+        """Every mint and burn up to `slot`: the stored ones, then the new transactions."""
+        state = self.flow_store.load(chain_id, self.mint)
+        flows = list(state.flows) if state else []
+        until = state.until_signature if state else None
+        new = self._signatures(until, slot)
+        for sig, _ in new:
+            flows.extend(self.read_transaction_flows(chain_id, sig))
+        if new:
+            self.flow_store.save(
+                FlowState(
+                    chain_id=chain_id,
+                    mint=self.mint,
+                    until_signature=new[-1][0],
+                    flows=tuple(flows),
+                )
+            )
+        return [f for f in flows if f.block <= slot]
+
+
+_MINT_TYPES = {"mintTo": "mint", "mintToChecked": "mint", "burn": "burn", "burnChecked": "burn"}
+
+
+def parse_transaction_flows(
+    result: object, *, signature: str, chain_id: str, mint: str, where: str
+) -> list[ChainFlow]:
+    """Mints and burns of `mint` in a jsonParsed getTransaction answer (top-level and inner
+    instructions of the SPL Token programs); the transaction's first memo is their
+    reference. A failed transaction has none."""
+    meta = _field(result, "meta", dict, where)
+    if meta.get("err") is not None:
+        return []
+    slot = _slot(_field(result, "slot", int, where), f"{where}.slot")
+    block_time = result.get("blockTime") if isinstance(result, dict) else None
+    if isinstance(block_time, bool) or not isinstance(block_time, int):
+        raise SolanaAnswerError(f"transaction {signature} has no block time", where=where)
+    tx = _field(result, "transaction", dict, where)
+    message = _field(tx, "message", dict, f"{where}.transaction")
+    top = _field(message, "instructions", list, f"{where}.message")
+    numbered: list[tuple[str, Any]] = [(str(i), ix) for i, ix in enumerate(top)]
+    for group in meta.get("innerInstructions") or []:
+        idx = group.get("index") if isinstance(group, dict) else None
+        for j, ix in enumerate(group.get("instructions") or [] if isinstance(group, dict) else []):
+            numbered.append((f"{idx}.{j}", ix))
+    memo: str | None = None
+    for _, ix in numbered:
+        if (
+            isinstance(ix, dict)
+            and ix.get("program") == "spl-memo"
+            and isinstance(ix.get("parsed"), str)
+        ):
+            memo = normalize_reference(ix["parsed"])
+            break
+    out: list[ChainFlow] = []
+    for pos, ix in numbered:
+        if not isinstance(ix, dict) or ix.get("programId") not in PARSED_PROGRAM_NAMES:
+            continue
+        parsed = ix.get("parsed")
+        if not isinstance(parsed, dict) or parsed.get("type") not in _MINT_TYPES:
+            continue
+        info = _field(parsed, "info", dict, f"{where} instruction {pos}")
+        if info.get("mint") != mint:
+            continue
+        if "tokenAmount" in info:
+            amount = _amount(_field(info["tokenAmount"], "amount", str, where), where)
+        else:
+            amount = _amount(_field(info, "amount", str, where), where)
+        out.append(
+            ChainFlow(
+                id=f"{chain_id}:{signature}:{pos}",
+                chain_id=chain_id,
+                kind=_MINT_TYPES[parsed["type"]],
+                block=slot,
+                time=datetime.fromtimestamp(block_time, UTC),
+                amount=amount,
+                reference=memo,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowState:
+    """Where the Solana flow index stopped: the newest signature read, and every flow."""
+
+    chain_id: str
+    mint: str
+    until_signature: str
+    flows: tuple[ChainFlow, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "por-solana-flows-v1",
+            "chain_id": self.chain_id,
+            "mint": self.mint,
+            "until_signature": self.until_signature,
+            "flows": [f.to_dict() for f in self.flows],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, *, where: str) -> FlowState:
+        if not isinstance(d, dict) or d.get("format") != "por-solana-flows-v1":
+            raise FormatError("not a por-solana-flows-v1 file", where=where)
+        return cls(
+            chain_id=str(d["chain_id"]),
+            mint=str(d["mint"]),
+            until_signature=str(d["until_signature"]),
+            flows=tuple(
+                ChainFlow.from_dict(f, where=f"{where}.flows[{i}]")
+                for i, f in enumerate(d["flows"])
+            ),
+        )
+
+
+class FlowStore(Protocol):
+    def load(self, chain_id: str, mint: str) -> FlowState | None: ...
+
+    def save(self, state: FlowState) -> None: ...
+
+
+class MemoryFlowStore:
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, str], FlowState] = {}
+
+    def load(self, chain_id: str, mint: str) -> FlowState | None:
+        return self._data.get((chain_id, mint))
+
+    def save(self, state: FlowState) -> None:
+        self._data[(state.chain_id, state.mint)] = state
+
+
+class FileFlowStore:
+    """One JSON file per (cluster, mint) in `directory`, replaced atomically."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    def path(self, chain_id: str, mint: str) -> Path:
+        return self.directory / f"{chain_id.replace(':', '_')}_{mint}.flows.json"
+
+    def load(self, chain_id: str, mint: str) -> FlowState | None:
+        path = self.path(chain_id, mint)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StoreError(f"cannot read the flow index: {e}", where=str(path)) from e
+        try:
+            return FlowState.from_dict(json.loads(raw), where=str(path))
+        except (ValueError, KeyError, TypeError) as e:
+            raise FormatError(f"malformed flow index: {e}", where=str(path)) from e
+
+    def save(self, state: FlowState) -> None:
+        write_atomic(
+            self.path(state.chain_id, state.mint),
+            json.dumps(state.to_dict(), separators=(",", ":")).encode(),
         )
 
 
@@ -610,6 +845,10 @@ def build_snapshot(
 __all__ = [
     "TOKEN_2022_PROGRAM_ID",
     "TOKEN_PROGRAM_ID",
+    "FileFlowStore",
+    "FlowState",
+    "FlowStore",
+    "MemoryFlowStore",
     "SolanaAnswerError",
     "SolanaForeignAccountError",
     "SolanaReader",
@@ -623,4 +862,5 @@ __all__ = [
     "chain_id_from_genesis",
     "endpoint_label",
     "parse_pubkey",
+    "parse_transaction_flows",
 ]

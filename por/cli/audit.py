@@ -4,6 +4,7 @@
     por verify ENVELOPE.json --keys KEYS.json [--previous ENVELOPE.json]
                [--leaves LEAVES.jsonl] [--inclusion INCLUSION.json]
                [--signatures SIGNATURES.json] [--witnesses N] [--witness VKEY]... [--json]
+               [--matches MATCHES.json [--statements PATH]... [--rpc CHAIN=URL]...]
     por verify --from URL [--sequence N] [--keys KEYS.json] [--witnesses N] ...
     por verify --from URL --history [--first N] [--last N] [--keys KEYS.json]
     por verify REPORT.dsse.json --keys KEYS.json --attestations DIR
@@ -163,6 +164,41 @@ def _verify_reserve_report(args: argparse.Namespace, envelope: Envelope, name: s
     return _print_report(report, as_json=args.json)
 
 
+def _flow_inputs(
+    args: argparse.Namespace, matches: Deferred[bytes] | None, envelope: Deferred[Envelope]
+) -> dict[str, Any]:
+    """`matches`, `entries` and `flows` for verify_report (por.cli.flows reads them)."""
+    if matches is None:
+        if args.statements or args.rpc:
+            raise InputError(
+                "--statements and --rpc check a match list: give --matches", where="--matches"
+            )
+        return {}
+    out: dict[str, Any] = {"matches": matches}
+    if args.statements:
+        from por.cli.flows import read_entries
+
+        paths = list(args.statements)
+        out["entries"] = Deferred(
+            name=", ".join(paths),
+            load=lambda: read_entries(paths, matches.load(), envelope.load().payload),
+        )
+    if args.rpc:
+        from por.cli.flows import parse_rpc, read_flows
+
+        rpc = parse_rpc(args.rpc)
+        out["flows"] = Deferred(
+            name=", ".join(rpc.values()), load=lambda: read_flows(rpc, matches.load())
+        )
+    return out
+
+
+def _matches_file(path: str | None) -> Deferred[bytes] | None:
+    if path is None:
+        return None
+    return Deferred(name=path, load=functools.partial(read_bytes, path, what="match list"))
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     if args.report is not None:
         if args.from_url is None or args.envelope is not None:
@@ -209,8 +245,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             name=sig_path,
             load=lambda: signatures_from_doc(_json_file(sig_path, "signatures"), where=sig_path),
         )
+    envelope = _envelope_file(args.envelope)
     report = verify_report(
-        _envelope_file(args.envelope),
+        envelope,
         keyset,
         now=datetime.now(UTC),
         previous=None if args.previous is None else _envelope_file(args.previous),
@@ -219,6 +256,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         cosignatures=cosignatures,
         witnesses=_witness_keys(args),
         required_witnesses=args.witnesses,
+        **_flow_inputs(args, _matches_file(args.matches), envelope),
     )
     return _print_report(report, as_json=args.json)
 
@@ -290,8 +328,13 @@ def _verify_remote(args: argparse.Namespace) -> int:
         leaves = Deferred(
             name=args.leaves, load=functools.partial(recompute_liabilities, args.leaves)
         )
+    envelope = remote_envelope(remote, seq)
+    matches = _matches_file(args.matches)
+    if matches is None:
+        path = f"/v1/reconciliation/{seq}"
+        matches = Deferred(name=remote.url(path), load=lambda: remote.get(path))
     report = verify_report(
-        remote_envelope(remote, seq),
+        envelope,
         keyset,
         now=datetime.now(UTC),
         previous=None if seq == 1 else remote_envelope(remote, seq - 1),
@@ -300,6 +343,7 @@ def _verify_remote(args: argparse.Namespace) -> int:
         cosignatures=cosigs,
         witnesses=_witness_keys(args),
         required_witnesses=args.witnesses,
+        **_flow_inputs(args, matches, envelope),
     )
     return _print_report(report, as_json=args.json)
 
@@ -484,5 +528,22 @@ def register(sub: Any) -> None:
         help="with --from: fetch and verify that reserve report (default: the last ended)",
     )
     verify.add_argument("--at", metavar="YYYY-MM-DD", help="with --report: a date of the period")
+    verify.add_argument(
+        "--matches",
+        metavar="MATCHES.json",
+        help="the flow reconciliation's match list (/v1/reconciliation/N); --from fetches it",
+    )
+    verify.add_argument(
+        "--statements",
+        action="append",
+        metavar="PATH",
+        help="raw statements (files or folders) to re-read the bank entries from; repeatable",
+    )
+    verify.add_argument(
+        "--rpc",
+        action="append",
+        metavar="CHAIN=URL",
+        help="a node to re-read a chain's mints and burns from (eip155:1=https://...); repeatable",
+    )
     verify.add_argument("--json", action="store_true", help="machine-readable report")
     verify.set_defaults(func=cmd_verify)

@@ -32,6 +32,12 @@ def register(sub: Any) -> None:
     p = sub.add_parser("attest", help="run one attestation now and print its summary")
     p.add_argument("--config", type=Path, default=Path("por.toml"))
     p.add_argument("--no-publish", action="store_true", help="record, but do not publish")
+    p.add_argument(
+        "--as-of",
+        metavar="TIME",
+        help="attest as of this past time (RFC 3339, e.g. 2026-03-01T12:00:00Z): a signed "
+        "point-in-time attestation, recorded and logged, never published (docs/ledger.md)",
+    )
     add_log_arguments(p)
     p.set_defaults(func=_cmd_attest)
 
@@ -100,14 +106,28 @@ def _cmd_attest(args: argparse.Namespace) -> int:
     from por.service.wiring import build_service
 
     _logging(args)
+    when = None
+    if args.as_of is not None:
+        from por.core.times import parse_time_with_offset
+
+        when = parse_time_with_offset(args.as_of, where="--as-of")
     cfg = load_config(args.config)
-    svc = build_service(cfg, publish=not args.no_publish)
+    svc = build_service(cfg, publish=not args.no_publish and when is None)
     try:
-        result = svc.attest()
+        result = svc.attest(as_of=when)
         svc.submit_to_witnesses()  # best effort: failures are logged and retried next run
+        att = svc.store.get(result.sequence).attestation
     finally:
         svc.close()
-    print(f"attestation {result.sequence} {result.status} digest {result.digest}")
+    kind = "" if when is None else f" point-in-time as of {args.as_of}"
+    print(f"attestation {result.sequence}{kind} {result.status} digest {result.digest}")
+    if att.point_in_time is not None:
+        blocks = {x.chain_id: x.block.number for x in att.chains}
+        for c in att.point_in_time.chains:
+            print(
+                f"  {c.chain_id}: block {blocks[c.chain_id]} from {c.source}, "
+                f"{c.gap_s} s before the as-of"
+            )
     for r in result.reasons:
         print(f"  reason: {r}")
     for p in result.publications:
@@ -162,7 +182,7 @@ def _sequence(store: Any, wanted: int | None) -> int:
     if wanted is not None:
         store.get(wanted)  # raises naming the unknown sequence
         return wanted
-    latest = store.latest()
+    latest = store.latest_regular()  # as the API's /latest: never a point-in-time one
     if latest is None:
         raise InputError("no attestation has been recorded yet")
     return int(latest.sequence)

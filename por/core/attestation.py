@@ -36,6 +36,18 @@ STATUSES = (STATUS_FULLY_BACKED, STATUS_UNDER_COLLATERALIZED, STATUS_DEGRADED)
 ASSET_CLASSES = ("cash", "deposit", "government_security", "reverse_repo", "other")
 EXCLUSION_REASONS = ("treasury", "bridge_escrow")
 
+# Off-chain liabilities (docs/ledger.md): every `ledger:` leaf is in exactly one category.
+LEDGER_CATEGORIES = (
+    "pending_redemption",  # tokens redeemed (out of circulation), cash not yet paid out
+    "pending_subscription",  # cash received, tokens not yet minted
+    "frozen",  # frozen or blacklisted balances no longer on a chain read here (HKMA: counted)
+    "other_chain_supply",  # supply on a chain por does not read directly, with its evidence
+)
+KIND_REGULAR = "regular"
+KIND_POINT_IN_TIME = "point-in-time"
+FLOWS_RULE = "por-flows-v1"
+PIT_SOURCES = ("archive-state", "recorded-snapshot")
+
 _HEX32_RE = re.compile(r"[0-9a-f]{64}")
 _CAIP2_RE = re.compile(r"[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}")
 _CAIP10_RE = re.compile(r"[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}")
@@ -613,6 +625,355 @@ class AllocationPolicy:
             raise FormatError(e.message, where=f"{where}{(e.where or '')[10:]}") from None
 
 
+# --- off-chain liabilities, flow reconciliation, point in time (issue 18) -----------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerSourceRef:
+    """One ledger export behind the `ledger:` leaves: which, as of when, its bytes' hash."""
+
+    name: str  # the configured source
+    format: str  # por-ledger-csv-v1, por-ledger-json-v1, por-ledger-api-v1
+    id: str  # the export's own id
+    as_of: datetime
+    sha256: str  # of the raw export (kept in the raw store)
+    signed_by: str | None  # key id of the verified signature; None: hash-referenced only
+    accounts: int
+    total: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "format": self.format,
+            "id": self.id,
+            "as_of": format_time(self.as_of),
+            "sha256": self.sha256,
+            "signed_by": self.signed_by,
+            "accounts": self.accounts,
+            "total": format_base_units(self.total),
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str) -> LedgerSourceRef:
+        keys = ("name", "format", "id", "as_of", "sha256", "signed_by", "accounts", "total")
+        o = _obj(d, keys, where)
+        signed = o["signed_by"]
+        return cls(
+            name=_str(o["name"], f"{where}.name", max_len=128),
+            format=_str(o["format"], f"{where}.format", max_len=64),
+            id=_str(o["id"], f"{where}.id"),
+            as_of=parse_time(o["as_of"], where=f"{where}.as_of"),
+            sha256=_hex32(o["sha256"], f"{where}.sha256"),
+            signed_by=None if signed is None else _hex32(signed, f"{where}.signed_by"),
+            accounts=_int(o["accounts"], f"{where}.accounts"),
+            total=parse_base_units(o["total"], where=f"{where}.total"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerEvidence:
+    """What backs one ledger account's figure where the export gives it: for supply on a
+    chain por does not read, the chain, token and block it was read at; for a frozen
+    balance removed from its chain, the chain and transaction. Public issuer facts only."""
+
+    account: str
+    category: str
+    balance: int
+    fields: tuple[tuple[str, str], ...]  # sorted by key
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "category": self.category,
+            "balance": format_base_units(self.balance),
+            "evidence": dict(self.fields),
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str) -> LedgerEvidence:
+        o = _obj(d, ("account", "category", "balance", "evidence"), where)
+        ev = o["evidence"]
+        if not isinstance(ev, dict) or not ev:
+            raise FormatError("must be a non-empty object", where=f"{where}.evidence")
+        fields = tuple(
+            (_str(k, f"{where}.evidence", max_len=64), _str(v, f"{where}.evidence.{k}"))
+            for k, v in sorted(ev.items())
+        )
+        return cls(
+            account=_str(o["account"], f"{where}.account", pattern=_CAIP10_RE),
+            category=_str(o["category"], f"{where}.category", choices=LEDGER_CATEGORIES),
+            balance=parse_base_units(o["balance"], where=f"{where}.balance"),
+            fields=fields,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerSection:
+    """Off-chain liabilities: totals by category and the exports they come from.
+
+    Every account of these exports is a `ledger:<issuer>:<id>` leaf of the sum tree, and
+    `total` counts in `totals.circulating_supply` (the liabilities the status is judged
+    against) but in no chain's budget (docs/budgets.md).
+    """
+
+    sources: tuple[LedgerSourceRef, ...]
+    categories: tuple[tuple[str, int], ...]  # every category of LEDGER_CATEGORIES, in order
+    total: int
+    evidence: tuple[LedgerEvidence, ...] = ()  # accounts whose export gives evidence
+
+    def __post_init__(self) -> None:
+        names = tuple(c for c, _ in self.categories)
+        if names != LEDGER_CATEGORIES:
+            raise FormatError(
+                f"categories must be exactly {', '.join(LEDGER_CATEGORIES)}, got "
+                f"{', '.join(names) or 'none'}",
+                where="ledger.categories",
+            )
+
+    def category(self, name: str) -> int:
+        return dict(self.categories)[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sources": [s.to_dict() for s in self.sources],
+            "categories": {c: format_base_units(v) for c, v in self.categories},
+            "total": format_base_units(self.total),
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "ledger") -> LedgerSection:
+        o = _obj(d, ("sources", "categories", "total", "evidence"), where)
+        for k in ("sources", "evidence"):
+            if not isinstance(o[k], list):
+                raise FormatError("must be a list", where=f"{where}.{k}")
+        cats = _obj(o["categories"], LEDGER_CATEGORIES, f"{where}.categories")
+        return cls(
+            sources=tuple(
+                LedgerSourceRef.from_dict(s, where=f"{where}.sources[{i}]")
+                for i, s in enumerate(o["sources"])
+            ),
+            categories=tuple(
+                (c, parse_base_units(cats[c], where=f"{where}.categories.{c}"))
+                for c in LEDGER_CATEGORIES
+            ),
+            total=parse_base_units(o["total"], where=f"{where}.total"),
+            evidence=tuple(
+                LedgerEvidence.from_dict(e, where=f"{where}.evidence[{i}]")
+                for i, e in enumerate(o["evidence"])
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowTally:
+    """Counts and sums (token base units) of one kind of flow: matched and unmatched."""
+
+    matched: int
+    matched_sum: int
+    unmatched: int
+    unmatched_sum: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "matched": self.matched,
+            "matched_sum": format_base_units(self.matched_sum),
+            "unmatched": self.unmatched,
+            "unmatched_sum": format_base_units(self.unmatched_sum),
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str) -> FlowTally:
+        o = _obj(d, ("matched", "matched_sum", "unmatched", "unmatched_sum"), where)
+        return cls(
+            matched=_int(o["matched"], f"{where}.matched"),
+            matched_sum=parse_base_units(o["matched_sum"], where=f"{where}.matched_sum"),
+            unmatched=_int(o["unmatched"], f"{where}.unmatched"),
+            unmatched_sum=parse_base_units(o["unmatched_sum"], where=f"{where}.unmatched_sum"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowRange:
+    """The blocks (slots) of one chain whose mints and burns were reconciled."""
+
+    chain_id: str
+    from_block: int
+    to_block: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "from_block": self.from_block,
+            "to_block": self.to_block,
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str) -> FlowRange:
+        o = _obj(d, ("chain_id", "from_block", "to_block"), where)
+        return cls(
+            chain_id=_str(o["chain_id"], f"{where}.chain_id", pattern=_CAIP2_RE),
+            from_block=_int(o["from_block"], f"{where}.from_block"),
+            to_block=_int(o["to_block"], f"{where}.to_block"),
+        )
+
+
+FLOW_KINDS = ("mints", "burns", "credits", "debits")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconciliationSection:
+    """Every mint and burn of the chains matched with the custodians' credits and debits
+    (`por-flows-v1`, docs/ledger.md): the parameters, the inputs, the tallies, and the
+    SHA-256 of the detailed match list (served at /v1/reconciliation/{sequence})."""
+
+    from_time: datetime
+    to_time: datetime
+    window_s: int
+    max_age_s: int
+    tolerance: int | None
+    chains: tuple[FlowRange, ...]
+    statements: tuple[str, ...]  # SHA-256 of every statement whose entries were read
+    mints: FlowTally
+    burns: FlowTally
+    credits: FlowTally
+    debits: FlowTally
+    ignored: int  # bank entries left out by the `ignore` words (listed, not matched)
+    overdue: int  # unmatched items older than max_age_s
+    overdue_sum: int
+    matches_sha256: str
+    rule: str = FLOWS_RULE
+
+    def __post_init__(self) -> None:
+        if self.rule != FLOWS_RULE:
+            raise FormatError(f"rule must be {FLOWS_RULE!r}", where="reconciliation.rule")
+
+    def tally(self, kind: str) -> FlowTally:
+        return {"mints": self.mints, "burns": self.burns, "credits": self.credits}.get(
+            kind, self.debits
+        )
+
+    @property
+    def unmatched_sum(self) -> int:
+        return sum(self.tally(k).unmatched_sum for k in FLOW_KINDS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "from": format_time(self.from_time),
+            "to": format_time(self.to_time),
+            "window_s": self.window_s,
+            "max_age_s": self.max_age_s,
+            "tolerance": None if self.tolerance is None else format_base_units(self.tolerance),
+            "chains": [c.to_dict() for c in self.chains],
+            "statements": list(self.statements),
+            "mints": self.mints.to_dict(),
+            "burns": self.burns.to_dict(),
+            "credits": self.credits.to_dict(),
+            "debits": self.debits.to_dict(),
+            "ignored": self.ignored,
+            "overdue": self.overdue,
+            "overdue_sum": format_base_units(self.overdue_sum),
+            "matches_sha256": self.matches_sha256,
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "reconciliation") -> ReconciliationSection:
+        keys = (
+            "rule",
+            "from",
+            "to",
+            "window_s",
+            "max_age_s",
+            "tolerance",
+            "chains",
+            "statements",
+            *FLOW_KINDS,
+            "ignored",
+            "overdue",
+            "overdue_sum",
+            "matches_sha256",
+        )
+        o = _obj(d, keys, where)
+        for k in ("chains", "statements"):
+            if not isinstance(o[k], list):
+                raise FormatError("must be a list", where=f"{where}.{k}")
+        tol = o["tolerance"]
+        return cls(
+            rule=_str(o["rule"], f"{where}.rule", choices=(FLOWS_RULE,)),
+            from_time=parse_time(o["from"], where=f"{where}.from"),
+            to_time=parse_time(o["to"], where=f"{where}.to"),
+            window_s=_int(o["window_s"], f"{where}.window_s"),
+            max_age_s=_int(o["max_age_s"], f"{where}.max_age_s"),
+            tolerance=None if tol is None else parse_base_units(tol, where=f"{where}.tolerance"),
+            chains=tuple(
+                FlowRange.from_dict(c, where=f"{where}.chains[{i}]")
+                for i, c in enumerate(o["chains"])
+            ),
+            statements=tuple(
+                _hex32(s, f"{where}.statements[{i}]") for i, s in enumerate(o["statements"])
+            ),
+            mints=FlowTally.from_dict(o["mints"], where=f"{where}.mints"),
+            burns=FlowTally.from_dict(o["burns"], where=f"{where}.burns"),
+            credits=FlowTally.from_dict(o["credits"], where=f"{where}.credits"),
+            debits=FlowTally.from_dict(o["debits"], where=f"{where}.debits"),
+            ignored=_int(o["ignored"], f"{where}.ignored"),
+            overdue=_int(o["overdue"], f"{where}.overdue"),
+            overdue_sum=parse_base_units(o["overdue_sum"], where=f"{where}.overdue_sum"),
+            matches_sha256=_hex32(o["matches_sha256"], f"{where}.matches_sha256"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointInTimeChain:
+    """How one chain was read as of a past time: archive state at the last finalized block
+    at or before it, or the nearest recorded snapshot (Solana keeps no history) and how
+    far before the requested time that is."""
+
+    chain_id: str
+    source: str  # PIT_SOURCES
+    gap_s: int  # requested time minus the block's time
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chain_id": self.chain_id, "source": self.source, "gap_s": self.gap_s}
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str) -> PointInTimeChain:
+        o = _obj(d, ("chain_id", "source", "gap_s"), where)
+        return cls(
+            chain_id=_str(o["chain_id"], f"{where}.chain_id", pattern=_CAIP2_RE),
+            source=_str(o["source"], f"{where}.source", choices=PIT_SOURCES),
+            gap_s=_int(o["gap_s"], f"{where}.gap_s"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointInTime:
+    """What a point-in-time attestation (`kind: "point-in-time"`) was asked for."""
+
+    requested: datetime
+    chains: tuple[PointInTimeChain, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requested": format_time(self.requested),
+            "chains": [c.to_dict() for c in self.chains],
+        }
+
+    @classmethod
+    def from_dict(cls, d: object, *, where: str = "point_in_time") -> PointInTime:
+        o = _obj(d, ("requested", "chains"), where)
+        if not isinstance(o["chains"], list):
+            raise FormatError("must be a list", where=f"{where}.chains")
+        return cls(
+            requested=parse_time(o["requested"], where=f"{where}.requested"),
+            chains=tuple(
+                PointInTimeChain.from_dict(c, where=f"{where}.chains[{i}]")
+                for i, c in enumerate(o["chains"])
+            ),
+        )
+
+
 # --- the document -------------------------------------------------------------------------
 
 
@@ -629,6 +990,11 @@ class Attestation:
     previous: PreviousRef | None
     # The allocation rule of the chains' budgets; present exactly when they carry budgets.
     allocation: AllocationPolicy | None = None
+    # Issue 18, all additive (absent in older documents, which keep parsing and verifying):
+    ledger: LedgerSection | None = None  # off-chain liabilities (`ledger:` leaves)
+    reconciliation: ReconciliationSection | None = None  # mints/burns vs credits/debits
+    kind: str = KIND_REGULAR  # "point-in-time": as of a past time, never the oracle's latest
+    point_in_time: PointInTime | None = None  # present exactly when kind is point-in-time
     format: str = field(default=FORMAT)
 
     def __post_init__(self) -> None:
@@ -655,9 +1021,15 @@ class Attestation:
                 f"allocation declared but chain(s) {', '.join(missing)} have no budget",
                 where="chains",
             )
+        _str(self.kind, "kind", choices=(KIND_REGULAR, KIND_POINT_IN_TIME))
+        if (self.kind == KIND_POINT_IN_TIME) != (self.point_in_time is not None):
+            raise FormatError(
+                "a point-in-time attestation carries point_in_time, and only it does",
+                where="point_in_time",
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "format": self.format,
             "sequence": self.sequence,
             "issued_at": format_time(self.issued_at),
@@ -668,7 +1040,18 @@ class Attestation:
             "liabilities": self.liabilities.to_dict(),
             "totals": self.totals.to_dict(),
             "previous": None if self.previous is None else self.previous.to_dict(),
-        } | ({} if self.allocation is None else {"allocation": self.allocation.to_dict()})
+        }
+        # optional parts appear only when present: older documents keep their bytes
+        if self.allocation is not None:
+            d["allocation"] = self.allocation.to_dict()
+        if self.ledger is not None:
+            d["ledger"] = self.ledger.to_dict()
+        if self.reconciliation is not None:
+            d["reconciliation"] = self.reconciliation.to_dict()
+        if self.point_in_time is not None:
+            d["kind"] = self.kind
+            d["point_in_time"] = self.point_in_time.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: object, *, where: str = "attestation") -> Attestation:
@@ -684,7 +1067,14 @@ class Attestation:
             "totals",
             "previous",
         )
-        o = _obj(d, keys, where, optional=("allocation",))
+        optional = ("allocation", "ledger", "reconciliation", "kind", "point_in_time")
+        o = _obj(d, keys, where, optional=optional)
+        if "kind" in o and o["kind"] != KIND_POINT_IN_TIME:
+            # a regular document omits `kind`: one spelling, one digest
+            raise FormatError(
+                f"kind must be {KIND_POINT_IN_TIME!r} when present, got {o['kind']!r}",
+                where=f"{where}.kind",
+            )
         if o["format"] != FORMAT:
             raise FormatError(
                 f"format must be {FORMAT!r}, got {o['format']!r}", where=f"{where}.format"
@@ -713,7 +1103,33 @@ class Attestation:
             allocation=AllocationPolicy.from_dict(o["allocation"], where=f"{where}.allocation")
             if "allocation" in o
             else None,
+            ledger=LedgerSection.from_dict(o["ledger"], where=f"{where}.ledger")
+            if "ledger" in o
+            else None,
+            reconciliation=ReconciliationSection.from_dict(
+                o["reconciliation"], where=f"{where}.reconciliation"
+            )
+            if "reconciliation" in o
+            else None,
+            kind=o.get("kind", KIND_REGULAR),
+            point_in_time=PointInTime.from_dict(o["point_in_time"], where=f"{where}.point_in_time")
+            if "point_in_time" in o
+            else None,
         )
+
+    @property
+    def is_point_in_time(self) -> bool:
+        return self.kind == KIND_POINT_IN_TIME
+
+    @property
+    def chain_circulating(self) -> int:
+        """Liabilities with a chain budget: the chains' circulating supply."""
+        return sum(c.circulating_supply for c in self.chains)
+
+    @property
+    def ledger_total(self) -> int:
+        """Off-chain liabilities (0 without a ledger section)."""
+        return 0 if self.ledger is None else self.ledger.total
 
     def to_bytes(self) -> bytes:
         """The RFC 8785 bytes: what is signed (DSSE payload) and what the digest covers."""
@@ -763,12 +1179,22 @@ def verify_chain(previous: Attestation, current: Attestation) -> None:
             computed=current.previous.digest,
             where="previous.digest",
         )
-    if current.issued_at < previous.issued_at or current.as_of < previous.as_of:
+    # A point-in-time attestation is dated in the past by design: only its issue time moves
+    # on (its as_of is checked against its own issued_at). Every other one moves both.
+    past = current.is_point_in_time
+    if current.issued_at < previous.issued_at or (not past and current.as_of < previous.as_of):
         raise ChainLinkError(
             "attestation is dated before its predecessor",
             expected=f"issued_at >= {format_time(previous.issued_at)}",
             computed=format_time(current.issued_at),
             where="issued_at",
+        )
+    if past and current.as_of > current.issued_at:
+        raise ChainLinkError(
+            "point-in-time attestation is dated after it was issued",
+            expected=f"as_of <= {format_time(current.issued_at)}",
+            computed=format_time(current.as_of),
+            where="as_of",
         )
 
 
@@ -789,10 +1215,20 @@ def check_consistency(att: Attestation) -> list[str]:  # noqa: PLR0912 - one rul
                 f" != total_supply {c.total_supply} - excluded {excluded}"
             )
     circ = sum(c.circulating_supply for c in att.chains)
-    if circ != att.totals.circulating_supply:
+    if att.ledger is None and circ != att.totals.circulating_supply:
         problems.append(
             f"totals.circulating_supply {att.totals.circulating_supply} != sum of chains {circ}"
         )
+    if att.ledger is not None:
+        # off-chain liabilities count in the total the status is judged against
+        problems.extend(_ledger_problems(att.ledger))
+        if circ + att.ledger.total != att.totals.circulating_supply:
+            problems.append(
+                f"totals.circulating_supply {att.totals.circulating_supply} != sum of chains "
+                f"{circ} + ledger total {att.ledger.total}"
+            )
+    if att.reconciliation is not None:
+        problems.extend(_reconciliation_problems(att))
     # A chain whose index disagrees with its totalSupply makes the run DEGRADED; only
     # then may the tree total differ from the supply-based circulating figure.
     if (
@@ -854,6 +1290,32 @@ def check_consistency(att: Attestation) -> list[str]:  # noqa: PLR0912 - one rul
         from por.core.budgets import budget_problems  # por.core.budgets imports this module
 
         problems.extend(budget_problems(att))
+    return problems
+
+
+def _ledger_problems(ledger: LedgerSection) -> list[str]:
+    problems = []
+    by_category = sum(v for _, v in ledger.categories)
+    if by_category != ledger.total:
+        problems.append(f"ledger categories add up to {by_category}, total is {ledger.total}")
+    by_source = sum(s.total for s in ledger.sources)
+    if by_source != ledger.total:
+        problems.append(f"ledger sources add up to {by_source}, total is {ledger.total}")
+    return problems
+
+
+def _reconciliation_problems(att: Attestation) -> list[str]:
+    r = att.reconciliation
+    assert r is not None
+    problems = []
+    if r.from_time > r.to_time:
+        problems.append("reconciliation.from is after reconciliation.to")
+    if r.to_time != att.as_of:
+        problems.append(
+            f"reconciliation.to {format_time(r.to_time)} is not the attestation's as_of"
+        )
+    if r.overdue_sum > r.unmatched_sum:
+        problems.append("reconciliation: overdue sum exceeds the unmatched sum")
     return problems
 
 

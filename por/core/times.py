@@ -31,3 +31,20 @@ def parse_time(value: object, *, where: str) -> datetime:
         return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError as e:
         raise FormatError(f"not a valid time: {value!r}", where=where) from e
+
+
+_OFFSET_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})")
+
+
+def parse_time_with_offset(value: object, *, where: str) -> datetime:
+    """An RFC 3339 time a person types (`2026-03-01T12:00:00Z`, `2026-03-01T20:00:00+08:00`),
+    as UTC; anything without an offset is a FormatError (no guessing a zone)."""
+    if not isinstance(value, str) or not _OFFSET_TIME_RE.fullmatch(value):
+        raise FormatError(
+            f"must be an RFC 3339 time with its offset, like 2026-03-01T12:00:00Z, got {value!r}",
+            where=where,
+        )
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError as e:
+        raise FormatError(f"not a valid time: {value!r}", where=where) from e

@@ -47,6 +47,7 @@ from por.core.dsse import (
     pae,
     verify_envelope,
 )
+from por.core.flows import BankEntry, ChainFlow, check_matches
 from por.core.mst import InclusionProof
 from por.core.note import VerifierKey
 from por.core.reserve_report import (
@@ -240,7 +241,7 @@ def check_format(envelope: Envelope) -> tuple[CheckResult, Attestation | None]:
         return _fail("format", e), None
     detail = (
         f"{att.format} sequence {att.sequence}, issued {format_time(att.issued_at)}, "
-        f"as of {format_time(att.as_of)}"
+        f"as of {format_time(att.as_of)}" + (" (point-in-time)" if att.is_point_in_time else "")
     )
     return CheckResult(name="format", status=PASS, detail=detail), att
 
@@ -562,6 +563,81 @@ def check_budgets(current: Attestation | None) -> CheckResult:
     )
 
 
+def check_ledger(current: Attestation | None) -> CheckResult:
+    """Off-chain liabilities: categories and sources add up (also in `totals`), each source
+    named with its hash and whether its signature was verified."""
+    if current is None:
+        return CheckResult(name="ledger", status=SKIP, detail="attestation did not verify")
+    led = current.ledger
+    if led is None:
+        return CheckResult(
+            name="ledger", status=SKIP, detail="no off-chain liabilities in this attestation"
+        )
+    problems = []
+    if sum(v for _, v in led.categories) != led.total:
+        problems.append("categories do not add up to the total")
+    if sum(x.total for x in led.sources) != led.total:
+        problems.append("sources do not add up to the total")
+    if problems:
+        return CheckResult(name="ledger", status=FAIL, detail="; ".join(problems))
+    cats = ", ".join(f"{k} {v}" for k, v in led.categories if v)
+    srcs = ", ".join(
+        f"{x.name} {x.sha256[:12]}… "
+        + (f"(signed {x.signed_by[:12]}…)" if x.signed_by else "(hash only)")
+        for x in led.sources
+    )
+    return CheckResult(
+        name="ledger",
+        status=PASS,
+        detail=f"total {led.total} ({cats or 'all zero'}) from {srcs or 'no source'}",
+    )
+
+
+def check_reconciliation(
+    current: Attestation | None,
+    matches: Deferred[bytes] | None,
+    *,
+    entries: Deferred[Sequence[BankEntry]] | None = None,
+    flows: Deferred[Sequence[ChainFlow]] | None = None,
+) -> CheckResult:
+    """The match list is the signed one and what por-flows-v1 gives; with `entries` (read
+    by the caller from the statements the section names) and `flows` (read from the chains
+    over its block ranges), its items are exactly those."""
+    name = "reconciliation"
+    if current is None:
+        return CheckResult(name=name, status=SKIP, detail="attestation did not verify")
+    recon = current.reconciliation
+    if recon is None:
+        return CheckResult(
+            name=name, status=SKIP, detail="no flow reconciliation in this attestation"
+        )
+    if matches is None:
+        return CheckResult(
+            name=name, status=SKIP, detail="no match list given (--matches): not rechecked"
+        )
+    try:
+        again = check_matches(
+            recon,
+            matches.load(),
+            flows=None if flows is None else flows.load(),
+            entries=None if entries is None else entries.load(),
+            where=matches.name,
+        )
+    except PorError as e:
+        return _fail(name, e)
+    checked = ["match list recomputed"]
+    checked.append("statements re-read" if entries is not None else "statements not re-read")
+    checked.append("chains re-read" if flows is not None else "chains not re-read")
+    unmatched = len(again.unmatched())
+    return CheckResult(
+        name=name,
+        status=PASS,
+        detail=f"{len(again.flows)} mints/burns, {len(again.entries)} bank entries, "
+        f"{len(again.matches)} matched, {unmatched} unmatched ({len(again.overdue)} overdue); "
+        + ", ".join(checked),
+    )
+
+
 def verify_report(
     envelope: Deferred[Envelope],
     keyset: KeySet,
@@ -573,6 +649,9 @@ def verify_report(
     cosignatures: Deferred[Sequence[Signature]] | None = None,
     witnesses: Sequence[VerifierKey] = (),
     required_witnesses: int = 0,
+    matches: Deferred[bytes] | None = None,
+    entries: Deferred[Sequence[BankEntry]] | None = None,
+    flows: Deferred[Sequence[ChainFlow]] | None = None,
 ) -> Report:
     """Run every check on one published attestation, in the order `por verify` prints.
 
@@ -600,6 +679,10 @@ def verify_report(
         check_totals(current),
         check_budgets(current),
     )
+    if current is not None and current.ledger is not None:
+        checks += (check_ledger(current),)
+    if current is not None and current.reconciliation is not None:
+        checks += (check_reconciliation(current, matches, entries=entries, flows=flows),)
     if log is not None or required_witnesses:
         checks += (
             check_log(
@@ -905,7 +988,9 @@ __all__ = [
     "check_format",
     "check_key_windows",
     "check_leaves",
+    "check_ledger",
     "check_log",
+    "check_reconciliation",
     "check_report_attestations",
     "check_report_figures",
     "check_report_format",

@@ -10,7 +10,9 @@ Served methods: getGenesisHash, getSlot, getBlockHeight, getTokenSupply,
 getProgramAccounts (filters dataSize/memcmp, encodings jsonParsed and base64,
 withContext, minContextSlot), getBlock (transactionDetails "none" only), getBlockTime,
 getLatestBlockhash, sendTransaction (base64 or base58), getSignatureStatuses,
-getSignaturesForAddress, getTransaction (base64 or json).
+getSignaturesForAddress, getTransaction (base64, json, or jsonParsed: SPL Token
+mintTo/mintToChecked/burn/burnChecked/freezeAccount/transfer(Checked) and SPL Memo are
+parsed as Solana's RPC parses them, other instructions are left in their raw form).
 
 Slots: LiteSVM has no blocks, so the sim makes one: every state change (a transaction,
 an airdrop, `advance_slots`) seals a slot — the slot number and clock advance, the
@@ -40,6 +42,7 @@ import spl.token.instructions as token_ix
 import spl.token.models as token_models
 from solders.clock import Clock
 from solders.hash import Hash
+from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 from solders.message import Message
@@ -491,7 +494,12 @@ class SolanaSim:
     # ---- SPL token helpers (spl.token builds the instructions; layouts in docs/solana.md)
 
     def create_mint(
-        self, *, decimals: int, token_2022: bool = False, authority: Keypair | None = None
+        self,
+        *,
+        decimals: int,
+        token_2022: bool = False,
+        authority: Keypair | None = None,
+        freeze_authority: bool = False,
     ) -> Pubkey:
         program = TOKEN_2022_PROGRAM_ID if token_2022 else TOKEN_PROGRAM_ID
         program_key = Pubkey.from_string(program)
@@ -516,6 +524,7 @@ class SolanaSim:
                             program_id=program_key,
                             mint=mint.pubkey(),
                             mint_authority=auth.pubkey(),
+                            freeze_authority=auth.pubkey() if freeze_authority else None,
                         )
                     ),
                 ],
@@ -578,12 +587,21 @@ class SolanaSim:
         return address
 
     def mint_to(
-        self, mint: Pubkey, account: Pubkey, amount: int, authority: Keypair | None = None
+        self,
+        mint: Pubkey,
+        account: Pubkey,
+        amount: int,
+        authority: Keypair | None = None,
+        *,
+        memo: str | None = None,
     ) -> str:
+        """Mint `amount` to `account`; with `memo`, an SPL Memo instruction in the same
+        transaction carries the payment reference."""
         info = self.mint_info(mint)
         auth = authority or self.payer
         return self.send(
             [
+                *self._memo_ix(memo),
                 token_ix.mint_to(
                     token_models.MintToParams(
                         program_id=info.program,
@@ -591,6 +609,27 @@ class SolanaSim:
                         dest=account,
                         mint_authority=auth.pubkey(),
                         amount=amount,
+                    )
+                ),
+            ],
+            auth,
+        )
+
+    @staticmethod
+    def _memo_ix(memo: str | None) -> list[Instruction]:
+        if memo is None:
+            return []
+        return [Instruction(Pubkey.from_string(MEMO_PROGRAM_IDS[0]), memo.encode(), [])]
+
+    def freeze(self, mint: Pubkey, account: Pubkey, authority: Keypair | None = None) -> str:
+        """Freeze a token account (the mint was created with `freeze_authority=True`)."""
+        info = self.mint_info(mint)
+        auth = authority or self.payer
+        return self.send(
+            [
+                token_ix.freeze_account(
+                    token_models.FreezeAccountParams(
+                        program_id=info.program, account=account, mint=mint, authority=auth.pubkey()
                     )
                 )
             ],
@@ -618,10 +657,19 @@ class SolanaSim:
             owner,
         )
 
-    def burn(self, mint: Pubkey, account: Pubkey, owner: Keypair, amount: int) -> str:
+    def burn(
+        self,
+        mint: Pubkey,
+        account: Pubkey,
+        owner: Keypair,
+        amount: int,
+        *,
+        memo: str | None = None,
+    ) -> str:
         info = self.mint_info(mint)
         return self.send(
             [
+                *self._memo_ix(memo),
                 token_ix.burn(
                     token_models.BurnParams(
                         program_id=info.program,
@@ -630,7 +678,7 @@ class SolanaSim:
                         owner=owner.pubkey(),
                         amount=amount,
                     )
-                )
+                ),
             ],
             owner,
         )
@@ -923,6 +971,8 @@ class SolanaSim:
             transaction: Any = [base64.b64encode(record.raw).decode(), "base64"]
         elif encoding == "json":
             transaction = json.loads(vtx.to_json())
+        elif encoding == "jsonParsed":
+            transaction = self._json_parsed_tx(vtx)
         else:
             raise _invalid_params(f"Invalid params: the sim does not serve encoding {encoding}")
         n_keys = len(record.account_keys)
@@ -950,8 +1000,109 @@ class SolanaSim:
             answer["version"] = "legacy" if legacy else 0
         return answer
 
+    def _json_parsed_tx(self, vtx: VersionedTransaction) -> dict[str, Any]:
+        """A transaction as `encoding: "jsonParsed"` gives it (the parts por reads)."""
+        msg = vtx.message
+        keys = [str(k) for k in msg.account_keys]
+        header = msg.header
+        n_sig = header.num_required_signatures
+        n_ro_signed = header.num_readonly_signed_accounts
+        n_ro_unsigned = header.num_readonly_unsigned_accounts
+
+        def writable(i: int) -> bool:
+            if i < n_sig:
+                return i < n_sig - n_ro_signed
+            return i < len(keys) - n_ro_unsigned
+
+        instructions = []
+        for ix in msg.instructions:
+            program = keys[ix.program_id_index]
+            accounts = [keys[a] for a in bytes(ix.accounts)]
+            instructions.append(self._parse_instruction(program, accounts, bytes(ix.data)))
+        return {
+            "signatures": [str(s) for s in vtx.signatures],
+            "message": {
+                "accountKeys": [
+                    {
+                        "pubkey": k,
+                        "signer": i < n_sig,
+                        "writable": writable(i),
+                        "source": "transaction",
+                    }
+                    for i, k in enumerate(keys)
+                ],
+                "instructions": instructions,
+                "recentBlockhash": str(msg.recent_blockhash),
+            },
+        }
+
+    def _parse_instruction(self, program: str, accounts: list[str], data: bytes) -> dict[str, Any]:
+        raw = {
+            "programId": program,
+            "accounts": accounts,
+            "data": _b58encode(data),
+            "stackHeight": None,
+        }
+        if program in MEMO_PROGRAM_IDS:
+            return {
+                "parsed": data.decode("utf-8", errors="replace"),
+                "program": "spl-memo",
+                "programId": program,
+                "stackHeight": None,
+            }
+        name = _TOKEN_PROGRAMS.get(program)
+        if name is None or not data:
+            return raw
+        tag = data[0]
+        info: dict[str, Any]
+        if tag in (7, 14) and len(data) >= 9 and len(accounts) >= 3:  # MintTo(Checked)
+            amount = int.from_bytes(data[1:9], "little")
+            info = {"account": accounts[1], "mint": accounts[0], "mintAuthority": accounts[2]}
+            kind = "mintTo"
+        elif tag in (8, 15) and len(data) >= 9 and len(accounts) >= 3:  # Burn(Checked)
+            amount = int.from_bytes(data[1:9], "little")
+            info = {"account": accounts[0], "mint": accounts[1], "authority": accounts[2]}
+            kind = "burn"
+        elif tag == 10 and len(accounts) >= 3:
+            return {
+                "parsed": {
+                    "info": {
+                        "account": accounts[0],
+                        "mint": accounts[1],
+                        "freezeAuthority": accounts[2],
+                    },
+                    "type": "freezeAccount",
+                },
+                "program": name,
+                "programId": program,
+                "stackHeight": None,
+            }
+        else:
+            return raw
+        if tag in (14, 15):
+            decimals = data[9] if len(data) > 9 else 0
+            info["tokenAmount"] = _token_amount(amount, decimals)
+            kind += "Checked"
+        else:
+            info["amount"] = str(amount)
+        return {
+            "parsed": {"info": info, "type": kind},
+            "program": name,
+            "programId": program,
+            "stackHeight": None,
+        }
+
 
 _B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def _b58encode(data: bytes) -> str:
+    n = int.from_bytes(data, "big")
+    out = ""
+    while n:
+        n, r = divmod(n, 58)
+        out = _B58_ALPHABET[r] + out
+    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
 
 
 def b58decode(text: str) -> bytes:

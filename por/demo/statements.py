@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -123,11 +123,69 @@ def sample_documents(
     ]
 
 
+def _amount(minor: int) -> str:
+    return f"{minor // 100}.{minor % 100:02d}"
+
+
+def camt053(
+    *,
+    account: str,
+    day: date,
+    opening_minor: int,
+    entries: list[tuple[str, int, str, str]],
+    custodian: str = CUSTODIAN,
+    currency: str = "CNH",
+    statement_id: str | None = None,
+    at: datetime | None = None,
+) -> bytes:
+    """A camt.053.001.08 end-of-day statement of one account for `day` (Hong Kong), with
+    booked entries `(kind "credit"|"debit", amount in cents, remittance text, bank ref)`;
+    the closing balance is the opening plus the entries. With `at`, a statement cut at
+    that instant instead (balances and bookings dated `DtTm`), as banks send several a day.
+    For the demo's and the tests' reconciled flows."""
+    closing = opening_minor + sum(a if k == "credit" else -a for k, a, _, _ in entries)
+    created = (day + timedelta(days=1)).isoformat() + "T06:15:02+08:00"
+    when = f"<Dt>{day.isoformat()}</Dt>"
+    if at is not None:
+        created = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = f"<DtTm>{created}</DtTm>"
+    sid = statement_id or f"HTBK-STMT-{day:%Y%m%d}-{account[-4:]}"
+
+    def bal(code: str, minor: int) -> str:
+        ind = "CRDT" if minor >= 0 else "DBIT"
+        return (
+            f"<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp>"
+            f'<Amt Ccy="{currency}">{_amount(abs(minor))}</Amt><CdtDbtInd>{ind}</CdtDbtInd>'
+            f"<Dt>{when}</Dt></Bal>"
+        )
+
+    ntries = "".join(
+        f'<Ntry><NtryRef>{ref}</NtryRef><Amt Ccy="{currency}">{_amount(a)}</Amt>'
+        f"<CdtDbtInd>{'CRDT' if k == 'credit' else 'DBIT'}</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>"
+        f"<BookgDt>{when}</BookgDt><ValDt>{when}</ValDt>"
+        f"<AcctSvcrRef>{ref}</AcctSvcrRef>"
+        f"<NtryDtls><TxDtls><RmtInf><Ustrd>{text}</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>"
+        for k, a, text, ref in entries
+    )
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08">'
+        f"<BkToCstmrStmt><GrpHdr><MsgId>{sid}</MsgId><CreDtTm>{created}</CreDtTm></GrpHdr>"
+        f"<Stmt><Id>{sid}</Id><CreDtTm>{created}</CreDtTm>"
+        f"<Acct><Id><Othr><Id>{account}</Id></Othr></Id><Ccy>{currency}</Ccy>"
+        f"<Svcr><FinInstnId><Nm>{custodian}</Nm></FinInstnId></Svcr></Acct>"
+        f"{bal('OPBD', opening_minor)}{bal('CLBD', closing)}{bal('CLAV', closing)}"
+        f"{ntries}</Stmt></BkToCstmrStmt></Document>\n"
+    )
+    return xml.encode()
+
+
 __all__ = [
     "CUSTODIAN",
     "DEMO_FILES",
     "SAMPLES_DIR",
     "SAMPLE_DAY",
+    "camt053",
     "sample_documents",
     "scale_amounts",
     "shift_dates",

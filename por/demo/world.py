@@ -9,6 +9,13 @@ the real service — the same configuration file, wiring, scheduler, store, publ
 and API as `por run` — with an attestation every `interval_s` seconds, and writes
 `demo-world.json` (RPC URLs, contract addresses, sample accounts, API URL) into its data
 directory. Everything listens on 127.0.0.1.
+
+Off-chain liabilities and reconciled flows (docs/ledger.md): a signed ledger export with a
+few pending redemptions, a pending subscription and supply on a chain not read; on
+eip155:1 a subscription minted and a redemption burned with their payment references,
+each booked on the issuer's collection account (8870-310-1009999) in a statement cut at
+that moment, and one redemption burned whose payout is still pending; every later demo
+mint is booked there first. The dashboard's reconciliation panel shows them matched.
 """
 
 from __future__ import annotations
@@ -29,11 +36,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TextIO
 
+from por.custodians.camt import HONG_KONG as HKT
 from por.errors import ConfigError, PorError
 
 log = logging.getLogger("por.demo")
 
 MARKER = ".por-demo"
+FLOW_ACCOUNT = "8870-310-1009999"  # the issuer's subscription/redemption collection account
+LEDGER_SEED_LABEL = b"por demo ledger key"
 UNIT = 10**6  # CNHC has 6 decimals
 # The guard's heartbeat: the statements are yesterday's end of day and may be up to the
 # policy's 48 h old; an hour more so a round is not refused the moment it turns 48 h.
@@ -85,11 +95,9 @@ def _start_evm(
 
     from por.demo.anvil import (
         AnvilNode,
-        deploy_guard,
         deploy_oracle,
         deploy_stablecoin,
         mint_batch,
-        set_mint_guard,
     )
 
     node = AnvilNode(chain_id=chain_id)
@@ -113,24 +121,15 @@ def _start_evm(
     amounts += [50_000_000 * UNIT, 20_000_000 * UNIT, 1_000_000 * UNIT]
     circulating = sum(amounts) - 70_000_000 * UNIT  # treasury and escrow are excluded
     mint_batch(w3, token, issuer=issuer, recipients=recipients, amounts=amounts)
-    # From here on every mint asks the Secure Mint guard: this chain's budget from a fresh,
-    # FULLY_BACKED round (the genesis supply above was minted before any round existed,
-    # as when an existing token adopts the guard).
-    guard = deploy_guard(
-        w3, oracle=oracle, token=token, heartbeat_s=GUARD_HEARTBEAT_S, owner=issuer
-    )
-    set_mint_guard(w3, token, guard, issuer=issuer)
-    node.mine(5)  # let `finalized` move past the mints
     print(
         f"  eip155:{chain_id}: anvil at {node.url}, token {token}, oracle {oracle}, "
-        f"mint guard {guard}, {holders} holders",
+        f"{holders} holders",
         file=out,
     )
     return {
         "node": node,
         "token": token,
         "oracle": oracle,
-        "guard": guard,
         "issuer": issuer,
         "treasury": treasury,
         "bridge_escrow": escrow,
@@ -140,6 +139,187 @@ def _start_evm(
         "sender_key": sender_key,
         "circulating": circulating,
     }
+
+
+def _guard_evm(chain: dict[str, Any], out: TextIO) -> None:
+    """From here on every mint asks the Secure Mint guard: this chain's budget from a fresh,
+    FULLY_BACKED round (the genesis supply was minted before any round existed, as when an
+    existing token adopts the guard)."""
+    from por.demo.anvil import deploy_guard, set_mint_guard
+
+    node = chain["node"]
+    guard = deploy_guard(
+        node.w3,
+        oracle=chain["oracle"],
+        token=chain["token"],
+        heartbeat_s=GUARD_HEARTBEAT_S,
+        owner=chain["issuer"],
+    )
+    set_mint_guard(node.w3, chain["token"], guard, issuer=chain["issuer"])
+    node.mine(5)  # let `finalized` move past the mints
+    chain["guard"] = guard
+    print(f"  eip155:{node.chain_id}: mint guard {guard}", file=out)
+
+
+def _checksum(address: str) -> str:
+    from web3 import Web3
+
+    return str(Web3.to_checksum_address(address))
+
+
+def _ref(text: str) -> bytes:
+    return text.encode().ljust(32, b"\0")
+
+
+class FlowBook:
+    """The issuer's collection account at the custodian: each booking is a new statement
+    file cut at that moment (camt.053 with DtTm), so the service reads credits and debits
+    as they happen and the newest balance counts."""
+
+    def __init__(self, folder: Path, *, opening_minor: int) -> None:
+        self.folder = folder
+        self.balance = opening_minor
+        self.count = 0
+        self._last: datetime | None = None
+        self._lock = threading.Lock()
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def book(self, entries: list[tuple[str, int, str, str]]) -> None:
+        from por.demo.statements import camt053
+        from por.fileio import write_atomic
+
+        with self._lock:
+            now = datetime.now(UTC).replace(microsecond=0)
+            if self._last is not None and now <= self._last:
+                # one cut per second: two statements of one account at one instant with
+                # different balances would (rightly) be refused as conflicting
+                time.sleep((self._last + timedelta(seconds=1) - datetime.now(UTC)).total_seconds())
+                now = self._last + timedelta(seconds=1)
+            self._last = now
+            self.count += 1
+            data = camt053(
+                account=FLOW_ACCOUNT,
+                day=now.astimezone(HKT).date(),
+                opening_minor=self.balance,
+                entries=entries,
+                at=now,
+                statement_id=f"HTBK-FLOW-{now:%Y%m%d%H%M%S}-{self.count:05d}",
+            )
+            self.balance += sum(a if k == "credit" else -a for k, a, _, _ in entries)
+            write_atomic(self.folder / f"flows-{self.count:05d}.xml", data)
+
+
+def _reconciled_flows(chain: dict[str, Any], book: FlowBook, out: TextIO) -> None:
+    """A subscription and a redemption with their references, booked and matched; one
+    redemption burned whose payout is pending (in the ledger); one subscription paid in
+    and not yet minted (in the ledger too)."""
+    from por.demo.anvil import contract
+
+    w3 = chain["node"].w3
+    token = contract(w3, "StableToken", chain["token"])
+    issuer, market = chain["issuer"], chain["market_maker"]
+
+    def send(fn: Any, sender: str) -> None:
+        h = fn.transact({"from": sender})
+        w3.eth.wait_for_transaction_receipt(h, timeout=30, poll_latency=0.05)
+
+    book.book(
+        [
+            ("credit", 250_000 * 100, "SUBSCRIPTION S-DEMO-0001", "HTF0000001"),
+            ("credit", 15_000 * 100, "SUBSCRIPTION S-DEMO-9001", "HTF0000002"),
+        ]
+    )
+    send(
+        token.functions.mintWithReference(
+            _checksum(chain["holders"][0]), 250_000 * UNIT, _ref("S-DEMO-0001")
+        ),
+        issuer,
+    )
+    send(token.functions.transfer(issuer, 200_000 * UNIT), market)
+    send(token.functions.burnWithReference(120_000 * UNIT, _ref("R-DEMO-0001")), issuer)
+    book.book([("debit", 120_000 * 100, "REDEMPTION PAYOUT R-DEMO-0001", "HTF0000003")])
+    send(token.functions.burnWithReference(80_000 * UNIT, _ref("R-DEMO-0002")), issuer)
+    print(
+        "  eip155:1: subscription S-DEMO-0001 minted, redemption R-DEMO-0001 burned and paid, "
+        "R-DEMO-0002 burned (payout pending), S-DEMO-9001 paid in (not yet minted)",
+        file=out,
+    )
+
+
+LEDGER_TOTAL_BASE_UNITS = 2_142_500_500_000
+"""The demo books' total (`totals.all` below, 2,142,500.50 CNHC) in base units: liabilities
+the demo's reserves are sized to cover along with what is minted on chain."""
+
+
+def _write_ledger(data_dir: Path) -> tuple[Path, str]:
+    """The issuer's books: a signed por-ledger-v1 export of the off-chain liabilities."""
+    import hashlib
+
+    from por.fileio import write_atomic
+    from por.ledger.sources import sign_export
+
+    seed = hashlib.sha256(LEDGER_SEED_LABEL).digest()
+    from Crypto.Signature import eddsa
+
+    public = eddsa.import_private_key(seed).public_key().export_key(format="raw").hex()
+    doc = {
+        "format": "por-ledger-v1",
+        "issuer": "kdm",
+        "ledger_id": f"KDM-BOOKS-{datetime.now(UTC):%Y%m%d%H%M%S}",
+        "as_of": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "currency": "CNH",
+        "accounts": [
+            {
+                "account": "ledger:kdm:R-DEMO-0002",
+                "category": "pending_redemption",
+                "balance": "80000.00",
+                "evidence": None,
+            },
+            {
+                "account": "ledger:kdm:R-DEMO-0003",
+                "category": "pending_redemption",
+                "balance": "35000.00",
+                "evidence": None,
+            },
+            {
+                "account": "ledger:kdm:R-DEMO-0004",
+                "category": "pending_redemption",
+                "balance": "12500.50",
+                "evidence": None,
+            },
+            {
+                "account": "ledger:kdm:S-DEMO-9001",
+                "category": "pending_subscription",
+                "balance": "15000.00",
+                "evidence": None,
+            },
+            {
+                "account": "ledger:kdm:tron",
+                "category": "other_chain_supply",
+                "balance": "2000000.00",
+                "evidence": {
+                    "chain_id": "tron:0x2b6653dc",
+                    "token": "TDemoCNHCToken1111111111111111111",
+                    "block": "70000000",
+                    "block_hash": "00" * 32,
+                    "note": "demo figure: a chain por does not read",
+                },
+            },
+        ],
+        "totals": {
+            "pending_redemption": "127500.50",
+            "pending_subscription": "15000.00",
+            "other_chain_supply": "2000000.00",
+            "all": "2142500.50",
+        },
+    }
+    folder = data_dir / "ledger"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = (json.dumps(doc, indent=1) + "\n").encode()
+    path = folder / "kdm-books.json"
+    write_atomic(path, data)
+    write_atomic(folder / "kdm-books.json.sig", (sign_export(data, seed) + "\n").encode())
+    return path, public
 
 
 def _start_solana(
@@ -240,7 +420,7 @@ def _write_statements(
     return paths
 
 
-def _issue(chain: dict[str, Any], rng: random.Random) -> None:
+def _issue(chain: dict[str, Any], rng: random.Random, book: FlowBook | None = None) -> None:
     """The issuer mints a little on one chain, as much as the mint guard allows."""
     from por.demo.anvil import contract
 
@@ -251,13 +431,16 @@ def _issue(chain: dict[str, Any], rng: random.Random) -> None:
     except Exception as e:  # the guard refuses (no round yet, stale, not backed)
         log.info("demo mint on eip155:%s refused by the guard: %s", chain["node"].chain_id, e)
         return
-    amount = min(room, rng.randrange(1, 5_000) * UNIT)
+    amount = min(room, rng.randrange(1, 5_000) * 100) * 10_000  # whole cents of CNH
     if amount <= 0:
         return
     token = contract(w3, "StableToken", chain["token"])
-    h = token.functions.mint(rng.choice(chain["holders"]), amount).transact(
-        {"from": chain["issuer"]}
-    )
+    ref = f"S-{chain['node'].chain_id}-{secrets.token_hex(4).upper()}"
+    if book is not None:  # the subscription's cash arrives first, with its reference
+        book.book([("credit", amount // 10_000, f"SUBSCRIPTION {ref}", ref.replace("-", ""))])
+    h = token.functions.mintWithReference(
+        _checksum(rng.choice(chain["holders"])), amount, _ref(ref)
+    ).transact({"from": chain["issuer"]})
     w3.eth.wait_for_transaction_receipt(h, timeout=30, poll_latency=0.05)
     log.info(
         "demo mint on eip155:%s: %d base units (the guard allowed %d)",
@@ -267,7 +450,12 @@ def _issue(chain: dict[str, Any], rng: random.Random) -> None:
     )
 
 
-def _transfers(evm: list[dict[str, Any]], stop: threading.Event, rng: random.Random) -> None:
+def _transfers(
+    evm: list[dict[str, Any]],
+    stop: threading.Event,
+    rng: random.Random,
+    book: FlowBook | None = None,
+) -> None:
     """Background market activity: the market maker pays a few holders every couple of seconds,
     sometimes new ones, and every ten seconds the issuer mints a little through the mint
     guard, so each attestation sees a different state."""
@@ -279,7 +467,7 @@ def _transfers(evm: list[dict[str, Any]], stop: threading.Event, rng: random.Ran
         for chain in evm:
             if tick % 5 == 0:
                 try:
-                    _issue(chain, rng)
+                    _issue(chain, rng, book)
                 except Exception as e:  # the demo goes on
                     if stop.is_set():
                         return
@@ -316,6 +504,8 @@ def _write_config(
     statements: list[str],
     port: int,
     interval_s: int,
+    ledger: tuple[Path, str] | None = None,
+    flows_start: datetime | None = None,
 ) -> Path:
     d = world.data_dir
     text = f"""# written by `por demo`
@@ -356,6 +546,7 @@ fx_haircut_bps = {FX_HAIRCUT_BPS}
 report_utc_offset = "+08:00"  # reports run on Hong Kong days
 holder_history = 10
 
+{_ledger_toml(ledger, flows_start)}
 [allocation]                # per-chain mint budgets (docs/budgets.md)
 weights = "circulating"     # headroom shared in proportion to circulating supply
 headroom_share_bps = 10000
@@ -375,6 +566,7 @@ bridge_escrow = {_toml([c["bridge_escrow"]])}
 oracle = "{c["oracle"]}"
 guard = "{c["guard"]}"
 heartbeat_s = {GUARD_HEARTBEAT_S}
+reference_events = true     # the token's Mint/Burn carry payment references
 publisher_key_env = "POR_DEMO_PUBLISHER_{n.chain_id}"
 attestor_key_envs = {_toml([f"POR_DEMO_ATTESTOR_{n.chain_id}"])}
 """
@@ -393,10 +585,34 @@ rpc_url = "{s.url}"
 mint = "{sol["mint"]}"
 treasury = {_toml([sol["treasury"]])}
 memo_keypair = "{sol["memo_keypair"]}"
+reconcile = false           # the sim's own clock runs ahead of the statements'
 """
     path = d / "por.toml"
     path.write_text(text)
     return path
+
+
+def _ledger_toml(ledger: tuple[Path, str] | None, flows_start: datetime | None) -> str:
+    text = ""
+    if ledger is not None:
+        text += f"""
+[[ledgers]]                 # off-chain liabilities (docs/ledger.md)
+kind = "files"
+name = "kdm-books"
+issuer = "kdm"
+paths = {_toml([str(ledger[0])])}
+public_key = "{ledger[1]}"  # each export is signed: FILE.sig beside it
+"""
+    if flows_start is not None:
+        text += f"""
+[reconciliation]            # every mint and burn matched with the bank (docs/ledger.md)
+start = "{flows_start.strftime("%Y-%m-%dT%H:%M:%SZ")}"
+window_s = 86400
+max_age_s = 172800
+accounts = ["{FLOW_ACCOUNT}"]
+ignore = ["INTEREST"]
+"""
+    return text
 
 
 def _write_keys(data_dir: Path) -> None:
@@ -443,25 +659,46 @@ def build_world(
             _start_evm(world, cid, per_evm + (i * ((holders - sol_share) % 2)), rng, out)
             for i, cid in enumerate((1, 56))
         ]
+        # the flows reconciled from here on: the genesis supply above is before `start`
+        flows_start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        time.sleep(max(0.0, (flows_start - datetime.now(UTC)).total_seconds()) + 1.0)
+        book = FlowBook(world.data_dir / "statements" / "flows", opening_minor=50_000_000 * 100)
+        _reconciled_flows(evm[0], book, out)
+        for chain in evm:
+            _guard_evm(chain, out)
         sol = _start_solana(world, sol_share, rng, out) if solana else None
-        circulating = sum(c["circulating"] for c in evm) + (sol["circulating"] if sol else 0)
+        ledger = _write_ledger(world.data_dir)
+        # liabilities the reserves must cover: on-chain circulating plus the issuer's books
+        circulating = (
+            sum(c["circulating"] for c in evm)
+            + (sol["circulating"] if sol else 0)
+            + LEDGER_TOTAL_BASE_UNITS
+        )
         statements = _write_statements(
             world.data_dir, datetime.now(UTC), circulating=circulating, scenario=scenario
         )
+        statements.append(str(book.folder / "flows-*.xml"))
         ratio = TARGET_RATIO[scenario]
         print(
             f"  scenario {scenario}: reserves sized to {float(ratio):.2f} x the "
-            f"{circulating // UNIT:,} CNHC minted"
+            f"{circulating // UNIT:,} CNHC of liabilities (minted + the issuer's books)"
             + (", statements three days old (stale)" if scenario == "degraded" else ""),
             file=out,
         )
         port = port or free_port()
         config = _write_config(
-            world, evm=evm, sol=sol, statements=statements, port=port, interval_s=interval_s
+            world,
+            evm=evm,
+            sol=sol,
+            statements=statements,
+            port=port,
+            interval_s=interval_s,
+            ledger=ledger,
+            flows_start=flows_start,
         )
         stop = threading.Event()
         t = threading.Thread(
-            target=_transfers, args=(evm, stop, rng), name="demo-transfers", daemon=True
+            target=_transfers, args=(evm, stop, rng, book), name="demo-transfers", daemon=True
         )
         t.start()
 
@@ -480,6 +717,12 @@ def build_world(
             "config": str(config),
             "keys": str(world.data_dir / "keys" / "issuer.keys.json"),
             "attestations_dir": str(world.data_dir / "attestations"),
+            "ledger": {"export": str(ledger[0]), "public_key": ledger[1]},
+            "reconciliation": {
+                "start": flows_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "flow_account": FLOW_ACCOUNT,
+                "statements": str(book.folder),
+            },
             "chains": [
                 {
                     "chain_id": f"eip155:{c['node'].chain_id}",

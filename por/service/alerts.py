@@ -45,7 +45,7 @@ _LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERR
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Alert:
-    kind: str  # status | status_resolved | run_failed | publication_lag | stale
+    kind: str  # status | status_resolved | run_failed | publication_lag | stale | reconciliation
     severity: Severity
     summary: str
     about: str  # what the id is derived from: the same event gives the same id
@@ -336,6 +336,8 @@ class Alerter:
         self._pending: dict[str, _Pending] = {}  # chain -> oldest unpublished
         self._lag_alerted: set[str] = set()
         self._stale_alerted: int | None = None  # latest sequence we alerted stale for
+        self._overdue_alerted: frozenset[str] = frozenset()  # unmatched flows already told
+        self._recon_tolerance_alerted = False
         self.raised: list[Alert] = []  # the last few, for tests and /healthz detail
 
     def raise_alert(self, alert: Alert) -> None:
@@ -397,6 +399,37 @@ class Alerter:
                 )
             )
         self._publication_lag(result, blocks, now)
+
+    def reconciliation(self, result: Any) -> None:
+        """Unmatched mints, burns, credits or debits beyond the limits (docs/ledger.md):
+        an alert the first time each overdue item is seen (HKMA: report at once), even
+        when the status was already DEGRADED for another reason."""
+        reasons = tuple(getattr(result, "reconciliation_reasons", ()))
+        overdue = frozenset(getattr(result, "overdue", ()))
+        above_tolerance = any("above the tolerance" in r for r in reasons)
+        with self._lock:
+            new = overdue - self._overdue_alerted
+            self._overdue_alerted = overdue
+            newly_above = above_tolerance and not self._recon_tolerance_alerted
+            self._recon_tolerance_alerted = above_tolerance
+        if not new and not newly_above:
+            return
+        now = self._wall()
+        self.raise_alert(
+            Alert(
+                kind="reconciliation",
+                severity="error",
+                summary=f"attestation {result.sequence}: " + "; ".join(reasons),
+                about=f"{result.sequence}",
+                at=now,
+                details={
+                    "sequence": result.sequence,
+                    "reasons": list(reasons),
+                    "new_overdue": sorted(new),
+                    "digest": result.digest,
+                },
+            )
+        )
 
     def _publication_lag(self, result: Any, blocks: dict[str, int], now: datetime) -> None:
         for p in result.publications:

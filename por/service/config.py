@@ -19,6 +19,7 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -217,6 +218,12 @@ class EvmChainConfig(_Exclusions):
     # deployed, and how old the bank data behind a round may be for a mint to pass
     guard: str | None = None
     heartbeat_s: int = Field(default=48 * 3600, ge=60)
+    # the token also emits Mint/Burn(address indexed, uint256, bytes32 reference): the
+    # flow reconciliation matches by those references (docs/ledger.md)
+    reference_events: bool = False
+    # with [reconciliation]: this chain's mints and burns are matched (false: left out,
+    # and the attestation's reconciliation names only the chains it covers)
+    reconcile: bool = True
 
     @field_validator("chain_id")
     @classmethod
@@ -247,6 +254,7 @@ class SolanaChainConfig(_Exclusions):
     rpc_url: str
     mint: str
     memo_keypair: ConfigPath | None = None  # Solana CLI keypair file: publish memos
+    reconcile: bool = True  # with [reconciliation]: match this chain's mintTo/burn
 
 
 class FakeChainConfig(_Table):
@@ -370,6 +378,107 @@ class ApiCustodianConfig(_Table):
 
 
 CustodianConfig = Annotated[FilesCustodianConfig | ApiCustodianConfig, Field(discriminator="kind")]
+
+
+# --- [[ledgers]] [reconciliation] [as_of] (issue 18, docs/ledger.md) ----------------------
+
+_LEDGER_ISSUER_RE = re.compile(r"[-_a-zA-Z0-9]{1,32}")
+
+
+def _check_issuer(issuer: str) -> str:
+    if not _LEDGER_ISSUER_RE.fullmatch(issuer):
+        raise ValueError(f"must be a short id (letters, digits, - and _), got {issuer!r}")
+    return issuer
+
+
+def _check_key(key: bytes | None) -> bytes | None:
+    if key is not None and len(key) != 32:
+        raise ValueError(f"must be a 32-byte Ed25519 public key (64 hex), got {len(key)} bytes")
+    return key
+
+
+class FilesLedgerConfig(_Table):
+    """Off-chain liabilities from export files (JSON or CSV); signed when a key is set."""
+
+    kind: Literal["files"]
+    name: str
+    issuer: str  # the <issuer> of ledger:<issuer>:<id>
+    paths: list[ConfigPath]  # glob patterns; FILE.sig beside each when public_key is set
+    public_key: HexBytes | None = None  # None: hash-referenced only (the attestation names it)
+    max_age_s: int | None = Field(default=48 * 3600, ge=60)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, issuer: str) -> str:
+        return _check_issuer(issuer)
+
+    @field_validator("public_key")
+    @classmethod
+    def _key(cls, key: bytes | None) -> bytes | None:
+        return _check_key(key)
+
+
+class ApiLedgerConfig(_Table):
+    """Off-chain liabilities from the issuer's signed HTTP API (por-ledger-api-v1)."""
+
+    kind: Literal["api"]
+    name: str
+    issuer: str
+    base_url: str
+    public_key: HexBytes
+    max_age_s: int | None = Field(default=48 * 3600, ge=60)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, issuer: str) -> str:
+        return _check_issuer(issuer)
+
+    @field_validator("public_key")
+    @classmethod
+    def _key(cls, key: bytes | None) -> bytes | None:
+        return _check_key(key)
+
+
+LedgerConfig = Annotated[FilesLedgerConfig | ApiLedgerConfig, Field(discriminator="kind")]
+
+
+class ReconciliationConfig(_Table):
+    """The flow reconciliation: every mint and burn matched with a bank movement."""
+
+    start: str  # RFC 3339: flows before this are not reconciled (a quiet point, e.g. go-live)
+    window_s: int = Field(default=86_400, ge=0)  # amount matches within this of the booking day
+    max_age_s: int = Field(default=172_800, ge=0)  # unmatched older than this: DEGRADED
+    tolerance: str | None = None  # base units: unmatched adding up to more: DEGRADED
+    accounts: list[str] = []  # custodian accounts whose entries are token flows (none: all)
+    ignore: list[str] = []  # entries whose texts have one of these words are not flows
+
+    @field_validator("start")
+    @classmethod
+    def _rfc3339(cls, start: str) -> str:
+        try:
+            t = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"must be an RFC 3339 time, got {start!r}") from None
+        if t.tzinfo is None:
+            raise ValueError(f"needs a time zone (Z or +08:00), got {start!r}")
+        return start
+
+    @field_validator("tolerance")
+    @classmethod
+    def _base_units(cls, tolerance: str | None) -> str | None:
+        if tolerance is not None and not re.fullmatch(r"0|[1-9][0-9]{0,38}", tolerance):
+            raise ValueError(f"must be a decimal string of base units, got {tolerance!r}")
+        return tolerance
+
+    def start_time(self) -> datetime:
+        return datetime.fromisoformat(self.start.replace("Z", "+00:00")).astimezone(UTC)
+
+
+class AsOfConfig(_Table):
+    """Attestations as of a past time (`por attest --as-of`)."""
+
+    # a recorded snapshot (Solana) further than this before the as-of: DEGRADED
+    max_snapshot_gap_s: int = Field(default=3 * 3600, ge=0)
 
 
 # --- [alerts] -----------------------------------------------------------------------------
@@ -515,6 +624,9 @@ class Config(_Table):
     allocation: AllocationConfig = AllocationConfig()
     oracle: OracleConfig | None = None
     disclosure: DisclosureConfig = DisclosureConfig()
+    ledgers: list[LedgerConfig] = []
+    reconciliation: ReconciliationConfig | None = None
+    as_of: AsOfConfig = AsOfConfig()
     publishing: dict[str, Any] = {}  # reserved: accepted and not read
     _path: Path = PrivateAttr(default=Path("por.toml"))
 
@@ -676,8 +788,8 @@ _TYPE_NAMES = {
     "model_type": "table",
     "model_attributes_type": "table",
 }
-_KIND_OF = {"chains": "chain ", "custodians": "custodian "}
-_TAGGED = ("chains", "custodians")  # lists of tables chosen by `kind`
+_KIND_OF = {"chains": "chain ", "custodians": "custodian ", "ledgers": "ledger "}
+_TAGGED = ("chains", "custodians", "ledgers")  # lists of tables chosen by `kind`
 
 
 def _dotted(loc: Sequence[int | str]) -> str:

@@ -12,7 +12,18 @@ publishers). What happens on failure, by source:
   difference as reason (the supply figure, not the index, counts as circulating);
 - a custodian that cannot be read: DEGRADED, and its reserves count as zero (never the
   last known figure);
-- a statement older than its maximum age: DEGRADED, reason from the policy.
+- a statement older than its maximum age: DEGRADED, reason from the policy;
+- a ledger source (off-chain liabilities) that cannot be read or gives no usable export:
+  NO attestation (its liabilities would be understated); a stale export: DEGRADED;
+- mints or burns without their bank movement (or the reverse) beyond the configured age
+  or tolerance: DEGRADED, naming them (the flow reconciliation, docs/ledger.md).
+
+`attest_once(deps, as_of=T)` makes a point-in-time attestation (`kind: "point-in-time"`):
+EVM chains at the last finalized block at or before T from an archive node, chains whose
+nodes keep no history (Solana) from the nearest snapshot recorded at or before T, custodians
+and ledgers from the documents stored that were valid at T. It is signed, recorded and
+logged like any other, in the same hash chain, but never published to the oracles and
+never the "latest" the oracle and the API's latest follow.
 
 Crash consistency comes from the store: `Store.record` writes the tree file, then
 commits attestation row + log leaf + checkpoint in one transaction. Publishing happens
@@ -33,17 +44,23 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from por.chains.base import ChainReader, ChainSnapshot
+from por.chains.base import ChainReader, ChainSnapshot, HistoricalStateError
 from por.core.attestation import (
+    KIND_POINT_IN_TIME,
+    KIND_REGULAR,
     PAYLOAD_TYPE,
     AllocationPolicy,
     Attestation,
     ChainEntry,
+    LedgerSection,
     Liabilities,
+    PointInTime,
+    PointInTimeChain,
     PreviousRef,
+    ReconciliationSection,
     ReserveEntry,
     Token,
     chain_entry_from_values,
@@ -52,12 +69,14 @@ from por.core.attestation import (
 )
 from por.core.budgets import with_budgets
 from por.core.dsse import Signer, sign_envelope
+from por.core.flows import BankEntry, ChainSource, FlowParams, in_range, reconcile
 from por.core.mst import derive_salt
 from por.core.policy import assess
 from por.core.sumtree import SumTree
+from por.core.times import format_time
 from por.core.tlog import Checkpoint, NoteSigner, sign_checkpoint
 from por.crashpoints import crashpoint
-from por.errors import ChainError, PorError
+from por.errors import ChainError, InputError, PorError
 from por.oracle.base import PublishDeferredError, Publisher
 
 if TYPE_CHECKING:  # importing por.store loads SQLAlchemy; the run needs only the protocol
@@ -74,11 +93,62 @@ class ReserveEvaluator(Protocol):
     def evaluate(self, *, as_of: datetime) -> ReserveResult: ...
 
 
+class HistoricalReserves(Protocol):
+    """Values the custodian documents stored that were valid at a past time."""
+
+    def evaluate_at(self, *, as_of: datetime) -> ReserveResult: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReserveResult:
     lines: tuple[ReserveEntry, ...]  # the attestation's `reserves[]`, in order
     eligible_total: int
     degraded_reasons: tuple[str, ...] = ()
+    # booked statement entries (for the flow reconciliation; empty when it is off)
+    entries: tuple[BankEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerLeaf:
+    account: str  # ledger:<issuer>:<id>
+    balance: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiabilityResult:
+    """Off-chain liabilities: the leaves and the attestation's `ledger` section."""
+
+    leaves: tuple[LedgerLeaf, ...]
+    section: LedgerSection
+    degraded_reasons: tuple[str, ...] = ()
+
+
+class LedgerEvaluator(Protocol):
+    """Reads the ledger sources (a failure raises: liabilities are never left out)."""
+
+    def evaluate(self, *, as_of: datetime) -> LiabilityResult: ...
+
+    def evaluate_at(self, *, as_of: datetime) -> LiabilityResult: ...
+
+
+class SnapshotArchive(Protocol):
+    """Snapshots of chains whose nodes keep no history, recorded by regular runs."""
+
+    def record_chain_snapshot(self, snapshot: ChainSnapshot) -> None: ...
+
+    def chain_snapshot_at(self, chain_id: str, when: datetime) -> ChainSnapshot | None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowSettings:
+    """`[reconciliation]`: from when, the time window, the age and amount limits."""
+
+    start: datetime
+    window_s: int = 86_400
+    max_age_s: int = 172_800
+    tolerance: int | None = None
+    accounts: tuple[str, ...] | None = None  # account_refs of the flow accounts (None: all)
+    ignore: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +170,9 @@ class RunResult:
     publications: tuple[PublishOutcome, ...] = ()
     ratio: str | None = None
     durations_s: tuple[tuple[str, float], ...] = ()  # (phase, seconds) in run order
+    kind: str = KIND_REGULAR
+    reconciliation_reasons: tuple[str, ...] = ()  # unmatched flows (also in `reasons`)
+    overdue: tuple[str, ...] = ()  # ids of unmatched flows older than the limit
 
 
 @dataclass(slots=True, kw_only=True)
@@ -121,6 +194,11 @@ class RunDeps:
     # issued_at sign it (None: `signers`); cosigners add their lines to every checkpoint.
     signers_at: Callable[[datetime], Sequence[Signer]] | None = None
     checkpoint_cosigners: Sequence[NoteSigner] = ()
+    # issue 18: off-chain liabilities, the flow reconciliation, snapshots for the past
+    ledger: LedgerEvaluator | None = None
+    flows: FlowSettings | None = None
+    snapshots: SnapshotArchive | None = None
+    max_snapshot_gap_s: int = 3 * 3600  # a recorded snapshot further before the as-of: DEGRADED
 
 
 def snapshot_chains(chains: Sequence[ChainReader]) -> list[ChainSnapshot]:
@@ -161,21 +239,106 @@ def _chain_entry(s: ChainSnapshot) -> ChainEntry:
 
 
 def build_tree(
-    snapshots: Sequence[ChainSnapshot], round_secret: bytes, *, workers: int = 1
+    snapshots: Sequence[ChainSnapshot],
+    round_secret: bytes,
+    *,
+    workers: int = 1,
+    ledger: Sequence[LedgerLeaf] = (),
 ) -> SumTree:
-    """The liabilities tree over every holder of every chain (CAIP-10 ids never collide)."""
+    """The liabilities tree over every holder of every chain and every off-chain ledger
+    account (CAIP-10 ids never collide: `ledger:` is a namespace of its own)."""
     accounts: list[str] = []
     balances: list[int] = []
     for s in snapshots:
         for account, balance in s.holders.items():
             accounts.append(account)
             balances.append(balance)
+    for leaf in ledger:
+        accounts.append(leaf.account)
+        balances.append(leaf.balance)
     salts = b"".join(derive_salt(round_secret, a) for a in accounts)
     return SumTree.build_columns(accounts, balances, salts, workers=workers)
 
 
-def attest_once(deps: RunDeps) -> RunResult:  # noqa: PLR0915 - the pipeline, step by step
-    """Produce, sign, record and publish one attestation. Raises PorError on failure."""
+def _snapshot_past(
+    deps: RunDeps, when: datetime
+) -> tuple[list[ChainSnapshot], list[PointInTimeChain], list[str]]:
+    """Every chain as of `when`: archive state (EVM) or the nearest recorded snapshot."""
+    snaps: list[ChainSnapshot] = []
+    info: list[PointInTimeChain] = []
+    reasons: list[str] = []
+    for reader in deps.chains:  # the first chain that cannot be read refuses the whole run
+        at = getattr(reader, "snapshot_at", None)
+        if at is not None:
+            snap: ChainSnapshot = at(when)
+            source = "archive-state"
+        else:
+            found = (
+                None
+                if deps.snapshots is None
+                else deps.snapshots.chain_snapshot_at(reader.chain_id, when)
+            )
+            if found is None:
+                raise HistoricalStateError(
+                    f"no snapshot recorded at or before {format_time(when)}: its node "
+                    "keeps no account history, and por records one per regular run from "
+                    "the time it is configured",
+                    where=reader.chain_id,
+                )
+            snap, source = found, "recorded-snapshot"
+        gap = int((when - snap.block.time).total_seconds())
+        if source == "recorded-snapshot" and gap > deps.max_snapshot_gap_s:
+            reasons.append(
+                f"{snap.chain_id}: the nearest recorded snapshot (slot {snap.block.number}, "
+                f"{format_time(snap.block.time)}) is {gap} s before the as-of (limit "
+                f"{deps.max_snapshot_gap_s} s)"
+            )
+        snaps.append(snap)
+        info.append(PointInTimeChain(chain_id=snap.chain_id, source=source, gap_s=max(0, gap)))
+    return snaps, info, reasons
+
+
+def _reconcile(
+    deps: RunDeps, snapshots: Sequence[ChainSnapshot], entries: Sequence[BankEntry], as_of: datetime
+) -> tuple[ReconciliationSection, bytes, tuple[str, ...], tuple[str, ...]] | None:
+    """The flow reconciliation over [start, as_of]: section, match list, reasons, overdue."""
+    if deps.flows is None:
+        return None
+    f = deps.flows
+    read = [s for s in snapshots if s.flows_from_block is not None]
+    params = FlowParams(
+        from_time=min(f.start.astimezone(UTC).replace(microsecond=0), as_of),
+        to_time=as_of,
+        window_s=f.window_s,
+        max_age_s=f.max_age_s,
+        tolerance=f.tolerance,
+        accounts=f.accounts,
+        ignore=f.ignore,
+        chains=tuple(
+            ChainSource(
+                chain_id=s.chain_id,
+                token=s.token_address,
+                from_block=s.flows_from_block or 0,
+                to_block=s.block.number,
+                block_hash=s.block.hash,
+                reference_events=bool(getattr(reader, "reference_events", False)),
+            )
+            for reader, s in zip(deps.chains, snapshots, strict=True)
+            if s.flows_from_block is not None
+        ),
+    )
+    rec = reconcile([fl for s in read for fl in s.flows], entries, params)
+    statements = sorted({e.statement for e in entries if in_range(params, e)})
+    section = rec.section(statements=statements)
+    return section, rec.document_bytes(), rec.reasons, rec.overdue
+
+
+def attest_once(deps: RunDeps, *, as_of: datetime | None = None) -> RunResult:  # noqa: PLR0912, PLR0915 - the pipeline, step by step
+    """Produce, sign, record and publish one attestation. Raises PorError on failure.
+
+    With `as_of` (a past time): a point-in-time attestation, recorded but never published
+    (module docstring).
+    """
     phases: list[tuple[str, float]] = []
     mark = time.monotonic()
 
@@ -185,12 +348,41 @@ def attest_once(deps: RunDeps) -> RunResult:  # noqa: PLR0915 - the pipeline, st
         phases.append((name, now - mark))
         mark = now
 
-    as_of = deps.clock()
-    snapshots = snapshot_chains(deps.chains)
+    past = as_of is not None
+    pit_chains: list[PointInTimeChain] = []
+    reasons: list[str] = []
+    if as_of is None:
+        # whole seconds in UTC, as the document says it (the reconciliation ends there too)
+        as_of = deps.clock().astimezone(UTC).replace(microsecond=0)
+        snapshots = snapshot_chains(deps.chains)
+    else:
+        now = deps.clock()
+        if as_of.tzinfo is None:
+            raise InputError("the as-of time needs a time zone", where="--as-of")
+        as_of = as_of.astimezone(UTC).replace(microsecond=0)
+        if as_of > now:
+            raise InputError(
+                f"{format_time(as_of)} is in the future (now {format_time(now)}): an "
+                "attestation can only be made as of a time that has passed",
+                where="--as-of",
+            )
+        snapshots, pit_chains, pit_reasons = _snapshot_past(deps, as_of)
+        reasons.extend(pit_reasons)
     crashpoint("after_snapshot")
     phase("snapshot")
 
-    reserves = deps.reserves.evaluate(as_of=as_of)
+    if past:
+        historical = getattr(deps.reserves, "evaluate_at", None)
+        if historical is None:
+            raise InputError("this service keeps no stored statements to value as of a past time")
+        reserves: ReserveResult = historical(as_of=as_of)
+    else:
+        reserves = deps.reserves.evaluate(as_of=as_of)
+    liabilities: LiabilityResult | None = None
+    if deps.ledger is not None:
+        liabilities = (
+            deps.ledger.evaluate_at(as_of=as_of) if past else deps.ledger.evaluate(as_of=as_of)
+        )
     crashpoint("after_reserves")
     phase("reserves")
 
@@ -198,14 +390,25 @@ def attest_once(deps: RunDeps) -> RunResult:  # noqa: PLR0915 - the pipeline, st
     holders = sum(len(s.holders) for s in snapshots)
     if holders >= 100_000:
         log.info("building the liabilities tree over %d holders", holders)
-    tree = build_tree(snapshots, round_secret, workers=deps.tree_workers)
+    tree = build_tree(
+        snapshots,
+        round_secret,
+        workers=deps.tree_workers,
+        ledger=() if liabilities is None else liabilities.leaves,
+    )
     crashpoint("after_tree")
     phase("tree")
 
-    reasons: list[str] = [s.mismatch.reason(s.chain_id) for s in snapshots if s.mismatch]
+    reasons.extend(s.mismatch.reason(s.chain_id) for s in snapshots if s.mismatch)
     reasons.extend(reserves.degraded_reasons)
+    if liabilities is not None:
+        reasons.extend(liabilities.degraded_reasons)
+    recon = _reconcile(deps, snapshots, reserves.entries, as_of)
+    if recon is not None:
+        reasons.extend(recon[2])
     chains = tuple(_chain_entry(s) for s in snapshots)
-    circulating = sum(c.circulating_supply for c in chains)
+    off_chain = 0 if liabilities is None else liabilities.section.total
+    circulating = sum(c.circulating_supply for c in chains) + off_chain
     if tree.root.sum != circulating and not any(s.mismatch for s in snapshots):
         # Each chain's holders add up to its supply, so the tree must too; if not, a
         # reader lost a holder between its check and here — refuse rather than publish.
@@ -236,6 +439,10 @@ def attest_once(deps: RunDeps) -> RunResult:  # noqa: PLR0915 - the pipeline, st
         ),
         totals=totals,
         previous=previous,
+        ledger=None if liabilities is None else liabilities.section,
+        reconciliation=None if recon is None else recon[0],
+        kind=KIND_POINT_IN_TIME if past else KIND_REGULAR,
+        point_in_time=PointInTime(requested=as_of, chains=tuple(pit_chains)) if past else None,
     )
     attestation = with_budgets(attestation, deps.allocation)
     verify_consistency(attestation)
@@ -264,12 +471,16 @@ def attest_once(deps: RunDeps) -> RunResult:  # noqa: PLR0915 - the pipeline, st
         round_secret=round_secret,
         sign_checkpoint=_sign_cp,
         origin=deps.origin,
+        matches=None if recon is None else recon[1],
     )
     crashpoint("after_record")
     phase("record")
     digest = attestation.digest()
 
-    pubs = publish_all(deps, attestation)
+    if not past:
+        _record_snapshots(deps, snapshots)
+    # a point-in-time attestation is never the oracle's round (module docstring)
+    pubs = [] if past else publish_all(deps, attestation)
     phase("publish")
     result = RunResult(
         sequence=sequence,
@@ -279,11 +490,28 @@ def attest_once(deps: RunDeps) -> RunResult:  # noqa: PLR0915 - the pipeline, st
         publications=tuple(pubs),
         ratio=totals.ratio,
         durations_s=tuple(phases),
+        kind=attestation.kind,
+        reconciliation_reasons=() if recon is None else recon[2],
+        overdue=() if recon is None else recon[3],
     )
     _log_run(result, holders=tree.size)
-    if deps.on_recorded:
+    if deps.on_recorded and not past:
         deps.on_recorded(result)
     return result
+
+
+def _record_snapshots(deps: RunDeps, snapshots: Sequence[ChainSnapshot]) -> None:
+    """Keep the snapshots of chains that cannot be read in the past (Solana), so an
+    attestation as of a later-chosen time can use them. Never fails the recorded run."""
+    if deps.snapshots is None:
+        return
+    for reader, snap in zip(deps.chains, snapshots, strict=True):
+        if getattr(reader, "snapshot_at", None) is not None:
+            continue  # read from an archive node when asked
+        try:
+            deps.snapshots.record_chain_snapshot(snap)
+        except PorError as e:
+            log.warning("recording the %s snapshot failed: %s", snap.chain_id, e)
 
 
 def _log_run(r: RunResult, *, holders: int) -> None:
@@ -293,8 +521,9 @@ def _log_run(r: RunResult, *, holders: int) -> None:
     total = sum(seconds for _, seconds in r.durations_s)
     log.log(
         logging.INFO if r.status == "FULLY_BACKED" else logging.WARNING,
-        "attestation %d %s ratio=%s leaves=%d published=%d/%d %s total=%.2fs%s",
+        "attestation %d%s %s ratio=%s leaves=%d published=%d/%d %s total=%.2fs%s",
         r.sequence,
+        "" if r.kind == KIND_REGULAR else f" ({r.kind})",
         r.status,
         r.ratio,
         holders,
@@ -307,6 +536,7 @@ def _log_run(r: RunResult, *, holders: int) -> None:
             "por": {
                 "event": "run",
                 "sequence": r.sequence,
+                "kind": r.kind,
                 "status": r.status,
                 "ratio": r.ratio,
                 "digest": r.digest,
@@ -411,7 +641,7 @@ def catch_up_publications(deps: RunDeps) -> list[PublishOutcome]:
     Publishers are idempotent per sequence (they read the contract / memo history
     first), so calling this when everything is published costs reads, not rounds.
     """
-    latest = deps.store.latest()
+    latest = deps.store.latest_regular()  # a point-in-time attestation is never published
     if latest is None:
         return []
     return publish_all(deps, latest.attestation)

@@ -128,6 +128,25 @@ publication_lag_blocks = 20        # alert when a publication has not landed aft
 # public_key = "0000000000000000000000000000000000000000000000000000000000000000"
 # max_age_s = 172800
 
+# --- off-chain liabilities and the flow reconciliation (docs/ledger.md) ----------------
+
+# The issuer's books: pending redemptions and subscriptions, frozen balances taken off a
+# chain, supply on chains not read. Every account becomes a ledger:<issuer>:<id> leaf.
+# [[ledgers]]
+# kind = "files"
+# name = "books"
+# issuer = "kdm"
+# paths = ["ledger/*.json"]
+# public_key = "0000000000000000000000000000000000000000000000000000000000000000"  # FILE.sig
+
+# Every mint and burn matched with a credit or debit of the statements.
+# [reconciliation]
+# start = "2026-01-01T00:00:00Z"   # flows before this are not reconciled
+# window_s = 86400                 # amount matches within a day of the booking day
+# max_age_s = 172800               # unmatched after 48 h: DEGRADED and an alert
+# accounts = ["8870-310-1009999"]  # the collection accounts (default: every account)
+# ignore = ["INTEREST", "FEE"]
+
 [policy]
 # Eligibility and haircuts (docs/custodians.md); the defaults follow the HKMA guideline.
 """

@@ -26,16 +26,20 @@ from por.errors import ConfigError, PorError
 from por.oracle.base import Publisher
 from por.service.config import (
     ApiCustodianConfig,
+    ApiLedgerConfig,
     ChainConfig,
     Config,
     CustodianConfig,
     EvmChainConfig,
     FakeChainConfig,
     FilesCustodianConfig,
+    FilesLedgerConfig,
+    LedgerConfig,
     SolanaChainConfig,
 )
 from por.service.logs import register_secret
 from por.service.run import (
+    FlowSettings,
     PublishOutcome,
     ReserveResult,
     RunDeps,
@@ -53,7 +57,9 @@ if TYPE_CHECKING:  # types only; build_service imports these where it uses them
     from por.core.policy import Policy
     from por.custodians.base import CustodianSource
     from por.custodians.rawstore import RawStore
+    from por.ledger.sources import LedgerSource
     from por.service.alerts import Alert, Alerter, Webhook
+    from por.service.history import DocumentIndex, EntrySettings
     from por.service.hsm import HsmToken
     from por.service.scheduler import AttestationScheduler
     from por.service.witnesses import WitnessSubmitter
@@ -89,12 +95,18 @@ class CustodianReserves:
     policy: Policy
     token: Token
     rawstore: RawStore
+    # issue 18: what each document gave is kept (attestations as of a past time), and
+    # the booked entries are read when the flow reconciliation is on
+    index: DocumentIndex | None = None
+    entries: EntrySettings | None = None
 
     def evaluate(self, *, as_of: datetime) -> ReserveResult:
         from por.custodians.reserves import evaluate_reserves
+        from por.service.history import entries_of, index_report
 
         reports = []
         reasons: list[str] = []
+        booked = []
         if not self.sources:
             reasons.append("no custodian source is configured: reserves unknown")
         for src in self.sources:
@@ -105,6 +117,18 @@ class CustodianReserves:
                 continue
             self.rawstore.put_all(report.raw_documents)
             reports.append(report)
+            by_doc: dict[str, list[Any]] = {}
+            if self.entries is not None:
+                by_doc, problems = entries_of(
+                    report,
+                    token=self.token,
+                    settings=self.entries,
+                    encoding=getattr(src, "encoding", "utf-8"),
+                )
+                reasons.extend(problems)
+                booked += [e for es in by_doc.values() for e in es]
+            if self.index is not None:
+                index_report(self.index, src.name, report, by_doc)
         crashpoint("after_raw_store")
         lines, total, degraded = evaluate_reserves(
             reports,
@@ -117,6 +141,35 @@ class CustodianReserves:
             lines=tuple(lines),
             eligible_total=total,
             degraded_reasons=tuple(reasons + list(degraded)),
+            entries=tuple(booked),
+        )
+
+    def evaluate_at(self, *, as_of: datetime) -> ReserveResult:
+        """The stored documents valid at a past `as_of`, valued as of then."""
+        from por.custodians.reserves import evaluate_reserves
+        from por.service.history import reports_at
+
+        if self.index is None:
+            raise PorError("no stored statements to value as of a past time")
+        reports, booked, reasons = reports_at(
+            self.index,
+            self.rawstore,
+            self.sources,
+            as_of=as_of,
+            max_future_skew_s=self.policy.max_future_skew_s,
+        )
+        lines, total, degraded = evaluate_reserves(
+            reports,
+            self.policy,
+            token_currency=self.token.currency,
+            token_decimals=self.token.decimals,
+            as_of=as_of,
+        )
+        return ReserveResult(
+            lines=tuple(lines),
+            eligible_total=total,
+            degraded_reasons=tuple(reasons + list(degraded)),
+            entries=tuple(booked) if self.entries is not None else (),
         )
 
 
@@ -146,6 +199,8 @@ def build_chain(
             max_log_range=chain.max_log_range,
             spot_checks=chain.spot_checks,
             expected_decimals=cfg.token.decimals,
+            collect_flows=cfg.reconciliation is not None and chain.reconcile,
+            reference_events=chain.reference_events,
         )
         publisher: Publisher | None = None
         if publish and chain.oracle is not None and chain.publisher_key_env is not None:
@@ -172,7 +227,7 @@ def build_chain(
             )
         return reader, publisher
     if isinstance(chain, SolanaChainConfig):
-        from por.chains.solana import SolanaReader
+        from por.chains.solana import FileFlowStore, SolanaReader
 
         sol_reader: ChainReader = SolanaReader(
             chain.rpc_url,
@@ -180,6 +235,8 @@ def build_chain(
             chain_id=chain.chain_id,
             exclusions=chain.exclusions(),
             expected_decimals=cfg.token.decimals,
+            collect_flows=cfg.reconciliation is not None and chain.reconcile,
+            flow_store=FileFlowStore(cfg.service.data_dir / "index"),
         )
         sol_publisher: Publisher | None = None
         if publish and chain.memo_keypair is not None:
@@ -225,6 +282,54 @@ def build_custodian(source: CustodianConfig) -> CustodianSource:
             max_age_s=source.max_age_s,
         )
     assert_never(source)
+
+
+def build_ledger(source: LedgerConfig, *, token: Token) -> LedgerSource:
+    if isinstance(source, FilesLedgerConfig):
+        from por.ledger.sources import FileLedgerSource
+
+        return FileLedgerSource(
+            name=source.name,
+            paths=source.paths,
+            token_decimals=token.decimals,
+            token_currency=token.currency,
+            issuer=source.issuer,
+            public_key=source.public_key,
+            max_age_s=source.max_age_s,
+        )
+    if isinstance(source, ApiLedgerConfig):
+        from por.ledger.sources import ApiLedgerSource
+
+        return ApiLedgerSource(
+            name=source.name,
+            base_url=source.base_url,
+            public_key=source.public_key,
+            token_decimals=token.decimals,
+            token_currency=token.currency,
+            issuer=source.issuer,
+            max_age_s=source.max_age_s,
+        )
+    assert_never(source)
+
+
+def flow_settings(cfg: Config) -> FlowSettings | None:
+    """`[reconciliation]` as the run takes it (None: no flow reconciliation)."""
+    r = cfg.reconciliation
+    if r is None:
+        return None
+    from por.core.flows import account_ref
+    from por.custodians.model import account_key
+
+    return FlowSettings(
+        start=r.start_time(),
+        window_s=r.window_s,
+        max_age_s=r.max_age_s,
+        tolerance=None if r.tolerance is None else int(r.tolerance),
+        accounts=tuple(sorted({account_ref(account_key(a)) for a in r.accounts}))
+        if r.accounts
+        else None,
+        ignore=tuple(r.ignore),
+    )
 
 
 def allocation_policy(cfg: Config) -> AllocationPolicy:
@@ -276,7 +381,7 @@ def build_alerter(cfg: Config, store: Store) -> Alerter:
         )
 
     sender = WebhookSender(hooks, dead_letter=dead_letter, metrics=metrics) if hooks else None
-    latest = store.latest()
+    latest = store.latest_regular()
     return Alerter(
         stale_after_s=cfg.alerts.stale_after_intervals * longest_gap_s(cfg.schedule),
         publication_lag_blocks=cfg.alerts.publication_lag_blocks,
@@ -301,24 +406,28 @@ class Service:
     witnesses: WitnessSubmitter | None = None  # C2SP tlog-witness submission (best effort)
     raw_store: RawStore | None = None  # raw statements, served to auditors
 
-    def attest(self) -> RunResult:
+    def attest(self, as_of: datetime | None = None) -> RunResult:
         """One run; runs of one process never overlap (the API trigger and the scheduler).
 
-        The outcome goes to the alerter (status change, publication lag, a failed run),
-        which never blocks: webhooks are delivered on their own thread.
+        With `as_of`, a point-in-time attestation (recorded and logged, never published).
+        The outcome goes to the alerter (status change, publication lag, a failed run,
+        unmatched flows), which never blocks: webhooks are delivered on their own thread.
         """
         with self._run_lock:
             try:
-                result = attest_once(self.deps)
+                result = attest_once(self.deps, as_of=as_of)
             except BaseException as e:
-                if self.alerter is not None and isinstance(e, Exception):
+                if self.alerter is not None and isinstance(e, Exception) and as_of is None:
                     self.alerter.run_failed(e)
                 raise
+        if as_of is not None:
+            return result  # no status change, lag or staleness follows from the past
         if self.alerter is not None:
             try:
                 chains = self.store.get(result.sequence).attestation.chains
                 blocks = {c.chain_id: c.block.number for c in chains}
                 self.alerter.run_completed(result, blocks=blocks)
+                self.alerter.reconciliation(result)
             except Exception:  # alerting must never turn a recorded run into a failure
                 log.exception("alerting on attestation %d failed", result.sequence)
         if self.witnesses is not None:
@@ -382,6 +491,8 @@ class Service:
                 keys=self.keyset.to_dict(),
                 admin_token=token,
                 trigger=lambda: self.attest().sequence,
+                trigger_as_of=lambda when: self.attest(as_of=when).sequence,
+                matches=self.store.matches,
                 collectors=[] if self.alerter is None else [self.alerter.metrics],
                 stale_after_s=None if self.alerter is None else self.alerter.stale_after_s,
                 auditor_token=auditor_token,
@@ -540,11 +651,27 @@ def build_service(
             symbol=cfg.token.symbol, decimals=cfg.token.decimals, currency=cfg.token.currency
         )
         policy = Policy.from_dict(cfg.policy, where=f"{cfg.path}:policy")
+        from por.service.history import EntrySettings, LedgerLiabilities
+
+        rawstore = RawStore(cfg.service.data_dir / "raw")
+        recon = cfg.reconciliation
         reserves = CustodianReserves(
             sources=sources,
             policy=policy,
             token=token,
-            rawstore=RawStore(cfg.service.data_dir / "raw"),
+            rawstore=rawstore,
+            index=store,
+            entries=None if recon is None else EntrySettings.of(recon.accounts, recon.ignore),
+        )
+        ledger = (
+            LedgerLiabilities(
+                sources=[build_ledger(c, token=token) for c in cfg.ledgers],
+                rawstore=rawstore,
+                index=store,
+                max_future_skew_s=policy.max_future_skew_s,
+            )
+            if cfg.ledgers
+            else None
         )
         deps = RunDeps(
             token=token,
@@ -560,6 +687,10 @@ def build_service(
             random_bytes=random_bytes,
             publishers=publishers,
             allocation=allocation_policy(cfg),
+            ledger=ledger,
+            flows=flow_settings(cfg),
+            snapshots=store,
+            max_snapshot_gap_s=cfg.as_of.max_snapshot_gap_s,
         )
         alerter = build_alerter(cfg, store)
         if alerter.sender is not None:

@@ -57,6 +57,7 @@ class StoredAttestation:
     liabilities_root: str
     tree_file: str
     tree_sha256: str
+    kind: str = "regular"  # or "point-in-time" (never the oracle's latest)
 
     def document(self) -> dict[str, Any]:
         """The attestation document as a JSON object (already validated when recorded)."""
@@ -126,6 +127,19 @@ class Publication:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceDocument:
+    """A raw source document a run read, with what was parsed from it (JSON)."""
+
+    kind: str  # "custodian" | "ledger"
+    source: str
+    sha256: str
+    format: str
+    name: str
+    as_of: datetime | None
+    parsed_json: bytes
+
+
 # --- what the run needs -------------------------------------------------------------------
 
 
@@ -134,6 +148,11 @@ class AttestationStore(Protocol):
 
     def latest(self) -> StoredAttestation | None:
         """The attestation with the highest sequence, or None when nothing is recorded."""
+        ...
+
+    def latest_regular(self) -> StoredAttestation | None:
+        """The latest attestation that is not point-in-time: what the oracle and the
+        publishers follow."""
         ...
 
     def record(
@@ -145,8 +164,12 @@ class AttestationStore(Protocol):
         round_secret: bytes,
         sign_checkpoint: SignCheckpoint,
         origin: str,
+        matches: bytes | None = None,
     ) -> Recorded:
         """Record one signed attestation, its tree and its log leaf, all or nothing.
+
+        `matches` is the attestation's match list (`reconciliation.matches_sha256` names
+        its SHA-256), stored in the same transaction.
 
         Raises SequenceConflictError unless `attestation.sequence` is latest + 1,
         ChainLinkError unless `previous` names the latest, MismatchError / InputError
@@ -203,6 +226,28 @@ def check_record_inputs(
     return payload
 
 
+def check_matches_input(attestation: Attestation, matches: bytes | None) -> None:
+    """A match list is stored exactly when the attestation reconciles, and is its own."""
+    import hashlib
+
+    recon = attestation.reconciliation
+    if recon is None and matches is None:
+        return
+    if recon is None or matches is None:
+        raise MismatchError(
+            "a match list goes with a reconciliation section, and only with one",
+            where=f"attestation {attestation.sequence}.reconciliation",
+        )
+    got = hashlib.sha256(matches).hexdigest()
+    if got != recon.matches_sha256:
+        raise MismatchError(
+            "match list is not the one the attestation names",
+            expected=recon.matches_sha256,
+            computed=got,
+            where=f"attestation {attestation.sequence}.reconciliation.matches_sha256",
+        )
+
+
 def check_link(att: Attestation, latest: tuple[int, str] | None) -> None:
     """`att` must be the next link after `latest` (sequence, digest); None: the store is empty."""
     if latest is None:
@@ -235,9 +280,11 @@ __all__ = [
     "Recorded",
     "SequenceConflictError",
     "SignCheckpoint",
+    "SourceDocument",
     "StoredAttestation",
     "StoredCheckpoint",
     "UnknownSequenceError",
     "check_link",
+    "check_matches_input",
     "check_record_inputs",
 ]

@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from por.chains.base import ChainSnapshot
 from por.core.attestation import Attestation
 from por.core.dsse import Envelope
 from por.core.sumtree import SumTree
@@ -24,10 +25,12 @@ from por.store.base import (
     Publication,
     Recorded,
     SignCheckpoint,
+    SourceDocument,
     StoredAttestation,
     StoredCheckpoint,
     UnknownSequenceError,
     check_link,
+    check_matches_input,
     check_record_inputs,
 )
 
@@ -47,11 +50,18 @@ class MemoryStore:
         self._leaves: list[bytes] = []
         self._checkpoints: list[StoredCheckpoint] = []
         self._publications: dict[tuple[str, int], Publication] = {}
+        self._matches: dict[int, bytes] = {}
+        self._documents: list[SourceDocument] = []
+        self._snapshots: list[ChainSnapshot] = []
 
     # --- AttestationStore -------------------------------------------------------------
 
     def latest(self) -> StoredAttestation | None:
         return self._attestations[-1] if self._attestations else None
+
+    def latest_regular(self) -> StoredAttestation | None:
+        regular = [a for a in self._attestations if a.kind == "regular"]
+        return regular[-1] if regular else None
 
     def record(
         self,
@@ -62,8 +72,10 @@ class MemoryStore:
         round_secret: bytes,
         sign_checkpoint: SignCheckpoint,
         origin: str,
+        matches: bytes | None = None,
     ) -> Recorded:
         payload = check_record_inputs(attestation, envelope, tree, round_secret)
+        check_matches_input(attestation, matches)
         latest = self.latest()
         check_link(attestation, None if latest is None else (latest.sequence, latest.digest))
         seq = attestation.sequence
@@ -90,8 +102,11 @@ class MemoryStore:
                 liabilities_root=attestation.liabilities.root,
                 tree_file=tree_name,
                 tree_sha256=hashlib.sha256(tree_bytes).hexdigest(),
+                kind=attestation.kind,
             )
         )
+        if matches is not None:
+            self._matches[seq] = matches
         self._trees[seq] = tree
         self._round_secrets[seq] = round_secret
         self._leaves.append(leaf)
@@ -145,6 +160,25 @@ class MemoryStore:
 
     def checkpoint(self) -> StoredCheckpoint | None:
         return self._checkpoints[-1] if self._checkpoints else None
+
+    def matches(self, sequence: int) -> bytes | None:
+        return self._matches.get(sequence)
+
+    def record_source_document(self, doc: SourceDocument) -> None:
+        if not any(d.source == doc.source and d.sha256 == doc.sha256 for d in self._documents):
+            self._documents.append(doc)
+
+    def source_documents(self, kind: str, source: str) -> list[SourceDocument]:
+        return [d for d in self._documents if d.kind == kind and d.source == source]
+
+    def record_chain_snapshot(self, snapshot: ChainSnapshot) -> None:
+        key = (snapshot.chain_id, snapshot.block.number)
+        if all((s.chain_id, s.block.number) != key for s in self._snapshots):
+            self._snapshots.append(snapshot)
+
+    def chain_snapshot_at(self, chain_id: str, when: datetime) -> ChainSnapshot | None:
+        found = [s for s in self._snapshots if s.chain_id == chain_id and s.block.time <= when]
+        return max(found, key=lambda s: (s.block.time, s.block.number)) if found else None
 
     def publications(self) -> list[Publication]:
         """Per chain, the publication of the highest sequence, ordered by chain id."""

@@ -64,6 +64,9 @@ class AttestationRow(Base):
     # operator, never served by the API (it would let anyone link leaves across rounds).
     round_secret: Mapped[bytes] = mapped_column(LargeBinary)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # "regular", or "point-in-time" (an attestation as of a past time: in the log and the
+    # hash chain, never the latest for the oracle and the publishers)
+    kind: Mapped[str] = mapped_column(String(16), server_default="regular")
 
 
 class LogLeafRow(Base):
@@ -175,6 +178,56 @@ class AuditorSignatureRow(Base):
     keyid: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the key
     sig: Mapped[bytes] = mapped_column(LargeBinary)  # Ed25519 over PAE(type, payload)
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- issue 18: off-chain liabilities, flow reconciliation, attestations as of a past time ---
+
+
+class ReconciliationRow(Base):
+    """The detailed match list (por-matches-v1) of one attestation, exactly as hashed into
+    it (`reconciliation.matches_sha256`); written in the attestation's transaction."""
+
+    __tablename__ = "por_reconciliations"
+
+    sequence: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("por_attestations.sequence"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64))
+    matches_json: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SourceDocumentRow(Base):
+    """A raw source document a run read (custodian statement, ledger export), with what
+    was parsed from it: an attestation as of a past time uses the ones valid then."""
+
+    __tablename__ = "por_source_documents"
+    __table_args__ = (UniqueConstraint("source", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "custodian" | "ledger"
+    source: Mapped[str] = mapped_column(String(128), index=True)  # the configured source name
+    sha256: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(512))
+    as_of: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    parsed_json: Mapped[bytes] = mapped_column(LargeBinary)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChainSnapshotRow(Base):
+    """A chain snapshot recorded by a regular run, for chains whose nodes keep no history
+    (Solana): an attestation as of a past time uses the nearest one at or before it."""
+
+    __tablename__ = "por_chain_snapshots"
+    __table_args__ = (UniqueConstraint("chain_id", "block_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chain_id: Mapped[str] = mapped_column(String(64), index=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(128))
+    block_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    snapshot_zlib: Mapped[bytes] = mapped_column(LargeBinary)  # zlib of the snapshot JSON
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 # --- `por witness`: its own database, never the service's ----------------------------------

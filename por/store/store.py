@@ -28,8 +28,10 @@ from __future__ import annotations
 import builtins
 import contextlib
 import hashlib
+import json
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -38,7 +40,8 @@ from pathlib import Path
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from por.core.attestation import Attestation
+from por.chains.base import ChainSnapshot, snapshot_from_dict, snapshot_to_dict
+from por.core.attestation import KIND_REGULAR, Attestation
 from por.core.dsse import Envelope
 from por.core.sumtree import SumTree
 from por.core.tlog import LogTree, envelope_leaf_hash
@@ -52,10 +55,12 @@ from por.store.base import (
     Recorded,
     SequenceConflictError,
     SignCheckpoint,
+    SourceDocument,
     StoredAttestation,
     StoredCheckpoint,
     UnknownSequenceError,
     check_link,
+    check_matches_input,
     check_record_inputs,
 )
 from por.store.cosign import CosignState
@@ -63,7 +68,14 @@ from por.store.db import Database
 from por.store.files import TEMP_SUFFIX, read_file, write_atomic
 from por.store.leader import FileLeadership, Leadership, PostgresLeadership
 from por.store.log import AttestationLog
-from por.store.models import AlertDeadLetterRow, AttestationRow, MetaRow
+from por.store.models import (
+    AlertDeadLetterRow,
+    AttestationRow,
+    ChainSnapshotRow,
+    MetaRow,
+    ReconciliationRow,
+    SourceDocumentRow,
+)
 from por.store.publications import PublicationState
 
 CHECKPOINT_FILE = "checkpoint.txt"
@@ -96,7 +108,12 @@ def _stored(row: AttestationRow) -> StoredAttestation:
         liabilities_root=row.liabilities_root,
         tree_file=row.tree_file,
         tree_sha256=row.tree_sha256,
+        kind=row.kind,
     )
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)  # SQLite drops the zone
 
 
 class Store:
@@ -183,10 +200,12 @@ class Store:
         round_secret: bytes,
         sign_checkpoint: SignCheckpoint,
         origin: str,
+        matches: bytes | None = None,
     ) -> Recorded:
         """Record one signed attestation atomically (see the module docstring)."""
         seq = attestation.sequence
         payload = check_record_inputs(attestation, envelope, tree, round_secret)
+        check_matches_input(attestation, matches)
         envelope_json = envelope.to_json_bytes()
         digest = attestation.digest()
 
@@ -228,9 +247,18 @@ class Store:
                         tree_sha256=tree_sha,
                         round_secret=round_secret,
                         recorded_at=datetime.now(UTC),
+                        kind=attestation.kind,
                     )
                 )
                 s.flush()  # the attestation row first: the leaf references it
+                if matches is not None and attestation.reconciliation is not None:
+                    s.add(
+                        ReconciliationRow(
+                            sequence=seq,
+                            sha256=attestation.reconciliation.matches_sha256,
+                            matches_json=matches,
+                        )
+                    )
                 index, checkpoint = self.log.append(
                     s,
                     sequence=seq,
@@ -326,10 +354,12 @@ class Store:
         return None if seq is None else int(seq)
 
     def latest_issued(self) -> tuple[int, datetime] | None:
-        """(sequence, issued_at) of the latest attestation: /healthz and the stale alarm."""
+        """(sequence, issued_at) of the latest regular attestation: /healthz and the stale
+        alarm (a point-in-time attestation, however new, says nothing about the present)."""
         row = self._db.read(
             lambda s: s.execute(
                 select(AttestationRow.sequence, AttestationRow.issued_at)
+                .where(AttestationRow.kind == KIND_REGULAR)
                 .order_by(AttestationRow.sequence.desc())
                 .limit(1)
             ).first()
@@ -383,6 +413,131 @@ class Store:
             ).first()
         )
         return None if row is None else _stored(row)
+
+    def latest_regular(self) -> StoredAttestation | None:
+        """The latest attestation that is not point-in-time (the oracle's and publishers')."""
+        row = self._db.read(
+            lambda s: s.scalars(
+                select(AttestationRow)
+                .where(AttestationRow.kind == KIND_REGULAR)
+                .order_by(AttestationRow.sequence.desc())
+                .limit(1)
+            ).first()
+        )
+        return None if row is None else _stored(row)
+
+    def latest_regular_sequence(self) -> int | None:
+        seq = self._db.read(
+            lambda s: s.execute(
+                select(func.max(AttestationRow.sequence)).where(AttestationRow.kind == KIND_REGULAR)
+            ).scalar_one_or_none()
+        )
+        return None if seq is None else int(seq)
+
+    def matches(self, sequence: int) -> bytes | None:
+        """The match list of one attestation (None: it does not reconcile flows)."""
+        row = self._db.read(lambda s: s.get(ReconciliationRow, sequence))
+        return None if row is None else bytes(row.matches_json)
+
+    # --- source documents and chain snapshots (attestations as of a past time) ----------
+
+    def record_source_document(self, doc: SourceDocument) -> None:
+        """Keep a source document's parsed form once (by source and SHA-256)."""
+        try:
+            with self._db.writes.begin() as s:
+                exists = s.execute(
+                    select(SourceDocumentRow.id).where(
+                        SourceDocumentRow.source == doc.source,
+                        SourceDocumentRow.sha256 == doc.sha256,
+                    )
+                ).first()
+                if exists is None:
+                    s.add(
+                        SourceDocumentRow(
+                            kind=doc.kind,
+                            source=doc.source[:128],
+                            sha256=doc.sha256,
+                            format=doc.format[:64],
+                            name=doc.name[:512],
+                            as_of=doc.as_of,
+                            parsed_json=doc.parsed_json,
+                            first_seen_at=datetime.now(UTC),
+                        )
+                    )
+        except IntegrityError:
+            return  # another writer recorded the same document first
+        except SQLAlchemyError as e:
+            raise StoreError(
+                f"recording a source document failed: {e}", where=self._db.where
+            ) from e
+
+    def source_documents(self, kind: str, source: str) -> builtins.list[SourceDocument]:
+        rows = self._db.read(
+            lambda s: list(
+                s.scalars(
+                    select(SourceDocumentRow)
+                    .where(SourceDocumentRow.kind == kind, SourceDocumentRow.source == source)
+                    .order_by(SourceDocumentRow.id)
+                )
+            )
+        )
+        return [
+            SourceDocument(
+                kind=r.kind,
+                source=r.source,
+                sha256=r.sha256,
+                format=r.format,
+                name=r.name,
+                as_of=None if r.as_of is None else _aware(r.as_of),
+                parsed_json=bytes(r.parsed_json),
+            )
+            for r in rows
+        ]
+
+    def record_chain_snapshot(self, snapshot: ChainSnapshot) -> None:
+        """Keep a snapshot of a chain whose nodes keep no history (once per block)."""
+        body = zlib.compress(json.dumps(snapshot_to_dict(snapshot), separators=(",", ":")).encode())
+        try:
+            with self._db.writes.begin() as s:
+                exists = s.execute(
+                    select(ChainSnapshotRow.id).where(
+                        ChainSnapshotRow.chain_id == snapshot.chain_id,
+                        ChainSnapshotRow.block_number == snapshot.block.number,
+                    )
+                ).first()
+                if exists is None:
+                    s.add(
+                        ChainSnapshotRow(
+                            chain_id=snapshot.chain_id,
+                            block_number=snapshot.block.number,
+                            block_hash=snapshot.block.hash,
+                            block_time=snapshot.block.time,
+                            snapshot_zlib=body,
+                            recorded_at=datetime.now(UTC),
+                        )
+                    )
+        except IntegrityError:
+            return
+        except SQLAlchemyError as e:
+            raise StoreError(f"recording a chain snapshot failed: {e}", where=self._db.where) from e
+
+    def chain_snapshot_at(self, chain_id: str, when: datetime) -> ChainSnapshot | None:
+        """The recorded snapshot of `chain_id` with the latest block time at or before
+        `when`, or None."""
+        row = self._db.read(
+            lambda s: s.scalars(
+                select(ChainSnapshotRow)
+                .where(ChainSnapshotRow.chain_id == chain_id, ChainSnapshotRow.block_time <= when)
+                .order_by(ChainSnapshotRow.block_time.desc(), ChainSnapshotRow.block_number.desc())
+                .limit(1)
+            ).first()
+        )
+        if row is None:
+            return None
+        where = f"recorded snapshot {chain_id} block {row.block_number}"
+        return snapshot_from_dict(
+            json.loads(zlib.decompress(bytes(row.snapshot_zlib))), where=where
+        )
 
     def get(self, sequence: int) -> StoredAttestation:
         row = self._db.read(lambda s: s.get(AttestationRow, sequence))

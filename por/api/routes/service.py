@@ -33,7 +33,7 @@ class LatestAttestationCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            latest = self._store.latest()
+            latest = self._store.latest_regular()  # a point-in-time one is not current
         except PorError:
             return
         seq = GaugeMetricFamily("por_latest_sequence", "Sequence of the latest attestation")

@@ -28,6 +28,10 @@ contract StableToken {
     event Approval(address indexed owner, address indexed spender, uint256 value);
     event IssuerChanged(address indexed previousIssuer, address indexed newIssuer);
     event MintGuardChanged(address indexed previousGuard, address indexed newGuard);
+    /// The issuer's mint and burn with the payment reference of the bank movement behind
+    /// them (a subscription, a redemption): por's flow reconciliation matches on it.
+    event Mint(address indexed to, uint256 value, bytes32 paymentRef);
+    event Burn(address indexed from, uint256 value, bytes32 paymentRef);
 
     error NotIssuer(address caller);
     error ZeroAddress();
@@ -78,6 +82,19 @@ contract StableToken {
     /// Issuer burns from its own balance (redeemed tokens are first sent to the issuer).
     function burn(uint256 value) external onlyIssuer {
         _burn(msg.sender, value);
+    }
+
+    /// Issuer mints against a subscription; `paymentRef` is the payment's reference.
+    function mintWithReference(address to, uint256 value, bytes32 paymentRef) external onlyIssuer {
+        _checkGuard(value);
+        _mint(to, value);
+        emit Mint(to, value, paymentRef);
+    }
+
+    /// Issuer burns redeemed tokens; `paymentRef` is the redemption payout's reference.
+    function burnWithReference(uint256 value, bytes32 paymentRef) external onlyIssuer {
+        _burn(msg.sender, value);
+        emit Burn(msg.sender, value, paymentRef);
     }
 
     /// Issuer sets (or, with zero, removes) the Secure Mint guard; the event makes it public.

@@ -391,9 +391,12 @@ def _eligible_of(documents: list[tuple[str, bytes]], now: datetime) -> int:
     return total
 
 
-def reserve_scale(circulating: int, scenario: str, now: datetime) -> Fraction:
+def reserve_scale(
+    circulating: int, scenario: str, now: datetime, *, other_reserves: int = 0
+) -> Fraction:
     """The factor on the sample statements' amounts that makes eligible reserves the
-    scenario's target ratio of `circulating` (rounding moves it by cents at most)."""
+    scenario's target ratio of `circulating` (rounding moves it by cents at most), given
+    `other_reserves` (base units) already held elsewhere (the collection account)."""
     from por.demo.statements import sample_documents
 
     day = now.date() - timedelta(days=STATEMENT_AGE_DAYS[scenario])
@@ -401,18 +404,18 @@ def reserve_scale(circulating: int, scenario: str, now: datetime) -> Fraction:
     if base <= 0:
         raise ConfigError("the sample statements hold no eligible reserves")
     # 100 CNHC over the target, so rounding each amount down never lands below it
-    return (TARGET_RATIO[scenario] * circulating + 100 * UNIT) / base
+    return (TARGET_RATIO[scenario] * circulating + 100 * UNIT - other_reserves) / base
 
 
 def _write_statements(
-    data_dir: Path, day: datetime, *, circulating: int, scenario: str
+    data_dir: Path, day: datetime, *, circulating: int, scenario: str, other_reserves: int = 0
 ) -> list[str]:
     from por.demo.statements import sample_documents
 
     folder = data_dir / "statements"
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    scale = reserve_scale(circulating, scenario, day)
+    scale = reserve_scale(circulating, scenario, day, other_reserves=other_reserves)
     statement_day = day.date() - timedelta(days=STATEMENT_AGE_DAYS[scenario])
     for name, data in sample_documents(statement_day, scale=scale):
         (folder / name).write_bytes(data)
@@ -662,7 +665,7 @@ def build_world(
         # the flows reconciled from here on: the genesis supply above is before `start`
         flows_start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
         time.sleep(max(0.0, (flows_start - datetime.now(UTC)).total_seconds()) + 1.0)
-        book = FlowBook(world.data_dir / "statements" / "flows", opening_minor=50_000_000 * 100)
+        book = FlowBook(world.data_dir / "statements" / "flows", opening_minor=500_000 * 100)
         _reconciled_flows(evm[0], book, out)
         for chain in evm:
             _guard_evm(chain, out)
@@ -675,7 +678,12 @@ def build_world(
             + LEDGER_TOTAL_BASE_UNITS
         )
         statements = _write_statements(
-            world.data_dir, datetime.now(UTC), circulating=circulating, scenario=scenario
+            world.data_dir,
+            datetime.now(UTC),
+            circulating=circulating,
+            scenario=scenario,
+            # the collection account's cash counts too (minor units, 2 decimals -> 6)
+            other_reserves=book.balance * 10**4,
         )
         statements.append(str(book.folder / "flows-*.xml"))
         ratio = TARGET_RATIO[scenario]

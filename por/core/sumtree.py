@@ -39,9 +39,13 @@ from por.core.mst import (
 from por.core.mst_build import (
     DEFAULT_PARAMS,
     STORED_LEVEL,
+    AccountColumn,
+    BalanceWords,
     BuildParams,
     TreeArrays,
+    balance_words,
     build,
+    encode_accounts,
     exact_total,
 )
 from por.errors import FormatError, InputError
@@ -208,8 +212,8 @@ class SumTree:
     @classmethod
     def build_columns(
         cls,
-        accounts: Iterable[str],
-        balances: Iterable[int] | npt.NDArray[Any],
+        accounts: Iterable[str] | AccountColumn,
+        balances: Iterable[int] | npt.NDArray[Any] | BalanceWords,
         salts: bytes,
         *,
         workers: int = 1,
@@ -221,12 +225,15 @@ class SumTree:
 
         `accounts` and `balances` may be any iterables (read once, so a generator keeps
         memory down) or, for balances, a numpy integer array; `len(salts) // 32` fixes n.
+        An `AccountColumn` / `BalanceWords` (por.core.mst_build: `encode_holders`,
+        `encode_accounts`, `balance_words`) were checked when made and are taken as is.
         Raises DuplicateAccountError (an InputError) naming a repeated account,
         AmountError for a balance or a total outside [0, 2^127), FormatError for a bad
         account id. `workers > 1` hashes in that many processes (fork; ignored for small
         trees or where fork is unavailable). `pad_to` adds zero-balance leaves up to that
         count, their ids and salts derived from the 32 `pad_random` bytes. `params` tunes
-        the engine (never the root or a proof).
+        the engine (never the root or a proof). With the C kernel (mst_build.NATIVE) the
+        workers are threads, else forked processes.
         """
         salts = _check_salts(salts)
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -239,8 +246,13 @@ class SumTree:
         pad_accounts, pad_salts = _pad_columns(n_real, pad_to, pad_random)
         if pad_accounts:
             count = len(pad_accounts)
-            accounts = chain(accounts, pad_accounts)
-            if isinstance(balances, np.ndarray) and balances.dtype.kind in "iu":
+            if isinstance(accounts, AccountColumn):
+                accounts = AccountColumn.concat([accounts, encode_accounts(pad_accounts)])
+            else:
+                accounts = chain(accounts, pad_accounts)
+            if isinstance(balances, BalanceWords):
+                balances = BalanceWords.concat([balances, balance_words([0] * count, count)])
+            elif isinstance(balances, np.ndarray) and balances.dtype.kind in "iu":
                 balances = np.concatenate((balances, np.zeros(count, balances.dtype)))
             else:
                 balances = chain(balances, [0] * count)

@@ -79,6 +79,8 @@ class ServiceConfig(_Table):
     origin: str = "por.local/attestations"
     listen: str = "127.0.0.1:8000"
     admin_token_env: str = "POR_ADMIN_TOKEN"  # noqa: S105 - a variable's name, not a secret
+    tree_workers: int = Field(default=0, ge=0)  # threads hashing the sum tree; 0: every core
+    api_workers: int = Field(default=0, ge=0)  # API server processes; 0: one per core
 
     @field_validator("listen")
     @classmethod

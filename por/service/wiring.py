@@ -409,6 +409,7 @@ def build_service(
             clock=clock,
             random_bytes=random_bytes,
             publishers=publishers,
+            tree_workers=cfg.service.tree_workers or os.cpu_count() or 1,
         )
     except BaseException:
         for c in svc_closers:

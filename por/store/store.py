@@ -28,10 +28,11 @@ from __future__ import annotations
 import builtins
 import contextlib
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -69,6 +70,8 @@ TREES_DIR = "trees"
 ORPHAN_MIN_AGE_S = 3600.0
 """A tree file no row names is deleted only when older than this: a writer in another
 process may be between writing its tree file and committing its row."""
+
+log = logging.getLogger("por.store")
 
 _HEAD_KEY = "head"  # the row writers lock: serialises record() across processes
 
@@ -116,6 +119,7 @@ class Store:
         self._tree_cache: OrderedDict[int, SumTree] = OrderedDict()
         self._tree_cache_size = tree_cache_size
         self._tree_lock = threading.Lock()
+        self._recorded_listeners: list[Callable[[int], None]] = []
 
     # --- opening ----------------------------------------------------------------------
 
@@ -176,6 +180,11 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def on_recorded(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(sequence)` after each commit of `record` in this process (the
+        API's in-memory latest sequence; other processes poll, see por.api.deps)."""
+        self._recorded_listeners.append(listener)
 
     # --- the write path ---------------------------------------------------------------
 
@@ -260,6 +269,11 @@ class Store:
             ) from e
 
         crashpoint("after_commit")
+        for listener in self._recorded_listeners:
+            try:
+                listener(seq)
+            except Exception:  # a reader's cache must never fail a committed record
+                log.exception("recorded listener failed for sequence %d", seq)
         # 3. The published files. The commit is the truth; a failure here is repaired.
         file_error = None
         try:
@@ -358,6 +372,11 @@ class Store:
         if row is None:
             raise UnknownSequenceError(f"no attestation with sequence {sequence}", where="sequence")
         return bytes(row.round_secret)
+
+    def cached_tree(self, sequence: int) -> SumTree | None:
+        """The tree of `sequence` if it is loaded already, else None (never blocks on I/O)."""
+        with self._tree_lock:
+            return self._tree_cache.get(sequence)
 
     def tree(self, sequence: int) -> SumTree:
         """The sum tree of one attestation, from its tree file (never rebuilt)."""

@@ -1,0 +1,75 @@
+"""The hot path reads no database: the latest sequence is held in memory, updated at once
+by this process's recorder and re-read at most every `head_max_age_s` for records made by
+another process (here: a second Store over the same database, as a scheduler process is)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from por.api.routes import attestations, proofs
+from por.store import Store
+from tests.api.conftest import Api
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, store: Store, name: str) -> list[int]:
+    calls: list[int] = []
+    real = getattr(store, name)
+
+    def counted(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(store, name, counted)
+    return calls
+
+
+def test_latest_and_proofs_do_not_touch_the_database(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = next(iter(api.world.holders))
+    api.client.app.state.por.buckets = None  # type: ignore[attr-defined]  # no rate limit here
+    assert api.client.get("/v1/attestations/latest").status_code == 200
+    assert api.client.get(f"/v1/proofs/{account}").status_code == 200
+    heads = count_calls(monkeypatch, api.store, "latest_sequence")
+    gets = count_calls(monkeypatch, api.store, "get")
+    trees = count_calls(monkeypatch, api.store, "tree")
+    for _ in range(3):
+        assert api.client.get("/v1/attestations/latest").json()["sequence"] == 3
+        assert api.client.get(f"/v1/proofs/{account}").json()["sequence"] == 3
+    assert (heads, gets, trees) == ([], [], [])
+    api.clock.now += 0.3  # older than head_max_age_s (0.25 s): asked once more
+    assert api.client.get("/v1/attestations/latest").json()["sequence"] == 3
+    assert len(heads) == 1 and gets == []
+
+
+def test_a_record_in_this_process_is_served_at_once(api: Api) -> None:
+    assert api.client.get("/v1/attestations/latest").json()["sequence"] == 3
+    api.world.record(api.store)  # same Store object: its listener updates the head
+    assert api.client.get("/v1/attestations/latest").json()["sequence"] == 4
+
+
+def test_a_record_by_another_process_is_served_within_the_max_age(
+    api: Api, tmp_path: Path
+) -> None:
+    assert api.client.get("/v1/attestations/latest").json()["sequence"] == 3
+    other = Store.open(None, data_dir=tmp_path / "data", attestations_dir=tmp_path / "att")
+    try:
+        built = api.world.record(other)
+    finally:
+        other.close()
+    assert api.client.get("/v1/attestations/latest").json()["sequence"] == 3  # not yet asked
+    api.clock.now += 0.3
+    r = api.client.get("/v1/attestations/latest")
+    assert r.json()["sequence"] == 4 and r.headers["etag"] == f'"{built.attestation.digest()}"'
+    account = next(iter(api.world.holders))
+    assert api.client.get(f"/v1/proofs/{account}").json()["sequence"] == 4
+
+
+def test_hot_handlers_are_coroutines() -> None:
+    import inspect
+
+    for fn in (attestations.latest_attestation, attestations.attestation, proofs.proof):
+        assert inspect.iscoroutinefunction(fn), fn.__name__

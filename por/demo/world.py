@@ -215,6 +215,7 @@ attestations_dir = "attestations"
 origin = "demo.por.local/cnhc"
 listen = "127.0.0.1:{port}"
 admin_token_env = "POR_ADMIN_TOKEN"
+api_workers = 1                    # one process: the demo shares the machine with its chains
 
 [schedule]
 interval_s = {interval_s}
@@ -428,7 +429,7 @@ def run_demo(
         svc.start_scheduler(run_now=True)
         try:
             while not done.wait(0.5):
-                if svc.api_thread is not None and not svc.api_thread.is_alive():
+                if svc.api_alive is not None and not svc.api_alive():
                     raise PorError("the API server stopped (is the port in use?)")
         except KeyboardInterrupt:
             print("por demo: stopping", file=out)

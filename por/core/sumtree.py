@@ -422,16 +422,23 @@ class SumTree:
 
     @classmethod
     def from_bytes(
-        cls, buf: bytes | bytearray | memoryview, *, body_checked: bool = False
+        cls,
+        buf: bytes | bytearray | memoryview | Any,
+        *,
+        body_checked: bool = False,
+        consistency: bool = True,
     ) -> SumTree:
         """Load a tree written by to_bytes; FormatError on anything else.
 
-        Arrays are views into `buf` (no copy), so pass bytes or a read-only buffer and
-        keep it unchanged while the tree lives. Checked: magic, version, exact length,
-        the body's SHA-256, and the consistency proofs rely on (see _check_loaded).
-        `body_checked=True` skips hashing the body (a second full pass over the file)
-        when the caller has just matched the SHA-256 of the whole file against a record
-        it trusts (the store does); everything else is still checked.
+        Arrays are views into `buf` (no copy), so pass bytes or a read-only buffer (a
+        read-only mmap serves a 10^7-leaf file without reading it) and keep it unchanged
+        while the tree lives. Checked: magic, version, exact length, the body's SHA-256,
+        and the consistency proofs rely on (see _check_loaded). `body_checked=True` skips
+        hashing the body when the caller has matched, or will match, the SHA-256 of the
+        whole file against a record it trusts (the store does). `consistency=False`
+        checks only what the header and the top level say (the root is the top level's
+        first record) and leaves the O(n) checks to `check_consistency()`, which the
+        caller must run before trusting anything but proofs it verifies itself.
         """
         mv = memoryview(buf).cast("B")
         low, n, blob_len, root, level_sizes = _read_header(mv, check_body=not body_checked)
@@ -466,8 +473,30 @@ class SumTree:
             levels=levels,
             root=root,
         )
-        _check_loaded(arrays)
+        if consistency:
+            _check_loaded(arrays)
+        else:
+            _check_top(arrays)
         return cls(arrays, cached_nodes=DEFAULT_PARAMS.cached_nodes)
+
+    def check_consistency(self) -> None:
+        """The O(n) checks of a file loaded with consistency=False (FormatError)."""
+        _check_loaded(
+            TreeArrays(
+                n=self._n,
+                low=self._low,
+                blob=self._blob,
+                offsets=self._offsets,
+                salts=self._salts,
+                lo=self._lo,
+                hi=self._hi,
+                order=self._order,
+                akeys=self._akeys,
+                apos=self._apos,
+                levels=self._levels,
+                root=self._root,
+            )
+        )
 
 
 def _read_header(mv: memoryview, *, check_body: bool) -> tuple[int, int, int, Node, list[int]]:
@@ -503,6 +532,13 @@ def _read_header(mv: memoryview, *, check_body: bool) -> tuple[int, int, int, No
     if check_body and _sha256(mv[_HEADER.size :]).digest() != digest:
         raise FormatError("tree file body does not match its SHA-256", where="tree")
     return low, n, blob_len, Node(hash=root_hash, sum=total), level_sizes
+
+
+def _check_top(t: TreeArrays) -> None:
+    """The header's root is the stored top level's (O(1))."""
+    top_hash, top_lo, top_hi = t.levels[-1].item(0) if t.n else (EMPTY_ROOT.hash, 0, 0)
+    if (top_hash, top_lo | top_hi << 64) != (t.root.hash, t.root.sum):
+        raise FormatError("inconsistent tree file: the root is not the top level", where="tree")
 
 
 def _check_loaded(t: TreeArrays) -> None:

@@ -29,10 +29,12 @@ import builtins
 import contextlib
 import hashlib
 import logging
+import mmap
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,7 +46,7 @@ from por.core.dsse import Envelope
 from por.core.sumtree import SumTree
 from por.core.tlog import LogTree, envelope_leaf_hash
 from por.crashpoints import crashpoint
-from por.errors import StoreError
+from por.errors import FormatError, PorError, StoreError
 from por.store.base import (
     LogConsistency,
     LogInclusion,
@@ -100,6 +102,28 @@ def _stored(row: AttestationRow) -> StoredAttestation:
     )
 
 
+@dataclass(slots=True)
+class _TreeCheck:
+    """The background check of one mapped tree file (Store.tree)."""
+
+    where: str
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
+
+
+def _map_file(path: Path, sequence: int) -> mmap.mmap:
+    """The file mapped read-only (StoreError when it is missing or empty)."""
+    try:
+        with open(path, "rb") as f:
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except FileNotFoundError as e:
+        raise StoreError(f"tree file of attestation {sequence} is missing", where=str(path)) from e
+    except (OSError, ValueError) as e:  # ValueError: an empty file cannot be mapped
+        raise StoreError(
+            f"cannot map the tree file of attestation {sequence}: {e}", where=str(path)
+        ) from e
+
+
 class Store:
     """Attestations and tree files, the log and publication state, over one database URL.
 
@@ -117,6 +141,7 @@ class Store:
         self.log = AttestationLog(db)
         self.publication_state = PublicationState(db)
         self._tree_cache: OrderedDict[int, SumTree] = OrderedDict()
+        self._tree_checks: dict[int, _TreeCheck] = {}
         self._tree_cache_size = tree_cache_size
         self._tree_lock = threading.Lock()
         self._recorded_listeners: list[Callable[[int], None]] = []
@@ -378,39 +403,105 @@ class Store:
         with self._tree_lock:
             return self._tree_cache.get(sequence)
 
-    def tree(self, sequence: int) -> SumTree:
-        """The sum tree of one attestation, from its tree file (never rebuilt)."""
+    def tree(self, sequence: int, *, checked: bool = True) -> SumTree:
+        """The sum tree of one attestation, memory-mapped from its tree file (never rebuilt).
+
+        How integrity is kept: the tree file's SHA-256 is recorded in the attestation's row
+        when it is written. `checked=True` (the default; `por prove`, `por leaves`) matches
+        the whole file against it and runs every consistency check before returning.
+        `checked=False` (the API) returns after the O(1) checks — exact length, header,
+        the root equals the top level and the attestation's root — so the first proof
+        after a start does not wait for a pass over a 10^7-leaf file; the digest and the
+        O(n) checks then run once per file in a background thread. `tree_checked(seq)`
+        tells when they have passed; a file that fails them is dropped and every later
+        call raises StoreError. Until they pass the API verifies each proof against the
+        signed root before sending it (por.api.routes.proofs), so no unchecked byte
+        reaches a holder unverified.
+
+        The map is shared: API worker processes serving the same file share its pages.
+        """
         with self._tree_lock:
-            cached = self._tree_cache.get(sequence)
-            if cached is not None:
+            check = self._tree_checks.get(sequence)
+            if check is not None and check.error is not None:
+                raise StoreError(check.error, where=check.where)
+            tree = self._tree_cache.get(sequence)
+            if tree is not None:
                 self._tree_cache.move_to_end(sequence)
-                return cached
-            stored = self.get(sequence)
-            path = self.trees_dir / stored.tree_file
-            data = read_file(path)
-            if data is None:
-                raise StoreError(f"tree file of attestation {sequence} is missing", where=str(path))
-            computed = hashlib.sha256(data).hexdigest()
-            if computed != stored.tree_sha256:
+            else:
+                stored = self.get(sequence)
+                path = self.trees_dir / stored.tree_file
+                buf = _map_file(path, sequence)
+                try:
+                    tree = SumTree.from_bytes(buf, body_checked=True, consistency=False)
+                except FormatError as e:
+                    raise StoreError(
+                        f"tree file of attestation {sequence} is corrupt: {e.message}",
+                        where=str(path),
+                    ) from e
+                if tree.root.hash.hex() != stored.liabilities_root:
+                    raise StoreError(
+                        f"tree file of attestation {sequence} has root "
+                        f"{tree.root.hash.hex()}, the attestation "
+                        f"{stored.liabilities_root}",
+                        where=str(path),
+                    )
+                check = _TreeCheck(where=str(path))
+                self._tree_checks[sequence] = check
+                self._tree_cache[sequence] = tree
+                while len(self._tree_cache) > self._tree_cache_size:
+                    old, _ = self._tree_cache.popitem(last=False)
+                    self._tree_checks.pop(old, None)
+                threading.Thread(
+                    target=self._check_tree,
+                    args=(sequence, tree, buf, stored.tree_sha256, check),
+                    name=f"por-tree-check-{sequence}",
+                    daemon=True,
+                ).start()
+            assert check is not None
+        if checked:
+            check.done.wait()
+            if check.error is not None:
+                raise StoreError(check.error, where=check.where)
+        return tree
+
+    def tree_checked(self, sequence: int) -> bool:
+        """True once the loaded tree file of `sequence` passed its digest and checks."""
+        with self._tree_lock:
+            check = self._tree_checks.get(sequence)
+        return check is not None and check.done.is_set() and check.error is None
+
+    def _check_tree(
+        self, sequence: int, tree: SumTree, buf: mmap.mmap, want: str, check: _TreeCheck
+    ) -> None:
+        """The full check of a mapped tree file (background thread; see `tree`)."""
+        try:
+            digest = hashlib.sha256()
+            view = memoryview(buf)
+            step = 1 << 24  # hashlib drops the GIL for each slice: requests go on meanwhile
+            for at in range(0, len(view), step):
+                digest.update(view[at : at + step])
+            computed = digest.hexdigest()
+            if computed != want:
                 raise StoreError(
-                    f"tree file of attestation {sequence} is corrupt (SHA-256 "
-                    f"expected {stored.tree_sha256}, computed {computed})",
-                    where=str(path),
+                    f"tree file of attestation {sequence} is corrupt (SHA-256 expected "
+                    f"{want}, computed {computed})",
+                    where=check.where,
                 )
-            # the whole file matched the SHA-256 recorded with the attestation, so the
-            # body digest inside it need not be recomputed
-            tree = SumTree.from_bytes(data, body_checked=True)
-            if tree.root.hash.hex() != stored.liabilities_root:
+            try:
+                tree.check_consistency()
+            except FormatError as e:
                 raise StoreError(
-                    f"tree file of attestation {sequence} has root "
-                    f"{tree.root.hash.hex()}, the attestation "
-                    f"{stored.liabilities_root}",
-                    where=str(path),
-                )
-            self._tree_cache[sequence] = tree
-            while len(self._tree_cache) > self._tree_cache_size:
-                self._tree_cache.popitem(last=False)
-            return tree
+                    f"tree file of attestation {sequence} is corrupt: {e.message}",
+                    where=check.where,
+                ) from e
+        except Exception as e:
+            check.error = e.message if isinstance(e, PorError) else f"checking failed: {e!r}"
+            log.error("%s (%s); its proofs are refused", check.error, check.where)
+            with self._tree_lock:
+                if self._tree_cache.get(sequence) is tree:
+                    del self._tree_cache[sequence]
+        finally:
+            check.done.set()
 
     # --- the log (por.store.log) ------------------------------------------------------
 

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from por.api.deps import ApiDeps, AppState
+from por.api.fast import HotPaths
 from por.api.http import EdgeMiddleware, HttpMetrics, add_error_handlers
 from por.api.routes import ROUTERS
 from por.api.routes.service import LatestAttestationCollector
@@ -39,6 +40,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         redoc_url=None,
     )
     app.state.por = AppState.build(deps, metrics)
+    app.add_middleware(HotPaths)  # inside EdgeMiddleware: headers and metrics apply
     app.add_middleware(EdgeMiddleware, metrics=metrics)
     add_error_handlers(app)
     for router in ROUTERS:

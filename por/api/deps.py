@@ -222,9 +222,13 @@ AttestationsDep = Annotated[RenderedAttestations, Depends(get_rendered)]
 
 async def rate_limited(request: Request, state: StateDep) -> None:
     """429 with Retry-After when this client address has used up its proof lookups."""
+    take_proof_token(state, request.client.host if request.client else "unknown")
+
+
+def take_proof_token(state: AppState, client: str) -> None:
+    """One proof lookup for `client`, or HTTPException 429 with Retry-After."""
     if state.buckets is None:
         return
-    client = request.client.host if request.client else "unknown"
     wait_s = state.buckets.take(client)
     if wait_s > 0:
         raise HTTPException(

@@ -73,3 +73,42 @@ def test_hot_handlers_are_coroutines() -> None:
 
     for fn in (attestations.latest_attestation, attestations.attestation, proofs.proof):
         assert inspect.iscoroutinefunction(fn), fn.__name__
+
+
+def _answer(r: Any) -> tuple[int, bytes, dict[str, str]]:
+    headers = {k: v for k, v in r.headers.items() if k not in ("date", "server")}
+    return r.status_code, r.content, headers
+
+
+def test_fast_path_answers_exactly_as_the_routes(api: Api) -> None:
+    """por.api.fast serves latest and proofs without FastAPI; `?_=1` (a query string)
+    sends the same request through the FastAPI route. Both must answer byte for byte."""
+    c = api.client
+    account = sorted(api.world.holders)[5]
+    api.clock.now += 100  # a full bucket: 3 proofs
+    c.get("/v1/attestations/latest")  # load the head, the body and the tree
+    c.get(f"/v1/proofs/{account}")
+    api.clock.now += 100
+    cases = ["/v1/attestations/latest", f"/v1/proofs/{account}", "/v1/proofs/eip155:1:0xnobody"]
+    for path in cases:
+        fast = _answer(c.get(path))
+        api.clock.now += 100
+        slow = _answer(c.get(path + "?_=1"))
+        api.clock.now += 100
+        assert fast == slow, path
+        etag = fast[2].get("etag")
+        if etag:  # conditional requests too
+            fast304 = _answer(c.get(path, headers={"If-None-Match": etag}))
+            api.clock.now += 100
+            slow304 = _answer(c.get(path + "?_=1", headers={"If-None-Match": etag}))
+            api.clock.now += 100
+            assert fast304 == slow304 and fast304[0] == 304
+    # the rate limit: the fast path takes from the same buckets and answers the same 429
+    answers = [c.get(f"/v1/proofs/{account}") for _ in range(4)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    routed = c.get(f"/v1/proofs/{account}?_=1")
+    assert routed.status_code == 429 and answers[-1].json() == routed.json()
+    assert answers[-1].headers["retry-after"] == routed.headers["retry-after"]
+    metrics = c.get("/metrics").text
+    assert 'route="/v1/proofs/{account}",status="429"' in metrics
+    assert 'route="/v1/attestations/latest",status="304"' in metrics

@@ -17,6 +17,10 @@ Where things are:
 Routes and shapes: docs/api.md.
 """
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -31,7 +35,18 @@ def create_app(deps: ApiDeps) -> FastAPI:
     """A new FastAPI app over `deps` (routes: DESIGN §8, docs/api.md)."""
     metrics = HttpMetrics()
     metrics.registry.register(LatestAttestationCollector(deps.store))
+    state = AppState.build(deps, metrics)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if deps.warm_up:  # never delays startup: requests meanwhile load what they need
+            threading.Thread(target=state.warm_up, name="por-api-warm-up", daemon=True).start()
+        else:
+            state.warmed.set()
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title=deps.title,
         version="1",
         description="Signed proof-of-reserve attestations, holder inclusion proofs and the "
@@ -39,7 +54,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    app.state.por = AppState.build(deps, metrics)
+    app.state.por = state
     app.add_middleware(HotPaths)  # inside EdgeMiddleware: headers and metrics apply
     app.add_middleware(EdgeMiddleware, metrics=metrics)
     add_error_handlers(app)

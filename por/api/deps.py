@@ -14,6 +14,7 @@ cache miss (first render, tree load, a head re-read) goes to a worker thread.
 """
 
 import hmac
+import logging
 import math
 import threading
 import time
@@ -35,6 +36,8 @@ from por.store import Store
 if TYPE_CHECKING:
     from por.core.sumtree import SumTree
 
+log = logging.getLogger("por.api")
+
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_SEQUENCE = 2**53 - 1  # JSON-safe integers; anything larger cannot be a sequence
 
@@ -51,6 +54,9 @@ class ApiDeps:
     trigger: Callable[[], int] | None = None  # runs one attestation, returns its sequence
     proof_rate_limit: RateLimit | None = field(default_factory=RateLimit)
     clock: Callable[[], float] = time.monotonic  # seconds; rate limiter, latest-sequence age
+    warm_up: bool = True
+    """At startup, load the latest attestation's body and tree in a background thread,
+    so the first proof after a start does not wait for them."""
     head_max_age_s: float = 0.25
     """How long the in-memory latest sequence is trusted before the store is asked again:
     the most another process's new attestation can lag behind here (this process's own
@@ -179,6 +185,20 @@ class AppState:
     keys_body: bytes  # the key set is fixed for the app's life
     head: LatestSequence
     trigger_lock: threading.Lock = field(default_factory=threading.Lock)
+    warmed: threading.Event = field(default_factory=threading.Event)
+
+    def warm_up(self) -> None:
+        """Load the latest body and tree (a background thread at startup; best effort:
+        a failure here is met again, and reported, by the first request)."""
+        try:
+            seq = self.head.refresh()
+            if seq is not None:
+                self.rendered.get(seq)
+                self.deps.store.tree(seq, checked=False)
+        except Exception:
+            log.debug("warming up failed", exc_info=True)
+        finally:
+            self.warmed.set()
 
     @classmethod
     def build(cls, deps: ApiDeps, metrics: HttpMetrics) -> "AppState":

@@ -30,7 +30,10 @@ def test_latest_and_proofs_do_not_touch_the_database(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account = next(iter(api.world.holders))
-    api.client.app.state.por.buckets = None  # type: ignore[attr-defined]  # no rate limit here
+    state = api.client.app.state.por  # type: ignore[attr-defined]
+    assert state.warmed.wait(30)  # the startup thread has loaded the body and the tree
+    assert api.store.cached_tree(3) is not None
+    state.buckets = None  # no rate limit here
     assert api.client.get("/v1/attestations/latest").status_code == 200
     assert api.client.get(f"/v1/proofs/{account}").status_code == 200
     heads = count_calls(monkeypatch, api.store, "latest_sequence")

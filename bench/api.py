@@ -26,6 +26,7 @@ the load average is printed with every figure. Asserts nothing about speed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -192,13 +193,25 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, kind: str, tmp: Path, keys: dict[str, object], workers: int, body: int = 0) -> None:
+    def __init__(
+        self, kind: str, tmp: Path, keys: dict[str, object], workers: int, body: int = 0
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER, kind, str(tmp / "data"), str(tmp / "att"),
-             json.dumps(keys), str(self.port), str(workers), str(body)],
+            [
+                sys.executable,
+                "-c",
+                SERVER,
+                kind,
+                str(tmp / "data"),
+                str(tmp / "att"),
+                json.dumps(keys),
+                str(self.port),
+                str(workers),
+                str(body),
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -237,10 +250,8 @@ class Server:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             for c in self.children:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(c, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             self.proc.kill()
 
 
@@ -259,7 +270,9 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
 
-def wrk(base: str, paths: list[str], *, connections: int, seconds: int, tmp: Path) -> dict[str, float]:
+def wrk(
+    base: str, paths: list[str], *, connections: int, seconds: int, tmp: Path
+) -> dict[str, float]:
     """wrk (C, one thread), closed loop."""
     paths_file = tmp / "paths.txt"
     paths_file.write_text("\n".join(paths) + "\n")
@@ -282,13 +295,27 @@ def wrk(base: str, paths: list[str], *, connections: int, seconds: int, tmp: Pat
     }
 
 
-def open_loop(base: str, paths: list[str], rate: float, *, connections: int, seconds: int, tmp: Path) -> dict[str, float]:
+def open_loop(
+    base: str, paths: list[str], rate: float, *, connections: int, seconds: int, tmp: Path
+) -> dict[str, float]:
     paths_file = tmp / "ol-paths.txt"
     paths_file.write_text("\n".join(paths) + "\n")
     out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "loadgen.py"), base, str(paths_file), "--rate",
-         str(rate), "--connections", str(connections), "--seconds", str(seconds)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            str(ROOT / "bench" / "loadgen.py"),
+            base,
+            str(paths_file),
+            "--rate",
+            str(rate),
+            "--connections",
+            str(connections),
+            "--seconds",
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     res: dict[str, float] = json.loads(out)
     res["load"] = os.getloadavg()[0]
@@ -306,7 +333,9 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--seconds", type=int, default=10, help="duration of each load run")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--first-proof", type=float, default=1e7, help="holders for the first-proof run (0: skip)")
+    ap.add_argument(
+        "--first-proof", type=float, default=1e7, help="holders for the first-proof run (0: skip)"
+    )
     args = ap.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("bench/api.py needs wrk (`apt-get install wrk`; ./dev bench installs it)")
@@ -323,7 +352,9 @@ def main() -> None:
 
         rng = random.Random(1)
         proof_paths = [f"/v1/proofs/{rng.choice(accounts)}" for _ in range(10_000)]
-        runs: dict[str, list[dict[str, float]]] = {k: [] for k in ("latest", "proof", "ceil_latest", "ceil_proof")}
+        runs: dict[str, list[dict[str, float]]] = {
+            k: [] for k in ("latest", "proof", "ceil_latest", "ceil_proof")
+        }
         sizes: dict[str, int] = {}
         for r in range(args.repeat):
             srv = Server("por", tmp, keys, w)
@@ -333,8 +364,12 @@ def main() -> None:
                 sizes["proof"] = len(httpx.get(srv.base + proof_paths[0], timeout=60).content)
                 for _ in range(4 * w):  # every worker has its tree loaded before timing
                     httpx.get(srv.base + proof_paths[1], timeout=60)
-                runs["latest"].append(wrk(srv.base, ["/v1/attestations/latest"], connections=c, seconds=secs, tmp=tmp))
-                runs["proof"].append(wrk(srv.base, proof_paths, connections=c, seconds=secs, tmp=tmp))
+                runs["latest"].append(
+                    wrk(srv.base, ["/v1/attestations/latest"], connections=c, seconds=secs, tmp=tmp)
+                )
+                runs["proof"].append(
+                    wrk(srv.base, proof_paths, connections=c, seconds=secs, tmp=tmp)
+                )
             finally:
                 srv.stop()
             for key, body in (("ceil_latest", sizes["latest"]), ("ceil_proof", sizes["proof"])):
@@ -351,7 +386,9 @@ def main() -> None:
                 flush=True,
             )
         print()
-        print("closed loop (wrk), req/s | p50 ms | p99 ms | ratio to the ceiling | load average per run")
+        print(
+            "closed loop (wrk), req/s | p50 ms | p99 ms | ratio to the ceiling | load average per run"
+        )
         for key, ceil, name, target in (
             ("latest", "ceil_latest", "GET /v1/attestations/latest", 3000),
             ("proof", "ceil_proof", "GET /v1/proofs/{random account}", 1500),
@@ -380,7 +417,10 @@ def main() -> None:
                 ("proof", proof_paths, 1500),
             ):
                 measured = statistics.median(x["rps"] for x in runs[key])
-                for label, rate in (("80% of target", 0.8 * target), ("80% of measured", 0.8 * measured)):
+                for label, rate in (
+                    ("80% of target", 0.8 * target),
+                    ("80% of measured", 0.8 * measured),
+                ):
                     ol = open_loop(srv.base, paths, rate, connections=c, seconds=secs, tmp=tmp)
                     print(
                         f"  {key:<6} at {rate:7,.0f} req/s ({label}): achieved {ol['rate']:,.0f}, "

@@ -100,7 +100,9 @@ class Conn(asyncio.Protocol):
 
 
 class Gen:
-    def __init__(self, host: str, port: int, paths: list[str], rate: float, conns: int, seconds: float) -> None:
+    def __init__(
+        self, host: str, port: int, paths: list[str], rate: float, conns: int, seconds: float
+    ) -> None:
         self.host, self.port = host, port
         self.requests = [
             f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: por-loadgen\r\n\r\n".encode()
@@ -115,7 +117,9 @@ class Gen:
         self.loop = asyncio.get_running_loop()
         protos = []
         for i in range(self.conns):
-            _, proto = await self.loop.create_connection(lambda i=i: Conn(self, i), self.host, self.port)
+            _, proto = await self.loop.create_connection(
+                lambda i=i: Conn(self, i), self.host, self.port
+            )
             protos.append(proto)
         self.t0 = self.loop.time() + 0.05
         self.stop_at = self.t0 + self.seconds

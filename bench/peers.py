@@ -136,7 +136,16 @@ def setup() -> None:
     if not (NODE / "node_modules" / "@openzeppelin" / "merkle-tree").is_dir():
         NODE.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(NODE), OZ],
+            [
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--prefix",
+                str(NODE),
+                OZ,
+            ],
             check=True,
         )
 
@@ -183,11 +192,25 @@ def main() -> int:
         r = run(cmd)
         rows.append((name, n, float(r["build"])))  # type: ignore[arg-type]
         print(f"  {name}: {r['build']:.3f} s", flush=True)
-    r = run(["node", "-e", OZ_JS, str(oz_n), rep], cwd=NODE, env={**os.environ, "NODE_PATH": str(NODE / "node_modules")})
+    r = run(
+        ["node", "-e", OZ_JS, str(oz_n), rep],
+        cwd=NODE,
+        env={**os.environ, "NODE_PATH": str(NODE / "node_modules")},
+    )
     rows.append(("@openzeppelin/merkle-tree 1.0.8 (keccak)", oz_n, float(r["build"])))  # type: ignore[arg-type]
     print(f"  @openzeppelin/merkle-tree: {r['build']:.3f} s at {oz_n:.0e}", flush=True)
     print()
-    head = ("peer", "holders", "peer s", "por 1 core s", "peer / por", "por+salts 1c", "peer / (por+salts)", "por 2 cores s", "peer / por 2c")
+    head = (
+        "peer",
+        "holders",
+        "peer s",
+        "por 1 core s",
+        "peer / por",
+        "por+salts 1c",
+        "peer / (por+salts)",
+        "por 2 cores s",
+        "peer / por 2c",
+    )
     print(" | ".join(head))
     for name, size, secs in rows:
         p1, p2 = por[size]["1"], por[size]["2"]

@@ -201,9 +201,7 @@ def service_step(n: int, workers: int) -> dict[str, Any]:
     }
 
 
-def one(
-    n: int, workers: int, proofs: int, repeat: int, mode: str, native: bool
-) -> dict[str, Any]:
+def one(n: int, workers: int, proofs: int, repeat: int, mode: str, native: bool) -> dict[str, Any]:
     import numpy as np
 
     from por.core.mst_build import BuildParams, encode_accounts
@@ -306,7 +304,9 @@ def main() -> int:
     parser.add_argument("--mode", default="stream", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        res = one(int(args.one), args.workers, args.proofs, args.repeat, args.mode, bool(args.native))
+        res = one(
+            int(args.one), args.workers, args.proofs, args.repeat, args.mode, bool(args.native)
+        )
         print(json.dumps(res))
         return 0
 

@@ -18,12 +18,11 @@ import logging
 import math
 import threading
 import time
-from typing import TYPE_CHECKING
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import Depends, HTTPException, Request
 from fastapi import Path as PathParam

@@ -14,6 +14,7 @@ on to the FastAPI routes, which hold the same logic (they call the same function
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from fastapi import HTTPException
@@ -60,9 +61,12 @@ class HotPaths:
                     return
             elif path.startswith(_PROOFS):
                 account = path[len(_PROOFS) :]
-                if 0 < len(account) <= _ACCOUNT_MAX and "/" not in account:
-                    if await self._proof(state, account, scope, send):
-                        return
+                if (
+                    0 < len(account) <= _ACCOUNT_MAX
+                    and "/" not in account
+                    and await self._proof(state, account, scope, send)
+                ):
+                    return
         await self.app(scope, receive, send)
 
     async def _latest(self, state: AppState, scope: Scope, send: Send) -> bool:
@@ -127,7 +131,7 @@ async def _send(scope: Scope, send: Send, body: bytes, cache_control: str, etag:
 
 
 async def _send_error(
-    send: Send, status: int, payload: dict[str, Any], extra: dict[str, str] | None
+    send: Send, status: int, payload: dict[str, Any], extra: Mapping[str, str] | None
 ) -> None:
     body = dumps(payload)
     headers = [

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from types import ModuleType
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -46,6 +47,7 @@ from por.core.mst import (
 )
 from por.errors import AmountError, InputError
 
+_native: ModuleType | None
 try:  # the C kernel (setup.py); without it every hash goes through hashlib
     from por.core import _mstkernel as _native
 except ImportError:  # pragma: no cover - exercised where the extension is not built
@@ -788,12 +790,43 @@ class _Builder:
         if pos != n or next(it, None) is not None:
             raise InputError(f"the number of accounts differs from the {n} salts", where="accounts")
 
+    def leaves(self, accounts: Iterable[str] | AccountColumn) -> None:
+        """Store the ids (checking them unless they come as an AccountColumn) and hash
+        every leaf: in C on `workers` threads — behind the validation of streamed ids —
+        or with hashlib, in this process or in forked workers."""
+        n, workers = self.n, self.workers
+        if isinstance(accounts, AccountColumn):
+            self.take_accounts(accounts)
+            if self.native:
+                _run_shares(self.native_leaves, n, workers, threads=True)
+            else:
+                _run_shares(self.hash_leaves, n, workers)
+        elif self.native:  # hash behind the validation, in the other threads, then here
+            feed = _RowFeed(self.native_leaves, n, step=1 << 17)
+            feed.run(workers, lambda: self.ingest_accounts(accounts, hash_now=False, rows=feed))
+        else:
+            self.ingest_accounts(accounts, hash_now=workers == 1)
+            if workers > 1 and n:
+                _run_shares(self.hash_leaves, n, workers)
+
+    def levels_over(self, order: U32) -> None:
+        """Every stored level, from the leaves in `order` up to the root."""
+        self.plan_levels(order)
+        blocks = -(-self.n >> self.block_log)
+        if self.native:
+            _run_shares(self.native_blocks, blocks, min(self.workers, blocks), threads=True)
+        else:
+            _run_shares(self.hash_blocks, blocks, self.workers if blocks >= 2 else 1)
+        del self.leaf_hashes
+        if self.native:
+            self.native_finish_levels()
+        else:
+            self.finish_levels()
+
     def take_accounts(self, column: AccountColumn) -> None:
         """Checked ids from an AccountColumn (no second validation)."""
         if len(column) != self.n:
-            raise InputError(
-                f"{len(column)} accounts for the {self.n} salts", where="accounts"
-            )
+            raise InputError(f"{len(column)} accounts for the {self.n} salts", where="accounts")
         self.blob = np.frombuffer(column.blob, np.uint8, int(column.offsets[-1]))
         self.blob_len = len(self.blob)
         self.offsets = column.offsets
@@ -1023,6 +1056,25 @@ class _Builder:
             self.levels.append(level)
 
 
+def _checked_words(
+    balances: Iterable[int] | npt.NDArray[Any] | BalanceWords, n: int, chunk: int
+) -> tuple[U64, U64, int]:
+    """(low words, high words, exact total) of n balances whose total is below 2^127."""
+    if isinstance(balances, BalanceWords):
+        if len(balances) != n:
+            raise InputError(f"{len(balances)} balances for {n} salts", where="balances")
+        lo, hi = balances.lo, balances.hi
+    else:
+        lo, hi = balances_to_words(balances, n, chunk=chunk)
+    total = exact_total(lo, hi)
+    if total >= MAX_AMOUNT_EXCLUSIVE:
+        raise AmountError(
+            f"the balances add up to {total}, not below 2^127; the root sum would overflow",
+            where="balances",
+        )
+    return lo, hi, total
+
+
 def build(
     accounts: Iterable[str] | AccountColumn,
     balances: Iterable[int] | npt.NDArray[Any] | BalanceWords,
@@ -1045,34 +1097,13 @@ def build(
     """
     n = len(salts) // SALT_SIZE
     native = params.native and _native is not None
-    if isinstance(balances, BalanceWords):
-        if len(balances) != n:
-            raise InputError(f"{len(balances)} balances for {n} salts", where="balances")
-        lo, hi = balances.lo, balances.hi
-    else:
-        lo, hi = balances_to_words(balances, n, chunk=params.chunk)
-    total = exact_total(lo, hi)
-    if total >= MAX_AMOUNT_EXCLUSIVE:
-        raise AmountError(
-            f"the balances add up to {total}, not below 2^127; the root sum would overflow",
-            where="balances",
-        )
+    lo, hi, total = _checked_words(balances, n, params.chunk)
     if workers > 1 and (n < params.parallel_min or not (native or _fork_available())):
         workers = 1
     b = _Builder(
         n, salts, lo, hi, workers=workers, params=params, one_word=total < 2**64, native=native
     )
-    column = isinstance(accounts, AccountColumn)
-    hashed = False
-    if isinstance(accounts, AccountColumn):
-        b.take_accounts(accounts)
-    elif native:  # hash behind the validation, in the other threads and then in this one
-        feed = _RowFeed(b.native_leaves, n, step=1 << 17)
-        ids = accounts
-        feed.run(workers, lambda: b.ingest_accounts(ids, hash_now=False, rows=feed))
-        hashed = True
-    else:
-        b.ingest_accounts(accounts, hash_now=workers == 1)
+    b.leaves(accounts)
     if n == 0:
         return TreeArrays(
             n=0,
@@ -1088,31 +1119,13 @@ def build(
             levels=[],
             root=EMPTY_ROOT,
         )
-    if hashed:
-        pass
-    elif native:
-        _run_shares(b.native_leaves, n, workers, threads=True)
-    elif workers > 1:
-        _run_shares(b.hash_leaves, n, workers)
-    elif column:
-        b.hash_leaves(0, n)
     order = b.leaf_order()
     position = np.empty(n, np.uint32)  # input row -> leaf position
     for s in range(0, n, _STEP):
         position[order[s : s + _STEP]] = np.arange(s, min(s + _STEP, n), dtype=np.uint32)
     akeys, apos = b.account_index(position)
     del position
-    b.plan_levels(order)
-    blocks = -(-n >> params.block_log)
-    if native:
-        _run_shares(b.native_blocks, blocks, min(workers, blocks), threads=True)
-    else:
-        _run_shares(b.hash_blocks, blocks, workers if blocks >= 2 else 1)
-    del b.leaf_hashes
-    if native:
-        b.native_finish_levels()
-    else:
-        b.finish_levels()
+    b.levels_over(order)
     top_hash, top_lo, top_hi = b.levels[-1].item(0)
     root = Node(hash=top_hash, sum=top_lo | top_hi << 64)
     if root.sum != total:  # cannot happen; a wrong sum must never be published

@@ -41,7 +41,7 @@ BACKLOG = 2048
 
 
 def event_loop() -> str:
-    """"uvloop" when it can be imported, else uvicorn's default."""
+    """ "uvloop" when it can be imported, else uvicorn's default."""
     try:
         import uvloop  # noqa: F401
     except ImportError:  # pragma: no cover - uvloop is a service dependency
@@ -160,7 +160,9 @@ class WorkerPool:
             self._holder = None
 
 
-def serve_in_thread(app: FastAPI, *, host: str, port: int) -> tuple[Callable[[], bool], Callable[[], None]]:
+def serve_in_thread(
+    app: FastAPI, *, host: str, port: int
+) -> tuple[Callable[[], bool], Callable[[], None]]:
     """One server in a background thread of this process: (alive, stop)."""
     import uvicorn
 

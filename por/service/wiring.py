@@ -273,7 +273,9 @@ class Service:
             self.api_alive, stop = serve_in_thread(self.app(), host=host, port=port)
             self.closers.append(stop)
             return
-        pool = WorkerPool(config_path=self.cfg.path.resolve(), host=host, port=port, workers=workers)
+        pool = WorkerPool(
+            config_path=self.cfg.path.resolve(), host=host, port=port, workers=workers
+        )
         self.closers.append(pool.stop)
         pool.start()
         self.api_alive = pool.alive

@@ -54,9 +54,7 @@ def test_a_record_in_this_process_is_served_at_once(api: Api) -> None:
     assert api.client.get("/v1/attestations/latest").json()["sequence"] == 4
 
 
-def test_a_record_by_another_process_is_served_within_the_max_age(
-    api: Api, tmp_path: Path
-) -> None:
+def test_a_record_by_another_process_is_served_within_the_max_age(api: Api, tmp_path: Path) -> None:
     assert api.client.get("/v1/attestations/latest").json()["sequence"] == 3
     other = Store.open(None, data_dir=tmp_path / "data", attestations_dir=tmp_path / "att")
     try:

@@ -58,7 +58,9 @@ def test_sha256_rows_matches_hashlib() -> None:
         rows = np.frombuffer(rnd.randbytes(width * 37), np.uint8)
         out = np.empty(37 * 32, np.uint8)
         kernel.sha256_rows(rows, width, out)
-        want = b"".join(hashlib.sha256(rows[i * width : (i + 1) * width]).digest() for i in range(37))
+        want = b"".join(
+            hashlib.sha256(rows[i * width : (i + 1) * width]).digest() for i in range(37)
+        )
         assert out.tobytes() == want
     with pytest.raises(ValueError, match="multiple"):
         kernel.sha256_rows(b"abc", 2, bytearray(64))

@@ -24,6 +24,7 @@ import multiprocessing
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from types import ModuleType
@@ -860,13 +861,15 @@ class _Builder:
         ident = self.blob[int(self.offsets[i]) : int(self.offsets[i + 1]) - 1]
         return ident.tobytes().decode("ascii")
 
-    def account_index(self, position: U32) -> tuple[U32, U32]:
+    def account_index(self, position: U32, *, presorted: bool = False) -> tuple[U32, U32]:
         """Account keys sorted, with the leaf position of each; refuses duplicate accounts.
 
-        `position` maps an input row to its leaf position."""
+        `position` maps an input row to its leaf position; `presorted`: the packed keys
+        were sorted already (in a thread, beside the leaf order's sort)."""
         packed = self.account_packed
         del self.account_packed
-        packed.sort()
+        if not presorted:
+            packed.sort()
         if sys.byteorder == "little":  # the input rows stay a strided view (no copy)
             halves = packed.view(np.uint32).reshape(-1, 2)
             keys, inputs = np.ascontiguousarray(halves[:, 1]), halves[:, 0]
@@ -1056,6 +1059,15 @@ class _Builder:
             self.levels.append(level)
 
 
+def _positions(order: U32) -> U32:
+    """Input row -> leaf position (the inverse permutation of `order`)."""
+    n = len(order)
+    position = np.empty(n, np.uint32)
+    for s in range(0, n, _STEP):
+        position[order[s : s + _STEP]] = np.arange(s, min(s + _STEP, n), dtype=np.uint32)
+    return position
+
+
 def _checked_words(
     balances: Iterable[int] | npt.NDArray[Any] | BalanceWords, n: int, chunk: int
 ) -> tuple[U64, U64, int]:
@@ -1119,13 +1131,21 @@ def build(
             levels=[],
             root=EMPTY_ROOT,
         )
-    order = b.leaf_order()
-    position = np.empty(n, np.uint32)  # input row -> leaf position
-    for s in range(0, n, _STEP):
-        position[order[s : s + _STEP]] = np.arange(s, min(s + _STEP, n), dtype=np.uint32)
-    akeys, apos = b.account_index(position)
-    del position
-    b.levels_over(order)
+    if native and workers > 1:
+        # numpy's sorts and the C kernel release the GIL: sort the account keys beside
+        # the leaf order, then build the account index beside the levels
+        with ThreadPoolExecutor(1, thread_name_prefix="por-mst") as pool:
+            presort = pool.submit(b.account_packed.sort)
+            order = b.leaf_order()
+            position = _positions(order)
+            presort.result()
+            index = pool.submit(b.account_index, position, presorted=True)
+            b.levels_over(order)
+            akeys, apos = index.result()
+    else:
+        order = b.leaf_order()
+        akeys, apos = b.account_index(_positions(order))
+        b.levels_over(order)
     top_hash, top_lo, top_hi = b.levels[-1].item(0)
     root = Node(hash=top_hash, sum=top_lo | top_hi << 64)
     if root.sum != total:  # cannot happen; a wrong sum must never be published

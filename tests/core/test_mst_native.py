@@ -169,3 +169,18 @@ def test_column_inputs_are_matched_against_the_salts_and_padded() -> None:
     padded = SumTree.build_columns(column, words, salts, pad_to=16, pad_random=pad)
     listed = SumTree.build_columns(list(column), [5] * 10, salts, pad_to=16, pad_random=pad)
     assert padded.to_bytes() == listed.to_bytes() and padded.size == 16
+
+
+@pytest.mark.parametrize("native_", [True, False])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_duplicates_are_found_on_every_path(native_: bool, workers: int) -> None:
+    from por.core.mst import DuplicateAccountError
+
+    accounts = ids(300)
+    accounts[250] = accounts[17]
+    salts = b"".join(derive_salt(SECRET, a) for a in accounts)
+    params = BuildParams(block_log=4, chunk=7, parallel_min=1, native=native_)
+    for given in (accounts, encode_accounts(accounts)):
+        with pytest.raises(DuplicateAccountError) as e:
+            SumTree.build_columns(given, [1] * 300, salts, workers=workers, params=params)
+        assert (e.value.first_index, e.value.index) == (17, 250)

@@ -33,7 +33,7 @@ import mmap
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -229,11 +229,18 @@ class Store:
         envelope_json = envelope.to_json_bytes()
         digest = attestation.digest()
 
-        # 1. The tree file, before anything refers to it.
-        tree_bytes = tree.to_bytes()
-        tree_sha = hashlib.sha256(tree_bytes).hexdigest()
+        # 1. The tree file, before anything refers to it (written in pieces and hashed
+        # as it goes: at 10^7 leaves one more copy of it would be 1.4 GB).
+        file_digest = hashlib.sha256()
+
+        def pieces() -> Iterator[bytes | memoryview]:
+            for piece in tree.to_byte_chunks():
+                file_digest.update(piece)
+                yield piece
+
         tree_name = f"{seq}-{tree.root.hash.hex()[:16]}-{digest[:8]}.mst"
-        write_atomic(self.trees_dir / tree_name, tree_bytes)
+        write_atomic(self.trees_dir / tree_name, pieces())
+        tree_sha = file_digest.hexdigest()
         crashpoint("after_tree_file")
 
         # 2. One transaction for row, log leaf and checkpoint.

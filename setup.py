@@ -15,7 +15,10 @@ setup(
             "por.core._mstkernel",
             sources=["por/core/_mstkernel.c"],
             libraries=["crypto"],
-            extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            extra_link_args=["-pthread"],
+            extra_compile_args=[
+                "-O3", "-std=c11", "-pthread", "-Wall", "-Wextra", "-Wno-unused-parameter"
+            ],
             optional=True,
         )
     ]

@@ -199,6 +199,8 @@ def service_step(n: int, workers: int) -> dict[str, Any]:
         "workers": workers,
         "service_wall_s": wall,
         "service_cpu_s": r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime,
+        "service_user_s": r1.ru_utime - r0.ru_utime,
+        "service_kernel_s": r1.ru_stime - r0.ru_stime,
         "inputs_rss_mb": inputs,
         "peak_rss_mb": r1.ru_maxrss / 1024,
     }
@@ -402,7 +404,9 @@ def main() -> int:
             f"{c1['bare_user_s']:.2f}s; streamed ids 1w {s1['build_wall_s']:.2f}s (the id "
             f"generator alone {s1['gen_cpu_s']:.2f}s CPU); list 2w peak RSS "
             f"{l2['peak_rss_mb']:.0f} MB (the list of str alone is most of it); service step "
-            f"CPU {sv['service_cpu_s']:.2f}s, its inputs (3 chains' Holders) "
+            f"user {sv['service_user_s']:.2f}s + kernel {sv['service_kernel_s']:.2f}s against the "
+            f"2-worker column build's {c2['build_user_s']:.2f}s + {c2['build_kernel_s']:.2f}s "
+            f"(user ratio {sv['service_user_s'] / c2['build_user_s']:.2f}), its inputs (3 chains' Holders) "
             f"{sv['inputs_rss_mb']:.0f} MB; tree file {s1['file_mb']:.0f} MB, to_bytes "
             f"{s1['to_bytes_s']:.2f}s, from_bytes with every check {s1['from_bytes_s']:.2f}s; "
             f"path {s1['path_len']}; a proof after other work {s1['prove_after_us']:.1f} µs",

@@ -592,15 +592,8 @@ def derive_salts(
     if not isinstance(accounts, AccountColumn):
         raise InputError(f"not an AccountColumn: {type(accounts).__name__}", where="accounts")
     n = len(accounts)
-    if native and _native is not None:
-        out = np.empty(n * SALT_SIZE, np.uint8)
-        kernel = _native
-
-        def share(start: int, stop: int) -> None:
-            kernel.derive_salts(key, accounts.blob, accounts.offsets, start, stop, out)
-
-        _run_shares(share, n, max(1, min(workers, n >> 14)), threads=True)
-        return out.tobytes()
+    if native and _native is not None:  # straight into the bytes object, no copy
+        return _native.salts_bytes(key, accounts.blob, accounts.offsets, min(workers, n >> 14))
     blake = hashlib.blake2b
     parts: list[bytes] = []
     step = 1 << 16

@@ -593,7 +593,10 @@ def derive_salts(
         raise InputError(f"not an AccountColumn: {type(accounts).__name__}", where="accounts")
     n = len(accounts)
     if native and _native is not None:  # straight into the bytes object, no copy
-        return _native.salts_bytes(key, accounts.blob, accounts.offsets, min(workers, n >> 14))
+        salts: bytes = _native.salts_bytes(
+            key, accounts.blob, accounts.offsets, min(workers, n >> 14)
+        )
+        return salts
     blake = hashlib.blake2b
     parts: list[bytes] = []
     step = 1 << 16

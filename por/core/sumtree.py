@@ -556,15 +556,22 @@ def _check_loaded(t: TreeArrays) -> None:
     if int(offsets[0]) != 0 or int(offsets[-1]) != len(blob):
         raise bad("account offsets do not span the account blob")
     chars = np.frombuffer(blob, np.uint8)
-    if n:
-        lens = np.diff(offsets.astype(np.int64))
+    # in slices, so the temporaries of a 10^7-leaf file stay small (this runs in the
+    # background of a serving process, Store.tree)
+    step = 1 << 22
+    for s in range(0, n, step):
+        part = offsets[s : s + step + 1].astype(np.int64)
+        lens = np.diff(part)
         if lens.min() < 2 or lens.max() > ACCOUNT_MAX_CHARS + 1:
             raise bad("an account id length is out of range")
-        if not (chars[offsets[1:].astype(np.int64) - 1] == 0x0A).all():
+        if not (chars[part[1:] - 1] == 0x0A).all():
             raise bad("an account id is not followed by its newline")
-        if int(hi.max()) >= 2**63 or int(order.max()) >= n or int(apos.max()) >= n:
-            raise bad("a balance, leaf order or account position is out of range")
-    if int(np.count_nonzero((chars - np.uint8(0x21)) > np.uint8(0x7E - 0x21))) != n:
+    if n and (int(hi.max()) >= 2**63 or int(order.max()) >= n or int(apos.max()) >= n):
+        raise bad("a balance, leaf order or account position is out of range")
+    other = 0
+    for s in range(0, len(chars), step * 16):
+        other += int(np.count_nonzero((chars[s : s + step * 16] - np.uint8(0x21)) > np.uint8(0x5D)))
+    if other != n:  # exactly the n newlines are outside 0x21..0x7e
         raise bad("the account ids hold bytes other than printable ASCII")
     for name, perm in (("leaf order", order), ("account index", apos)):
         seen = np.zeros(n, np.bool_)

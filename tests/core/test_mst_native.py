@@ -184,3 +184,18 @@ def test_duplicates_are_found_on_every_path(native_: bool, workers: int) -> None
         with pytest.raises(DuplicateAccountError) as e:
             SumTree.build_columns(given, [1] * 300, salts, workers=workers, params=params)
         assert (e.value.first_index, e.value.index) == (17, 250)
+
+
+def test_without_the_kernel_everything_falls_back_to_hashlib(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As where the extension could not be built: the same tree, no error."""
+    accounts = ids(70)
+    column = encode_accounts(accounts)
+    want_salts = derive_salts(SECRET, column)
+    want = SumTree.build_columns(column, [3] * 70, want_salts, workers=2).to_bytes()
+    monkeypatch.setattr(mst_build, "_native", None)
+    assert derive_salts(SECRET, column, workers=2) == want_salts
+    params = BuildParams(parallel_min=1)  # native=True asked for, not available
+    got = SumTree.build_columns(accounts, [3] * 70, want_salts, workers=2, params=params)
+    assert got.to_bytes() == want

@@ -87,7 +87,7 @@ def main() -> int:
         return wrapper
 
     run_mod.snapshot_chains = timed("snapshot", run_mod.snapshot_chains)  # type: ignore[method-assign]
-    run_mod.build_tree_columns = timed("tree", run_mod.build_tree_columns)  # type: ignore[method-assign]
+    run_mod.build_tree_parts = timed("tree", run_mod.build_tree_parts)  # type: ignore[method-assign]
     print(
         f"attest_once at {n:,} holders on {len(CHAINS)} chains, tree_workers {workers}, "
         f"{os.cpu_count()} CPUs (load {os.getloadavg()[0]:.2f})",

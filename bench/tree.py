@@ -172,7 +172,7 @@ def openssl_floor(n: int) -> float:
 def service_step(n: int, workers: int) -> dict[str, Any]:
     """The service's tree step: three chains' Holders -> build_tree (salts + build)."""
     from por.chains.base import Holders
-    from por.service.run import build_tree_columns, holder_columns
+    from por.service.run import build_tree_parts, holder_parts
 
     class Snap:  # what build_tree reads of a ChainSnapshot
         def __init__(self, holders: Holders) -> None:
@@ -188,10 +188,10 @@ def service_step(n: int, workers: int) -> dict[str, Any]:
     gc.collect()
     inputs = rss_now_mb()
     r0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    # as attest_once does: the chains' columns one after another, then the snapshots go
-    columns = holder_columns(snaps)  # type: ignore[arg-type]
+    # as attest_once does: the chains' columns, then the snapshots go
+    parts = holder_parts(snaps)  # type: ignore[arg-type]
     del snaps
-    tree = build_tree_columns(columns, bytes(range(32)), workers=workers)
+    tree = build_tree_parts(parts, bytes(range(32)), workers=workers)
     wall = time.perf_counter() - w0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     return {

@@ -582,31 +582,40 @@ def encode_holders(
 
 
 def derive_salts(
-    round_secret: bytes, accounts: AccountColumn, *, workers: int = 1, native: bool = True
+    round_secret: bytes,
+    accounts: AccountColumn | Sequence[AccountColumn],
+    *,
+    workers: int = 1,
+    native: bool = True,
 ) -> bytes:
-    """The salts of every account (`mst.derive_salt`: keyed BLAKE2b-256), concatenated.
+    """The salts of every account (`mst.derive_salt`: keyed BLAKE2b-256), concatenated;
+    of several columns one after another when given a sequence of them (the chains'
+    columns, without joining them first).
 
     The secret is checked once and the ids not at all (an AccountColumn holds checked
     ids). With the C kernel the hashing runs in `workers` threads; else hashlib."""
     key = check_bytes(round_secret, 32, where="round_secret")
-    if not isinstance(accounts, AccountColumn):
-        raise InputError(f"not an AccountColumn: {type(accounts).__name__}", where="accounts")
-    n = len(accounts)
+    parts = [accounts] if isinstance(accounts, AccountColumn) else list(accounts)
+    for part in parts:
+        if not isinstance(part, AccountColumn):
+            raise InputError(f"not an AccountColumn: {type(part).__name__}", where="accounts")
+    n = sum(len(p) for p in parts)
     if native and _native is not None:  # straight into the bytes object, no copy
         salts: bytes = _native.salts_bytes(
-            key, accounts.blob, accounts.offsets, min(workers, n >> 14)
+            key, [(p.blob, p.offsets) for p in parts], min(workers, n >> 14)
         )
         return salts
     blake = hashlib.blake2b
-    parts: list[bytes] = []
+    out: list[bytes] = []
     step = 1 << 16
-    for s in range(0, n, step):
-        e = min(s + step, n)
-        raw = bytes(accounts.blob[int(accounts.offsets[s]) : int(accounts.offsets[e])])
-        ids = raw.split(b"\n")
-        ids.pop()
-        parts.extend(blake(a, key=key, digest_size=32).digest() for a in ids)
-    return b"".join(parts)
+    for part in parts:
+        for s in range(0, len(part), step):
+            e = min(s + step, len(part))
+            raw = bytes(part.blob[int(part.offsets[s]) : int(part.offsets[e])])
+            ids = raw.split(b"\n")
+            ids.pop()
+            out.extend(blake(a, key=key, digest_size=32).digest() for a in ids)
+    return b"".join(out)
 
 
 _32 = np.uint64(32)

@@ -199,3 +199,14 @@ def test_without_the_kernel_everything_falls_back_to_hashlib(
     params = BuildParams(parallel_min=1)  # native=True asked for, not available
     got = SumTree.build_columns(accounts, [3] * 70, want_salts, workers=2, params=params)
     assert got.to_bytes() == want
+
+
+def test_salts_of_several_columns_are_those_of_the_joined_column() -> None:
+    parts = [encode_accounts(ids(n, seed=n)) for n in (0, 5, 300, 1)]
+    joined = AccountColumn.concat(parts)
+    want = b"".join(derive_salt(SECRET, a) for a in joined)
+    for native_ in (True, False):
+        assert derive_salts(SECRET, parts, workers=3, native=native_) == want
+        assert derive_salts(SECRET, joined, workers=2, native=native_) == want
+    with pytest.raises(InputError, match="AccountColumn"):
+        derive_salts(SECRET, [parts[1], "x"])  # type: ignore[list-item]

@@ -1,6 +1,20 @@
-"""Benchmark of the por-mst-v1 sum tree: build, memory, proofs, and the bare-hashing floor.
+"""Benchmark of the por-mst-v1 sum tree: build, memory, proofs, the hashing floors, and the
+service's tree step.
 
-    python bench/tree.py [--max 1e7] [--proofs 2000] [--repeat 3]
+    python bench/tree.py [--max 1e7] [--proofs 2000] [--repeat 3] [--native 0|1]
+
+Which hashing path ran is printed first: the C kernel over OpenSSL's SHA-256
+(por/core/_mstkernel.c, `mst_build.NATIVE`) or the hashlib fallback (`--native 0`, or
+where the extension is not built). The OPENSSL FLOOR is the kernel's own `sha256_rows`
+over the same inputs (n x 51 bytes, n x 97, n - 1 x 129) on one core, measured in the
+same subprocess: what the 3n - 1 SHA-256 calls cost with nothing else around them.
+"floor ratio" = 1-worker build user CPU / floor user CPU, with the ids given as checked
+columns (an AccountColumn, which is what the service hands the build).
+
+The service's tree step (`service` columns): three chains of n/3 holders each as the
+readers hand them over (por.chains.base.Holders), then por.service.run.build_tree —
+salts derived in bulk plus the build — on 2 workers; its wall time and peak RSS are
+compared with the build alone from columns on 2 workers in a fresh process ("svc/bench").
 
 For 10^4, 10^5, 10^6 and 10^7 leaves (up to --max), each in a fresh subprocess so peak
 RSS (ru_maxrss) belongs to that size alone: build seconds with 1 worker and with 2
@@ -130,10 +144,78 @@ def time_proofs(tree: Any, n: int, proofs: int, seed: int) -> dict[str, float]:
     return out
 
 
-def one(n: int, workers: int, proofs: int, repeat: int, as_list: bool) -> dict[str, Any]:
+def openssl_floor(n: int) -> float:
+    """User CPU seconds of the C kernel's sha256_rows over the build's inputs (1 core)."""
     import numpy as np
 
+    from por.core import mst_build
+
+    kernel = mst_build._native
+    if kernel is None:
+        return float("nan")
+    total = 0.0
+    step = 1 << 20
+    for width, count in ((len(ACCOUNT_FORMAT.format(0)), n), (97, n), (129, n - 1)):
+        rows = np.frombuffer(random.Random(width).randbytes(width * min(step, count)), np.uint8)
+        out = np.empty(32 * min(step, count), np.uint8)
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        done = 0
+        while done < count:
+            m = min(step, count - done)
+            kernel.sha256_rows(rows[: m * width], width, out)
+            done += m
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        total += r1.ru_utime - r0.ru_utime
+    return total
+
+
+def service_step(n: int, workers: int) -> dict[str, Any]:
+    """The service's tree step: three chains' Holders -> build_tree (salts + build)."""
+    from por.chains.base import Holders
+    from por.service.run import build_tree_parts, holder_parts
+
+    class Snap:  # what build_tree reads of a ChainSnapshot
+        def __init__(self, holders: Holders) -> None:
+            self.holders = holders
+
+    per = n // 3
+    snaps = []
+    for c, chain in enumerate(("eip155:1", "eip155:56", "eip155:137")):
+        count = per if c < 2 else n - 2 * per
+        ids = (f"{chain}:0x{7_919 + 104_729 * (c * per + i):040x}" for i in range(count))
+        bal = (((c * per + i) * 7_919) % 100_000 * 10_000 for i in range(count))
+        snaps.append(Snap(Holders.from_items(zip(ids, bal, strict=True))))
+    gc.collect()
+    inputs = rss_now_mb()
+    r0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    # as attest_once does: the chains' columns, then the snapshots go
+    parts = holder_parts(snaps)  # type: ignore[arg-type]
+    del snaps
+    tree = build_tree_parts(parts, bytes(range(32)), workers=workers)
+    wall = time.perf_counter() - w0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "n": tree.size,
+        "workers": workers,
+        "service_wall_s": wall,
+        "service_cpu_s": r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime,
+        "service_user_s": r1.ru_utime - r0.ru_utime,
+        "service_kernel_s": r1.ru_stime - r0.ru_stime,
+        "inputs_rss_mb": inputs,
+        "peak_rss_mb": r1.ru_maxrss / 1024,
+    }
+
+
+def one(n: int, workers: int, proofs: int, repeat: int, mode: str, native: bool) -> dict[str, Any]:
+    import numpy as np
+
+    from por.core.mst_build import BuildParams, encode_accounts
     from por.core.sumtree import SumTree
+
+    if mode == "service":
+        return service_step(n, workers)
+    params = BuildParams(native=native)
+    as_list = mode == "list"
 
     salts = hashlib.shake_256(b"por bench salts").digest(32 * n)
     balances = np.frombuffer(hashlib.shake_256(b"por bench balances").digest(8 * n), np.uint64)
@@ -143,7 +225,9 @@ def one(n: int, workers: int, proofs: int, repeat: int, as_list: bool) -> dict[s
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     gen_user = r1.ru_utime - r0.ru_utime
     gen_cpu = gen_user + r1.ru_stime - r0.ru_stime
-    ids = list(accounts(n)) if as_list else None
+    ids: Any = list(accounts(n)) if as_list else None
+    if mode == "column":
+        ids = encode_accounts(accounts(n))
     inputs_rss = rss_now_mb()
 
     best: dict[str, float] = {}
@@ -156,7 +240,7 @@ def one(n: int, workers: int, proofs: int, repeat: int, as_list: bool) -> dict[s
         gc.collect()
         r0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         tree = SumTree.build_columns(
-            accounts(n) if ids is None else ids, balances, salts, workers=workers
+            accounts(n) if ids is None else ids, balances, salts, workers=workers, params=params
         )
         build_wall = time.perf_counter() - w0
         r1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -167,9 +251,11 @@ def one(n: int, workers: int, proofs: int, repeat: int, as_list: bool) -> dict[s
             best["build_user"], best["build_kernel"] = user, kernel
         best["build_cpu"] = min(best.get("build_cpu", 1e9), user + kernel)
         best["build_wall"] = min(best.get("build_wall", 1e9), build_wall)
-        if workers == 1 and not as_list and rnd == rounds - 1:
+        if workers == 1 and mode == "stream" and rnd == rounds - 1:
             proof_times = time_proofs(tree, n, proofs, seed=2)  # as a service would, at once
-        if workers == 1:
+        if workers == 1 and mode != "stream":
+            floor = openssl_floor(n)
+            best["floor_user"] = min(best.get("floor_user", 1e9), floor)
             bare_user, bare_cpu, bare_wall = bare_loop(n)
             best["bare_user"] = min(best.get("bare_user", 1e9), bare_user)
             best["bare_cpu"] = min(best.get("bare_cpu", 1e9), bare_cpu)
@@ -189,9 +275,10 @@ def one(n: int, workers: int, proofs: int, repeat: int, as_list: bool) -> dict[s
         "build_new_mb": new_mb,
         **{f"{k}_s": v for k, v in best.items()},
     }
-    if workers == 1:
-        out["ratio_user"] = (best["build_user"] - (0 if as_list else gen_user)) / best["bare_user"]
-        out["ratio_cpu"] = (best["build_cpu"] - (0 if as_list else gen_cpu)) / best["bare_cpu"]
+    if workers == 1 and mode != "stream":
+        out["ratio_user"] = best["build_user"] / best["bare_user"]
+        out["ratio_cpu"] = best["build_cpu"] / best["bare_cpu"]
+        out["floor_ratio"] = best["build_user"] / best["floor_user"]
         out["first_touch_s_per_gib"] = first_touch_price()
     if proof_times:
         out.update(proof_times)
@@ -203,6 +290,10 @@ def one(n: int, workers: int, proofs: int, repeat: int, as_list: bool) -> dict[s
         t0 = time.perf_counter()
         SumTree.from_bytes(data)
         out["from_bytes_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()  # what the API does before its first proof (Store.tree)
+        opened = SumTree.from_bytes(data, body_checked=True, consistency=False)
+        opened.prove_index(n // 2)
+        out["open_prove_s"] = time.perf_counter() - t0
         out["file_mb"] = len(data) / 2**20
     return out
 
@@ -212,39 +303,58 @@ def main() -> int:
     parser.add_argument("--max", type=float, default=1e7, help="largest size (default 1e7)")
     parser.add_argument("--proofs", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3, help="builds per size up to 10^6")
+    parser.add_argument("--native", type=int, default=1, help="0: force the hashlib path")
     parser.add_argument("--one", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--list", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="stream", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(int(args.one), args.workers, args.proofs, args.repeat, args.list)))
+        res = one(
+            int(args.one), args.workers, args.proofs, args.repeat, args.mode, bool(args.native)
+        )
+        print(json.dumps(res))
         return 0
 
+    from por.core.mst_build import NATIVE
+
+    path = NATIVE if (NATIVE and args.native) else "hashlib fallback (no C kernel)"
     sizes = [n for n in (10**4, 10**5, 10**6, 10**7) if n <= args.max]
     print(
-        f"por-mst-v1 build benchmark, {os.cpu_count()} CPUs, load average at start "
-        f"{os.getloadavg()[0]:.2f}",
+        f"por-mst-v1 build benchmark, {os.cpu_count()} CPUs, hashing path: {path}; load "
+        f"average at start {os.getloadavg()[0]:.2f}",
         flush=True,
     )
     head = (
         "leaves",
-        "build 1w s",
-        "build 2w s",
-        "speedup",
-        "bare s",
-        "ratio",
-        "ratio cpu",
-        "ratio str",
+        "col 1w s",
+        "col 2w s",
+        "list 2w s",
+        "strm 2w s",
+        "floor s",
+        "floor rat",
+        "hashlib r",
         "RSS MB",
-        "inputs MB",
+        "svc 2w s",
+        "svc/bench",
+        "svc RSS",
+        "RSS ratio",
         "prove µs",
-        "by-acct µs",
         "verify µs",
+        "open+prf s",
+        "load",
     )
-    print(" | ".join(f"{h:>10}" for h in head), flush=True)
+    print(" | ".join(f"{h:>9}" for h in head), flush=True)
+    runs = (
+        ("col1", 1, "column"),
+        ("col2", 2, "column"),
+        ("list2", 2, "list"),
+        ("str1", 1, "stream"),
+        ("str2", 2, "stream"),
+        ("svc2", 2, "service"),
+    )
     for n in sizes:
         res: dict[str, dict[str, Any]] = {}
-        for key, w, extra in (("list", 1, ["--list"]), ("1w", 1, []), ("2w", 2, [])):
+        for key, w, mode in runs:
             cmd = [
                 sys.executable,
                 __file__,
@@ -252,55 +362,65 @@ def main() -> int:
                 str(n),
                 "--workers",
                 str(w),
+                "--mode",
+                mode,
                 "--proofs",
                 str(args.proofs),
                 "--repeat",
                 str(args.repeat),
-                *extra,
+                "--native",
+                str(args.native),
             ]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode:
                 print(done.stderr, file=sys.stderr)
                 return 1
             res[key] = json.loads(done.stdout)
-        rl, r1, r2 = res["list"], res["1w"], res["2w"]
+        c1, c2, l2, s1, s2, sv = (res[k] for k in ("col1", "col2", "list2", "str1", "str2", "svc2"))
         row = (
             f"{n:.0e}",
-            f"{r1['build_wall_s']:.2f}",
-            f"{r2['build_wall_s']:.2f}",
-            f"{r1['build_wall_s'] / r2['build_wall_s']:.2f}x",
-            f"{rl['bare_user_s']:.2f}",
-            f"{rl['ratio_user']:.2f}",
-            f"{rl['ratio_cpu']:.2f}",
-            f"{r1['ratio_user']:.2f}",
-            f"{r1['peak_rss_mb']:.0f}",
-            f"{r1['inputs_rss_mb']:.0f}",
-            f"{r1['prove_us']:.1f}",
-            f"{r1['prove_account_us']:.1f}",
-            f"{r1['verify_us']:.1f}",
+            f"{c1['build_wall_s']:.2f}",
+            f"{c2['build_wall_s']:.2f}",
+            f"{l2['build_wall_s']:.2f}",
+            f"{s2['build_wall_s']:.2f}",
+            f"{c1['floor_user_s']:.2f}",
+            f"{c1['floor_ratio']:.2f}",
+            f"{c1['ratio_user']:.2f}",
+            f"{c2['peak_rss_mb']:.0f}",
+            f"{sv['service_wall_s']:.2f}",
+            f"{sv['service_wall_s'] / c2['build_wall_s']:.2f}",
+            f"{sv['peak_rss_mb']:.0f}",
+            f"{sv['peak_rss_mb'] / c2['peak_rss_mb']:.2f}",
+            f"{s1['prove_us']:.1f}",
+            f"{s1['verify_us']:.1f}",
+            f"{s1['open_prove_s']:.3f}",
+            f"{os.getloadavg()[0]:.2f}",
         )
-        print(" | ".join(f"{c:>10}" for c in row), flush=True)
+        print(" | ".join(f"{c:>9}" for c in row), flush=True)
         print(
-            f"{'':>10}   detail: list-input build user {rl['build_user_s']:.2f}s + kernel "
-            f"{rl['build_kernel_s']:.2f}s, first build took {rl['build_new_mb']:.0f} MB new "
-            f"memory, fresh memory cost {rl['first_touch_s_per_gib']:.2f} kernel s/GiB in this "
-            f"run; streamed "
-            f"{r1['build_cpu_s']:.2f}s (id generator alone {r1['gen_cpu_s']:.2f}s); 2 workers "
-            f"peak RSS parent {r2['peak_rss_mb']:.0f} MB + child "
-            f"{r2['children_peak_rss_mb']:.0f} MB; tree file {r1['file_mb']:.0f} MB, to_bytes "
-            f"{r1['to_bytes_s']:.2f}s, from_bytes {r1['from_bytes_s']:.2f}s; path "
-            f"{r1['path_len']}; a proof after the bare loop's other work "
-            f"{r1['prove_after_us']:.1f} µs",
+            f"{'':>9}   detail: column build 1w user {c1['build_user_s']:.2f}s + kernel "
+            f"{c1['build_kernel_s']:.2f}s (fresh memory {c1['first_touch_s_per_gib']:.2f} kernel "
+            f"s/GiB now; first build took {c1['build_new_mb']:.0f} MB new); hashlib bare loop "
+            f"{c1['bare_user_s']:.2f}s; streamed ids 1w {s1['build_wall_s']:.2f}s (the id "
+            f"generator alone {s1['gen_cpu_s']:.2f}s CPU); list 2w peak RSS "
+            f"{l2['peak_rss_mb']:.0f} MB (the list of str alone is most of it); service step "
+            f"user {sv['service_user_s']:.2f}s + kernel {sv['service_kernel_s']:.2f}s against the "
+            f"2-worker column build's {c2['build_user_s']:.2f}s + {c2['build_kernel_s']:.2f}s "
+            f"(user ratio {sv['service_user_s'] / c2['build_user_s']:.2f}), its inputs (3 chains' Holders) "
+            f"{sv['inputs_rss_mb']:.0f} MB; tree file {s1['file_mb']:.0f} MB, to_bytes "
+            f"{s1['to_bytes_s']:.2f}s, from_bytes with every check {s1['from_bytes_s']:.2f}s; "
+            f"path {s1['path_len']}; a proof after other work {s1['prove_after_us']:.1f} µs",
             flush=True,
         )
     print(
-        f"load average at end {os.getloadavg()[0]:.2f}. ratio = 1-worker build user CPU / "
-        "bare hashlib loop user CPU, ids given as a list (target <= 1.5); ratio cpu = the "
-        "same with kernel time on both sides (the build's kernel time is first-touch page "
-        "faults on the memory it writes, priced by this VM's host as shown in the detail "
-        "line); ratio str = user ratio with ids streamed from a generator, its standalone "
-        "CPU subtracted (the run that measures RSS and proofs). build 1w/2w s and speedup: "
-        "wall clock, streamed ids.",
+        f"load average at end {os.getloadavg()[0]:.2f}. col/list/strm: build wall seconds with "
+        "the ids as checked columns (the service's input), as a list of str, streamed from a "
+        "generator (its cost included); floor: the C kernel's SHA-256 of the same inputs on "
+        "1 core (user CPU); floor rat = 1-worker column build user CPU / floor; hashlib r = "
+        "the same over a bare hashlib loop; RSS = peak of the 2-worker column build (inputs "
+        "included); svc = the service's tree step from 3 chains' holders (salts + build, 2 "
+        "workers) and its ratios to the 2-worker column build (target <= 1.2); open+prf = "
+        "load a tree file as the API does (O(1) checks) and make one proof.",
         flush=True,
     )
     return 0

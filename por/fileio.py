@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from por.errors import StoreError
@@ -18,16 +19,23 @@ from por.errors import StoreError
 TEMP_SUFFIX = ".part"
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def write_atomic(
+    path: Path, data: bytes | Iterable[bytes | memoryview], *, mode: int | None = None
+) -> None:
     """Replace `path` with `data` atomically and durably; `mode` sets its permissions
-    before it becomes visible (mkstemp creates 0600)."""
+    before it becomes visible (mkstemp creates 0600). `data` may come in pieces (a
+    large tree file is written without joining it into one more copy)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                if isinstance(data, bytes):
+                    f.write(data)
+                else:
+                    for piece in data:
+                        f.write(piece)
                 f.flush()
                 os.fsync(f.fileno())
             if mode is not None:

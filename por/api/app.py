@@ -17,10 +17,15 @@ Where things are:
 Routes and shapes: docs/api.md.
 """
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from por.api.deps import ApiDeps, AppState
+from por.api.fast import HotPaths
 from por.api.http import EdgeMiddleware, HttpMetrics, add_error_handlers
 from por.api.routes import ROUTERS
 from por.api.routes.pages import swagger_ui_dir
@@ -33,7 +38,18 @@ def create_app(deps: ApiDeps) -> FastAPI:
     metrics.registry.register(LatestAttestationCollector(deps.store, deps.wall_clock))
     for collector in deps.collectors:
         metrics.registry.register(collector)
+    state = AppState.build(deps, metrics)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if deps.warm_up:  # never delays startup: requests meanwhile load what they need
+            threading.Thread(target=state.warm_up, name="por-api-warm-up", daemon=True).start()
+        else:
+            state.warmed.set()
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title=deps.title,
         version="1",
         description="Signed proof-of-reserve attestations, holder inclusion proofs and the "
@@ -41,7 +57,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
         docs_url=None,  # /docs is por.api.routes.pages: Swagger UI served from here, not a CDN
         redoc_url=None,
     )
-    app.state.por = AppState.build(deps, metrics)
+    app.state.por = state
+    app.add_middleware(HotPaths)  # inside EdgeMiddleware: headers and metrics apply
     app.add_middleware(EdgeMiddleware, metrics=metrics)
     add_error_handlers(app)
     for router in ROUTERS:

@@ -4,9 +4,17 @@
 `Annotated[..., Depends(...)]` aliases (`StoreDep`, `AttestationsDep`, `ProofRateLimit`,
 `AdminAuth`), so no route closes over a variable and nothing exists at import time but
 declarations. Reads the store only through the dependencies' callers.
+
+The hot path (latest attestation, proofs) touches no database: the latest sequence is
+held in memory (`LatestSequence`: set by this process's recorder at once, re-read from
+the store at most every `ApiDeps.head_max_age_s` for records made by other processes),
+attestation bodies are rendered once per sequence and trees stay loaded. Dependencies
+are `async def` (a plain `def` one costs a thread-pool round trip per request); only a
+cache miss (first render, tree load, a head re-read) goes to a worker thread.
 """
 
 import hmac
+import logging
 import math
 import threading
 import time
@@ -15,17 +23,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from fastapi import Depends, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client.registry import Collector
+from starlette.concurrency import run_in_threadpool
 
 from por.api.http import HttpMetrics, RateLimit, TokenBuckets, dumps
 from por.api.report_cache import ReportCache
 from por.core.dsse import KeySet, Signer
 from por.store import Store
+
+if TYPE_CHECKING:
+    from por.core.sumtree import SumTree
+
+log = logging.getLogger("por.api")
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_SEQUENCE = 2**53 - 1  # JSON-safe integers; anything larger cannot be a sequence
@@ -46,7 +60,14 @@ class ApiDeps:
     # the match list of an attestation's flow reconciliation, by sequence (None: 503)
     matches: Callable[[int], bytes | None] | None = None
     proof_rate_limit: RateLimit | None = field(default_factory=RateLimit)
-    clock: Callable[[], float] = time.monotonic  # seconds; for the rate limiter
+    clock: Callable[[], float] = time.monotonic  # seconds; rate limiter, latest-sequence age
+    warm_up: bool = True
+    """At startup, load the latest attestation's body and tree in a background thread,
+    so the first proof after a start does not wait for them."""
+    head_max_age_s: float = 0.25
+    """How long the in-memory latest sequence is trusted before the store is asked again:
+    the most another process's new attestation can lag behind here (this process's own
+    records update it at once). 0: ask on every request."""
     static_dir: Path = STATIC_DIR
     title: str = "por — proof of reserve"
     # /healthz says "degraded" (503) when the latest attestation is older than this (K
@@ -87,6 +108,14 @@ class RenderedAttestations:
         self._items: OrderedDict[int, RenderedAttestation] = OrderedDict()
         self._lock = threading.Lock()
 
+    def peek(self, sequence: int) -> RenderedAttestation | None:
+        """The rendered attestation if it is cached, else None (no I/O)."""
+        with self._lock:
+            hit = self._items.get(sequence)
+            if hit is not None:
+                self._items.move_to_end(sequence)
+            return hit
+
     def get(self, sequence: int) -> RenderedAttestation:
         with self._lock:
             hit = self._items.get(sequence)
@@ -114,6 +143,59 @@ class RenderedAttestations:
         return item
 
 
+class LatestSequence:
+    """The latest recorded sequence, in memory.
+
+    The store calls `recorded(seq)` after each commit in this process (Store.on_recorded);
+    records made by other processes (a scheduler beside several API workers) are seen by
+    re-reading the store once the value is older than `max_age_s`. A sequence only grows,
+    so a re-read that raced a commit never moves it back.
+    """
+
+    def __init__(self, store: Store, max_age_s: float, clock: Callable[[], float]) -> None:
+        self._store = store
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._value: int | None = None
+        self._at = -math.inf
+        self._lock = threading.Lock()
+        self._refreshing = threading.Lock()  # one re-read at a time per process
+        store.on_recorded(self.recorded)
+
+    def recorded(self, sequence: int) -> None:
+        with self._lock:
+            if self._value is None or sequence > self._value:
+                self._value = sequence
+            self._at = self._clock()
+
+    def fresh(self) -> tuple[bool, int | None]:
+        """(trusted now, the value)."""
+        with self._lock:
+            return self._clock() - self._at < self._max_age_s, self._value
+
+    def refresh(self) -> int | None:
+        """Re-read the store (blocking: call from a worker thread)."""
+        seq = self._store.latest_regular_sequence()
+        with self._lock:
+            if seq is not None and (self._value is None or seq > self._value):
+                self._value = seq
+            self._at = self._clock()
+            return self._value
+
+    async def current(self) -> int | None:
+        trusted, value = self.fresh()
+        if trusted:
+            return value
+        if self._refreshing.acquire(blocking=False):
+            try:
+                return await run_in_threadpool(self.refresh)
+            finally:
+                self._refreshing.release()
+        if value is not None:  # another request is re-reading: serve what we know
+            return value
+        return await run_in_threadpool(self.refresh)
+
+
 @dataclass(kw_only=True)
 class AppState:
     """One app's state: its inputs and what is built from them once (caches, locks)."""
@@ -124,10 +206,25 @@ class AppState:
     buckets: TokenBuckets | None
     keys_body: bytes  # the key set is fixed for the app's life
     keyset: KeySet  # the same, parsed: auditor co-signatures are verified against it
-    trigger_lock: threading.Lock = field(default_factory=threading.Lock)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # signed reserve reports and their renderings (por.api.routes.reports)
     reports: ReportCache = field(default_factory=ReportCache)
+    head: LatestSequence
+    trigger_lock: threading.Lock = field(default_factory=threading.Lock)
+    warmed: threading.Event = field(default_factory=threading.Event)
+
+    def warm_up(self) -> None:
+        """Load the latest body and tree (a background thread at startup; best effort:
+        a failure here is met again, and reported, by the first request)."""
+        try:
+            seq = self.head.refresh()
+            if seq is not None:
+                self.rendered.get(seq)
+                self.deps.store.tree(seq, checked=False)
+        except Exception:
+            log.debug("warming up failed", exc_info=True)
+        finally:
+            self.warmed.set()
 
     @classmethod
     def build(cls, deps: ApiDeps, metrics: HttpMetrics) -> "AppState":
@@ -140,38 +237,46 @@ class AppState:
             keys_body=dumps(dict(deps.keys)),
             started_at=deps.wall_clock(),
             keyset=KeySet.from_dict(dict(deps.keys), where="ApiDeps.keys"),
+            head=LatestSequence(deps.store, deps.head_max_age_s, deps.clock),
         )
 
 
 # --- dependencies -------------------------------------------------------------------------
 
 
-def get_state(request: Request) -> AppState:
+# `async def` throughout: FastAPI runs a plain `def` dependency in the thread pool.
+
+
+async def get_state(request: Request) -> AppState:
     return cast(AppState, request.app.state.por)
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_store(state: StateDep) -> Store:
+async def get_store(state: StateDep) -> Store:
     return state.deps.store
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
-def get_rendered(state: StateDep) -> RenderedAttestations:
+async def get_rendered(state: StateDep) -> RenderedAttestations:
     return state.rendered
 
 
 AttestationsDep = Annotated[RenderedAttestations, Depends(get_rendered)]
 
 
-def rate_limited(request: Request, state: StateDep) -> None:
+async def rate_limited(request: Request, state: StateDep) -> None:
     """429 with Retry-After when this client address has used up its proof lookups."""
+    take_proof_token(state, request.client.host if request.client else "unknown")
+
+
+def take_proof_token(state: AppState, client: str) -> None:
+    """One proof lookup for `client`, or HTTPException 429 with Retry-After."""
     if state.buckets is None:
         return
-    client = request.client.host if request.client else "unknown"
     wait_s = state.buckets.take(client)
     if wait_s > 0:
         raise HTTPException(
@@ -186,7 +291,7 @@ ProofRateLimit = Annotated[None, Depends(rate_limited)]
 _bearer = HTTPBearer(auto_error=False, description="the admin token")
 
 
-def require_admin(
+async def require_admin(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], state: StateDep
 ) -> None:
     """401 unless the bearer token equals the configured admin token (constant time)."""
@@ -239,3 +344,28 @@ def latest_sequence_or_404(store: Store) -> int:
     if seq is None:
         raise not_found("no attestation has been recorded yet")
     return seq
+
+
+async def current_sequence(state: AppState) -> int:
+    """The latest sequence from memory (see LatestSequence); 404 when there is none."""
+    seq = await state.head.current()
+    if seq is None:
+        raise not_found("no attestation has been recorded yet")
+    return seq
+
+
+async def rendered_attestation(state: AppState, sequence: int) -> RenderedAttestation:
+    """The rendered attestation; only the first request per sequence reads the store."""
+    item = state.rendered.peek(sequence)
+    if item is None:
+        item = await run_in_threadpool(state.rendered.get, sequence)
+    return item
+
+
+async def loaded_tree(state: AppState, sequence: int) -> "SumTree":
+    """The sum tree of `sequence`; only the first request per sequence loads it."""
+    store = state.deps.store
+    tree = store.cached_tree(sequence)
+    if tree is None:
+        tree = await run_in_threadpool(lambda: store.tree(sequence, checked=False))
+    return tree

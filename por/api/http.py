@@ -68,6 +68,11 @@ def etag_matches(header: str, etag: str) -> bool:
     return any(t.strip().removeprefix("W/") == bare for t in header.split(","))
 
 
+def body_etag(body: bytes, etag: str | None = None) -> str:
+    """The quoted strong ETag of a body: `etag` (an attestation digest) or a SHA-256 prefix."""
+    return f'"{etag or hashlib.sha256(body).hexdigest()[:40]}"'
+
+
 def cached_response(
     request: Request,
     body: bytes,
@@ -77,7 +82,7 @@ def cached_response(
     etag: str | None = None,
 ) -> Response:
     """`body` with ETag and Cache-Control, or 304 when the client already holds it."""
-    tag = f'"{etag or hashlib.sha256(body).hexdigest()[:40]}"'
+    tag = body_etag(body, etag)
     headers = {"ETag": tag, "Cache-Control": cache_control}
     inm = request.headers.get("if-none-match")
     if inm is not None and etag_matches(inm, tag):

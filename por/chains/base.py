@@ -9,10 +9,13 @@ run turns into a DEGRADED attestation: it is never silently "fixed".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # numpy loads with the first Holders, never with this module
+    from por.core.mst_build import AccountColumn, BalanceWords
 
 from por.core.flows import ChainFlow
 from por.errors import ChainError
@@ -86,6 +89,70 @@ class EndpointNote:
     problem: str
 
 
+class Holders(Mapping[str, int]):
+    """A snapshot's holders as columns: CAIP-10 ids checked once into one ASCII blob and
+    balances as 64-bit words (por.core.mst_build), not a dict of str -> Python int.
+
+    At 10^7 holders a dict costs ~1.8 GB and every id is checked again by the tree; these
+    columns cost ~0.7 GB and go to the tree as they are (`columns`). It is a read-only
+    Mapping for everything else: `len`, iteration in the reader's order, `items()`
+    streamed; the first lookup by account builds an index (meant for tests and tools).
+    """
+
+    __slots__ = ("_accounts", "_balances", "_index")
+
+    def __init__(self, accounts: AccountColumn, balances: BalanceWords) -> None:
+        if len(accounts) != len(balances):
+            raise ValueError(f"{len(accounts)} accounts but {len(balances)} balances")
+        self._accounts = accounts
+        self._balances = balances
+        self._index: dict[str, int] | None = None
+
+    @classmethod
+    def from_items(cls, items: Iterable[tuple[str, int]], *, where: str = "holders") -> Holders:
+        """(CAIP-10 id, balance) pairs streamed into columns; FormatError / AmountError
+        name `where[i]` / `balances[i]` for a bad id or balance."""
+        from por.core.mst_build import encode_holders
+
+        return cls(*encode_holders(items, where=where))
+
+    @property
+    def columns(self) -> tuple[AccountColumn, BalanceWords]:
+        """The checked columns, for the sum tree (por.service.run.build_tree)."""
+        return self._accounts, self._balances
+
+    @property
+    def total(self) -> int:
+        """The exact sum of the balances."""
+        from por.core.mst_build import exact_total
+
+        return exact_total(self._balances.lo, self._balances.hi)
+
+    def __len__(self) -> int:
+        return len(self._accounts)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._accounts)
+
+    def __getitem__(self, account: str) -> int:
+        if self._index is None:
+            self._index = {a: i for i, a in enumerate(self._accounts)}
+        return self._balances[self._index[account]]
+
+    def items(self) -> Iterator[tuple[str, int]]:  # type: ignore[override]
+        """(account, balance) in the reader's order, without building the index."""
+        lo, hi = self._balances.lo, self._balances.hi
+        for i, account in enumerate(self._accounts):
+            yield account, int(lo[i]) | int(hi[i]) << 64
+
+    def values(self) -> Iterator[int]:  # type: ignore[override]
+        for _, balance in self.items():
+            yield balance
+
+    def __repr__(self) -> str:
+        return f"Holders({len(self)} accounts)"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChainSnapshot:
     chain_id: str  # CAIP-2, e.g. "eip155:1", "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"
@@ -93,7 +160,7 @@ class ChainSnapshot:
     decimals: int
     block: BlockRef
     total_supply: int
-    holders: Mapping[str, int]  # CAIP-10 -> balance > 0, excluded accounts NOT included
+    holders: Holders  # CAIP-10 -> balance > 0, excluded accounts NOT included
     excluded: tuple[ExcludedAccount, ...] = ()
     mismatch: SupplyMismatch | None = None
     endpoint_notes: tuple[EndpointNote, ...] = field(default=())
@@ -101,6 +168,12 @@ class ChainSnapshot:
     # asked to collect them, for the flow reconciliation; docs/ledger.md §2).
     flows: tuple[ChainFlow, ...] = ()
     flows_from_block: int | None = None
+
+    def __post_init__(self) -> None:
+        # a plain mapping (tests, small fakes) becomes columns; readers pass Holders
+        if not isinstance(self.holders, Holders):
+            holders = Holders.from_items(self.holders.items())
+            object.__setattr__(self, "holders", holders)
 
     @property
     def excluded_total(self) -> int:
@@ -192,9 +265,13 @@ def snapshot_from_dict(d: Mapping[str, object], *, where: str) -> ChainSnapshot:
                 time=parse_time(o["block"]["time"], where=f"{where}.block.time"),
             ),
             total_supply=parse_base_units(o["total_supply"], where=f"{where}.total_supply"),
-            holders={
-                a: parse_base_units(b, where=f"{where}.holders") for a, b in o["holders"].items()
-            },
+            holders=Holders.from_items(
+                (
+                    (a, parse_base_units(b, where=f"{where}.holders"))
+                    for a, b in o["holders"].items()
+                ),
+                where=f"{where}.holders",
+            ),
             excluded=tuple(
                 ExcludedAccount(
                     account=e["account"],

@@ -46,6 +46,7 @@ from por.chains.base import (
     EndpointNote,
     ExcludedAccount,
     HistoricalStateError,
+    Holders,
     SupplyMismatch,
 )
 from por.chains.evm_rpc import (
@@ -766,12 +767,12 @@ class EvmChainReader:
             )
             for addr, reason_ in sorted(self.excluded.items())
         )
-        holders = {
-            caip10(self.chain_num, a): b
+        holders = Holders.from_items(
+            (caip10(self.chain_num, a), b)
             for a, b in sorted(balances.items())
             if a not in self.excluded and b > 0
-        }
-        indexed_sum = sum(holders.values()) + sum(e.balance for e in excluded)
+        )
+        indexed_sum = holders.total + sum(e.balance for e in excluded)
         sampled = self._spot_check(balances, head)
         mismatch = None
         if indexed_sum != total_supply or sampled:

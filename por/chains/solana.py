@@ -60,6 +60,7 @@ from por.chains.base import (
     BlockRef,
     ChainSnapshot,
     ExcludedAccount,
+    Holders,
     SupplyMismatch,
 )
 from por.core.amounts import parse_base_units
@@ -820,11 +821,11 @@ def build_snapshot(
         ExcludedAccount(account=prefix + owner, balance=per_owner.get(owner, 0), reason=reason)
         for owner, reason in sorted(exclusions.items())
     )
-    holders = {
-        prefix + owner: balance
+    holders = Holders.from_items(
+        (prefix + owner, balance)
         for owner, balance in sorted(per_owner.items())
         if balance > 0 and owner not in exclusions
-    }
+    )
     mismatch = (
         None
         if indexed_sum == total_supply

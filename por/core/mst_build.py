@@ -22,9 +22,12 @@ import hashlib
 import mmap
 import multiprocessing
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
+from types import ModuleType
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -41,8 +44,19 @@ from por.core.mst import (
     DuplicateAccountError,
     Node,
     check_account,
+    check_bytes,
 )
 from por.errors import AmountError, InputError
+
+_native: ModuleType | None
+try:  # the C kernel (setup.py); without it every hash goes through hashlib
+    from por.core import _mstkernel as _native
+except ImportError:  # pragma: no cover - exercised where the extension is not built
+    _native = None
+
+NATIVE: str | None = None if _native is None else f"native kernel, {_native.SHA256_IMPL}"
+"""Which hashing path `build` takes by default: the C kernel over OpenSSL's SHA-256 (this
+names the library), or None when the extension is not built and hashlib is used."""
 
 _sha256 = hashlib.sha256
 _digest = type(_sha256()).digest  # unbound, so map() can call it without a Python loop
@@ -73,6 +87,9 @@ class BuildParams:
     """Fewer leaves than this: workers are not worth a fork."""
     cached_nodes: int = 1 << 12
     """Stored levels of up to this many nodes are kept as ready Node objects for proofs."""
+    native: bool = True
+    """Hash with the C kernel when it is built (NATIVE); False forces the hashlib path,
+    which gives the same roots (tests compare the two)."""
 
     def __post_init__(self) -> None:
         for name in ("low_levels", "chunk", "hash_batch", "block_log", "parallel_min"):
@@ -239,15 +256,39 @@ def _worker_main(fn: Callable[[int, int], None], start: int, stop: int, conn: An
         conn.close()
 
 
-def _run_shares(fn: Callable[[int, int], None], count: int, workers: int) -> None:
+def _run_shares(
+    fn: Callable[[int, int], None], count: int, workers: int, *, threads: bool = False
+) -> None:
     """Run fn(start, stop) over [0, count) in `workers` contiguous shares.
 
-    Shares 1.. run in forked children (they inherit the inputs without copying), share 0
-    runs here; fn writes its results into _Shared arrays.
+    threads=True (fn is the C kernel, which releases the GIL): shares 1.. run in threads.
+    Else shares 1.. run in forked children (they inherit the inputs without copying) and
+    fn writes its results into _Shared arrays. Share 0 runs here.
     """
     bounds = [count * w // workers for w in range(workers + 1)]
     if workers == 1:
         fn(0, count)
+        return
+    if threads:
+        errors: list[BaseException] = []
+
+        def run(a: int, b: int) -> None:
+            try:
+                fn(a, b)
+            except BaseException as e:  # re-raised in the caller's thread
+                errors.append(e)
+
+        pool = [
+            threading.Thread(target=run, args=(bounds[w], bounds[w + 1]), name="por-mst")
+            for w in range(1, workers)
+        ]
+        for t in pool:
+            t.start()
+        run(bounds[0], bounds[1])
+        for t in pool:
+            t.join()
+        if errors:
+            raise errors[0]
         return
     ctx = multiprocessing.get_context("fork")
     children = []
@@ -280,9 +321,11 @@ def _run_shares(fn: Callable[[int, int], None], count: int, workers: int) -> Non
 
 
 def balances_to_words(
-    balances: Iterable[int] | npt.NDArray[Any], n: int, *, chunk: int
+    balances: Iterable[int] | npt.NDArray[Any], n: int, *, chunk: int, base: int = 0
 ) -> tuple[U64, U64]:
-    """Balances as (low, high) uint64 words, each checked to be an int in [0, 2^127)."""
+    """Balances as (low, high) uint64 words, each checked to be an int in [0, 2^127).
+
+    `base` is added to the index an error names (balances[base + i])."""
     if isinstance(balances, np.ndarray):
         if balances.shape != (n,):
             raise InputError(f"{balances.shape} balances for {n} leaves", where="balances")
@@ -293,7 +336,7 @@ def balances_to_words(
             )
         if kind == "i" and n and int(balances.min()) < 0:
             first = int(np.flatnonzero(balances < 0)[0])
-            check_amount(int(balances[first]), where=f"balances[{first}]")
+            check_amount(int(balances[first]), where=f"balances[{base + first}]")
         if kind in "iu":
             return balances.astype(np.uint64), np.zeros(n, np.uint64)
         balances = balances.tolist()
@@ -316,7 +359,7 @@ def balances_to_words(
             except OverflowError:  # negative or >= 2^64: take the exact path below
                 pass
         for j, b in enumerate(part):
-            check_amount(b, where=f"balances[{pos + j}]")
+            check_amount(b, where=f"balances[{base + pos + j}]")
             lo[pos + j] = b & 0xFFFF_FFFF_FFFF_FFFF
             hi[pos + j] = b >> 64
         pos += m
@@ -339,7 +382,9 @@ def exact_total(lo: U64, hi: U64) -> int:
     return total
 
 
-def _encode_accounts(part: list[Any], base: int) -> tuple[bytes, npt.NDArray[np.int64]]:
+def _encode_accounts(
+    part: list[Any], base: int, *, where: str = "accounts"
+) -> tuple[bytes, npt.NDArray[np.int64]]:
     """Validate a chunk of account ids (vectorised); return their ASCII, each followed by
     a newline, and the chunk-local offsets of the ids (len(part) + 1 of them)."""
     m = len(part)
@@ -370,9 +415,207 @@ def _encode_accounts(part: list[Any], base: int) -> tuple[bytes, npt.NDArray[np.
                 )
     if not ok:
         for j, acct in enumerate(part):
-            check_account(acct, where=f"accounts[{base + j}]")
-        raise InputError("invalid account id in chunk", where=f"accounts[{base}:]")  # unreachable
+            check_account(acct, where=f"{where}[{base + j}]")
+        raise InputError("invalid account id in chunk", where=f"{where}[{base}:]")  # unreachable
     return raw, offs
+
+
+# --- validated columns ----------------------------------------------------------------------
+
+_CHECKED = object()  # only this module's functions make AccountColumn values
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AccountColumn:
+    """Account ids, each checked once against the por-mst-v1 rule (`mst.check_account`),
+    as one ASCII blob with every id followed by a newline and `offsets` (n + 1 uint64)
+    where each id starts. Made only by `encode_accounts` and `AccountColumn.concat`, so
+    `build` and `derive_salts` take its ids as checked (one validation per id on the
+    service path: reader -> columns -> salts -> tree)."""
+
+    blob: Any  # bytes-like (uint8 array or bytes)
+    offsets: U64
+    token: object = None
+
+    def __post_init__(self) -> None:
+        if self.token is not _CHECKED:
+            raise InputError("an AccountColumn is made by encode_accounts", where="accounts")
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def account(self, i: int) -> str:
+        raw = self.blob[int(self.offsets[i]) : int(self.offsets[i + 1]) - 1]
+        return bytes(raw).decode("ascii")
+
+    def __iter__(self) -> Any:
+        """The ids as str, in order."""
+        end = int(self.offsets[-1]) if len(self.offsets) else 0
+        step = 1 << 16
+        for s in range(0, len(self), step):
+            e = min(s + step, len(self))
+            raw = bytes(self.blob[int(self.offsets[s]) : int(self.offsets[e])])
+            yield from raw.decode("ascii").split("\n")[:-1]
+        del end
+
+    @classmethod
+    def concat(cls, parts: Sequence[AccountColumn]) -> AccountColumn:
+        """The columns one after another (a single part is returned as it is)."""
+        for p in parts:
+            if not isinstance(p, AccountColumn):
+                raise InputError(f"not an AccountColumn: {type(p).__name__}", where="accounts")
+        if len(parts) == 1:
+            return parts[0]
+        n = sum(len(p) for p in parts)
+        size = sum(int(p.offsets[-1]) for p in parts)
+        blob = np.empty(size, np.uint8)
+        offsets = np.zeros(n + 1, np.uint64)
+        at = row = 0
+        for p in parts:
+            m, length = len(p), int(p.offsets[-1])
+            blob[at : at + length] = np.frombuffer(p.blob, np.uint8, length)
+            offsets[row + 1 : row + m + 1] = p.offsets[1:] + np.uint64(at)
+            at, row = at + length, row + m
+        return cls(blob, offsets, _CHECKED)
+
+
+EMPTY_ACCOUNTS = AccountColumn(b"", np.zeros(1, np.uint64), _CHECKED)
+
+
+def encode_accounts(
+    accounts: Iterable[str], *, chunk: int = DEFAULT_PARAMS.chunk, where: str = "accounts"
+) -> AccountColumn:
+    """Check every id (FormatError naming `where[i]`) and store them as an AccountColumn.
+
+    Vectorised per chunk of ids: one `str.join` and `encode`, then numpy checks of the
+    bytes (printable, lengths, exactly two colons, no empty part)."""
+    blobs: list[bytes] = []
+    offs: list[npt.NDArray[np.int64]] = []
+    it = iter(accounts)
+    base = at = 0
+    while True:
+        part = list(islice(it, chunk))
+        if not part:
+            break
+        raw, local = _encode_accounts(part, base, where=where)
+        blobs.append(raw)
+        offs.append(local[1:] + at)
+        base += len(part)
+        at += len(raw)
+    offsets = np.zeros(base + 1, np.uint64)
+    if offs:
+        offsets[1:] = np.concatenate(offs)
+    return AccountColumn(np.frombuffer(b"".join(blobs), np.uint8), offsets, _CHECKED)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BalanceWords:
+    """Balances checked to lie in [0, 2^127), as (low, high) uint64 words (`balance_words`)."""
+
+    lo: U64
+    hi: U64
+    token: object = None
+
+    def __post_init__(self) -> None:
+        if self.token is not _CHECKED:
+            raise InputError("BalanceWords are made by balance_words", where="balances")
+
+    def __len__(self) -> int:
+        return len(self.lo)
+
+    def __getitem__(self, i: int) -> int:
+        return int(self.lo[i]) | int(self.hi[i]) << 64
+
+    @classmethod
+    def concat(cls, parts: Sequence[BalanceWords]) -> BalanceWords:
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return cls(np.zeros(0, np.uint64), np.zeros(0, np.uint64), _CHECKED)
+        lo = np.concatenate([p.lo for p in parts])
+        hi = np.concatenate([p.hi for p in parts])
+        return cls(lo, hi, _CHECKED)
+
+
+def balance_words(
+    balances: Iterable[int] | npt.NDArray[Any], n: int, *, chunk: int = DEFAULT_PARAMS.chunk
+) -> BalanceWords:
+    """Check n balances (AmountError naming `balances[i]`) and store them as words."""
+    lo, hi = balances_to_words(balances, n, chunk=chunk)
+    return BalanceWords(lo, hi, _CHECKED)
+
+
+def encode_holders(
+    items: Iterable[tuple[str, int]], *, chunk: int = DEFAULT_PARAMS.chunk, where: str = "holders"
+) -> tuple[AccountColumn, BalanceWords]:
+    """(account, balance) pairs, checked once each, streamed into columns in chunks: no
+    list of all pairs, no dict of Python ints is kept (a reader's holders at 10^7)."""
+    blobs: list[bytes] = []
+    offs: list[npt.NDArray[np.int64]] = []
+    los: list[U64] = []
+    his: list[U64] = []
+    it = iter(items)
+    base = at = 0
+    while True:
+        part = list(islice(it, chunk))
+        if not part:
+            break
+        accounts = [a for a, _ in part]
+        raw, local = _encode_accounts(accounts, base, where=where)
+        lo, hi = balances_to_words([b for _, b in part], len(part), chunk=chunk, base=base)
+        blobs.append(raw)
+        offs.append(local[1:] + at)
+        los.append(lo)
+        his.append(hi)
+        base += len(part)
+        at += len(raw)
+    offsets = np.zeros(base + 1, np.uint64)
+    if offs:
+        offsets[1:] = np.concatenate(offs)
+    column = AccountColumn(np.frombuffer(b"".join(blobs), np.uint8), offsets, _CHECKED)
+    words = BalanceWords(
+        np.concatenate(los) if los else np.zeros(0, np.uint64),
+        np.concatenate(his) if his else np.zeros(0, np.uint64),
+        _CHECKED,
+    )
+    return column, words
+
+
+def derive_salts(
+    round_secret: bytes,
+    accounts: AccountColumn | Sequence[AccountColumn],
+    *,
+    workers: int = 1,
+    native: bool = True,
+) -> bytes:
+    """The salts of every account (`mst.derive_salt`: keyed BLAKE2b-256), concatenated;
+    of several columns one after another when given a sequence of them (the chains'
+    columns, without joining them first).
+
+    The secret is checked once and the ids not at all (an AccountColumn holds checked
+    ids). With the C kernel the hashing runs in `workers` threads; else hashlib."""
+    key = check_bytes(round_secret, 32, where="round_secret")
+    parts = [accounts] if isinstance(accounts, AccountColumn) else list(accounts)
+    for part in parts:
+        if not isinstance(part, AccountColumn):
+            raise InputError(f"not an AccountColumn: {type(part).__name__}", where="accounts")
+    n = sum(len(p) for p in parts)
+    if native and _native is not None:  # straight into the bytes object, no copy
+        salts: bytes = _native.salts_bytes(
+            key, [(p.blob, p.offsets) for p in parts], min(workers, n >> 14)
+        )
+        return salts
+    blake = hashlib.blake2b
+    out: list[bytes] = []
+    step = 1 << 16
+    for part in parts:
+        for s in range(0, len(part), step):
+            e = min(s + step, len(part))
+            raw = bytes(part.blob[int(part.offsets[s]) : int(part.offsets[e])])
+            ids = raw.split(b"\n")
+            ids.pop()
+            out.extend(blake(a, key=key, digest_size=32).digest() for a in ids)
+    return b"".join(out)
 
 
 _32 = np.uint64(32)
@@ -392,6 +635,68 @@ _STEP = 1 << 20  # rows per slice when indexing with a 32-bit index (numpy makes
 # --- the build -----------------------------------------------------------------------------
 
 
+class _RowFeed:
+    """Rows [0, n) handed out in slices to the threads that hash leaves with the C kernel
+    while the caller's thread is still validating ids (GIL-bound) and publishing them.
+
+    `run(workers)` starts workers - 1 threads, calls `feed()` (which publishes rows as
+    they are stored), then hashes alongside them until every row is taken."""
+
+    def __init__(self, fn: Callable[[int, int], None], n: int, step: int) -> None:
+        self.fn, self.n, self.step = fn, n, step
+        self.ready = self.taken = 0
+        self.closed = False
+        self.inline = False  # one worker: the caller hashes each chunk as it publishes it
+        self.cond = threading.Condition()
+        self.errors: list[BaseException] = []
+
+    def publish(self, ready: int) -> None:
+        if self.inline:  # while the chunk is still in cache
+            self.fn(self.taken, ready)
+            self.taken = self.ready = ready
+            return
+        with self.cond:
+            self.ready = ready
+            self.cond.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self.cond:
+                # whole slices only, until the feed is closed: each time this thread
+                # comes back for the GIL it may wait a switch interval (5 ms)
+                while self.ready - self.taken < self.step and not self.closed:
+                    self.cond.wait()
+                if self.taken >= self.ready or self.errors:
+                    return
+                s = self.taken
+                e = self.taken = min(self.ready, s + self.step)
+            try:
+                self.fn(s, e)
+            except BaseException as err:  # re-raised in the caller's thread
+                with self.cond:
+                    self.errors.append(err)
+                    self.closed = True
+                    self.cond.notify_all()
+                return
+
+    def run(self, workers: int, feed: Callable[[], None]) -> None:
+        self.inline = workers == 1
+        threads = [threading.Thread(target=self._work, name="por-mst") for _ in range(workers - 1)]
+        for t in threads:
+            t.start()
+        try:
+            feed()
+        finally:
+            with self.cond:
+                self.closed = True
+                self.cond.notify_all()
+            self._work()
+            for t in threads:
+                t.join()
+        if self.errors:
+            raise self.errors[0]
+
+
 class _Builder:
     """The state of one build; its methods run in the parent or in forked workers."""
 
@@ -405,8 +710,10 @@ class _Builder:
         workers: int,
         params: BuildParams,
         one_word: bool,
+        native: bool,
     ) -> None:
         self.n = n
+        self.native = native  # hash with the C kernel, in threads
         self.one_word = one_word  # the total is below 2^64: no high words to carry
         self.salts = salts
         self.salt_rows = np.frombuffer(salts, np.uint8).reshape(n, SALT_SIZE)
@@ -417,7 +724,8 @@ class _Builder:
         self.chunk = params.chunk
         self.batch = params.hash_batch
         self.block_log = params.block_log
-        self.shared = _Shared(workers > 1)
+        self.shared = _Shared(workers > 1 and not native)
+        self._scratch = threading.local()  # per-thread buffers of the native block loop
         self.blob: U8 = np.empty(0, np.uint8)  # account ids, each + "\n"; grown by estimate
         self.blob_len = 0
         self.offsets: U64 = np.zeros(n + 1, np.uint64)
@@ -464,8 +772,11 @@ class _Builder:
         self.blob[self.blob_len : end] = np.frombuffer(raw, np.uint8)
         self.blob_len = end
 
-    def ingest_accounts(self, accounts: Iterable[str], hash_now: bool) -> None:
-        """Validate and store the account ids; with one worker hash the leaves meanwhile."""
+    def ingest_accounts(
+        self, accounts: Iterable[str], hash_now: bool, rows: _RowFeed | None = None
+    ) -> None:
+        """Validate and store the account ids; with one worker hash the leaves meanwhile
+        (hash_now), or hand each stored chunk to the threads hashing behind (rows)."""
         it = iter(accounts)
         pos = 0
         n = self.n
@@ -479,9 +790,68 @@ class _Builder:
             self._append_blob(raw, e - pos, n - e)
             if hash_now:
                 self._leaf_chunk(pos, e, raw)
+            if rows is not None:
+                rows.publish(e)
             pos = e
         if pos != n or next(it, None) is not None:
             raise InputError(f"the number of accounts differs from the {n} salts", where="accounts")
+
+    def leaves(self, accounts: Iterable[str] | AccountColumn) -> None:
+        """Store the ids (checking them unless they come as an AccountColumn) and hash
+        every leaf: in C on `workers` threads — behind the validation of streamed ids —
+        or with hashlib, in this process or in forked workers."""
+        n, workers = self.n, self.workers
+        if isinstance(accounts, AccountColumn):
+            self.take_accounts(accounts)
+            if self.native:
+                _run_shares(self.native_leaves, n, workers, threads=True)
+            else:
+                _run_shares(self.hash_leaves, n, workers)
+        elif self.native:  # hash behind the validation, in the other threads, then here
+            feed = _RowFeed(self.native_leaves, n, step=1 << 17)
+            feed.run(workers, lambda: self.ingest_accounts(accounts, hash_now=False, rows=feed))
+        else:
+            self.ingest_accounts(accounts, hash_now=workers == 1)
+            if workers > 1 and n:
+                _run_shares(self.hash_leaves, n, workers)
+
+    def levels_over(self, order: U32) -> None:
+        """Every stored level, from the leaves in `order` up to the root."""
+        self.plan_levels(order)
+        blocks = -(-self.n >> self.block_log)
+        if self.native:
+            _run_shares(self.native_blocks, blocks, min(self.workers, blocks), threads=True)
+        else:
+            _run_shares(self.hash_blocks, blocks, self.workers if blocks >= 2 else 1)
+        del self.leaf_hashes
+        if self.native:
+            self.native_finish_levels()
+        else:
+            self.finish_levels()
+
+    def take_accounts(self, column: AccountColumn) -> None:
+        """Checked ids from an AccountColumn (no second validation)."""
+        if len(column) != self.n:
+            raise InputError(f"{len(column)} accounts for the {self.n} salts", where="accounts")
+        self.blob = np.frombuffer(column.blob, np.uint8, int(column.offsets[-1]))
+        self.blob_len = len(self.blob)
+        self.offsets = column.offsets
+
+    def native_leaves(self, start: int, stop: int) -> None:
+        """Leaf hashes and both sort keys of rows [start, stop) in C (thread entry point)."""
+        assert _native is not None
+        _native.leaf_pass(
+            self.blob,
+            self.offsets,
+            self.salts,
+            self.lo,
+            None if self.one_word else self.hi,
+            start,
+            stop,
+            self.leaf_hashes,
+            self.leaf_packed,
+            self.account_packed,
+        )
 
     def hash_leaves(self, start: int, stop: int) -> None:
         """Leaf hashes of [start, stop) from the stored account blob (worker entry point)."""
@@ -496,13 +866,15 @@ class _Builder:
         ident = self.blob[int(self.offsets[i]) : int(self.offsets[i + 1]) - 1]
         return ident.tobytes().decode("ascii")
 
-    def account_index(self, position: U32) -> tuple[U32, U32]:
+    def account_index(self, position: U32, *, presorted: bool = False) -> tuple[U32, U32]:
         """Account keys sorted, with the leaf position of each; refuses duplicate accounts.
 
-        `position` maps an input row to its leaf position."""
+        `position` maps an input row to its leaf position; `presorted`: the packed keys
+        were sorted already (in a thread, beside the leaf order's sort)."""
         packed = self.account_packed
         del self.account_packed
-        packed.sort()
+        if not presorted:
+            packed.sort()
         if sys.byteorder == "little":  # the input rows stay a strided view (no copy)
             halves = packed.view(np.uint32).reshape(-1, 2)
             keys, inputs = np.ascontiguousarray(halves[:, 1]), halves[:, 0]
@@ -571,6 +943,48 @@ class _Builder:
             self.shared.empty((-(-n >> lvl),), STORED_LEVEL, zero=self.one_word)
             for lvl in range(self.low, self.block_top + 1)
         ]
+
+    def _buffer(self, name: str, size: int) -> npt.NDArray[Any]:
+        """A per-thread STORED_LEVEL scratch array of `size` records (reused: fresh
+        memory costs page faults on every block)."""
+        buf: npt.NDArray[Any] | None = getattr(self._scratch, name, None)
+        if buf is None or len(buf) < size:
+            buf = np.empty(size, STORED_LEVEL)
+            setattr(self._scratch, name, buf)
+        return buf[:size]
+
+    def native_blocks(self, start: int, stop: int) -> None:
+        """hash_blocks in C: gather each block's leaves as level records, then reduce
+        level by level straight into the stored levels (thread entry point)."""
+        kernel = _native
+        assert kernel is not None
+        block_log, low = self.block_log, self.low
+        size = 1 << block_log
+        hi = None if self.one_word else self.hi
+        for b in range(start, stop):
+            idx = self.order[b * size : (b + 1) * size]
+            rec = self._buffer("leaves", len(idx))
+            kernel.gather_records(self.leaf_hashes, self.lo, hi, idx, rec)
+            for lvl in range(1, self.block_top + 1):
+                m = (len(rec) + 1) >> 1
+                if lvl >= low:
+                    at = b << (block_log - lvl)
+                    dst = self.levels[lvl - low][at : at + m]
+                else:
+                    dst = self._buffer(f"level{lvl % 2}", m)
+                if not kernel.node_level(rec, dst):
+                    raise AmountError("a partial sum reaches 2^127", where="balances")
+                rec = dst
+
+    def native_finish_levels(self) -> None:
+        assert _native is not None
+        rec = self.levels[-1]
+        for _ in range(self.block_top + 1, self.top + 1):
+            dst = np.empty((len(rec) + 1) >> 1, STORED_LEVEL)
+            if not _native.node_level(rec, dst):
+                raise AmountError("a partial sum reaches 2^127", where="balances")
+            self.levels.append(dst)
+            rec = dst
 
     def hash_blocks(self, start: int, stop: int) -> None:
         """Subtrees [start, stop) of 2^block_log leaves, bottom-up (worker entry point)."""
@@ -650,9 +1064,37 @@ class _Builder:
             self.levels.append(level)
 
 
+def _positions(order: U32) -> U32:
+    """Input row -> leaf position (the inverse permutation of `order`)."""
+    n = len(order)
+    position = np.empty(n, np.uint32)
+    for s in range(0, n, _STEP):
+        position[order[s : s + _STEP]] = np.arange(s, min(s + _STEP, n), dtype=np.uint32)
+    return position
+
+
+def _checked_words(
+    balances: Iterable[int] | npt.NDArray[Any] | BalanceWords, n: int, chunk: int
+) -> tuple[U64, U64, int]:
+    """(low words, high words, exact total) of n balances whose total is below 2^127."""
+    if isinstance(balances, BalanceWords):
+        if len(balances) != n:
+            raise InputError(f"{len(balances)} balances for {n} salts", where="balances")
+        lo, hi = balances.lo, balances.hi
+    else:
+        lo, hi = balances_to_words(balances, n, chunk=chunk)
+    total = exact_total(lo, hi)
+    if total >= MAX_AMOUNT_EXCLUSIVE:
+        raise AmountError(
+            f"the balances add up to {total}, not below 2^127; the root sum would overflow",
+            where="balances",
+        )
+    return lo, hi, total
+
+
 def build(
-    accounts: Iterable[str],
-    balances: Iterable[int] | npt.NDArray[Any],
+    accounts: Iterable[str] | AccountColumn,
+    balances: Iterable[int] | npt.NDArray[Any] | BalanceWords,
     salts: bytes,
     *,
     workers: int,
@@ -664,20 +1106,21 @@ def build(
     and `workers` (a positive int); everything else is checked here, as the columns are
     read: DuplicateAccountError, AmountError for a balance or a total outside
     [0, 2^127), FormatError for a bad account id, InputError for columns of different
-    lengths. `accounts` and `balances` are read once.
+    lengths. `accounts` and `balances` are read once; an AccountColumn and BalanceWords
+    were checked when they were made and are not checked again.
+
+    With the C kernel (NATIVE, unless params.native is False) hashing runs in `workers`
+    threads; else in hashlib, with `workers` forked processes.
     """
     n = len(salts) // SALT_SIZE
-    lo, hi = balances_to_words(balances, n, chunk=params.chunk)
-    total = exact_total(lo, hi)
-    if total >= MAX_AMOUNT_EXCLUSIVE:
-        raise AmountError(
-            f"the balances add up to {total}, not below 2^127; the root sum would overflow",
-            where="balances",
-        )
-    if workers > 1 and (n < params.parallel_min or not _fork_available()):
+    native = params.native and _native is not None
+    lo, hi, total = _checked_words(balances, n, params.chunk)
+    if workers > 1 and (n < params.parallel_min or not (native or _fork_available())):
         workers = 1
-    b = _Builder(n, salts, lo, hi, workers=workers, params=params, one_word=total < 2**64)
-    b.ingest_accounts(accounts, hash_now=workers == 1)
+    b = _Builder(
+        n, salts, lo, hi, workers=workers, params=params, one_word=total < 2**64, native=native
+    )
+    b.leaves(accounts)
     if n == 0:
         return TreeArrays(
             n=0,
@@ -693,19 +1136,21 @@ def build(
             levels=[],
             root=EMPTY_ROOT,
         )
-    if workers > 1:
-        _run_shares(b.hash_leaves, n, workers)
-    order = b.leaf_order()
-    position = np.empty(n, np.uint32)  # input row -> leaf position
-    for s in range(0, n, _STEP):
-        position[order[s : s + _STEP]] = np.arange(s, min(s + _STEP, n), dtype=np.uint32)
-    akeys, apos = b.account_index(position)
-    del position
-    b.plan_levels(order)
-    blocks = -(-n >> params.block_log)
-    _run_shares(b.hash_blocks, blocks, workers if blocks >= 2 else 1)
-    del b.leaf_hashes
-    b.finish_levels()
+    if native and workers > 1:
+        # numpy's sorts and the C kernel release the GIL: sort the account keys beside
+        # the leaf order, then build the account index beside the levels
+        with ThreadPoolExecutor(1, thread_name_prefix="por-mst") as pool:
+            presort = pool.submit(b.account_packed.sort)
+            order = b.leaf_order()
+            position = _positions(order)
+            presort.result()
+            index = pool.submit(b.account_index, position, presorted=True)
+            b.levels_over(order)
+            akeys, apos = index.result()
+    else:
+        order = b.leaf_order()
+        akeys, apos = b.account_index(_positions(order))
+        b.levels_over(order)
     top_hash, top_lo, top_hi = b.levels[-1].item(0)
     root = Node(hash=top_hash, sum=top_lo | top_hi << 64)
     if root.sum != total:  # cannot happen; a wrong sum must never be published
@@ -728,14 +1173,22 @@ def build(
 
 __all__ = [
     "DEFAULT_PARAMS",
+    "EMPTY_ACCOUNTS",
+    "NATIVE",
     "STORED_LEVEL",
     "U8",
     "U32",
     "U64",
+    "AccountColumn",
+    "BalanceWords",
     "BuildParams",
     "TreeArrays",
+    "balance_words",
     "balances_to_words",
     "build",
+    "derive_salts",
+    "encode_accounts",
+    "encode_holders",
     "exact_total",
     "hash_rows",
     "stored_bytes",

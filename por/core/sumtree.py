@@ -39,9 +39,13 @@ from por.core.mst import (
 from por.core.mst_build import (
     DEFAULT_PARAMS,
     STORED_LEVEL,
+    AccountColumn,
+    BalanceWords,
     BuildParams,
     TreeArrays,
+    balance_words,
     build,
+    encode_accounts,
     exact_total,
 )
 from por.errors import FormatError, InputError
@@ -208,8 +212,8 @@ class SumTree:
     @classmethod
     def build_columns(
         cls,
-        accounts: Iterable[str],
-        balances: Iterable[int] | npt.NDArray[Any],
+        accounts: Iterable[str] | AccountColumn,
+        balances: Iterable[int] | npt.NDArray[Any] | BalanceWords,
         salts: bytes,
         *,
         workers: int = 1,
@@ -221,12 +225,15 @@ class SumTree:
 
         `accounts` and `balances` may be any iterables (read once, so a generator keeps
         memory down) or, for balances, a numpy integer array; `len(salts) // 32` fixes n.
+        An `AccountColumn` / `BalanceWords` (por.core.mst_build: `encode_holders`,
+        `encode_accounts`, `balance_words`) were checked when made and are taken as is.
         Raises DuplicateAccountError (an InputError) naming a repeated account,
         AmountError for a balance or a total outside [0, 2^127), FormatError for a bad
         account id. `workers > 1` hashes in that many processes (fork; ignored for small
         trees or where fork is unavailable). `pad_to` adds zero-balance leaves up to that
         count, their ids and salts derived from the 32 `pad_random` bytes. `params` tunes
-        the engine (never the root or a proof).
+        the engine (never the root or a proof). With the C kernel (mst_build.NATIVE) the
+        workers are threads, else forked processes.
         """
         salts = _check_salts(salts)
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -239,8 +246,13 @@ class SumTree:
         pad_accounts, pad_salts = _pad_columns(n_real, pad_to, pad_random)
         if pad_accounts:
             count = len(pad_accounts)
-            accounts = chain(accounts, pad_accounts)
-            if isinstance(balances, np.ndarray) and balances.dtype.kind in "iu":
+            if isinstance(accounts, AccountColumn):
+                accounts = AccountColumn.concat([accounts, encode_accounts(pad_accounts)])
+            else:
+                accounts = chain(accounts, pad_accounts)
+            if isinstance(balances, BalanceWords):
+                balances = BalanceWords.concat([balances, balance_words([0] * count, count)])
+            elif isinstance(balances, np.ndarray) and balances.dtype.kind in "iu":
                 balances = np.concatenate((balances, np.zeros(count, balances.dtype)))
             else:
                 balances = chain(balances, [0] * count)
@@ -410,16 +422,23 @@ class SumTree:
 
     @classmethod
     def from_bytes(
-        cls, buf: bytes | bytearray | memoryview, *, body_checked: bool = False
+        cls,
+        buf: bytes | bytearray | memoryview | Any,
+        *,
+        body_checked: bool = False,
+        consistency: bool = True,
     ) -> SumTree:
         """Load a tree written by to_bytes; FormatError on anything else.
 
-        Arrays are views into `buf` (no copy), so pass bytes or a read-only buffer and
-        keep it unchanged while the tree lives. Checked: magic, version, exact length,
-        the body's SHA-256, and the consistency proofs rely on (see _check_loaded).
-        `body_checked=True` skips hashing the body (a second full pass over the file)
-        when the caller has just matched the SHA-256 of the whole file against a record
-        it trusts (the store does); everything else is still checked.
+        Arrays are views into `buf` (no copy), so pass bytes or a read-only buffer (a
+        read-only mmap serves a 10^7-leaf file without reading it) and keep it unchanged
+        while the tree lives. Checked: magic, version, exact length, the body's SHA-256,
+        and the consistency proofs rely on (see _check_loaded). `body_checked=True` skips
+        hashing the body when the caller has matched, or will match, the SHA-256 of the
+        whole file against a record it trusts (the store does). `consistency=False`
+        checks only what the header and the top level say (the root is the top level's
+        first record) and leaves the O(n) checks to `check_consistency()`, which the
+        caller must run before trusting anything but proofs it verifies itself.
         """
         mv = memoryview(buf).cast("B")
         low, n, blob_len, root, level_sizes = _read_header(mv, check_body=not body_checked)
@@ -454,8 +473,30 @@ class SumTree:
             levels=levels,
             root=root,
         )
-        _check_loaded(arrays)
+        if consistency:
+            _check_loaded(arrays)
+        else:
+            _check_top(arrays)
         return cls(arrays, cached_nodes=DEFAULT_PARAMS.cached_nodes)
+
+    def check_consistency(self) -> None:
+        """The O(n) checks of a file loaded with consistency=False (FormatError)."""
+        _check_loaded(
+            TreeArrays(
+                n=self._n,
+                low=self._low,
+                blob=self._blob,
+                offsets=self._offsets,
+                salts=self._salts,
+                lo=self._lo,
+                hi=self._hi,
+                order=self._order,
+                akeys=self._akeys,
+                apos=self._apos,
+                levels=self._levels,
+                root=self._root,
+            )
+        )
 
 
 def _read_header(mv: memoryview, *, check_body: bool) -> tuple[int, int, int, Node, list[int]]:
@@ -493,6 +534,13 @@ def _read_header(mv: memoryview, *, check_body: bool) -> tuple[int, int, int, No
     return low, n, blob_len, Node(hash=root_hash, sum=total), level_sizes
 
 
+def _check_top(t: TreeArrays) -> None:
+    """The header's root is the stored top level's (O(1))."""
+    top_hash, top_lo, top_hi = t.levels[-1].item(0) if t.n else (EMPTY_ROOT.hash, 0, 0)
+    if (top_hash, top_lo | top_hi << 64) != (t.root.hash, t.root.sum):
+        raise FormatError("inconsistent tree file: the root is not the top level", where="tree")
+
+
 def _check_loaded(t: TreeArrays) -> None:
     """What a reader relies on to serve correct proofs; FormatError when it does not hold.
 
@@ -508,15 +556,22 @@ def _check_loaded(t: TreeArrays) -> None:
     if int(offsets[0]) != 0 or int(offsets[-1]) != len(blob):
         raise bad("account offsets do not span the account blob")
     chars = np.frombuffer(blob, np.uint8)
-    if n:
-        lens = np.diff(offsets.astype(np.int64))
+    # in slices, so the temporaries of a 10^7-leaf file stay small (this runs in the
+    # background of a serving process, Store.tree)
+    step = 1 << 22
+    for s in range(0, n, step):
+        part = offsets[s : s + step + 1].astype(np.int64)
+        lens = np.diff(part)
         if lens.min() < 2 or lens.max() > ACCOUNT_MAX_CHARS + 1:
             raise bad("an account id length is out of range")
-        if not (chars[offsets[1:].astype(np.int64) - 1] == 0x0A).all():
+        if not (chars[part[1:] - 1] == 0x0A).all():
             raise bad("an account id is not followed by its newline")
-        if int(hi.max()) >= 2**63 or int(order.max()) >= n or int(apos.max()) >= n:
-            raise bad("a balance, leaf order or account position is out of range")
-    if int(np.count_nonzero((chars - np.uint8(0x21)) > np.uint8(0x7E - 0x21))) != n:
+    if n and (int(hi.max()) >= 2**63 or int(order.max()) >= n or int(apos.max()) >= n):
+        raise bad("a balance, leaf order or account position is out of range")
+    other = 0
+    for s in range(0, len(chars), step * 16):
+        other += int(np.count_nonzero((chars[s : s + step * 16] - np.uint8(0x21)) > np.uint8(0x5D)))
+    if other != n:  # exactly the n newlines are outside 0x21..0x7e
         raise bad("the account ids hold bytes other than printable ASCII")
     for name, perm in (("leaf order", order), ("account index", apos)):
         seen = np.zeros(n, np.bool_)

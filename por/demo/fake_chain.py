@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from por.chains.base import BlockRef, ChainSnapshot, ExcludedAccount, SupplyMismatch
+from por.chains.base import BlockRef, ChainSnapshot, ExcludedAccount, Holders, SupplyMismatch
 from por.errors import ChainError
 
 
@@ -43,7 +43,7 @@ class FakeChainReader:
                 number=self.block_number, hash=f"{self.block_number:064x}", time=self.clock()
             ),
             total_supply=supply,
-            holders={a: b for a, b in self.holders.items() if b > 0},
+            holders=Holders.from_items((a, b) for a, b in self.holders.items() if b > 0),
             excluded=tuple(self.excluded),
             mismatch=mismatch,
         )

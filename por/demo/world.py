@@ -518,6 +518,7 @@ attestations_dir = "attestations"
 origin = "demo.por.local/cnhc"
 listen = "127.0.0.1:{port}"
 admin_token_env = "POR_ADMIN_TOKEN"
+api_workers = 1                    # one process: the demo shares the machine with its chains
 
 [schedule]
 interval_s = {interval_s}
@@ -863,7 +864,7 @@ def run_demo(  # noqa: PLR0915 - start, run and stop in one place, in that order
         out.flush()
         svc.start_scheduler(run_now=True)
         while not done.wait(0.5):
-            if svc.api_thread is not None and not svc.api_thread.is_alive():
+            if svc.api_alive is not None and not svc.api_alive():
                 raise PorError("the API server stopped (is the port in use?)")
         return 0
     except (DemoStopped, KeyboardInterrupt) as e:

@@ -88,6 +88,8 @@ class ServiceConfig(_Table):
     admin_token_env: str = "POR_ADMIN_TOKEN"  # noqa: S105 - a variable's name, not a secret
     # bearer token of the auditor routes (co-signature submission, raw statements)
     auditor_token_env: str = "POR_AUDITOR_TOKEN"  # noqa: S105 - a variable's name
+    tree_workers: int = Field(default=0, ge=0)  # threads hashing the sum tree; 0: every core
+    api_workers: int = Field(default=0, ge=0)  # API server processes; 0: one per core
 
     @field_validator("listen")
     @classmethod

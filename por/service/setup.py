@@ -32,6 +32,8 @@ database_url = ""                  # empty: SQLite; or postgresql+psycopg://user
 origin = "por.example/cnhc"        # the transparency log's origin line (C2SP checkpoint)
 listen = "127.0.0.1:8000"
 admin_token_env = "POR_ADMIN_TOKEN"
+api_workers = 0                    # API server processes (SO_REUSEPORT); 0: one per core
+tree_workers = 0                   # threads hashing the liabilities tree; 0: every core
 
 [schedule]
 interval_s = 3600                  # or: cron = "0 * * * *" (UTC)

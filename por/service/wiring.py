@@ -49,7 +49,6 @@ from por.service.run import (
 )
 
 if TYPE_CHECKING:  # types only; build_service imports these where it uses them
-    import uvicorn
     from fastapi import FastAPI
 
     from por.chains.base import ChainReader
@@ -405,6 +404,7 @@ class Service:
     up_since: datetime = field(default_factory=_utcnow)
     witnesses: WitnessSubmitter | None = None  # C2SP tlog-witness submission (best effort)
     raw_store: RawStore | None = None  # raw statements, served to auditors
+    api_alive: Callable[[], bool] | None = None
 
     def attest(self, as_of: datetime | None = None) -> RunResult:
         """One run; runs of one process never overlap (the API trigger and the scheduler).
@@ -508,28 +508,24 @@ class Service:
             return list(self.deps.signers_at(at))
         return list(self.deps.signers)
 
-    def start_api(self) -> uvicorn.Server:
-        """Serve the API in a background thread (no signal handlers there); returns the server."""
-        import uvicorn
+    def start_api(self) -> None:
+        """Serve the API with the production settings (por.service.server): one server in
+        a background thread of this process when `api_workers` resolves to 1, else that
+        many worker processes on one SO_REUSEPORT port. No signal handlers there."""
+        from por.service.server import WorkerPool, resolve_workers, serve_in_thread
 
-        config = uvicorn.Config(
-            self.app(),
-            host=self.cfg.service.listen_host,
-            port=self.cfg.service.listen_port,
-            log_level="warning",
-            access_log=False,
+        host, port = self.cfg.service.listen_host, self.cfg.service.listen_port
+        workers = resolve_workers(self.cfg.service.api_workers)
+        if workers == 1 or not self.cfg.path.is_file():  # workers re-read the file
+            self.api_alive, stop = serve_in_thread(self.app(), host=host, port=port)
+            self.closers.append(stop)
+            return
+        pool = WorkerPool(
+            config_path=self.cfg.path.resolve(), host=host, port=port, workers=workers
         )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="por-api", daemon=True)
-        thread.start()
-
-        def stop() -> None:
-            server.should_exit = True
-            thread.join(timeout=30)
-
-        self.closers.append(stop)
-        self.api_thread = thread
-        return server
+        self.closers.append(pool.stop)
+        pool.start()
+        self.api_alive = pool.alive
 
     def start_scheduler(self, *, run_now: bool) -> AttestationScheduler:
         from por.service.scheduler import AttestationScheduler
@@ -552,7 +548,7 @@ class Service:
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             while not stop.wait(0.5):
-                if self.api_thread is not None and not self.api_thread.is_alive():
+                if self.api_alive is not None and not self.api_alive():
                     raise PorError(
                         "the API server stopped (is the port in use?)",
                         where=f"{self.cfg.service.listen_host}:{self.cfg.service.listen_port}",
@@ -691,6 +687,7 @@ def build_service(
             flows=flow_settings(cfg),
             snapshots=store,
             max_snapshot_gap_s=cfg.as_of.max_snapshot_gap_s,
+            tree_workers=cfg.service.tree_workers or os.cpu_count() or 1,
         )
         alerter = build_alerter(cfg, store)
         if alerter.sender is not None:

@@ -29,11 +29,14 @@ import builtins
 import contextlib
 import hashlib
 import json
+import logging
+import mmap
 import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,7 +49,7 @@ from por.core.dsse import Envelope
 from por.core.sumtree import SumTree
 from por.core.tlog import LogTree, envelope_leaf_hash
 from por.crashpoints import crashpoint
-from por.errors import StoreError
+from por.errors import FormatError, PorError, StoreError
 from por.store import migrate as migrations
 from por.store.base import (
     LogConsistency,
@@ -84,6 +87,8 @@ ORPHAN_MIN_AGE_S = 3600.0
 """A tree file no row names is deleted only when older than this: a writer in another
 process may be between writing its tree file and committing its row."""
 
+log = logging.getLogger("por.store")
+
 _HEAD_KEY = "head"  # the row writers lock: serialises record() across processes
 
 
@@ -116,6 +121,28 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)  # SQLite drops the zone
 
 
+@dataclass(slots=True)
+class _TreeCheck:
+    """The background check of one mapped tree file (Store.tree)."""
+
+    where: str
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
+
+
+def _map_file(path: Path, sequence: int) -> mmap.mmap:
+    """The file mapped read-only (StoreError when it is missing or empty)."""
+    try:
+        with open(path, "rb") as f:
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except FileNotFoundError as e:
+        raise StoreError(f"tree file of attestation {sequence} is missing", where=str(path)) from e
+    except (OSError, ValueError) as e:  # ValueError: an empty file cannot be mapped
+        raise StoreError(
+            f"cannot map the tree file of attestation {sequence}: {e}", where=str(path)
+        ) from e
+
+
 class Store:
     """Attestations and tree files, the log and publication state, over one database URL.
 
@@ -134,8 +161,10 @@ class Store:
         self.publication_state = PublicationState(db)
         self.cosign = CosignState(db)  # witness cosignatures, auditor signatures (cosign.py)
         self._tree_cache: OrderedDict[int, SumTree] = OrderedDict()
+        self._tree_checks: dict[int, _TreeCheck] = {}
         self._tree_cache_size = tree_cache_size
         self._tree_lock = threading.Lock()
+        self._recorded_listeners: list[Callable[[int], None]] = []
 
     # --- opening ----------------------------------------------------------------------
 
@@ -189,6 +218,11 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def on_recorded(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(sequence)` after each commit of `record` in this process (the
+        API's in-memory latest sequence; other processes poll, see por.api.deps)."""
+        self._recorded_listeners.append(listener)
+
     # --- the write path ---------------------------------------------------------------
 
     def record(
@@ -209,11 +243,18 @@ class Store:
         envelope_json = envelope.to_json_bytes()
         digest = attestation.digest()
 
-        # 1. The tree file, before anything refers to it.
-        tree_bytes = tree.to_bytes()
-        tree_sha = hashlib.sha256(tree_bytes).hexdigest()
+        # 1. The tree file, before anything refers to it (written in pieces and hashed
+        # as it goes: at 10^7 leaves one more copy of it would be 1.4 GB).
+        file_digest = hashlib.sha256()
+
+        def pieces() -> Iterator[bytes | memoryview]:
+            for piece in tree.to_byte_chunks():
+                file_digest.update(piece)
+                yield piece
+
         tree_name = f"{seq}-{tree.root.hash.hex()[:16]}-{digest[:8]}.mst"
-        write_atomic(self.trees_dir / tree_name, tree_bytes)
+        write_atomic(self.trees_dir / tree_name, pieces())
+        tree_sha = file_digest.hexdigest()
         crashpoint("after_tree_file")
 
         # 2. One transaction for row, log leaf and checkpoint.
@@ -283,6 +324,12 @@ class Store:
             ) from e
 
         crashpoint("after_commit")
+        # listeners keep "the latest" (API caches): a point-in-time attestation never is
+        for listener in self._recorded_listeners if attestation.kind == KIND_REGULAR else ():
+            try:
+                listener(seq)
+            except Exception:  # a reader's cache must never fail a committed record
+                log.exception("recorded listener failed for sequence %d", seq)
         # 3. The published files. The commit is the truth; a failure here is repaired.
         file_error = None
         try:
@@ -575,39 +622,110 @@ class Store:
             raise UnknownSequenceError(f"no attestation with sequence {sequence}", where="sequence")
         return bytes(row.round_secret)
 
-    def tree(self, sequence: int) -> SumTree:
-        """The sum tree of one attestation, from its tree file (never rebuilt)."""
+    def cached_tree(self, sequence: int) -> SumTree | None:
+        """The tree of `sequence` if it is loaded already, else None (never blocks on I/O)."""
         with self._tree_lock:
-            cached = self._tree_cache.get(sequence)
-            if cached is not None:
+            return self._tree_cache.get(sequence)
+
+    def tree(self, sequence: int, *, checked: bool = True) -> SumTree:
+        """The sum tree of one attestation, memory-mapped from its tree file (never rebuilt).
+
+        How integrity is kept: the tree file's SHA-256 is recorded in the attestation's row
+        when it is written. `checked=True` (the default; `por prove`, `por leaves`) matches
+        the whole file against it and runs every consistency check before returning.
+        `checked=False` (the API) returns after the O(1) checks — exact length, header,
+        the root equals the top level and the attestation's root — so the first proof
+        after a start does not wait for a pass over a 10^7-leaf file; the digest and the
+        O(n) checks then run once per file in a background thread. `tree_checked(seq)`
+        tells when they have passed; a file that fails them is dropped and every later
+        call raises StoreError. Until they pass the API verifies each proof against the
+        signed root before sending it (por.api.routes.proofs), so no unchecked byte
+        reaches a holder unverified.
+
+        The map is shared: API worker processes serving the same file share its pages.
+        """
+        with self._tree_lock:
+            check = self._tree_checks.get(sequence)
+            if check is not None and check.error is not None:
+                raise StoreError(check.error, where=check.where)
+            tree = self._tree_cache.get(sequence)
+            if tree is not None:
                 self._tree_cache.move_to_end(sequence)
-                return cached
-            stored = self.get(sequence)
-            path = self.trees_dir / stored.tree_file
-            data = read_file(path)
-            if data is None:
-                raise StoreError(f"tree file of attestation {sequence} is missing", where=str(path))
-            computed = hashlib.sha256(data).hexdigest()
-            if computed != stored.tree_sha256:
+            else:
+                stored = self.get(sequence)
+                path = self.trees_dir / stored.tree_file
+                buf = _map_file(path, sequence)
+                try:
+                    tree = SumTree.from_bytes(buf, body_checked=True, consistency=False)
+                except FormatError as e:
+                    raise StoreError(
+                        f"tree file of attestation {sequence} is corrupt: {e.message}",
+                        where=str(path),
+                    ) from e
+                if tree.root.hash.hex() != stored.liabilities_root:
+                    raise StoreError(
+                        f"tree file of attestation {sequence} has root "
+                        f"{tree.root.hash.hex()}, the attestation "
+                        f"{stored.liabilities_root}",
+                        where=str(path),
+                    )
+                check = _TreeCheck(where=str(path))
+                self._tree_checks[sequence] = check
+                self._tree_cache[sequence] = tree
+                while len(self._tree_cache) > self._tree_cache_size:
+                    old, _ = self._tree_cache.popitem(last=False)
+                    self._tree_checks.pop(old, None)
+                threading.Thread(
+                    target=self._check_tree,
+                    args=(sequence, tree, buf, stored.tree_sha256, check),
+                    name=f"por-tree-check-{sequence}",
+                    daemon=True,
+                ).start()
+            assert check is not None
+        if checked:
+            check.done.wait()
+            if check.error is not None:
+                raise StoreError(check.error, where=check.where)
+        return tree
+
+    def tree_checked(self, sequence: int) -> bool:
+        """True once the loaded tree file of `sequence` passed its digest and checks."""
+        with self._tree_lock:
+            check = self._tree_checks.get(sequence)
+        return check is not None and check.done.is_set() and check.error is None
+
+    def _check_tree(
+        self, sequence: int, tree: SumTree, buf: mmap.mmap, want: str, check: _TreeCheck
+    ) -> None:
+        """The full check of a mapped tree file (background thread; see `tree`)."""
+        try:
+            digest = hashlib.sha256()
+            view = memoryview(buf)
+            step = 1 << 24  # hashlib drops the GIL for each slice: requests go on meanwhile
+            for at in range(0, len(view), step):
+                digest.update(view[at : at + step])
+            computed = digest.hexdigest()
+            if computed != want:
                 raise StoreError(
-                    f"tree file of attestation {sequence} is corrupt (SHA-256 "
-                    f"expected {stored.tree_sha256}, computed {computed})",
-                    where=str(path),
+                    f"tree file of attestation {sequence} is corrupt (SHA-256 expected "
+                    f"{want}, computed {computed})",
+                    where=check.where,
                 )
-            # the whole file matched the SHA-256 recorded with the attestation, so the
-            # body digest inside it need not be recomputed
-            tree = SumTree.from_bytes(data, body_checked=True)
-            if tree.root.hash.hex() != stored.liabilities_root:
+            try:
+                tree.check_consistency()
+            except FormatError as e:
                 raise StoreError(
-                    f"tree file of attestation {sequence} has root "
-                    f"{tree.root.hash.hex()}, the attestation "
-                    f"{stored.liabilities_root}",
-                    where=str(path),
-                )
-            self._tree_cache[sequence] = tree
-            while len(self._tree_cache) > self._tree_cache_size:
-                self._tree_cache.popitem(last=False)
-            return tree
+                    f"tree file of attestation {sequence} is corrupt: {e.message}",
+                    where=check.where,
+                ) from e
+        except Exception as e:
+            check.error = e.message if isinstance(e, PorError) else f"checking failed: {e!r}"
+            log.error("%s (%s); its proofs are refused", check.error, check.where)
+            with self._tree_lock:
+                if self._tree_cache.get(sequence) is tree:
+                    del self._tree_cache[sequence]
+        finally:
+            check.done.set()
 
     # --- the log (por.store.log) ------------------------------------------------------
 

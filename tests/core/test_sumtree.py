@@ -64,10 +64,11 @@ def sorted_nodes(leaves: list[Leaf]) -> list[Node]:
     return sorted((leaf.to_node() for leaf in leaves), key=lambda n: n.hash)
 
 
-@pytest.fixture
-def small_blocks() -> BuildParams:
-    """Shrink chunk, block and batch sizes so small trees cross every boundary."""
-    return BuildParams(chunk=5, hash_batch=3, block_log=4, parallel_min=1)
+@pytest.fixture(params=[True, False], ids=["native", "hashlib"])
+def small_blocks(request: pytest.FixtureRequest) -> BuildParams:
+    """Shrink chunk, block and batch sizes so small trees cross every boundary; on the C
+    kernel (where it is built) and on the hashlib path."""
+    return BuildParams(chunk=5, hash_batch=3, block_log=4, parallel_min=1, native=request.param)
 
 
 # --- hashes -----------------------------------------------------------------------------------

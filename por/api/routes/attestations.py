@@ -8,10 +8,11 @@ from fastapi.responses import Response
 from por.api import schemas
 from por.api.deps import (
     MAX_SEQUENCE,
-    AttestationsDep,
     SequencePath,
+    StateDep,
     StoreDep,
-    latest_sequence_or_404,
+    current_sequence,
+    rendered_attestation,
 )
 from por.api.http import IMMUTABLE, REVALIDATE, cached_response, dumps
 
@@ -19,16 +20,16 @@ router = APIRouter(prefix="/v1/attestations", tags=["attestations"])
 
 
 @router.get("/latest", response_model=schemas.AttestationOut, responses=schemas.NOT_FOUND)
-def latest_attestation(request: Request, store: StoreDep, rendered: AttestationsDep) -> Response:
+async def latest_attestation(request: Request, state: StateDep) -> Response:
     """The latest signed attestation: envelope (verify it) and decoded document."""
-    item = rendered.get(latest_sequence_or_404(store))
+    item = await rendered_attestation(state, await current_sequence(state))
     return cached_response(request, item.body, cache_control=REVALIDATE, etag=item.digest)
 
 
 @router.get("/{sequence}", response_model=schemas.AttestationOut, responses=schemas.NOT_FOUND)
-def attestation(request: Request, sequence: SequencePath, rendered: AttestationsDep) -> Response:
+async def attestation(request: Request, sequence: SequencePath, state: StateDep) -> Response:
     """One attestation by sequence (immutable)."""
-    item = rendered.get(sequence)
+    item = await rendered_attestation(state, sequence)
     return cached_response(request, item.body, cache_control=IMMUTABLE, etag=item.digest)
 
 

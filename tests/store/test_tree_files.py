@@ -27,14 +27,14 @@ def flip_salt_byte(store: Store, sequence: int) -> None:
 
 
 def test_unchecked_map_is_checked_in_the_background(tmp_path: Path) -> None:
-    store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a")
+    store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True)
     World().record(store)
     tree = store.tree(1, checked=False)
     assert store.tree(1) is tree  # waits for the check, which passes
     assert store.tree_checked(1)
 
     flip_salt_byte(store, 1)
-    fresh = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a")
+    fresh = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True)
     fresh.tree(1, checked=False)  # O(1) checks pass: the header and root are intact
     with pytest.raises(StoreError, match=r"corrupt \(SHA-256 expected"):
         fresh.tree(1)  # the background check found it
@@ -48,7 +48,7 @@ def test_unchecked_map_is_checked_in_the_background(tmp_path: Path) -> None:
 def test_api_sends_only_proofs_that_reach_the_signed_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a")
+    store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True)
     world = World()
     world.record(store)
     tree = store.tree(1)
@@ -57,7 +57,7 @@ def test_api_sends_only_proofs_that_reach_the_signed_root(
     # a leaf outside its 4-leaf chunk (a proof rehashes its own chunk from leaf data)
     other = tree.leaf((pos0 + 4) % tree.size).account
     flip_salt_byte(store, 1)
-    fresh = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a")
+    fresh = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True)
     # the background check never finishes here, as if the file were still being hashed
     monkeypatch.setattr(Store, "_check_tree", lambda *a: None)
     app = create_app(ApiDeps(store=fresh, keys=keyset().to_dict(), proof_rate_limit=None))
@@ -71,13 +71,17 @@ def test_api_sends_only_proofs_that_reach_the_signed_root(
 
 
 def test_missing_and_empty_files(tmp_path: Path) -> None:
-    store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a")
+    store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True)
     World().record(store)
     path: Any = store.trees_dir / store.get(1).tree_file
     path.write_bytes(b"")
     with pytest.raises(StoreError, match="cannot map"):
-        Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a").tree(1)
+        Store.open(
+            None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True
+        ).tree(1)
     path.unlink()
     with pytest.raises(StoreError, match="missing"):
-        Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a").tree(1)
+        Store.open(
+            None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True
+        ).tree(1)
     store.close()

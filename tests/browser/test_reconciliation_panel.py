@@ -124,3 +124,16 @@ def test_the_panel_shows_the_signed_figures_and_the_open_item(base: str, page: A
     expect(flows.locator("table").nth(1)).to_contain_text("overdue")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "reconciliation-panel.png"), full_page=True)
+
+
+def test_the_panel_speaks_the_readers_language(base: str, page: Any) -> None:
+    # the panel's texts are the i18n data files' "recon.*" keys, like the rest of the page
+    page.goto(base + "/?lang=zh-HK")
+    expect(page.locator("#ledger h2")).to_have_text("鏈下負債")
+    expect(page.locator("#ledger")).to_contain_text("待付贖回")
+    expect(page.locator("#flows")).to_contain_text("1 項逾期（40.000000 CNHC）")
+    expect(page.locator("#circulating-label")).to_have_text("負債（鏈上 + 鏈下）")
+    page.goto(base + "/?lang=zh-CN")
+    expect(page.locator("#flows h2")).to_have_text("铸造及销毁与银行流水对账")
+    page.goto(base + "/?lang=en")  # leave the module-scoped page in English
+    expect(page.locator("#ledger h2")).to_have_text("Off-chain liabilities")

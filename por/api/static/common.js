@@ -68,6 +68,11 @@ const Por = (() => {
     }));
   }
 
+  // Resolves once start() has loaded the language: modules that render on their own
+  // (reconciliation.js) wait for it so their texts are translated.
+  let markReady;
+  const ready = new Promise((resolve) => { markReady = resolve; });
+
   async function start(titleKey) {
     lang = pickLanguage();
     document.documentElement.lang = HTML_LANG[lang];
@@ -80,6 +85,7 @@ const Por = (() => {
     applyTranslations();
     renderSwitcher();
     document.documentElement.classList.remove("i18n-pending");
+    markReady(lang);
     return lang;
   }
 
@@ -221,7 +227,7 @@ const Por = (() => {
   }
 
   return {
-    LANGS, start, t, lang: () => lang, locale: () => LOCALES[lang], applyTranslations,
+    LANGS, start, ready, t, lang: () => lang, locale: () => LOCALES[lang], applyTranslations,
     toBig, formatUnits, formatInteger, percent, formatTime, timeElement, formatAge,
     getJSON, el, setText, queryParam, fillTable, chainName, explorerLink,
   };

@@ -88,6 +88,9 @@
     setText("ratio", a.totals.ratio === null ? t("dash.ratio_undefined") : a.totals.ratio);
     setText("eligible", formatUnits(a.totals.eligible_reserves, dec));
     setText("circulating", formatUnits(a.totals.circulating_supply, dec));
+    // with off-chain liabilities (docs/ledger.md) the headline is every liability, not
+    // only the tokens on chains
+    setText("circulating-label", t(a.ledger ? "dash.liabilities_total" : "dash.circulating"));
     for (const e of document.querySelectorAll(".currency")) e.textContent = cur;
     for (const e of document.querySelectorAll(".symbol")) e.textContent = sym;
 

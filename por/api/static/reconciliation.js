@@ -1,48 +1,17 @@
 // The dashboard's panel for off-chain liabilities and the flow reconciliation (issue 18).
 // A module of its own: it fills <div id="por-reconciliation"> from the latest attestation
 // (its `ledger` and `reconciliation` parts) and from the match list the attestation signs
-// (/v1/reconciliation/{sequence}). Money stays BigInt (common.js). Every text shown is in
-// STRINGS below, in one place, for the i18n data files to take over.
+// (/v1/reconciliation/{sequence}). Money stays BigInt (common.js); texts are the "recon.*"
+// keys of the i18n data files; times are shown in the reader's language (Intl).
 "use strict";
 
 (() => {
-  const STRINGS = {
-    ledgerTitle: "Off-chain liabilities",
-    ledgerNone: "This attestation lists no off-chain liabilities.",
-    category: "Category",
-    amount: "Amount",
-    total: "Total",
-    categories: {
-      pending_redemption: "Pending redemptions (burned, payout not yet made)",
-      pending_subscription: "Pending subscriptions (paid in, not yet minted)",
-      frozen: "Frozen or blacklisted (still counted)",
-      other_chain_supply: "Supply on chains not read directly",
-    },
-    sources: "Ledger exports",
-    signedBy: (k) => `signed by key ${k.slice(0, 12)}…`,
-    hashOnly: "hash-referenced only",
-    evidence: "Evidence",
-    flowsTitle: "Mints and burns reconciled with the bank",
-    flowsNone: "This attestation does not reconcile flows.",
-    period: (from, to) => `From ${from} to ${to}`,
-    params: (w, a) => `match window ${w / 3600} h · unmatched after ${a / 3600} h are overdue`,
-    kind: "Kind",
-    matched: "Matched",
-    unmatched: "Unmatched",
-    kinds: { mints: "Mints", burns: "Burns", credits: "Bank credits", debits: "Bank debits" },
-    overdue: (n, s) => `${n} overdue (${s})`,
-    ignored: (n) => `${n} bank entries left out by the ignore words`,
-    openItems: "Unmatched items",
-    allMatched: "Every flow in the period is matched.",
-    itemOverdue: "overdue",
-    itemPending: "pending",
-    matchList: "match list (signed by its SHA-256)",
-    pointInTime: "point-in-time",
-  };
-
   const root = document.getElementById("por-reconciliation");
   if (!root) return;
-  const { el, formatUnits, getJSON } = Por;
+  const { el, formatUnits, formatTime, getJSON, t } = Por;
+  const CATEGORIES = ["pending_redemption", "pending_subscription", "frozen", "other_chain_supply"];
+  const category = (k) => (CATEGORIES.includes(k) ? t(`recon.cat.${k}`) : k);
+  const kindOf = (k) => (["mint", "burn", "credit", "debit"].includes(k) ? t(`recon.kind.${k}`) : k);
   let shown = null;
 
   function money(s, token) {
@@ -56,30 +25,29 @@
   }
 
   function ledgerPanel(doc) {
-    const s = el("section", { id: "ledger" }, el("h2", {}, STRINGS.ledgerTitle));
+    const s = el("section", { id: "ledger" }, el("h2", {}, t("recon.ledger_title")));
     const led = doc.ledger;
-    if (!led) { s.append(el("p", { class: "muted" }, STRINGS.ledgerNone)); return s; }
-    const order = Object.keys(STRINGS.categories);  // the document's order of categories
-    const rows = Object.entries(led.categories)
-      .sort(([a], [b]) => order.indexOf(a) - order.indexOf(b))
-      .map(([k, v]) => [[STRINGS.categories[k] || k], [money(v, doc.token), "num"]]);
-    rows.push([[STRINGS.total], [money(led.total, doc.token), "num"]]);
-    s.append(table([[STRINGS.category], [STRINGS.amount, "num"]], rows));
-    s.append(el("h3", { class: "muted" }, STRINGS.sources));
+    if (!led) { s.append(el("p", { class: "muted" }, t("recon.ledger_none"))); return s; }
+    const rows = Object.entries(led.categories)  // in the document's order of categories
+      .sort(([a], [b]) => CATEGORIES.indexOf(a) - CATEGORIES.indexOf(b))
+      .map(([k, v]) => [[category(k)], [money(v, doc.token), "num"]]);
+    rows.push([[t("recon.total")], [money(led.total, doc.token), "num"]]);
+    s.append(table([[t("recon.category")], [t("recon.amount"), "num"]], rows));
+    s.append(el("h3", { class: "muted" }, t("recon.sources")));
     s.append(table(
-      [["name"], ["id"], ["as of"], ["SHA-256"], [""], [STRINGS.amount, "num"]],
+      [[t("recon.source_name")], [t("recon.source_id")], [t("recon.as_of")], ["SHA-256"], [""], [t("recon.amount"), "num"]],
       led.sources.map((x) => [
-        [x.name], [x.id], [x.as_of], [x.sha256.slice(0, 16) + "…", "mono"],
-        [x.signed_by ? STRINGS.signedBy(x.signed_by) : STRINGS.hashOnly],
+        [x.name], [x.id], [formatTime(x.as_of)], [x.sha256.slice(0, 16) + "…", "mono"],
+        [x.signed_by ? t("recon.signed_by", { key: x.signed_by.slice(0, 12) }) : t("recon.hash_only")],
         [money(x.total, doc.token), "num"],
       ]),
     ));
     if (led.evidence.length) {
-      s.append(el("h3", { class: "muted" }, STRINGS.evidence));
+      s.append(el("h3", { class: "muted" }, t("recon.evidence")));
       s.append(table(
-        [["account"], [STRINGS.category], [STRINGS.amount, "num"], [STRINGS.evidence]],
+        [[t("recon.account")], [t("recon.category")], [t("recon.amount"), "num"], [t("recon.evidence")]],
         led.evidence.map((e) => [
-          [e.account, "mono"], [STRINGS.categories[e.category] || e.category],
+          [e.account, "mono"], [category(e.category)],
           [money(e.balance, doc.token), "num"],
           [Object.entries(e.evidence).map(([k, v]) => `${k}=${v}`).join(" · ")],
         ]),
@@ -89,21 +57,21 @@
   }
 
   function flowsPanel(doc, seq, list) {
-    const s = el("section", { id: "flows" }, el("h2", {}, STRINGS.flowsTitle));
+    const s = el("section", { id: "flows" }, el("h2", {}, t("recon.flows_title")));
     const r = doc.reconciliation;
-    if (!r) { s.append(el("p", { class: "muted" }, STRINGS.flowsNone)); return s; }
-    s.append(el("p", { class: "muted" }, `${STRINGS.period(r.from, r.to)} · ${STRINGS.params(r.window_s, r.max_age_s)} · `,
-      el("a", { href: `/v1/reconciliation/${seq}` }, STRINGS.matchList)));
+    if (!r) { s.append(el("p", { class: "muted" }, t("recon.flows_none"))); return s; }
+    s.append(el("p", { class: "muted" }, `${t("recon.period", { from: formatTime(r.from), to: formatTime(r.to) })} · ${t("recon.params", { window: r.window_s / 3600, age: r.max_age_s / 3600 })} · `,
+      el("a", { href: `/v1/reconciliation/${seq}` }, t("recon.match_list"))));
     s.append(table(
-      [[STRINGS.kind], [STRINGS.matched, "num"], ["", "num"], [STRINGS.unmatched, "num"], ["", "num"]],
+      [[t("recon.kind")], [t("recon.matched"), "num"], ["", "num"], [t("recon.unmatched"), "num"], ["", "num"]],
       ["mints", "burns", "credits", "debits"].map((k) => [
-        [STRINGS.kinds[k]], [String(r[k].matched), "num"], [money(r[k].matched_sum, doc.token), "num"],
+        [t(`recon.kind.${k}`)], [String(r[k].matched), "num"], [money(r[k].matched_sum, doc.token), "num"],
         [String(r[k].unmatched), "num"], [money(r[k].unmatched_sum, doc.token), "num"],
       ]),
     ));
     const notes = [];
-    if (r.overdue) notes.push(STRINGS.overdue(r.overdue, money(r.overdue_sum, doc.token)));
-    if (r.ignored) notes.push(STRINGS.ignored(r.ignored));
+    if (r.overdue) notes.push(t("recon.overdue", { n: r.overdue, sum: money(r.overdue_sum, doc.token) }));
+    if (r.ignored) notes.push(t("recon.ignored", { n: r.ignored }));
     if (notes.length) s.append(el("p", { class: r.overdue ? "error" : "muted" }, notes.join(" · ")));
     if (list) {
       const overdue = new Set(list.unmatched.filter((u) => u.overdue).map((u) => u.id));
@@ -112,13 +80,13 @@
         ...list.chain_flows.filter((f) => open.has(f.id)).map((f) => [f.id, f.kind, f.amount, f.time, f.reference || ""]),
         ...list.bank_entries.filter((e) => open.has(e.id)).map((e) => [e.id, e.kind, e.amount, e.booked_from, e.references.join(" ")]),
       ].slice(0, 25);
-      s.append(el("h3", { class: "muted" }, STRINGS.openItems));
-      if (!items.length) s.append(el("p", { class: "muted" }, STRINGS.allMatched));
+      s.append(el("h3", { class: "muted" }, t("recon.open_items")));
+      if (!items.length) s.append(el("p", { class: "muted" }, t("recon.all_matched")));
       else s.append(table(
-        [["id"], [STRINGS.kind], [STRINGS.amount, "num"], ["time"], ["reference"], [""]],
+        [[t("recon.item_id")], [t("recon.kind")], [t("recon.amount"), "num"], [t("recon.time")], [t("recon.reference")], [""]],
         items.map(([id, kind, amount, at, ref]) => [
-          [id.length > 40 ? id.slice(0, 40) + "…" : id, "mono"], [kind], [money(amount, doc.token), "num"],
-          [at], [ref], [overdue.has(id) ? STRINGS.itemOverdue : STRINGS.itemPending],
+          [id.length > 40 ? id.slice(0, 40) + "…" : id, "mono"], [kindOf(kind)], [money(amount, doc.token), "num"],
+          [formatTime(at)], [ref], [overdue.has(id) ? t("recon.item_overdue") : t("recon.item_pending")],
         ]),
       ));
     }
@@ -140,5 +108,5 @@
     } catch (_) { /* the dashboard's own poll shows load errors */ }
     setTimeout(poll, 5000);
   }
-  poll();
+  Por.ready.then(poll);
 })();

@@ -131,8 +131,8 @@ def test_the_panel_speaks_the_readers_language(base: str, page: Any) -> None:
     page.goto(base + "/?lang=zh-HK")
     expect(page.locator("#ledger h2")).to_have_text("鏈下負債")
     expect(page.locator("#ledger")).to_contain_text("待付贖回")
-    expect(page.locator("#flows")).to_contain_text("1 項逾期（40.000000 CNHC）")
-    expect(page.locator("#circulating-label")).to_have_text("負債（鏈上 + 鏈下）")
+    expect(page.locator("#flows")).to_contain_text("1 項逾期（40.000000 CNHC）")  # noqa: RUF001
+    expect(page.locator("#circulating-label")).to_have_text("負債（鏈上 + 鏈下）")  # noqa: RUF001
     page.goto(base + "/?lang=zh-CN")
     expect(page.locator("#flows h2")).to_have_text("铸造及销毁与银行流水对账")
     page.goto(base + "/?lang=en")  # leave the module-scoped page in English

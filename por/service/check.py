@@ -14,10 +14,12 @@ import os
 
 from por.service.config import (
     ApiCustodianConfig,
+    ApiLedgerConfig,
     Config,
     EvmChainConfig,
     FakeChainConfig,
     FilesCustodianConfig,
+    FilesLedgerConfig,
     SolanaChainConfig,
 )
 
@@ -90,6 +92,42 @@ def describe(cfg: Config) -> tuple[list[str], list[str]]:  # noqa: PLR0912, PLR0
                 f"{head}: signed custodian API {s.base_url}, responses verified with "
                 f"Ed25519 key {s.public_key.hex()[:16]}…; older than {s.max_age_s} s is stale"
             )
+
+    for i, led in enumerate(cfg.ledgers):
+        head = f"ledgers[{i}] {led.name}"
+        age = f"; older than {led.max_age_s} s is stale" if led.max_age_s else ""
+        if isinstance(led, FilesLedgerConfig):
+            matched = sorted({m for p in led.paths for m in glob.glob(str(p))})
+            signed = (
+                f"each signed (FILE.sig) by Ed25519 key {led.public_key.hex()[:16]}…"
+                if led.public_key is not None
+                else "hash-referenced only (no signature key)"
+            )
+            lines.append(
+                f"{head}: off-chain liabilities of ledger:{led.issuer}:… from export files "
+                f"{', '.join(str(p) for p in led.paths)} ({len(matched)} file(s) match now; "
+                f"{signed}{age})"
+            )
+            lines.extend(f"  {m}" for m in matched[:20])
+            if not matched:
+                problems.append(f"{head}: no file matches {', '.join(str(p) for p in led.paths)}")
+        elif isinstance(led, ApiLedgerConfig):
+            lines.append(
+                f"{head}: off-chain liabilities of ledger:{led.issuer}:… from the signed API "
+                f"{led.base_url}, verified with Ed25519 key {led.public_key.hex()[:16]}…{age}"
+            )
+    rec = cfg.reconciliation
+    if rec is None:
+        lines.append("reconciliation: off (mints and burns are not matched with the bank)")
+    else:
+        reconciled = [c.chain_id for c in cfg.chains if getattr(c, "reconcile", True)]
+        tolerance = "none" if rec.tolerance is None else f"{rec.tolerance} base units"
+        against = "accounts " + ", ".join(rec.accounts) if rec.accounts else "every account"
+        lines.append(
+            f"reconciliation: flows since {rec.start} on {', '.join(reconciled) or 'no chain'} "
+            f"against {against} of the custodians; "
+            f"match window {rec.window_s} s, overdue after {rec.max_age_s} s, tolerance {tolerance}"
+        )
 
     sig = cfg.signing
     if sig.pkcs11 is not None and sig.pkcs11.key_label is not None:

@@ -104,3 +104,24 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(tmp_path: Pat
         assert inspect(db.engine).has_table("por_alert_dead_letters")
     finally:
         db.close()
+
+
+def test_config_check_describes_ledgers_and_the_reconciliation(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exports = world.root / "ledger"
+    exports.mkdir()
+    (exports / "books.json").write_text("{}")
+    with world.config.open("a") as f:
+        f.write(
+            '\n[[ledgers]]\nkind = "files"\nname = "books"\nissuer = "kdm"\n'
+            'paths = ["ledger/*.json"]\n\n'
+            '[reconciliation]\nstart = "2026-01-01T00:00:00Z"\nwindow_s = 3600\n'
+            'tolerance = "1000000"\n'
+        )
+    assert main(["config", "check", "--config", str(world.config)]) == 0
+    out = capsys.readouterr().out
+    assert "ledgers[0] books: off-chain liabilities of ledger:kdm:… from export files" in out
+    assert "(1 file(s) match now; hash-referenced only (no signature key)" in out
+    assert "reconciliation: flows since 2026-01-01T00:00:00Z" in out
+    assert "match window 3600 s" in out and "tolerance 1000000 base units" in out

@@ -282,9 +282,18 @@ class Cosignature:
 
 
 def verify_cosignature(
-    body: str, line: SignatureLine, vkey: VerifierKey, *, where: str = "cosignature"
+    body: str,
+    line: SignatureLine,
+    vkey: VerifierKey,
+    *,
+    not_after: int | None = None,
+    where: str = "cosignature",
 ) -> Cosignature:
-    """Raise unless `line` is a valid cosignature/v1 by `vkey` on checkpoint text `body`."""
+    """Raise unless `line` is a valid cosignature/v1 by `vkey` on checkpoint text `body`.
+
+    `not_after` (POSIX seconds: the verifier's now plus its clock skew) refuses a
+    cosignature dated later: a witness cannot vouch today for what it saw "tomorrow",
+    and a log must not store such a line for clients to trust later."""
     if vkey.alg != ALG_COSIGNATURE_V1:
         raise FormatError("not a cosignature key (type 0x04)", where=where)
     if not line.is_by(vkey):
@@ -303,6 +312,13 @@ def verify_cosignature(
     timestamp = int.from_bytes(line.signature[:8], "big")
     if timestamp > MAX_TIMESTAMP:
         raise SignatureError("cosignature timestamp exceeds 2^63-1", where=where)
+    if not_after is not None and timestamp > not_after:
+        raise SignatureError(
+            "cosignature is dated in the future",
+            expected=f"time <= {not_after}",
+            computed=timestamp,
+            where=where,
+        )
     ed25519_verify(
         vkey.public_key,
         cosignature_message(body, timestamp),

@@ -504,9 +504,13 @@ def open_checkpoint(
     origin: str,
     witnesses: Sequence[VerifierKey] = (),
     required_witnesses: int = 0,
+    cosigned_not_after: int | None = None,
     where: str = "checkpoint",
 ) -> VerifiedCheckpoint:
     """Verify a checkpoint as a witness or monitor must, and return it with its cosignatures.
+
+    `cosigned_not_after` (POSIX seconds: now plus clock skew) refuses witness cosignatures
+    dated later than that.
 
     - the origin line must be `origin` exactly (a checkpoint for another log, or with a
       byte order mark before the origin, is refused: Go's ParseCheckpoint does the same);
@@ -541,7 +545,9 @@ def open_checkpoint(
             if ln.is_by(w):
                 found.setdefault(
                     w.key_id + w.public_key,
-                    verify_cosignature(body, ln, w, where=f"{where}: cosignature"),
+                    verify_cosignature(
+                        body, ln, w, not_after=cosigned_not_after, where=f"{where}: cosignature"
+                    ),
                 )
     if len(found) < required_witnesses:
         raise SignatureError(

@@ -450,9 +450,12 @@ def check_log(
     *,
     witnesses: Sequence[VerifierKey] = (),
     required_witnesses: int = 0,
+    now: datetime | None = None,
+    clock_skew_s: int = CLOCK_SKEW_S,
 ) -> CheckResult:
     """The envelope is in the log: its leaf, by the inclusion proof, is in a checkpoint
-    signed by the key set's log key for its origin, cosigned by enough known witnesses."""
+    signed by the key set's log key for its origin, cosigned by enough known witnesses
+    (none dated after `now` + `clock_skew_s` when `now` is given)."""
     if evidence is None:
         return CheckResult(name="log", status=SKIP, detail="no log inclusion proof given")
     if envelope_bytes is None:
@@ -467,6 +470,7 @@ def check_log(
         ev = evidence.load()
         opened = open_checkpoint(
             ev.checkpoint,
+            cosigned_not_after=None if now is None else int(now.timestamp()) + clock_skew_s,
             log_key=keyset.log.vkey,
             origin=keyset.log.origin,
             witnesses=witnesses,
@@ -691,6 +695,7 @@ def verify_report(
                 keyset,
                 witnesses=tuple(witnesses) or keyset.witnesses,
                 required_witnesses=required_witnesses,
+                now=now,
             ),
         )
     if cosignatures is not None:

@@ -232,7 +232,12 @@ def parse_size_body(body: bytes, *, where: str = "409 response") -> int:
 
 
 def read_cosignatures(
-    body: bytes, *, checkpoint_body: str, witness: VerifierKey, where: str = "200 response"
+    body: bytes,
+    *,
+    checkpoint_body: str,
+    witness: VerifierKey,
+    not_after: int | None = None,
+    where: str = "200 response",
 ) -> list[Cosignature]:
     """The valid cosignatures by `witness` in an add-checkpoint answer (others ignored).
 
@@ -247,7 +252,7 @@ def read_cosignatures(
         raise FormatError("answer is not UTF-8", where=where) from e
     lines = parse_signature_lines(text, where=where)
     ours = [
-        verify_cosignature(checkpoint_body, ln, witness, where=where)
+        verify_cosignature(checkpoint_body, ln, witness, not_after=not_after, where=where)
         for ln in lines
         if ln.is_by(witness)
     ]

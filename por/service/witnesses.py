@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -121,8 +122,12 @@ class WitnessSubmitter:
         *,
         post: Post = _httpx_post,
         retry_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        clock_skew_s: int = 300,
     ) -> None:
         self._store = store
+        self._clock = clock
+        self._clock_skew_s = clock_skew_s
         self._witnesses = tuple(witnesses)
         self._post = post
         self._retry_s = retry_s
@@ -219,7 +224,11 @@ class WitnessSubmitter:
                 checkpoint_body, _ = split_note(cp.note)
                 try:
                     cosigs = read_cosignatures(
-                        answer, checkpoint_body=checkpoint_body, witness=w.vkey
+                        answer,
+                        checkpoint_body=checkpoint_body,
+                        witness=w.vkey,
+                        # never store a cosignature dated later than now + skew
+                        not_after=int(self._clock()) + self._clock_skew_s,
                     )
                 except PorError as e:
                     msg = f"answer is not a valid cosignature by {w.name}: {e}"

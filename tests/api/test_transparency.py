@@ -593,11 +593,15 @@ def test_log_stores_no_forged_or_duplicate_witness_cosignature(log: Log) -> None
     )
     stranger = Ed25519Signer(hashlib.sha256(b"not the witness").digest())
     other_key = cosign(body_text, name=WITNESS_VKEY.name, signer=stranger, timestamp=1)
+    # validly signed, but dated an hour after the log's clock (+ 300 s skew): a witness
+    # cannot vouch now for what it claims to see later
+    future = cosign(body_text, name=WITNESS_VKEY.name, signer=WITNESS, timestamp=1_767_229_201)
     answers = iter(
         [
             (200, "text/plain", forged.line().encode()),
             (200, "text/plain", other_key.line().encode()),
             (500, "text/plain", b"boom"),
+            (200, "text/plain", future.line().encode()),
             (200, "text/plain", (good.line() + good.line()).encode()),
         ]
     )
@@ -605,13 +609,19 @@ def test_log_stores_no_forged_or_duplicate_witness_cosignature(log: Log) -> None
         log.store,
         [WitnessTarget(vkey=WITNESS_VKEY, url="http://127.0.0.1:9")],
         post=lambda url, body, timeout: next(answers),
+        clock=lambda: 1_767_225_600.0,
     )
-    for want in ("not a valid cosignature", "no cosignature by the witness key", "HTTP 500"):
+    for want in (
+        "not a valid cosignature",
+        "no cosignature by the witness key",
+        "HTTP 500",
+        "cosignature is dated in the future",
+    ):
         (outcome,) = sub.submit_all()
         assert not outcome.ok and want in outcome.detail, outcome.detail
         assert log.store.cosign.witness_lines(cp.size) == []
     state = log.store.cosign.submission(WITNESS_VKEY.name)
-    assert state is not None and state.attempts == 3 and state.cosigned_size == 0
+    assert state is not None and state.attempts == 4 and state.cosigned_size == 0
     (outcome,) = sub.submit_all()
     assert outcome.ok
     assert [ln.line() for ln in log.store.cosign.witness_lines(cp.size)] == [good.line()]

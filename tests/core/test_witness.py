@@ -330,3 +330,31 @@ def test_malformed_requests_are_400(body: bytes) -> None:
     with pytest.raises(FormatError) as info:
         parse_add_checkpoint(body)
     assert http_status(info.value) == 400
+
+
+def test_a_cosignature_dated_in_the_future_is_refused_when_now_is_given() -> None:
+    """A witness vouches for what it has seen: a line dated after the verifier's now plus
+    its skew is refused (by the log storing it, and by a verifier requiring witnesses)."""
+    from por.core.note import cosign
+    from por.errors import SignatureError
+
+    w = World()
+    w.grow(3)
+    note = w.note()
+    body, _ = split_note(note)
+    line = cosign(body, name="witness.example", signer=w.wit, timestamp=1_767_225_600)
+    witnessed = add_signature_lines(note, [line])
+    common = {"log_key": w.log_vkey, "origin": ORIGIN, "witnesses": [w.wit_vkey]}
+    assert open_checkpoint(witnessed, required_witnesses=1, **common).witnesses
+    assert open_checkpoint(
+        witnessed, required_witnesses=1, cosigned_not_after=1_767_225_600, **common
+    ).witnesses
+    with pytest.raises(SignatureError, match="dated in the future"):
+        open_checkpoint(witnessed, cosigned_not_after=1_767_225_599, **common)
+    with pytest.raises(SignatureError, match="dated in the future"):
+        read_cosignatures(
+            line.line().encode(),
+            checkpoint_body=body,
+            witness=w.wit_vkey,
+            not_after=1_767_225_000,
+        )

@@ -265,6 +265,8 @@ const PorMst = (() => {
         for (const b of s.blob.slice(4, 12)) ts = (ts << 8n) | BigInt(b);
         const message = concat(enc.encode(`cosignature/v1\ntime ${ts}\n`), bodyBytes);
         if (!(await ed25519Verify(w.key, s.blob.slice(12), message))) fail(`the cosignature by witness ${w.name} does not verify`);
+        // a witness vouches for what it has seen: never for a time after now + 5 min
+        if (ts > BigInt(Math.floor(Date.now() / 1000) + 300)) fail(`the cosignature by witness ${w.name} is dated in the future (${ts})`);
         if (!cosigned.includes(w.name)) cosigned.push(w.name);
       }
     }

@@ -23,6 +23,10 @@ from typing import Any
 from por.core.amounts import check_amount, format_base_units, parse_base_units, ratio_string
 from por.core.canonical import canonical_bytes, loads_strict
 from por.core.times import format_time, parse_time
+from por.core.wire import hex32 as _hex32
+from por.core.wire import integer as _int
+from por.core.wire import obj as _obj
+from por.core.wire import text as _str
 from por.errors import ChainLinkError, FormatError, MismatchError
 
 FORMAT = "por-attestation-v1"
@@ -48,7 +52,6 @@ KIND_POINT_IN_TIME = "point-in-time"
 FLOWS_RULE = "por-flows-v1"
 PIT_SOURCES = ("archive-state", "recorded-snapshot")
 
-_HEX32_RE = re.compile(r"[0-9a-f]{64}")
 _CAIP2_RE = re.compile(r"[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}")
 _CAIP10_RE = re.compile(r"[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}:[-.%a-zA-Z0-9]{1,128}")
 
@@ -60,50 +63,6 @@ def _utc(t: datetime, where: str) -> datetime:
     if not isinstance(t, datetime) or t.tzinfo is None:
         raise FormatError(f"must be a timezone-aware datetime, got {t!r}", where=where)
     return t.astimezone(UTC).replace(microsecond=0)
-
-
-def _obj(
-    d: object, keys: Sequence[str], where: str, optional: Sequence[str] = ()
-) -> dict[str, Any]:
-    """Check that `d` is an object with exactly `keys` (plus any of `optional`)."""
-    if not isinstance(d, dict):
-        raise FormatError(f"must be an object, got {type(d).__name__}", where=where)
-    missing = [k for k in keys if k not in d]
-    if missing:
-        raise FormatError(f"missing field(s) {', '.join(missing)}", where=where)
-    unknown = sorted(set(d) - set(keys) - set(optional))
-    if unknown:
-        raise FormatError(f"unknown field(s) {', '.join(unknown)}", where=where)
-    return d
-
-
-def _str(
-    v: object,
-    where: str,
-    *,
-    pattern: re.Pattern[str] | None = None,
-    choices: Sequence[str] | None = None,
-    max_len: int = 256,
-) -> str:
-    if not isinstance(v, str) or not v or len(v) > max_len:
-        raise FormatError(
-            f"must be a non-empty string of at most {max_len} characters, got {v!r}", where=where
-        )
-    if pattern is not None and not pattern.fullmatch(v):
-        raise FormatError(f"malformed value {v!r}", where=where)
-    if choices is not None and v not in choices:
-        raise FormatError(f"must be one of {', '.join(choices)}, got {v!r}", where=where)
-    return v
-
-
-def _int(v: object, where: str, *, minimum: int = 0) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise FormatError(f"must be an integer >= {minimum}, got {v!r}", where=where)
-    return v
-
-
-def _hex32(v: object, where: str) -> str:
-    return _str(v, where, pattern=_HEX32_RE)
 
 
 # --- parts of the document ----------------------------------------------------------------

@@ -39,6 +39,11 @@ from por.core.attestation import (
 )
 from por.core.canonical import canonical_bytes, loads_strict
 from por.core.times import format_time, parse_time
+from por.core.wire import HEX32_RE
+from por.core.wire import array as _list
+from por.core.wire import integer as _int
+from por.core.wire import obj as _obj
+from por.core.wire import text as _str
 from por.errors import FormatError, InputError
 
 REPORT_FORMAT = "por-reserve-report-v1"
@@ -47,49 +52,7 @@ PERIODS = ("daily", "weekly", "monthly")
 
 _OFFSET_RE = re.compile(r"([+-])([01][0-9]|2[0-3]):([0-5][0-9])")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_HEX32_RE = re.compile(r"[0-9a-f]{64}")
 _RATIO_RE = re.compile(r"(0|[1-9][0-9]*)\.[0-9]{6}")
-
-
-# --- small wire helpers (the attestation model's rules: exact keys, canonical amounts) ----
-
-
-def _obj(
-    d: object, keys: Sequence[str], where: str, optional: Sequence[str] = ()
-) -> dict[str, Any]:
-    if not isinstance(d, dict):
-        raise FormatError(f"must be an object, got {type(d).__name__}", where=where)
-    missing = [k for k in keys if k not in d]
-    if missing:
-        raise FormatError(f"missing field(s) {', '.join(missing)}", where=where)
-    unknown = sorted(set(d) - set(keys) - set(optional))
-    if unknown:
-        raise FormatError(f"unknown field(s) {', '.join(unknown)}", where=where)
-    return d
-
-
-def _str(
-    v: object, where: str, *, pattern: re.Pattern[str] | None = None, max_len: int = 256
-) -> str:
-    if not isinstance(v, str) or not v or len(v) > max_len:
-        raise FormatError(
-            f"must be a non-empty string of at most {max_len} characters", where=where
-        )
-    if pattern is not None and not pattern.fullmatch(v):
-        raise FormatError(f"malformed value {v!r}", where=where)
-    return v
-
-
-def _int(v: object, where: str, *, minimum: int = 0) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise FormatError(f"must be an integer >= {minimum}, got {v!r}", where=where)
-    return v
-
-
-def _list(v: object, where: str) -> list[Any]:
-    if not isinstance(v, list):
-        raise FormatError("must be a list", where=where)
-    return v
 
 
 def _date(v: object, where: str) -> date:
@@ -248,7 +211,7 @@ class CitedAttestation:
         o = _obj(d, ("sequence", "digest", "log_index", "issued_at", "as_of"), where)
         return cls(
             sequence=_int(o["sequence"], f"{where}.sequence", minimum=1),
-            digest=_str(o["digest"], f"{where}.digest", pattern=_HEX32_RE),
+            digest=_str(o["digest"], f"{where}.digest", pattern=HEX32_RE),
             log_index=_int(o["log_index"], f"{where}.log_index"),
             issued_at=parse_time(o["issued_at"], where=f"{where}.issued_at"),
             as_of=parse_time(o["as_of"], where=f"{where}.as_of"),
@@ -354,7 +317,7 @@ class StatementCite:
             format=_str(o["format"], f"{where}.format", max_len=64),
             id=_str(o["id"], f"{where}.id"),
             as_of=parse_time(o["as_of"], where=f"{where}.as_of"),
-            sha256=_str(o["sha256"], f"{where}.sha256", pattern=_HEX32_RE),
+            sha256=_str(o["sha256"], f"{where}.sha256", pattern=HEX32_RE),
         )
 
 

@@ -50,6 +50,7 @@ def attestations(
         items.append(
             {
                 "sequence": r.sequence,
+                "kind": r.kind,
                 "digest": r.digest,
                 "issued_at": doc["issued_at"],
                 "as_of": doc["as_of"],

@@ -434,6 +434,14 @@ class Service:
             self.witnesses.notify()  # never blocks; the submitter's thread does the I/O
         return result
 
+    def clean_orphan_trees(self) -> None:
+        """On winning leadership: remove tree files no row names that are older than a
+        run may last (an earlier leader's crashed or failed rounds; a run still in
+        flight elsewhere is younger than its deadline)."""
+        removed = self.store.clean_orphans(min_age_s=float(self.cfg.schedule.deadline_s))
+        if removed:
+            log.info("removed %d orphan tree files: %s", len(removed), ", ".join(removed))
+
     def check_stale(self) -> None:
         if self.alerter is None:
             return
@@ -531,7 +539,9 @@ class Service:
         from por.service.scheduler import AttestationScheduler
 
         leadership = self.store.leadership("attest")
-        self.scheduler = AttestationScheduler(self.cfg.schedule, self.attest, leadership)
+        self.scheduler = AttestationScheduler(
+            self.cfg.schedule, self.attest, leadership, on_lead=self.clean_orphan_trees
+        )
         self.scheduler.start(run_now=run_now)
         self.closers.append(self.scheduler.shutdown)
         self.start_stale_watch()

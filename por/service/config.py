@@ -118,6 +118,10 @@ class ScheduleConfig(_Table):
     # a run still going after this many seconds is cancelled, nothing recorded (run.py);
     # None: half the interval, at most 15 minutes (cron: 10 minutes)
     run_deadline_s: int | None = Field(default=None, ge=1)
+    # the publication queue: a pending round is retried on the ticks after
+    # publish_retry_base_s · 2^(n-1) s (n failures so far), at most publish_retry_max_s
+    publish_retry_base_s: int = Field(default=60, ge=0)
+    publish_retry_max_s: int = Field(default=3600, ge=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -55,6 +55,7 @@ from por.store.base import (
     LogConsistency,
     LogInclusion,
     Publication,
+    QueuedPublication,
     Recorded,
     SequenceConflictError,
     SignCheckpoint,
@@ -824,6 +825,9 @@ class Store:
         tx_hash: str | None,
         block_number: int | None,
         status: str,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+        superseded_by: int | None = None,
     ) -> None:
         """Insert or update what the oracle on `chain_id` holds for `sequence`."""
         self.publication_state.record(
@@ -833,7 +837,18 @@ class Store:
             tx_hash=tx_hash,
             block_number=block_number,
             status=status,
+            error=error,
+            retry_at=retry_at,
+            superseded_by=superseded_by,
         )
+
+    def publication_queue(self, chain_ids: Sequence[str]) -> builtins.list[QueuedPublication]:
+        """What is still to publish to `chain_ids`, oldest first (the publication queue)."""
+        return self.publication_state.queue(chain_ids)
+
+    def publication(self, chain_id: str, sequence: int) -> Publication | None:
+        """The publication state of one (chain, sequence), or None."""
+        return self.publication_state.get(chain_id, sequence)
 
     def publications(self) -> builtins.list[Publication]:
         """Per chain, the publication of the highest sequence, ordered by chain id."""

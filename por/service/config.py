@@ -113,6 +113,15 @@ class ScheduleConfig(_Table):
     cron: str | None = None  # 5-field crontab, UTC
     misfire_grace_s: int = 300
     coalesce: bool = True
+    # a leader whose runs fail this many ticks in a row gives the lock up (scheduler.py)
+    release_after_failures: int = Field(default=3, ge=1)
+    # a run still going after this many seconds is cancelled, nothing recorded (run.py);
+    # None: half the interval, at most 15 minutes (cron: 10 minutes)
+    run_deadline_s: int | None = Field(default=None, ge=1)
+    # the publication queue: a pending round is retried on the ticks after
+    # publish_retry_base_s · 2^(n-1) s (n failures so far), at most publish_retry_max_s
+    publish_retry_base_s: int = Field(default=60, ge=0)
+    publish_retry_max_s: int = Field(default=3600, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -136,7 +145,26 @@ class ScheduleConfig(_Table):
     def _one_trigger(self) -> Self:
         if self.interval_s is not None and self.cron is not None:
             raise ValueError("give either interval_s or cron, not both")
+        if (
+            self.run_deadline_s is not None
+            and self.interval_s is not None
+            and self.run_deadline_s >= self.interval_s
+        ):
+            raise ValueError(
+                f"run_deadline_s ({self.run_deadline_s}) must be less than interval_s "
+                f"({self.interval_s}): a run must end before the next one is due"
+            )
         return self
+
+    @property
+    def deadline_s(self) -> int:
+        """The run deadline in force: the configured one, else a default well under the
+        interval (half of it, at most 900 s; 600 s under a cron schedule)."""
+        if self.run_deadline_s is not None:
+            return self.run_deadline_s
+        if self.interval_s is not None:
+            return max(1, min(900, self.interval_s // 2))
+        return 600
 
 
 class TokenConfig(_Table):

@@ -419,6 +419,8 @@ class Service:
             except BaseException as e:
                 if self.alerter is not None and isinstance(e, Exception) and as_of is None:
                     self.alerter.run_failed(e)
+                if as_of is None and isinstance(e, Exception):
+                    self._drain_queue()  # earlier rounds are retried even when this one failed
                 raise
         if as_of is not None:
             return result  # no status change, lag or staleness follows from the past
@@ -433,6 +435,20 @@ class Service:
         if self.witnesses is not None:
             self.witnesses.notify()  # never blocks; the submitter's thread does the I/O
         return result
+
+    def _drain_queue(self) -> None:
+        try:
+            catch_up_publications(self.deps)
+        except Exception:  # the run's own error is what the caller reports
+            log.exception("working through the publication queue failed")
+
+    def clean_orphan_trees(self) -> None:
+        """On winning leadership: remove tree files no row names that are older than a
+        run may last (an earlier leader's crashed or failed rounds; a run still in
+        flight elsewhere is younger than its deadline)."""
+        removed = self.store.clean_orphans(min_age_s=float(self.cfg.schedule.deadline_s))
+        if removed:
+            log.info("removed %d orphan tree files: %s", len(removed), ", ".join(removed))
 
     def check_stale(self) -> None:
         if self.alerter is None:
@@ -531,7 +547,9 @@ class Service:
         from por.service.scheduler import AttestationScheduler
 
         leadership = self.store.leadership("attest")
-        self.scheduler = AttestationScheduler(self.cfg.schedule, self.attest, leadership)
+        self.scheduler = AttestationScheduler(
+            self.cfg.schedule, self.attest, leadership, on_lead=self.clean_orphan_trees
+        )
         self.scheduler.start(run_now=run_now)
         self.closers.append(self.scheduler.shutdown)
         self.start_stale_watch()
@@ -688,6 +706,8 @@ def build_service(
             snapshots=store,
             max_snapshot_gap_s=cfg.as_of.max_snapshot_gap_s,
             tree_workers=cfg.service.tree_workers or os.cpu_count() or 1,
+            publish_retry_base_s=cfg.schedule.publish_retry_base_s,
+            publish_retry_max_s=cfg.schedule.publish_retry_max_s,
         )
         alerter = build_alerter(cfg, store)
         if alerter.sender is not None:

@@ -55,6 +55,7 @@ from por.store.base import (
     LogConsistency,
     LogInclusion,
     Publication,
+    QueuedPublication,
     Recorded,
     SequenceConflictError,
     SignCheckpoint,
@@ -257,7 +258,67 @@ class Store:
         tree_sha = file_digest.hexdigest()
         crashpoint("after_tree_file")
 
-        # 2. One transaction for row, log leaf and checkpoint.
+        # 2. One transaction for row, log leaf and checkpoint. If it fails (the commit
+        # included) nothing of this round may stay behind: the log drops its in-memory
+        # tree (`appending`) and the tree file goes, unless the database names it after all.
+        try:
+            index, checkpoint = self._commit(
+                attestation,
+                payload=payload,
+                envelope_json=envelope_json,
+                digest=digest,
+                tree_name=tree_name,
+                tree_sha=tree_sha,
+                round_secret=round_secret,
+                sign_checkpoint=sign_checkpoint,
+                origin=origin,
+                matches=matches,
+            )
+        except BaseException:
+            self._drop_tree_file(seq, tree_name)
+            raise
+
+        crashpoint("after_commit")
+        # listeners keep "the latest" (API caches): a point-in-time attestation never is
+        for listener in self._recorded_listeners if attestation.kind == KIND_REGULAR else ():
+            try:
+                listener(seq)
+            except Exception:  # a reader's cache must never fail a committed record
+                log.exception("recorded listener failed for sequence %d", seq)
+        # 3. The published files. The commit is the truth; a failure here is repaired.
+        file_error = None
+        try:
+            write_atomic(self.attestations_dir / envelope_file_name(seq), envelope_json)
+            crashpoint("after_envelope_file")
+            write_atomic(self.attestations_dir / CHECKPOINT_FILE, checkpoint.note.encode("utf-8"))
+            crashpoint("after_checkpoint_file")
+        except StoreError as e:
+            file_error = str(e)
+        return Recorded(
+            sequence=seq,
+            digest=digest,
+            leaf_index=index,
+            checkpoint=checkpoint,
+            tree_file=tree_name,
+            file_error=file_error,
+        )
+
+    def _commit(
+        self,
+        attestation: Attestation,
+        *,
+        payload: bytes,
+        envelope_json: bytes,
+        digest: str,
+        tree_name: str,
+        tree_sha: str,
+        round_secret: bytes,
+        sign_checkpoint: SignCheckpoint,
+        origin: str,
+        matches: bytes | None,
+    ) -> tuple[int, StoredCheckpoint]:
+        """The one transaction of `record`: row, log leaf, checkpoint (step 2)."""
+        seq = attestation.sequence
         try:
             with self.log.appending(), self._db.writes.begin() as s:
                 s.execute(select(MetaRow).where(MetaRow.key == _HEAD_KEY).with_for_update())
@@ -311,8 +372,14 @@ class Store:
                 s.flush()
                 crashpoint("before_commit")
         except IntegrityError as e:
-            raise SequenceConflictError(
-                f"sequence {seq} was recorded by another writer", where=self._db.where
+            if self._recorded_sequence(seq):
+                raise SequenceConflictError(
+                    f"sequence {seq} was recorded by another writer", where=self._db.where
+                ) from e
+            # not a second writer: a constraint that fired at commit (deferred) or any
+            # other integrity error is reported as what it is
+            raise StoreError(
+                f"recording attestation {seq} failed: {e.orig or e}", where=self._db.where
             ) from e
         except OperationalError as e:
             raise StoreError(
@@ -322,31 +389,33 @@ class Store:
             raise StoreError(
                 f"recording attestation {seq} failed: {e}", where=self._db.where
             ) from e
+        return index, checkpoint
 
-        crashpoint("after_commit")
-        # listeners keep "the latest" (API caches): a point-in-time attestation never is
-        for listener in self._recorded_listeners if attestation.kind == KIND_REGULAR else ():
-            try:
-                listener(seq)
-            except Exception:  # a reader's cache must never fail a committed record
-                log.exception("recorded listener failed for sequence %d", seq)
-        # 3. The published files. The commit is the truth; a failure here is repaired.
-        file_error = None
+    def _recorded_sequence(self, sequence: int) -> bool:
+        """Whether a row for `sequence` exists (False when the database cannot say)."""
         try:
-            write_atomic(self.attestations_dir / envelope_file_name(seq), envelope_json)
-            crashpoint("after_envelope_file")
-            write_atomic(self.attestations_dir / CHECKPOINT_FILE, checkpoint.note.encode("utf-8"))
-            crashpoint("after_checkpoint_file")
-        except StoreError as e:
-            file_error = str(e)
-        return Recorded(
-            sequence=seq,
-            digest=digest,
-            leaf_index=index,
-            checkpoint=checkpoint,
-            tree_file=tree_name,
-            file_error=file_error,
-        )
+            return self._db.read(lambda s: s.get(AttestationRow, sequence)) is not None
+        except StoreError:
+            return False
+
+    def _drop_tree_file(self, sequence: int, tree_name: str) -> None:
+        """Remove the tree file of a round whose commit failed, unless a row names it
+        (a commit whose outcome was lost may have gone through); an unreachable database
+        leaves it for `clean_orphans`."""
+        try:
+            named = self._db.read(
+                lambda s: s.execute(
+                    select(AttestationRow.sequence).where(AttestationRow.tree_file == tree_name)
+                ).first()
+            )
+        except StoreError:
+            log.warning(
+                "tree file %s of failed round %d kept for later cleaning", tree_name, sequence
+            )
+            return
+        if named is None:
+            with contextlib.suppress(FileNotFoundError):
+                (self.trees_dir / tree_name).unlink()
 
     # --- published files --------------------------------------------------------------
 
@@ -756,6 +825,9 @@ class Store:
         tx_hash: str | None,
         block_number: int | None,
         status: str,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+        superseded_by: int | None = None,
     ) -> None:
         """Insert or update what the oracle on `chain_id` holds for `sequence`."""
         self.publication_state.record(
@@ -765,7 +837,18 @@ class Store:
             tx_hash=tx_hash,
             block_number=block_number,
             status=status,
+            error=error,
+            retry_at=retry_at,
+            superseded_by=superseded_by,
         )
+
+    def publication_queue(self, chain_ids: Sequence[str]) -> builtins.list[QueuedPublication]:
+        """What is still to publish to `chain_ids`, oldest first (the publication queue)."""
+        return self.publication_state.queue(chain_ids)
+
+    def publication(self, chain_id: str, sequence: int) -> Publication | None:
+        """The publication state of one (chain, sequence), or None."""
+        return self.publication_state.get(chain_id, sequence)
 
     def publications(self) -> builtins.list[Publication]:
         """Per chain, the publication of the highest sequence, ordered by chain id."""

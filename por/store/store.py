@@ -88,6 +88,7 @@ from por.store.models import (
 from por.store.objects import ObjectStore
 from por.store.publications import PublicationState
 from por.store.shards import DEFAULT_SHARD_LEAVES, ShardCache, ShardedTree, load_top, write_sharded
+from por.store.state import DbStateBlobs
 
 CHECKPOINT_FILE = "checkpoint.txt"
 TREES_DIR = "trees"
@@ -177,6 +178,7 @@ class Store:
         self.is_postgres = db.is_postgres
         self.log = AttestationLog(db)
         self.publication_state = PublicationState(db)
+        self.state = DbStateBlobs(db)  # run state out of files ([service] state = "database")
         self.cosign = CosignState(db)  # witness cosignatures, auditor signatures (cosign.py)
         self.objects = objects  # None: tree files under data_dir (the embedded default)
         self.shard_leaves = shard_leaves

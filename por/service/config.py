@@ -89,6 +89,11 @@ class ServiceConfig(_Table):
     # bearer token of the auditor routes (co-signature submission, raw statements)
     auditor_token_env: str = "POR_AUDITOR_TOKEN"  # noqa: S105 - a variable's name
     tree_workers: int = Field(default=0, ge=0)  # threads hashing the sum tree; 0: every core
+    # where run state lives between runs (EVM index checkpoints, Solana flow index and memo
+    # intents, raw statements): "files" under data_dir, or "database" (rows of the store's
+    # database; raw statements in the object store when [artifacts] kind = "s3"), so a
+    # leader can fail over to a machine with an empty disk
+    state: Literal["files", "database"] = "files"
     api_workers: int = Field(default=0, ge=0)  # API server processes; 0: one per core
 
     @field_validator("listen")
@@ -636,6 +641,39 @@ class DisclosureConfig(_Table):
         }
 
 
+# --- [artifacts] ---------------------------------------------------------------------------
+
+
+class ArtifactsConfig(_Table):
+    """Where sum trees (and, with [service] state = "database", raw statements) are kept:
+    "local" files under data_dir (the default), or an S3-compatible object store as
+    content-addressed shards (docs/storage.md). Credentials come from the environment."""
+
+    kind: Literal["local", "s3"] = "local"
+    endpoint: str = ""  # empty: AWS's endpoint for the region
+    bucket: str = ""
+    prefix: str = "por"
+    region: str = "us-east-1"
+    access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable's name
+    shard_leaves: int = Field(default=65536, ge=2, le=1 << 24)
+    cache_shards: int = Field(default=256, ge=1)  # verified shards kept per process
+    timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("shard_leaves")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError(f"must be a power of two, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> Self:
+        if self.kind == "s3" and not self.bucket:
+            raise ValueError('kind = "s3" needs a bucket')
+        return self
+
+
 # --- the file -----------------------------------------------------------------------------
 
 
@@ -657,6 +695,7 @@ class Config(_Table):
     ledgers: list[LedgerConfig] = []
     reconciliation: ReconciliationConfig | None = None
     as_of: AsOfConfig = AsOfConfig()
+    artifacts: ArtifactsConfig = ArtifactsConfig()
     publishing: dict[str, Any] = {}  # reserved: accepted and not read
     _path: Path = PrivateAttr(default=Path("por.toml"))
 

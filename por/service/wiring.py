@@ -185,14 +185,18 @@ def build_chain(
     token: HsmToken | None = None,
 ) -> tuple[ChainReader, Publisher | None]:
     if isinstance(chain, EvmChainConfig):
-        from por.chains.evm import EvmChainReader, FileCheckpointStore
+        from por.chains.evm import BlobCheckpointStore, EvmChainReader, FileCheckpointStore
+        from por.service.storage import state_blobs
 
+        blobs = state_blobs(cfg, store)
         reader = EvmChainReader(
             chain_id=chain.chain_number,
             rpc_urls=chain.rpc_urls,
             token_address=chain.token,
             excluded=chain.exclusions(),
-            checkpoint_store=FileCheckpointStore(cfg.service.data_dir / "index"),
+            checkpoint_store=FileCheckpointStore(cfg.service.data_dir / "index")
+            if blobs is None
+            else BlobCheckpointStore(blobs),
             start_block=chain.first_block,
             quorum=chain.quorum,
             max_log_range=chain.max_log_range,
@@ -226,7 +230,10 @@ def build_chain(
             )
         return reader, publisher
     if isinstance(chain, SolanaChainConfig):
-        from por.chains.solana import FileFlowStore, SolanaReader
+        from por.chains.solana import BlobFlowStore, FileFlowStore, SolanaReader
+        from por.service.storage import state_blobs
+
+        sol_blobs = state_blobs(cfg, store)
 
         sol_reader: ChainReader = SolanaReader(
             chain.rpc_url,
@@ -235,7 +242,9 @@ def build_chain(
             exclusions=chain.exclusions(),
             expected_decimals=cfg.token.decimals,
             collect_flows=cfg.reconciliation is not None and chain.reconcile,
-            flow_store=FileFlowStore(cfg.service.data_dir / "index"),
+            flow_store=FileFlowStore(cfg.service.data_dir / "index")
+            if sol_blobs is None
+            else BlobFlowStore(sol_blobs),
         )
         sol_publisher: Publisher | None = None
         if publish and chain.memo_keypair is not None:
@@ -245,7 +254,8 @@ def build_chain(
                 chain.rpc_url,
                 chain.memo_keypair,
                 chain_id=chain.chain_id,
-                state_dir=cfg.service.data_dir / "memo",
+                state_dir=cfg.service.data_dir / "memo" if sol_blobs is None else None,
+                state=sol_blobs,
             )
         return sol_reader, sol_publisher
     if isinstance(chain, FakeChainConfig):
@@ -616,10 +626,9 @@ def build_service(
     migrate: bool = False,
 ) -> Service:
     from por.core.policy import Policy
-    from por.custodians.rawstore import RawStore
     from por.service.signing import load_keyring
+    from por.service.storage import open_store, raw_store
     from por.service.witnesses import publish_log_keys, witness_targets
-    from por.store.store import Store
 
     ring = load_keyring(cfg)
     try:
@@ -632,12 +641,7 @@ def build_service(
             witnesses=[t.vkey for t in targets],
             where=str(cfg.signing.keys_file),
         )
-        store = Store.open(
-            cfg.database_url,
-            data_dir=cfg.service.data_dir,
-            attestations_dir=cfg.service.attestations_dir,
-            migrate=migrate,
-        )
+        store = open_store(cfg, migrate=migrate)
     except BaseException:
         ring.close()
         raise
@@ -667,7 +671,7 @@ def build_service(
         policy = Policy.from_dict(cfg.policy, where=f"{cfg.path}:policy")
         from por.service.history import EntrySettings, LedgerLiabilities
 
-        rawstore = RawStore(cfg.service.data_dir / "raw")
+        rawstore = raw_store(cfg, store)
         recon = cfg.reconciliation
         reserves = CustodianReserves(
             sources=sources,

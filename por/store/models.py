@@ -114,6 +114,18 @@ class PublicationRow(Base):
     superseded_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
+class StateBlobRow(Base):
+    """Run state kept between runs (index checkpoints, flow indexes, memo intents, raw
+    statements when there is no object store) when `[service] state = "database"`."""
+
+    __tablename__ = "por_state_blobs"
+
+    namespace: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class PublishIntentRow(Base):
     """A publisher's intent (persisted BEFORE broadcasting), as JSON, per chain and sequence."""
 

@@ -15,6 +15,11 @@ attestation run and is atomic in the sense of DESIGN §1:
    are written atomically. A crash before that is repaired by `materialize_files()`
    (run by `Store.open`), which rewrites missing or partial files from the database.
 
+With an object store (`objects`, por.store.objects; `[artifacts] kind = "s3"`) step 1
+writes the tree as content-addressed shards instead (por.store.shards) and the row names
+its top file (`tree_file = "objects:<sha256>"`); a store that refuses a write fails the
+record before the transaction, so no attestation names a tree that is not stored.
+
 Reads serve the API: tree files are loaded with `SumTree.from_bytes` (no rebuild),
 checked against their stored SHA-256 and kept in a small LRU cache. The log's reads
 (`log_tree`, `checkpoint`, `inclusion`, `consistency`) are `por.store.log`'s, the
@@ -39,6 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal, overload
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -80,10 +86,15 @@ from por.store.models import (
     ReconciliationRow,
     SourceDocumentRow,
 )
+from por.store.objects import ObjectStore
 from por.store.publications import PublicationState
+from por.store.shards import DEFAULT_SHARD_LEAVES, ShardCache, ShardedTree, load_top, write_sharded
+from por.store.state import DbStateBlobs
 
 CHECKPOINT_FILE = "checkpoint.txt"
 TREES_DIR = "trees"
+OBJECTS_PREFIX = "objects:"
+"""`tree_file` of a tree stored as shards: the prefix, then its top file's SHA-256."""
 ORPHAN_MIN_AGE_S = 3600.0
 """A tree file no row names is deleted only when older than this: a writer in another
 process may be between writing its tree file and committing its row."""
@@ -151,7 +162,15 @@ class Store:
     """
 
     def __init__(
-        self, db: Database, *, data_dir: Path, attestations_dir: Path, tree_cache_size: int = 2
+        self,
+        db: Database,
+        *,
+        data_dir: Path,
+        attestations_dir: Path,
+        tree_cache_size: int = 2,
+        objects: ObjectStore | None = None,
+        shard_leaves: int = DEFAULT_SHARD_LEAVES,
+        shard_cache_entries: int = 256,
     ) -> None:
         self._db = db
         self.data_dir = data_dir
@@ -160,8 +179,12 @@ class Store:
         self.is_postgres = db.is_postgres
         self.log = AttestationLog(db)
         self.publication_state = PublicationState(db)
+        self.state = DbStateBlobs(db)  # run state out of files ([service] state = "database")
         self.cosign = CosignState(db)  # witness cosignatures, auditor signatures (cosign.py)
-        self._tree_cache: OrderedDict[int, SumTree] = OrderedDict()
+        self.objects = objects  # None: tree files under data_dir (the embedded default)
+        self.shard_leaves = shard_leaves
+        self.shards = ShardCache(shard_cache_entries)
+        self._tree_cache: OrderedDict[int, SumTree | ShardedTree] = OrderedDict()
         self._tree_checks: dict[int, _TreeCheck] = {}
         self._tree_cache_size = tree_cache_size
         self._tree_lock = threading.Lock()
@@ -179,6 +202,9 @@ class Store:
         tree_cache_size: int = 2,
         materialize: bool = True,
         migrate: bool = False,
+        objects: ObjectStore | None = None,
+        shard_leaves: int = DEFAULT_SHARD_LEAVES,
+        shard_cache_entries: int = 256,
     ) -> Store:
         """Connect, check the schema, and repair the published files.
 
@@ -203,6 +229,9 @@ class Store:
             data_dir=data_dir,
             attestations_dir=attestations_dir,
             tree_cache_size=tree_cache_size,
+            objects=objects,
+            shard_leaves=shard_leaves,
+            shard_cache_entries=shard_cache_entries,
         )
         try:
             if migrate:
@@ -244,18 +273,8 @@ class Store:
         envelope_json = envelope.to_json_bytes()
         digest = attestation.digest()
 
-        # 1. The tree file, before anything refers to it (written in pieces and hashed
-        # as it goes: at 10^7 leaves one more copy of it would be 1.4 GB).
-        file_digest = hashlib.sha256()
-
-        def pieces() -> Iterator[bytes | memoryview]:
-            for piece in tree.to_byte_chunks():
-                file_digest.update(piece)
-                yield piece
-
-        tree_name = f"{seq}-{tree.root.hash.hex()[:16]}-{digest[:8]}.mst"
-        write_atomic(self.trees_dir / tree_name, pieces())
-        tree_sha = file_digest.hexdigest()
+        # 1. The tree, before anything refers to it.
+        tree_name, tree_sha = self._write_tree(seq, tree, digest)
         crashpoint("after_tree_file")
 
         # 2. One transaction for row, log leaf and checkpoint. If it fails (the commit
@@ -416,6 +435,30 @@ class Store:
         if named is None:
             with contextlib.suppress(FileNotFoundError):
                 (self.trees_dir / tree_name).unlink()
+
+    def _write_tree(self, seq: int, tree: SumTree, digest: str) -> tuple[str, str]:
+        """Store the tree (file or shards); return (tree_file, SHA-256) for the row."""
+        if self.objects is not None:
+            try:
+                top_sha, _ = write_sharded(tree, self.objects, shard_leaves=self.shard_leaves)
+            except StoreError as e:
+                raise StoreError(
+                    f"storing the tree of attestation {seq} failed, nothing recorded: {e.message}",
+                    where=e.where,
+                ) from e
+            return OBJECTS_PREFIX + top_sha, top_sha
+        # a file written in pieces and hashed as it goes: at 10^7 leaves one more copy
+        # of it would be 1.4 GB
+        file_digest = hashlib.sha256()
+
+        def pieces() -> Iterator[bytes | memoryview]:
+            for piece in tree.to_byte_chunks():
+                file_digest.update(piece)
+                yield piece
+
+        tree_name = f"{seq}-{tree.root.hash.hex()[:16]}-{digest[:8]}.mst"
+        write_atomic(self.trees_dir / tree_name, pieces())
+        return tree_name, file_digest.hexdigest()
 
     # --- published files --------------------------------------------------------------
 
@@ -691,12 +734,18 @@ class Store:
             raise UnknownSequenceError(f"no attestation with sequence {sequence}", where="sequence")
         return bytes(row.round_secret)
 
-    def cached_tree(self, sequence: int) -> SumTree | None:
+    def cached_tree(self, sequence: int) -> SumTree | ShardedTree | None:
         """The tree of `sequence` if it is loaded already, else None (never blocks on I/O)."""
         with self._tree_lock:
             return self._tree_cache.get(sequence)
 
-    def tree(self, sequence: int, *, checked: bool = True) -> SumTree:
+    @overload
+    def tree(self, sequence: int, *, checked: Literal[True] = ...) -> SumTree: ...
+
+    @overload
+    def tree(self, sequence: int, *, checked: Literal[False]) -> SumTree | ShardedTree: ...
+
+    def tree(self, sequence: int, *, checked: bool = True) -> SumTree | ShardedTree:
         """The sum tree of one attestation, memory-mapped from its tree file (never rebuilt).
 
         How integrity is kept: the tree file's SHA-256 is recorded in the attestation's row
@@ -712,16 +761,29 @@ class Store:
         reaches a holder unverified.
 
         The map is shared: API worker processes serving the same file share its pages.
+
+        A tree stored as shards (`objects:` rows) comes back as a `ShardedTree` when
+        `checked=False`: its top file is matched with the row's SHA-256 and its root with
+        the attestation's; each shard is fetched when a proof needs it and checked against
+        the top file's record (por.store.shards). `checked=True` assembles the whole tree.
         """
+        with self._tree_lock:
+            cached = self._tree_cache.get(sequence)
+        stored_row = None if cached is not None else self.get(sequence)
+        if isinstance(cached, ShardedTree):
+            return cached.assemble() if checked else cached
+        if stored_row is not None and stored_row.tree_file.startswith(OBJECTS_PREFIX):
+            sharded = self._load_sharded(stored_row)
+            return sharded.assemble() if checked else sharded
         with self._tree_lock:
             check = self._tree_checks.get(sequence)
             if check is not None and check.error is not None:
                 raise StoreError(check.error, where=check.where)
             tree = self._tree_cache.get(sequence)
-            if tree is not None:
+            if isinstance(tree, SumTree):
                 self._tree_cache.move_to_end(sequence)
             else:
-                stored = self.get(sequence)
+                stored = stored_row or self.get(sequence)
                 path = self.trees_dir / stored.tree_file
                 buf = _map_file(path, sequence)
                 try:
@@ -756,6 +818,33 @@ class Store:
             if check.error is not None:
                 raise StoreError(check.error, where=check.where)
         return tree
+
+    def _load_sharded(self, stored: StoredAttestation) -> ShardedTree:
+        """Load and check the top file of a sharded tree, and cache it."""
+        seq = stored.sequence
+        if self.objects is None:
+            raise StoreError(
+                f"the tree of attestation {seq} is in an object store; configure "
+                '[artifacts] kind = "s3" on this instance',
+                where="artifacts",
+            )
+        what = f"the tree of attestation {seq}"
+        try:
+            sharded = load_top(self.objects, stored.tree_sha256, cache=self.shards, what=what)
+        except FormatError as e:
+            raise StoreError(f"{what} is corrupt: {e.message}", where=e.where) from e
+        if sharded.root.hash.hex() != stored.liabilities_root:
+            raise StoreError(
+                f"{what} has root {sharded.root.hash.hex()}, the attestation "
+                f"{stored.liabilities_root}",
+                where=self.objects.where,
+            )
+        with self._tree_lock:
+            self._tree_cache[seq] = sharded
+            while len(self._tree_cache) > self._tree_cache_size:
+                old, _ = self._tree_cache.popitem(last=False)
+                self._tree_checks.pop(old, None)
+        return sharded
 
     def tree_checked(self, sequence: int) -> bool:
         """True once the loaded tree file of `sequence` passed its digest and checks."""

@@ -2,7 +2,7 @@
 statements as rows, so a leader can fail over to a machine with an empty disk
 
 Revision ID: 0005_i19b_state_blobs
-Revises: 0004_ledger_flows_asof
+Revises: 0005_i12a_publication_queue
 Create Date: 2026-11-30
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_i19b_state_blobs"
-down_revision = "0004_ledger_flows_asof"
+down_revision = "0005_i12a_publication_queue"
 branch_labels = None
 depends_on = None
 

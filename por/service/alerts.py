@@ -184,8 +184,22 @@ Post = Callable[[Webhook, bytes, dict[str, str]], int]
 def _httpx_post(hook: Webhook, body: bytes, headers: dict[str, str]) -> int:
     import httpx
 
-    # connect/read/write/pool all bounded: a receiver that trickles cannot hold the sender
-    r = httpx.post(hook.url, content=body, headers=headers, timeout=hook.timeout_s)
+    from por.deadline import Timeouts, http_exchange
+    from por.errors import SourceError
+
+    # connect/read and the total bounded: a receiver that trickles cannot hold the sender
+    with httpx.Client() as client:
+        r = http_exchange(
+            client,
+            "POST",
+            hook.url,
+            timeouts=Timeouts.of(hook.timeout_s),
+            where=hook.url,
+            error=SourceError,
+            max_bytes=1 << 20,
+            content=body,
+            headers=headers,
+        )
     return r.status_code
 
 

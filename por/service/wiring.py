@@ -708,6 +708,7 @@ def build_service(
             tree_workers=cfg.service.tree_workers or os.cpu_count() or 1,
             publish_retry_base_s=cfg.schedule.publish_retry_base_s,
             publish_retry_max_s=cfg.schedule.publish_retry_max_s,
+            deadline_s=float(cfg.schedule.deadline_s),
         )
         alerter = build_alerter(cfg, store)
         if alerter.sender is not None:

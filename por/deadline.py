@@ -87,13 +87,11 @@ class RunDeadline:
         if self.cancelled is not None:
             raise RunCancelledError(
                 f"{self.label} cancelled ({self.cancelled}) during {phase}; nothing recorded "
-                f"(in progress: {slow})",
-                where=phase,
+                f"(in progress: {slow})"
             )
         raise RunCancelledError(
             f"{self.label} passed its deadline of {self.seconds:g} s during {phase}; "
-            f"nothing recorded; slow source: {slow}",
-            where=phase,
+            f"nothing recorded; slow source: {slow}"
         )
 
 

@@ -93,6 +93,9 @@ class AttestationScheduler:
         self._release_after = release_after_failures or schedule.release_after_failures
         self._sit_out = 0  # ticks to skip before trying for the lock again
         self._on_lead = on_lead
+        self._idle = threading.Event()  # set while no run is in progress
+        self._idle.set()
+        self.abandoned = False  # shutdown left a run behind (it could not stop in time)
         self.stats = TickStats()
         self._scheduler = BackgroundScheduler(timezone=timezone)
         trigger: Any
@@ -139,6 +142,7 @@ class AttestationScheduler:
                 self.stats.skipped_not_leader += 1
             log.debug("not the leader; skipping this tick")
             return
+        self._idle.clear()
         try:
             self._run()
         except PorError as e:
@@ -149,6 +153,8 @@ class AttestationScheduler:
             log.exception("attestation run crashed")
             self._failed(f"{type(e).__name__}: {e}")
             return
+        finally:
+            self._idle.set()
         with self.stats.lock:
             self.stats.ran += 1
             self.stats.consecutive_failures = 0
@@ -182,9 +188,16 @@ class AttestationScheduler:
 
                 job.modify(next_run_time=datetime.now(UTC))
 
-    def shutdown(self) -> None:
+    def shutdown(self, *, grace_s: float | None = None) -> None:
+        """Stop ticking; wait for a run in progress — at most `grace_s` seconds when given
+        (the caller cancelled it first: por.deadline.cancel_current). A run that still
+        has not ended is abandoned (`abandoned`): it was cancelled, so it records nothing
+        from here on, and a record already under way is one transaction."""
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=True)
+            self._scheduler.shutdown(wait=grace_s is None)
+        if grace_s is not None and not self._idle.wait(grace_s):
+            self.abandoned = True
+            log.warning("the run in progress did not stop within %.0f s; abandoning it", grace_s)
         if self._leading:
             self._leadership.release()
             self._leading = False

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 from por.core.attestation import AllocationPolicy, Token
 from por.core.dsse import Signer
 from por.crashpoints import crashpoint
+from por.deadline import cancel_current
 from por.errors import ConfigError, PorError
 from por.oracle.base import Publisher
 from por.service.config import (
@@ -551,7 +552,8 @@ class Service:
             self.cfg.schedule, self.attest, leadership, on_lead=self.clean_orphan_trees
         )
         self.scheduler.start(run_now=run_now)
-        self.closers.append(self.scheduler.shutdown)
+        scheduler = self.scheduler
+        self.closers.append(lambda: scheduler.shutdown(grace_s=self.cfg.schedule.shutdown_grace_s))
         self.start_stale_watch()
         return self.scheduler
 
@@ -561,6 +563,8 @@ class Service:
 
         def handler(signum: int, frame: Any) -> None:
             log.info("signal %d: shutting down", signum)
+            # a run in progress stops at its next read (nothing recorded): por.deadline
+            cancel_current(f"the service is stopping (signal {signum})")
             stop.set()
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -596,6 +600,11 @@ class Service:
     def serve_forever(self) -> None:
         self.start_api()
         self._wait_for_signal()
+
+    @property
+    def abandoned_run(self) -> bool:
+        """Whether closing left a cancelled run behind (the process should exit at once)."""
+        return self.scheduler is not None and self.scheduler.abandoned
 
     def close(self) -> None:
         for c in reversed(self.closers):

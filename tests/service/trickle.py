@@ -1,8 +1,8 @@
 """A loopback HTTP server that never finishes its answer: headers, then one byte at a time.
 
 It is never silent long enough for a read timeout to fire, which is the point: only a
-total timeout (or a run deadline) cuts it off. `stall=True` sends nothing at all after
-the headers... except it does keep the connection open; `gap_s` is the time between bytes.
+total timeout (or a run deadline) cuts it off. `gap_s` is the time between bytes (a
+very long gap: headers, then silence on an open connection).
 """
 
 from __future__ import annotations
@@ -11,6 +11,13 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+_requests: dict[str, int] = {}
+
+
+def requests_seen(url: str) -> int:
+    """How many requests the server at `url` has received."""
+    return _requests.get(url, 0)
 
 
 @contextmanager
@@ -22,11 +29,14 @@ def trickling_server(*, gap_s: float = 0.3, total_bytes: int = 400) -> Iterator[
     srv.listen(16)
     stop = threading.Event()
     conns: list[socket.socket] = []
+    url = f"http://127.0.0.1:{srv.getsockname()[1]}"
+    _requests[url] = 0
 
     def serve(conn: socket.socket) -> None:
         try:
             conn.settimeout(5)
             conn.recv(65536)  # the request (small, one read is enough here)
+            _requests[url] += 1
             conn.sendall(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 b"Content-Length: %d\r\n\r\n" % total_bytes
@@ -55,7 +65,7 @@ def trickling_server(*, gap_s: float = 0.3, total_bytes: int = 400) -> Iterator[
     t = threading.Thread(target=accept, daemon=True)
     t.start()
     try:
-        yield f"http://127.0.0.1:{srv.getsockname()[1]}"
+        yield url
     finally:
         stop.set()
         t.join(timeout=2)

@@ -58,7 +58,7 @@ if TYPE_CHECKING:  # types only; build_service imports these where it uses them
     from por.custodians.base import CustodianSource
     from por.custodians.rawstore import RawStore
     from por.ledger.sources import LedgerSource
-    from por.service.alerts import Alert, Alerter, Webhook
+    from por.service.alerts import Alert, Alerter, PublicationMetrics, Webhook
     from por.service.history import DocumentIndex, EntrySettings
     from por.service.hsm import HsmToken
     from por.service.scheduler import AttestationScheduler
@@ -510,7 +510,10 @@ class Service:
                 trigger=lambda: self.attest().sequence,
                 trigger_as_of=lambda when: self.attest(as_of=when).sequence,
                 matches=self.store.matches,
-                collectors=[] if self.alerter is None else [self.alerter.metrics],
+                collectors=[
+                    *([] if self.alerter is None else [self.alerter.metrics]),
+                    self.publication_metrics(),
+                ],
                 stale_after_s=None if self.alerter is None else self.alerter.stale_after_s,
                 auditor_token=auditor_token,
                 statements=None if self.raw_store is None else self._statement,
@@ -518,6 +521,19 @@ class Service:
                 report_signers=self._report_signers,
             )
         )
+
+    def publication_metrics(self) -> PublicationMetrics:
+        from por.service.alerts import PublicationMetrics
+
+        chains = [p.chain_id for p in self.deps.publishers]
+
+        def queued() -> dict[str, int]:
+            out = dict.fromkeys(chains, 0)
+            for item in self.store.publication_queue(chains):
+                out[item.chain_id] += 1
+            return out
+
+        return PublicationMetrics(self.store.publication_state.counts, queued)
 
     def _report_signers(self, at: datetime) -> list[Signer]:
         """The issuer keys valid at a reserve report's generated_at (as for attestations)."""

@@ -206,7 +206,7 @@ def test_oracles_health_and_metrics(api: Api) -> None:
         contract="0x" + "aa" * 20,
         tx_hash="0x" + "bb" * 32,
         block_number=1234,
-        status="confirmed",
+        status="published",
     )
     o = api.client.get("/v1/oracles").json()["oracles"]
     assert o == [
@@ -216,8 +216,12 @@ def test_oracles_health_and_metrics(api: Api) -> None:
             "sequence": 3,
             "tx_hash": "0x" + "bb" * 32,
             "block_number": 1234,
-            "status": "confirmed",
+            "status": "published",
             "updated_at": o[0]["updated_at"],
+            "error": None,
+            "superseded_by": None,
+            "pending": 0,
+            "oldest_pending": None,
         }
     ]
     h = api.client.get("/healthz")

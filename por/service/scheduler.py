@@ -26,7 +26,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from por.errors import PorError
+from por.errors import ConfigError, PorError
 from por.service.config import ScheduleConfig
 
 log = logging.getLogger("por.scheduler")
@@ -53,6 +53,42 @@ def longest_gap_s(schedule: ScheduleConfig, *, samples: int = 64) -> int:
             widest = max(widest, int((fire - previous).total_seconds()))
         previous, now = fire, fire
     return widest or 86400
+
+
+def shortest_gap_s(schedule: ScheduleConfig, *, samples: int = 64) -> int:
+    """The shortest time between two runs of `schedule` (its interval, or the narrowest
+    gap between the next `samples` cron fire times): what a run deadline must stay under."""
+    if schedule.cron is None:
+        return schedule.interval_s or 3600
+    from datetime import UTC, datetime
+
+    trigger = CronTrigger.from_crontab(schedule.cron, timezone="UTC")
+    previous = None
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    narrowest: int | None = None
+    for _ in range(samples):
+        fire = trigger.get_next_fire_time(previous, now)
+        if fire is None:
+            break
+        if previous is not None:
+            gap = int((fire - previous).total_seconds())
+            narrowest = gap if narrowest is None else min(narrowest, gap)
+        previous, now = fire, fire
+    return narrowest or 86400
+
+
+def check_deadline(schedule: ScheduleConfig) -> None:
+    """A run must end before the next is due: its deadline under the cron's shortest gap
+    (an interval is checked when the configuration is read)."""
+    if schedule.cron is None:
+        return
+    gap = shortest_gap_s(schedule)
+    if schedule.deadline_s >= gap:
+        raise ConfigError(
+            f"run_deadline_s ({schedule.deadline_s}) must be less than the shortest time "
+            f"between two runs ({gap} s)",
+            where="schedule.run_deadline_s",
+        )
 
 
 class Leadership(Protocol):
@@ -87,6 +123,7 @@ class AttestationScheduler:
         release_after_failures: int | None = None,
         on_lead: Callable[[], None] | None = None,
     ) -> None:
+        check_deadline(schedule)
         self._run = run
         self._leadership = leadership
         self._leading = False

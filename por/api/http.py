@@ -5,7 +5,7 @@
 - Cache-Control: content that can never change is `immutable`; "latest" views are
   `no-cache` (revalidate every time, cheap with ETags).
 - Security headers on every response, request count and latency: one pure-ASGI middleware.
-- Rate limiting: token buckets per client address (the proof lookups use it).
+- Rate limiting and the costly-request gate: por.api.limits (RateLimit is re-exported).
 - Errors: PorError subclasses become 404 / 422 / 503 in one place.
 
 No route and no store access here; the metrics registry is per app (no globals).
@@ -13,10 +13,7 @@ No route and no store access here; the metrics registry is per app (no globals).
 
 import hashlib
 import json
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from por.api.limits import RateLimit
 from por.errors import InputError, PorError
 from por.store import UnknownSequenceError
 
@@ -88,54 +86,6 @@ def cached_response(
     if inm is not None and etag_matches(inm, tag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
-
-
-# --- rate limiting ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RateLimit:
-    """Token bucket per client address: `burst` requests at once, `per_second` refill."""
-
-    burst: int = 20
-    per_second: float = 5.0
-
-    def __post_init__(self) -> None:
-        if self.burst < 1 or not self.per_second > 0:
-            raise InputError("rate limit needs burst >= 1 and per_second > 0", where="rate_limit")
-
-
-class TokenBuckets:
-    """Token buckets keyed by client address. `take` returns 0 or seconds to wait."""
-
-    _MAX_CLIENTS = 10_000
-
-    def __init__(self, limit: RateLimit, clock: Callable[[], float]) -> None:
-        self._limit = limit
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float:
-        burst, rate = float(self._limit.burst), self._limit.per_second
-        with self._lock:
-            now = self._clock()
-            tokens, at = self._buckets.get(key, (burst, now))
-            tokens = min(burst, tokens + (now - at) * rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            if len(self._buckets) > self._MAX_CLIENTS:
-                self._forget_full(now)
-            return (1.0 - tokens) / rate
-
-    def _forget_full(self, now: float) -> None:
-        # A bucket that has refilled is the same as no bucket: drop those to bound memory.
-        burst, rate = float(self._limit.burst), self._limit.per_second
-        for k, (tokens, at) in list(self._buckets.items()):
-            if tokens + (now - at) * rate >= burst:
-                del self._buckets[k]
 
 
 # --- metrics and headers middleware -------------------------------------------------------
@@ -228,3 +178,21 @@ def add_error_handlers(app: FastAPI) -> None:
     app.exception_handler(UnknownSequenceError)(_unknown_sequence)
     app.exception_handler(InputError)(_bad_input)
     app.exception_handler(PorError)(_unavailable)
+
+
+__all__ = [
+    "IMMUTABLE",
+    "KEY_SET",
+    "NO_STORE",
+    "PRIVATE_IMMUTABLE",
+    "PRIVATE_REVALIDATE",
+    "REVALIDATE",
+    "EdgeMiddleware",
+    "HttpMetrics",
+    "RateLimit",
+    "add_error_handlers",
+    "body_etag",
+    "cached_response",
+    "dumps",
+    "etag_matches",
+]

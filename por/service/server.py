@@ -71,6 +71,9 @@ def uvicorn_config(app: FastAPI, *, host: str, port: int) -> uvicorn.Config:
         access_log=False,
         backlog=BACKLOG,
         timeout_keep_alive=5,
+        # uvicorn would otherwise take the client from X-Forwarded-For of any loopback
+        # peer; por.api.limits reads it only from `[api] trusted_proxies`
+        proxy_headers=False,
     )
 
 
@@ -99,12 +102,13 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker_main(config_path: str, host: str, port: int) -> None:
+def _worker_main(config_path: str, host: str, port: int, trusted_proxies: tuple[str, ...]) -> None:
     """One API worker process: its own service wiring, app and listening socket."""
-    from por.service.config import load_config
+    from por.service.config import load_config, with_trusted_proxies
     from por.service.wiring import build_service
 
-    svc = build_service(load_config(Path(config_path)), publish=False)
+    cfg = with_trusted_proxies(load_config(Path(config_path)), trusted_proxies)
+    svc = build_service(cfg, publish=False)
     sock = reuseport_socket(host, port)
     try:
         import uvicorn
@@ -127,6 +131,7 @@ class WorkerPool:
     host: str
     port: int
     workers: int
+    trusted_proxies: tuple[str, ...] = ()  # `--trusted-proxy`: the file is re-read there
     procs: list[Any] = field(default_factory=list)
     _holder: socket.socket | None = None
 
@@ -137,7 +142,7 @@ class WorkerPool:
         for i in range(self.workers):
             proc = ctx.Process(
                 target=_worker_main,
-                args=(str(self.config_path), self.host, self.port),
+                args=(str(self.config_path), self.host, self.port, self.trusted_proxies),
                 name=f"por-api-{i}",
             )
             proc.start()

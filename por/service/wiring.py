@@ -390,6 +390,24 @@ def build_alerter(cfg: Config, store: Store) -> Alerter:
     )
 
 
+def api_limits(cfg: Config) -> dict[str, Any]:
+    """`[api]` as ApiDeps takes it: rate limits, trusted proxies, the costly-request gate."""
+    from por.api.limits import RateLimit
+
+    a = cfg.api
+    return {
+        "proof_rate_limit": RateLimit(burst=a.proof_rate_burst, per_second=a.proof_rate_per_s),
+        "history_rate_limit": RateLimit(
+            burst=a.history_rate_burst, per_second=a.history_rate_per_s
+        ),
+        "history_max_limit": a.history_max_limit,
+        "trusted_proxies": tuple(a.trusted_proxies),
+        "rate_limit_redis_url": a.rate_limit_redis_url if a.rate_limit_backend == "redis" else None,
+        "rate_limit_key_prefix": a.rate_limit_key_prefix,
+        "max_expensive_requests": a.max_expensive_requests,
+    }
+
+
 @dataclass(slots=True)
 class Service:
     cfg: Config
@@ -499,6 +517,7 @@ class Service:
                 statements=None if self.raw_store is None else self._statement,
                 site=self.cfg.disclosure.site(),
                 report_signers=self._report_signers,
+                **api_limits(self.cfg),
             )
         )
 
@@ -521,7 +540,11 @@ class Service:
             self.closers.append(stop)
             return
         pool = WorkerPool(
-            config_path=self.cfg.path.resolve(), host=host, port=port, workers=workers
+            config_path=self.cfg.path.resolve(),
+            host=host,
+            port=port,
+            workers=workers,
+            trusted_proxies=tuple(self.cfg.api.trusted_proxies),
         )
         self.closers.append(pool.stop)
         pool.start()

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -163,7 +164,8 @@ class Store:
         self._tree_cache: OrderedDict[int, SumTree] = OrderedDict()
         self._tree_checks: dict[int, _TreeCheck] = {}
         self._tree_cache_size = tree_cache_size
-        self._tree_lock = threading.Lock()
+        self._tree_lock = threading.Lock()  # the dictionaries only: never held during I/O
+        self._tree_loading: dict[int, list[Any]] = {}  # sequence -> [its lock, waiters]
         self._recorded_listeners: list[Callable[[int], None]] = []
 
     # --- opening ----------------------------------------------------------------------
@@ -643,50 +645,83 @@ class Store:
         reaches a holder unverified.
 
         The map is shared: API worker processes serving the same file share its pages.
+
+        Loading takes no lock other requests wait on: `_tree_lock` only guards the cache
+        dictionaries, and the database read, the map and the O(1) checks run under a lock
+        of this sequence alone — requests for a loaded tree, or for another sequence, go
+        on meanwhile, and concurrent requests for one sequence load it once.
         """
+        tree, check = self._cached_or_load(sequence)
+        if checked:
+            check.done.wait()
+            if check.error is not None:
+                raise StoreError(check.error, where=check.where)
+        return tree
+
+    def _cached(self, sequence: int) -> tuple[SumTree, _TreeCheck] | None:
         with self._tree_lock:
             check = self._tree_checks.get(sequence)
             if check is not None and check.error is not None:
                 raise StoreError(check.error, where=check.where)
             tree = self._tree_cache.get(sequence)
-            if tree is not None:
-                self._tree_cache.move_to_end(sequence)
-            else:
-                stored = self.get(sequence)
-                path = self.trees_dir / stored.tree_file
-                buf = _map_file(path, sequence)
-                try:
-                    tree = SumTree.from_bytes(buf, body_checked=True, consistency=False)
-                except FormatError as e:
-                    raise StoreError(
-                        f"tree file of attestation {sequence} is corrupt: {e.message}",
-                        where=str(path),
-                    ) from e
-                if tree.root.hash.hex() != stored.liabilities_root:
-                    raise StoreError(
-                        f"tree file of attestation {sequence} has root "
-                        f"{tree.root.hash.hex()}, the attestation "
-                        f"{stored.liabilities_root}",
-                        where=str(path),
-                    )
-                check = _TreeCheck(where=str(path))
-                self._tree_checks[sequence] = check
-                self._tree_cache[sequence] = tree
-                while len(self._tree_cache) > self._tree_cache_size:
-                    old, _ = self._tree_cache.popitem(last=False)
-                    self._tree_checks.pop(old, None)
+            if tree is None or check is None:
+                return None
+            self._tree_cache.move_to_end(sequence)
+            return tree, check
+
+    def _cached_or_load(self, sequence: int) -> tuple[SumTree, _TreeCheck]:
+        hit = self._cached(sequence)
+        if hit is not None:
+            return hit
+        with self._tree_lock:
+            loading = self._tree_loading.setdefault(sequence, [threading.Lock(), 0])
+            loading[1] += 1
+        try:
+            with loading[0]:  # one load per sequence; the others wait for it, not for all
+                hit = self._cached(sequence)
+                if hit is not None:
+                    return hit
+                tree, buf, stored = self._load_tree(sequence)
+                check = _TreeCheck(where=str(self.trees_dir / stored.tree_file))
+                with self._tree_lock:
+                    self._tree_checks[sequence] = check
+                    self._tree_cache[sequence] = tree
+                    while len(self._tree_cache) > self._tree_cache_size:
+                        old, _ = self._tree_cache.popitem(last=False)
+                        self._tree_checks.pop(old, None)
                 threading.Thread(
                     target=self._check_tree,
                     args=(sequence, tree, buf, stored.tree_sha256, check),
                     name=f"por-tree-check-{sequence}",
                     daemon=True,
                 ).start()
-            assert check is not None
-        if checked:
-            check.done.wait()
-            if check.error is not None:
-                raise StoreError(check.error, where=check.where)
-        return tree
+                return tree, check
+        finally:
+            with self._tree_lock:
+                loading[1] -= 1
+                if loading[1] == 0:
+                    self._tree_loading.pop(sequence, None)
+
+    def _load_tree(self, sequence: int) -> tuple[SumTree, mmap.mmap, StoredAttestation]:
+        """Map the tree file and run the O(1) checks (no cache lock held: see `tree`)."""
+        stored = self.get(sequence)
+        path = self.trees_dir / stored.tree_file
+        buf = _map_file(path, sequence)
+        try:
+            tree = SumTree.from_bytes(buf, body_checked=True, consistency=False)
+        except FormatError as e:
+            raise StoreError(
+                f"tree file of attestation {sequence} is corrupt: {e.message}",
+                where=str(path),
+            ) from e
+        if tree.root.hash.hex() != stored.liabilities_root:
+            raise StoreError(
+                f"tree file of attestation {sequence} has root "
+                f"{tree.root.hash.hex()}, the attestation "
+                f"{stored.liabilities_root}",
+                where=str(path),
+            )
+        return tree, buf, stored
 
     def tree_checked(self, sequence: int) -> bool:
         """True once the loaded tree file of `sequence` passed its digest and checks."""

@@ -390,3 +390,36 @@ def test_webhooks_are_checked(tmp_path: Path) -> None:
     msg = str(ei.value)
     assert "alerts.webhooks[0].url: must be an http(s) URL" in msg
     assert "alerts.webhooks[0].timeout_s: must be >= 1" in msg
+
+
+def test_api_table_limits_proxies_and_redis(tmp_path: Path) -> None:
+    from por.service.config import with_trusted_proxies
+    from por.service.wiring import api_limits
+
+    cfg = load_config(write(tmp_path, MINIMAL + SOURCES))
+    assert cfg.api.trusted_proxies == [] and cfg.api.rate_limit_backend == "memory"
+    assert api_limits(cfg)["rate_limit_redis_url"] is None
+    text = (
+        MINIMAL
+        + SOURCES
+        + "[api]\ntrusted_proxies = ['10.0.0.0/8', '192.0.2.7']\nproof_rate_per_s = 2\n"
+        + "rate_limit_backend = 'redis'\nrate_limit_redis_url = 'redis://127.0.0.1:6379/0'\n"
+    )
+    cfg = load_config(write(tmp_path, text))
+    limits = api_limits(cfg)
+    assert limits["trusted_proxies"] == ("10.0.0.0/8", "192.0.2.7")
+    assert limits["rate_limit_redis_url"] == "redis://127.0.0.1:6379/0"
+    assert limits["proof_rate_limit"].per_second == 2
+    # --trusted-proxy replaces the file's list (and keeps the file's path for the workers)
+    moved = with_trusted_proxies(cfg, ["127.0.0.1"])
+    assert moved.api.trusted_proxies == ["127.0.0.1"] and moved.path == cfg.path
+    assert with_trusted_proxies(cfg, []) is cfg
+    with pytest.raises(ConfigError, match=r"--trusted-proxy.*not an IP"):
+        with_trusted_proxies(cfg, ["proxy.example"])
+    for bad, what in (
+        ("trusted_proxies = ['10.0.0.0/33']", "api.trusted_proxies"),
+        ("rate_limit_backend = 'redis'", "rate_limit_redis_url"),
+        ("rate_limit_backend = 'memcached'", "api.rate_limit_backend"),
+    ):
+        with pytest.raises(ConfigError, match=what):
+            load_config(write(tmp_path, MINIMAL + SOURCES + f"[api]\n{bad}\n"))

@@ -66,6 +66,8 @@ if TYPE_CHECKING:  # types only; build_service imports these where it uses them
 
 log = logging.getLogger("por.service")
 
+API_NICE = 5  # `por run`'s API workers run this much below the scheduler's process
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -527,16 +529,28 @@ class Service:
             return list(self.deps.signers_at(at))
         return list(self.deps.signers)
 
-    def start_api(self) -> None:
+    def start_api(self, *, isolated: bool = False) -> None:
         """Serve the API with the production settings (por.service.server): one server in
         a background thread of this process when `api_workers` resolves to 1, else that
-        many worker processes on one SO_REUSEPORT port. No signal handlers there."""
-        from por.service.server import WorkerPool, resolve_workers, serve_in_thread
+        many worker processes on one SO_REUSEPORT port. No signal handlers there.
+
+        `isolated` (`por run`): always worker processes, at a lower CPU priority, so that
+        an API flood (idle sockets, costly requests) can take neither the descriptors nor
+        the CPU of the process that runs attestations."""
+        from por.service.server import WorkerPool, resolve_workers, serve_in_thread, server_limits
 
         host, port = self.cfg.service.listen_host, self.cfg.service.listen_port
         workers = resolve_workers(self.cfg.service.api_workers)
-        if workers == 1 or not self.cfg.path.is_file():  # workers re-read the file
-            self.api_alive, stop = serve_in_thread(self.app(), host=host, port=port)
+        has_file = self.cfg.path.is_file()  # workers re-read the file
+        if not has_file or (workers == 1 and not isolated):
+            if isolated:
+                log.warning(
+                    "no configuration file to hand to API worker processes: serving the API "
+                    "from this process, beside the scheduler"
+                )
+            self.api_alive, stop = serve_in_thread(
+                self.app(), host=host, port=port, limits=server_limits(self.cfg.api)
+            )
             self.closers.append(stop)
             return
         pool = WorkerPool(
@@ -545,6 +559,7 @@ class Service:
             port=port,
             workers=workers,
             trusted_proxies=tuple(self.cfg.api.trusted_proxies),
+            nice=API_NICE if isolated else 0,
         )
         self.closers.append(pool.stop)
         pool.start()
@@ -591,7 +606,7 @@ class Service:
         except PorError as e:
             log.warning("catching up on publications failed: %s", e)
         if api:
-            self.start_api()
+            self.start_api(isolated=True)
         if self.witnesses is not None:
             self.witnesses.start()
             self.closers.append(self.witnesses.stop)

@@ -15,17 +15,13 @@ Issue 12 §6. Each attack in a few lines:
 from __future__ import annotations
 
 import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from por.api import ApiDeps, RateLimit, create_app
@@ -36,34 +32,11 @@ from por.api.limits import (
     TrustedProxies,
     client_key,
 )
-from por.service.server import uvicorn_config
 from por.store import Store
+from tests.api.servers import serve_production
 from tests.store.factory import World, keyset
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@contextmanager
-def production_server(app: Any) -> Iterator[str]:
-    """`app` on 127.0.0.1 with por's production uvicorn settings (por.service.server)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn_config(app, host="127.0.0.1", port=port)
-    config.lifespan = "off"
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture
@@ -110,7 +83,7 @@ def test_rotating_forwarded_for_from_loopback_does_not_bypass_the_limit(
 ) -> None:
     s, world = store
     acct = next(iter(world.holders))
-    with production_server(_app(s)) as url, httpx.Client(base_url=url) as c:
+    with serve_production(_app(s)) as url, httpx.Client(base_url=url) as c:
         codes = [
             c.get(f"/v1/proofs/{acct}", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
             for i in range(6)
@@ -124,7 +97,7 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_budget(
     s, world = store
     acct = next(iter(world.holders))
     app = _app(s, trusted_proxies=["127.0.0.1"])
-    with production_server(app) as url, httpx.Client(base_url=url) as c:
+    with serve_production(app) as url, httpx.Client(base_url=url) as c:
 
         def get(chain: str) -> int:
             return c.get(f"/v1/proofs/{acct}", headers={"X-Forwarded-For": chain}).status_code

@@ -44,6 +44,8 @@ from por.api.limits import (
 from por.api.report_cache import ReportCache
 from por.core.dsse import KeySet, Signer
 from por.store import Store
+from por.store.base import LogInclusion, StoredAttestation
+from por.store.integrity import IntegrityChecker
 
 if TYPE_CHECKING:
     from por.core.sumtree import SumTree
@@ -123,10 +125,13 @@ class RenderedAttestations:
     """Response bodies of attestations by sequence, the most recent `size` kept.
 
     An attestation never changes once recorded, so its rendered body never goes stale.
+    A row is rendered only once it is what its envelope signs (IntegrityChecker): else
+    TamperedRowError (500), and nothing is kept.
     """
 
-    def __init__(self, store: Store, size: int = 64) -> None:
+    def __init__(self, store: Store, integrity: IntegrityChecker, size: int = 64) -> None:
         self._store = store
+        self._integrity = integrity
         self._size = size
         self._items: OrderedDict[int, RenderedAttestation] = OrderedDict()
         self._lock = threading.Lock()
@@ -146,6 +151,7 @@ class RenderedAttestations:
                 self._items.move_to_end(sequence)
                 return hit
         stored = self._store.get(sequence)
+        self._integrity.check(stored)  # served only as signed (por.store.integrity)
         doc = stored.document()
         item = RenderedAttestation(
             digest=stored.digest,
@@ -236,6 +242,7 @@ class AppState:
     # signed reserve reports and their renderings (por.api.routes.reports)
     reports: ReportCache = field(default_factory=ReportCache)
     head: LatestSequence
+    integrity: IntegrityChecker
     trigger_lock: threading.Lock = field(default_factory=threading.Lock)
     warmed: threading.Event = field(default_factory=threading.Event)
 
@@ -267,19 +274,49 @@ class AppState:
                 fallback=local,
             )
 
+        keyset = KeySet.from_dict(dict(deps.keys), where="ApiDeps.keys")
+        integrity = IntegrityChecker(keyset, on_failure=lambda _: metrics.integrity_failures.inc())
         return cls(
             deps=deps,
             metrics=metrics,
-            rendered=RenderedAttestations(deps.store),
+            rendered=RenderedAttestations(deps.store, integrity),
+            integrity=integrity,
             buckets=buckets(deps.proof_rate_limit, "proof"),
             history_buckets=buckets(deps.history_rate_limit, "history"),
             trusted=TrustedProxies.parse(deps.trusted_proxies),
             expensive=ExpensiveGate(deps.max_expensive_requests),
             keys_body=dumps(dict(deps.keys)),
             started_at=deps.wall_clock(),
-            keyset=KeySet.from_dict(dict(deps.keys), where="ApiDeps.keys"),
+            keyset=keyset,
             head=LatestSequence(deps.store, deps.head_max_age_s, deps.clock),
         )
+
+
+class VerifiedReads:
+    """The store as a report reads it (por.report.build.ReportSource), every attestation
+    checked against its envelope first (IntegrityChecker): a report never signs a row
+    that is not what was signed."""
+
+    def __init__(self, store: Store, integrity: IntegrityChecker) -> None:
+        self._store = store
+        self._integrity = integrity
+
+    def as_of_between(self, start: datetime, end: datetime) -> list[tuple[int, datetime]]:
+        return self._store.as_of_between(start, end)
+
+    def get(self, sequence: int) -> StoredAttestation:
+        row = self._store.get(sequence)
+        self._integrity.check(row)
+        return row
+
+    def inclusion(self, sequence: int) -> LogInclusion:
+        return self._store.inclusion(sequence)
+
+    def latest(self) -> StoredAttestation | None:
+        row = self._store.latest()
+        if row is not None:
+            self._integrity.check(row)
+        return row
 
 
 # --- dependencies -------------------------------------------------------------------------

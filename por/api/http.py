@@ -6,7 +6,7 @@
   `no-cache` (revalidate every time, cheap with ETags).
 - Security headers on every response, request count and latency: one pure-ASGI middleware.
 - Rate limiting and the costly-request gate: por.api.limits (RateLimit is re-exported).
-- Errors: PorError subclasses become 404 / 422 / 503 in one place.
+- Errors: PorError subclasses become 404 / 422 / 500 / 503 in one place.
 
 No route and no store access here; the metrics registry is per app (no globals).
 """
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from por.api.limits import RateLimit
 from por.errors import InputError, PorError
 from por.store import UnknownSequenceError
+from por.store.integrity import TamperedRowError
 
 # --- Cache-Control ------------------------------------------------------------------------
 
@@ -109,6 +110,11 @@ class HttpMetrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
+        self.integrity_failures = Counter(
+            "por_integrity_failures",
+            "Stored attestation rows refused: not what their envelope signs (por.store.integrity)",
+            registry=self.registry,
+        )
 
 
 class EdgeMiddleware:
@@ -167,16 +173,23 @@ async def _bad_input(_: Request, exc: InputError) -> JSONResponse:
     )
 
 
+async def _tampered(_: Request, exc: TamperedRowError) -> JSONResponse:
+    # Not "unavailable, retry": the stored row is wrong until someone repairs it.
+    return JSONResponse({"detail": exc.diagnostics()}, status_code=500)
+
+
 async def _unavailable(_: Request, exc: PorError) -> JSONResponse:
     # A store or file failure: the service cannot answer now. Never bad input.
     return JSONResponse({"detail": exc.diagnostics()}, status_code=503)
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Unknown sequence → 404, bad input → 422 (FastAPI's shape), any other PorError → 503."""
+    """Unknown sequence → 404, bad input → 422 (FastAPI's shape), a stored row that is not
+    what was signed → 500, any other PorError → 503."""
     # The decorator form: Starlette types a handler's exception as plain Exception.
     app.exception_handler(UnknownSequenceError)(_unknown_sequence)
     app.exception_handler(InputError)(_bad_input)
+    app.exception_handler(TamperedRowError)(_tampered)
     app.exception_handler(PorError)(_unavailable)
 
 

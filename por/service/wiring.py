@@ -657,6 +657,7 @@ def build_service(
             data_dir=cfg.service.data_dir,
             attestations_dir=cfg.service.attestations_dir,
             migrate=migrate,
+            keyset=keyset,  # a row whose signature does not verify is never published
         )
     except BaseException:
         ring.close()

@@ -46,7 +46,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from por.chains.base import ChainSnapshot, snapshot_from_dict, snapshot_to_dict
 from por.core.attestation import KIND_REGULAR, Attestation
-from por.core.dsse import Envelope
+from por.core.dsse import Envelope, KeySet
 from por.core.sumtree import SumTree
 from por.core.tlog import LogTree, envelope_leaf_hash
 from por.crashpoints import crashpoint
@@ -70,6 +70,7 @@ from por.store.base import (
 from por.store.cosign import CosignState
 from por.store.db import Database
 from por.store.files import TEMP_SUFFIX, read_file, write_atomic
+from por.store.integrity import TamperedRowError, check_row
 from por.store.leader import FileLeadership, Leadership, PostgresLeadership
 from por.store.log import AttestationLog
 from por.store.models import (
@@ -151,7 +152,13 @@ class Store:
     """
 
     def __init__(
-        self, db: Database, *, data_dir: Path, attestations_dir: Path, tree_cache_size: int = 2
+        self,
+        db: Database,
+        *,
+        data_dir: Path,
+        attestations_dir: Path,
+        tree_cache_size: int = 2,
+        keyset: KeySet | None = None,
     ) -> None:
         self._db = db
         self.data_dir = data_dir
@@ -167,6 +174,10 @@ class Store:
         self._tree_lock = threading.Lock()  # the dictionaries only: never held during I/O
         self._tree_loading: dict[int, list[Any]] = {}  # sequence -> [its lock, waiters]
         self._recorded_listeners: list[Callable[[int], None]] = []
+        self._keyset = keyset
+        self._files_pending = False  # a record's published files are not all written
+        self._files_pending_error: str | None = None
+        self.integrity_problems: list[str] = []  # rows materialize_files refused
 
     # --- opening ----------------------------------------------------------------------
 
@@ -180,12 +191,16 @@ class Store:
         tree_cache_size: int = 2,
         materialize: bool = True,
         migrate: bool = False,
+        keyset: KeySet | None = None,
     ) -> Store:
         """Connect, check the schema, and repair the published files.
 
         The database must be at the newest schema revision (`por db upgrade`), else a
         StoreError names the command; `migrate=True` upgrades it first (`por demo` on its
         fresh database, and tests).
+
+        `keyset` (the published key set): rows are copied to `attestations/` only when
+        their issuer signature verifies (materialize_files); None checks everything else.
 
         `url` None means the default SQLite file `<data_dir>/por.db`. For PostgreSQL use
         `postgresql+psycopg://user@host:port/db`; a schema other than `public` can be
@@ -204,6 +219,7 @@ class Store:
             data_dir=data_dir,
             attestations_dir=attestations_dir,
             tree_cache_size=tree_cache_size,
+            keyset=keyset,
         )
         try:
             if migrate:
@@ -240,6 +256,7 @@ class Store:
     ) -> Recorded:
         """Record one signed attestation atomically (see the module docstring)."""
         seq = attestation.sequence
+        self.retry_published_files()  # an earlier record's files, if they failed
         payload = check_record_inputs(attestation, envelope, tree, round_secret)
         check_matches_input(attestation, matches)
         envelope_json = envelope.to_json_bytes()
@@ -332,15 +349,9 @@ class Store:
                 listener(seq)
             except Exception:  # a reader's cache must never fail a committed record
                 log.exception("recorded listener failed for sequence %d", seq)
-        # 3. The published files. The commit is the truth; a failure here is repaired.
-        file_error = None
-        try:
-            write_atomic(self.attestations_dir / envelope_file_name(seq), envelope_json)
-            crashpoint("after_envelope_file")
-            write_atomic(self.attestations_dir / CHECKPOINT_FILE, checkpoint.note.encode("utf-8"))
-            crashpoint("after_checkpoint_file")
-        except StoreError as e:
-            file_error = str(e)
+        # 3. The published files. The commit is the truth; a failure here is logged,
+        # retried now a few times, then again before the next record (and at start).
+        file_error = self._write_published(seq, envelope_json, checkpoint.note)
         return Recorded(
             sequence=seq,
             digest=digest,
@@ -352,29 +363,107 @@ class Store:
 
     # --- published files --------------------------------------------------------------
 
+    FILE_ATTEMPTS = 3
+
+    def _write_published(self, seq: int, envelope_json: bytes, note: str) -> str | None:
+        """Write the envelope file and the checkpoint; the error text if every attempt
+        failed (logged; `retry_published_files` tries again before the next record)."""
+        error = None
+        for attempt in range(self.FILE_ATTEMPTS):
+            try:
+                write_atomic(self.attestations_dir / envelope_file_name(seq), envelope_json)
+                crashpoint("after_envelope_file")
+                write_atomic(self.attestations_dir / CHECKPOINT_FILE, note.encode("utf-8"))
+                crashpoint("after_checkpoint_file")
+            except StoreError as e:
+                error = str(e)
+                log.warning(
+                    "attestation %d: writing its published file failed (attempt %d of %d): %s",
+                    seq,
+                    attempt + 1,
+                    self.FILE_ATTEMPTS,
+                    error,
+                )
+                time.sleep(0.05 * 2**attempt)
+                continue
+            return None
+        self._files_pending = True
+        log.error(
+            "attestation %d is recorded, but its published files could not be written: %s "
+            "(retried before the next record and at start)",
+            seq,
+            error,
+        )
+        return error
+
+    def retry_published_files(self) -> None:
+        """If a record left its published files unwritten, write what is missing now."""
+        if not self._files_pending:
+            return
+        try:
+            written = self.materialize_files()
+        except StoreError as e:
+            log.error("published files are still not written: %s", e)
+            return
+        if self._files_pending_error is None:
+            self._files_pending = False
+            log.info("published files repaired: %d written", written)
+
     def materialize_files(self) -> int:
         """Rewrite every missing or differing envelope file and the checkpoint; return
-        how many files were written."""
+        how many files were written.
+
+        Only a row that is what was signed is written (por.store.integrity.check_row,
+        with the signature when the store was opened with a key set): a row whose
+        document differs from its envelope, or whose signature does not verify, never
+        overwrites a published file; it is logged at ERROR and listed in
+        `integrity_problems`. A file that cannot be written is logged and retried."""
         written = 0
+        problems: list[str] = []
+        failed: str | None = None
         try:
             with self._db.reads() as s:
-                rows = s.execute(
-                    select(AttestationRow.sequence, AttestationRow.envelope_json)
+                rows = s.scalars(
+                    select(AttestationRow)
                     .order_by(AttestationRow.sequence)
                     .execution_options(yield_per=256)
                 )
-                for seq, env in rows:
-                    path = self.attestations_dir / envelope_file_name(int(seq))
-                    if read_file(path) != bytes(env):
-                        write_atomic(path, bytes(env))
-                        written += 1
+                for row in rows:
+                    stored = _stored(row)
+                    path = self.attestations_dir / envelope_file_name(stored.sequence)
+                    current = read_file(path)
+                    if current == stored.envelope_json:
+                        continue
+                    try:
+                        check_row(stored, self._keyset)
+                    except TamperedRowError as e:
+                        problems.append(str(e))
+                        log.error("%s; %s left as it is", e.diagnostics(), path)
+                        continue
+                    try:
+                        write_atomic(path, stored.envelope_json)
+                    except StoreError as e:
+                        failed = str(e)
+                        log.error("writing a published envelope failed: %s", e)
+                        continue
+                    written += 1
         except SQLAlchemyError as e:
             raise StoreError(f"database read failed: {e}", where=self._db.where) from e
+        self.integrity_problems = problems
+        self._files_pending_error = failed
+        if failed is not None:
+            self._files_pending = True
         cp = self.checkpoint()
         if cp is not None:
             path = self.attestations_dir / CHECKPOINT_FILE
             if read_file(path) != cp.note.encode("utf-8"):
-                write_atomic(path, cp.note.encode("utf-8"))
+                try:
+                    write_atomic(path, cp.note.encode("utf-8"))
+                except StoreError as e:
+                    self._files_pending = True
+                    self._files_pending_error = str(e)
+                    log.error("writing the published checkpoint failed: %s", e)
+                    return written
                 written += 1
         return written
 

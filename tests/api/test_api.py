@@ -17,7 +17,7 @@ from por.core.mst import verify_inclusion as verify_mst
 from por.core.tlog import verify_checkpoint, verify_consistency, verify_inclusion
 from por.store import Store
 from tests.api.conftest import ADMIN_TOKEN, Api
-from tests.store.factory import LOG_SIGNER, ORIGIN
+from tests.store.factory import LOG_SIGNER, ORIGIN, keyset
 
 
 def test_latest_and_by_sequence_serve_verifiable_envelopes(api: Api) -> None:
@@ -266,7 +266,7 @@ def test_healthz_is_degraded_when_the_latest_attestation_is_stale(tmp_path: Path
     store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True)
     now = [datetime.now(UTC)]
     deps = ApiDeps(
-        store=store, keys={"keys": []}, stale_after_s=3 * 3600, wall_clock=lambda: now[0]
+        store=store, keys=keyset().to_dict(), stale_after_s=3 * 3600, wall_clock=lambda: now[0]
     )
     with TestClient(create_app(deps)) as c:
         assert c.get("/healthz").json()["status"] == "ok"  # nothing yet, but just started

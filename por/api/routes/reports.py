@@ -19,7 +19,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from por.api.deps import REPORT_COST, ClientDep, StateDep, StoreDep, busy, take_history_tokens
+from por.api.deps import (
+    REPORT_COST,
+    ClientDep,
+    StateDep,
+    StoreDep,
+    VerifiedReads,
+    busy,
+    take_history_tokens,
+)
 from por.api.http import REVALIDATE, cached_response, dumps
 from por.core.dsse import Envelope
 from por.core.reserve_report import (
@@ -92,7 +100,7 @@ def signed_report(state: StateDep, store: StoreDep, kind: str, at: date | None) 
     )
 
     def make() -> SignedReport:
-        report = make_report(store, period, now=now)
+        report = make_report(VerifiedReads(store, state.integrity), period, now=now)
         envelope = sign_report(report, signers_at(report.generated_at))
         return SignedReport(report=report, envelope=envelope, digest=report.digest())
 

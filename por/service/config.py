@@ -424,6 +424,13 @@ class ApiCustodianConfig(_Table):
     public_key: HexBytes  # the custodian's Ed25519 key, hex
     max_age_s: int = 48 * 3600
 
+    @field_validator("public_key")
+    @classmethod
+    def _key(cls, key: bytes) -> bytes:
+        if len(key) != 32:
+            raise ValueError(f"must be a 32-byte Ed25519 public key (64 hex), got {len(key)} bytes")
+        return key
+
 
 CustodianConfig = Annotated[FilesCustodianConfig | ApiCustodianConfig, Field(discriminator="kind")]
 

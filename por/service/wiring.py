@@ -81,6 +81,37 @@ def _secret(env: str, where: str) -> str:
     return value
 
 
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141  # SEC 2 §2.4.1
+
+
+def _evm_key(env: str, where: str) -> str:
+    """A secp256k1 private key from `env`, checked now: 64 hex digits (an optional 0x),
+    in [1, n). A malformed key is a ConfigError naming the variable — not a binascii
+    traceback, and not a key that fails at the first publication."""
+    value = _secret(env, where).strip()
+    digits = value[2:] if value[:2] in ("0x", "0X") else value
+    if len(digits) != 64:
+        raise ConfigError(
+            f"environment variable {env} must hold a secp256k1 private key: 64 hex digits "
+            f"(32 bytes, optional 0x), got {len(digits)} characters",
+            where=where,
+        )
+    try:
+        k = int(digits, 16)
+    except ValueError:
+        raise ConfigError(
+            f"environment variable {env} must hold a secp256k1 private key: it is not hex",
+            where=where,
+        ) from None
+    if not 0 < k < _SECP256K1_N:
+        raise ConfigError(
+            f"environment variable {env} holds no valid secp256k1 private key "
+            "(zero, or not below the curve order)",
+            where=where,
+        )
+    return "0x" + digits.lower()
+
+
 # --- reserves -----------------------------------------------------------------------------
 
 
@@ -208,8 +239,11 @@ def build_chain(
             from por.oracle.evm_publisher import EvmPublisher
             from por.oracle.intents import DbIntentStore
 
-            sender = _secret(chain.publisher_key_env, where)
-            attestors: list[Any] = [_secret(e, where) for e in chain.attestor_key_envs]
+            sender = _evm_key(chain.publisher_key_env, f"{where}.publisher_key_env")
+            attestors: list[Any] = [
+                _evm_key(e, f"{where}.attestor_key_envs[{i}]")
+                for i, e in enumerate(chain.attestor_key_envs)
+            ]
             if chain.attestor_hsm_labels:
                 if token is None:  # config.py refuses this; kept for callers of build_chain
                     raise ConfigError("attestor_hsm_labels need [signing.pkcs11]", where=where)

@@ -69,7 +69,7 @@ from por.store.base import (
 )
 from por.store.cosign import CosignState
 from por.store.db import Database
-from por.store.files import TEMP_SUFFIX, read_file, write_atomic
+from por.store.files import TEMP_SUFFIX, read_file, secure_dir, secure_file, write_atomic
 from por.store.integrity import TamperedRowError, check_row
 from por.store.leader import FileLeadership, Leadership, PostgresLeadership
 from por.store.log import AttestationLog
@@ -117,6 +117,14 @@ def _stored(row: AttestationRow) -> StoredAttestation:
         tree_sha256=row.tree_sha256,
         kind=row.kind,
     )
+
+
+def _sqlite_file(db: Database) -> Path | None:
+    """The database file of a SQLite store (None: PostgreSQL, or in memory)."""
+    if db.is_postgres:
+        return None
+    name = db.url.database
+    return Path(name) if name and name != ":memory:" else None
 
 
 def _aware(t: datetime) -> datetime:
@@ -208,14 +216,13 @@ class Store:
         """
         data_dir = Path(data_dir)
         attestations_dir = Path(attestations_dir)
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StoreError(
-                f"cannot create data directory: {e.strerror}", where=str(data_dir)
-            ) from e
+        secure_dir(data_dir)  # 0700: the database and tree files hold the round secrets
+        db = Database.connect(url or default_url(data_dir))
+        sqlite_file = _sqlite_file(db)
+        if sqlite_file is not None:
+            secure_file(sqlite_file, create=True)
         store = cls(
-            Database.connect(url or default_url(data_dir)),
+            db,
             data_dir=data_dir,
             attestations_dir=attestations_dir,
             tree_cache_size=tree_cache_size,
@@ -228,6 +235,9 @@ class Store:
         except BaseException:
             store.close()
             raise
+        if sqlite_file is not None:  # files an older version or another tool created
+            for suffix in ("-wal", "-shm", "-journal"):
+                secure_file(sqlite_file.with_name(sqlite_file.name + suffix))
         if materialize:
             store.materialize_files()
             store.clean_orphans()

@@ -162,7 +162,7 @@ max_age_s = 172800
 kind = "api"
 name = "custodian-api"
 base_url = "https://custodian.example"
-public_key = "00ff"
+public_key = "00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff"
 """
 
 
@@ -188,7 +188,7 @@ def test_every_kind_parses_into_its_model(tmp_path: Path) -> None:
     files, api = cfg.custodians
     assert isinstance(files, FilesCustodianConfig)
     assert files.paths == [tmp_path / "statements/*.xml", Path("/srv/holdings.csv")]
-    assert isinstance(api, ApiCustodianConfig) and api.public_key == b"\x00\xff"
+    assert isinstance(api, ApiCustodianConfig) and api.public_key == b"\x00\xff" * 16
     assert api.max_age_s == 48 * 3600
 
 
@@ -423,3 +423,42 @@ def test_api_table_limits_proxies_and_redis(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError, match=what):
             load_config(write(tmp_path, MINIMAL + SOURCES + f"[api]\n{bad}\n"))
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        ("zz" * 32, "not hex"),  # was a raw binascii.Error traceback
+        ("ab" * 32 + "a", "64 hex digits"),  # 65 characters: was accepted, failed later
+        ("0x" + "ab" * 31, "got 62 characters"),
+        ("00" * 32, "no valid secp256k1 private key"),
+        ("ff" * 32, "no valid secp256k1 private key"),  # above the curve order
+    ],
+)
+def test_publisher_and_attestor_keys_are_checked_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, what: str
+) -> None:
+    from por.service.wiring import build_chain
+
+    cfg = load_config(write(tmp_path, "[service]\ndemo = true\n" + MINIMAL + EVERY_KIND))
+    chain = cfg.chains[0]
+    good = "0x" + "11" * 32
+    for publisher, attestor, where in (
+        (value, good, "chains[0].publisher_key_env"),
+        (good, value, "chains[0].attestor_key_envs[0]"),
+    ):
+        monkeypatch.setenv("POR_PUBLISHER_56", publisher)
+        monkeypatch.setenv("POR_ATTESTOR_56", attestor)
+        with pytest.raises(ConfigError) as ei:
+            build_chain(chain, cfg=cfg, where="por.toml:chains[0]", store=None, publish=True)  # type: ignore[arg-type]
+        msg = str(ei.value)
+        assert what in msg and where in msg, msg
+        assert value not in msg  # never the secret itself
+
+
+def test_custodian_api_key_must_be_32_bytes(tmp_path: Path) -> None:
+    text = (
+        "[service]\ndemo = true\n" + MINIMAL + EVERY_KIND.replace("00ff" * 16, "00ff" * 16 + "00")
+    )
+    with pytest.raises(ConfigError, match=r"custodians\[1\]\.public_key.*32-byte"):
+        load_config(write(tmp_path, text))

@@ -38,6 +38,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -210,8 +211,61 @@ def server_limits(api: Any) -> ServerLimits:
     )
 
 
-def _worker_main(
-    config_path: str, host: str, port: int, trusted_proxies: tuple[str, ...], nice: int
+def _portable(e: BaseException) -> BaseException:
+    """`e` if it survives pickling (PorError subclasses do), else a PorError saying it."""
+    import pickle
+
+    from por.errors import PorError
+
+    try:
+        pickle.loads(pickle.dumps(e))  # noqa: S301 - our own bytes, just made
+    except Exception:
+        return PorError(f"{type(e).__name__}: {e}")
+    return e
+
+
+class RemoteTrigger:
+    """In an API worker: runs an attestation in the process that owns the runs (the
+    scheduler's, under `por run`) and waits for its sequence — one run lock, one
+    publisher, never a second run beside the scheduler's."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    def __call__(self, as_of: datetime | None) -> int:
+        with self._lock:
+            self._conn.send(as_of)
+            kind, value = self._conn.recv()
+        if kind == "ok":
+            return int(value)
+        raise value
+
+
+def _answer_triggers(conn: Any, attest: Callable[[datetime | None], int]) -> None:
+    """In the parent: one thread per worker, running what its RemoteTrigger asks."""
+    while True:
+        try:
+            as_of = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            reply: tuple[str, Any] = ("ok", attest(as_of))
+        except Exception as e:
+            reply = ("err", _portable(e))
+        try:
+            conn.send(reply)
+        except OSError:
+            return
+
+
+def _worker_main(  # noqa: PLR0917 - the spawn arguments of one worker
+    config_path: str,
+    host: str,
+    port: int,
+    trusted_proxies: tuple[str, ...],
+    nice: int,
+    trigger_conn: Any = None,
 ) -> None:
     """One API worker process: its own service wiring, app and listening socket."""
     from por.service.config import load_config, with_trusted_proxies
@@ -221,6 +275,8 @@ def _worker_main(
         os.nice(nice)  # below the scheduler's process: a flood here never starves a run
     cfg = with_trusted_proxies(load_config(Path(config_path)), trusted_proxies)
     svc = build_service(cfg, publish=False)
+    if trigger_conn is not None:
+        svc.remote_trigger = RemoteTrigger(trigger_conn)
     sock = reuseport_socket(host, port)
     try:
         import uvicorn
@@ -246,7 +302,11 @@ class WorkerPool:
     workers: int
     trusted_proxies: tuple[str, ...] = ()  # `--trusted-proxy`: the file is re-read there
     nice: int = 0  # added to the workers' nice value (`por run`: below the scheduler)
+    # runs one attestation in this process for a worker's admin trigger (`por run`);
+    # None: each worker runs its own
+    attest: Callable[[datetime | None], int] | None = None
     procs: list[Any] = field(default_factory=list)
+    _conns: list[Any] = field(default_factory=list)
     _holder: socket.socket | None = None
 
     def start(self) -> None:
@@ -254,6 +314,16 @@ class WorkerPool:
         self.port = self._holder.getsockname()[1]
         ctx = multiprocessing.get_context("spawn")
         for i in range(self.workers):
+            child = None
+            if self.attest is not None:
+                mine, child = ctx.Pipe()
+                self._conns += [mine, child]
+                threading.Thread(
+                    target=_answer_triggers,
+                    args=(mine, self.attest),
+                    name=f"por-api-trigger-{i}",
+                    daemon=True,
+                ).start()
             proc = ctx.Process(
                 target=_worker_main,
                 args=(
@@ -262,6 +332,7 @@ class WorkerPool:
                     self.port,
                     self.trusted_proxies,
                     self.nice,
+                    child,
                 ),
                 name=f"por-api-{i}",
             )
@@ -283,6 +354,9 @@ class WorkerPool:
         if self._holder is not None:
             self._holder.close()
             self._holder = None
+        for c in self._conns:
+            c.close()
+        self._conns.clear()
 
 
 def serve_in_thread(
@@ -304,6 +378,7 @@ def serve_in_thread(
 
 __all__ = [
     "BACKLOG",
+    "RemoteTrigger",
     "ServerLimits",
     "WorkerPool",
     "event_loop",

@@ -459,6 +459,8 @@ class Service:
     witnesses: WitnessSubmitter | None = None  # C2SP tlog-witness submission (best effort)
     raw_store: RawStore | None = None  # raw statements, served to auditors
     api_alive: Callable[[], bool] | None = None
+    # in an API worker of `por run`: the admin trigger runs in the scheduler's process
+    remote_trigger: Callable[[datetime | None], int] | None = None
 
     def attest(self, as_of: datetime | None = None) -> RunResult:
         """One run; runs of one process never overlap (the API trigger and the scheduler).
@@ -544,8 +546,8 @@ class Service:
                 store=self.store,
                 keys=self.keyset.to_dict(),
                 admin_token=token,
-                trigger=lambda: self.attest().sequence,
-                trigger_as_of=lambda when: self.attest(as_of=when).sequence,
+                trigger=lambda: self._trigger(None),
+                trigger_as_of=self._trigger,
                 matches=self.store.matches,
                 collectors=[] if self.alerter is None else [self.alerter.metrics],
                 stale_after_s=None if self.alerter is None else self.alerter.stale_after_s,
@@ -556,6 +558,12 @@ class Service:
                 **api_limits(self.cfg),
             )
         )
+
+    def _trigger(self, as_of: datetime | None) -> int:
+        """The admin trigger: here, or in the process that runs attestations."""
+        if self.remote_trigger is not None:
+            return self.remote_trigger(as_of)
+        return self.attest(as_of=as_of).sequence
 
     def _report_signers(self, at: datetime) -> list[Signer]:
         """The issuer keys valid at a reserve report's generated_at (as for attestations)."""
@@ -594,6 +602,8 @@ class Service:
             workers=workers,
             trusted_proxies=tuple(self.cfg.api.trusted_proxies),
             nice=API_NICE if isolated else 0,
+            # `por run`: a worker's admin trigger runs here, under the run lock
+            attest=self._trigger if isolated else None,
         )
         self.closers.append(pool.stop)
         pool.start()

@@ -92,3 +92,36 @@ def test_idle_socket_flood_starves_neither_runs_nor_the_process(tmp_path: Path) 
         out, _ = proc.communicate(timeout=60)
     text_out = out.decode(errors="replace")
     assert "Too many open files" not in text_out, text_out[-3000:]
+
+
+def test_a_workers_admin_trigger_runs_in_the_scheduler_process() -> None:
+    """`por run`'s API workers hand POST /v1/admin/attest to the process that owns the
+    runs (one run lock, the publishers), and get its sequence or its error back."""
+    import multiprocessing
+    import threading
+    from datetime import UTC, datetime
+
+    from por.errors import InputError
+    from por.service.server import RemoteTrigger, _answer_triggers
+
+    runs: list[tuple[str, object]] = []
+
+    def attest(as_of: datetime | None) -> int:
+        runs.append((threading.current_thread().name, as_of))
+        if as_of is not None and as_of.year < 2000:
+            raise InputError("nothing was recorded then", where="as_of")
+        return len(runs)
+
+    mine, theirs = multiprocessing.get_context("spawn").Pipe()
+    threading.Thread(
+        target=_answer_triggers, args=(mine, attest), name="owner", daemon=True
+    ).start()
+    trigger = RemoteTrigger(theirs)
+    assert trigger(None) == 1
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    assert trigger(when) == 2
+    with pytest.raises(InputError, match="nothing was recorded then"):
+        trigger(datetime(1999, 1, 1, tzinfo=UTC))
+    assert runs[:2] == [("owner", None), ("owner", when)]
+    theirs.close()
+    mine.close()

@@ -119,6 +119,25 @@ def _stored(row: AttestationRow) -> StoredAttestation:
     )
 
 
+TREES_PASSED_MAX = 4096
+
+
+def _file_identity(path: Path, sha256: str) -> tuple[int, ...] | None:
+    """What changes when a file is replaced or written to (None: it cannot be read)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (
+        st.st_dev,
+        st.st_ino,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        int(sha256[:15], 16),
+    )
+
+
 def _sqlite_file(db: Database) -> Path | None:
     """The database file of a SQLite store (None: PostgreSQL, or in memory)."""
     if db.is_postgres:
@@ -181,6 +200,8 @@ class Store:
         self._tree_cache_size = tree_cache_size
         self._tree_lock = threading.Lock()  # the dictionaries only: never held during I/O
         self._tree_loading: dict[int, list[Any]] = {}  # sequence -> [its lock, waiters]
+        # sequence -> identity of its tree file when it last passed the full check
+        self._trees_passed: OrderedDict[int, tuple[int, ...]] = OrderedDict()
         self._recorded_listeners: list[Callable[[int], None]] = []
         self._keyset = keyset
         self._files_pending = False  # a record's published files are not all written
@@ -781,16 +802,25 @@ class Store:
                 if hit is not None:
                     return hit
                 tree, buf, stored = self._load_tree(sequence)
-                check = _TreeCheck(where=str(self.trees_dir / stored.tree_file))
+                path = self.trees_dir / stored.tree_file
+                check = _TreeCheck(where=str(path))
+                identity = _file_identity(path, stored.tree_sha256)
                 with self._tree_lock:
+                    # a file that passed the full check and has not changed since (same
+                    # inode, size, mtime, ctime) is not hashed again: cycling through old
+                    # attestations must not cost a pass over each file per load
+                    passed = identity is not None and self._trees_passed.get(sequence) == identity
                     self._tree_checks[sequence] = check
                     self._tree_cache[sequence] = tree
                     while len(self._tree_cache) > self._tree_cache_size:
                         old, _ = self._tree_cache.popitem(last=False)
                         self._tree_checks.pop(old, None)
+                if passed:
+                    check.done.set()
+                    return tree, check
                 threading.Thread(
                     target=self._check_tree,
-                    args=(sequence, tree, buf, stored.tree_sha256, check),
+                    args=(sequence, tree, buf, stored.tree_sha256, check, identity),
                     name=f"por-tree-check-{sequence}",
                     daemon=True,
                 ).start()
@@ -828,8 +858,14 @@ class Store:
             check = self._tree_checks.get(sequence)
         return check is not None and check.done.is_set() and check.error is None
 
-    def _check_tree(
-        self, sequence: int, tree: SumTree, buf: mmap.mmap, want: str, check: _TreeCheck
+    def _check_tree(  # noqa: PLR0917 - one background check's whole state
+        self,
+        sequence: int,
+        tree: SumTree,
+        buf: mmap.mmap,
+        want: str,
+        check: _TreeCheck,
+        identity: tuple[int, ...] | None = None,
     ) -> None:
         """The full check of a mapped tree file (background thread; see `tree`)."""
         try:
@@ -852,6 +888,12 @@ class Store:
                     f"tree file of attestation {sequence} is corrupt: {e.message}",
                     where=check.where,
                 ) from e
+            if identity is not None:
+                with self._tree_lock:
+                    self._trees_passed[sequence] = identity
+                    self._trees_passed.move_to_end(sequence)
+                    while len(self._trees_passed) > TREES_PASSED_MAX:
+                        self._trees_passed.popitem(last=False)
         except Exception as e:
             check.error = e.message if isinstance(e, PorError) else f"checking failed: {e!r}"
             log.error("%s (%s); its proofs are refused", check.error, check.where)

@@ -12,7 +12,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import por.store.store as store_module
+from por.errors import StoreError
 from por.store import Store
 from tests.store.factory import World
 
@@ -62,4 +65,30 @@ def test_a_slow_tree_load_blocks_nobody_else(tmp_path: Path, monkeypatch: Any) -
         slow.join(10)
     # concurrent requests for one sequence load it once
     assert store.cached_tree(1) is store.tree(1, checked=False)
+    store.close()
+
+
+def test_a_reloaded_tree_is_hashed_again_only_if_its_file_changed(tmp_path: Path) -> None:
+    store = Store.open(
+        None,
+        data_dir=tmp_path / "data",
+        attestations_dir=tmp_path / "att",
+        migrate=True,
+        tree_cache_size=1,
+    )
+    world = World()
+    for _ in range(2):
+        world.record(store)
+    store.tree(1)  # loaded and fully checked
+    store.tree(2)  # evicts 1
+    assert store.cached_tree(1) is None
+    store.tree(1, checked=False)
+    assert store.tree_checked(1)  # unchanged file: passed at once, not hashed again
+    store.tree(2)  # evicts 1 again; now its file is changed behind our back
+    path = store.trees_dir / store.get(1).tree_file
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="corrupt"):
+        store.tree(1)  # checked: the whole file is hashed again, and refused
     store.close()

@@ -49,6 +49,7 @@ from por.store.integrity import IntegrityChecker
 
 if TYPE_CHECKING:
     from por.core.sumtree import SumTree
+    from por.store.shards import ShardedTree
 
 log = logging.getLogger("por.api")
 
@@ -464,8 +465,9 @@ async def rendered_attestation(state: AppState, sequence: int) -> RenderedAttest
     return item
 
 
-async def loaded_tree(state: AppState, sequence: int) -> "SumTree":
-    """The sum tree of `sequence`; only the first request per sequence loads it, holding
+async def loaded_tree(state: AppState, sequence: int) -> "SumTree | ShardedTree":
+    """The sum tree of `sequence`; only the first request per sequence loads it (a tree
+    in an object store: its top file; shards come per proof, por.store.shards), holding
     one of the costly-request slots (503 when none is free)."""
     store = state.deps.store
     tree = store.cached_tree(sequence)

@@ -81,14 +81,15 @@ class HotPaths:
 
     async def _proof(self, state: AppState, account: str, scope: Scope, send: Send) -> bool:
         from por.api.routes.proofs import proof_body
+        from por.core.sumtree import SumTree
 
         trusted, seq = state.head.fresh()
         if not trusted or seq is None:
             return False
         item = state.rendered.peek(seq)
         tree = state.deps.store.cached_tree(seq)
-        if item is None or tree is None:
-            return False
+        if item is None or not isinstance(tree, SumTree):
+            return False  # not loaded, or shards that may need a fetch: the route's job
         scope["route"] = _PROOF_ROUTE
         try:
             take_proof_token(state, scope_client_key(scope, state.trusted))

@@ -223,6 +223,10 @@ class AttestationOut(_Model):
 
 class AttestationSummaryOut(_Model):
     sequence: int
+    kind: Literal["regular", "point-in-time"] = Field(
+        description="`point-in-time`: attested as of a chosen past time (`por attest "
+        "--as-of`), never the oracles' latest; charts of the running series skip it"
+    )
     digest: str = Hex32
     issued_at: str
     as_of: str

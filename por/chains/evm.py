@@ -70,11 +70,13 @@ from por.core.times import format_time
 from por.errors import ConfigError, FormatError, StoreError
 from por.fileio import write_atomic
 from por.progress import Progress
+from por.statekv import StateBlobs
 
 log = logging.getLogger("por.chains.evm")
 
 __all__ = [
     "TRANSFER_TOPIC",
+    "BlobCheckpointStore",
     "EvmAbiMismatchError",
     "EvmChainError",
     "EvmChainReader",
@@ -246,6 +248,36 @@ class FileCheckpointStore:
     def save(self, checkpoint: IndexCheckpoint) -> None:
         path = self.path(checkpoint.chain_id, checkpoint.token)
         write_atomic(path, json.dumps(checkpoint.to_dict(), separators=(",", ":")).encode())
+
+
+class BlobCheckpointStore:
+    """One checkpoint per (chain, token) as a `StateBlobs` entry (the service's database
+    with `[service] state = "database"`: any instance that takes over finds it)."""
+
+    NAMESPACE = "evm-index"
+
+    def __init__(self, blobs: StateBlobs) -> None:
+        self._blobs = blobs
+
+    def load(self, chain_id: str, token: str) -> IndexCheckpoint | None:
+        raw = self._blobs.get(self.NAMESPACE, token)
+        if raw is None:
+            return None
+        where = f"{self._blobs.where} {self.NAMESPACE}/{token}"
+        try:
+            cp = IndexCheckpoint.from_dict(json.loads(raw), where=where)
+        except json.JSONDecodeError as e:
+            raise FormatError(f"malformed JSON: {e}", where=where) from e
+        if cp.chain_id != chain_id or cp.token != token:
+            raise StoreError(f"checkpoint is for {cp.token}, expected {token}", where=where)
+        return cp
+
+    def save(self, checkpoint: IndexCheckpoint) -> None:
+        self._blobs.put(
+            self.NAMESPACE,
+            checkpoint.token,
+            json.dumps(checkpoint.to_dict(), separators=(",", ":")).encode(),
+        )
 
 
 # ---------------------------------------------------------------- parsing answers

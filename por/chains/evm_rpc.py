@@ -6,20 +6,32 @@ are outvoted and reported as `EndpointNote`s (DESIGN §7). An endpoint on the wr
 id is dropped for the whole read session. No quorum is a typed `EvmChainError` whose
 `where` names the chain and every endpoint — never a guess.
 
-Transport is web3.py's HTTPProvider (no retries: a retry would hide a flaky endpoint from
-the vote). This module does no disk I/O and keeps no state beyond one session's notes.
+Transport is httpx, one POST per call with connect/read/total limits (por.deadline), no
+retries (a retry would hide a flaky endpoint from the vote). This module does no disk
+I/O and keeps no state beyond one session's notes.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from web3 import HTTPProvider
+import httpx
 
 from por.chains.base import EndpointNote
+from por.deadline import (
+    DeadlineError,
+    Timeouts,
+    before_request,
+    httpx_timeout,
+    read_body,
+    timed_out,
+)
 from por.errors import ChainError, ConfigError
 
 T = TypeVar("T")
@@ -78,26 +90,71 @@ def is_range_refusal(code: object, message: str) -> bool:
 
 
 class Endpoint:
-    """One JSON-RPC URL of a chain."""
+    """One JSON-RPC URL of a chain.
 
-    def __init__(self, url: str, *, chain_caip2: str, timeout_s: float) -> None:
+    Each call is one HTTP POST with three limits (por.deadline): connect, read (silence)
+    and total — a node that trickles its answer is cut off at the total, or at the run's
+    deadline when that comes first. `timeout_s` is the read limit; the total defaults to
+    three times it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        chain_caip2: str,
+        timeout_s: float,
+        total_timeout_s: float | None = None,
+    ) -> None:
         self.url = url
         self.where = f"{chain_caip2} {url}"
-        self._provider = HTTPProvider(
-            url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None
+        self.timeouts = Timeouts(
+            connect_s=min(5.0, timeout_s),
+            read_s=timeout_s,
+            total_s=total_timeout_s if total_timeout_s is not None else 3 * timeout_s,
         )
+        self._client = httpx.Client(follow_redirects=False)
+        self._ids = itertools.count(1)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _post(self, method: str, body: bytes) -> tuple[int, bytes]:
+        before_request(self.where)
+        started = time.monotonic()
+        with self._client.stream(
+            "POST",
+            self.url,
+            content=body,
+            headers={"Content-Type": "application/json"},
+            timeout=httpx_timeout(self.timeouts),
+        ) as r:
+            return r.status_code, read_body(
+                r, timeouts=self.timeouts, started=started, where=self.where
+            )
 
     def request(self, method: str, params: Sequence[Any]) -> Any:
         """The raw `result` of one call; raises a typed EvmChainError naming this endpoint."""
+        body = json.dumps(
+            {"jsonrpc": "2.0", "method": method, "params": list(params), "id": next(self._ids)}
+        ).encode()
         try:
-            resp = self._provider.make_request(cast(Any, method), list(params))
-        except (ValueError, TypeError) as e:  # body that is not JSON
-            raise EvmMalformedAnswerError(
-                f"{method}: answer is not JSON-RPC ({e})", where=self.where
-            ) from e
-        except Exception as e:  # requests/urllib3/socket errors: the endpoint is down
+            status, raw = self._post(method, body)
+        except DeadlineError as e:
+            raise EvmEndpointDownError(f"{method}: {e.message}", where=self.where) from e
+        except httpx.HTTPError as e:  # connection refused, timeouts, protocol errors
+            if isinstance(e, httpx.TimeoutException):
+                timed_out(self.where)
             raise EvmEndpointDownError(
                 f"{method}: no answer ({type(e).__name__}: {e})"[:300], where=self.where
+            ) from e
+        if not 200 <= status < 300:
+            raise EvmEndpointDownError(f"{method}: no answer (HTTP {status})", where=self.where)
+        try:
+            resp = json.loads(raw)
+        except ValueError as e:  # body that is not JSON
+            raise EvmMalformedAnswerError(
+                f"{method}: answer is not JSON-RPC ({e})"[:300], where=self.where
             ) from e
         if not isinstance(resp, dict):
             raise EvmMalformedAnswerError(
@@ -160,6 +217,8 @@ class QuorumRpc:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for ep in self.endpoints:
+            ep.close()
 
     def note(self, endpoint: str, kind: str, problem: str) -> None:
         self.notes.setdefault((endpoint, kind), EndpointNote(endpoint=endpoint, problem=problem))

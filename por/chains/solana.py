@@ -67,6 +67,7 @@ from por.core.amounts import parse_base_units
 from por.core.flows import ChainFlow, normalize_reference
 from por.errors import AmountError, ChainError, ConfigError, FormatError, PorError, StoreError
 from por.fileio import write_atomic
+from por.statekv import StateBlobs
 
 TOKEN_PROGRAM_ID = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"  # noqa: S105 - a program id
 TOKEN_2022_PROGRAM_ID = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"  # noqa: S105 - a program id
@@ -796,6 +797,34 @@ class FileFlowStore:
         )
 
 
+class BlobFlowStore:
+    """The flow index as a `StateBlobs` entry per (cluster, mint) (the service's database
+    with `[service] state = "database"`)."""
+
+    NAMESPACE = "solana-flows"
+
+    def __init__(self, blobs: StateBlobs) -> None:
+        self._blobs = blobs
+
+    def load(self, chain_id: str, mint: str) -> FlowState | None:
+        key = f"{chain_id}:{mint}"
+        raw = self._blobs.get(self.NAMESPACE, key)
+        if raw is None:
+            return None
+        where = f"{self._blobs.where} {self.NAMESPACE}/{key}"
+        try:
+            return FlowState.from_dict(json.loads(raw), where=where)
+        except (ValueError, KeyError, TypeError) as e:
+            raise FormatError(f"malformed flow index: {e}", where=where) from e
+
+    def save(self, state: FlowState) -> None:
+        self._blobs.put(
+            self.NAMESPACE,
+            f"{state.chain_id}:{state.mint}",
+            json.dumps(state.to_dict(), separators=(",", ":")).encode(),
+        )
+
+
 def build_snapshot(
     *,
     chain_id: str,
@@ -846,6 +875,7 @@ def build_snapshot(
 __all__ = [
     "TOKEN_2022_PROGRAM_ID",
     "TOKEN_PROGRAM_ID",
+    "BlobFlowStore",
     "FileFlowStore",
     "FlowState",
     "FlowStore",

@@ -83,7 +83,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from por.report.i18n import LANGUAGES
     from por.service.config import load_config
     from por.service.signing import load_keyring
-    from por.store.store import Store
+    from por.service.storage import open_store
 
     langs = _choices(args.lang, LANGUAGES, where="--lang")
     formats = _choices(args.formats, FORMATS, where="--formats")
@@ -99,12 +99,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     ring = load_keyring(cfg)
     try:
-        store = Store.open(
-            cfg.database_url,
-            data_dir=cfg.service.data_dir,
-            attestations_dir=cfg.service.attestations_dir,
-            materialize=False,
-        )
+        store = open_store(cfg, materialize=False)
         try:
             report = make_report(store, period, now=now)
         finally:

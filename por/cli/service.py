@@ -178,15 +178,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _open_store(config: Path) -> Any:
     from por.service.config import load_config
-    from por.store.store import Store
+    from por.service.storage import open_store
 
     cfg = load_config(config)
-    return Store.open(
-        cfg.database_url,
-        data_dir=cfg.service.data_dir,
-        attestations_dir=cfg.service.attestations_dir,
-        materialize=False,
-    )
+    return open_store(cfg, materialize=False)
 
 
 def _sequence(store: Any, wanted: int | None) -> int:

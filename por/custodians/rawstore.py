@@ -7,7 +7,11 @@ directory) and never changed afterwards: putting bytes that are already stored o
 verifies the stored copy. A stored file whose content no longer matches its name is
 reported as a StoreError, never silently replaced.
 
-I/O: local files under the store's directory only. No network.
+With `objects` (an `ObjectStore`: the S3 store of `[artifacts]`, or the database with
+`[service] state = "database"`) the documents are objects `sha256/<hex>` there instead, so
+an instance that takes over the leadership finds them; reads check the hash the same way.
+
+I/O: local files under the store's directory, or the object store handed in.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 
 from por.custodians.base import RawDocument
 from por.errors import StoreError
+from por.store.objects import ObjectStore, content_key, get_verified, put_content
 
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -29,8 +34,19 @@ _SHA_RE = re.compile(r"[0-9a-f]{64}")
 class RawStore:
     """Write-once, content-addressed directory of raw statement bytes."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory)
+    def __init__(
+        self, directory: str | os.PathLike[str] | None, *, objects: ObjectStore | None = None
+    ) -> None:
+        if (directory is None) == (objects is None):
+            raise StoreError("a raw store needs a directory or an object store", where="raw")
+        self.directory = Path(directory) if directory is not None else Path()
+        self.objects = objects
+
+    def where(self, sha256: str) -> str:
+        """Where the document of `sha256` is kept (for messages)."""
+        if self.objects is not None:
+            return f"{self.objects.where}/{content_key(sha256)}"
+        return str(self.path(sha256))
 
     def path(self, sha256: str) -> Path:
         if not _SHA_RE.fullmatch(sha256):
@@ -41,6 +57,8 @@ class RawStore:
 
     def put(self, raw: bytes) -> str:
         """Store `raw`; return its SHA-256. An existing copy is verified, never rewritten."""
+        if self.objects is not None:
+            return put_content(self.objects, raw)
         sha = hashlib.sha256(raw).hexdigest()
         target = self.path(sha)
         if target.exists():
@@ -86,6 +104,8 @@ class RawStore:
 
     def get(self, sha256: str) -> bytes:
         """The stored bytes; StoreError if absent or if they no longer hash to `sha256`."""
+        if self.objects is not None:
+            return get_verified(self.objects, sha256, what=f"raw document {sha256}")
         target = self.path(sha256)
         try:
             data = target.read_bytes()
@@ -102,6 +122,12 @@ class RawStore:
         return data
 
     def __contains__(self, sha256: object) -> bool:
+        if self.objects is not None:
+            return (
+                isinstance(sha256, str)
+                and _SHA_RE.fullmatch(sha256) is not None
+                and self.objects.exists(content_key(sha256))
+            )
         return (
             isinstance(sha256, str)
             and _SHA_RE.fullmatch(sha256) is not None

@@ -70,6 +70,16 @@ class PublishDeferredError(PublishError):
     The run tries a deferred publisher again after every other one has had its turn."""
 
 
+class PublishSupersededError(PublishError):
+    """Never: the oracle already holds a newer round (`newer`), and its rule that
+    sequences strictly increase means it can never take this one. The publication
+    queue marks the round `superseded` by `newer` instead of retrying it."""
+
+    def __init__(self, message: str, *, newer: int, where: str | None = None) -> None:
+        super().__init__(message, where=where)
+        self.newer = newer
+
+
 class Publisher(Protocol):
     """Publishes recorded attestations to one chain; idempotent per sequence.
 
@@ -92,4 +102,10 @@ class Publisher(Protocol):
         ...
 
 
-__all__ = ["PublishDeferredError", "PublishReceipt", "PublishStatus", "Publisher"]
+__all__ = [
+    "PublishDeferredError",
+    "PublishReceipt",
+    "PublishStatus",
+    "PublishSupersededError",
+    "Publisher",
+]

@@ -51,7 +51,12 @@ from por.chains.evm_rpc import (
 )
 from por.crashpoints import CrashPoint, crashpoint
 from por.errors import ConfigError, FormatError, PublishError
-from por.oracle.base import PublishDeferredError, PublishReceipt, PublishStatus
+from por.oracle.base import (
+    PublishDeferredError,
+    PublishReceipt,
+    PublishStatus,
+    PublishSupersededError,
+)
 from por.oracle.compiled import load_artifact
 from por.oracle.intents import IntentStore, PublishIntent, SentTx
 from por.oracle.report import OracleReport, recover_signer, sign_report
@@ -454,9 +459,10 @@ class EvmPublisher:
         if on_chain is None:
             latest = self.latest_sequence()
             if latest >= report.sequence:
-                raise PublishError(
+                raise PublishSupersededError(
                     f"sequence {report.sequence} was skipped: the oracle is "
                     f"already at sequence {latest}",
+                    newer=latest,
                     where=self.where,
                 )
             return None

@@ -15,14 +15,15 @@ Exactly once, by sequence:
    signature is verified and whose memo instruction is decoded). The same sequence with
    the same digest -> "already_published"; with another digest -> PublishError (a
    sequence is never published twice with different contents).
-2. With a `state_dir`, an intent record (sequence, digest, signed transaction,
-   lastValidBlockHeight) is written atomically BEFORE sending. A restart finds it and
-   re-broadcasts the very same signed transaction (same signature, so it can land at
-   most once) until it is finalized, or its blockhash has expired without it landing —
-   only then is a new transaction built.
+2. With a `state_dir` (or `state`: the store's database), an intent record (sequence,
+   digest, signed transaction, lastValidBlockHeight) is written atomically BEFORE sending.
+   A restart finds it and re-broadcasts the very same signed transaction (same
+   signature, so it can land at most once) until it is finalized, or its blockhash has
+   expired without it landing — only then is a new transaction built.
 
 Network I/O goes through `por.chains.solana.SolanaRpc` (httpx + solders request types);
-disk I/O only to the keypair file (read) and the intent directory (atomic writes).
+disk I/O only to the keypair file (read) and the intent directory (atomic writes); with
+`state` the intents go to those StateBlobs instead (por.statekv).
 """
 
 from __future__ import annotations
@@ -71,10 +72,12 @@ from por.core.canonical import canonical_bytes
 from por.errors import ConfigError, InputError, MismatchError, PublishError
 from por.fileio import write_atomic
 from por.oracle.base import PublishReceipt
+from por.statekv import StateBlobs
 
 MEMO_PROGRAM_ID = "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"  # SPL Memo (v2 address)
 LEGACY_MEMO_PROGRAM_ID = "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo"
 MEMO_PREFIX = "por:v1:"
+MEMO_NAMESPACE = "solana-memo"  # StateBlobs namespace of the memo intents
 _MEMO_RE = re.compile(r"por:v1:([1-9][0-9]{0,15}):([0-9a-f]{64})")
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -144,6 +147,7 @@ class SolanaMemoPublisher:
         *,
         chain_id: str | None = None,
         state_dir: str | Path | None = None,
+        state: StateBlobs | None = None,
         timeout_s: float = 30.0,
         confirm_timeout_s: float = 90.0,
         poll_interval_s: float = 0.5,
@@ -157,6 +161,7 @@ class SolanaMemoPublisher:
         self._configured_chain_id = chain_id
         self._chain_id: str | None = None
         self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.state = state  # intents as StateBlobs entries (the database); else state_dir
         self.confirm_timeout_s = confirm_timeout_s
         self.poll_interval_s = poll_interval_s
         self.max_history_signatures = max_history_signatures
@@ -326,16 +331,37 @@ class SolanaMemoPublisher:
 
     # ---- intent record -----------------------------------------------------------
 
-    def _intent_path(self, sequence: int) -> Path | None:
+    def _intent_key(self, sequence: int) -> str:
+        return f"solana-memo-{self.attestor}-{sequence}"
+
+    def _intent_file(self, sequence: int) -> Path:
+        if self.state_dir is None:
+            raise PublishError("no intent directory", where="solana memo")
+        return self.state_dir / f"{self._intent_key(sequence)}.json"
+
+    def _intent_where(self, sequence: int) -> str:
+        if self.state is not None:
+            return f"{self.state.where} {MEMO_NAMESPACE}/{self._intent_key(sequence)}"
+        return str(self._intent_file(sequence))
+
+    def _load_intent(self, sequence: int) -> bytes | None:
+        if self.state is not None:
+            return self.state.get(MEMO_NAMESPACE, self._intent_key(sequence))
         if self.state_dir is None:
             return None
-        return self.state_dir / f"solana-memo-{self.attestor}-{sequence}.json"
+        try:
+            return self._intent_file(sequence).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise SolanaPublishError(
+                f"unreadable intent record: {e}", where=self._intent_where(sequence)
+            ) from e
 
     def _write_intent(
         self, sequence: int, digest_hex: str, tx: Transaction, last_valid_height: int
     ) -> None:
-        path = self._intent_path(sequence)
-        if path is None:
+        if self.state is None and self.state_dir is None:
             return
         record = {
             "sequence": sequence,
@@ -344,40 +370,46 @@ class SolanaMemoPublisher:
             "transaction": base64.b64encode(bytes(tx)).decode(),
             "last_valid_block_height": last_valid_height,
         }
-        write_atomic(path, json.dumps(record, sort_keys=True).encode())
+        data = json.dumps(record, sort_keys=True).encode()
+        if self.state is not None:
+            self.state.put(MEMO_NAMESPACE, self._intent_key(sequence), data)
+        else:
+            write_atomic(self._intent_file(sequence), data)
 
     def _clear_intent(self, sequence: int) -> None:
-        path = self._intent_path(sequence)
-        if path is not None:
-            path.unlink(missing_ok=True)
+        if self.state is not None:
+            self.state.delete(MEMO_NAMESPACE, self._intent_key(sequence))
+        elif self.state_dir is not None:
+            self._intent_file(sequence).unlink(missing_ok=True)
 
     def _resume_intent(self, sequence: int, digest_hex: str) -> PublishReceipt | None:
         """Finish a transaction signed and (maybe) sent before a crash, if still possible."""
-        path = self._intent_path(sequence)
-        if path is None or not path.exists():
+        raw = self._load_intent(sequence)
+        if raw is None:
             return None
+        where = self._intent_where(sequence)
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(raw.decode("utf-8"))
             tx = Transaction.from_bytes(base64.b64decode(record["transaction"]))
             last_valid = int(record["last_valid_block_height"])
             intent_digest = str(record["digest"])
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise SolanaPublishError(f"unreadable intent record: {e}", where=str(path)) from e
+        except (ValueError, KeyError, TypeError) as e:
+            raise SolanaPublishError(f"unreadable intent record: {e}", where=where) from e
         if intent_digest != digest_hex:
             raise SolanaPublishError(
                 f"an intent for sequence {sequence} with digest {intent_digest} exists; "
                 f"refusing digest {digest_hex}",
-                where=str(path),
+                where=where,
             )
         signature = str(tx.signatures[0])
         status = self._status(signature)
         if status is None and self._block_height() > last_valid:
-            path.unlink()  # expired unseen: it can never land, so a new one may be built
+            self._clear_intent(sequence)  # expired unseen: it can never land; build anew
             return None
         if status is None:
             self._broadcast(tx)  # same bytes, same signature: lands at most once
         slot = self._await_finalized(signature, last_valid)
-        path.unlink(missing_ok=True)
+        self._clear_intent(sequence)
         return PublishReceipt(
             chain_id=self.chain_id,
             sequence=sequence,

@@ -89,6 +89,11 @@ class ServiceConfig(_Table):
     # bearer token of the auditor routes (co-signature submission, raw statements)
     auditor_token_env: str = "POR_AUDITOR_TOKEN"  # noqa: S105 - a variable's name
     tree_workers: int = Field(default=0, ge=0)  # threads hashing the sum tree; 0: every core
+    # where run state lives between runs (EVM index checkpoints, Solana flow index and memo
+    # intents, raw statements): "files" under data_dir, or "database" (rows of the store's
+    # database; raw statements in the object store when [artifacts] kind = "s3"), so a
+    # leader can fail over to a machine with an empty disk
+    state: Literal["files", "database"] = "files"
     api_workers: int = Field(default=0, ge=0)  # API server processes; 0: one per core
 
     @field_validator("listen")
@@ -159,6 +164,15 @@ class ScheduleConfig(_Table):
     cron: str | None = None  # 5-field crontab, UTC
     misfire_grace_s: int = 300
     coalesce: bool = True
+    # a leader whose runs fail this many ticks in a row gives the lock up (scheduler.py)
+    release_after_failures: int = Field(default=3, ge=1)
+    # a run still going after this many seconds is cancelled, nothing recorded (run.py);
+    # None: half the interval, at most 15 minutes (cron: 10 minutes)
+    run_deadline_s: int | None = Field(default=None, ge=1)
+    # the publication queue: a pending round is retried on the ticks after
+    # publish_retry_base_s · 2^(n-1) s (n failures so far), at most publish_retry_max_s
+    publish_retry_base_s: int = Field(default=60, ge=0)
+    publish_retry_max_s: int = Field(default=3600, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -182,7 +196,26 @@ class ScheduleConfig(_Table):
     def _one_trigger(self) -> Self:
         if self.interval_s is not None and self.cron is not None:
             raise ValueError("give either interval_s or cron, not both")
+        if (
+            self.run_deadline_s is not None
+            and self.interval_s is not None
+            and self.run_deadline_s >= self.interval_s
+        ):
+            raise ValueError(
+                f"run_deadline_s ({self.run_deadline_s}) must be less than interval_s "
+                f"({self.interval_s}): a run must end before the next one is due"
+            )
         return self
+
+    @property
+    def deadline_s(self) -> int:
+        """The run deadline in force: the configured one, else a default well under the
+        interval (half of it, at most 900 s; 600 s under a cron schedule)."""
+        if self.run_deadline_s is not None:
+            return self.run_deadline_s
+        if self.interval_s is not None:
+            return max(1, min(900, self.interval_s // 2))
+        return 600
 
 
 class TokenConfig(_Table):
@@ -661,6 +694,39 @@ class DisclosureConfig(_Table):
         }
 
 
+# --- [artifacts] ---------------------------------------------------------------------------
+
+
+class ArtifactsConfig(_Table):
+    """Where sum trees (and, with [service] state = "database", raw statements) are kept:
+    "local" files under data_dir (the default), or an S3-compatible object store as
+    content-addressed shards (docs/storage.md). Credentials come from the environment."""
+
+    kind: Literal["local", "s3"] = "local"
+    endpoint: str = ""  # empty: AWS's endpoint for the region
+    bucket: str = ""
+    prefix: str = "por"
+    region: str = "us-east-1"
+    access_key_id_env: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable's name
+    shard_leaves: int = Field(default=65536, ge=2, le=1 << 24)
+    cache_shards: int = Field(default=256, ge=1)  # verified shards kept per process
+    timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("shard_leaves")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError(f"must be a power of two, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> Self:
+        if self.kind == "s3" and not self.bucket:
+            raise ValueError('kind = "s3" needs a bucket')
+        return self
+
+
 # --- the file -----------------------------------------------------------------------------
 
 
@@ -683,6 +749,7 @@ class Config(_Table):
     ledgers: list[LedgerConfig] = []
     reconciliation: ReconciliationConfig | None = None
     as_of: AsOfConfig = AsOfConfig()
+    artifacts: ArtifactsConfig = ArtifactsConfig()
     publishing: dict[str, Any] = {}  # reserved: accepted and not read
     _path: Path = PrivateAttr(default=Path("por.toml"))
 

@@ -174,7 +174,7 @@ def reports_at(
                 raise StoreError(
                     f"the raw bytes of {d.name} ({d.sha256}) are not in the raw store: "
                     "an attestation must reference documents an auditor can fetch",
-                    where=str(rawstore.path(d.sha256)),
+                    where=rawstore.where(d.sha256),
                 )
             statements += sts
             holdings += hs

@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from por.chains.base import ChainReader, ChainSnapshot, HistoricalStateError
@@ -82,11 +82,11 @@ from por.core.sumtree import SumTree
 from por.core.times import format_time
 from por.core.tlog import Checkpoint, NoteSigner, sign_checkpoint
 from por.crashpoints import crashpoint
-from por.errors import ChainError, InputError, PorError
-from por.oracle.base import PublishDeferredError, Publisher
+from por.errors import ChainError, InputError, PorError, PublishError
+from por.oracle.base import PublishDeferredError, Publisher, PublishSupersededError
 
 if TYPE_CHECKING:  # importing por.store loads SQLAlchemy; the run needs only the protocol
-    from por.store.base import AttestationStore
+    from por.store.base import AttestationStore, QueuedPublication
 
 log = logging.getLogger("por.run")
 
@@ -165,6 +165,7 @@ class PublishOutcome:
     detail: str
     tx: str | None = None
     block_number: int | None = None
+    status: str = "published"  # published, already_published, pending, superseded
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,6 +206,9 @@ class RunDeps:
     flows: FlowSettings | None = None
     snapshots: SnapshotArchive | None = None
     max_snapshot_gap_s: int = 3 * 3600  # a recorded snapshot further before the as-of: DEGRADED
+    # the publication queue: a pending round waits base · 2^(n-1) s after its n-th failure
+    publish_retry_base_s: int = 60
+    publish_retry_max_s: int = 3600
 
 
 def snapshot_chains(chains: Sequence[ChainReader]) -> list[ChainSnapshot]:
@@ -513,7 +517,7 @@ def attest_once(deps: RunDeps, *, as_of: datetime | None = None) -> RunResult:  
     if not past:
         _record_snapshots(deps, snapshots)
     # a point-in-time attestation is never the oracle's round (module docstring)
-    pubs = [] if past else publish_all(deps, attestation)
+    pubs = [] if past else publish_pending(deps)
     phase("publish")
     result = RunResult(
         sequence=sequence,
@@ -581,45 +585,173 @@ def _log_run(r: RunResult, *, holders: int) -> None:
     )
 
 
+def retry_delay_s(attempts: int, *, base_s: int, max_s: int) -> int:
+    """Seconds before attempt `attempts + 1` of a pending round: base · 2^(attempts-1),
+    at most `max_s` (attempts counts the failures so far, >= 1)."""
+    return int(min(max_s, base_s * 2 ** min(max(attempts - 1, 0), 30)))
+
+
+def publish_pending(deps: RunDeps, *, now: datetime | None = None) -> list[PublishOutcome]:
+    """Work through the publication queue: every regular round not yet settled on every
+    configured target, oldest first (docs/storage.md, the publication queue).
+
+    Per target the order is kept: a round that fails (or waits for its retry time) holds
+    the newer rounds of that target back until it is published, so no round is
+    overtaken by accident; it stays `pending` with its reason and is retried with
+    backoff on later ticks. Targets are independent: one target's failure never stops
+    another's. A round the oracle can never take because it already holds a newer one
+    (`PublishSupersededError`) is marked `superseded`, naming the newer sequence.
+    """
+    if not deps.publishers:
+        return []
+    now = deps.clock() if now is None else now
+    by_chain = {p.chain_id: p for p in deps.publishers}
+    queue = deps.store.publication_queue(list(by_chain))
+    blocked: dict[str, int] = {}  # chain -> the older sequence it waits behind
+    outcomes: list[PublishOutcome] = []
+    rounds: dict[int, list[QueuedPublication]] = {}
+    for item in queue:
+        rounds.setdefault(item.sequence, []).append(item)
+    for sequence in sorted(rounds):
+        ready: list[tuple[Publisher, int]] = []
+        for item in rounds[sequence]:
+            behind = blocked.get(item.chain_id)
+            row = item.row
+            if behind is not None:
+                detail = f"pending: waiting behind sequence {behind}"
+            elif row is not None and row.retry_at is not None and row.retry_at > now:
+                blocked[item.chain_id] = sequence
+                detail = (
+                    f"pending: retry {row.attempts + 1} after {format_time(row.retry_at)} "
+                    f"(last error: {row.error})"
+                )
+            else:
+                ready.append((by_chain[item.chain_id], 0 if row is None else row.attempts))
+                continue
+            outcomes.append(
+                PublishOutcome(
+                    chain_id=item.chain_id,
+                    sequence=sequence,
+                    ok=False,
+                    detail=detail,
+                    status="pending",
+                )
+            )
+        if not ready:
+            continue
+        try:
+            attestation = deps.store.get(sequence).attestation
+        except PorError as e:  # the database is away: every target waits for the next tick
+            log.warning("publication queue: cannot read attestation %d: %s", sequence, e)
+            return outcomes
+        for o in _publish_round(deps, ready, attestation, now):
+            outcomes.append(o)
+            if o.status == "pending":
+                blocked[o.chain_id] = sequence
+    return outcomes
+
+
 def publish_all(deps: RunDeps, attestation: Attestation) -> list[PublishOutcome]:
-    """Publish to every sink; one failing sink never blocks the others or the record.
+    """Publish one attestation to every target now (no queue, no backoff)."""
+    ready = [(p, 0) for p in deps.publishers]
+    return _publish_round(deps, ready, attestation, deps.clock())
+
+
+def _publish_round(
+    deps: RunDeps,
+    ready: Sequence[tuple[Publisher, int]],
+    attestation: Attestation,
+    now: datetime,
+) -> list[PublishOutcome]:
+    """Publish one round to `ready` (publisher, failed attempts so far); one failing
+    target never blocks the others or the record.
 
     A publisher that defers (`PublishDeferredError`: its chain's budget grows and must
     wait until the chains whose budgets shrink hold the new round, docs/budgets.md) gets
-    a second turn after all the others; deferring again is then recorded as a failure.
+    a second turn after all the others; deferring again leaves the round pending.
     """
     doc = attestation.to_dict()
     digest = attestation.digest()
     outcomes: dict[int, PublishOutcome] = {}
     deferred: list[int] = []
-    for i, p in enumerate(deps.publishers):
+    for i, (p, attempts) in enumerate(ready):
         try:
-            outcomes[i] = _publish_one(deps, p, doc, digest, attestation.sequence, may_defer=True)
+            outcomes[i] = _publish_one(
+                deps, p, doc, digest, attestation.sequence, attempts, now, may_defer=True
+            )
         except PublishDeferredError as e:
             log.info("publishing %d to %s deferred: %s", attestation.sequence, p.chain_id, e)
             deferred.append(i)
     for i in deferred:
-        p = deps.publishers[i]
-        outcomes[i] = _publish_one(deps, p, doc, digest, attestation.sequence, may_defer=False)
+        p, attempts = ready[i]
+        outcomes[i] = _publish_one(
+            deps, p, doc, digest, attestation.sequence, attempts, now, may_defer=False
+        )
     return [outcomes[i] for i in sorted(outcomes)]
 
 
-def _publish_one(
+def _record_publication(deps: RunDeps, p: Publisher, sequence: int, **state: Any) -> None:
+    """Keep a publication's state; a database that is away loses nothing: a round with
+    no settled row stays in the queue, and the publisher is idempotent per sequence."""
+    try:
+        deps.store.record_publication(p.chain_id, sequence, contract=p.contract_label, **state)
+    except PorError as e:
+        log.warning(
+            "recording the publication of %d to %s failed (it stays queued): %s",
+            sequence,
+            p.chain_id,
+            e,
+        )
+
+
+def _publish_one(  # noqa: PLR0917 - one round to one target, with its retry state
     deps: RunDeps,
     p: Publisher,
     doc: dict[str, Any],
     digest: str,
     sequence: int,
+    attempts: int,
+    now: datetime,
     *,
     may_defer: bool,
 ) -> PublishOutcome:
     started = time.monotonic()
     try:
         r = p.publish(doc, digest)
+    except PublishSupersededError as e:
+        log.warning(
+            "attestation %d is superseded on %s by sequence %d: %s",
+            sequence,
+            p.chain_id,
+            e.newer,
+            e,
+            extra={"por": {"event": "superseded", "sequence": sequence, "newer": e.newer}},
+        )
+        _record_publication(
+            deps,
+            p,
+            sequence,
+            tx_hash=None,
+            block_number=None,
+            status="superseded",
+            error=str(e),
+            superseded_by=e.newer,
+        )
+        return PublishOutcome(
+            chain_id=p.chain_id,
+            sequence=sequence,
+            ok=False,
+            detail=f"superseded by sequence {e.newer}",
+            status="superseded",
+        )
     except PorError as e:
         if may_defer and isinstance(e, PublishDeferredError):
             raise
-        return _failed(deps, p, sequence, e, time.monotonic() - started)
+        return _failed(deps, p, sequence, e, time.monotonic() - started, attempts, now)
+    except Exception as e:  # an adapter bug on one target must not stop the others
+        log.exception("publisher for %s crashed", p.chain_id)
+        err = PublishError(f"unexpected {type(e).__name__}: {e}", where=p.chain_id)
+        return _failed(deps, p, sequence, err, time.monotonic() - started, attempts, now)
     log.info(
         "published %d to %s: %s tx=%s block=%s in %.1f s",
         sequence,
@@ -629,13 +761,8 @@ def _publish_one(
         r.block_number,
         time.monotonic() - started,
     )
-    deps.store.record_publication(
-        p.chain_id,
-        sequence,
-        contract=p.contract_label,
-        tx_hash=r.tx_hash,
-        block_number=r.block_number,
-        status=r.status,
+    _record_publication(
+        deps, p, sequence, tx_hash=r.tx_hash, block_number=r.block_number, status=r.status
     )
     return PublishOutcome(
         chain_id=p.chain_id,
@@ -644,37 +771,51 @@ def _publish_one(
         detail=r.status,
         tx=r.tx_hash,
         block_number=r.block_number,
+        status=r.status,
     )
 
 
-def _failed(
-    deps: RunDeps, p: Publisher, sequence: int, e: PorError, elapsed_s: float
+def _failed(  # noqa: PLR0917 - the failure and what the retry needs
+    deps: RunDeps,
+    p: Publisher,
+    sequence: int,
+    e: PorError,
+    elapsed_s: float,
+    attempts: int,
+    now: datetime,
 ) -> PublishOutcome:
+    delay = retry_delay_s(
+        attempts + 1, base_s=deps.publish_retry_base_s, max_s=deps.publish_retry_max_s
+    )
+    retry_at = now + timedelta(seconds=delay)
     log.warning(
-        "publishing %d to %s failed after %.1f s: %s",
+        "publishing %d to %s failed after %.1f s (attempt %d, retry after %s): %s",
         sequence,
         p.chain_id,
         elapsed_s,
+        attempts + 1,
+        format_time(retry_at),
         e.diagnostics(),
     )
-    deps.store.record_publication(
-        p.chain_id,
+    _record_publication(
+        deps,
+        p,
         sequence,
-        contract=p.contract_label,
         tx_hash=None,
         block_number=None,
-        status=f"failed: {e}"[:500],
+        status="pending",
+        error=str(e),
+        retry_at=retry_at,
     )
-    return PublishOutcome(chain_id=p.chain_id, sequence=sequence, ok=False, detail=str(e))
+    return PublishOutcome(
+        chain_id=p.chain_id, sequence=sequence, ok=False, detail=str(e), status="pending"
+    )
 
 
 def catch_up_publications(deps: RunDeps) -> list[PublishOutcome]:
-    """After a restart: publish the latest recorded attestation wherever it is missing.
+    """After a restart (and on every tick): work through the publication queue.
 
     Publishers are idempotent per sequence (they read the contract / memo history
     first), so calling this when everything is published costs reads, not rounds.
     """
-    latest = deps.store.latest_regular()  # a point-in-time attestation is never published
-    if latest is None:
-        return []
-    return publish_all(deps, latest.attestation)
+    return publish_pending(deps)

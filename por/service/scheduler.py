@@ -7,6 +7,11 @@ the attestation. The leader keeps the lock between ticks, so a tick cannot run t
 because the first run finished before the second instance looked. `max_instances=1`
 keeps runs of one instance from overlapping; `coalesce` folds missed ticks into one and
 `misfire_grace_time` bounds how late a tick may still start.
+
+A leader that cannot record is worse than none: it keeps the lock, so a healthy standby
+never runs. After `release_after_failures` consecutive failed runs (a failed commit, a
+full disk, a run past its deadline) the leader releases the lock and sits out its next
+tick, so a standby that ticks meanwhile takes over; if none does, it tries again after.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ class TickStats:
     ran: int = 0
     skipped_not_leader: int = 0
     failed: int = 0
+    consecutive_failures: int = 0
+    released: int = 0  # times leadership was given up after repeated failures
     last_error: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -77,10 +84,15 @@ class AttestationScheduler:
         leadership: Leadership,
         *,
         timezone: str = "UTC",
+        release_after_failures: int | None = None,
+        on_lead: Callable[[], None] | None = None,
     ) -> None:
         self._run = run
         self._leadership = leadership
         self._leading = False
+        self._release_after = release_after_failures or schedule.release_after_failures
+        self._sit_out = 0  # ticks to skip before trying for the lock again
+        self._on_lead = on_lead
         self.stats = TickStats()
         self._scheduler = BackgroundScheduler(timezone=timezone)
         trigger: Any
@@ -109,8 +121,19 @@ class AttestationScheduler:
             # after winning the lock again, never on the memory of having held it
             log.warning("lost the leader lock")
             self._leading = False
+        if not self._leading and self._sit_out > 0:
+            self._sit_out -= 1
+            with self.stats.lock:
+                self.stats.skipped_not_leader += 1
+            log.info("sitting out this tick after giving up leadership")
+            return
         if not self._leading:
             self._leading = bool(self._leadership.try_acquire())
+            if self._leading and self._on_lead is not None:
+                try:
+                    self._on_lead()  # e.g. remove tree files an earlier leader left behind
+                except Exception:
+                    log.exception("start-of-leadership housekeeping failed")
         if not self._leading:
             with self.stats.lock:
                 self.stats.skipped_not_leader += 1
@@ -119,19 +142,36 @@ class AttestationScheduler:
         try:
             self._run()
         except PorError as e:
-            with self.stats.lock:
-                self.stats.failed += 1
-                self.stats.last_error = e.diagnostics()
             log.error("attestation run failed: %s", e.diagnostics())
+            self._failed(e.diagnostics())
             return
         except Exception as e:
-            with self.stats.lock:
-                self.stats.failed += 1
-                self.stats.last_error = f"{type(e).__name__}: {e}"
             log.exception("attestation run crashed")
+            self._failed(f"{type(e).__name__}: {e}")
             return
         with self.stats.lock:
             self.stats.ran += 1
+            self.stats.consecutive_failures = 0
+
+    def _failed(self, error: str) -> None:
+        with self.stats.lock:
+            self.stats.failed += 1
+            self.stats.consecutive_failures += 1
+            self.stats.last_error = error
+            give_up = self.stats.consecutive_failures >= self._release_after
+            if give_up:
+                self.stats.consecutive_failures = 0
+                self.stats.released += 1
+        if give_up:
+            log.error(
+                "%d attestation runs in a row failed; releasing leadership so a standby "
+                "can take over (last error: %s)",
+                self._release_after,
+                error,
+            )
+            self._leadership.release()
+            self._leading = False
+            self._sit_out = 1
 
     def start(self, *, run_now: bool = False) -> None:
         self._scheduler.start()

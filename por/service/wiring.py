@@ -218,14 +218,18 @@ def build_chain(
     token: HsmToken | None = None,
 ) -> tuple[ChainReader, Publisher | None]:
     if isinstance(chain, EvmChainConfig):
-        from por.chains.evm import EvmChainReader, FileCheckpointStore
+        from por.chains.evm import BlobCheckpointStore, EvmChainReader, FileCheckpointStore
+        from por.service.storage import state_blobs
 
+        blobs = state_blobs(cfg, store)
         reader = EvmChainReader(
             chain_id=chain.chain_number,
             rpc_urls=chain.rpc_urls,
             token_address=chain.token,
             excluded=chain.exclusions(),
-            checkpoint_store=FileCheckpointStore(cfg.service.data_dir / "index"),
+            checkpoint_store=FileCheckpointStore(cfg.service.data_dir / "index")
+            if blobs is None
+            else BlobCheckpointStore(blobs),
             start_block=chain.first_block,
             quorum=chain.quorum,
             max_log_range=chain.max_log_range,
@@ -262,7 +266,10 @@ def build_chain(
             )
         return reader, publisher
     if isinstance(chain, SolanaChainConfig):
-        from por.chains.solana import FileFlowStore, SolanaReader
+        from por.chains.solana import BlobFlowStore, FileFlowStore, SolanaReader
+        from por.service.storage import state_blobs
+
+        sol_blobs = state_blobs(cfg, store)
 
         sol_reader: ChainReader = SolanaReader(
             chain.rpc_url,
@@ -271,7 +278,9 @@ def build_chain(
             exclusions=chain.exclusions(),
             expected_decimals=cfg.token.decimals,
             collect_flows=cfg.reconciliation is not None and chain.reconcile,
-            flow_store=FileFlowStore(cfg.service.data_dir / "index"),
+            flow_store=FileFlowStore(cfg.service.data_dir / "index")
+            if sol_blobs is None
+            else BlobFlowStore(sol_blobs),
         )
         sol_publisher: Publisher | None = None
         if publish and chain.memo_keypair is not None:
@@ -281,7 +290,8 @@ def build_chain(
                 chain.rpc_url,
                 chain.memo_keypair,
                 chain_id=chain.chain_id,
-                state_dir=cfg.service.data_dir / "memo",
+                state_dir=cfg.service.data_dir / "memo" if sol_blobs is None else None,
+                state=sol_blobs,
             )
         return sol_reader, sol_publisher
     if isinstance(chain, FakeChainConfig):
@@ -475,6 +485,8 @@ class Service:
             except BaseException as e:
                 if self.alerter is not None and isinstance(e, Exception) and as_of is None:
                     self.alerter.run_failed(e)
+                if as_of is None and isinstance(e, Exception):
+                    self._drain_queue()  # earlier rounds are retried even when this one failed
                 raise
         if as_of is not None:
             return result  # no status change, lag or staleness follows from the past
@@ -489,6 +501,20 @@ class Service:
         if self.witnesses is not None:
             self.witnesses.notify()  # never blocks; the submitter's thread does the I/O
         return result
+
+    def _drain_queue(self) -> None:
+        try:
+            catch_up_publications(self.deps)
+        except Exception:  # the run's own error is what the caller reports
+            log.exception("working through the publication queue failed")
+
+    def clean_orphan_trees(self) -> None:
+        """On winning leadership: remove tree files no row names that are older than a
+        run may last (an earlier leader's crashed or failed rounds; a run still in
+        flight elsewhere is younger than its deadline)."""
+        removed = self.store.clean_orphans(min_age_s=float(self.cfg.schedule.deadline_s))
+        if removed:
+            log.info("removed %d orphan tree files: %s", len(removed), ", ".join(removed))
 
     def check_stale(self) -> None:
         if self.alerter is None:
@@ -613,7 +639,9 @@ class Service:
         from por.service.scheduler import AttestationScheduler
 
         leadership = self.store.leadership("attest")
-        self.scheduler = AttestationScheduler(self.cfg.schedule, self.attest, leadership)
+        self.scheduler = AttestationScheduler(
+            self.cfg.schedule, self.attest, leadership, on_lead=self.clean_orphan_trees
+        )
         self.scheduler.start(run_now=run_now)
         self.closers.append(self.scheduler.shutdown)
         self.start_stale_watch()
@@ -680,10 +708,9 @@ def build_service(
     migrate: bool = False,
 ) -> Service:
     from por.core.policy import Policy
-    from por.custodians.rawstore import RawStore
     from por.service.signing import load_keyring
+    from por.service.storage import open_store, raw_store
     from por.service.witnesses import publish_log_keys, witness_targets
-    from por.store.store import Store
 
     ring = load_keyring(cfg)
     try:
@@ -696,13 +723,8 @@ def build_service(
             witnesses=[t.vkey for t in targets],
             where=str(cfg.signing.keys_file),
         )
-        store = Store.open(
-            cfg.database_url,
-            data_dir=cfg.service.data_dir,
-            attestations_dir=cfg.service.attestations_dir,
-            migrate=migrate,
-            keyset=keyset,  # a row whose signature does not verify is never published
-        )
+        # keyset: a row whose signature does not verify is never published
+        store = open_store(cfg, migrate=migrate, keyset=keyset)
     except BaseException:
         ring.close()
         raise
@@ -732,7 +754,7 @@ def build_service(
         policy = Policy.from_dict(cfg.policy, where=f"{cfg.path}:policy")
         from por.service.history import EntrySettings, LedgerLiabilities
 
-        rawstore = RawStore(cfg.service.data_dir / "raw")
+        rawstore = raw_store(cfg, store)
         recon = cfg.reconciliation
         reserves = CustodianReserves(
             sources=sources,
@@ -771,6 +793,8 @@ def build_service(
             snapshots=store,
             max_snapshot_gap_s=cfg.as_of.max_snapshot_gap_s,
             tree_workers=cfg.service.tree_workers or os.cpu_count() or 1,
+            publish_retry_base_s=cfg.schedule.publish_retry_base_s,
+            publish_retry_max_s=cfg.schedule.publish_retry_max_s,
         )
         alerter = build_alerter(cfg, store)
         if alerter.sender is not None:

@@ -14,7 +14,7 @@ No SQLAlchemy, no numpy, no I/O: `por.service.run` imports this module.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -114,9 +114,29 @@ class LogConsistency:
     path: tuple[bytes, ...]
 
 
+PUBLISHED = "published"  # our transaction put the round on the oracle
+ALREADY_PUBLISHED = "already_published"  # it was there before we looked
+PENDING = "pending"  # not (yet) on the oracle; `error` says why, retried with backoff
+SUPERSEDED = "superseded"  # the oracle took a newer round first; it can never take this one
+PUBLICATION_STATUSES = (PUBLISHED, ALREADY_PUBLISHED, PENDING, SUPERSEDED)
+SETTLED_STATUSES = (PUBLISHED, ALREADY_PUBLISHED, SUPERSEDED)
+MAX_PUBLICATION_ERROR = 2000  # characters of a pending round's reason that are kept
+
+
+def publication_status(status: str) -> str:
+    """One of PUBLICATION_STATUSES: a receipt's status as is; anything else (an older
+    caller's `failed: <reason>`) is `pending` — the reason goes to the error column."""
+    return status if status in PUBLICATION_STATUSES else PENDING
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Publication:
-    """What the oracle on one chain holds for one attestation, as last recorded."""
+    """What the oracle on one chain holds for one attestation, as last recorded.
+
+    `status` is one of PUBLICATION_STATUSES. A `pending` round carries its last `error`,
+    how many `attempts` failed and when it is tried next (`retry_at`); a `superseded`
+    one names the newer sequence the oracle holds (`superseded_by`).
+    """
 
     chain_id: str
     sequence: int
@@ -125,6 +145,55 @@ class Publication:
     block_number: int | None
     status: str
     updated_at: datetime
+    error: str | None = None
+    attempts: int = 0
+    retry_at: datetime | None = None
+    superseded_by: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueuedPublication:
+    """One (chain, sequence) still to publish; `row` is its publication state, if any."""
+
+    chain_id: str
+    sequence: int
+    row: Publication | None = None
+
+
+def publication_queue(
+    chain_ids: Sequence[str],
+    regular_sequences: Sequence[int],
+    rows: Sequence[Publication],
+) -> list[QueuedPublication]:
+    """What is still to publish, oldest sequence first (docs/storage.md, the queue).
+
+    Per chain: every regular sequence after the newest settled one (published, already
+    there, superseded) that is not settled itself. A chain with no row at all starts at
+    the newest regular sequence (a target added later is not back-filled with history);
+    a chain with rows but none settled starts at its oldest row.
+    """
+    by_chain: dict[str, dict[int, Publication]] = {c: {} for c in chain_ids}
+    for r in rows:
+        if r.chain_id in by_chain:
+            by_chain[r.chain_id][r.sequence] = r
+    ordered = sorted(regular_sequences)
+    out: list[QueuedPublication] = []
+    for chain_id in chain_ids:
+        mine = by_chain[chain_id]
+        settled = [q for q, r in mine.items() if r.status in SETTLED_STATUSES]
+        if settled:
+            start = max(settled) + 1
+        elif mine:
+            start = min(mine)
+        elif ordered:
+            start = ordered[-1]
+        else:
+            continue
+        for q in ordered:
+            if q >= start and (q not in mine or mine[q].status not in SETTLED_STATUSES):
+                out.append(QueuedPublication(chain_id=chain_id, sequence=q, row=mine.get(q)))
+    out.sort(key=lambda item: (item.sequence, chain_ids.index(item.chain_id)))
+    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,8 +255,20 @@ class AttestationStore(Protocol):
         tx_hash: str | None,
         block_number: int | None,
         status: str,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+        superseded_by: int | None = None,
     ) -> None:
-        """Insert or update what the oracle on `chain_id` holds for `sequence`."""
+        """Insert or update what the oracle on `chain_id` holds for `sequence`; a
+        `pending` status counts one more failed attempt."""
+        ...
+
+    def publication_queue(self, chain_ids: Sequence[str]) -> list[QueuedPublication]:
+        """What is still to publish to `chain_ids`, oldest first (`publication_queue`)."""
+        ...
+
+    def get(self, sequence: int) -> StoredAttestation:
+        """One recorded attestation (UnknownSequenceError when there is none)."""
         ...
 
 
@@ -273,10 +354,18 @@ def check_link(att: Attestation, latest: tuple[int, str] | None) -> None:
 
 
 __all__ = [
+    "ALREADY_PUBLISHED",
+    "MAX_PUBLICATION_ERROR",
+    "PENDING",
+    "PUBLICATION_STATUSES",
+    "PUBLISHED",
+    "SETTLED_STATUSES",
+    "SUPERSEDED",
     "AttestationStore",
     "LogConsistency",
     "LogInclusion",
     "Publication",
+    "QueuedPublication",
     "Recorded",
     "SequenceConflictError",
     "SignCheckpoint",
@@ -287,4 +376,6 @@ __all__ = [
     "check_link",
     "check_matches_input",
     "check_record_inputs",
+    "publication_queue",
+    "publication_status",
 ]

@@ -13,16 +13,19 @@ No I/O.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from por.chains.base import ChainSnapshot
-from por.core.attestation import Attestation
+from por.core.attestation import KIND_REGULAR, Attestation
 from por.core.dsse import Envelope
 from por.core.sumtree import SumTree
 from por.core.tlog import Checkpoint, LogTree, envelope_leaf_hash
 from por.store.base import (
+    MAX_PUBLICATION_ERROR,
+    PENDING,
     Publication,
+    QueuedPublication,
     Recorded,
     SignCheckpoint,
     SourceDocument,
@@ -32,6 +35,8 @@ from por.store.base import (
     check_link,
     check_matches_input,
     check_record_inputs,
+    publication_queue,
+    publication_status,
 )
 
 
@@ -129,16 +134,35 @@ class MemoryStore:
         tx_hash: str | None,
         block_number: int | None,
         status: str,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+        superseded_by: int | None = None,
     ) -> None:
+        normal = publication_status(status)
+        if normal != status and error is None:
+            error = status
+        before = self._publications.get((chain_id, sequence))
+        attempts = 0 if before is None else before.attempts
         self._publications[(chain_id, sequence)] = Publication(
             chain_id=chain_id,
             sequence=sequence,
             contract=contract,
             tx_hash=tx_hash,
             block_number=block_number,
-            status=status,
+            status=normal,
             updated_at=self._clock(),
+            error=None if error is None else error[:MAX_PUBLICATION_ERROR],
+            attempts=attempts + 1 if normal == PENDING else attempts,
+            retry_at=retry_at if normal == PENDING else None,
+            superseded_by=superseded_by,
         )
+
+    def publication_queue(self, chain_ids: Sequence[str]) -> list[QueuedPublication]:
+        regular = [a.sequence for a in self._attestations if a.kind == KIND_REGULAR]
+        return publication_queue(chain_ids, regular, list(self._publications.values()))
+
+    def publication(self, chain_id: str, sequence: int) -> Publication | None:
+        return self._publications.get((chain_id, sequence))
 
     # --- reads, as por.store.store.Store names them -----------------------------------
 

@@ -103,7 +103,26 @@ class PublicationRow(Base):
     contract: Mapped[str] = mapped_column(String(128))
     tx_hash: Mapped[str | None] = mapped_column(String(128))
     block_number: Mapped[int | None] = mapped_column(BigInteger)
+    # one of por.store.base.PUBLICATION_STATUSES (never free text: it is String(32))
     status: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the publication queue (issue 12): why a round is pending, how often it failed,
+    # when it is tried next, and which newer round superseded it
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    superseded_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class StateBlobRow(Base):
+    """Run state kept between runs (index checkpoints, flow indexes, memo intents, raw
+    statements when there is no object store) when `[service] state = "database"`."""
+
+    __tablename__ = "por_state_blobs"
+
+    namespace: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

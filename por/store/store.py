@@ -15,6 +15,11 @@ attestation run and is atomic in the sense of DESIGN §1:
    are written atomically. A crash before that is repaired by `materialize_files()`
    (run by `Store.open`), which rewrites missing or partial files from the database.
 
+With an object store (`objects`, por.store.objects; `[artifacts] kind = "s3"`) step 1
+writes the tree as content-addressed shards instead (por.store.shards) and the row names
+its top file (`tree_file = "objects:<sha256>"`); a store that refuses a write fails the
+record before the transaction, so no attestation names a tree that is not stored.
+
 Reads serve the API: tree files are loaded with `SumTree.from_bytes` (no rebuild),
 checked against their stored SHA-256 and kept in a small LRU cache. The log's reads
 (`log_tree`, `checkpoint`, `inclusion`, `consistency`) are `por.store.log`'s, the
@@ -39,7 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -56,6 +61,7 @@ from por.store.base import (
     LogConsistency,
     LogInclusion,
     Publication,
+    QueuedPublication,
     Recorded,
     SequenceConflictError,
     SignCheckpoint,
@@ -81,10 +87,15 @@ from por.store.models import (
     ReconciliationRow,
     SourceDocumentRow,
 )
+from por.store.objects import ObjectStore
 from por.store.publications import PublicationState
+from por.store.shards import DEFAULT_SHARD_LEAVES, ShardCache, ShardedTree, load_top, write_sharded
+from por.store.state import DbStateBlobs
 
 CHECKPOINT_FILE = "checkpoint.txt"
 TREES_DIR = "trees"
+OBJECTS_PREFIX = "objects:"
+"""`tree_file` of a tree stored as shards: the prefix, then its top file's SHA-256."""
 ORPHAN_MIN_AGE_S = 3600.0
 """A tree file no row names is deleted only when older than this: a writer in another
 process may be between writing its tree file and committing its row."""
@@ -186,6 +197,9 @@ class Store:
         attestations_dir: Path,
         tree_cache_size: int = 2,
         keyset: KeySet | None = None,
+        objects: ObjectStore | None = None,
+        shard_leaves: int = DEFAULT_SHARD_LEAVES,
+        shard_cache_entries: int = 256,
     ) -> None:
         self._db = db
         self.data_dir = data_dir
@@ -194,8 +208,12 @@ class Store:
         self.is_postgres = db.is_postgres
         self.log = AttestationLog(db)
         self.publication_state = PublicationState(db)
+        self.state = DbStateBlobs(db)  # run state out of files ([service] state = "database")
         self.cosign = CosignState(db)  # witness cosignatures, auditor signatures (cosign.py)
-        self._tree_cache: OrderedDict[int, SumTree] = OrderedDict()
+        self.objects = objects  # None: tree files under data_dir (the embedded default)
+        self.shard_leaves = shard_leaves
+        self.shards = ShardCache(shard_cache_entries)
+        self._tree_cache: OrderedDict[int, SumTree | ShardedTree] = OrderedDict()
         self._tree_checks: dict[int, _TreeCheck] = {}
         self._tree_cache_size = tree_cache_size
         self._tree_lock = threading.Lock()  # the dictionaries only: never held during I/O
@@ -221,6 +239,9 @@ class Store:
         materialize: bool = True,
         migrate: bool = False,
         keyset: KeySet | None = None,
+        objects: ObjectStore | None = None,
+        shard_leaves: int = DEFAULT_SHARD_LEAVES,
+        shard_cache_entries: int = 256,
     ) -> Store:
         """Connect, check the schema, and repair the published files.
 
@@ -248,6 +269,9 @@ class Store:
             attestations_dir=attestations_dir,
             tree_cache_size=tree_cache_size,
             keyset=keyset,
+            objects=objects,
+            shard_leaves=shard_leaves,
+            shard_cache_entries=shard_cache_entries,
         )
         try:
             if migrate:
@@ -293,21 +317,65 @@ class Store:
         envelope_json = envelope.to_json_bytes()
         digest = attestation.digest()
 
-        # 1. The tree file, before anything refers to it (written in pieces and hashed
-        # as it goes: at 10^7 leaves one more copy of it would be 1.4 GB).
-        file_digest = hashlib.sha256()
-
-        def pieces() -> Iterator[bytes | memoryview]:
-            for piece in tree.to_byte_chunks():
-                file_digest.update(piece)
-                yield piece
-
-        tree_name = f"{seq}-{tree.root.hash.hex()[:16]}-{digest[:8]}.mst"
-        write_atomic(self.trees_dir / tree_name, pieces())
-        tree_sha = file_digest.hexdigest()
+        # 1. The tree, before anything refers to it.
+        tree_name, tree_sha = self._write_tree(seq, tree, digest)
         crashpoint("after_tree_file")
 
-        # 2. One transaction for row, log leaf and checkpoint.
+        # 2. One transaction for row, log leaf and checkpoint. If it fails (the commit
+        # included) nothing of this round may stay behind: the log drops its in-memory
+        # tree (`appending`) and the tree file goes, unless the database names it after all.
+        try:
+            index, checkpoint = self._commit(
+                attestation,
+                payload=payload,
+                envelope_json=envelope_json,
+                digest=digest,
+                tree_name=tree_name,
+                tree_sha=tree_sha,
+                round_secret=round_secret,
+                sign_checkpoint=sign_checkpoint,
+                origin=origin,
+                matches=matches,
+            )
+        except BaseException:
+            self._drop_tree_file(seq, tree_name)
+            raise
+
+        crashpoint("after_commit")
+        # listeners keep "the latest" (API caches): a point-in-time attestation never is
+        for listener in self._recorded_listeners if attestation.kind == KIND_REGULAR else ():
+            try:
+                listener(seq)
+            except Exception:  # a reader's cache must never fail a committed record
+                log.exception("recorded listener failed for sequence %d", seq)
+        # 3. The published files. The commit is the truth; a failure here is logged,
+        # retried now a few times, then again before the next record (and at start).
+        file_error = self._write_published(seq, envelope_json, checkpoint.note)
+        return Recorded(
+            sequence=seq,
+            digest=digest,
+            leaf_index=index,
+            checkpoint=checkpoint,
+            tree_file=tree_name,
+            file_error=file_error,
+        )
+
+    def _commit(
+        self,
+        attestation: Attestation,
+        *,
+        payload: bytes,
+        envelope_json: bytes,
+        digest: str,
+        tree_name: str,
+        tree_sha: str,
+        round_secret: bytes,
+        sign_checkpoint: SignCheckpoint,
+        origin: str,
+        matches: bytes | None,
+    ) -> tuple[int, StoredCheckpoint]:
+        """The one transaction of `record`: row, log leaf, checkpoint (step 2)."""
+        seq = attestation.sequence
         try:
             with self.log.appending(), self._db.writes.begin() as s:
                 s.execute(select(MetaRow).where(MetaRow.key == _HEAD_KEY).with_for_update())
@@ -361,8 +429,14 @@ class Store:
                 s.flush()
                 crashpoint("before_commit")
         except IntegrityError as e:
-            raise SequenceConflictError(
-                f"sequence {seq} was recorded by another writer", where=self._db.where
+            if self._recorded_sequence(seq):
+                raise SequenceConflictError(
+                    f"sequence {seq} was recorded by another writer", where=self._db.where
+                ) from e
+            # not a second writer: a constraint that fired at commit (deferred) or any
+            # other integrity error is reported as what it is
+            raise StoreError(
+                f"recording attestation {seq} failed: {e.orig or e}", where=self._db.where
             ) from e
         except OperationalError as e:
             raise StoreError(
@@ -372,25 +446,57 @@ class Store:
             raise StoreError(
                 f"recording attestation {seq} failed: {e}", where=self._db.where
             ) from e
+        return index, checkpoint
 
-        crashpoint("after_commit")
-        # listeners keep "the latest" (API caches): a point-in-time attestation never is
-        for listener in self._recorded_listeners if attestation.kind == KIND_REGULAR else ():
+    def _recorded_sequence(self, sequence: int) -> bool:
+        """Whether a row for `sequence` exists (False when the database cannot say)."""
+        try:
+            return self._db.read(lambda s: s.get(AttestationRow, sequence)) is not None
+        except StoreError:
+            return False
+
+    def _drop_tree_file(self, sequence: int, tree_name: str) -> None:
+        """Remove the tree file of a round whose commit failed, unless a row names it
+        (a commit whose outcome was lost may have gone through); an unreachable database
+        leaves it for `clean_orphans`."""
+        try:
+            named = self._db.read(
+                lambda s: s.execute(
+                    select(AttestationRow.sequence).where(AttestationRow.tree_file == tree_name)
+                ).first()
+            )
+        except StoreError:
+            log.warning(
+                "tree file %s of failed round %d kept for later cleaning", tree_name, sequence
+            )
+            return
+        if named is None:
+            with contextlib.suppress(FileNotFoundError):
+                (self.trees_dir / tree_name).unlink()
+
+    def _write_tree(self, seq: int, tree: SumTree, digest: str) -> tuple[str, str]:
+        """Store the tree (file or shards); return (tree_file, SHA-256) for the row."""
+        if self.objects is not None:
             try:
-                listener(seq)
-            except Exception:  # a reader's cache must never fail a committed record
-                log.exception("recorded listener failed for sequence %d", seq)
-        # 3. The published files. The commit is the truth; a failure here is logged,
-        # retried now a few times, then again before the next record (and at start).
-        file_error = self._write_published(seq, envelope_json, checkpoint.note)
-        return Recorded(
-            sequence=seq,
-            digest=digest,
-            leaf_index=index,
-            checkpoint=checkpoint,
-            tree_file=tree_name,
-            file_error=file_error,
-        )
+                top_sha, _ = write_sharded(tree, self.objects, shard_leaves=self.shard_leaves)
+            except StoreError as e:
+                raise StoreError(
+                    f"storing the tree of attestation {seq} failed, nothing recorded: {e.message}",
+                    where=e.where,
+                ) from e
+            return OBJECTS_PREFIX + top_sha, top_sha
+        # a file written in pieces and hashed as it goes: at 10^7 leaves one more copy
+        # of it would be 1.4 GB
+        file_digest = hashlib.sha256()
+
+        def pieces() -> Iterator[bytes | memoryview]:
+            for piece in tree.to_byte_chunks():
+                file_digest.update(piece)
+                yield piece
+
+        tree_name = f"{seq}-{tree.root.hash.hex()[:16]}-{digest[:8]}.mst"
+        write_atomic(self.trees_dir / tree_name, pieces())
+        return tree_name, file_digest.hexdigest()
 
     # --- published files --------------------------------------------------------------
 
@@ -744,12 +850,18 @@ class Store:
             raise UnknownSequenceError(f"no attestation with sequence {sequence}", where="sequence")
         return bytes(row.round_secret)
 
-    def cached_tree(self, sequence: int) -> SumTree | None:
+    def cached_tree(self, sequence: int) -> SumTree | ShardedTree | None:
         """The tree of `sequence` if it is loaded already, else None (never blocks on I/O)."""
         with self._tree_lock:
             return self._tree_cache.get(sequence)
 
-    def tree(self, sequence: int, *, checked: bool = True) -> SumTree:
+    @overload
+    def tree(self, sequence: int, *, checked: Literal[True] = ...) -> SumTree: ...
+
+    @overload
+    def tree(self, sequence: int, *, checked: Literal[False]) -> SumTree | ShardedTree: ...
+
+    def tree(self, sequence: int, *, checked: bool = True) -> SumTree | ShardedTree:
         """The sum tree of one attestation, memory-mapped from its tree file (never rebuilt).
 
         How integrity is kept: the tree file's SHA-256 is recorded in the attestation's row
@@ -766,12 +878,27 @@ class Store:
 
         The map is shared: API worker processes serving the same file share its pages.
 
+        A tree stored as shards (`objects:` rows) comes back as a `ShardedTree` when
+        `checked=False`: its top file is matched with the row's SHA-256 and its root with
+        the attestation's; each shard is fetched when a proof needs it and checked against
+        the top file's record (por.store.shards). `checked=True` assembles the whole tree.
+
         Loading takes no lock other requests wait on: `_tree_lock` only guards the cache
         dictionaries, and the database read, the map and the O(1) checks run under a lock
         of this sequence alone — requests for a loaded tree, or for another sequence, go
         on meanwhile, and concurrent requests for one sequence load it once.
         """
-        tree, check = self._cached_or_load(sequence)
+        with self._tree_lock:
+            cached = self._tree_cache.get(sequence)
+        if isinstance(cached, ShardedTree):
+            return cached.assemble() if checked else cached
+        stored_row = None
+        if cached is None:
+            stored_row = self.get(sequence)
+            if stored_row.tree_file.startswith(OBJECTS_PREFIX):
+                sharded = self._load_sharded(stored_row)
+                return sharded.assemble() if checked else sharded
+        tree, check = self._cached_or_load(sequence, stored_row)
         if checked:
             check.done.wait()
             if check.error is not None:
@@ -784,12 +911,14 @@ class Store:
             if check is not None and check.error is not None:
                 raise StoreError(check.error, where=check.where)
             tree = self._tree_cache.get(sequence)
-            if tree is None or check is None:
+            if not isinstance(tree, SumTree) or check is None:
                 return None
             self._tree_cache.move_to_end(sequence)
             return tree, check
 
-    def _cached_or_load(self, sequence: int) -> tuple[SumTree, _TreeCheck]:
+    def _cached_or_load(
+        self, sequence: int, stored: StoredAttestation | None = None
+    ) -> tuple[SumTree, _TreeCheck]:
         hit = self._cached(sequence)
         if hit is not None:
             return hit
@@ -801,7 +930,7 @@ class Store:
                 hit = self._cached(sequence)
                 if hit is not None:
                     return hit
-                tree, buf, stored = self._load_tree(sequence)
+                tree, buf, stored = self._load_tree(sequence, stored)
                 path = self.trees_dir / stored.tree_file
                 check = _TreeCheck(where=str(path))
                 identity = _file_identity(path, stored.tree_sha256)
@@ -831,9 +960,11 @@ class Store:
                 if loading[1] == 0:
                     self._tree_loading.pop(sequence, None)
 
-    def _load_tree(self, sequence: int) -> tuple[SumTree, mmap.mmap, StoredAttestation]:
+    def _load_tree(
+        self, sequence: int, stored: StoredAttestation | None = None
+    ) -> tuple[SumTree, mmap.mmap, StoredAttestation]:
         """Map the tree file and run the O(1) checks (no cache lock held: see `tree`)."""
-        stored = self.get(sequence)
+        stored = stored or self.get(sequence)
         path = self.trees_dir / stored.tree_file
         buf = _map_file(path, sequence)
         try:
@@ -851,6 +982,33 @@ class Store:
                 where=str(path),
             )
         return tree, buf, stored
+
+    def _load_sharded(self, stored: StoredAttestation) -> ShardedTree:
+        """Load and check the top file of a sharded tree, and cache it."""
+        seq = stored.sequence
+        if self.objects is None:
+            raise StoreError(
+                f"the tree of attestation {seq} is in an object store; configure "
+                '[artifacts] kind = "s3" on this instance',
+                where="artifacts",
+            )
+        what = f"the tree of attestation {seq}"
+        try:
+            sharded = load_top(self.objects, stored.tree_sha256, cache=self.shards, what=what)
+        except FormatError as e:
+            raise StoreError(f"{what} is corrupt: {e.message}", where=e.where) from e
+        if sharded.root.hash.hex() != stored.liabilities_root:
+            raise StoreError(
+                f"{what} has root {sharded.root.hash.hex()}, the attestation "
+                f"{stored.liabilities_root}",
+                where=self.objects.where,
+            )
+        with self._tree_lock:
+            self._tree_cache[seq] = sharded
+            while len(self._tree_cache) > self._tree_cache_size:
+                old, _ = self._tree_cache.popitem(last=False)
+                self._tree_checks.pop(old, None)
+        return sharded
 
     def tree_checked(self, sequence: int) -> bool:
         """True once the loaded tree file of `sequence` passed its digest and checks."""
@@ -932,6 +1090,9 @@ class Store:
         tx_hash: str | None,
         block_number: int | None,
         status: str,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+        superseded_by: int | None = None,
     ) -> None:
         """Insert or update what the oracle on `chain_id` holds for `sequence`."""
         self.publication_state.record(
@@ -941,7 +1102,18 @@ class Store:
             tx_hash=tx_hash,
             block_number=block_number,
             status=status,
+            error=error,
+            retry_at=retry_at,
+            superseded_by=superseded_by,
         )
+
+    def publication_queue(self, chain_ids: Sequence[str]) -> builtins.list[QueuedPublication]:
+        """What is still to publish to `chain_ids`, oldest first (the publication queue)."""
+        return self.publication_state.queue(chain_ids)
+
+    def publication(self, chain_id: str, sequence: int) -> Publication | None:
+        """The publication state of one (chain, sequence), or None."""
+        return self.publication_state.get(chain_id, sequence)
 
     def publications(self) -> builtins.list[Publication]:
         """Per chain, the publication of the highest sequence, ordered by chain id."""

@@ -207,7 +207,7 @@ def test_oracles_health_and_metrics(api: Api) -> None:
         contract="0x" + "aa" * 20,
         tx_hash="0x" + "bb" * 32,
         block_number=1234,
-        status="confirmed",
+        status="published",
     )
     o = api.client.get("/v1/oracles").json()["oracles"]
     assert o == [
@@ -217,7 +217,7 @@ def test_oracles_health_and_metrics(api: Api) -> None:
             "sequence": 3,
             "tx_hash": "0x" + "bb" * 32,
             "block_number": 1234,
-            "status": "confirmed",
+            "status": "published",
             "updated_at": o[0]["updated_at"],
         }
     ]

@@ -112,6 +112,12 @@ def test_store_api_and_verify(store: Store, tmp_path: Path) -> None:
         assert client.get("/healthz").json()["latest_sequence"] == second.sequence
         doc = client.get(f"/v1/attestations/{pit}").json()["attestation"]
         assert doc["kind"] == "point-in-time"
+        page = client.get("/v1/attestations?limit=3").json()["items"]
+        assert [(i["sequence"], i["kind"]) for i in page] == [
+            (pit, "point-in-time"),
+            (second.sequence, "regular"),
+            (first.sequence, "regular"),
+        ]
         assert doc["point_in_time"]["chains"][0]["source"] == "recorded-snapshot"
         assert doc["chains"][0]["total_supply"] == str(1000 * UNIT)  # not the later 5
         future = (h.clock.now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")

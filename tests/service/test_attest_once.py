@@ -30,6 +30,7 @@ from por.service.run import (
     RunDeps,
     attest_once,
     catch_up_publications,
+    publish_pending,
 )
 from por.store.memory import MemoryStore
 
@@ -229,12 +230,16 @@ def test_each_receipt_becomes_publication_state(run: Run) -> None:
         evm.contract_label,
         "0x" + r.digest,
     )
-    assert pubs["solana:down"].status.startswith("failed: ") and pubs["solana:down"].tx_hash is None
-    # after a restart the latest attestation is published again where it is missing;
-    # publishers are idempotent, so the one that has it answers already_published
+    down_row = pubs["solana:down"]
+    assert (down_row.status, down_row.tx_hash, down_row.attempts) == ("pending", None, 1)
+    assert down_row.error == "solana:down: RPC unreachable" and down_row.retry_at is not None
+    # after a restart the queue is worked through: the published target is settled and
+    # not asked again; the failed one waits for its retry time (backoff), then is retried
     again = catch_up_publications(run.deps)
-    assert [(o.chain_id, o.ok, o.detail) for o in again] == [
-        ("eip155:56", True, "already_published"),
-        ("solana:down", False, "solana:down: RPC unreachable"),
+    assert [(o.chain_id, o.ok, o.status) for o in again] == [("solana:down", False, "pending")]
+    assert "retry 2 after" in again[0].detail and evm.published == {1: r.digest}
+    later = publish_pending(run.deps, now=down_row.retry_at + timedelta(seconds=1))
+    assert [(o.chain_id, o.ok, o.detail) for o in later] == [
+        ("solana:down", False, "solana:down: RPC unreachable")
     ]
-    assert run.store.publications()[0].status == "already_published"
+    assert run.store.publication("solana:down", 1).attempts == 2  # type: ignore[union-attr]

@@ -95,3 +95,85 @@ def test_real_triggers_two_instances(
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.postgres
+def test_a_leader_that_cannot_record_hands_over_to_the_standby(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: a wedged leader kept the lock, so the standby never took over.
+
+        A: tick ─► lead ─► record ✗ (its commits fail) N times ─► release, sit out a tick
+        B: tick ─► lock? no ─► skip ... ─► lock? yes ─► attest ✓
+
+    Real PostgreSQL: A's connections carry application_name por-broken, and a deferred
+    constraint trigger fails every commit made under that name.
+    """
+    if not PG_URL:
+        pytest.skip("POR_TEST_PG_URL is not set (no PostgreSQL)")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    with pg_schema_url() as url:
+        monkeypatch.setenv("POR_KEY_PASSPHRASE", PASSPHRASE)
+        world = write_world(tmp_path / "w", database_url=url)
+        eng = create_engine(url, poolclass=NullPool)
+        with eng.begin() as c:
+            c.execute(
+                text(
+                    """CREATE FUNCTION por_fault() RETURNS trigger AS $$
+                    BEGIN
+                      IF current_setting('application_name') = 'por-broken' THEN
+                        RAISE EXCEPTION 'injected: this instance cannot commit';
+                      END IF;
+                      RETURN NULL;
+                    END $$ LANGUAGE plpgsql"""
+                )
+            )
+            c.execute(
+                text(
+                    """CREATE CONSTRAINT TRIGGER por_fault AFTER INSERT ON por_log_leaves
+                    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION por_fault()"""
+                )
+            )
+        eng.dispose()
+        cfg = load_config(world.config)
+        broken = cfg.model_copy(
+            update={
+                "service": cfg.service.model_copy(
+                    update={"database_url": url + "&application_name=por-broken"}
+                )
+            }
+        )
+        clock = Clock()
+        a, b = build_service(broken, clock=clock), build_service(cfg, clock=clock)
+        sched = ScheduleConfig(
+            interval_s=3600, cron=None, misfire_grace_s=5, coalesce=True, release_after_failures=2
+        )
+        sa = AttestationScheduler(sched, a.attest, a.store.leadership("attest"))
+        sb = AttestationScheduler(sched, b.attest, b.store.leadership("attest"))
+        try:
+            sa.tick()  # A leads and fails
+            sb.tick()  # B stands by
+            assert sa.is_leader and sb.stats.skipped_not_leader == 1
+            sa.tick()  # A fails again: that is 2 in a row, it lets go ...
+            assert sa.stats.failed == 2 and "cannot commit" in (sa.stats.last_error or "")
+            assert sa.stats.released == 1 and not sa.is_leader
+            assert a.store.latest() is None
+            sb.tick()  # ... and B takes over at its next tick
+            assert sb.is_leader and b.store.latest().sequence == 1  # type: ignore[union-attr]
+            for _ in range(2):
+                sa.tick()  # A sits out, then finds the lock taken
+                sb.tick()
+            assert not sa.is_leader and b.store.latest().sequence == 3  # type: ignore[union-attr]
+            assert sa.stats.failed == 2
+            assert sorted(p.name[:2] for p in (world.root / "data" / "trees").iterdir()) == [
+                "1-",
+                "2-",
+                "3-",
+            ]  # A's failed rounds left no tree file
+        finally:
+            sa.shutdown()
+            sb.shutdown()
+            a.close()
+            b.close()

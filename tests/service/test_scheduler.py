@@ -106,3 +106,38 @@ def test_interval_trigger_runs_in_background_without_overlap() -> None:
     s.shutdown()
     assert active["runs"] >= 2
     assert active["max"] == 1
+
+
+def test_repeated_failures_release_the_lock_for_a_standby() -> None:
+    lock = Lock()
+    runs: list[str] = []
+
+    def broken() -> None:
+        raise ChainError("cannot record")
+
+    sched = ScheduleConfig(
+        interval_s=3600, cron=None, misfire_grace_s=10, coalesce=True, release_after_failures=3
+    )
+    a = AttestationScheduler(sched, broken, Lead(lock))
+    b = AttestationScheduler(sched, lambda: runs.append("b"), Lead(lock))
+    for _ in range(3):
+        a.tick()
+        b.tick()
+    assert a.stats.failed == 3 and a.stats.released == 1 and not a.is_leader
+    assert runs == ["b"]  # B won the lock on the tick A gave it up
+    a.tick()  # A sits out one tick, then finds the lock taken
+    a.tick()
+    b.tick()
+    assert runs == ["b", "b"] and not a.is_leader
+
+
+def test_run_deadline_is_checked_against_the_interval() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    assert ScheduleConfig(interval_s=3600).deadline_s == 900
+    assert ScheduleConfig(interval_s=60).deadline_s == 30
+    assert ScheduleConfig(cron="0 * * * *").deadline_s == 600
+    assert ScheduleConfig(interval_s=60, run_deadline_s=45).deadline_s == 45
+    with pytest.raises(ValidationError, match="must be less than interval_s"):
+        ScheduleConfig(interval_s=60, run_deadline_s=60)

@@ -268,3 +268,27 @@ def test_keypair_file_round_trip(tmp_path: Path) -> None:
     assert load_keypair_file(tmp_path / "k.json").pubkey() == kp.pubkey()
     assert (tmp_path / "k.json").stat().st_mode & 0o777 == 0o600
     assert len(json.loads((tmp_path / "k.json").read_text())) == 64
+
+
+def test_intent_in_the_database_is_resumed_on_another_machine(
+    world: World, attestor: tuple[Keypair, Path], tmp_path: Path
+) -> None:
+    # [service] state = "database": the leader signs and records its intent, then its
+    # machine dies. A new leader elsewhere (no files) resumes the SAME transaction.
+    from por.store import Store
+
+    kp, path = attestor
+    url = f"sqlite:///{tmp_path / 'por.db'}"
+    a = Store.open(url, data_dir=tmp_path / "a", attestations_dir=tmp_path / "a1", migrate=True)
+    pub = publisher(world, path, state=a.state)
+    d, digest = doc(14)
+    blockhash, last_valid = pub._latest_blockhash()
+    tx = pub._build(format_memo(14, digest), blockhash)
+    pub._write_intent(14, digest, tx, last_valid)  # ... the machine dies here
+    a.close()
+    b = Store.open(url, data_dir=tmp_path / "b", attestations_dir=tmp_path / "b1")
+    result = publisher(world, path, state=b.state).publish(d, digest)
+    assert result.tx_hash == str(tx.signatures[0]) and result.status == "published"
+    assert world.sim.memos(kp.pubkey()) == [f"por:v1:14:{digest}"]
+    assert b.state.keys("solana-memo") == []  # cleared once finalized
+    b.close()

@@ -252,21 +252,21 @@ def test_publications(store: Store) -> None:
     world.record(store)
     world.record(store)
     store.record_publication(
-        "eip155:1", 1, contract="0xabc", tx_hash="0x01", block_number=10, status="confirmed"
+        "eip155:1", 1, contract="0xabc", tx_hash="0x01", block_number=10, status="published"
     )
     store.record_publication(
         "eip155:1", 2, contract="0xabc", tx_hash=None, block_number=None, status="pending"
     )
     store.record_publication(
-        "eip155:1", 2, contract="0xabc", tx_hash="0x02", block_number=12, status="confirmed"
+        "eip155:1", 2, contract="0xabc", tx_hash="0x02", block_number=12, status="published"
     )
     store.record_publication(
-        "eip155:56", 1, contract="0xdef", tx_hash="0x03", block_number=7, status="confirmed"
+        "eip155:56", 1, contract="0xdef", tx_hash="0x03", block_number=7, status="published"
     )
     pubs = store.publications()
     assert [(p.chain_id, p.sequence, p.tx_hash, p.block_number, p.status) for p in pubs] == [
-        ("eip155:1", 2, "0x02", 12, "confirmed"),
-        ("eip155:56", 1, "0x03", 7, "confirmed"),
+        ("eip155:1", 2, "0x02", 12, "published"),
+        ("eip155:56", 1, "0x03", 7, "published"),
     ]
 
 
@@ -288,3 +288,68 @@ def test_default_is_a_sqlite_file_in_wal_mode(tmp_path: Path) -> None:
     finally:
         s.close()
     assert sign_cp is not None
+
+
+def test_publication_error_text_fits_on_every_database(store: Store) -> None:
+    """Issue 12: a publish failure of more than 32 characters went into the String(32)
+    status; PostgreSQL refused it and the run aborted, SQLite kept it. The status is now
+    a fixed word and the reason has a column of its own."""
+    World().record(store)
+    reason = "eip155:56 http://127.0.0.1:8545: eth_sendRawTransaction refused: " + "x" * 5000
+    store.record_publication(
+        "eip155:56",
+        1,
+        contract="0x" + "ab" * 20,
+        tx_hash=None,
+        block_number=None,
+        status=f"failed: {reason}",
+    )
+    row = store.publication("eip155:56", 1)
+    assert row is not None and row.status == "pending" and row.attempts == 1
+    assert row.error is not None and row.error.startswith("failed: eip155:56 http")
+    assert len(row.error) == 2000  # capped, never refused
+    store.record_publication(
+        "eip155:56",
+        1,
+        contract="0x" + "ab" * 20,
+        tx_hash=None,
+        block_number=None,
+        status="pending",
+        error=reason,
+    )
+    assert store.publication("eip155:56", 1).attempts == 2  # type: ignore[union-attr]
+
+
+def test_publication_queue_oldest_first_per_target(store: Store) -> None:
+    world = World()
+    for _ in range(4):
+        world.record(store)
+    chains = ["eip155:1", "eip155:56"]
+    # no row yet: a new target starts at the newest round (no back-fill of history)
+    assert [(q.chain_id, q.sequence) for q in store.publication_queue(chains)] == [
+        ("eip155:1", 4),
+        ("eip155:56", 4),
+    ]
+    pub = {"contract": "0xabc", "tx_hash": "0x01", "block_number": 1}
+    store.record_publication("eip155:1", 1, status="published", **pub)
+    store.record_publication("eip155:56", 1, status="published", **pub)
+    store.record_publication("eip155:56", 2, status="superseded", superseded_by=3, **pub)
+    store.record_publication("eip155:56", 3, status="published", **pub)
+    store.record_publication(
+        "eip155:1",
+        2,
+        contract="0xabc",
+        tx_hash=None,
+        block_number=None,
+        status="pending",
+        error="down",
+    )
+    queue = store.publication_queue(chains)
+    assert [(q.chain_id, q.sequence) for q in queue] == [
+        ("eip155:1", 2),
+        ("eip155:1", 3),
+        ("eip155:1", 4),
+        ("eip155:56", 4),
+    ]
+    assert queue[0].row is not None and queue[0].row.error == "down"
+    assert store.publication("eip155:56", 2).superseded_by == 3  # type: ignore[union-attr]

@@ -75,6 +75,7 @@ def _page(state: AppState, limit: int, before: int | None) -> bytes:
         items.append(
             {
                 "sequence": r.sequence,
+                "kind": r.kind,
                 "digest": r.digest,
                 "issued_at": doc["issued_at"],
                 "as_of": doc["as_of"],

@@ -210,7 +210,8 @@
       if (text !== undefined) e.textContent = text;
       return e;
     };
-    const pts = items.slice().reverse().map((i) => ({ seq: i.sequence, r: millionths(i.ratio), status: i.status, at: i.issued_at }));
+    // the running series only: a point-in-time attestation re-attests a past day
+    const pts = items.filter((i) => i.kind !== "point-in-time").reverse().map((i) => ({ seq: i.sequence, r: millionths(i.ratio), status: i.status, at: i.issued_at }));
     const vals = pts.filter((p) => p.r !== null).map((p) => p.r);
     let hi = vals.reduce((x, y) => (y > x ? y : x), 1100000n);
     const lo = vals.reduce((x, y) => (y < x ? y : x), 900000n);

@@ -1,0 +1,214 @@
+"""Deadlines for network reads and for whole attestation runs (issue 12).
+
+A read timeout alone does not bound a read: a server that sends one byte every few
+seconds is never silent long enough for it to fire. So every HTTP read here has three
+limits: connect, read (silence between bytes) and total — the body is read in chunks and
+the total is checked after each, so a trickle is cut off at the total (late by at most
+one read timeout, when the server goes fully silent just before it).
+
+A run has a deadline too (`RunDeadline`, `[schedule] run_deadline_s`). While one is in
+force (`run_deadline(...)`; one run at a time per process, so it is module state, seen
+by every thread the run fans out to), each read's total is also capped by what is left
+of the run, and a read that runs into it is remembered by name, so the run can say which
+source was slow. `cancel(reason)` (SIGTERM) ends the run the same way, at once.
+
+No I/O of its own: `read_body` reads from the httpx response it is given.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from por.errors import PorError, SourceError
+
+
+class DeadlineError(SourceError):
+    """A read or a run went past its time limit; `where` names the slow source."""
+
+
+class RunCancelledError(PorError):
+    """The run was stopped before recording (its deadline, or the service stopping)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """Connect, read (silence between bytes) and total seconds for one HTTP exchange."""
+
+    connect_s: float = 5.0
+    read_s: float = 10.0
+    total_s: float = 30.0
+
+    @classmethod
+    def of(cls, total_s: float) -> Timeouts:
+        """Timeouts from one configured figure: the total, with connect/read under it."""
+        return cls(connect_s=min(5.0, total_s), read_s=min(10.0, total_s), total_s=total_s)
+
+
+class RunDeadline:
+    """The time limit of one run, and the sources that ran into it."""
+
+    def __init__(
+        self, seconds: float, *, clock: Callable[[], float] = time.monotonic, label: str = "run"
+    ) -> None:
+        self.seconds = seconds
+        self.label = label
+        self._clock = clock
+        self._ends = clock() + seconds
+        self._lock = threading.Lock()
+        self.cancelled: str | None = None
+        self.slow: list[str] = []  # sources cut off by this deadline, in order
+
+    def remaining(self) -> float:
+        if self.cancelled is not None:
+            return 0.0
+        return max(0.0, self._ends - self._clock())
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0.0
+
+    def cancel(self, reason: str) -> None:
+        self.cancelled = reason
+
+    def note_slow(self, where: str) -> None:
+        with self._lock:
+            if where not in self.slow:
+                self.slow.append(where)
+
+    def check(self, phase: str) -> None:
+        """Raise RunCancelledError when the deadline passed or the run was cancelled."""
+        if not self.expired():
+            return
+        slow = "; ".join(self.slow) if self.slow else "no single read; the run as a whole"
+        if self.cancelled is not None:
+            raise RunCancelledError(
+                f"{self.label} cancelled ({self.cancelled}) during {phase}; nothing recorded "
+                f"(in progress: {slow})",
+                where=phase,
+            )
+        raise RunCancelledError(
+            f"{self.label} passed its deadline of {self.seconds:g} s during {phase}; "
+            f"nothing recorded; slow source: {slow}",
+            where=phase,
+        )
+
+
+_current: RunDeadline | None = None
+_current_lock = threading.Lock()
+
+
+def current() -> RunDeadline | None:
+    return _current
+
+
+@contextmanager
+def run_deadline(deadline: RunDeadline) -> Iterator[RunDeadline]:
+    """Put `deadline` in force for every read until the block ends."""
+    global _current  # noqa: PLW0603 - one run at a time per process (see module docstring)
+    with _current_lock:
+        previous, _current = _current, deadline
+    try:
+        yield deadline
+    finally:
+        with _current_lock:
+            _current = previous
+
+
+def cancel_current(reason: str) -> bool:
+    """Cancel the run in progress (if any); its reads stop at their next chunk."""
+    d = _current
+    if d is None:
+        return False
+    d.cancel(reason)
+    return True
+
+
+def httpx_timeout(t: Timeouts) -> Any:
+    """An httpx.Timeout whose read/write/pool limits also respect the run's remaining time."""
+    import httpx
+
+    total = _budget(t.total_s)
+    return httpx.Timeout(
+        connect=max(0.01, min(t.connect_s, total)),
+        read=max(0.01, min(t.read_s, total)),
+        write=max(0.01, min(t.read_s, total)),
+        pool=max(0.01, min(t.connect_s, total)),
+    )
+
+
+def _budget(total_s: float) -> float:
+    d = _current
+    return total_s if d is None else min(total_s, d.remaining())
+
+
+def read_body(
+    response: Any,
+    *,
+    timeouts: Timeouts,
+    started: float,
+    where: str,
+    max_bytes: int | None = None,
+    error: type[PorError] = DeadlineError,
+) -> bytes:
+    """The body of a streamed httpx response, within the total time since `started`
+    (time.monotonic) and the run's deadline; at most `max_bytes` when given.
+
+    Raises `error` (a DeadlineError unless the caller names its own source error) when
+    the total or the run's deadline passes, naming `where`.
+    """
+    d = _current
+    limit = started + timeouts.total_s
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_raw():
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            raise error(f"response larger than {max_bytes} bytes", where=where)
+        chunks.append(chunk)
+        now = time.monotonic()
+        if now > limit:
+            raise _too_slow(error, where, f"total timeout of {timeouts.total_s:g} s", size)
+        if d is not None and d.expired():
+            d.note_slow(where)
+            why = "run cancelled" if d.cancelled else f"run deadline of {d.seconds:g} s"
+            raise _too_slow(error, where, why, size)
+    return b"".join(chunks)
+
+
+def _too_slow(error: type[PorError], where: str, why: str, size: int) -> PorError:
+    return error(f"too slow: {why} passed after {size} bytes of the answer", where=where)
+
+
+def before_request(where: str, error: type[PorError] = DeadlineError) -> None:
+    """Refuse to start a request when the run's deadline has passed (naming the source)."""
+    d = _current
+    if d is not None and d.expired():
+        d.note_slow(where)
+        why = "run cancelled" if d.cancelled else f"run deadline of {d.seconds:g} s"
+        raise error(f"not sent: {why} passed", where=where)
+
+
+def timed_out(where: str) -> None:
+    """Remember `where` as slow when a read timed out while the run's deadline passed."""
+    d = _current
+    if d is not None and d.expired():
+        d.note_slow(where)
+
+
+__all__ = [
+    "DeadlineError",
+    "RunCancelledError",
+    "RunDeadline",
+    "Timeouts",
+    "before_request",
+    "cancel_current",
+    "current",
+    "httpx_timeout",
+    "read_body",
+    "run_deadline",
+    "timed_out",
+]

@@ -35,10 +35,12 @@ from por.api.routes.service import LatestAttestationCollector
 def create_app(deps: ApiDeps) -> FastAPI:
     """A new FastAPI app over `deps` (routes: DESIGN §8, docs/api.md)."""
     metrics = HttpMetrics()
-    metrics.registry.register(LatestAttestationCollector(deps.store, deps.wall_clock))
+    state = AppState.build(deps, metrics)
+    metrics.registry.register(
+        LatestAttestationCollector(deps.store, deps.wall_clock, state.integrity)
+    )
     for collector in deps.collectors:
         metrics.registry.register(collector)
-    state = AppState.build(deps, metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,7 +1,7 @@
 """What a route receives: the app's inputs (`ApiDeps`), its state, and FastAPI dependencies.
 
 `create_app(deps)` puts one `AppState` on `app.state`; routes ask for what they need as
-`Annotated[..., Depends(...)]` aliases (`StoreDep`, `AttestationsDep`, `ProofRateLimit`,
+`Annotated[..., Depends(...)]` aliases (`StoreDep`, `AttestationsDep`, `ClientDep`,
 `AdminAuth`), so no route closes over a variable and nothing exists at import time but
 declarations. Reads the store only through the dependencies' callers.
 
@@ -31,10 +31,21 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
-from por.api.http import HttpMetrics, RateLimit, TokenBuckets, dumps
+from por.api.http import HttpMetrics, dumps
+from por.api.limits import (
+    Buckets,
+    ExpensiveGate,
+    RateLimit,
+    RedisBuckets,
+    TokenBuckets,
+    TrustedProxies,
+    scope_client_key,
+)
 from por.api.report_cache import ReportCache
 from por.core.dsse import KeySet, Signer
 from por.store import Store
+from por.store.base import LogInclusion, StoredAttestation
+from por.store.integrity import IntegrityChecker
 
 if TYPE_CHECKING:
     from por.core.sumtree import SumTree
@@ -61,6 +72,20 @@ class ApiDeps:
     # the match list of an attestation's flow reconciliation, by sequence (None: 503)
     matches: Callable[[int], bytes | None] | None = None
     proof_rate_limit: RateLimit | None = field(default_factory=RateLimit)
+    """Per client: proofs (1 token; a proof whose tree must be loaded first costs
+    `TREE_LOAD_COST`). None: no rate limit at all (history included)."""
+    history_rate_limit: RateLimit = field(
+        default_factory=lambda: RateLimit(burst=30, per_second=1.0)
+    )
+    """Per client: history pages (`/v1/attestations`, 1 token per `HISTORY_ITEMS_PER_TOKEN`
+    items asked for, at least 1) and reserve reports (`REPORT_COST` each)."""
+    history_max_limit: int = 100  # a larger `limit` is cut to this (follow next_before)
+    trusted_proxies: Sequence[str] = ()  # addresses/CIDRs whose X-Forwarded-For is believed
+    rate_limit_redis_url: str | None = None  # None: buckets in this process only
+    rate_limit_key_prefix: str = "por:rl:"
+    max_expensive_requests: int = 8
+    """Costly requests (a tree load, a history page, a report) at once in this process;
+    more are answered 503 with Retry-After."""
     clock: Callable[[], float] = time.monotonic  # seconds; rate limiter, latest-sequence age
     warm_up: bool = True
     """At startup, load the latest attestation's body and tree in a background thread,
@@ -101,10 +126,13 @@ class RenderedAttestations:
     """Response bodies of attestations by sequence, the most recent `size` kept.
 
     An attestation never changes once recorded, so its rendered body never goes stale.
+    A row is rendered only once it is what its envelope signs (IntegrityChecker): else
+    TamperedRowError (500), and nothing is kept.
     """
 
-    def __init__(self, store: Store, size: int = 64) -> None:
+    def __init__(self, store: Store, integrity: IntegrityChecker, size: int = 64) -> None:
         self._store = store
+        self._integrity = integrity
         self._size = size
         self._items: OrderedDict[int, RenderedAttestation] = OrderedDict()
         self._lock = threading.Lock()
@@ -124,6 +152,7 @@ class RenderedAttestations:
                 self._items.move_to_end(sequence)
                 return hit
         stored = self._store.get(sequence)
+        self._integrity.check(stored)  # served only as signed (por.store.integrity)
         doc = stored.document()
         item = RenderedAttestation(
             digest=stored.digest,
@@ -204,13 +233,17 @@ class AppState:
     deps: ApiDeps
     metrics: HttpMetrics
     rendered: RenderedAttestations
-    buckets: TokenBuckets | None
+    buckets: Buckets | None  # proofs
+    history_buckets: Buckets | None  # history pages and reports
+    trusted: TrustedProxies
+    expensive: ExpensiveGate
     keys_body: bytes  # the key set is fixed for the app's life
     keyset: KeySet  # the same, parsed: auditor co-signatures are verified against it
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # signed reserve reports and their renderings (por.api.routes.reports)
     reports: ReportCache = field(default_factory=ReportCache)
     head: LatestSequence
+    integrity: IntegrityChecker
     trigger_lock: threading.Lock = field(default_factory=threading.Lock)
     warmed: threading.Event = field(default_factory=threading.Event)
 
@@ -229,17 +262,62 @@ class AppState:
 
     @classmethod
     def build(cls, deps: ApiDeps, metrics: HttpMetrics) -> "AppState":
-        limit = deps.proof_rate_limit
+        def buckets(limit: RateLimit | None, kind: str) -> Buckets | None:
+            if limit is None or deps.proof_rate_limit is None:
+                return None
+            local = TokenBuckets(limit, deps.clock)
+            if deps.rate_limit_redis_url is None:
+                return local
+            return RedisBuckets(
+                limit,
+                url=deps.rate_limit_redis_url,
+                prefix=f"{deps.rate_limit_key_prefix}{kind}:",
+                fallback=local,
+            )
+
+        keyset = KeySet.from_dict(dict(deps.keys), where="ApiDeps.keys")
+        integrity = IntegrityChecker(keyset, on_failure=lambda _: metrics.integrity_failures.inc())
         return cls(
             deps=deps,
             metrics=metrics,
-            rendered=RenderedAttestations(deps.store),
-            buckets=None if limit is None else TokenBuckets(limit, deps.clock),
+            rendered=RenderedAttestations(deps.store, integrity),
+            integrity=integrity,
+            buckets=buckets(deps.proof_rate_limit, "proof"),
+            history_buckets=buckets(deps.history_rate_limit, "history"),
+            trusted=TrustedProxies.parse(deps.trusted_proxies),
+            expensive=ExpensiveGate(deps.max_expensive_requests),
             keys_body=dumps(dict(deps.keys)),
             started_at=deps.wall_clock(),
-            keyset=KeySet.from_dict(dict(deps.keys), where="ApiDeps.keys"),
+            keyset=keyset,
             head=LatestSequence(deps.store, deps.head_max_age_s, deps.clock),
         )
+
+
+class VerifiedReads:
+    """The store as a report reads it (por.report.build.ReportSource), every attestation
+    checked against its envelope first (IntegrityChecker): a report never signs a row
+    that is not what was signed."""
+
+    def __init__(self, store: Store, integrity: IntegrityChecker) -> None:
+        self._store = store
+        self._integrity = integrity
+
+    def as_of_between(self, start: datetime, end: datetime) -> list[tuple[int, datetime]]:
+        return self._store.as_of_between(start, end)
+
+    def get(self, sequence: int) -> StoredAttestation:
+        row = self._store.get(sequence)
+        self._integrity.check(row)
+        return row
+
+    def inclusion(self, sequence: int) -> LogInclusion:
+        return self._store.inclusion(sequence)
+
+    def latest(self) -> StoredAttestation | None:
+        row = self._store.latest()
+        if row is not None:
+            self._integrity.check(row)
+        return row
 
 
 # --- dependencies -------------------------------------------------------------------------
@@ -269,25 +347,49 @@ async def get_rendered(state: StateDep) -> RenderedAttestations:
 AttestationsDep = Annotated[RenderedAttestations, Depends(get_rendered)]
 
 
-async def rate_limited(request: Request, state: StateDep) -> None:
-    """429 with Retry-After when this client address has used up its proof lookups."""
-    take_proof_token(state, request.client.host if request.client else "unknown")
+TREE_LOAD_COST = 10  # a proof whose tree is not loaded yet: the load is the cost
+HISTORY_ITEMS_PER_TOKEN = 20
+REPORT_COST = 2
 
 
-def take_proof_token(state: AppState, client: str) -> None:
-    """One proof lookup for `client`, or HTTPException 429 with Retry-After."""
-    if state.buckets is None:
+async def get_client(request: Request, state: StateDep) -> str:
+    """The rate-limit key of this request's client (por.api.limits.client_key)."""
+    return scope_client_key(request.scope, state.trusted)
+
+
+ClientDep = Annotated[str, Depends(get_client)]
+
+
+def take_proof_token(state: AppState, client: str, cost: int = 1) -> None:
+    """`cost` tokens of `client`'s proof budget, or HTTPException 429 with Retry-After."""
+    _take(state.buckets, client, cost, "proof lookups")
+
+
+def take_history_tokens(state: AppState, client: str, cost: int) -> None:
+    """`cost` tokens of `client`'s history budget, or HTTPException 429 with Retry-After."""
+    _take(state.history_buckets, client, cost, "history and report requests")
+
+
+def _take(buckets: Buckets | None, client: str, cost: int, what: str) -> None:
+    if buckets is None:
         return
-    wait_s = state.buckets.take(client)
+    wait_s = buckets.take(client, cost)
     if wait_s > 0:
         raise HTTPException(
             status_code=429,
-            detail="too many proof lookups from this address; retry later",
+            detail=f"too many {what} from this client; retry later",
             headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
         )
 
 
-ProofRateLimit = Annotated[None, Depends(rate_limited)]
+def busy() -> HTTPException:
+    """503 when every slot for costly requests of this process is taken."""
+    return HTTPException(
+        status_code=503,
+        detail="too many costly requests at once; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
 
 _bearer = HTTPBearer(auto_error=False, description="the admin token")
 
@@ -365,9 +467,11 @@ async def rendered_attestation(state: AppState, sequence: int) -> RenderedAttest
 
 async def loaded_tree(state: AppState, sequence: int) -> "SumTree | ShardedTree":
     """The sum tree of `sequence`; only the first request per sequence loads it (a tree
-    in an object store: its top file; shards come per proof, por.store.shards)."""
+    in an object store: its top file; shards come per proof, por.store.shards), holding
+    one of the costly-request slots (503 when none is free)."""
     store = state.deps.store
     tree = store.cached_tree(sequence)
     if tree is None:
-        tree = await run_in_threadpool(lambda: store.tree(sequence, checked=False))
+        with state.expensive.slot(busy):
+            tree = await run_in_threadpool(lambda: store.tree(sequence, checked=False))
     return tree

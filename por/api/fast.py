@@ -28,6 +28,7 @@ from por.api.http import (
     dumps,
     etag_matches,
 )
+from por.api.limits import scope_client_key
 from por.errors import InputError, PorError
 
 _LATEST = "/v1/attestations/latest"
@@ -90,9 +91,8 @@ class HotPaths:
         if item is None or not isinstance(tree, SumTree):
             return False  # not loaded, or shards that may need a fetch: the route's job
         scope["route"] = _PROOF_ROUTE
-        client = scope.get("client")
         try:
-            take_proof_token(state, client[0] if client else "unknown")
+            take_proof_token(state, scope_client_key(scope, state.trusted))
             body = proof_body(state, seq, item, tree, account)
         except HTTPException as e:
             await _send_error(send, e.status_code, {"detail": e.detail}, e.headers)

@@ -5,18 +5,15 @@
 - Cache-Control: content that can never change is `immutable`; "latest" views are
   `no-cache` (revalidate every time, cheap with ETags).
 - Security headers on every response, request count and latency: one pure-ASGI middleware.
-- Rate limiting: token buckets per client address (the proof lookups use it).
-- Errors: PorError subclasses become 404 / 422 / 503 in one place.
+- Rate limiting and the costly-request gate: por.api.limits (RateLimit is re-exported).
+- Errors: PorError subclasses become 404 / 422 / 500 / 503 in one place.
 
 No route and no store access here; the metrics registry is per app (no globals).
 """
 
 import hashlib
 import json
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,8 +22,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from por.api.limits import RateLimit
 from por.errors import InputError, PorError
 from por.store import UnknownSequenceError
+from por.store.integrity import TamperedRowError
 
 # --- Cache-Control ------------------------------------------------------------------------
 
@@ -90,54 +89,6 @@ def cached_response(
     return Response(body, media_type=media_type, headers=headers)
 
 
-# --- rate limiting ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RateLimit:
-    """Token bucket per client address: `burst` requests at once, `per_second` refill."""
-
-    burst: int = 20
-    per_second: float = 5.0
-
-    def __post_init__(self) -> None:
-        if self.burst < 1 or not self.per_second > 0:
-            raise InputError("rate limit needs burst >= 1 and per_second > 0", where="rate_limit")
-
-
-class TokenBuckets:
-    """Token buckets keyed by client address. `take` returns 0 or seconds to wait."""
-
-    _MAX_CLIENTS = 10_000
-
-    def __init__(self, limit: RateLimit, clock: Callable[[], float]) -> None:
-        self._limit = limit
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float:
-        burst, rate = float(self._limit.burst), self._limit.per_second
-        with self._lock:
-            now = self._clock()
-            tokens, at = self._buckets.get(key, (burst, now))
-            tokens = min(burst, tokens + (now - at) * rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            if len(self._buckets) > self._MAX_CLIENTS:
-                self._forget_full(now)
-            return (1.0 - tokens) / rate
-
-    def _forget_full(self, now: float) -> None:
-        # A bucket that has refilled is the same as no bucket: drop those to bound memory.
-        burst, rate = float(self._limit.burst), self._limit.per_second
-        for k, (tokens, at) in list(self._buckets.items()):
-            if tokens + (now - at) * rate >= burst:
-                del self._buckets[k]
-
-
 # --- metrics and headers middleware -------------------------------------------------------
 
 
@@ -158,6 +109,11 @@ class HttpMetrics:
             ("method", "route"),
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.integrity_failures = Counter(
+            "por_integrity_failures",
+            "Stored attestation rows refused: not what their envelope signs (por.store.integrity)",
+            registry=self.registry,
         )
 
 
@@ -217,14 +173,39 @@ async def _bad_input(_: Request, exc: InputError) -> JSONResponse:
     )
 
 
+async def _tampered(_: Request, exc: TamperedRowError) -> JSONResponse:
+    # Not "unavailable, retry": the stored row is wrong until someone repairs it.
+    return JSONResponse({"detail": exc.diagnostics()}, status_code=500)
+
+
 async def _unavailable(_: Request, exc: PorError) -> JSONResponse:
     # A store or file failure: the service cannot answer now. Never bad input.
     return JSONResponse({"detail": exc.diagnostics()}, status_code=503)
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Unknown sequence → 404, bad input → 422 (FastAPI's shape), any other PorError → 503."""
+    """Unknown sequence → 404, bad input → 422 (FastAPI's shape), a stored row that is not
+    what was signed → 500, any other PorError → 503."""
     # The decorator form: Starlette types a handler's exception as plain Exception.
     app.exception_handler(UnknownSequenceError)(_unknown_sequence)
     app.exception_handler(InputError)(_bad_input)
+    app.exception_handler(TamperedRowError)(_tampered)
     app.exception_handler(PorError)(_unavailable)
+
+
+__all__ = [
+    "IMMUTABLE",
+    "KEY_SET",
+    "NO_STORE",
+    "PRIVATE_IMMUTABLE",
+    "PRIVATE_REVALIDATE",
+    "REVALIDATE",
+    "EdgeMiddleware",
+    "HttpMetrics",
+    "RateLimit",
+    "add_error_handlers",
+    "body_etag",
+    "cached_response",
+    "dumps",
+    "etag_matches",
+]

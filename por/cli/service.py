@@ -45,11 +45,13 @@ def register(sub: Any) -> None:
     p.add_argument("--config", type=Path, default=Path("por.toml"))
     p.add_argument("--no-api", action="store_true", help="scheduler only")
     p.add_argument("--run-now", action="store_true", help="start with one run")
+    _trusted_proxy_argument(p)
     add_log_arguments(p)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("serve", help="serve the API and dashboard only")
     p.add_argument("--config", type=Path, default=Path("por.toml"))
+    _trusted_proxy_argument(p)
     add_log_arguments(p)
     p.set_defaults(func=_cmd_serve)
 
@@ -90,6 +92,17 @@ def register(sub: Any) -> None:
     )
     add_log_arguments(p)
     p.set_defaults(func=_cmd_demo)
+
+
+def _trusted_proxy_argument(p: Any) -> None:
+    p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a reverse proxy (address or CIDR) whose X-Forwarded-For is believed; "
+        "repeat for several; replaces [api] trusted_proxies",
+    )
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -136,11 +149,11 @@ def _cmd_attest(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from por.service.config import load_config
+    from por.service.config import load_config, with_trusted_proxies
     from por.service.wiring import build_service
 
     _logging(args)
-    cfg = load_config(args.config)
+    cfg = with_trusted_proxies(load_config(args.config), args.trusted_proxy)
     svc = build_service(cfg, publish=True)
     try:
         svc.run_forever(api=not args.no_api, run_now=args.run_now)
@@ -161,11 +174,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from por.service.config import load_config
+    from por.service.config import load_config, with_trusted_proxies
     from por.service.wiring import build_service
 
     _logging(args)
-    cfg = load_config(args.config)
+    cfg = with_trusted_proxies(load_config(args.config), args.trusted_proxy)
     svc = build_service(cfg, publish=False)
     try:
         svc.serve_forever()

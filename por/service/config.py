@@ -113,6 +113,52 @@ class ServiceConfig(_Table):
         return int(self.listen.rpartition(":")[2])
 
 
+class ApiConfig(_Table):
+    """`[api]`: the API server under load and faults (docs/api.md "Limits")."""
+
+    # reverse proxies whose X-Forwarded-For is believed (addresses or CIDR blocks); also
+    # `por run/serve --trusted-proxy`. Empty: the TCP peer is the client.
+    trusted_proxies: list[str] = []
+    # proof lookups per client (a tree load costs 10 tokens)
+    proof_rate_burst: int = Field(default=20, ge=1)
+    proof_rate_per_s: float = Field(default=5.0, gt=0)
+    # history pages and reports per client (1 token per 20 items asked for; a report 2)
+    history_rate_burst: int = Field(default=30, ge=1)
+    history_rate_per_s: float = Field(default=1.0, gt=0)
+    history_max_limit: int = Field(default=100, ge=1, le=1000)
+    rate_limit_backend: Literal["memory", "redis"] = "memory"
+    rate_limit_redis_url: str = ""  # with rate_limit_backend = "redis"
+    rate_limit_key_prefix: str = "por:rl:"
+    # costly requests (tree loads, history pages, reports) at once per API process
+    max_expensive_requests: int = Field(default=8, ge=1)
+    # open connections per API process; more are closed at once (0: from the fd limit)
+    max_connections: int = Field(default=0, ge=0)
+    header_timeout_s: float = Field(default=10.0, gt=0)  # request line + headers
+    idle_timeout_s: float = Field(default=5.0, gt=0)  # keep-alive between requests
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, items: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in items:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR block: {item!r}") from None
+        return items
+
+    @model_validator(mode="after")
+    def _redis_url(self) -> Self:
+        if self.rate_limit_backend == "redis" and not self.rate_limit_redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError(
+                "rate_limit_backend = 'redis' needs rate_limit_redis_url = 'redis://HOST:PORT/DB'"
+            )
+        return self
+
+
 class ScheduleConfig(_Table):
     interval_s: int | None = Field(default=None, ge=1)
     cron: str | None = None  # 5-field crontab, UTC
@@ -414,6 +460,13 @@ class ApiCustodianConfig(_Table):
     public_key: HexBytes  # the custodian's Ed25519 key, hex
     max_age_s: int = 48 * 3600
 
+    @field_validator("public_key")
+    @classmethod
+    def _key(cls, key: bytes) -> bytes:
+        if len(key) != 32:
+            raise ValueError(f"must be a 32-byte Ed25519 public key (64 hex), got {len(key)} bytes")
+        return key
+
 
 CustodianConfig = Annotated[FilesCustodianConfig | ApiCustodianConfig, Field(discriminator="kind")]
 
@@ -684,6 +737,7 @@ class Config(_Table):
     """One por.toml. `path` is the file it was read from (relative paths are resolved)."""
 
     service: ServiceConfig
+    api: ApiConfig = ApiConfig()
     schedule: ScheduleConfig
     token: TokenConfig
     signing: SigningConfig
@@ -719,6 +773,19 @@ class Config(_Table):
         if self.service.database_url:
             return self.service.database_url
         return f"sqlite:///{self.service.data_dir / 'por.db'}"
+
+
+def with_trusted_proxies(cfg: Config, proxies: Sequence[str]) -> Config:
+    """`cfg` with `[api] trusted_proxies` replaced (`--trusted-proxy`); unchanged if empty."""
+    if not proxies:
+        return cfg
+    try:
+        api = ApiConfig.model_validate({**cfg.api.model_dump(), "trusted_proxies": list(proxies)})
+    except ValidationError as e:
+        raise ConfigError(e.errors()[0]["msg"], where="--trusted-proxy") from None
+    new = cfg.model_copy(update={"api": api})
+    new._path = cfg.path
+    return new
 
 
 @dataclass(frozen=True, slots=True)

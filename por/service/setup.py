@@ -35,6 +35,13 @@ admin_token_env = "POR_ADMIN_TOKEN"
 api_workers = 0                    # API server processes (SO_REUSEPORT); 0: one per core
 tree_workers = 0                   # threads hashing the liabilities tree; 0: every core
 
+[api]
+trusted_proxies = []               # reverse proxies whose X-Forwarded-For is believed
+rate_limit_backend = "memory"      # or "redis" + rate_limit_redis_url: shared by replicas
+max_expensive_requests = 8         # tree loads, history pages, reports at once (then 503)
+header_timeout_s = 10              # request line + headers must arrive within this
+idle_timeout_s = 5                 # keep-alive connections idle longer are closed
+
 [schedule]
 interval_s = 3600                  # or: cron = "0 * * * *" (UTC)
 misfire_grace_s = 300

@@ -67,6 +67,8 @@ if TYPE_CHECKING:  # types only; build_service imports these where it uses them
 
 log = logging.getLogger("por.service")
 
+API_NICE = 5  # `por run`'s API workers run this much below the scheduler's process
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -78,6 +80,37 @@ def _secret(env: str, where: str) -> str:
         raise ConfigError(f"environment variable {env} is not set", where=where)
     register_secret(value)  # never in a log line
     return value
+
+
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141  # SEC 2 §2.4.1
+
+
+def _evm_key(env: str, where: str) -> str:
+    """A secp256k1 private key from `env`, checked now: 64 hex digits (an optional 0x),
+    in [1, n). A malformed key is a ConfigError naming the variable — not a binascii
+    traceback, and not a key that fails at the first publication."""
+    value = _secret(env, where).strip()
+    digits = value[2:] if value[:2] in ("0x", "0X") else value
+    if len(digits) != 64:
+        raise ConfigError(
+            f"environment variable {env} must hold a secp256k1 private key: 64 hex digits "
+            f"(32 bytes, optional 0x), got {len(digits)} characters",
+            where=where,
+        )
+    try:
+        k = int(digits, 16)
+    except ValueError:
+        raise ConfigError(
+            f"environment variable {env} must hold a secp256k1 private key: it is not hex",
+            where=where,
+        ) from None
+    if not 0 < k < _SECP256K1_N:
+        raise ConfigError(
+            f"environment variable {env} holds no valid secp256k1 private key "
+            "(zero, or not below the curve order)",
+            where=where,
+        )
+    return "0x" + digits.lower()
 
 
 # --- reserves -----------------------------------------------------------------------------
@@ -211,8 +244,11 @@ def build_chain(
             from por.oracle.evm_publisher import EvmPublisher
             from por.oracle.intents import DbIntentStore
 
-            sender = _secret(chain.publisher_key_env, where)
-            attestors: list[Any] = [_secret(e, where) for e in chain.attestor_key_envs]
+            sender = _evm_key(chain.publisher_key_env, f"{where}.publisher_key_env")
+            attestors: list[Any] = [
+                _evm_key(e, f"{where}.attestor_key_envs[{i}]")
+                for i, e in enumerate(chain.attestor_key_envs)
+            ]
             if chain.attestor_hsm_labels:
                 if token is None:  # config.py refuses this; kept for callers of build_chain
                     raise ConfigError("attestor_hsm_labels need [signing.pkcs11]", where=where)
@@ -401,6 +437,24 @@ def build_alerter(cfg: Config, store: Store) -> Alerter:
     )
 
 
+def api_limits(cfg: Config) -> dict[str, Any]:
+    """`[api]` as ApiDeps takes it: rate limits, trusted proxies, the costly-request gate."""
+    from por.api.limits import RateLimit
+
+    a = cfg.api
+    return {
+        "proof_rate_limit": RateLimit(burst=a.proof_rate_burst, per_second=a.proof_rate_per_s),
+        "history_rate_limit": RateLimit(
+            burst=a.history_rate_burst, per_second=a.history_rate_per_s
+        ),
+        "history_max_limit": a.history_max_limit,
+        "trusted_proxies": tuple(a.trusted_proxies),
+        "rate_limit_redis_url": a.rate_limit_redis_url if a.rate_limit_backend == "redis" else None,
+        "rate_limit_key_prefix": a.rate_limit_key_prefix,
+        "max_expensive_requests": a.max_expensive_requests,
+    }
+
+
 @dataclass(slots=True)
 class Service:
     cfg: Config
@@ -416,6 +470,8 @@ class Service:
     witnesses: WitnessSubmitter | None = None  # C2SP tlog-witness submission (best effort)
     raw_store: RawStore | None = None  # raw statements, served to auditors
     api_alive: Callable[[], bool] | None = None
+    # in an API worker of `por run`: the admin trigger runs in the scheduler's process
+    remote_trigger: Callable[[datetime | None], int] | None = None
 
     def attest(self, as_of: datetime | None = None) -> RunResult:
         """One run; runs of one process never overlap (the API trigger and the scheduler).
@@ -517,8 +573,8 @@ class Service:
                 store=self.store,
                 keys=self.keyset.to_dict(),
                 admin_token=token,
-                trigger=lambda: self.attest().sequence,
-                trigger_as_of=lambda when: self.attest(as_of=when).sequence,
+                trigger=lambda: self._trigger(None),
+                trigger_as_of=self._trigger,
                 matches=self.store.matches,
                 collectors=[
                     *([] if self.alerter is None else [self.alerter.metrics]),
@@ -529,6 +585,7 @@ class Service:
                 statements=None if self.raw_store is None else self._statement,
                 site=self.cfg.disclosure.site(),
                 report_signers=self._report_signers,
+                **api_limits(self.cfg),
             )
         )
 
@@ -545,26 +602,51 @@ class Service:
 
         return PublicationMetrics(self.store.publication_state.counts, queued)
 
+    def _trigger(self, as_of: datetime | None) -> int:
+        """The admin trigger: here, or in the process that runs attestations."""
+        if self.remote_trigger is not None:
+            return self.remote_trigger(as_of)
+        return self.attest(as_of=as_of).sequence
+
     def _report_signers(self, at: datetime) -> list[Signer]:
         """The issuer keys valid at a reserve report's generated_at (as for attestations)."""
         if self.deps.signers_at is not None:
             return list(self.deps.signers_at(at))
         return list(self.deps.signers)
 
-    def start_api(self) -> None:
+    def start_api(self, *, isolated: bool = False) -> None:
         """Serve the API with the production settings (por.service.server): one server in
         a background thread of this process when `api_workers` resolves to 1, else that
-        many worker processes on one SO_REUSEPORT port. No signal handlers there."""
-        from por.service.server import WorkerPool, resolve_workers, serve_in_thread
+        many worker processes on one SO_REUSEPORT port. No signal handlers there.
+
+        `isolated` (`por run`): always worker processes, at a lower CPU priority, so that
+        an API flood (idle sockets, costly requests) can take neither the descriptors nor
+        the CPU of the process that runs attestations."""
+        from por.service.server import WorkerPool, resolve_workers, serve_in_thread, server_limits
 
         host, port = self.cfg.service.listen_host, self.cfg.service.listen_port
         workers = resolve_workers(self.cfg.service.api_workers)
-        if workers == 1 or not self.cfg.path.is_file():  # workers re-read the file
-            self.api_alive, stop = serve_in_thread(self.app(), host=host, port=port)
+        has_file = self.cfg.path.is_file()  # workers re-read the file
+        if not has_file or (workers == 1 and not isolated):
+            if isolated:
+                log.warning(
+                    "no configuration file to hand to API worker processes: serving the API "
+                    "from this process, beside the scheduler"
+                )
+            self.api_alive, stop = serve_in_thread(
+                self.app(), host=host, port=port, limits=server_limits(self.cfg.api)
+            )
             self.closers.append(stop)
             return
         pool = WorkerPool(
-            config_path=self.cfg.path.resolve(), host=host, port=port, workers=workers
+            config_path=self.cfg.path.resolve(),
+            host=host,
+            port=port,
+            workers=workers,
+            trusted_proxies=tuple(self.cfg.api.trusted_proxies),
+            nice=API_NICE if isolated else 0,
+            # `por run`: a worker's admin trigger runs here, under the run lock
+            attest=self._trigger if isolated else None,
         )
         self.closers.append(pool.stop)
         pool.start()
@@ -616,7 +698,7 @@ class Service:
         except PorError as e:
             log.warning("catching up on publications failed: %s", e)
         if api:
-            self.start_api()
+            self.start_api(isolated=True)
         if self.witnesses is not None:
             self.witnesses.start()
             self.closers.append(self.witnesses.stop)
@@ -666,7 +748,8 @@ def build_service(
             witnesses=[t.vkey for t in targets],
             where=str(cfg.signing.keys_file),
         )
-        store = open_store(cfg, migrate=migrate)
+        # keyset: a row whose signature does not verify is never published
+        store = open_store(cfg, migrate=migrate, keyset=keyset)
     except BaseException:
         ring.close()
         raise

@@ -44,14 +44,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from por.chains.base import ChainSnapshot, snapshot_from_dict, snapshot_to_dict
 from por.core.attestation import KIND_REGULAR, Attestation
-from por.core.dsse import Envelope
+from por.core.dsse import Envelope, KeySet
 from por.core.sumtree import SumTree
 from por.core.tlog import LogTree, envelope_leaf_hash
 from por.crashpoints import crashpoint
@@ -75,7 +75,8 @@ from por.store.base import (
 )
 from por.store.cosign import CosignState
 from por.store.db import Database
-from por.store.files import TEMP_SUFFIX, read_file, write_atomic
+from por.store.files import TEMP_SUFFIX, read_file, secure_dir, secure_file, write_atomic
+from por.store.integrity import TamperedRowError, check_row
 from por.store.leader import FileLeadership, Leadership, PostgresLeadership
 from por.store.log import AttestationLog
 from por.store.models import (
@@ -129,6 +130,33 @@ def _stored(row: AttestationRow) -> StoredAttestation:
     )
 
 
+TREES_PASSED_MAX = 4096
+
+
+def _file_identity(path: Path, sha256: str) -> tuple[int, ...] | None:
+    """What changes when a file is replaced or written to (None: it cannot be read)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (
+        st.st_dev,
+        st.st_ino,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        int(sha256[:15], 16),
+    )
+
+
+def _sqlite_file(db: Database) -> Path | None:
+    """The database file of a SQLite store (None: PostgreSQL, or in memory)."""
+    if db.is_postgres:
+        return None
+    name = db.url.database
+    return Path(name) if name and name != ":memory:" else None
+
+
 def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)  # SQLite drops the zone
 
@@ -168,6 +196,7 @@ class Store:
         data_dir: Path,
         attestations_dir: Path,
         tree_cache_size: int = 2,
+        keyset: KeySet | None = None,
         objects: ObjectStore | None = None,
         shard_leaves: int = DEFAULT_SHARD_LEAVES,
         shard_cache_entries: int = 256,
@@ -187,8 +216,15 @@ class Store:
         self._tree_cache: OrderedDict[int, SumTree | ShardedTree] = OrderedDict()
         self._tree_checks: dict[int, _TreeCheck] = {}
         self._tree_cache_size = tree_cache_size
-        self._tree_lock = threading.Lock()
+        self._tree_lock = threading.Lock()  # the dictionaries only: never held during I/O
+        self._tree_loading: dict[int, list[Any]] = {}  # sequence -> [its lock, waiters]
+        # sequence -> identity of its tree file when it last passed the full check
+        self._trees_passed: OrderedDict[int, tuple[int, ...]] = OrderedDict()
         self._recorded_listeners: list[Callable[[int], None]] = []
+        self._keyset = keyset
+        self._files_pending = False  # a record's published files are not all written
+        self._files_pending_error: str | None = None
+        self.integrity_problems: list[str] = []  # rows materialize_files refused
 
     # --- opening ----------------------------------------------------------------------
 
@@ -202,6 +238,7 @@ class Store:
         tree_cache_size: int = 2,
         materialize: bool = True,
         migrate: bool = False,
+        keyset: KeySet | None = None,
         objects: ObjectStore | None = None,
         shard_leaves: int = DEFAULT_SHARD_LEAVES,
         shard_cache_entries: int = 256,
@@ -212,23 +249,26 @@ class Store:
         StoreError names the command; `migrate=True` upgrades it first (`por demo` on its
         fresh database, and tests).
 
+        `keyset` (the published key set): rows are copied to `attestations/` only when
+        their issuer signature verifies (materialize_files); None checks everything else.
+
         `url` None means the default SQLite file `<data_dir>/por.db`. For PostgreSQL use
         `postgresql+psycopg://user@host:port/db`; a schema other than `public` can be
         chosen with `?options=-csearch_path%3D<schema>`.
         """
         data_dir = Path(data_dir)
         attestations_dir = Path(attestations_dir)
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StoreError(
-                f"cannot create data directory: {e.strerror}", where=str(data_dir)
-            ) from e
+        secure_dir(data_dir)  # 0700: the database and tree files hold the round secrets
+        db = Database.connect(url or default_url(data_dir))
+        sqlite_file = _sqlite_file(db)
+        if sqlite_file is not None:
+            secure_file(sqlite_file, create=True)
         store = cls(
-            Database.connect(url or default_url(data_dir)),
+            db,
             data_dir=data_dir,
             attestations_dir=attestations_dir,
             tree_cache_size=tree_cache_size,
+            keyset=keyset,
             objects=objects,
             shard_leaves=shard_leaves,
             shard_cache_entries=shard_cache_entries,
@@ -240,6 +280,9 @@ class Store:
         except BaseException:
             store.close()
             raise
+        if sqlite_file is not None:  # files an older version or another tool created
+            for suffix in ("-wal", "-shm", "-journal"):
+                secure_file(sqlite_file.with_name(sqlite_file.name + suffix))
         if materialize:
             store.materialize_files()
             store.clean_orphans()
@@ -268,6 +311,7 @@ class Store:
     ) -> Recorded:
         """Record one signed attestation atomically (see the module docstring)."""
         seq = attestation.sequence
+        self.retry_published_files()  # an earlier record's files, if they failed
         payload = check_record_inputs(attestation, envelope, tree, round_secret)
         check_matches_input(attestation, matches)
         envelope_json = envelope.to_json_bytes()
@@ -304,15 +348,9 @@ class Store:
                 listener(seq)
             except Exception:  # a reader's cache must never fail a committed record
                 log.exception("recorded listener failed for sequence %d", seq)
-        # 3. The published files. The commit is the truth; a failure here is repaired.
-        file_error = None
-        try:
-            write_atomic(self.attestations_dir / envelope_file_name(seq), envelope_json)
-            crashpoint("after_envelope_file")
-            write_atomic(self.attestations_dir / CHECKPOINT_FILE, checkpoint.note.encode("utf-8"))
-            crashpoint("after_checkpoint_file")
-        except StoreError as e:
-            file_error = str(e)
+        # 3. The published files. The commit is the truth; a failure here is logged,
+        # retried now a few times, then again before the next record (and at start).
+        file_error = self._write_published(seq, envelope_json, checkpoint.note)
         return Recorded(
             sequence=seq,
             digest=digest,
@@ -462,29 +500,107 @@ class Store:
 
     # --- published files --------------------------------------------------------------
 
+    FILE_ATTEMPTS = 3
+
+    def _write_published(self, seq: int, envelope_json: bytes, note: str) -> str | None:
+        """Write the envelope file and the checkpoint; the error text if every attempt
+        failed (logged; `retry_published_files` tries again before the next record)."""
+        error = None
+        for attempt in range(self.FILE_ATTEMPTS):
+            try:
+                write_atomic(self.attestations_dir / envelope_file_name(seq), envelope_json)
+                crashpoint("after_envelope_file")
+                write_atomic(self.attestations_dir / CHECKPOINT_FILE, note.encode("utf-8"))
+                crashpoint("after_checkpoint_file")
+            except StoreError as e:
+                error = str(e)
+                log.warning(
+                    "attestation %d: writing its published file failed (attempt %d of %d): %s",
+                    seq,
+                    attempt + 1,
+                    self.FILE_ATTEMPTS,
+                    error,
+                )
+                time.sleep(0.05 * 2**attempt)
+                continue
+            return None
+        self._files_pending = True
+        log.error(
+            "attestation %d is recorded, but its published files could not be written: %s "
+            "(retried before the next record and at start)",
+            seq,
+            error,
+        )
+        return error
+
+    def retry_published_files(self) -> None:
+        """If a record left its published files unwritten, write what is missing now."""
+        if not self._files_pending:
+            return
+        try:
+            written = self.materialize_files()
+        except StoreError as e:
+            log.error("published files are still not written: %s", e)
+            return
+        if self._files_pending_error is None:
+            self._files_pending = False
+            log.info("published files repaired: %d written", written)
+
     def materialize_files(self) -> int:
         """Rewrite every missing or differing envelope file and the checkpoint; return
-        how many files were written."""
+        how many files were written.
+
+        Only a row that is what was signed is written (por.store.integrity.check_row,
+        with the signature when the store was opened with a key set): a row whose
+        document differs from its envelope, or whose signature does not verify, never
+        overwrites a published file; it is logged at ERROR and listed in
+        `integrity_problems`. A file that cannot be written is logged and retried."""
         written = 0
+        problems: list[str] = []
+        failed: str | None = None
         try:
             with self._db.reads() as s:
-                rows = s.execute(
-                    select(AttestationRow.sequence, AttestationRow.envelope_json)
+                rows = s.scalars(
+                    select(AttestationRow)
                     .order_by(AttestationRow.sequence)
                     .execution_options(yield_per=256)
                 )
-                for seq, env in rows:
-                    path = self.attestations_dir / envelope_file_name(int(seq))
-                    if read_file(path) != bytes(env):
-                        write_atomic(path, bytes(env))
-                        written += 1
+                for row in rows:
+                    stored = _stored(row)
+                    path = self.attestations_dir / envelope_file_name(stored.sequence)
+                    current = read_file(path)
+                    if current == stored.envelope_json:
+                        continue
+                    try:
+                        check_row(stored, self._keyset)
+                    except TamperedRowError as e:
+                        problems.append(str(e))
+                        log.error("%s; %s left as it is", e.diagnostics(), path)
+                        continue
+                    try:
+                        write_atomic(path, stored.envelope_json)
+                    except StoreError as e:
+                        failed = str(e)
+                        log.error("writing a published envelope failed: %s", e)
+                        continue
+                    written += 1
         except SQLAlchemyError as e:
             raise StoreError(f"database read failed: {e}", where=self._db.where) from e
+        self.integrity_problems = problems
+        self._files_pending_error = failed
+        if failed is not None:
+            self._files_pending = True
         cp = self.checkpoint()
         if cp is not None:
             path = self.attestations_dir / CHECKPOINT_FILE
             if read_file(path) != cp.note.encode("utf-8"):
-                write_atomic(path, cp.note.encode("utf-8"))
+                try:
+                    write_atomic(path, cp.note.encode("utf-8"))
+                except StoreError as e:
+                    self._files_pending = True
+                    self._files_pending_error = str(e)
+                    log.error("writing the published checkpoint failed: %s", e)
+                    return written
                 written += 1
         return written
 
@@ -766,58 +882,106 @@ class Store:
         `checked=False`: its top file is matched with the row's SHA-256 and its root with
         the attestation's; each shard is fetched when a proof needs it and checked against
         the top file's record (por.store.shards). `checked=True` assembles the whole tree.
+
+        Loading takes no lock other requests wait on: `_tree_lock` only guards the cache
+        dictionaries, and the database read, the map and the O(1) checks run under a lock
+        of this sequence alone — requests for a loaded tree, or for another sequence, go
+        on meanwhile, and concurrent requests for one sequence load it once.
         """
         with self._tree_lock:
             cached = self._tree_cache.get(sequence)
-        stored_row = None if cached is not None else self.get(sequence)
         if isinstance(cached, ShardedTree):
             return cached.assemble() if checked else cached
-        if stored_row is not None and stored_row.tree_file.startswith(OBJECTS_PREFIX):
-            sharded = self._load_sharded(stored_row)
-            return sharded.assemble() if checked else sharded
-        with self._tree_lock:
-            check = self._tree_checks.get(sequence)
-            if check is not None and check.error is not None:
-                raise StoreError(check.error, where=check.where)
-            tree = self._tree_cache.get(sequence)
-            if isinstance(tree, SumTree):
-                self._tree_cache.move_to_end(sequence)
-            else:
-                stored = stored_row or self.get(sequence)
-                path = self.trees_dir / stored.tree_file
-                buf = _map_file(path, sequence)
-                try:
-                    tree = SumTree.from_bytes(buf, body_checked=True, consistency=False)
-                except FormatError as e:
-                    raise StoreError(
-                        f"tree file of attestation {sequence} is corrupt: {e.message}",
-                        where=str(path),
-                    ) from e
-                if tree.root.hash.hex() != stored.liabilities_root:
-                    raise StoreError(
-                        f"tree file of attestation {sequence} has root "
-                        f"{tree.root.hash.hex()}, the attestation "
-                        f"{stored.liabilities_root}",
-                        where=str(path),
-                    )
-                check = _TreeCheck(where=str(path))
-                self._tree_checks[sequence] = check
-                self._tree_cache[sequence] = tree
-                while len(self._tree_cache) > self._tree_cache_size:
-                    old, _ = self._tree_cache.popitem(last=False)
-                    self._tree_checks.pop(old, None)
-                threading.Thread(
-                    target=self._check_tree,
-                    args=(sequence, tree, buf, stored.tree_sha256, check),
-                    name=f"por-tree-check-{sequence}",
-                    daemon=True,
-                ).start()
-            assert check is not None
+        stored_row = None
+        if cached is None:
+            stored_row = self.get(sequence)
+            if stored_row.tree_file.startswith(OBJECTS_PREFIX):
+                sharded = self._load_sharded(stored_row)
+                return sharded.assemble() if checked else sharded
+        tree, check = self._cached_or_load(sequence, stored_row)
         if checked:
             check.done.wait()
             if check.error is not None:
                 raise StoreError(check.error, where=check.where)
         return tree
+
+    def _cached(self, sequence: int) -> tuple[SumTree, _TreeCheck] | None:
+        with self._tree_lock:
+            check = self._tree_checks.get(sequence)
+            if check is not None and check.error is not None:
+                raise StoreError(check.error, where=check.where)
+            tree = self._tree_cache.get(sequence)
+            if not isinstance(tree, SumTree) or check is None:
+                return None
+            self._tree_cache.move_to_end(sequence)
+            return tree, check
+
+    def _cached_or_load(
+        self, sequence: int, stored: StoredAttestation | None = None
+    ) -> tuple[SumTree, _TreeCheck]:
+        hit = self._cached(sequence)
+        if hit is not None:
+            return hit
+        with self._tree_lock:
+            loading = self._tree_loading.setdefault(sequence, [threading.Lock(), 0])
+            loading[1] += 1
+        try:
+            with loading[0]:  # one load per sequence; the others wait for it, not for all
+                hit = self._cached(sequence)
+                if hit is not None:
+                    return hit
+                tree, buf, stored = self._load_tree(sequence, stored)
+                path = self.trees_dir / stored.tree_file
+                check = _TreeCheck(where=str(path))
+                identity = _file_identity(path, stored.tree_sha256)
+                with self._tree_lock:
+                    # a file that passed the full check and has not changed since (same
+                    # inode, size, mtime, ctime) is not hashed again: cycling through old
+                    # attestations must not cost a pass over each file per load
+                    passed = identity is not None and self._trees_passed.get(sequence) == identity
+                    self._tree_checks[sequence] = check
+                    self._tree_cache[sequence] = tree
+                    while len(self._tree_cache) > self._tree_cache_size:
+                        old, _ = self._tree_cache.popitem(last=False)
+                        self._tree_checks.pop(old, None)
+                if passed:
+                    check.done.set()
+                    return tree, check
+                threading.Thread(
+                    target=self._check_tree,
+                    args=(sequence, tree, buf, stored.tree_sha256, check, identity),
+                    name=f"por-tree-check-{sequence}",
+                    daemon=True,
+                ).start()
+                return tree, check
+        finally:
+            with self._tree_lock:
+                loading[1] -= 1
+                if loading[1] == 0:
+                    self._tree_loading.pop(sequence, None)
+
+    def _load_tree(
+        self, sequence: int, stored: StoredAttestation | None = None
+    ) -> tuple[SumTree, mmap.mmap, StoredAttestation]:
+        """Map the tree file and run the O(1) checks (no cache lock held: see `tree`)."""
+        stored = stored or self.get(sequence)
+        path = self.trees_dir / stored.tree_file
+        buf = _map_file(path, sequence)
+        try:
+            tree = SumTree.from_bytes(buf, body_checked=True, consistency=False)
+        except FormatError as e:
+            raise StoreError(
+                f"tree file of attestation {sequence} is corrupt: {e.message}",
+                where=str(path),
+            ) from e
+        if tree.root.hash.hex() != stored.liabilities_root:
+            raise StoreError(
+                f"tree file of attestation {sequence} has root "
+                f"{tree.root.hash.hex()}, the attestation "
+                f"{stored.liabilities_root}",
+                where=str(path),
+            )
+        return tree, buf, stored
 
     def _load_sharded(self, stored: StoredAttestation) -> ShardedTree:
         """Load and check the top file of a sharded tree, and cache it."""
@@ -852,8 +1016,14 @@ class Store:
             check = self._tree_checks.get(sequence)
         return check is not None and check.done.is_set() and check.error is None
 
-    def _check_tree(
-        self, sequence: int, tree: SumTree, buf: mmap.mmap, want: str, check: _TreeCheck
+    def _check_tree(  # noqa: PLR0917 - one background check's whole state
+        self,
+        sequence: int,
+        tree: SumTree,
+        buf: mmap.mmap,
+        want: str,
+        check: _TreeCheck,
+        identity: tuple[int, ...] | None = None,
     ) -> None:
         """The full check of a mapped tree file (background thread; see `tree`)."""
         try:
@@ -876,6 +1046,12 @@ class Store:
                     f"tree file of attestation {sequence} is corrupt: {e.message}",
                     where=check.where,
                 ) from e
+            if identity is not None:
+                with self._tree_lock:
+                    self._trees_passed[sequence] = identity
+                    self._trees_passed.move_to_end(sequence)
+                    while len(self._trees_passed) > TREES_PASSED_MAX:
+                        self._trees_passed.popitem(last=False)
         except Exception as e:
             check.error = e.message if isinstance(e, PorError) else f"checking failed: {e!r}"
             log.error("%s (%s); its proofs are refused", check.error, check.where)

@@ -17,7 +17,7 @@ from por.core.mst import verify_inclusion as verify_mst
 from por.core.tlog import verify_checkpoint, verify_consistency, verify_inclusion
 from por.store import Store
 from tests.api.conftest import ADMIN_TOKEN, Api
-from tests.store.factory import LOG_SIGNER, ORIGIN
+from tests.store.factory import LOG_SIGNER, ORIGIN, keyset
 
 
 def test_latest_and_by_sequence_serve_verifiable_envelopes(api: Api) -> None:
@@ -96,6 +96,7 @@ def test_proof_verifies_and_matches_the_signed_liabilities(api: Api) -> None:
     assert body["liabilities"] == liab.to_dict()
     assert proof.root.hash.hex() == liab.root and proof.root.sum == liab.total
     assert proof.balance == api.world.holders[acct] and proof.size == liab.leaf_count
+    api.clock.now += 10  # an older attestation's tree is loaded: it costs a full burst
     older = api.client.get(f"/v1/proofs/{acct}", params={"sequence": 1}).json()
     assert older["liabilities"] == api.built[0].attestation.liabilities.to_dict()
     assert older["proof"]["salt"] != body["proof"]["salt"]  # fresh salts every round
@@ -269,7 +270,7 @@ def test_healthz_is_degraded_when_the_latest_attestation_is_stale(tmp_path: Path
     store = Store.open(None, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True)
     now = [datetime.now(UTC)]
     deps = ApiDeps(
-        store=store, keys={"keys": []}, stale_after_s=3 * 3600, wall_clock=lambda: now[0]
+        store=store, keys=keyset().to_dict(), stale_after_s=3 * 3600, wall_clock=lambda: now[0]
     )
     with TestClient(create_app(deps)) as c:
         assert c.get("/healthz").json()["status"] == "ok"  # nothing yet, but just started

@@ -162,7 +162,7 @@ max_age_s = 172800
 kind = "api"
 name = "custodian-api"
 base_url = "https://custodian.example"
-public_key = "00ff"
+public_key = "00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff"
 """
 
 
@@ -188,7 +188,7 @@ def test_every_kind_parses_into_its_model(tmp_path: Path) -> None:
     files, api = cfg.custodians
     assert isinstance(files, FilesCustodianConfig)
     assert files.paths == [tmp_path / "statements/*.xml", Path("/srv/holdings.csv")]
-    assert isinstance(api, ApiCustodianConfig) and api.public_key == b"\x00\xff"
+    assert isinstance(api, ApiCustodianConfig) and api.public_key == b"\x00\xff" * 16
     assert api.max_age_s == 48 * 3600
 
 
@@ -390,3 +390,75 @@ def test_webhooks_are_checked(tmp_path: Path) -> None:
     msg = str(ei.value)
     assert "alerts.webhooks[0].url: must be an http(s) URL" in msg
     assert "alerts.webhooks[0].timeout_s: must be >= 1" in msg
+
+
+def test_api_table_limits_proxies_and_redis(tmp_path: Path) -> None:
+    from por.service.config import with_trusted_proxies
+    from por.service.wiring import api_limits
+
+    cfg = load_config(write(tmp_path, MINIMAL + SOURCES))
+    assert cfg.api.trusted_proxies == [] and cfg.api.rate_limit_backend == "memory"
+    assert api_limits(cfg)["rate_limit_redis_url"] is None
+    text = (
+        MINIMAL
+        + SOURCES
+        + "[api]\ntrusted_proxies = ['10.0.0.0/8', '192.0.2.7']\nproof_rate_per_s = 2\n"
+        + "rate_limit_backend = 'redis'\nrate_limit_redis_url = 'redis://127.0.0.1:6379/0'\n"
+    )
+    cfg = load_config(write(tmp_path, text))
+    limits = api_limits(cfg)
+    assert limits["trusted_proxies"] == ("10.0.0.0/8", "192.0.2.7")
+    assert limits["rate_limit_redis_url"] == "redis://127.0.0.1:6379/0"
+    assert limits["proof_rate_limit"].per_second == 2
+    # --trusted-proxy replaces the file's list (and keeps the file's path for the workers)
+    moved = with_trusted_proxies(cfg, ["127.0.0.1"])
+    assert moved.api.trusted_proxies == ["127.0.0.1"] and moved.path == cfg.path
+    assert with_trusted_proxies(cfg, []) is cfg
+    with pytest.raises(ConfigError, match=r"--trusted-proxy.*not an IP"):
+        with_trusted_proxies(cfg, ["proxy.example"])
+    for bad, what in (
+        ("trusted_proxies = ['10.0.0.0/33']", "api.trusted_proxies"),
+        ("rate_limit_backend = 'redis'", "rate_limit_redis_url"),
+        ("rate_limit_backend = 'memcached'", "api.rate_limit_backend"),
+    ):
+        with pytest.raises(ConfigError, match=what):
+            load_config(write(tmp_path, MINIMAL + SOURCES + f"[api]\n{bad}\n"))
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        ("zz" * 32, "not hex"),  # was a raw binascii.Error traceback
+        ("ab" * 32 + "a", "64 hex digits"),  # 65 characters: was accepted, failed later
+        ("0x" + "ab" * 31, "got 62 characters"),
+        ("00" * 32, "no valid secp256k1 private key"),
+        ("ff" * 32, "no valid secp256k1 private key"),  # above the curve order
+    ],
+)
+def test_publisher_and_attestor_keys_are_checked_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, what: str
+) -> None:
+    from por.service.wiring import build_chain
+
+    cfg = load_config(write(tmp_path, "[service]\ndemo = true\n" + MINIMAL + EVERY_KIND))
+    chain = cfg.chains[0]
+    good = "0x" + "11" * 32
+    for publisher, attestor, where in (
+        (value, good, "chains[0].publisher_key_env"),
+        (good, value, "chains[0].attestor_key_envs[0]"),
+    ):
+        monkeypatch.setenv("POR_PUBLISHER_56", publisher)
+        monkeypatch.setenv("POR_ATTESTOR_56", attestor)
+        with pytest.raises(ConfigError) as ei:
+            build_chain(chain, cfg=cfg, where="por.toml:chains[0]", store=None, publish=True)  # type: ignore[arg-type]
+        msg = str(ei.value)
+        assert what in msg and where in msg, msg
+        assert value not in msg  # never the secret itself
+
+
+def test_custodian_api_key_must_be_32_bytes(tmp_path: Path) -> None:
+    text = (
+        "[service]\ndemo = true\n" + MINIMAL + EVERY_KIND.replace("00ff" * 16, "00ff" * 16 + "00")
+    )
+    with pytest.raises(ConfigError, match=r"custodians\[1\]\.public_key.*32-byte"):
+        load_config(write(tmp_path, text))

@@ -1,4 +1,4 @@
-"""`/v1/proofs/{account}`: a holder's por-mst-v1 inclusion proof (rate limited per address)."""
+"""`/v1/proofs/{account}`: a holder's por-mst-v1 inclusion proof (rate limited per client)."""
 
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,14 +10,16 @@ from starlette.concurrency import run_in_threadpool
 from por.api import schemas
 from por.api.deps import (
     MAX_SEQUENCE,
+    TREE_LOAD_COST,
     AppState,
-    ProofRateLimit,
+    ClientDep,
     RenderedAttestation,
     StateDep,
     current_sequence,
     loaded_tree,
     not_found,
     rendered_attestation,
+    take_proof_token,
 )
 from por.api.http import PRIVATE_IMMUTABLE, PRIVATE_REVALIDATE, cached_response, dumps
 from por.errors import StoreError
@@ -32,14 +34,18 @@ router = APIRouter(prefix="/v1/proofs", tags=["proofs"])
 @router.get(
     "/{account}",
     response_model=schemas.ProofOut,
-    responses={**schemas.NOT_FOUND, 429: {"model": schemas.ErrorOut}},
+    responses={
+        **schemas.NOT_FOUND,
+        429: {"model": schemas.ErrorOut},
+        503: {"model": schemas.ErrorOut},
+    },
 )
 async def proof(
     request: Request,
     account: Annotated[
         str, PathParam(min_length=1, max_length=256, description="CAIP-10 account id")
     ],
-    _limited: ProofRateLimit,
+    client: ClientDep,
     state: StateDep,
     sequence: Annotated[
         int | None, Query(ge=1, le=MAX_SEQUENCE, description="default: the latest")
@@ -49,6 +55,11 @@ async def proof(
     # in memory after the first request per sequence (por.api.fast serves this very
     # request without FastAPI's routing once everything is loaded)
     seq = await current_sequence(state) if sequence is None else sequence
+    # 1 token; TREE_LOAD_COST when `?sequence=` names an attestation whose tree is not
+    # loaded (cycling over old attestations forces tree loads: that is what the budget
+    # counts). The latest tree is everyone's, loaded at start: never charged extra.
+    cold = sequence is not None and state.deps.store.cached_tree(seq) is None
+    take_proof_token(state, client, TREE_LOAD_COST if cold else 1)
     item = await rendered_attestation(state, seq)
     tree = await loaded_tree(state, seq)  # mapped; its file is checked in the background
     from por.core.sumtree import SumTree

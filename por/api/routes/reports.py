@@ -19,7 +19,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from por.api.deps import StateDep, StoreDep
+from por.api.deps import (
+    REPORT_COST,
+    ClientDep,
+    StateDep,
+    StoreDep,
+    VerifiedReads,
+    busy,
+    take_history_tokens,
+)
 from por.api.http import REVALIDATE, cached_response, dumps
 from por.core.dsse import Envelope
 from por.core.reserve_report import (
@@ -92,7 +100,7 @@ def signed_report(state: StateDep, store: StoreDep, kind: str, at: date | None) 
     )
 
     def make() -> SignedReport:
-        report = make_report(store, period, now=now)
+        report = make_report(VerifiedReads(store, state.integrity), period, now=now)
         envelope = sign_report(report, signers_at(report.generated_at))
         return SignedReport(report=report, envelope=envelope, digest=report.digest())
 
@@ -172,6 +180,7 @@ def reserve_report(
     *,
     state: StateDep,
     store: StoreDep,
+    client: ClientDep,
     period: Kind,
     at: AtQuery = None,
     fmt: Annotated[Format, Query(alias="format", description="json: the signed report")] = "json",
@@ -181,6 +190,20 @@ def reserve_report(
     reserves by asset class and custodian, ratio, status, statements and the attestations
     cited. `json` answers `{"period","label","digest","envelope","report"}`: verify the
     envelope (`por verify`), then read its payload."""
+    take_history_tokens(state, client, REPORT_COST)
+    with state.expensive.slot(busy):
+        return _report_response(request, state, store, period, at, fmt, lang)
+
+
+def _report_response(  # noqa: PLR0917 - the route's own parameters, handed on
+    request: Request,
+    state: StateDep,
+    store: StoreDep,
+    period: Kind,
+    at: date | None,
+    fmt: Format,
+    lang: Lang,
+) -> Response:
     signed = signed_report(state, store, period, at)
     p = signed.report.period
     if fmt == "json":
@@ -228,14 +251,17 @@ def report_page(
     *,
     state: StateDep,
     store: StoreDep,
+    client: ClientDep,
     period: Kind = "daily",
     at: AtQuery = None,
     lang: Lang | None = None,
 ) -> Response:
     """The report as a web page, in the language asked for (or the browser's)."""
     chosen = lang or preferred_language(request.headers.get("accept-language"))
-    signed = signed_report(state, store, period, at)
-    body = _rendered(state, period, signed, "html", chosen)
+    take_history_tokens(state, client, REPORT_COST)
+    with state.expensive.slot(busy):
+        signed = signed_report(state, store, period, at)
+        body = _rendered(state, period, signed, "html", chosen)
     response = cached_response(
         request,
         body,

@@ -20,6 +20,7 @@ from por.api.http import NO_STORE
 from por.core.times import format_time
 from por.errors import PorError
 from por.store import Store
+from por.store.integrity import IntegrityChecker, TamperedRowError
 
 router = APIRouter(tags=["service"])
 
@@ -27,9 +28,15 @@ router = APIRouter(tags=["service"])
 class LatestAttestationCollector(Collector):
     """Reads the latest attestation at scrape time (so every instance reports the same)."""
 
-    def __init__(self, store: Store, wall_clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        wall_clock: Callable[[], datetime],
+        integrity: IntegrityChecker | None = None,
+    ) -> None:
         self._store = store
         self._wall_clock = wall_clock
+        self._integrity = integrity or IntegrityChecker(None)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
@@ -41,6 +48,19 @@ class LatestAttestationCollector(Collector):
         yield seq
         if latest is None:
             return
+        ok = GaugeMetricFamily(
+            "por_latest_attestation_verified",
+            "1 when the latest stored attestation is what its envelope signs; 0: its "
+            "figures are withheld (por.store.integrity)",
+        )
+        try:
+            self._integrity.check(latest)  # figures only from what was signed
+        except TamperedRowError:
+            ok.add_metric([], 0.0)
+            yield ok
+            return
+        ok.add_metric([], 1.0)
+        yield ok
         issued = latest.attestation.issued_at.timestamp()
         ts = GaugeMetricFamily(
             "por_latest_attestation_timestamp_seconds", "issued_at of the latest attestation"

@@ -35,6 +35,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+import numpy as np
+import numpy.typing as npt
+
 from por.core.canonical import canonical_bytes, loads_strict
 from por.core.mst import InclusionProof, Node, node, verify_inclusion
 from por.core.sumtree import SumTree, UnknownAccountError
@@ -79,23 +82,34 @@ def write_sharded(
     n = tree.size
     shards: list[dict[str, str]] = []
     bits = index_bits_for(n, shard_leaves)
-    buckets: list[list[bytes]] = [[] for _ in range(1 << bits)]
+    hashes: list[npt.NDArray[Any]] = []  # SHA-256 of each account id, by leaf position
     for c0 in range(0, n, shard_leaves):
         c1 = min(c0 + shard_leaves, n)
-        accounts: list[str] = []
-        balances: list[int] = []
-        salts = bytearray()
-        for i in range(c0, c1):
-            leaf = tree.leaf(i)
-            accounts.append(leaf.account)
-            balances.append(leaf.balance)
-            salts += leaf.salt
-            h = hashlib.sha256(leaf.account.encode("ascii")).digest()
-            buckets[_prefix(h, bits)].append(h + i.to_bytes(8, "big"))
-        part = SumTree.build_columns(accounts, balances, bytes(salts))
+        accounts, balances, salts = tree.leaf_columns(c0, c1)
+        digests = b"".join([hashlib.sha256(a.encode("ascii")).digest() for a in accounts])
+        hashes.append(np.frombuffer(digests, "S32"))
+        part = SumTree.build_columns(accounts, balances, salts)
         sha = put_content(objects, part.to_bytes())
         shards.append({"sha256": sha, "hash": part.root.hash.hex(), "sum": str(part.root.sum)})
-    index = [put_content(objects, b"".join(sorted(b))) for b in buckets]
+    # the index: (hash, position) records sorted by hash, cut where the prefix changes
+    # ("S32" sorts as memcmp: NUL is the smallest byte and every value is 32 bytes)
+    records = np.empty(n, dtype=[("h", "S32"), ("i", ">u8")])
+    if n:
+        records["h"] = np.concatenate(hashes)
+        records["i"] = np.arange(n, dtype=np.uint64)
+        records.sort(order="h", kind="stable")
+    prefixes: npt.NDArray[np.uint64] | None = None
+    if bits:
+        top32 = np.frombuffer(records["h"].tobytes(), ">u4").reshape(-1, 8)[:, 0]
+        prefixes = top32.astype(np.uint64) >> np.uint64(32 - bits)
+    index = []
+    for p in range(1 << bits):
+        if prefixes is None:
+            lo, hi = 0, n
+        else:
+            lo = int(np.searchsorted(prefixes, p, "left"))
+            hi = int(np.searchsorted(prefixes, p, "right"))
+        index.append(put_content(objects, records[lo:hi].tobytes()))
     top = {
         "format": FORMAT,
         "size": n,

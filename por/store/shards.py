@@ -179,6 +179,10 @@ class ShardCache:
                 self._entries.popitem(last=False)
         return value
 
+    def __contains__(self, sha256: object) -> bool:
+        with self._lock:
+            return sha256 in self._entries
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -317,6 +321,22 @@ class ShardedTree:
                 return i
         shown = account if len(account) <= 80 else account[:77] + "..."
         raise UnknownAccountError(f"account {shown!r} has no leaf in this tree", where="account")
+
+    def cached_for(self, account: str) -> bool:
+        """True when a proof of `account` (or its 404) needs no fetch: the shards it
+        reads are in the cache (the API's hot path answers only then)."""
+        try:
+            raw = account.encode("ascii")
+        except UnicodeEncodeError:
+            return True  # no leaf, and no fetch to find that out
+        h = hashlib.sha256(raw).digest()
+        if self._index[_prefix(h, self._bits)] not in self._cache:
+            return False
+        try:
+            i = self.index_of(account)
+        except UnknownAccountError:
+            return True
+        return self._shards[i // self._shard_leaves]["sha256"] in self._cache
 
     def prefetch(self, account: str) -> None:
         """Read the shards a proof of `account` needs (a thread; the proof is then CPU only)."""

@@ -72,6 +72,9 @@ def test_objects_are_keyed_by_content_and_a_proof_reads_two_shards(
 
     cache = ShardCache()
     sharded = load_top(objects, sha, cache=cache, what="t")
+    assert not sharded.cached_for(leaves[0].account)  # the API's hot path waits
+    sharded.prefetch(leaves[0].account)
+    assert sharded.cached_for(leaves[0].account)  # ... until the shards are in memory
     for leaf in leaves[:20]:
         before = cache.fetches
         if sharded.prove(leaf.account) != tree.prove(leaf.account):

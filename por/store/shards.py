@@ -46,6 +46,7 @@ from por.store.objects import ObjectStore, get_verified, put_content
 
 FORMAT: Final = "por-mst-shards-v1"
 DEFAULT_SHARD_LEAVES: Final = 1 << 16
+DEFAULT_CACHE_BYTES: Final = 512 << 20
 _RECORD: Final = 40  # SHA-256(account) + u64 big-endian leaf position
 MAX_INDEX_BITS: Final = 20
 
@@ -156,28 +157,39 @@ class ShardCache:
     """An LRU of verified shards (parsed), shared by every tree of one store.
 
     Keyed by SHA-256: a key names its bytes, so one entry serves any tree that holds
-    the same shard. Only shards whose bytes matched their digest are put in.
+    the same shard. Only shards whose bytes matched their digest are put in. Bounded by
+    the bytes of the shards it holds (`max_bytes`), the newest one always kept.
     """
 
-    def __init__(self, max_entries: int = 256) -> None:
-        self.max_entries = max(1, max_entries)
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.max_bytes = max(1, max_bytes)
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, Any] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
         self.fetches = 0  # how many objects were read from the store (metrics, tests)
 
-    def get_or_load(self, sha256: str, load: Callable[[], Any]) -> Any:
+    def get_or_load(self, sha256: str, load: Callable[[], tuple[Any, int]]) -> Any:
+        """The cached value, or `load()` -> (value, size in bytes) put in the cache."""
         with self._lock:
-            value = self._entries.get(sha256)
-            if value is not None:
+            entry = self._entries.get(sha256)
+            if entry is not None:
                 self._entries.move_to_end(sha256)
-                return value
-        value = load()  # outside the lock: a slow fetch does not hold up cached reads
+                return entry[0]
+        value, size = load()  # outside the lock: a slow fetch does not hold up cached reads
         with self._lock:
             self.fetches += 1
-            self._entries[sha256] = value
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            if sha256 not in self._entries:
+                self._entries[sha256] = (value, size)
+                self._bytes += size
+            while self._bytes > self.max_bytes and len(self._entries) > 1:
+                _, (_, old) = self._entries.popitem(last=False)
+                self._bytes -= old
         return value
+
+    @property
+    def size_bytes(self) -> int:
+        with self._lock:
+            return self._bytes
 
     def __contains__(self, sha256: object) -> bool:
         with self._lock:
@@ -257,11 +269,11 @@ class ShardedTree:
         sha = self._index[p]
         what = f"index shard {p} of {self._what}"
 
-        def load() -> bytes:
+        def load() -> tuple[bytes, int]:
             data = get_verified(self._objects, sha, what=what)
             if len(data) % _RECORD:
                 raise StoreError(f"{what} has a torn record", where=self._objects.where)
-            return data
+            return data, len(data)
 
         value: bytes = self._cache.get_or_load(sha, load)
         return value
@@ -271,7 +283,7 @@ class ShardedTree:
         what = f"tree shard {j} of {self._what}"
         want_n = min(self._shard_leaves, self._n - j * self._shard_leaves)
 
-        def load() -> SumTree:
+        def load() -> tuple[SumTree, int]:
             data = get_verified(self._objects, rec["sha256"], what=what)
             try:
                 part = SumTree.from_bytes(data, body_checked=True)
@@ -288,7 +300,7 @@ class ShardedTree:
                     f"the top file {want_n} and {rec['hash']}",
                     where=self._objects.where,
                 )
-            return part
+            return part, len(data)
 
         value: SumTree = self._cache.get_or_load(rec["sha256"], load)
         return value
@@ -412,6 +424,7 @@ def load_top(objects: ObjectStore, sha256: str, *, cache: ShardCache, what: str)
 
 
 __all__ = [
+    "DEFAULT_CACHE_BYTES",
     "DEFAULT_SHARD_LEAVES",
     "FORMAT",
     "ShardCache",

@@ -198,3 +198,15 @@ def test_index_order_holds_for_hashes_ending_in_zero_bytes(tmp_path: Path) -> No
     sharded = load_top(objects, sha, cache=ShardCache(), what="t")
     for leaf in leaves:
         assert sharded.index_of(leaf.account) == tree.index_of(leaf.account)
+
+
+def test_the_shard_cache_is_bounded_by_bytes(tmp_path: Path) -> None:
+    tree, leaves = _tree(300, seed=3)
+    objects = DirectoryObjects(tmp_path)
+    sha, _ = write_sharded(tree, objects, shard_leaves=16)
+    cache = ShardCache(max_bytes=20_000)  # a few shards of 16 leaves
+    sharded = load_top(objects, sha, cache=cache, what="t")
+    for leaf in leaves:
+        assert sharded.prove(leaf.account) == tree.prove(leaf.account)
+        assert cache.size_bytes <= 20_000 + 16 * 1024  # at most one shard over the budget
+    assert cache.fetches > 2 * 19  # shards were evicted and fetched again

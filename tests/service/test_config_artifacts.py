@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from por.errors import ConfigError
+from por.service.check import describe
 from por.service.config import load_config
 from por.service.storage import open_store, raw_store, state_blobs
 from por.store.objects import S3Objects
@@ -65,6 +66,9 @@ shard_leaves = 1024
 """,
         )
     )
+    lines, _ = describe(cfg)
+    assert f"tree artifacts: s3://{bucket}/cnhc/prod at {s3_server.endpoint}" in "\n".join(lines)
+    assert "run state: database rows" in "\n".join(lines)
     store = open_store(cfg, migrate=True)
     assert isinstance(store.objects, S3Objects) and store.shard_leaves == 1024
     assert state_blobs(cfg, store) is store.state

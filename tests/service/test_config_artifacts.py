@@ -76,3 +76,21 @@ shard_leaves = 1024
     sha = raw.put(b"statement")
     assert raw.where(sha) == f"s3://{bucket}/cnhc/prod/sha256/{sha}"
     store.close()
+
+
+@pytest.mark.parametrize("state", ["files", "database"])
+def test_readers_keep_their_state_where_configured(tmp_path: Path, state: str) -> None:
+    from por.chains.evm import BlobCheckpointStore, FileCheckpointStore
+    from por.service.wiring import build_chain
+
+    cfg = load_config(write(tmp_path, MINIMAL + SOURCES + f'[service]\nstate = "{state}"\n'))
+    store = open_store(cfg, migrate=True)
+    try:
+        reader, _ = build_chain(cfg.chains[0], cfg=cfg, where="t", store=store, publish=False)
+        kept = reader.store  # type: ignore[attr-defined]
+        want = BlobCheckpointStore if state == "database" else FileCheckpointStore
+        assert isinstance(kept, want)
+        if hasattr(reader, "close"):
+            reader.close()
+    finally:
+        store.close()

@@ -88,8 +88,13 @@ class HotPaths:
             return False
         item = state.rendered.peek(seq)
         tree = state.deps.store.cached_tree(seq)
-        if item is None or not isinstance(tree, SumTree):
-            return False  # not loaded, or shards that may need a fetch: the route's job
+        if (
+            item is None
+            or tree is None
+            # shards still to fetch (blocking I/O): the route fetches them in a thread
+            or (not isinstance(tree, SumTree) and not tree.cached_for(account))
+        ):
+            return False
         scope["route"] = _PROOF_ROUTE
         try:
             take_proof_token(state, scope_client_key(scope, state.trusted))

@@ -37,6 +37,7 @@ from por.core.mst import (
     node_unchecked,
 )
 from por.core.mst_build import (
+    _CHECKED,  # this module makes checked columns of leaves its own tree checked
     DEFAULT_PARAMS,
     STORED_LEVEL,
     AccountColumn,
@@ -365,6 +366,32 @@ class SumTree:
         for setter, value in zip(_SET_PROOF, values, strict=True):
             setter(proof, value)
         return proof
+
+    def leaf_columns(self, start: int, stop: int) -> tuple[AccountColumn, BalanceWords, bytes]:
+        """The leaves at positions [start, stop), in tree order, as checked columns.
+
+        For cutting the tree into aligned subtrees (por.store.shards): `build_columns` of
+        an aligned chunk's columns is that chunk's subtree, without checking its ids and
+        balances again (this tree checked them). Vectorised gathers, no per-leaf objects.
+        """
+        if not 0 <= start <= stop <= self._n:
+            raise InputError(
+                f"leaf range [{start}, {stop}) is not in [0, {self._n}]", where="range"
+            )
+        rows = np.asarray(self._order[start:stop], dtype=np.int64)
+        begin = self._offsets[rows].astype(np.int64)
+        lengths = self._offsets[rows + 1].astype(np.int64) - begin
+        offsets = np.zeros(len(rows) + 1, np.uint64)
+        np.cumsum(lengths, out=offsets[1:], dtype=np.uint64)
+        starts_out = offsets[:-1].astype(np.int64)
+        gather = np.arange(int(offsets[-1]), dtype=np.int64) + np.repeat(
+            begin - starts_out, lengths
+        )
+        blob = np.frombuffer(self._blob, np.uint8)[gather]
+        accounts = AccountColumn(blob, offsets, _CHECKED)
+        balances = BalanceWords(self._lo[rows], self._hi[rows], _CHECKED)
+        salts = np.frombuffer(self._salts, np.uint8).reshape(-1, SALT_SIZE)[rows].tobytes()
+        return accounts, balances, salts
 
     def export_leaves(self) -> Iterator[dict[str, str]]:
         """Every leaf in tree order as a LEAVES.jsonl object {account, balance, salt}."""

@@ -168,6 +168,22 @@ def describe(cfg: Config) -> tuple[list[str], list[str]]:  # noqa: PLR0912, PLR0
         key = _env(hook.secret_env, "webhook key", missing)
         lines.append(f"  webhook {hook.url}, HMAC key {key}")
     lines.append(f"database: {_database_state(cfg, problems)}")
+    art = cfg.artifacts
+    if art.kind == "s3":
+        where = f"s3://{art.bucket}/{art.prefix}".rstrip("/")
+        lines.append(
+            f"tree artifacts: {where} at {art.endpoint or 'AWS ' + art.region}, shards of "
+            f"{art.shard_leaves} leaves; credentials "
+            f"{_env(art.access_key_id_env, 'S3 access key id', [])}, "
+            f"{_env(art.secret_access_key_env, 'S3 secret key', [])}"
+        )
+    else:
+        lines.append(f"tree artifacts: files under {cfg.service.data_dir / 'trees'}")
+    lines.append(
+        "run state: database rows and the object store (any instance can take over)"
+        if cfg.service.state == "database"
+        else f"run state: files under {cfg.service.data_dir} (index, memo, raw)"
+    )
     problems.extend(f"environment variable {m} is not set" for m in missing)
     return lines, problems
 

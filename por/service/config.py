@@ -713,7 +713,7 @@ class ArtifactsConfig(_Table):
     access_key_id_env: str = "AWS_ACCESS_KEY_ID"
     secret_access_key_env: str = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable's name
     shard_leaves: int = Field(default=65536, ge=2, le=1 << 24)
-    cache_shards: int = Field(default=256, ge=1)  # verified shards kept per process
+    cache_mb: int = Field(default=512, ge=1)  # verified shards kept per API process, MB
     timeout_s: float = Field(default=30.0, gt=0)
 
     @field_validator("shard_leaves")

@@ -45,7 +45,7 @@ def open_store(cfg: Config, **kw: Any) -> Store:
         attestations_dir=cfg.service.attestations_dir,
         objects=object_store(cfg),
         shard_leaves=cfg.artifacts.shard_leaves,
-        shard_cache_entries=cfg.artifacts.cache_shards,
+        shard_cache_bytes=cfg.artifacts.cache_mb << 20,
         **kw,
     )
 

@@ -35,6 +35,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+import numpy as np
+import numpy.typing as npt
+
 from por.core.canonical import canonical_bytes, loads_strict
 from por.core.mst import InclusionProof, Node, node, verify_inclusion
 from por.core.sumtree import SumTree, UnknownAccountError
@@ -43,6 +46,7 @@ from por.store.objects import ObjectStore, get_verified, put_content
 
 FORMAT: Final = "por-mst-shards-v1"
 DEFAULT_SHARD_LEAVES: Final = 1 << 16
+DEFAULT_CACHE_BYTES: Final = 512 << 20
 _RECORD: Final = 40  # SHA-256(account) + u64 big-endian leaf position
 MAX_INDEX_BITS: Final = 20
 
@@ -79,23 +83,34 @@ def write_sharded(
     n = tree.size
     shards: list[dict[str, str]] = []
     bits = index_bits_for(n, shard_leaves)
-    buckets: list[list[bytes]] = [[] for _ in range(1 << bits)]
+    hashes: list[npt.NDArray[Any]] = []  # SHA-256 of each account id, by leaf position
     for c0 in range(0, n, shard_leaves):
         c1 = min(c0 + shard_leaves, n)
-        accounts: list[str] = []
-        balances: list[int] = []
-        salts = bytearray()
-        for i in range(c0, c1):
-            leaf = tree.leaf(i)
-            accounts.append(leaf.account)
-            balances.append(leaf.balance)
-            salts += leaf.salt
-            h = hashlib.sha256(leaf.account.encode("ascii")).digest()
-            buckets[_prefix(h, bits)].append(h + i.to_bytes(8, "big"))
-        part = SumTree.build_columns(accounts, balances, bytes(salts))
+        accounts, balances, salts = tree.leaf_columns(c0, c1)
+        digests = b"".join([hashlib.sha256(a.encode("ascii")).digest() for a in accounts])
+        hashes.append(np.frombuffer(digests, "S32"))
+        part = SumTree.build_columns(accounts, balances, salts)
         sha = put_content(objects, part.to_bytes())
         shards.append({"sha256": sha, "hash": part.root.hash.hex(), "sum": str(part.root.sum)})
-    index = [put_content(objects, b"".join(sorted(b))) for b in buckets]
+    # the index: (hash, position) records sorted by hash, cut where the prefix changes
+    # ("S32" sorts as memcmp: NUL is the smallest byte and every value is 32 bytes)
+    records = np.empty(n, dtype=[("h", "S32"), ("i", ">u8")])
+    if n:
+        records["h"] = np.concatenate(hashes)
+        records["i"] = np.arange(n, dtype=np.uint64)
+        records.sort(order="h", kind="stable")
+    prefixes: npt.NDArray[np.uint64] | None = None
+    if bits:
+        top32 = np.frombuffer(records["h"].tobytes(), ">u4").reshape(-1, 8)[:, 0]
+        prefixes = top32.astype(np.uint64) >> np.uint64(32 - bits)
+    index = []
+    for p in range(1 << bits):
+        if prefixes is None:
+            lo, hi = 0, n
+        else:
+            lo = int(np.searchsorted(prefixes, p, "left"))
+            hi = int(np.searchsorted(prefixes, p, "right"))
+        index.append(put_content(objects, records[lo:hi].tobytes()))
     top = {
         "format": FORMAT,
         "size": n,
@@ -142,28 +157,43 @@ class ShardCache:
     """An LRU of verified shards (parsed), shared by every tree of one store.
 
     Keyed by SHA-256: a key names its bytes, so one entry serves any tree that holds
-    the same shard. Only shards whose bytes matched their digest are put in.
+    the same shard. Only shards whose bytes matched their digest are put in. Bounded by
+    the bytes of the shards it holds (`max_bytes`), the newest one always kept.
     """
 
-    def __init__(self, max_entries: int = 256) -> None:
-        self.max_entries = max(1, max_entries)
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.max_bytes = max(1, max_bytes)
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, Any] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
         self.fetches = 0  # how many objects were read from the store (metrics, tests)
 
-    def get_or_load(self, sha256: str, load: Callable[[], Any]) -> Any:
+    def get_or_load(self, sha256: str, load: Callable[[], tuple[Any, int]]) -> Any:
+        """The cached value, or `load()` -> (value, size in bytes) put in the cache."""
         with self._lock:
-            value = self._entries.get(sha256)
-            if value is not None:
+            entry = self._entries.get(sha256)
+            if entry is not None:
                 self._entries.move_to_end(sha256)
-                return value
-        value = load()  # outside the lock: a slow fetch does not hold up cached reads
+                return entry[0]
+        value, size = load()  # outside the lock: a slow fetch does not hold up cached reads
         with self._lock:
             self.fetches += 1
-            self._entries[sha256] = value
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            if sha256 not in self._entries:
+                self._entries[sha256] = (value, size)
+                self._bytes += size
+            while self._bytes > self.max_bytes and len(self._entries) > 1:
+                _, (_, old) = self._entries.popitem(last=False)
+                self._bytes -= old
         return value
+
+    @property
+    def size_bytes(self) -> int:
+        with self._lock:
+            return self._bytes
+
+    def __contains__(self, sha256: object) -> bool:
+        with self._lock:
+            return sha256 in self._entries
 
     def clear(self) -> None:
         with self._lock:
@@ -239,11 +269,11 @@ class ShardedTree:
         sha = self._index[p]
         what = f"index shard {p} of {self._what}"
 
-        def load() -> bytes:
+        def load() -> tuple[bytes, int]:
             data = get_verified(self._objects, sha, what=what)
             if len(data) % _RECORD:
                 raise StoreError(f"{what} has a torn record", where=self._objects.where)
-            return data
+            return data, len(data)
 
         value: bytes = self._cache.get_or_load(sha, load)
         return value
@@ -253,7 +283,7 @@ class ShardedTree:
         what = f"tree shard {j} of {self._what}"
         want_n = min(self._shard_leaves, self._n - j * self._shard_leaves)
 
-        def load() -> SumTree:
+        def load() -> tuple[SumTree, int]:
             data = get_verified(self._objects, rec["sha256"], what=what)
             try:
                 part = SumTree.from_bytes(data, body_checked=True)
@@ -270,7 +300,7 @@ class ShardedTree:
                     f"the top file {want_n} and {rec['hash']}",
                     where=self._objects.where,
                 )
-            return part
+            return part, len(data)
 
         value: SumTree = self._cache.get_or_load(rec["sha256"], load)
         return value
@@ -303,6 +333,22 @@ class ShardedTree:
                 return i
         shown = account if len(account) <= 80 else account[:77] + "..."
         raise UnknownAccountError(f"account {shown!r} has no leaf in this tree", where="account")
+
+    def cached_for(self, account: str) -> bool:
+        """True when a proof of `account` (or its 404) needs no fetch: the shards it
+        reads are in the cache (the API's hot path answers only then)."""
+        try:
+            raw = account.encode("ascii")
+        except UnicodeEncodeError:
+            return True  # no leaf, and no fetch to find that out
+        h = hashlib.sha256(raw).digest()
+        if self._index[_prefix(h, self._bits)] not in self._cache:
+            return False
+        try:
+            i = self.index_of(account)
+        except UnknownAccountError:
+            return True
+        return self._shards[i // self._shard_leaves]["sha256"] in self._cache
 
     def prefetch(self, account: str) -> None:
         """Read the shards a proof of `account` needs (a thread; the proof is then CPU only)."""
@@ -378,6 +424,7 @@ def load_top(objects: ObjectStore, sha256: str, *, cache: ShardCache, what: str)
 
 
 __all__ = [
+    "DEFAULT_CACHE_BYTES",
     "DEFAULT_SHARD_LEAVES",
     "FORMAT",
     "ShardCache",

@@ -89,7 +89,14 @@ from por.store.models import (
 )
 from por.store.objects import ObjectStore
 from por.store.publications import PublicationState
-from por.store.shards import DEFAULT_SHARD_LEAVES, ShardCache, ShardedTree, load_top, write_sharded
+from por.store.shards import (
+    DEFAULT_CACHE_BYTES,
+    DEFAULT_SHARD_LEAVES,
+    ShardCache,
+    ShardedTree,
+    load_top,
+    write_sharded,
+)
 from por.store.state import DbStateBlobs
 
 CHECKPOINT_FILE = "checkpoint.txt"
@@ -199,7 +206,7 @@ class Store:
         keyset: KeySet | None = None,
         objects: ObjectStore | None = None,
         shard_leaves: int = DEFAULT_SHARD_LEAVES,
-        shard_cache_entries: int = 256,
+        shard_cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self._db = db
         self.data_dir = data_dir
@@ -212,7 +219,7 @@ class Store:
         self.cosign = CosignState(db)  # witness cosignatures, auditor signatures (cosign.py)
         self.objects = objects  # None: tree files under data_dir (the embedded default)
         self.shard_leaves = shard_leaves
-        self.shards = ShardCache(shard_cache_entries)
+        self.shards = ShardCache(shard_cache_bytes)
         self._tree_cache: OrderedDict[int, SumTree | ShardedTree] = OrderedDict()
         self._tree_checks: dict[int, _TreeCheck] = {}
         self._tree_cache_size = tree_cache_size
@@ -241,7 +248,7 @@ class Store:
         keyset: KeySet | None = None,
         objects: ObjectStore | None = None,
         shard_leaves: int = DEFAULT_SHARD_LEAVES,
-        shard_cache_entries: int = 256,
+        shard_cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> Store:
         """Connect, check the schema, and repair the published files.
 
@@ -271,7 +278,7 @@ class Store:
             keyset=keyset,
             objects=objects,
             shard_leaves=shard_leaves,
-            shard_cache_entries=shard_cache_entries,
+            shard_cache_bytes=shard_cache_bytes,
         )
         try:
             if migrate:

@@ -12,6 +12,7 @@ import pytest
 
 from por.chains.base import ChainReader
 from por.chains.evm import (
+    BlobCheckpointStore,
     EvmChainReader,
     FileCheckpointStore,
     IndexCheckpoint,
@@ -163,11 +164,25 @@ def test_snapshot_equals_chain_state(tworlds: dict[int, TokenWorld]) -> None:
         reader.close()
 
 
+@pytest.mark.parametrize("kept", ["files", "database"])
 def test_incremental_index_reads_only_new_blocks(
-    tworlds: dict[int, TokenWorld], tmp_path: Any
+    tworlds: dict[int, TokenWorld], tmp_path: Any, kept: str
 ) -> None:
     tw = tworlds[56]
-    store = FileCheckpointStore(tmp_path)
+    store: Any = FileCheckpointStore(tmp_path)
+    other_machine: Any = store
+    opened = []
+    if kept == "database":  # [service] state = "database": the restart is on another machine
+        from por.store import Store
+
+        url = f"sqlite:///{tmp_path / 'por.db'}"
+        for name in ("a", "b"):
+            opened.append(
+                Store.open(
+                    url, data_dir=tmp_path / name, attestations_dir=tmp_path / name, migrate=True
+                )
+            )
+        store, other_machine = (BlobCheckpointStore(s.state) for s in opened)
     proxy = RpcProxy(tw.w.node.url, max_log_range=10**9)
     try:
         first = tw.reader([proxy.url], checkpoint_store=store)
@@ -183,7 +198,7 @@ def test_incremental_index_reads_only_new_blocks(
         tw.mint(tw.random_addresses(2), [10, 20])
         tw.w.node.finalize()
         proxy.log_requests.clear()
-        second = tw.reader([proxy.url], checkpoint_store=store)
+        second = tw.reader([proxy.url], checkpoint_store=other_machine)
         snap2 = second.snapshot()
         run = second.last_run
         assert run is not None and not run.reindexed
@@ -194,6 +209,8 @@ def test_incremental_index_reads_only_new_blocks(
         second.close()
     finally:
         proxy.close()
+        for opened_store in opened:
+            opened_store.close()
 
 
 def test_refused_ranges_are_split(tworlds: dict[int, TokenWorld]) -> None:

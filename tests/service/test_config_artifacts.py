@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from por.errors import ConfigError
+from por.service.check import describe
 from por.service.config import load_config
 from por.service.storage import open_store, raw_store, state_blobs
 from por.store.objects import S3Objects
@@ -65,6 +66,9 @@ shard_leaves = 1024
 """,
         )
     )
+    lines, _ = describe(cfg)
+    assert f"tree artifacts: s3://{bucket}/cnhc/prod at {s3_server.endpoint}" in "\n".join(lines)
+    assert "run state: database rows" in "\n".join(lines)
     store = open_store(cfg, migrate=True)
     assert isinstance(store.objects, S3Objects) and store.shard_leaves == 1024
     assert state_blobs(cfg, store) is store.state
@@ -72,3 +76,21 @@ shard_leaves = 1024
     sha = raw.put(b"statement")
     assert raw.where(sha) == f"s3://{bucket}/cnhc/prod/sha256/{sha}"
     store.close()
+
+
+@pytest.mark.parametrize("state", ["files", "database"])
+def test_readers_keep_their_state_where_configured(tmp_path: Path, state: str) -> None:
+    from por.chains.evm import BlobCheckpointStore, FileCheckpointStore
+    from por.service.wiring import build_chain
+
+    cfg = load_config(write(tmp_path, MINIMAL + SOURCES + f'[service]\nstate = "{state}"\n'))
+    store = open_store(cfg, migrate=True)
+    try:
+        reader, _ = build_chain(cfg.chains[0], cfg=cfg, where="t", store=store, publish=False)
+        kept = reader.store  # type: ignore[attr-defined]
+        want = BlobCheckpointStore if state == "database" else FileCheckpointStore
+        assert isinstance(kept, want)
+        if hasattr(reader, "close"):
+            reader.close()
+    finally:
+        store.close()

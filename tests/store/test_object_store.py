@@ -72,6 +72,9 @@ def test_objects_are_keyed_by_content_and_a_proof_reads_two_shards(
 
     cache = ShardCache()
     sharded = load_top(objects, sha, cache=cache, what="t")
+    assert not sharded.cached_for(leaves[0].account)  # the API's hot path waits
+    sharded.prefetch(leaves[0].account)
+    assert sharded.cached_for(leaves[0].account)  # ... until the shards are in memory
     for leaf in leaves[:20]:
         before = cache.fetches
         if sharded.prove(leaf.account) != tree.prove(leaf.account):
@@ -172,3 +175,38 @@ def test_an_instance_without_the_object_store_says_so(tmp_path: Path, s3_server:
         local.tree(1, checked=False)
     local.close()
     store.close()
+
+
+def test_index_order_holds_for_hashes_ending_in_zero_bytes(tmp_path: Path) -> None:
+    """numpy's fixed-width byte strings drop trailing NULs when read back as values: the
+    index must still sort and cut exactly as bytes compare (the reader's binary search)."""
+    chosen: list[str] = []
+    i = 0
+    while len(chosen) < 6:  # ids whose SHA-256 ends in 0x00 (one in 256)
+        account = f"eip155:1:0x{i:040x}"
+        if hashlib.sha256(account.encode()).digest()[-1] == 0:
+            chosen.append(account)
+        i += 1
+    filler = [f"eip155:56:0x{j:040x}" for j in range(40)]
+    leaves = [
+        Leaf(account=a, balance=k + 1, salt=hashlib.sha256(a.encode()).digest())
+        for k, a in enumerate(chosen + filler)
+    ]
+    tree = SumTree.build(leaves)
+    objects = DirectoryObjects(tmp_path)
+    sha, _ = write_sharded(tree, objects, shard_leaves=4)
+    sharded = load_top(objects, sha, cache=ShardCache(), what="t")
+    for leaf in leaves:
+        assert sharded.index_of(leaf.account) == tree.index_of(leaf.account)
+
+
+def test_the_shard_cache_is_bounded_by_bytes(tmp_path: Path) -> None:
+    tree, leaves = _tree(300, seed=3)
+    objects = DirectoryObjects(tmp_path)
+    sha, _ = write_sharded(tree, objects, shard_leaves=16)
+    cache = ShardCache(max_bytes=20_000)  # a few shards of 16 leaves
+    sharded = load_top(objects, sha, cache=cache, what="t")
+    for leaf in leaves:
+        assert sharded.prove(leaf.account) == tree.prove(leaf.account)
+        assert cache.size_bytes <= 20_000 + 16 * 1024  # at most one shard over the budget
+    assert cache.fetches > 2 * 19  # shards were evicted and fetched again

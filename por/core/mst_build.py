@@ -458,6 +458,12 @@ class AccountColumn:
             yield from raw.decode("ascii").split("\n")[:-1]
         del end
 
+    def take(self, start: int, stop: int) -> AccountColumn:
+        """Rows [start, stop) as a column of their own (offsets from 0; the ids copied)."""
+        a, b = int(self.offsets[start]), int(self.offsets[stop])
+        blob = np.frombuffer(self.blob, np.uint8, b - a, a).copy()
+        return AccountColumn(blob, self.offsets[start : stop + 1] - np.uint64(a), _CHECKED)
+
     @classmethod
     def concat(cls, parts: Sequence[AccountColumn]) -> AccountColumn:
         """The columns one after another (a single part is returned as it is)."""
@@ -525,6 +531,10 @@ class BalanceWords:
 
     def __getitem__(self, i: int) -> int:
         return int(self.lo[i]) | int(self.hi[i]) << 64
+
+    def take(self, start: int, stop: int) -> BalanceWords:
+        """Rows [start, stop) (copies)."""
+        return BalanceWords(self.lo[start:stop].copy(), self.hi[start:stop].copy(), _CHECKED)
 
     @classmethod
     def concat(cls, parts: Sequence[BalanceWords]) -> BalanceWords:
@@ -630,6 +640,55 @@ def _split_packed(packed: U64) -> tuple[U32, U32]:
 
 
 _STEP = 1 << 20  # rows per slice when indexing with a 32-bit index (numpy makes it intp)
+
+
+def account_index(
+    packed: U64, position: U32, account: Callable[[int], str], *, presorted: bool = False
+) -> tuple[U32, U32]:
+    """The account index of a tree: the first 4 bytes of every H(account) sorted, with the
+    leaf position of each; DuplicateAccountError when an account appears twice.
+
+    `packed` holds (first 4 bytes of H(account), big-endian) << 32 | input row, one per
+    row (sorted in place unless `presorted`); `position` maps an input row to its leaf
+    position; `account(row)` gives an id back where two prefixes are equal."""
+    if not presorted:
+        packed.sort()
+    if sys.byteorder == "little":  # the input rows stay a strided view (no copy)
+        halves = packed.view(np.uint32).reshape(-1, 2)
+        keys, inputs = np.ascontiguousarray(halves[:, 1]), halves[:, 0]
+    else:
+        keys, inputs = _split_packed(packed)
+    same = np.flatnonzero(keys[1:] == keys[:-1])
+    if len(same):  # equal 32-bit prefixes: compare the accounts themselves
+        dup: tuple[int, int, str] | None = None
+        groups: dict[int, list[int]] = {}
+        for p in same.tolist():
+            groups.setdefault(int(keys[p]), []).extend((int(inputs[p]), int(inputs[p + 1])))
+        for members in groups.values():
+            seen: dict[str, int] = {}
+            for i in sorted(set(members)):
+                a = account(i)
+                if a in seen and (dup is None or i < dup[1]):
+                    dup = (seen[a], i, a)
+                seen.setdefault(a, i)
+        if dup is not None:
+            raise duplicate_account(*dup)
+    n = len(packed)
+    apos = np.empty(n, np.uint32)
+    for s in range(0, n, _STEP):
+        apos[s : s + _STEP] = position[inputs[s : s + _STEP]]
+    return keys, apos
+
+
+def duplicate_account(first: int, second: int, account: str) -> DuplicateAccountError:
+    """The error for `account` at input rows `first` and `second`."""
+    err = DuplicateAccountError(
+        f"duplicate account {account!r} (leaves {first} and {second}); "
+        "an account appears at most once",
+        where=f"accounts[{second}]",
+    )
+    err.account, err.index, err.first_index = account, second, first
+    return err
 
 
 # --- the build -----------------------------------------------------------------------------
@@ -873,40 +932,7 @@ class _Builder:
         were sorted already (in a thread, beside the leaf order's sort)."""
         packed = self.account_packed
         del self.account_packed
-        if not presorted:
-            packed.sort()
-        if sys.byteorder == "little":  # the input rows stay a strided view (no copy)
-            halves = packed.view(np.uint32).reshape(-1, 2)
-            keys, inputs = np.ascontiguousarray(halves[:, 1]), halves[:, 0]
-        else:
-            keys, inputs = _split_packed(packed)
-        same = np.flatnonzero(keys[1:] == keys[:-1])
-        if len(same):  # equal 32-bit prefixes: compare the accounts themselves
-            dup: tuple[int, int, str] | None = None
-            groups: dict[int, list[int]] = {}
-            for p in same.tolist():
-                groups.setdefault(int(keys[p]), []).extend((int(inputs[p]), int(inputs[p + 1])))
-            for members in groups.values():
-                seen: dict[str, int] = {}
-                for i in sorted(set(members)):
-                    a = self.account(i)
-                    if a in seen and (dup is None or i < dup[1]):
-                        dup = (seen[a], i, a)
-                    seen.setdefault(a, i)
-            if dup is not None:
-                first, second, acct = dup
-                err = DuplicateAccountError(
-                    f"duplicate account {acct!r} (leaves {first} and {second}); "
-                    "an account appears at most once",
-                    where=f"accounts[{second}]",
-                )
-                err.account, err.index, err.first_index = acct, second, first
-                raise err
-        n = self.n
-        apos = np.empty(n, np.uint32)
-        for s in range(0, n, _STEP):
-            apos[s : s + _STEP] = position[inputs[s : s + _STEP]]
-        return keys, apos
+        return account_index(packed, position, self.account, presorted=presorted)
 
     def leaf_order(self) -> U32:
         """Input indices in leaf-hash order (ascending, bytewise)."""
@@ -1183,10 +1209,12 @@ __all__ = [
     "BalanceWords",
     "BuildParams",
     "TreeArrays",
+    "account_index",
     "balance_words",
     "balances_to_words",
     "build",
     "derive_salts",
+    "duplicate_account",
     "encode_accounts",
     "encode_holders",
     "exact_total",

@@ -689,6 +689,12 @@ def build_service(
             max_snapshot_gap_s=cfg.as_of.max_snapshot_gap_s,
             tree_workers=cfg.service.tree_workers or os.cpu_count() or 1,
         )
+        if cfg.service.tree_engine == "dask" and cfg.dask is not None:
+            from por.service.tree_dask import DaskTreeEngine, settings_from_config
+
+            engine = DaskTreeEngine(settings_from_config(cfg.dask))
+            deps.tree_builder = engine.build_parts
+            svc_closers.append(engine.close)
         alerter = build_alerter(cfg, store)
         if alerter.sender is not None:
             svc_closers.append(alerter.sender.close)

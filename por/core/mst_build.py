@@ -459,9 +459,9 @@ class AccountColumn:
         del end
 
     def take(self, start: int, stop: int) -> AccountColumn:
-        """Rows [start, stop) as a column of their own (offsets from 0; the ids copied)."""
+        """Rows [start, stop) as a column of their own (offsets from 0; the ids a view)."""
         a, b = int(self.offsets[start]), int(self.offsets[stop])
-        blob = np.frombuffer(self.blob, np.uint8, b - a, a).copy()
+        blob = np.frombuffer(self.blob, np.uint8, b - a, a)
         return AccountColumn(blob, self.offsets[start : stop + 1] - np.uint64(a), _CHECKED)
 
     @classmethod
@@ -533,8 +533,8 @@ class BalanceWords:
         return int(self.lo[i]) | int(self.hi[i]) << 64
 
     def take(self, start: int, stop: int) -> BalanceWords:
-        """Rows [start, stop) (copies)."""
-        return BalanceWords(self.lo[start:stop].copy(), self.hi[start:stop].copy(), _CHECKED)
+        """Rows [start, stop) (views)."""
+        return BalanceWords(self.lo[start:stop], self.hi[start:stop], _CHECKED)
 
     @classmethod
     def concat(cls, parts: Sequence[BalanceWords]) -> BalanceWords:

@@ -138,16 +138,24 @@ def _leaf_hashes(
     return leaves, akeys
 
 
-def _split(records: npt.NDArray[Any], bucket: npt.NDArray[Any], buckets: int) -> Pieces:
-    """`records` grouped by bucket number (stable), one array per bucket."""
+def _split(records: npt.NDArray[Any], bucket: npt.NDArray[np.uint16], buckets: int) -> Pieces:
+    """`records` grouped by bucket number (stable), one array per bucket. The bucket
+    numbers are 16-bit, so numpy's stable argsort is a radix sort; the records move as
+    opaque fixed-size items (np.take on a void view: ~5x fancy indexing of fields)."""
     order = np.argsort(bucket, kind="stable")
     counts = np.bincount(bucket, minlength=buckets)
-    grouped = records[order]
+    item = np.dtype(f"V{records.dtype.itemsize}")
+    grouped = np.take(records.view(item), order).view(records.dtype)
     ends = np.cumsum(counts)
-    return tuple(
-        np.ascontiguousarray(grouped[int(e) - int(c) : int(e)])
-        for e, c in zip(ends, counts, strict=True)
-    )
+    return tuple(grouped[int(e) - int(c) : int(e)] for e, c in zip(ends, counts, strict=True))
+
+
+def _top_bits(rows: npt.NDArray[np.uint8], bits: int) -> npt.NDArray[np.uint16]:
+    """The first `bits` bits (<= 16) of each row, as a bucket number."""
+    if not bits:
+        return np.zeros(len(rows), np.uint16)
+    first16 = rows[:, 0].astype(np.uint16) << np.uint16(8) | rows[:, 1]
+    return first16 >> np.uint16(16 - bits)
 
 
 def hash_partition(
@@ -193,15 +201,14 @@ def hash_partition(
     rec = np.empty(m, PIECE)
     rec["hash"] = leaves.view(f"V{HASH_SIZE}").reshape(m)
     rec["lo"], rec["hi"], rec["row"] = balances.lo, balances.hi, rows
-    shift = 8 * 8 - bits
-    first8 = leaves[:, :8].copy().view(">u8").reshape(m).astype(np.uint64)
-    bucket = (first8 >> np.uint64(shift)).astype(np.uint32) if bits else np.zeros(m, np.uint32)
-    del leaves, first8
+    # the bucket: the top `bits` bits of the first two bytes (bits <= 16)
+    bucket = _top_bits(leaves, bits)
+    del leaves
     keys = np.empty(m, SALT_KEY)
-    salt8 = np.frombuffer(salts, np.uint8).reshape(m, SALT_SIZE)[:, :8].copy()
-    keys["key"] = salt8.view(">u8").reshape(m)
+    salt_rows = np.frombuffer(salts, np.uint8).reshape(m, SALT_SIZE)
+    keys["key"] = salt_rows[:, :8].copy().view(">u8").reshape(m)
     keys["row"] = rows
-    kbucket = (keys["key"] >> np.uint64(shift)).astype(np.uint32) if bits else bucket * 0
+    kbucket = _top_bits(salt_rows, bits)
     return Partition(
         first_row=first_row,
         size=m,
@@ -254,11 +261,13 @@ def sort_bucket(pieces: Sequence[npt.NDArray[Any]], *, bucket_bits: int) -> tupl
         idx = order[pos]
         w = raw[idx, :HASH_SIZE].copy().view(">u8").astype(np.uint64)  # 4 words per hash
         order[pos] = idx[np.lexsort((w[:, 3], w[:, 2], w[:, 1], w[:, 0]))]
+    # a PIECE's first 48 bytes are a STORED_LEVEL record (hash, low word, high word)
+    ordered = np.take(rec.view(f"V{PIECE.itemsize}"), order).view(PIECE)
     level0 = np.empty(m, STORED_LEVEL)
-    level0["hash"] = rec["hash"][order]
-    level0["lo"] = rec["lo"][order]
-    level0["hi"] = rec["hi"][order]
-    return level0, rec["row"][order]
+    level0.view(np.uint8).reshape(m, STORED_LEVEL.itemsize)[:] = ordered.view(np.uint8).reshape(
+        m, PIECE.itemsize
+    )[:, : STORED_LEVEL.itemsize]
+    return level0, np.ascontiguousarray(ordered["row"])
 
 
 def _level_up(level: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -430,10 +439,13 @@ def duplicate_salt_rows(pieces: Sequence[npt.NDArray[Any]]) -> list[tuple[int, i
     keys = np.concatenate(list(pieces)) if pieces else np.empty(0, SALT_KEY)
     if len(keys) < 2:
         return []
-    keys.sort(order=("key", "row"))
-    same = np.flatnonzero(keys["key"][1:] == keys["key"][:-1])
-    rows = keys["row"]
-    return [(int(rows[p]), int(rows[p + 1])) for p in same.tolist()]
+    values = np.sort(keys["key"])  # a plain uint64 sort; the rows only for the few equal
+    repeated = np.unique(values[1:][values[1:] == values[:-1]])
+    out: list[tuple[int, int]] = []
+    for value in repeated.tolist():
+        rows = sorted(keys["row"][keys["key"] == value].tolist())
+        out.extend((rows[0], r) for r in rows[1:])
+    return out
 
 
 def assemble_tree(

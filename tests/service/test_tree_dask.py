@@ -145,14 +145,27 @@ def test_bad_parquet_row_is_named(engine: DaskTreeEngine, tmp_path: Path) -> Non
         engine.root_of_parquet([ParquetShard(path=str(path))], SECRET)
 
 
-def test_worker_killed_mid_build_tasks_are_recomputed() -> None:
-    """Between hashing and the buckets, the worker holding partition results is killed
-    (SIGKILL): the scheduler recomputes its partitions from their task specs on the
-    other worker, and the root is the local one."""
+@pytest.mark.parametrize("source", ["columns", "parquet"])
+def test_worker_killed_mid_build_tasks_are_recomputed(source: str, tmp_path: Path) -> None:
+    """Between hashing and the buckets, the worker holding the most partition results is
+    killed (SIGKILL). Parquet partitions are recomputed by the scheduler from their task
+    specs on the other worker; columns sent from here (scattered, so no task can remake
+    them) are sent again by the engine. Either way the root is the local one."""
     rng = random.Random(5)
     parts = chains([700], rng)
     local = build_tree_parts(list(parts), SECRET)
     killed: list[int] = []
+    shards = []
+    if source == "parquet":
+        accounts, balances = parts[0]
+        for k, (a, b) in enumerate([(0, 300), (300, 650), (650, 700)]):
+            path = tmp_path / f"shard-{k}.parquet"
+            ids = list(accounts.take(a, b))
+            values = [balances[i] for i in range(a, b)]
+            pq.write_table(
+                pa.table({"account": ids, "balance": pa.array(values, pa.uint64())}), path
+            )
+            shards.append(ParquetShard(path=str(path)))
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     ) as c:
@@ -162,6 +175,8 @@ def test_worker_killed_mid_build_tasks_are_recomputed() -> None:
 
         def kill_one(stage: str, client: Any) -> None:
             assert stage == "hashed"
+            if killed:  # once: the build that follows must finish
+                return
             held = client.run_on_scheduler(
                 lambda dask_scheduler: {
                     ws.address: sum(1 for ts in ws.has_what if str(ts.key).startswith("por-part"))
@@ -176,13 +191,19 @@ def test_worker_killed_mid_build_tasks_are_recomputed() -> None:
 
         e.on_stage = kill_one
         try:
-            tree = e.build_parts(list(parts), SECRET)
+            if source == "parquet":
+                root, size = e.root_of_parquet(shards, SECRET)
+                assert (root, size) == (local.root, local.size)
+                assert e.last_stats is not None and e.last_stats.attempts == 1  # Dask redid it
+            else:
+                tree = e.build_parts(list(parts), SECRET)
+                assert tree.root == local.root
+                assert e.last_stats is not None and e.last_stats.attempts == 2  # sent again
+                account = local.leaf(321).account
+                assert tree.prove(account) == local.prove(account)
         finally:
             e.close()
     assert killed
-    assert tree.root == local.root
-    account = local.leaf(321).account
-    assert tree.prove(account) == local.prove(account)
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -335,7 +356,8 @@ def test_the_run_signs_the_same_attestation_on_either_engine(
 def test_salts_never_leave_with_the_secret(
     engine: DaskTreeEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What the workers receive: the rows and their salts, never the round secret."""
+    """What the cluster receives (task specs and scattered rows): the rows and their
+    salts, never the round secret."""
     sent: list[bytes] = []
     accounts = encode_accounts([f"ledger:a:{i}" for i in range(50)])
     balances = balance_words(list(range(50)), 50)
@@ -348,7 +370,16 @@ def test_salts_never_leave_with_the_secret(
         sent.append(pickle.dumps(args))
         return original_submit(fn, *args, **kw)
 
+    original_scatter = client.scatter
+
+    def scatter(data: Any, **kw: Any) -> Any:
+        import pickle
+
+        sent.append(pickle.dumps(data))
+        return original_scatter(data, **kw)
+
     monkeypatch.setattr(client, "submit", submit)
+    monkeypatch.setattr(client, "scatter", scatter)
     root, _ = engine.root_of_columns(accounts, balances, SECRET)
     assert root == SumTree.build_columns(accounts, balances, derive_salts(SECRET, accounts)).root
     assert sent and not any(SECRET in blob for blob in sent)

@@ -188,8 +188,12 @@ def case_compare(engine: str, n: int, workers: int) -> dict[str, Any]:
         root = tree.root
     elif engine == "dask":
         assert eng is not None
-        tree = eng.build_parts(parts, secret)
+        from distributed import get_task_stream
+
+        with get_task_stream(eng.client()) as ts:
+            tree = eng.build_parts(parts, secret)
         root = tree.root
+        out["tasks"] = task_costs(ts.data)
     else:
         assert eng is not None
         from por.core.mst_build import AccountColumn, BalanceWords
@@ -214,6 +218,21 @@ def case_compare(engine: str, n: int, workers: int) -> dict[str, Any]:
             }
         )
         eng.close()
+    return out
+
+
+def task_costs(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Compute seconds of the build's tasks by kind (part, piece, bucket, ...), from
+    Dask's task stream: what one partition and one bucket cost, for the projection."""
+    out: dict[str, Any] = {}
+    for r in records:
+        kind = str(r["key"]).split("-")[1] if str(r["key"]).startswith("por-") else "other"
+        spent = sum(
+            ss["stop"] - ss["start"] for ss in r.get("startstops", ()) if ss["action"] == "compute"
+        )
+        c = out.setdefault(kind, {"tasks": 0, "compute_s": 0.0})
+        c["tasks"] += 1
+        c["compute_s"] += spent
     return out
 
 
@@ -262,14 +281,29 @@ def case_spill(
             partition_rows=shard_rows,
         )
     )
-    eng.client()
+    from distributed import get_task_stream
+
+    client = eng.client()
     sampler = Sampler(interval_s=0.5)
     out["load_start"] = load()
     out["rss_before_mb"] = sampler.start() / 2**20
     t0 = time.perf_counter()
-    root, size = eng.root_of_parquet([ParquetShard(path=p) for p in paths], bytes(range(32)))
+    with get_task_stream(client) as ts:
+        root, size = eng.root_of_parquet([ParquetShard(path=p) for p in paths], bytes(range(32)))
     out["wall_s"] = time.perf_counter() - t0
     out.update(sampler.stop())
+    out["tasks"] = task_costs(ts.data)
+    if n <= 5_000_000:  # small enough to check against the local engine
+        from por.core.mst_build import AccountColumn, BalanceWords, derive_salts
+        from por.core.sumtree import SumTree
+        from por.service.tree_dask import read_shard
+
+        cols = [read_shard(p) for p in paths]
+        accounts = AccountColumn.concat([a for a, _ in cols])
+        bals = BalanceWords.concat([b for _, b in cols])
+        local = SumTree.build_columns(accounts, bals, derive_salts(bytes(range(32)), accounts))
+        assert local.root == root, "the Dask root differs from the local root"
+        out["checked_against_local"] = True
     out["load_end"] = load()
     out["root"] = root.hash.hex()
     out["size"] = size
@@ -386,15 +420,35 @@ def main() -> None:
             Path(a.json).write_text(json.dumps(r, indent=1))
         return
 
-    # project: 10^9 leaves on N machines from a spill run's per-partition costs
+    # project: 10^9 leaves on N machines of this machine's cores, from a spill run
     r = json.loads(Path(a.source).read_text())
     n = r["leaves"]
-    stage = r["stats"]["stage_s"]
-    driver_s = stage.get("salts", 0.0)
-    print(json.dumps(stage))
+    scale = 1e9 / n
+    tasks = r["tasks"]
+    task_s = sum(t["compute_s"] for t in tasks.values())
+    driver_s = r["stats"]["stage_s"].get("ids_and_salts", 0.0)
+    cores = os.cpu_count() or 2
+    by_kind = ", ".join(
+        "{} {:.0f} s / {} tasks".format(k, v["compute_s"], v["tasks"]) for k, v in tasks.items()
+    )
+    print(
+        f"measured at {n:,} leaves: wall {r['wall_s']:.0f} s, cpu {r['cpu_s']:.0f} s; "
+        f"task compute {task_s:.0f} s ({by_kind}); driver ids+salts {driver_s:.0f} s"
+    )
+    overhead = max(r["cpu_s"] - task_s - r["driver_cpu_s"], 0.0)
+    print(
+        f"per leaf: tasks {task_s / n * 1e6:.2f} us, driver {driver_s / n * 1e6:.2f} us, "
+        f"other cluster cpu {overhead / n * 1e6:.2f} us"
+    )
     for machines in [int(m) for m in a.machines.split(",")]:
-        cluster_s = (r["wall_s"] - driver_s) * (1e9 / n) / machines
-        print(f"10^9 on {machines:3d} machines: ~{(cluster_s + driver_s * 1e9 / n) / 60:.1f} min")
+        cluster = (task_s + overhead) * scale / (machines * cores)
+        driver = driver_s * scale  # one process: the one that holds the round secret
+        wall = max(cluster, driver)
+        print(
+            f"10^9 leaves on {machines:3d} machines x {cores} cores: cluster {cluster / 60:6.1f} min, "
+            f"driver {driver / 60:5.1f} min -> ~{wall / 60:5.1f} min "
+            f"(memory ~{r['peak_rss_mb'] / 1024 * scale / machines:.1f} GB per machine before spilling)"
+        )
 
 
 if __name__ == "__main__":

@@ -139,15 +139,17 @@ def _leaf_hashes(
 
 
 def _split(records: npt.NDArray[Any], bucket: npt.NDArray[np.uint16], buckets: int) -> Pieces:
-    """`records` grouped by bucket number (stable), one array per bucket. The bucket
-    numbers are 16-bit, so numpy's stable argsort is a radix sort; the records move as
-    opaque fixed-size items (np.take on a void view: ~5x fancy indexing of fields)."""
+    """`records` grouped by bucket number (stable), one array of its own per bucket (so a
+    cluster can free or spill each alone). The bucket numbers are 16-bit, so numpy's
+    stable argsort is a radix sort; the records move as opaque fixed-size items (np.take
+    on a void view: ~5x faster than fancy indexing of fields)."""
     order = np.argsort(bucket, kind="stable")
-    counts = np.bincount(bucket, minlength=buckets)
-    item = np.dtype(f"V{records.dtype.itemsize}")
-    grouped = np.take(records.view(item), order).view(records.dtype)
-    ends = np.cumsum(counts)
-    return tuple(grouped[int(e) - int(c) : int(e)] for e, c in zip(ends, counts, strict=True))
+    ends = np.cumsum(np.bincount(bucket, minlength=buckets)).tolist()
+    items = records.view(f"V{records.dtype.itemsize}")
+    return tuple(
+        np.take(items, order[a:b]).view(records.dtype)
+        for a, b in zip([0, *ends[:-1]], ends, strict=True)
+    )
 
 
 def _top_bits(rows: npt.NDArray[np.uint8], bits: int) -> npt.NDArray[np.uint16]:

@@ -30,7 +30,7 @@ import logging
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,7 +78,7 @@ class DaskSettings:
     threads_per_worker: int = 1
     memory_limit: str = "auto"  # local cluster, per worker; above it workers spill to disk
     local_directory: Path | None = None  # local cluster: where workers spill
-    partition_rows: int = 1 << 20  # input rows per partition task
+    partition_rows: int = 1 << 18  # input rows per partition task (of columns held here)
     bucket_rows: int = 1 << 20  # aim of leaves per bucket (a power of two of buckets)
     connect_timeout_s: float = 30.0  # reaching the scheduler, and waiting for it to come back
     tls_ca_file: Path | None = None
@@ -124,6 +124,14 @@ def settings_from_config(cfg: DaskConfig) -> DaskSettings:
         tls_local=cfg.tls_local,
     )
 
+
+_WORKER_ENV = {
+    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+    "MALLOC_MMAP_THRESHOLD_": str(1 << 25),  # arrays below 32 MiB from the reused heap
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
 
 # --- task functions (run on the workers; module level so they pickle by name) ------------
 
@@ -268,7 +276,13 @@ class DaskTreeEngine:
         where = s.scheduler or "local cluster"
         timeout = f"{s.connect_timeout_s}s"
         try:
-            with dask.config.set({"distributed.comm.timeouts.connect": timeout}):
+            config: dict[str, Any] = {"distributed.comm.timeouts.connect": timeout}
+            if not s.scheduler:
+                # glibc's default keeps freed memory for reuse; Dask's nanny sets
+                # MALLOC_TRIM_THRESHOLD_=64k, which returns every freed array to the
+                # kernel and pays page faults again for the next (bench/scale.py)
+                config["distributed.nanny.pre-spawn-environ"] = _WORKER_ENV
+            with dask.config.set(config):
                 security = self._security()
                 if s.scheduler:
                     self._client = Client(
@@ -360,26 +374,38 @@ class DaskTreeEngine:
         """(root, leaf count) over sharded Parquet exports, rows in shard order. This
         process reads each shard's account column once (to check the ids and derive
         their salts, where the secret is); the workers read the shards themselves."""
-        specs: list[tuple[Any, bytes, int]] = []
-        first = 0
-        for shard in shards:
-            accounts = _read_accounts(shard.path)
-            salts = derive_salts(round_secret, accounts)
-            specs.append(((shard.path, _account_digest(accounts)), salts, first))
-            first += len(accounts)
-        ranges = [(spec[2], shard.path) for spec, shard in zip(specs, shards, strict=True)]
+        firsts, n = [], 0
+        for shard in shards:  # the row counts from the files' footers
+            firsts.append(n)
+            n += _row_count(shard.path)
+        salt_s = [0.0]
+
+        def specs() -> Iterator[tuple[Any, bytes, int]]:
+            # one shard at a time, each submitted as soon as its salts exist: the
+            # workers hash while this process reads the next shard's ids
+            for shard, first in zip(shards, firsts, strict=True):
+                t0 = time.perf_counter()
+                accounts = _read_accounts(shard.path)
+                salts = derive_salts(round_secret, accounts)
+                end = firsts[firsts.index(first) + 1] if first != firsts[-1] else n
+                if len(accounts) != end - first:
+                    raise InputError("the export changed while it was read", where=shard.path)
+                salt_s[0] += time.perf_counter() - t0
+                yield (shard.path, _account_digest(accounts)), salts, first
 
         def account(row: int) -> str:  # only for a duplicate's error message
-            start, path = next((a, p) for a, p in reversed(ranges) if a <= row)
-            return _read_accounts(path).account(row - start)
+            k = max(i for i, f in enumerate(firsts) if f <= row)
+            return _read_accounts(shards[k].path).account(row - firsts[k])
 
-        root = self._build(specs, first, keep=False, account=account)
+        root = self._build(_Replay(specs()), n, keep=False, account=account)
         assert isinstance(root, Node)
-        return root, first
+        if self.last_stats is not None:
+            self.last_stats.stage_s["ids_and_salts"] = salt_s[0]
+        return root, n
 
     def _build(
         self,
-        specs: list[tuple[Any, bytes, int]],
+        specs: Iterable[tuple[Any, bytes, int]],
         n: int,
         *,
         keep: bool,
@@ -423,13 +449,13 @@ class DaskTreeEngine:
                 raise duplicate_account(first, second, account(second))
         if keep:
             levels = [lv for lv, _ in results]
-            self.last_stats = run.stats(n, len(specs), sum(len(lv.subtrees) for lv in levels))
+            self.last_stats = run.stats(n, sum(len(lv.subtrees) for lv in levels))
             return np.concatenate([rows for _, rows in results]), np.concatenate(akeys), levels
         subtrees = [s for found in results for s in found]
         t0 = time.perf_counter()
         root = merge_subtree_roots(n, subtrees)
         run.stage_s["merge"] = time.perf_counter() - t0
-        self.last_stats = run.stats(n, len(specs), len(subtrees))
+        self.last_stats = run.stats(n, len(subtrees))
         return root
 
 
@@ -463,14 +489,18 @@ class _Run:
         self.attempt = attempt
         self.futures: list[Any] = []
         self.stage_s: dict[str, float] = {}
+        self.partitions = 0
 
-    def submit(self, fn: Callable[..., Any], *args: Any, key: str) -> Any:
+    def submit(self, fn: Callable[..., Any], *args: Any, key: str, keep: bool = False) -> Any:
+        """A task; `keep` holds its future here (else it lives as long as its dependents
+        need it, so Dask frees — or spills — every intermediate result once used)."""
         f = self.client.submit(fn, *args, key=f"por-{key}-{self.token}", pure=False)
-        self.futures.append(f)
+        if keep:
+            self.futures.append(f)
         return f
 
     def stages(
-        self, specs: list[tuple[Any, bytes, int]], on_stage: Callable[[str, Any], None] | None
+        self, specs: Iterable[tuple[Any, bytes, int]], on_stage: Callable[[str, Any], None] | None
     ) -> tuple[list[Any], list[Any], list[tuple[int, int]]]:
         t0 = time.perf_counter()
         plan = (self.bits, self.keep)
@@ -480,10 +510,11 @@ class _Run:
         parts = []
         for i, (source, salts, first) in enumerate(specs):
             data: Any = (source, salts)
-            if not isinstance(source[0], str):
+            if not isinstance(source[0], str):  # held by its task only: freed once hashed
                 data = self.client.scatter([data], direct=True, hash=False)[0]
-                self.futures.append(data)
-            parts.append(self.submit(_hash_task, data, first, plan, key=f"part-{i}"))
+            parts.append(self.submit(_hash_task, data, first, plan, key=f"part-{i}", keep=True))
+            del data
+        self.partitions = len(parts)
         counts = self.client.gather(
             [self.submit(_counts, p, key=f"count-{i}") for i, p in enumerate(parts)]
         )
@@ -504,20 +535,26 @@ class _Run:
                 self.submit(_leaf_piece, p, b, key=f"piece-{i}-{b}") for i, p in enumerate(parts)
             ]
             task = _bucket_tree if self.keep else _bucket_roots
-            buckets.append(self.submit(task, starts[b], self.bits, *pieces, key=f"bucket-{b}"))
+            buckets.append(
+                self.submit(task, starts[b], self.bits, *pieces, key=f"bucket-{b}", keep=True)
+            )
             if not self.keep:  # the tree assembled here checks duplicates itself
                 keys = [
                     self.submit(_key_piece, p, b, key=f"keys-{i}-{b}") for i, p in enumerate(parts)
                 ]
-                dups.append(self.submit(_duplicates, *keys, key=f"dups-{b}"))
-        results = self.client.gather(buckets)
-        akeys = (
-            self.client.gather(
-                [self.submit(_account_keys, p, key=f"akeys-{i}") for i, p in enumerate(parts)]
-            )
+                dups.append(self.submit(_duplicates, *keys, key=f"dups-{b}", keep=True))
+            del pieces
+        akey_futures = [
+            self.submit(_account_keys, p, key=f"akeys-{i}", keep=True)
+            for i, p in enumerate(parts)
             if self.keep
-            else []
-        )
+        ]
+        # from here a partition lives only while its pieces are still to be taken
+        done = set(parts)
+        self.futures = [f for f in self.futures if f not in done]
+        del parts
+        results = self.client.gather(buckets)
+        akeys = self.client.gather(akey_futures) if self.keep else []
         candidates = [pair for found in self.client.gather(dups) for pair in found]
         self.stage_s["buckets"] = time.perf_counter() - t1
         return results, akeys, candidates
@@ -528,15 +565,43 @@ class _Run:
         except Exception as err:
             log.debug("cancelling the build's tasks: %s", err)
 
-    def stats(self, n: int, partitions: int, subtrees: int) -> BuildStats:
+    def stats(self, n: int, subtrees: int) -> BuildStats:
         return BuildStats(
             leaves=n,
-            partitions=partitions,
+            partitions=self.partitions,
             buckets=1 << self.bits,
             subtrees=subtrees,
             attempts=self.attempt,
             stage_s=dict(self.stage_s),
         )
+
+
+class _Replay:
+    """An iterable that reads its source once and replays what it read (a retried build
+    goes over the same partitions again)."""
+
+    def __init__(self, items: Iterable[tuple[Any, bytes, int]]) -> None:
+        self._source = iter(items)
+        self._seen: list[tuple[Any, bytes, int]] = []
+
+    def __iter__(self) -> Iterator[tuple[Any, bytes, int]]:
+        yield from list(self._seen)
+        for item in self._source:
+            self._seen.append(item)
+            yield item
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+def _row_count(path: str) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, pa.ArrowException) as e:
+        raise InputError(f"cannot read the Parquet export: {e}", where=path) from e
 
 
 def _read_accounts(path: str) -> AccountColumn:

@@ -382,38 +382,45 @@ def exact_total(lo: U64, hi: U64) -> int:
     return total
 
 
+def _check_raw(arr: U8, m: int) -> npt.NDArray[np.int64] | None:
+    """The m + 1 offsets of m newline-terminated ids in `arr` if every id follows the
+    por-mst-v1 rule (vectorised), else None (the caller finds and names the bad one)."""
+    newlines = np.flatnonzero(arr == 0x0A)
+    if len(newlines) != m or (m and newlines[-1] != len(arr) - 1):
+        return None  # some id holds a newline
+    offs = np.zeros(m + 1, np.int64)
+    offs[1:] = newlines + 1
+    if not m:
+        return offs
+    lens = np.diff(offs) - 1
+    # every other byte printable ASCII (0x21..0x7e); exactly two colons per account,
+    # neither first, last, nor next to the other
+    colons = np.flatnonzero(arr == 0x3A)
+    ok = (
+        lens.min() >= 1
+        and lens.max() <= ACCOUNT_MAX_CHARS
+        and int(np.count_nonzero((arr - np.uint8(0x21)) > np.uint8(0x7E - 0x21))) == m
+        and len(colons) == 2 * m
+    )
+    if ok:
+        first, second = colons[0::2], colons[1::2]
+        ok = bool(((first > offs[:-1]) & (second > first + 1) & (second < newlines - 1)).all())
+    return offs if ok else None
+
+
 def _encode_accounts(
     part: list[Any], base: int, *, where: str = "accounts"
 ) -> tuple[bytes, npt.NDArray[np.int64]]:
     """Validate a chunk of account ids (vectorised); return their ASCII, each followed by
     a newline, and the chunk-local offsets of the ids (len(part) + 1 of them)."""
     m = len(part)
+    offs = None
     try:
         raw = ("\n".join(part) + "\n").encode("ascii")
-        ok = True
+        offs = _check_raw(np.frombuffer(raw, np.uint8), m)
     except (TypeError, UnicodeEncodeError):
-        ok = False
-    if ok:
-        arr = np.frombuffer(raw, np.uint8)
-        newlines = np.flatnonzero(arr == 0x0A)
-        ok = len(newlines) == m  # else some id holds a newline
-    if ok:
-        offs = np.zeros(m + 1, np.int64)
-        offs[1:] = newlines + 1
-        lens = np.diff(offs) - 1
-        ok = bool(lens.min() >= 1 and lens.max() <= ACCOUNT_MAX_CHARS)
-        # every other byte printable ASCII (0x21..0x7e)
-        ok = ok and int(np.count_nonzero((arr - np.uint8(0x21)) > np.uint8(0x7E - 0x21))) == m
-        if ok:
-            # exactly two colons per account, neither first, last, nor next to the other
-            colons = np.flatnonzero(arr == 0x3A)
-            ok = len(colons) == 2 * m
-            if ok:
-                first, second = colons[0::2], colons[1::2]
-                ok = bool(
-                    ((first > offs[:-1]) & (second > first + 1) & (second < newlines - 1)).all()
-                )
-    if not ok:
+        pass
+    if offs is None:
         for j, acct in enumerate(part):
             check_account(acct, where=f"{where}[{base + j}]")
         raise InputError("invalid account id in chunk", where=f"{where}[{base}:]")  # unreachable
@@ -512,6 +519,32 @@ def encode_accounts(
     if offs:
         offsets[1:] = np.concatenate(offs)
     return AccountColumn(np.frombuffer(b"".join(blobs), np.uint8), offsets, _CHECKED)
+
+
+def encode_accounts_raw(data: Any, offsets: Any, *, where: str = "accounts") -> AccountColumn:
+    """An AccountColumn from ids laid end to end without separators (`data`, bytes-like)
+    and their n + 1 offsets — an Arrow string column's buffers, say — checked as
+    `encode_accounts` checks them (FormatError naming `where[i]`), without making n str
+    objects."""
+    src = np.frombuffer(data, np.uint8) if not isinstance(data, np.ndarray) else data
+    starts = np.asarray(offsets, np.int64)
+    m = len(starts) - 1
+    if m < 0 or (m and (starts[0] < 0 or starts[-1] > len(src) or (np.diff(starts) < 0).any())):
+        raise InputError("offsets do not index the id data", where=where)
+    body = src[int(starts[0]) : int(starts[-1])] if m else src[:0]
+    out = np.empty(len(body) + m, np.uint8)
+    ends = starts[1:] - starts[0] + np.arange(1, m + 1)  # one past each id's newline
+    keep = np.ones(len(out), np.bool_)
+    keep[ends - 1] = False
+    out[keep] = body
+    out[~keep] = 0x0A
+    offs = _check_raw(out, m)
+    if offs is None:
+        for j in range(m):
+            raw = bytes(src[int(starts[j]) : int(starts[j + 1])])
+            check_account(raw.decode("latin-1"), where=f"{where}[{j}]")
+        raise InputError("invalid account id", where=where)  # unreachable
+    return AccountColumn(out, offs.astype(np.uint64), _CHECKED)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -1216,6 +1249,7 @@ __all__ = [
     "derive_salts",
     "duplicate_account",
     "encode_accounts",
+    "encode_accounts_raw",
     "encode_holders",
     "exact_total",
     "hash_rows",

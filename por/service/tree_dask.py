@@ -45,7 +45,7 @@ from por.core.mst_build import (
     balance_words,
     derive_salts,
     duplicate_account,
-    encode_accounts,
+    encode_accounts_raw,
 )
 from por.core.mst_parts import (
     MAX_BUCKET_BITS,
@@ -166,7 +166,7 @@ def read_shard(path: str) -> tuple[AccountColumn, BalanceWords]:
         table = pq.read_table(path, columns=["account", "balance"])
     except (OSError, pa.ArrowException) as e:
         raise InputError(f"cannot read the Parquet export: {e}", where=path) from e
-    accounts = encode_accounts(table.column("account").to_pylist(), where=f"{path}:account")
+    accounts = _arrow_accounts(table.column("account"), where=f"{path}:account")
     col = table.column("balance")
     n = len(accounts)
     if pa.types.is_integer(col.type):
@@ -613,7 +613,25 @@ def _read_accounts(path: str) -> AccountColumn:
         table = pq.read_table(path, columns=["account"])
     except (OSError, pa.ArrowException) as e:
         raise InputError(f"cannot read the Parquet export: {e}", where=path) from e
-    return encode_accounts(table.column("account").to_pylist(), where=f"{path}:account")
+    return _arrow_accounts(table.column("account"), where=f"{path}:account")
+
+
+def _arrow_accounts(column: Any, *, where: str) -> AccountColumn:
+    """The checked ids of an Arrow string column, straight from its buffers."""
+    import pyarrow as pa
+
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_large_string(arr.type):
+        width: Any = np.int64
+    elif pa.types.is_string(arr.type):
+        width = np.int32
+    else:
+        raise InputError(f"account column of type {arr.type}: use strings", where=where)
+    if arr.null_count:
+        raise InputError(f"{arr.null_count} empty (null) account ids", where=where)
+    _, offsets, data = arr.buffers()
+    starts = np.frombuffer(offsets, width)[arr.offset : arr.offset + len(arr) + 1]
+    return encode_accounts_raw(np.frombuffer(data, np.uint8) if data else b"", starts, where=where)
 
 
 __all__ = [

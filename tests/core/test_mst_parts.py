@@ -293,3 +293,24 @@ def test_sort_bucket_orders_hashes_that_share_a_long_prefix() -> None:
     level0, rows = parts.sort_bucket([rec[:17], rec[17:]], bucket_bits=3)
     assert [bytes(h) for h in level0["hash"]] == sorted(hashes)
     assert [hashes[r] for r in rows.tolist()] == sorted(hashes)
+
+
+def test_ids_laid_end_to_end_are_checked_like_a_list_of_str() -> None:
+    """encode_accounts_raw (an Arrow column's buffers) makes the column encode_accounts
+    makes, and names the first bad id by its row."""
+    from por.core.mst_build import encode_accounts_raw
+    from por.errors import FormatError
+
+    ids = ["eip155:1:0xab", "ledger:bank:7", "solana:5eykt4:9xQeWv"]
+    data = "".join(ids).encode()
+    offsets = np.cumsum([0, *map(len, ids)])
+    raw = encode_accounts_raw(data, offsets)
+    ref = encode_accounts(ids)
+    assert bytes(raw.blob) == bytes(ref.blob) and (raw.offsets == ref.offsets).all()
+    assert list(raw) == ids
+    assert len(encode_accounts_raw(b"", [0])) == 0
+    for bad, row in [(["a:b:c", "no-colons"], 1), (["a:b:c\n", "x:y:z"], 0), (["a::c"], 0)]:
+        with pytest.raises(FormatError, match=rf"shard:account\[{row}\]"):
+            encode_accounts_raw(
+                "".join(bad).encode(), np.cumsum([0, *map(len, bad)]), where="shard:account"
+            )

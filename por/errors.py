@@ -14,6 +14,7 @@
     │   ├── ChainError               EVM or Solana node: bad answer, revert, wrong chain, no quorum
     │   └── CustodianError           a custodian statement or API
     ├── StoreError                   persistent storage (database, files) failed or is inconsistent
+    ├── ClusterError                 the distributed tree engine (a Dask cluster) failed or vanished
     ├── PublishError                 publishing to an oracle or another sink failed
     └── SigningError                 a signing key (HSM token, PIN, key label) cannot be used
 
@@ -109,6 +110,11 @@ class StoreError(PorError):
     """Persistent storage failed or is inconsistent."""
 
 
+class ClusterError(PorError):
+    """The cluster a distributed tree build runs on cannot be reached, or failed or
+    disappeared during the build; `where` names the scheduler. Nothing is recorded."""
+
+
 class PublishError(PorError):
     """Publishing to an oracle or another sink failed."""
 
@@ -121,6 +127,7 @@ __all__ = [
     "AmountError",
     "ChainError",
     "ChainLinkError",
+    "ClusterError",
     "ConfigError",
     "CustodianError",
     "FormatError",

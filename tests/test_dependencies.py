@@ -36,8 +36,10 @@ def test_extras_bring_the_builder_and_the_service() -> None:
     # the service builds trees too, and its API and configuration models are pydantic
     assert {"numpy", "web3", "fastapi", "sqlalchemy", "pydantic"} <= extras["service"]
     assert not (extras["service"] | extras["builder"]) & VERIFIER  # no duplicate pins
+    # the distributed tree build: Dask's scheduler and workers, Parquet for sharded input
+    assert extras["dask"] == {"numpy", "dask", "pyarrow"}
 
 
 def test_dev_installs_everything_readme_needs() -> None:
     dev = (ROOT / "dev").read_text()
-    assert 'pip install -q -e ".[service,dev]"' in dev
+    assert 'pip install -q -e ".[service,dask,dev]"' in dev

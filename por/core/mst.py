@@ -270,6 +270,85 @@ def proof_path_length(index: int, size: int) -> int:
     return inner + (index >> inner).bit_count()
 
 
+# --- aligned subtrees (a tree built in pieces: por.core.mst_parts) --------------------------
+
+
+def cover_range(start: int, stop: int) -> list[tuple[int, int]]:
+    """The aligned subtrees that tile leaf positions [start, stop), left to right.
+
+    Each is (first position, level): 2^level leaves from a position that is a multiple
+    of 2^level, the largest such block that fits at that point — the canonical dyadic
+    cover, at most 2·log2(stop - start) + 2 blocks. Every aligned block inside
+    [start, stop) lies inside exactly one of them, so their roots, whoever hashed them,
+    are nodes of the one tree over all the leaves (RFC 9162 §2.1.1 shape).
+    """
+    for name, value in (("start", start), ("stop", stop)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError(f"must be a non-negative integer, got {value!r}", where=name)
+    if stop < start:
+        raise InputError(f"range [{start}, {stop}) ends before it starts", where="stop")
+    out: list[tuple[int, int]] = []
+    pos = start
+    while pos < stop:
+        # the largest power of two that divides pos (any, at 0) and still fits
+        level = (pos & -pos).bit_length() - 1 if pos else (stop - pos).bit_length() - 1
+        while (1 << level) > stop - pos:
+            level -= 1
+        out.append((pos, level))
+        pos += 1 << level
+    return out
+
+
+def merge_subtree_roots(size: int, subtrees: Sequence[tuple[int, int, Node]]) -> Node:
+    """The root of a tree of `size` leaves from the roots of aligned subtrees tiling it.
+
+    `subtrees` holds (first position, level, root) of blocks of 2^level leaves, each at
+    a multiple of 2^level, one after another from position 0 to `size` (any aligned
+    tiling, e.g. `cover_range` of each piece, pieces in order). A block that is a right
+    child joins its left sibling as soon as it arrives; what is left is one block per
+    set bit of `size`, largest first, joined from the right — RFC 9162 §2.1.1, where the
+    left subtree of n leaves holds the largest power of two below n. So the result is
+    the root of the whole tree built at once. InputError when the blocks do not tile
+    [0, size); AmountError when a sum reaches 2^127.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_LEAVES:
+        raise InputError(f"must be an integer in [0, {MAX_LEAVES}], got {size!r}", where="size")
+    stack: list[tuple[int, _Raw]] = []  # (level, (hash, sum)) of the blocks not yet joined
+    pos = 0
+    for i, item in enumerate(subtrees):
+        where = f"subtrees[{i}]"
+        if not isinstance(item, tuple) or len(item) != 3:
+            raise InputError("must be (position, level, Node)", where=where)
+        start, level, root = item
+        if not isinstance(root, Node):
+            raise InputError(f"not a Node: {type(root).__name__}", where=where)
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < 64:
+            raise InputError(f"level must be an integer in [0, 64), got {level!r}", where=where)
+        if start != pos:
+            raise InputError(f"starts at leaf {start!r}; the tiling is at leaf {pos}", where=where)
+        if start % (1 << level) or start + (1 << level) > size:
+            raise InputError(
+                f"2^{level} leaves at {start} are not an aligned block of [0, {size})",
+                where=where,
+            )
+        pos = start + (1 << level)
+        raw: _Raw = (root.hash, root.sum)
+        # a right child (bit `level` of its position set) meets its finished left sibling
+        while (start >> level) & 1 and stack and stack[-1][0] == level:
+            raw = node_raw(stack.pop()[1], raw)
+            start -= 1 << level
+            level += 1
+        stack.append((level, raw))
+    if pos != size:
+        raise InputError(f"the subtrees cover {pos} of the {size} leaves", where="subtrees")
+    if not stack:
+        return EMPTY_ROOT
+    _, raw = stack.pop()
+    while stack:
+        raw = node_raw(stack.pop()[1], raw)
+    return node_unchecked(*raw)
+
+
 # --- the proof -----------------------------------------------------------------------------
 
 
@@ -417,9 +496,11 @@ __all__ = [
     "Node",
     "check_account",
     "check_bytes",
+    "cover_range",
     "derive_salt",
     "leaf_hash",
     "leaf_raw",
+    "merge_subtree_roots",
     "node",
     "node_raw",
     "node_unchecked",

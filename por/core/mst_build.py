@@ -382,38 +382,45 @@ def exact_total(lo: U64, hi: U64) -> int:
     return total
 
 
+def _check_raw(arr: U8, m: int) -> npt.NDArray[np.int64] | None:
+    """The m + 1 offsets of m newline-terminated ids in `arr` if every id follows the
+    por-mst-v1 rule (vectorised), else None (the caller finds and names the bad one)."""
+    newlines = np.flatnonzero(arr == 0x0A)
+    if len(newlines) != m or (m and newlines[-1] != len(arr) - 1):
+        return None  # some id holds a newline
+    offs = np.zeros(m + 1, np.int64)
+    offs[1:] = newlines + 1
+    if not m:
+        return offs
+    lens = np.diff(offs) - 1
+    # every other byte printable ASCII (0x21..0x7e); exactly two colons per account,
+    # neither first, last, nor next to the other
+    colons = np.flatnonzero(arr == 0x3A)
+    ok = (
+        lens.min() >= 1
+        and lens.max() <= ACCOUNT_MAX_CHARS
+        and int(np.count_nonzero((arr - np.uint8(0x21)) > np.uint8(0x7E - 0x21))) == m
+        and len(colons) == 2 * m
+    )
+    if ok:
+        first, second = colons[0::2], colons[1::2]
+        ok = bool(((first > offs[:-1]) & (second > first + 1) & (second < newlines - 1)).all())
+    return offs if ok else None
+
+
 def _encode_accounts(
     part: list[Any], base: int, *, where: str = "accounts"
 ) -> tuple[bytes, npt.NDArray[np.int64]]:
     """Validate a chunk of account ids (vectorised); return their ASCII, each followed by
     a newline, and the chunk-local offsets of the ids (len(part) + 1 of them)."""
     m = len(part)
+    offs = None
     try:
         raw = ("\n".join(part) + "\n").encode("ascii")
-        ok = True
+        offs = _check_raw(np.frombuffer(raw, np.uint8), m)
     except (TypeError, UnicodeEncodeError):
-        ok = False
-    if ok:
-        arr = np.frombuffer(raw, np.uint8)
-        newlines = np.flatnonzero(arr == 0x0A)
-        ok = len(newlines) == m  # else some id holds a newline
-    if ok:
-        offs = np.zeros(m + 1, np.int64)
-        offs[1:] = newlines + 1
-        lens = np.diff(offs) - 1
-        ok = bool(lens.min() >= 1 and lens.max() <= ACCOUNT_MAX_CHARS)
-        # every other byte printable ASCII (0x21..0x7e)
-        ok = ok and int(np.count_nonzero((arr - np.uint8(0x21)) > np.uint8(0x7E - 0x21))) == m
-        if ok:
-            # exactly two colons per account, neither first, last, nor next to the other
-            colons = np.flatnonzero(arr == 0x3A)
-            ok = len(colons) == 2 * m
-            if ok:
-                first, second = colons[0::2], colons[1::2]
-                ok = bool(
-                    ((first > offs[:-1]) & (second > first + 1) & (second < newlines - 1)).all()
-                )
-    if not ok:
+        pass
+    if offs is None:
         for j, acct in enumerate(part):
             check_account(acct, where=f"{where}[{base + j}]")
         raise InputError("invalid account id in chunk", where=f"{where}[{base}:]")  # unreachable
@@ -457,6 +464,12 @@ class AccountColumn:
             raw = bytes(self.blob[int(self.offsets[s]) : int(self.offsets[e])])
             yield from raw.decode("ascii").split("\n")[:-1]
         del end
+
+    def take(self, start: int, stop: int) -> AccountColumn:
+        """Rows [start, stop) as a column of their own (offsets from 0; the ids a view)."""
+        a, b = int(self.offsets[start]), int(self.offsets[stop])
+        blob = np.frombuffer(self.blob, np.uint8, b - a, a)
+        return AccountColumn(blob, self.offsets[start : stop + 1] - np.uint64(a), _CHECKED)
 
     @classmethod
     def concat(cls, parts: Sequence[AccountColumn]) -> AccountColumn:
@@ -508,6 +521,32 @@ def encode_accounts(
     return AccountColumn(np.frombuffer(b"".join(blobs), np.uint8), offsets, _CHECKED)
 
 
+def encode_accounts_raw(data: Any, offsets: Any, *, where: str = "accounts") -> AccountColumn:
+    """An AccountColumn from ids laid end to end without separators (`data`, bytes-like)
+    and their n + 1 offsets — an Arrow string column's buffers, say — checked as
+    `encode_accounts` checks them (FormatError naming `where[i]`), without making n str
+    objects."""
+    src = np.frombuffer(data, np.uint8) if not isinstance(data, np.ndarray) else data
+    starts = np.asarray(offsets, np.int64)
+    m = len(starts) - 1
+    if m < 0 or (m and (starts[0] < 0 or starts[-1] > len(src) or (np.diff(starts) < 0).any())):
+        raise InputError("offsets do not index the id data", where=where)
+    body = src[int(starts[0]) : int(starts[-1])] if m else src[:0]
+    out = np.empty(len(body) + m, np.uint8)
+    ends = starts[1:] - starts[0] + np.arange(1, m + 1)  # one past each id's newline
+    keep = np.ones(len(out), np.bool_)
+    keep[ends - 1] = False
+    out[keep] = body
+    out[~keep] = 0x0A
+    offs = _check_raw(out, m)
+    if offs is None:
+        for j in range(m):
+            raw = bytes(src[int(starts[j]) : int(starts[j + 1])])
+            check_account(raw.decode("latin-1"), where=f"{where}[{j}]")
+        raise InputError("invalid account id", where=where)  # unreachable
+    return AccountColumn(out, offs.astype(np.uint64), _CHECKED)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class BalanceWords:
     """Balances checked to lie in [0, 2^127), as (low, high) uint64 words (`balance_words`)."""
@@ -525,6 +564,10 @@ class BalanceWords:
 
     def __getitem__(self, i: int) -> int:
         return int(self.lo[i]) | int(self.hi[i]) << 64
+
+    def take(self, start: int, stop: int) -> BalanceWords:
+        """Rows [start, stop) (views)."""
+        return BalanceWords(self.lo[start:stop], self.hi[start:stop], _CHECKED)
 
     @classmethod
     def concat(cls, parts: Sequence[BalanceWords]) -> BalanceWords:
@@ -630,6 +673,55 @@ def _split_packed(packed: U64) -> tuple[U32, U32]:
 
 
 _STEP = 1 << 20  # rows per slice when indexing with a 32-bit index (numpy makes it intp)
+
+
+def account_index(
+    packed: U64, position: U32, account: Callable[[int], str], *, presorted: bool = False
+) -> tuple[U32, U32]:
+    """The account index of a tree: the first 4 bytes of every H(account) sorted, with the
+    leaf position of each; DuplicateAccountError when an account appears twice.
+
+    `packed` holds (first 4 bytes of H(account), big-endian) << 32 | input row, one per
+    row (sorted in place unless `presorted`); `position` maps an input row to its leaf
+    position; `account(row)` gives an id back where two prefixes are equal."""
+    if not presorted:
+        packed.sort()
+    if sys.byteorder == "little":  # the input rows stay a strided view (no copy)
+        halves = packed.view(np.uint32).reshape(-1, 2)
+        keys, inputs = np.ascontiguousarray(halves[:, 1]), halves[:, 0]
+    else:
+        keys, inputs = _split_packed(packed)
+    same = np.flatnonzero(keys[1:] == keys[:-1])
+    if len(same):  # equal 32-bit prefixes: compare the accounts themselves
+        dup: tuple[int, int, str] | None = None
+        groups: dict[int, list[int]] = {}
+        for p in same.tolist():
+            groups.setdefault(int(keys[p]), []).extend((int(inputs[p]), int(inputs[p + 1])))
+        for members in groups.values():
+            seen: dict[str, int] = {}
+            for i in sorted(set(members)):
+                a = account(i)
+                if a in seen and (dup is None or i < dup[1]):
+                    dup = (seen[a], i, a)
+                seen.setdefault(a, i)
+        if dup is not None:
+            raise duplicate_account(*dup)
+    n = len(packed)
+    apos = np.empty(n, np.uint32)
+    for s in range(0, n, _STEP):
+        apos[s : s + _STEP] = position[inputs[s : s + _STEP]]
+    return keys, apos
+
+
+def duplicate_account(first: int, second: int, account: str) -> DuplicateAccountError:
+    """The error for `account` at input rows `first` and `second`."""
+    err = DuplicateAccountError(
+        f"duplicate account {account!r} (leaves {first} and {second}); "
+        "an account appears at most once",
+        where=f"accounts[{second}]",
+    )
+    err.account, err.index, err.first_index = account, second, first
+    return err
 
 
 # --- the build -----------------------------------------------------------------------------
@@ -873,40 +965,7 @@ class _Builder:
         were sorted already (in a thread, beside the leaf order's sort)."""
         packed = self.account_packed
         del self.account_packed
-        if not presorted:
-            packed.sort()
-        if sys.byteorder == "little":  # the input rows stay a strided view (no copy)
-            halves = packed.view(np.uint32).reshape(-1, 2)
-            keys, inputs = np.ascontiguousarray(halves[:, 1]), halves[:, 0]
-        else:
-            keys, inputs = _split_packed(packed)
-        same = np.flatnonzero(keys[1:] == keys[:-1])
-        if len(same):  # equal 32-bit prefixes: compare the accounts themselves
-            dup: tuple[int, int, str] | None = None
-            groups: dict[int, list[int]] = {}
-            for p in same.tolist():
-                groups.setdefault(int(keys[p]), []).extend((int(inputs[p]), int(inputs[p + 1])))
-            for members in groups.values():
-                seen: dict[str, int] = {}
-                for i in sorted(set(members)):
-                    a = self.account(i)
-                    if a in seen and (dup is None or i < dup[1]):
-                        dup = (seen[a], i, a)
-                    seen.setdefault(a, i)
-            if dup is not None:
-                first, second, acct = dup
-                err = DuplicateAccountError(
-                    f"duplicate account {acct!r} (leaves {first} and {second}); "
-                    "an account appears at most once",
-                    where=f"accounts[{second}]",
-                )
-                err.account, err.index, err.first_index = acct, second, first
-                raise err
-        n = self.n
-        apos = np.empty(n, np.uint32)
-        for s in range(0, n, _STEP):
-            apos[s : s + _STEP] = position[inputs[s : s + _STEP]]
-        return keys, apos
+        return account_index(packed, position, self.account, presorted=presorted)
 
     def leaf_order(self) -> U32:
         """Input indices in leaf-hash order (ascending, bytewise)."""
@@ -1183,11 +1242,14 @@ __all__ = [
     "BalanceWords",
     "BuildParams",
     "TreeArrays",
+    "account_index",
     "balance_words",
     "balances_to_words",
     "build",
     "derive_salts",
+    "duplicate_account",
     "encode_accounts",
+    "encode_accounts_raw",
     "encode_holders",
     "exact_total",
     "hash_rows",

@@ -264,6 +264,15 @@ class SumTree:
         arrays = build(accounts, balances, salts, workers=workers, params=params)
         return cls(arrays, cached_nodes=params.cached_nodes)
 
+    @classmethod
+    def from_arrays(cls, arrays: TreeArrays, *, params: BuildParams = DEFAULT_PARAMS) -> SumTree:
+        """A tree over arrays another engine built (por.core.mst_parts.assemble_tree: a
+        tree built in pieces on a cluster); checked for consistency like a loaded file."""
+        if not isinstance(arrays, TreeArrays):
+            raise InputError(f"not TreeArrays: {type(arrays).__name__}", where="arrays")
+        _check_loaded(arrays)
+        return cls(arrays, cached_nodes=params.cached_nodes)
+
     # --- reading -----------------------------------------------------------------------
     @property
     def root(self) -> Node:

@@ -94,6 +94,8 @@ class ServiceConfig(_Table):
     # database; raw statements in the object store when [artifacts] kind = "s3"), so a
     # leader can fail over to a machine with an empty disk
     state: Literal["files", "database"] = "files"
+    # where the liabilities tree is built: this process, or a Dask cluster ([dask] table)
+    tree_engine: Literal["local", "dask"] = "local"
     api_workers: int = Field(default=0, ge=0)  # API server processes; 0: one per core
 
     @field_validator("listen")
@@ -730,6 +732,40 @@ class ArtifactsConfig(_Table):
         return self
 
 
+class DaskConfig(_Table):
+    """`[dask]`: the cluster of `tree_engine = "dask"` (por.service.tree_dask, docs/scaling.md)."""
+
+    scheduler: str = ""  # tcp://HOST:PORT or tls://HOST:PORT; empty: a local cluster
+    n_workers: int = Field(default=2, ge=1)  # local cluster: worker processes
+    threads_per_worker: int = Field(default=1, ge=1)
+    memory_limit: str = "auto"  # local cluster, per worker ("4GiB"); beyond it workers spill
+    local_directory: ConfigPath | None = None  # local cluster: where workers spill to disk
+    partition_rows: int = Field(default=1 << 18, ge=1)  # input rows per partition task
+    bucket_rows: int = Field(default=1 << 20, ge=1)  # aim of leaves per hash-prefix bucket
+    connect_timeout_s: float = Field(default=30.0, gt=0)
+    # TLS to a remote scheduler: the CA and this client's certificate and key (PEM)
+    tls_ca_file: ConfigPath | None = None
+    tls_cert_file: ConfigPath | None = None
+    tls_key_file: ConfigPath | None = None
+    tls_local: bool = False  # local cluster: TLS with a throw-away CA
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address(cls, scheduler: str) -> str:
+        if scheduler and not re.fullmatch(r"(tcp|tls)://[^\s/]+:\d{1,5}", scheduler):
+            raise ValueError(f"must be tcp://HOST:PORT or tls://HOST:PORT, got {scheduler!r}")
+        return scheduler
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Self:
+        files = (self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+        if any(files) and not all(files):
+            raise ValueError("tls_ca_file, tls_cert_file and tls_key_file go together")
+        if self.scheduler.startswith("tls://") and not all(files):
+            raise ValueError("a tls:// scheduler needs tls_ca_file, tls_cert_file, tls_key_file")
+        return self
+
+
 # --- the file -----------------------------------------------------------------------------
 
 
@@ -753,6 +789,7 @@ class Config(_Table):
     reconciliation: ReconciliationConfig | None = None
     as_of: AsOfConfig = AsOfConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
+    dask: DaskConfig | None = None  # required by tree_engine = "dask"
     publishing: dict[str, Any] = {}  # reserved: accepted and not read
     _path: Path = PrivateAttr(default=Path("por.toml"))
 
@@ -763,6 +800,12 @@ class Config(_Table):
         if isinstance(data, Mapping):
             return {"service": {}, "schedule": {}, **data}
         return data
+
+    @model_validator(mode="after")
+    def _engine_has_its_table(self) -> Self:
+        if self.service.tree_engine == "dask" and self.dask is None:
+            raise ValueError('tree_engine = "dask" needs a [dask] table (scheduler or n_workers)')
+        return self
 
     @property
     def path(self) -> Path:

@@ -198,6 +198,9 @@ class RunDeps:
     publishers: Sequence[Publisher] = ()
     allocation: AllocationPolicy = DEFAULT_ALLOCATION  # per-chain budgets (docs/budgets.md)
     tree_workers: int = 1
+    # another tree engine (por.service.tree_dask: `tree_engine = "dask"`): builds the same
+    # tree from the chains' columns and the round secret; None: this process
+    tree_builder: Callable[[HolderParts, bytes], SumTree] | None = None
     on_recorded: Callable[[RunResult], None] | None = None
     # Key rotation (por.service.signing.KeyRing): the issuer keys valid at the document's
     # issued_at sign it (None: `signers`); cosigners add their lines to every checkpoint.
@@ -294,11 +297,16 @@ def build_tree(
     *,
     workers: int = 1,
     ledger: Sequence[LedgerLeaf] = (),
+    builder: Callable[[HolderParts, bytes], SumTree] | None = None,
 ) -> SumTree:
     """The liabilities tree over every holder of every chain and every off-chain ledger
     account (CAIP-10 ids never collide: `ledger:` is a namespace of its own; an account
-    twice would be refused as a duplicate)."""
-    return build_tree_parts(holder_parts(snapshots, ledger), round_secret, workers=workers)
+    twice would be refused as a duplicate). `builder`: another engine (Dask) that builds
+    the same tree; the round secret stays in this process either way."""
+    parts = holder_parts(snapshots, ledger)
+    if builder is not None:
+        return builder(parts, round_secret)
+    return build_tree_parts(parts, round_secret, workers=workers)
 
 
 def _snapshot_past(
@@ -470,6 +478,7 @@ def _attest(deps: RunDeps, *, as_of: datetime | None = None) -> RunResult:  # no
         round_secret,
         workers=deps.tree_workers,
         ledger=() if liabilities is None else liabilities.leaves,
+        builder=deps.tree_builder,
     )
     crashpoint("after_tree")
     phase("tree")

@@ -34,6 +34,7 @@ listen = "127.0.0.1:8000"
 admin_token_env = "POR_ADMIN_TOKEN"
 api_workers = 0                    # API server processes (SO_REUSEPORT); 0: one per core
 tree_workers = 0                   # threads hashing the liabilities tree; 0: every core
+tree_engine = "local"              # or "dask": build the tree on a Dask cluster ([dask] below)
 
 [api]
 trusted_proxies = []               # reverse proxies whose X-Forwarded-For is believed
@@ -56,6 +57,16 @@ currency = "CNH"
 keys_file = "keys/issuer.keys.json"      # the published key set (served at /v1/keys)
 key_file = "keys/issuer.key.pem"         # the issuer key: encrypted PKCS#8 PEM ...
 passphrase_env = "POR_KEY_PASSPHRASE"    # ... and the variable holding its passphrase
+
+# Beyond one machine's memory (10^8 holders and more; pip install 'por[dask]'), set
+# tree_engine = "dask" above and point it at a cluster (docs/scaling.md):
+# [dask]
+# scheduler = "tls://dask-scheduler.internal:8786"  # empty: a local cluster of n_workers
+# tls_ca_file = "tls/ca.pem"                         # TLS to the scheduler and workers
+# tls_cert_file = "tls/por.pem"
+# tls_key_file = "tls/por.key"
+# n_workers = 2                                      # local cluster only
+# memory_limit = "4GiB"                              # per local worker; beyond it, spill
 
 # A licensed issuer keeps its keys in an HSM instead (PKCS#11). Remove `key_file` above,
 # create the key in the token (`por keys hsm-generate --config por.toml --label issuer`) and add:

@@ -822,6 +822,12 @@ def build_service(
             publish_retry_max_s=cfg.schedule.publish_retry_max_s,
             deadline_s=float(cfg.schedule.deadline_s),
         )
+        if cfg.service.tree_engine == "dask" and cfg.dask is not None:
+            from por.service.tree_dask import DaskTreeEngine, settings_from_config
+
+            engine = DaskTreeEngine(settings_from_config(cfg.dask))
+            deps.tree_builder = engine.build_parts
+            svc_closers.append(engine.close)
         alerter = build_alerter(cfg, store)
         if alerter.sender is not None:
             svc_closers.append(alerter.sender.close)

@@ -48,7 +48,7 @@ def uncomment_examples(text: str) -> str:
     out, inside = [], False
     for raw in text.splitlines():
         line = raw
-        if line.startswith(("# [[", "# [signing.pkcs11]")):
+        if line.startswith(("# [[", "# [signing.pkcs11]", "# [dask]")):
             inside = True
         elif not line.strip():
             inside = False
@@ -74,6 +74,8 @@ def test_template_parses_once_its_examples_are_filled_in(tmp_path: Path) -> None
     assert cfg.alerts.stale_after_intervals == 3 and len(cfg.alerts.webhooks) == 1
     evm = cfg.chains[0]
     assert evm.kind == "evm" and evm.quorum == 2 and evm.start_block == 19000000
+    assert cfg.dask is not None and cfg.dask.scheduler.startswith("tls://")
+    assert cfg.dask.tls_ca_file == tmp_path / "tls" / "ca.pem"
 
 
 def test_template_defaults(tmp_path: Path) -> None:
@@ -105,6 +107,16 @@ def test_minimal_defaults(tmp_path: Path) -> None:
             "twice",
         ),
         ("[[chains]]\nchain_id='eip155:1'\n", "chains[0]", "missing key 'kind'"),
+        ("[service]\ntree_engine = 'spark'\n", "service.tree_engine", "dask"),
+        ("[service]\ntree_engine = 'dask'\n", "", "needs a [dask] table"),
+        ("[dask]\nscheduler = 'localhost'\n", "dask.scheduler", "tcp://HOST:PORT"),
+        ("[dask]\ntls_ca_file = 'ca.pem'\n", "dask", "go together"),
+        (
+            "[dask]\nscheduler = 'tls://10.0.0.1:8786'\n",
+            "dask",
+            "tls:// scheduler needs",
+        ),
+        ("[dask]\nn_workers = 0\n", "dask.n_workers", ">= 1"),
     ],
 )
 def test_errors_name_file_and_key(tmp_path: Path, extra: str, where: str, what: str) -> None:

@@ -1,0 +1,512 @@
+"""A por-mst-v1 tree built in pieces: what one partition or one bucket of a distributed
+build computes, and how the pieces join into the tree that `build` makes in one process.
+
+The decomposition (docs/scaling.md), each step a pure function of its inputs here; the
+engine that runs them on a cluster (por.service.tree_dask) only moves their values:
+
+1. `hash_partition` — rows [first_row, first_row + m) of the input (checked ids,
+   balances, the salts the round secret gave): every leaf hash, split by the top
+   `bucket_bits` bits of the hash into buckets (`PIECE` records: hash, balance words,
+   global input row), and the salts' first 8 bytes split the same way for the
+   duplicate check (`SALT_KEY`: equal accounts have equal salts).
+2. counting: bucket b's leaves take the global positions [sum of the counts of the
+   buckets before b, + its count) — leaf order is hash order, and the buckets are
+   hash-prefix ranges in order.
+3. `sort_bucket` — one bucket's pieces from every partition, sorted by leaf hash: the
+   leaf records of its position range. `subtree_roots` covers that range with aligned
+   power-of-two subtrees (`mst.cover_range`) and hashes each; `bucket_levels` keeps
+   their stored levels too, for a tree that serves proofs.
+4. `mst.merge_subtree_roots` joins the O(buckets · log n) subtree roots into the root;
+   `assemble_levels` fills the few nodes above the subtrees into whole stored levels,
+   and `assemble_tree` makes the `TreeArrays` a `SumTree` serves proofs from.
+
+Every node of every piece is a node of the one tree (an aligned block inside a range lies
+inside one of its cover's subtrees), so the root equals `mst_build.build`'s root byte for
+byte; tests/core/test_mst_parts.py compares roots, levels and proofs over random sizes,
+bucket boundaries and the empty and one-leaf trees. `duplicate_salt_rows` finds the rows
+a duplicate account would share a salt with (candidates: 8-byte prefixes).
+
+Pure: no network, disk, environment, clock or randomness; no threads but the C kernel's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from por.core.amounts import MAX_AMOUNT_EXCLUSIVE
+from por.core.mst import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    LEAF_PREIMAGE_SIZE,
+    SALT_SIZE,
+    Node,
+    cover_range,
+    merge_subtree_roots,
+    node_raw,
+    node_unchecked,
+)
+from por.core.mst_build import (
+    DEFAULT_PARAMS,
+    STORED_LEVEL,
+    U32,
+    U64,
+    AccountColumn,
+    BalanceWords,
+    TreeArrays,
+    _be_bytes,
+    _native,
+    _records,
+    _reduce,
+    account_index,
+    exact_total,
+    hash_rows,
+    stored_bytes,
+)
+from por.errors import AmountError, InputError
+
+PIECE: Final = np.dtype([("hash", f"V{HASH_SIZE}"), ("lo", "<u8"), ("hi", "<u8"), ("row", "<u8")])
+"""One leaf on its way to its bucket: leaf hash, balance as two words, global input row."""
+SALT_KEY: Final = np.dtype([("key", "<u8"), ("row", "<u8")])
+"""The first 8 bytes of a salt (big-endian) and its global input row."""
+MAX_BUCKET_BITS: Final = 16
+
+Pieces = tuple[npt.NDArray[Any], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Partition:
+    """What `hash_partition` makes of a run of input rows."""
+
+    first_row: int
+    size: int
+    total: int  # the exact sum of the partition's balances
+    leaves: Pieces  # PIECE records, one array per bucket (top bucket_bits of the leaf hash)
+    salt_keys: Pieces  # SALT_KEY records, one array per bucket (top bits of the key)
+    account_keys: U32 | None  # first 4 bytes of H(account) (big-endian) per row, if asked
+
+    @property
+    def counts(self) -> list[int]:
+        """Leaves per bucket."""
+        return [len(p) for p in self.leaves]
+
+
+def _check_bits(bucket_bits: int) -> int:
+    if isinstance(bucket_bits, bool) or not isinstance(bucket_bits, int):
+        raise InputError(f"must be an integer, got {bucket_bits!r}", where="bucket_bits")
+    if not 0 <= bucket_bits <= MAX_BUCKET_BITS:
+        raise InputError(
+            f"must be in [0, {MAX_BUCKET_BITS}], got {bucket_bits}", where="bucket_bits"
+        )
+    return bucket_bits
+
+
+def _leaf_hashes(
+    accounts: AccountColumn, lo: U64, hi: U64 | None, salts: bytes, native: bool
+) -> tuple[npt.NDArray[np.uint8], U64]:
+    """(n, 32) leaf hashes and, per row, the first 4 bytes of H(account) << 32 | row."""
+    n = len(accounts)
+    leaves = np.empty((n, HASH_SIZE), np.uint8)
+    akeys = np.empty(n, np.uint64)
+    if native and _native is not None:
+        leaf_keys = np.empty(n, np.uint64)
+        blob = np.frombuffer(accounts.blob, np.uint8, int(accounts.offsets[-1]))
+        _native.leaf_pass(blob, accounts.offsets, salts, lo, hi, 0, n, leaves, leaf_keys, akeys)
+        return leaves, akeys
+    # hashlib: the preimages laid out by numpy, as mst_build's fallback does
+    sha = hashlib.sha256
+    raw = bytes(np.frombuffer(accounts.blob, np.uint8, int(accounts.offsets[-1])))
+    ids = raw.split(b"\n")
+    ids.pop()
+    a = np.frombuffer(b"".join(sha(i).digest() for i in ids), np.uint8).reshape(n, HASH_SIZE)
+    pre = np.zeros((n, LEAF_PREIMAGE_SIZE), np.uint8)
+    pre[:, 1:33] = np.frombuffer(salts, np.uint8).reshape(n, SALT_SIZE)
+    pre[:, 33:65] = a
+    if hi is not None:
+        pre[:, 81:89] = _be_bytes(hi)
+    pre[:, 89:97] = _be_bytes(lo)
+    leaves[:] = np.frombuffer(hash_rows(pre, DEFAULT_PARAMS.hash_batch), np.uint8).reshape(
+        n, HASH_SIZE
+    )
+    rows = np.arange(n, dtype=np.uint64)
+    akeys[:] = (a.view(">u4")[:, 0].astype(np.uint64) << np.uint64(32)) | rows
+    return leaves, akeys
+
+
+def _split(records: npt.NDArray[Any], bucket: npt.NDArray[np.uint16], buckets: int) -> Pieces:
+    """`records` grouped by bucket number (stable), one array of its own per bucket (so a
+    cluster can free or spill each alone). The bucket numbers are 16-bit, so numpy's
+    stable argsort is a radix sort; the records move as opaque fixed-size items (np.take
+    on a void view: ~5x faster than fancy indexing of fields)."""
+    order = np.argsort(bucket, kind="stable")
+    ends = np.cumsum(np.bincount(bucket, minlength=buckets)).tolist()
+    items = records.view(f"V{records.dtype.itemsize}")
+    return tuple(
+        np.take(items, order[a:b]).view(records.dtype)
+        for a, b in zip([0, *ends[:-1]], ends, strict=True)
+    )
+
+
+def _top_bits(rows: npt.NDArray[np.uint8], bits: int) -> npt.NDArray[np.uint16]:
+    """The first `bits` bits (<= 16) of each row, as a bucket number."""
+    if not bits:
+        return np.zeros(len(rows), np.uint16)
+    first16 = rows[:, 0].astype(np.uint16) << np.uint16(8) | rows[:, 1]
+    return first16 >> np.uint16(16 - bits)
+
+
+def hash_partition(
+    accounts: AccountColumn,
+    balances: BalanceWords,
+    salts: bytes,
+    *,
+    first_row: int,
+    bucket_bits: int,
+    account_keys: bool = False,
+    native: bool = True,
+) -> Partition:
+    """Step 1: the leaves of input rows [first_row, first_row + m), split into buckets.
+
+    `accounts` and `balances` were checked when made (AccountColumn, BalanceWords);
+    `salts` holds the m salts (mst_build.derive_salts, where the round secret is). The
+    leaf hashes are mst's (H(0x00 ‖ salt ‖ H(account) ‖ u256(balance))). `account_keys`:
+    keep the first 4 bytes of each H(account) for the account index of a tree that
+    serves proofs. `native` False hashes with hashlib (the same values)."""
+    if not isinstance(accounts, AccountColumn):
+        raise InputError(f"not an AccountColumn: {type(accounts).__name__}", where="accounts")
+    if not isinstance(balances, BalanceWords):
+        raise InputError(f"not BalanceWords: {type(balances).__name__}", where="balances")
+    bits = _check_bits(bucket_bits)
+    m = len(accounts)
+    if len(balances) != m:
+        raise InputError(f"{len(balances)} balances for {m} accounts", where="balances")
+    if not isinstance(salts, bytes) or len(salts) != m * SALT_SIZE:
+        got = len(salts) if isinstance(salts, bytes) else type(salts).__name__
+        raise InputError(f"{got} salt bytes for {m} accounts", where="salts")
+    if isinstance(first_row, bool) or not isinstance(first_row, int) or first_row < 0:
+        raise InputError(f"must be a non-negative integer, got {first_row!r}", where="first_row")
+    buckets = 1 << bits
+    total = exact_total(balances.lo, balances.hi)
+    if total >= MAX_AMOUNT_EXCLUSIVE:
+        raise AmountError(
+            f"the balances of rows {first_row}.. add up to {total}, not below 2^127",
+            where="balances",
+        )
+    hi = balances.hi if balances.hi.any() else None
+    leaves, akeys = _leaf_hashes(accounts, balances.lo, hi, salts, native)
+    rows = np.arange(first_row, first_row + m, dtype=np.uint64)
+    rec = np.empty(m, PIECE)
+    rec["hash"] = leaves.view(f"V{HASH_SIZE}").reshape(m)
+    rec["lo"], rec["hi"], rec["row"] = balances.lo, balances.hi, rows
+    # the bucket: the top `bits` bits of the first two bytes (bits <= 16)
+    bucket = _top_bits(leaves, bits)
+    del leaves
+    keys = np.empty(m, SALT_KEY)
+    salt_rows = np.frombuffer(salts, np.uint8).reshape(m, SALT_SIZE)
+    keys["key"] = salt_rows[:, :8].copy().view(">u8").reshape(m)
+    keys["row"] = rows
+    kbucket = _top_bits(salt_rows, bits)
+    return Partition(
+        first_row=first_row,
+        size=m,
+        total=total,
+        leaves=_split(rec, bucket, buckets),
+        salt_keys=_split(keys, kbucket, buckets),
+        account_keys=(akeys >> np.uint64(32)).astype(np.uint32) if account_keys else None,
+    )
+
+
+def bucket_starts(counts: Sequence[Sequence[int]]) -> list[int]:
+    """Step 2: the first global leaf position of every bucket (and the leaf count last),
+    from each partition's counts per bucket."""
+    if not counts:
+        return [0]
+    width = len(counts[0])
+    if any(len(c) != width for c in counts):
+        raise InputError("partitions disagree on the number of buckets", where="counts")
+    per_bucket = [sum(int(c[b]) for c in counts) for b in range(width)]
+    starts = [0]
+    for c in per_bucket:
+        starts.append(starts[-1] + c)
+    return starts
+
+
+def sort_bucket(pieces: Sequence[npt.NDArray[Any]], *, bucket_bits: int) -> tuple[Any, U64]:
+    """Step 3a: one bucket's PIECE records from every partition in leaf order (ascending
+    leaf hash, bytewise): (STORED_LEVEL records of the leaves, their global input rows).
+
+    Sorted as mst_build sorts leaves: packed (the 32 bits after the bucket's prefix) << 32
+    | index, one numpy sort; runs of equal packed prefixes ordered by the whole hash."""
+    bits = _check_bits(bucket_bits)
+    for i, p in enumerate(pieces):
+        if not isinstance(p, np.ndarray) or p.dtype != PIECE:
+            raise InputError("not an array of PIECE records", where=f"pieces[{i}]")
+    rec = np.concatenate(list(pieces)) if pieces else np.empty(0, PIECE)
+    m = len(rec)
+    if m >= 2**32:
+        raise InputError(f"{m} leaves in one bucket; use more buckets", where="pieces")
+    raw = rec.view(np.uint8).reshape(m, PIECE.itemsize)
+    first = raw[:, :8].view(">u8")[:, 0].astype(np.uint64)
+    mid = ((first << np.uint64(bits)) >> np.uint64(32)) if bits else first >> np.uint64(32)
+    packed = (mid << np.uint64(32)) | np.arange(m, dtype=np.uint64)
+    packed.sort()
+    prefix = packed >> np.uint64(32)
+    order = (packed & np.uint64(0xFFFF_FFFF)).astype(np.int64)
+    tie = np.flatnonzero(prefix[1:] == prefix[:-1])
+    if len(tie):  # equal 32-bit keys: order those runs by the whole hash
+        pos = np.unique(np.concatenate((tie, tie + 1)))
+        idx = order[pos]
+        w = raw[idx, :HASH_SIZE].copy().view(">u8").astype(np.uint64)  # 4 words per hash
+        order[pos] = idx[np.lexsort((w[:, 3], w[:, 2], w[:, 1], w[:, 0]))]
+    # a PIECE's first 48 bytes are a STORED_LEVEL record (hash, low word, high word)
+    ordered = np.take(rec.view(f"V{PIECE.itemsize}"), order).view(PIECE)
+    level0 = np.empty(m, STORED_LEVEL)
+    level0.view(np.uint8).reshape(m, STORED_LEVEL.itemsize)[:] = ordered.view(np.uint8).reshape(
+        m, PIECE.itemsize
+    )[:, : STORED_LEVEL.itemsize]
+    return level0, np.ascontiguousarray(ordered["row"])
+
+
+def _level_up(level: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """The next level of STORED_LEVEL records (pairs from the left, an odd last carried)."""
+    out = np.empty((len(level) + 1) >> 1, STORED_LEVEL)
+    if _native is not None:
+        if not _native.node_level(np.ascontiguousarray(level), out):
+            raise AmountError("a partial sum reaches 2^127", where="balances")
+        return out
+    lo, hi = np.array(level["lo"]), np.array(level["hi"])
+    rec = _records(stored_bytes(np.ascontiguousarray(level))[:, :32], lo, hi)
+    rec, lo2, hi2 = _reduce(rec, lo, hi, DEFAULT_PARAMS.hash_batch)
+    stored_bytes(out)[:, :32] = rec[:, :32]
+    out["lo"] = lo2
+    out["hi"] = 0 if hi2 is None else hi2
+    return out
+
+
+def _node_of(record: Any) -> Node:
+    h, lo, hi = record.item() if hasattr(record, "item") else record
+    return node_unchecked(bytes(h), int(lo) | int(hi) << 64)
+
+
+def subtree_roots(level0: npt.NDArray[Any], start: int) -> list[tuple[int, int, Node]]:
+    """Step 3b: (position, level, root) of the aligned subtrees covering the sorted leaf
+    records `level0`, which hold global positions [start, start + len(level0))."""
+    return [r for r, _ in _cover(level0, start, keep_from=None)]
+
+
+def _cover(
+    level0: npt.NDArray[Any], start: int, keep_from: int | None
+) -> list[tuple[tuple[int, int, Node], list[npt.NDArray[Any]]]]:
+    """Each subtree of the cover: its root and, with keep_from, its levels from keep_from."""
+    if not isinstance(level0, np.ndarray) or level0.dtype != STORED_LEVEL:
+        raise InputError("not an array of STORED_LEVEL records", where="level0")
+    out = []
+    for pos, lvl in cover_range(start, start + len(level0)):
+        cur = level0[pos - start : pos - start + (1 << lvl)]
+        kept: list[npt.NDArray[Any]] = []
+        for height in range(lvl + 1):
+            if keep_from is not None and height >= keep_from:
+                kept.append(cur)
+            if height < lvl:
+                cur = _level_up(cur)
+        out.append(((pos, lvl, _node_of(cur[0])), kept))
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BucketLevels:
+    """A bucket's share of a tree's stored levels (`bucket_levels`)."""
+
+    start: int  # the bucket's first global leaf position
+    size: int
+    subtrees: tuple[tuple[int, int, Node], ...]  # the cover's roots
+    runs: tuple[tuple[int, npt.NDArray[Any]], ...]  # per stored level from `low`: (first
+    # index at that level, the contiguous records the subtrees hold there)
+    edges: tuple[tuple[int, Any], ...]  # (position, leaf record) of leaves outside the
+    # subtrees of level >= low: what the nodes across the bucket's edges are made from
+
+
+def bucket_levels(level0: npt.NDArray[Any], start: int, *, low: int) -> BucketLevels:
+    """Step 3b for a tree that serves proofs: the subtree roots of `subtree_roots` and
+    their nodes on every stored level (levels from `low`, as mst_build stores them).
+
+    The cover's subtrees grow then shrink, so those of level >= L lie side by side: at
+    each level L the bucket holds one contiguous run of nodes. The leaves of the smaller
+    subtrees at the edges (fewer than 2^low on each side) go along as `edges`."""
+    covered = _cover(level0, start, keep_from=low)
+    runs: list[tuple[int, npt.NDArray[Any]]] = []
+    top = max((lvl for (_, lvl, _), _ in covered), default=-1)
+    for level in range(low, top + 1):
+        parts = [(pos, kept[level - low]) for (pos, lvl, _), kept in covered if lvl >= level]
+        runs.append((parts[0][0] >> level, np.concatenate([p for _, p in parts])))
+    edges = []
+    for (pos, lvl, _), _kept in covered:
+        if lvl < low:
+            for q in range(pos, pos + (1 << lvl)):
+                edges.append((q, level0[q - start].item()))
+    return BucketLevels(
+        start=start,
+        size=len(level0),
+        subtrees=tuple(r for r, _ in covered),
+        runs=tuple(runs),
+        edges=tuple(edges),
+    )
+
+
+def _mth(records: list[tuple[bytes, int]]) -> tuple[bytes, int]:
+    """RFC 9162 MTH of a few (hash, sum) records, pairing from the left."""
+    while len(records) > 1:
+        nxt = [node_raw(records[t], records[t + 1]) for t in range(0, len(records) - 1, 2)]
+        if len(records) & 1:
+            nxt.append(records[-1])
+        records = nxt
+    return records[0]
+
+
+def _fill(
+    levels: list[npt.NDArray[Any]],
+    i: int,
+    *,
+    j: int,
+    lvl: int,
+    size: int,
+    edges: dict[int, tuple[bytes, int]],
+) -> None:
+    """Node j of stored level i (tree level lvl), which no bucket holds: from the leaves
+    at the bucket edges (the lowest stored level) or from its children below."""
+    if i == 0:
+        first = j << lvl
+        try:
+            kids = [edges[q] for q in range(first, min(first + (1 << lvl), size))]
+        except KeyError as e:
+            raise InputError(f"leaf {e} is missing at a bucket edge", where="buckets") from e
+        h, total = _mth(kids)
+    else:
+        below = levels[i - 1]
+        lh, llo, lhi = below[2 * j].item()
+        if 2 * j + 1 < len(below):
+            rh, rlo, rhi = below[2 * j + 1].item()
+            h, total = node_raw((lh, llo | lhi << 64), (rh, rlo | rhi << 64))
+        else:  # an odd last node is carried up (RFC 9162 §2.1.1 shape)
+            h, total = lh, llo | lhi << 64
+    levels[i][j] = (h, total & 0xFFFF_FFFF_FFFF_FFFF, total >> 64)
+
+
+def assemble_levels(
+    size: int, buckets: Sequence[BucketLevels], *, low: int
+) -> tuple[list[npt.NDArray[Any]], Node]:
+    """Step 4 for a tree that serves proofs: every stored level from `low` to the root,
+    as mst_build.build stores them, from the buckets' runs; the nodes no bucket holds
+    (across bucket edges and above the largest subtrees: O(buckets · log n) of them)
+    hashed here from their children. Returns (levels, root); the root is checked
+    against `mst.merge_subtree_roots` of the buckets' subtrees."""
+    if size == 0:
+        return [], EMPTY_ROOT
+    top = max(low, (size - 1).bit_length())
+    levels = [np.zeros(-(-size >> lvl), STORED_LEVEL) for lvl in range(low, top + 1)]
+    filled = [np.zeros(len(lv), np.bool_) for lv in levels]
+    edges: dict[int, tuple[bytes, int]] = {}
+    at = 0
+    for b in buckets:
+        if b.start != at:
+            raise InputError(f"bucket starts at {b.start}, expected {at}", where="buckets")
+        at += b.size
+        for i, (first, run) in enumerate(b.runs):
+            levels[i][first : first + len(run)] = run
+            filled[i][first : first + len(run)] = True
+        for pos, (h, lo, hi) in b.edges:
+            edges[pos] = (bytes(h), int(lo) | int(hi) << 64)
+    if at != size:
+        raise InputError(f"the buckets hold {at} of {size} leaves", where="buckets")
+    for i, lvl in enumerate(range(low, top + 1)):
+        for j in np.flatnonzero(~filled[i]).tolist():
+            _fill(levels, i, j=j, lvl=lvl, size=size, edges=edges)
+    root = _node_of(levels[-1][0])
+    merged = merge_subtree_roots(size, [s for b in buckets for s in b.subtrees])
+    if merged != root:  # cannot happen; two roots of one tree must never be published
+        raise InputError(f"assembled root {root} differs from the merged root {merged}")
+    return levels, root
+
+
+def duplicate_salt_rows(pieces: Sequence[npt.NDArray[Any]]) -> list[tuple[int, int]]:
+    """Input rows whose salts share their first 8 bytes, pairwise (first, second): the
+    candidates for a duplicate account (equal accounts get equal salts in a round). The
+    caller compares the accounts themselves; distinct accounts collide here with odds of
+    about n²/2^65."""
+    keys = np.concatenate(list(pieces)) if pieces else np.empty(0, SALT_KEY)
+    if len(keys) < 2:
+        return []
+    values = np.sort(keys["key"])  # a plain uint64 sort; the rows only for the few equal
+    repeated = np.unique(values[1:][values[1:] == values[:-1]])
+    out: list[tuple[int, int]] = []
+    for value in repeated.tolist():
+        rows = sorted(keys["row"][keys["key"] == value].tolist())
+        out.extend((rows[0], r) for r in rows[1:])
+    return out
+
+
+def assemble_tree(
+    *,
+    accounts: AccountColumn,
+    balances: BalanceWords,
+    salts: bytes,
+    order: U64,
+    account_keys: U32,
+    buckets: Sequence[BucketLevels],
+    low: int = DEFAULT_PARAMS.low_levels,
+) -> TreeArrays:
+    """Step 4 for a tree that serves proofs: the TreeArrays of the whole tree, from the
+    input columns (in input order), the buckets' input rows in leaf order one after
+    another (`order`), every row's account key, and the buckets' levels.
+    DuplicateAccountError when an account appears twice (as mst_build.build)."""
+    n = len(accounts)
+    if len(balances) != n or len(salts) != n * SALT_SIZE or len(order) != n:
+        raise InputError(f"columns of different lengths for {n} leaves", where="columns")
+    if len(account_keys) != n:
+        raise InputError(f"{len(account_keys)} account keys for {n} leaves", where="account_keys")
+    order32 = order.astype(np.uint32)
+    position = np.empty(n, np.uint32)
+    position[order32] = np.arange(n, dtype=np.uint32)
+    packed = (account_keys.astype(np.uint64) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
+    account: Callable[[int], str] = accounts.account
+    akeys, apos = account_index(packed, position, account)
+    levels, root = assemble_levels(n, buckets, low=low)
+    total = exact_total(balances.lo, balances.hi)
+    if root.sum != total:  # cannot happen; a wrong sum must never be published
+        raise AmountError(f"root sum {root.sum} differs from the total {total}")
+    return TreeArrays(
+        n=n,
+        low=low,
+        blob=np.frombuffer(accounts.blob, np.uint8, int(accounts.offsets[-1])).data,
+        offsets=accounts.offsets,
+        salts=salts,
+        lo=balances.lo,
+        hi=balances.hi,
+        order=order32,
+        akeys=akeys,
+        apos=apos,
+        levels=levels,
+        root=root,
+    )
+
+
+__all__ = [
+    "MAX_BUCKET_BITS",
+    "PIECE",
+    "SALT_KEY",
+    "BucketLevels",
+    "Partition",
+    "assemble_levels",
+    "assemble_tree",
+    "bucket_levels",
+    "bucket_starts",
+    "duplicate_salt_rows",
+    "hash_partition",
+    "sort_bucket",
+    "subtree_roots",
+]

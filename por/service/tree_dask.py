@@ -1,0 +1,644 @@
+"""The liabilities tree built on a Dask cluster (`tree_engine = "dask"`, docs/scaling.md).
+
+A thin engine: every value is computed by the pure functions of `por.core.mst_parts`;
+this module only places them on the cluster and moves their results.
+
+    partitions of input rows ──hash_partition──► leaf records split by hash-prefix bucket
+    driver: counts per bucket ──bucket_starts──► each bucket's global position range
+    bucket b ◄── piece b of every partition (the range shuffle) ──sort_bucket──►
+        subtree_roots (the aligned subtrees covering its range) [+ bucket_levels]
+    driver: merge_subtree_roots ──► the root   [assemble_tree ──► a SumTree for proofs]
+
+Trust boundary: the round secret never leaves this process. The salts are derived here
+(`derive_salts`, where the secret is) and shipped with the rows, so the workers see
+account ids, balances and this round's salts — everything a tree file holds — but cannot
+derive the salts of another round. Run workers on machines trusted with the holder list,
+and turn on TLS between this process, the scheduler and the workers (`[dask]` tls_*
+settings; the workers' and scheduler's own dask security config on their side).
+
+Recovery: every input is part of its task's spec (not scattered), so a task whose result
+was lost with a worker is recomputed elsewhere and the root does not change. A cluster
+that is unreachable or disappears fails the build with a ClusterError before anything is
+recorded. I/O: the network (Dask) and, for sharded input, the Parquet files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from por.core.amounts import MAX_AMOUNT_EXCLUSIVE, parse_base_units
+from por.core.mst import EMPTY_ROOT, MAX_LEAVES, Node, merge_subtree_roots
+from por.core.mst_build import (
+    AccountColumn,
+    BalanceWords,
+    balance_words,
+    derive_salts,
+    duplicate_account,
+    encode_accounts_raw,
+)
+from por.core.mst_parts import (
+    MAX_BUCKET_BITS,
+    Partition,
+    assemble_tree,
+    bucket_levels,
+    bucket_starts,
+    duplicate_salt_rows,
+    hash_partition,
+    sort_bucket,
+    subtree_roots,
+)
+from por.core.sumtree import SumTree
+from por.errors import AmountError, ClusterError, InputError, PorError
+
+if TYPE_CHECKING:
+    from por.service.config import DaskConfig
+
+log = logging.getLogger("por.tree_dask")
+
+LOW_LEVELS = 2  # mst_build.DEFAULT_PARAMS.low_levels: the stored levels of a served tree
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaskSettings:
+    """Where the cluster is and how the build is cut (the `[dask]` table)."""
+
+    scheduler: str = ""  # tcp:// or tls:// address; empty: start a local cluster here
+    n_workers: int = 2  # local cluster: worker processes
+    threads_per_worker: int = 1
+    memory_limit: str = "auto"  # local cluster, per worker; above it workers spill to disk
+    local_directory: Path | None = None  # local cluster: where workers spill
+    partition_rows: int = 1 << 18  # input rows per partition task (of columns held here)
+    bucket_rows: int = 1 << 20  # aim of leaves per bucket (a power of two of buckets)
+    connect_timeout_s: float = 30.0  # reaching the scheduler, and waiting for it to come back
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_local: bool = False  # local cluster: TLS with a throw-away CA (Security.temporary)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParquetShard:
+    """One export file: columns `account` (string) and `balance` (an unsigned or signed
+    64-bit integer, or a decimal string of base units for balances of 2^64 and more)."""
+
+    path: str  # readable by every worker (a shared filesystem or an fsspec URL)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildStats:
+    """What a build did, for logs and bench/scale.py."""
+
+    leaves: int
+    partitions: int
+    buckets: int
+    subtrees: int
+    attempts: int = 1  # builds started (more when a worker died with rows sent to it)
+    stage_s: dict[str, float] = field(default_factory=dict)
+
+
+def settings_from_config(cfg: DaskConfig) -> DaskSettings:
+    """The engine's settings from the checked `[dask]` table."""
+    return DaskSettings(
+        scheduler=cfg.scheduler,
+        n_workers=cfg.n_workers,
+        threads_per_worker=cfg.threads_per_worker,
+        memory_limit=cfg.memory_limit,
+        local_directory=cfg.local_directory,
+        partition_rows=cfg.partition_rows,
+        bucket_rows=cfg.bucket_rows,
+        connect_timeout_s=cfg.connect_timeout_s,
+        tls_ca_file=cfg.tls_ca_file,
+        tls_cert_file=cfg.tls_cert_file,
+        tls_key_file=cfg.tls_key_file,
+        tls_local=cfg.tls_local,
+    )
+
+
+_WORKER_ENV = {
+    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+    "MALLOC_MMAP_THRESHOLD_": str(1 << 25),  # arrays below 32 MiB from the reused heap
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+}
+
+# --- task functions (run on the workers; module level so they pickle by name) ------------
+
+
+def _hash_task(data: tuple[Any, bytes], first_row: int, plan: tuple[int, bool]) -> Partition:
+    """Step 1 on a worker. `data` is (source, salts); the source is the columns, or
+    (Parquet path, SHA-256 of the account ids whose salts were derived) — the worker reads
+    the file and checks it is that one."""
+    source, salts = data
+    bits, keep = plan
+    if isinstance(source[0], str):
+        path, digest = source
+        accounts, balances = read_shard(path)
+        if _account_digest(accounts) != digest:
+            raise InputError(
+                "the export's accounts changed since their salts were derived", where=path
+            )
+    else:
+        accounts, balances = source
+    return hash_partition(
+        accounts, balances, salts, first_row=first_row, bucket_bits=bits, account_keys=keep
+    )
+
+
+def read_shard(path: str) -> tuple[AccountColumn, BalanceWords]:
+    """The checked columns of one Parquet export (FormatError/AmountError name the file
+    and the row)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path, columns=["account", "balance"])
+    except (OSError, pa.ArrowException) as e:
+        raise InputError(f"cannot read the Parquet export: {e}", where=path) from e
+    accounts = _arrow_accounts(table.column("account"), where=f"{path}:account")
+    col = table.column("balance")
+    n = len(accounts)
+    if pa.types.is_integer(col.type):
+        balances = balance_words(col.to_numpy(), n)
+    elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        balances = balance_words(
+            (
+                parse_base_units(v, where=f"{path}:balance[{i}]")
+                for i, v in enumerate(col.to_pylist())
+            ),
+            n,
+        )
+    else:
+        raise InputError(
+            f"balance column of type {col.type}: use an integer or a decimal string",
+            where=f"{path}:balance",
+        )
+    return accounts, balances
+
+
+def _account_digest(accounts: AccountColumn) -> str:
+    blob = np.frombuffer(accounts.blob, np.uint8, int(accounts.offsets[-1]))
+    return hashlib.sha256(blob.tobytes()).hexdigest()
+
+
+def _counts(p: Partition) -> tuple[list[int], int]:
+    return p.counts, p.total
+
+
+def _leaf_piece(p: Partition, b: int) -> Any:
+    return p.leaves[b]
+
+
+def _key_piece(p: Partition, b: int) -> Any:
+    return p.salt_keys[b]
+
+
+def _account_keys(p: Partition) -> Any:
+    return p.account_keys
+
+
+def _bucket_roots(start: int, bits: int, *pieces: Any) -> list[tuple[int, int, Node]]:
+    level0, _ = sort_bucket(pieces, bucket_bits=bits)
+    return subtree_roots(level0, start)
+
+
+def _bucket_tree(start: int, bits: int, *pieces: Any) -> tuple[Any, Any]:
+    level0, rows = sort_bucket(pieces, bucket_bits=bits)
+    return bucket_levels(level0, start, low=LOW_LEVELS), rows
+
+
+def _duplicates(*pieces: Any) -> list[tuple[int, int]]:
+    return duplicate_salt_rows(pieces)
+
+
+# --- the engine ----------------------------------------------------------------------------
+
+
+def _bucket_bits(n: int, bucket_rows: int) -> int:
+    bits = 0
+    while bits < MAX_BUCKET_BITS and (n >> bits) > bucket_rows:
+        bits += 1
+    return bits
+
+
+class DaskTreeEngine:
+    """Builds trees on one Dask cluster: a scheduler at an address, or a local cluster
+    started at the first build. `close()` shuts down what it started."""
+
+    def __init__(self, settings: DaskSettings) -> None:
+        self.settings = settings
+        self._client: Any = None
+        self._cluster: Any = None
+        self.on_stage: Callable[[str, Any], None] | None = None  # tests: ("hashed", client)
+        self.last_stats: BuildStats | None = None
+
+    # --- connection ----------------------------------------------------------------
+    def _security(self) -> Any:
+        s = self.settings
+        Security: Any = importlib.import_module("distributed.security").Security
+
+        if s.tls_ca_file or s.tls_cert_file or s.tls_key_file:
+            if not (s.tls_ca_file and s.tls_cert_file and s.tls_key_file):
+                raise InputError(
+                    "TLS needs tls_ca_file, tls_cert_file and tls_key_file together",
+                    where="dask",
+                )
+            return Security(
+                tls_ca_file=str(s.tls_ca_file),
+                tls_client_cert=str(s.tls_cert_file),
+                tls_client_key=str(s.tls_key_file),
+                require_encryption=True,
+            )
+        if s.tls_local and not s.scheduler:
+            return Security.temporary()
+        return None
+
+    def client(self) -> Any:
+        """The connected client (connecting, or starting the local cluster, once)."""
+        if self._client is not None:
+            return self._client
+        dask: Any = importlib.import_module("dask")
+        distributed: Any = importlib.import_module("distributed")
+        Client, LocalCluster = distributed.Client, distributed.LocalCluster
+
+        s = self.settings
+        where = s.scheduler or "local cluster"
+        timeout = f"{s.connect_timeout_s}s"
+        try:
+            config: dict[str, Any] = {"distributed.comm.timeouts.connect": timeout}
+            if not s.scheduler:
+                # glibc's default keeps freed memory for reuse; Dask's nanny sets
+                # MALLOC_TRIM_THRESHOLD_=64k, which returns every freed array to the
+                # kernel and pays page faults again for the next (bench/scale.py)
+                config["distributed.nanny.pre-spawn-environ"] = _WORKER_ENV
+            with dask.config.set(config):
+                security = self._security()
+                if s.scheduler:
+                    self._client = Client(
+                        s.scheduler, security=security, timeout=timeout, set_as_default=False
+                    )
+                else:
+                    self._cluster = LocalCluster(
+                        n_workers=s.n_workers,
+                        threads_per_worker=s.threads_per_worker,
+                        processes=True,
+                        memory_limit=s.memory_limit,
+                        local_directory=None
+                        if s.local_directory is None
+                        else str(s.local_directory),
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                        security=security,
+                        protocol="tls://" if security is not None else "tcp://",
+                    )
+                    self._client = Client(
+                        self._cluster, security=security, timeout=timeout, set_as_default=False
+                    )
+        except PorError:
+            raise
+        except Exception as e:  # OSError, TimeoutError, dask's own: one clear error
+            self.close()
+            raise ClusterError(
+                f"cannot reach the Dask cluster: {type(e).__name__}: {e}", where=where
+            ) from e
+        return self._client
+
+    def _alive(self, client: Any) -> bool:
+        """Whether the scheduler still answers and has (or soon has again) a worker."""
+        try:
+            client.wait_for_workers(1, timeout=self.settings.connect_timeout_s)
+        except Exception:
+            return False
+        return bool(client.status == "running")
+
+    def close(self) -> None:
+        client, cluster = self._client, self._cluster
+        self._client = self._cluster = None
+        for thing in (client, cluster):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception as e:  # closing a lost cluster: nothing left to do
+                    log.debug("closing %r: %s", thing, e)
+
+    # --- builds --------------------------------------------------------------------
+    def build_parts(
+        self, parts: Sequence[tuple[AccountColumn, BalanceWords]], round_secret: bytes
+    ) -> SumTree:
+        """The tree of `run.build_tree_parts` (the chains' columns one after another),
+        built on the cluster: the same root, levels and proofs. The salts are derived
+        here; the tree's arrays are assembled here for the tree file."""
+        accounts = AccountColumn.concat([a for a, _ in parts])
+        balances = BalanceWords.concat([b for _, b in parts])
+        salts = derive_salts(round_secret, accounts)
+        out = self._build(
+            _column_specs(accounts, balances, salts, self.settings), len(accounts), keep=True
+        )
+        assert isinstance(out, tuple)
+        order, account_keys, buckets = out
+        arrays = assemble_tree(
+            accounts=accounts,
+            balances=balances,
+            salts=salts,
+            order=order,
+            account_keys=account_keys,
+            buckets=buckets,
+            low=LOW_LEVELS,
+        )
+        return SumTree.from_arrays(arrays)
+
+    def root_of_columns(
+        self, accounts: AccountColumn, balances: BalanceWords, round_secret: bytes
+    ) -> tuple[Node, int]:
+        """(root, leaf count) over columns held here; only the root comes back."""
+        salts = derive_salts(round_secret, accounts)
+        specs = _column_specs(accounts, balances, salts, self.settings)
+        root = self._build(specs, len(accounts), keep=False, account=accounts.account)
+        assert isinstance(root, Node)
+        return root, len(accounts)
+
+    def root_of_parquet(
+        self, shards: Sequence[ParquetShard], round_secret: bytes
+    ) -> tuple[Node, int]:
+        """(root, leaf count) over sharded Parquet exports, rows in shard order. This
+        process reads each shard's account column once (to check the ids and derive
+        their salts, where the secret is); the workers read the shards themselves."""
+        firsts, n = [], 0
+        for shard in shards:  # the row counts from the files' footers
+            firsts.append(n)
+            n += _row_count(shard.path)
+        salt_s = [0.0]
+
+        def specs() -> Iterator[tuple[Any, bytes, int]]:
+            # one shard at a time, each submitted as soon as its salts exist: the
+            # workers hash while this process reads the next shard's ids
+            for shard, first in zip(shards, firsts, strict=True):
+                t0 = time.perf_counter()
+                accounts = _read_accounts(shard.path)
+                salts = derive_salts(round_secret, accounts)
+                end = firsts[firsts.index(first) + 1] if first != firsts[-1] else n
+                if len(accounts) != end - first:
+                    raise InputError("the export changed while it was read", where=shard.path)
+                salt_s[0] += time.perf_counter() - t0
+                yield (shard.path, _account_digest(accounts)), salts, first
+
+        def account(row: int) -> str:  # only for a duplicate's error message
+            k = max(i for i, f in enumerate(firsts) if f <= row)
+            return _read_accounts(shards[k].path).account(row - firsts[k])
+
+        root = self._build(_Replay(specs()), n, keep=False, account=account)
+        assert isinstance(root, Node)
+        if self.last_stats is not None:
+            self.last_stats.stage_s["ids_and_salts"] = salt_s[0]
+        return root, n
+
+    def _build(
+        self,
+        specs: Iterable[tuple[Any, bytes, int]],
+        n: int,
+        *,
+        keep: bool,
+        account: Callable[[int], str] | None = None,
+    ) -> Node | tuple[Any, Any, Any]:
+        """Run the stages over partitions (source, salts, first row); every failure of
+        the cluster becomes one ClusterError."""
+        if n > MAX_LEAVES:
+            raise InputError(f"{n} leaves exceed the limit of {MAX_LEAVES}", where="salts")
+        if n == 0:
+            self.last_stats = BuildStats(leaves=0, partitions=0, buckets=0, subtrees=0)
+            if keep:
+                return np.zeros(0, np.uint64), np.zeros(0, np.uint32), []
+            return EMPTY_ROOT
+        client = self.client()
+        bits = _bucket_bits(n, self.settings.bucket_rows)
+        for attempt in range(1, ATTEMPTS + 1):
+            run = _Run(client, token=uuid.uuid4().hex[:12], bits=bits, keep=keep, attempt=attempt)
+            try:
+                with warnings.catch_warnings():  # Parquet salts travel in the specs on purpose
+                    warnings.filterwarnings("ignore", message="Sending large graph")
+                    results, akeys, candidates = run.stages(specs, self.on_stage)
+                break
+            except BaseException as e:
+                run.cancel()
+                if isinstance(e, PorError) or not isinstance(e, Exception):
+                    raise
+                if attempt < ATTEMPTS and _lost_input(e) and self._alive(client):
+                    # a worker died with rows sent to it (scattered data has no task to
+                    # recompute it from): send them again and build again
+                    log.warning("tree build attempt %d lost a worker's input; again", attempt)
+                    continue
+                # the cluster's errors, whatever their type: one clear error
+                raise ClusterError(
+                    f"the Dask cluster failed during the tree build ({type(e).__name__}: {e}); "
+                    "no attestation is recorded",
+                    where=self.settings.scheduler or "local cluster",
+                ) from e
+        for first, second in sorted(candidates, key=lambda p: p[1]):
+            if account is not None and account(first) == account(second):
+                raise duplicate_account(first, second, account(second))
+        if keep:
+            levels = [lv for lv, _ in results]
+            self.last_stats = run.stats(n, sum(len(lv.subtrees) for lv in levels))
+            return np.concatenate([rows for _, rows in results]), np.concatenate(akeys), levels
+        subtrees = [s for found in results for s in found]
+        t0 = time.perf_counter()
+        root = merge_subtree_roots(n, subtrees)
+        run.stage_s["merge"] = time.perf_counter() - t0
+        self.last_stats = run.stats(n, len(subtrees))
+        return root
+
+
+def _column_specs(
+    accounts: AccountColumn, balances: BalanceWords, salts: bytes, settings: DaskSettings
+) -> list[tuple[Any, bytes, int]]:
+    """Partitions of columns held here: ((ids, balances), salts, first row)."""
+    n, rows = len(accounts), settings.partition_rows
+    out: list[tuple[Any, bytes, int]] = []
+    for a in range(0, n, rows):
+        b = min(a + rows, n)
+        out.append(((accounts.take(a, b), balances.take(a, b)), salts[32 * a : 32 * b], a))
+    return out
+
+
+ATTEMPTS = 3  # builds tried when workers die with scattered input (a lost cluster: one)
+
+
+def _lost_input(e: BaseException) -> bool:
+    """A build that failed because data sent to a worker is gone with it."""
+    from concurrent.futures import CancelledError
+
+    return isinstance(e, CancelledError) or type(e).__name__ == "KilledWorker"
+
+
+class _Run:
+    """The futures of one build, keyed by a fresh token."""
+
+    def __init__(self, client: Any, *, token: str, bits: int, keep: bool, attempt: int) -> None:
+        self.client, self.token, self.bits, self.keep = client, token, bits, keep
+        self.attempt = attempt
+        self.futures: list[Any] = []
+        self.stage_s: dict[str, float] = {}
+        self.partitions = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any, key: str, keep: bool = False) -> Any:
+        """A task; `keep` holds its future here (else it lives as long as its dependents
+        need it, so Dask frees — or spills — every intermediate result once used)."""
+        f = self.client.submit(fn, *args, key=f"por-{key}-{self.token}", pure=False)
+        if keep:
+            self.futures.append(f)
+        return f
+
+    def stages(
+        self, specs: Iterable[tuple[Any, bytes, int]], on_stage: Callable[[str, Any], None] | None
+    ) -> tuple[list[Any], list[Any], list[tuple[int, int]]]:
+        t0 = time.perf_counter()
+        plan = (self.bits, self.keep)
+        # columns held here go straight to a worker each (scatter: one copy, no stop at
+        # the scheduler, ~5x cheaper than inside the task spec); a Parquet source is a
+        # path, which the task spec carries with the salts, so the task can be rerun
+        parts = []
+        for i, (source, salts, first) in enumerate(specs):
+            data: Any = (source, salts)
+            if not isinstance(source[0], str):  # held by its task only: freed once hashed
+                data = self.client.scatter([data], direct=True, hash=False)[0]
+            parts.append(self.submit(_hash_task, data, first, plan, key=f"part-{i}", keep=True))
+            del data
+        self.partitions = len(parts)
+        counts = self.client.gather(
+            [self.submit(_counts, p, key=f"count-{i}") for i, p in enumerate(parts)]
+        )
+        self.stage_s["hash"] = time.perf_counter() - t0
+        total = sum(t for _, t in counts)
+        if total >= MAX_AMOUNT_EXCLUSIVE:
+            raise AmountError(
+                f"the balances add up to {total}, not below 2^127; the root sum would overflow",
+                where="balances",
+            )
+        starts = bucket_starts([c for c, _ in counts])
+        if on_stage is not None:
+            on_stage("hashed", self.client)
+        t1 = time.perf_counter()
+        buckets, dups = [], []
+        for b in range(1 << self.bits):
+            pieces = [
+                self.submit(_leaf_piece, p, b, key=f"piece-{i}-{b}") for i, p in enumerate(parts)
+            ]
+            task = _bucket_tree if self.keep else _bucket_roots
+            buckets.append(
+                self.submit(task, starts[b], self.bits, *pieces, key=f"bucket-{b}", keep=True)
+            )
+            if not self.keep:  # the tree assembled here checks duplicates itself
+                keys = [
+                    self.submit(_key_piece, p, b, key=f"keys-{i}-{b}") for i, p in enumerate(parts)
+                ]
+                dups.append(self.submit(_duplicates, *keys, key=f"dups-{b}", keep=True))
+            del pieces
+        akey_futures = [
+            self.submit(_account_keys, p, key=f"akeys-{i}", keep=True)
+            for i, p in enumerate(parts)
+            if self.keep
+        ]
+        # from here a partition lives only while its pieces are still to be taken
+        done = set(parts)
+        self.futures = [f for f in self.futures if f not in done]
+        del parts
+        results = self.client.gather(buckets)
+        akeys = self.client.gather(akey_futures) if self.keep else []
+        candidates = [pair for found in self.client.gather(dups) for pair in found]
+        self.stage_s["buckets"] = time.perf_counter() - t1
+        return results, akeys, candidates
+
+    def cancel(self) -> None:
+        try:  # stop what is still queued; a lost client cannot, and nothing is kept
+            self.client.cancel(self.futures)
+        except Exception as err:
+            log.debug("cancelling the build's tasks: %s", err)
+
+    def stats(self, n: int, subtrees: int) -> BuildStats:
+        return BuildStats(
+            leaves=n,
+            partitions=self.partitions,
+            buckets=1 << self.bits,
+            subtrees=subtrees,
+            attempts=self.attempt,
+            stage_s=dict(self.stage_s),
+        )
+
+
+class _Replay:
+    """An iterable that reads its source once and replays what it read (a retried build
+    goes over the same partitions again)."""
+
+    def __init__(self, items: Iterable[tuple[Any, bytes, int]]) -> None:
+        self._source = iter(items)
+        self._seen: list[tuple[Any, bytes, int]] = []
+
+    def __iter__(self) -> Iterator[tuple[Any, bytes, int]]:
+        yield from list(self._seen)
+        for item in self._source:
+            self._seen.append(item)
+            yield item
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+def _row_count(path: str) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, pa.ArrowException) as e:
+        raise InputError(f"cannot read the Parquet export: {e}", where=path) from e
+
+
+def _read_accounts(path: str) -> AccountColumn:
+    """The checked account column of one Parquet export."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path, columns=["account"])
+    except (OSError, pa.ArrowException) as e:
+        raise InputError(f"cannot read the Parquet export: {e}", where=path) from e
+    return _arrow_accounts(table.column("account"), where=f"{path}:account")
+
+
+def _arrow_accounts(column: Any, *, where: str) -> AccountColumn:
+    """The checked ids of an Arrow string column, straight from its buffers."""
+    import pyarrow as pa
+
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_large_string(arr.type):
+        width: Any = np.int64
+    elif pa.types.is_string(arr.type):
+        width = np.int32
+    else:
+        raise InputError(f"account column of type {arr.type}: use strings", where=where)
+    if arr.null_count:
+        raise InputError(f"{arr.null_count} empty (null) account ids", where=where)
+    _, offsets, data = arr.buffers()
+    starts = np.frombuffer(offsets, width)[arr.offset : arr.offset + len(arr) + 1]
+    return encode_accounts_raw(np.frombuffer(data, np.uint8) if data else b"", starts, where=where)
+
+
+__all__ = [
+    "BuildStats",
+    "DaskSettings",
+    "DaskTreeEngine",
+    "ParquetShard",
+    "read_shard",
+    "settings_from_config",
+]

@@ -1,0 +1,316 @@
+"""A tree built in pieces (por.core.mst_parts, mst.cover_range / merge_subtree_roots) is the
+tree built in one process: same root, same stored levels, same proofs.
+
+Seeded loops over random sizes (odd, powers of two and their neighbours), random
+partitionings of the input and bucket counts from 1 to 64 — so buckets of one leaf, empty
+buckets and bucket edges at every alignment occur — with both hashing paths.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+import pytest
+
+from por.core import mst_parts as parts
+from por.core.mst import (
+    EMPTY_ROOT,
+    DuplicateAccountError,
+    Node,
+    cover_range,
+    leaf_hash,
+    merge_subtree_roots,
+    node,
+    verify_inclusion,
+)
+from por.core.mst_build import (
+    DEFAULT_PARAMS,
+    NATIVE,
+    AccountColumn,
+    BalanceWords,
+    balance_words,
+    derive_salts,
+    encode_accounts,
+)
+from por.core.sumtree import SumTree
+from por.errors import AmountError, InputError
+
+SECRET = bytes(range(32))
+
+
+def columns(n: int, rng: random.Random, *, big: bool = False) -> tuple[AccountColumn, BalanceWords]:
+    accounts = [f"eip155:1:0x{rng.getrandbits(160):040x}" for _ in range(n)]
+    top = 2**100 if big else 10**12
+    balances = [rng.randrange(top) for _ in range(n)]
+    return encode_accounts(accounts), balance_words(balances, n)
+
+
+def split_rows(n: int, rng: random.Random) -> list[tuple[int, int]]:
+    cuts = sorted({0, n, *(rng.randrange(n + 1) for _ in range(rng.randrange(4)))})
+    return list(itertools.pairwise(cuts)) or [(0, 0)]
+
+
+def build_in_pieces(
+    accounts: AccountColumn,
+    balances: BalanceWords,
+    salts: bytes,
+    *,
+    bits: int,
+    rows: list[tuple[int, int]],
+    native: bool = True,
+) -> tuple[Node, SumTree]:
+    """The whole decomposition, in this process, in the engine's order."""
+    partitions = [
+        parts.hash_partition(
+            accounts.take(a, b),
+            balances.take(a, b),
+            salts[32 * a : 32 * b],
+            first_row=a,
+            bucket_bits=bits,
+            account_keys=True,
+            native=native,
+        )
+        for a, b in rows
+    ]
+    starts = parts.bucket_starts([p.counts for p in partitions])
+    buckets = []
+    order = []
+    roots = []
+    for bucket in range(1 << bits):
+        level0, inputs = parts.sort_bucket([p.leaves[bucket] for p in partitions], bucket_bits=bits)
+        assert len(level0) == starts[bucket + 1] - starts[bucket]
+        roots.extend(parts.subtree_roots(level0, starts[bucket]))
+        buckets.append(parts.bucket_levels(level0, starts[bucket], low=DEFAULT_PARAMS.low_levels))
+        order.append(inputs)
+    n = len(accounts)
+    root = merge_subtree_roots(n, roots)
+    arrays = parts.assemble_tree(
+        accounts=accounts,
+        balances=balances,
+        salts=salts,
+        order=np.concatenate(order),
+        account_keys=np.concatenate(
+            [p.account_keys for p in partitions if p.account_keys is not None]
+        )
+        if partitions
+        else np.zeros(0, np.uint32),
+        buckets=buckets,
+    )
+    return root, SumTree.from_arrays(arrays)
+
+
+SIZES = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 100, 127, 128, 129, 257, 1000]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pieces_make_the_local_tree(seed: int) -> None:
+    rng = random.Random(seed)
+    for n in [*SIZES, *(rng.randrange(1, 3000) for _ in range(6))]:
+        accounts, balances = columns(n, rng, big=seed % 3 == 0)
+        salts = derive_salts(SECRET, accounts)
+        local = SumTree.build_columns(accounts, balances, salts)
+        bits = rng.randrange(0, 7)
+        root, tree = build_in_pieces(accounts, balances, salts, bits=bits, rows=split_rows(n, rng))
+        assert root == local.root, (n, bits)
+        assert tree.root == local.root
+        assert tree.size == n
+        # the stored levels are the local build's, node for node
+        assert len(tree._levels) == len(local._levels)
+        for mine, theirs in zip(tree._levels, local._levels, strict=True):
+            assert mine.tobytes() == theirs.tobytes(), (n, bits)
+        # and so are the proofs (every leaf of small trees, a sample of the others)
+        indices = range(n) if n <= 70 else rng.sample(range(n), 40)
+        for i in indices:
+            account = local.leaf(i).account
+            mine_p, theirs_p = tree.prove(account), local.prove(account)
+            assert mine_p == theirs_p
+            verify_inclusion(mine_p, root=local.root)
+
+
+@pytest.mark.skipif(NATIVE is None, reason="compares the C kernel with hashlib")
+def test_hashlib_path_gives_the_same_pieces() -> None:
+    rng = random.Random(7)
+    accounts, balances = columns(300, rng, big=True)
+    salts = derive_salts(SECRET, accounts)
+    a = parts.hash_partition(accounts, balances, salts, first_row=5, bucket_bits=3)
+    b = parts.hash_partition(accounts, balances, salts, first_row=5, bucket_bits=3, native=False)
+    assert a.total == b.total
+    for x, y in zip(a.leaves + a.salt_keys, b.leaves + b.salt_keys, strict=True):
+        assert x.tobytes() == y.tobytes()
+
+
+def test_many_buckets_most_of_them_empty() -> None:
+    rng = random.Random(3)
+    accounts, balances = columns(40, rng)
+    salts = derive_salts(SECRET, accounts)
+    local = SumTree.build_columns(accounts, balances, salts)
+    root, tree = build_in_pieces(accounts, balances, salts, bits=10, rows=[(0, 13), (13, 40)])
+    assert root == local.root == tree.root
+
+
+def test_cover_range_tiles_with_maximal_aligned_blocks() -> None:
+    assert cover_range(0, 0) == []
+    assert cover_range(0, 13) == [(0, 3), (8, 2), (12, 0)]
+    assert cover_range(3, 17) == [(3, 0), (4, 2), (8, 3), (16, 0)]
+    rng = random.Random(1)
+    for _ in range(500):
+        a = rng.randrange(300)
+        b = a + rng.randrange(300)
+        blocks = cover_range(a, b)
+        pos = a
+        for start, level in blocks:
+            assert start == pos and start % (1 << level) == 0
+            pos += 1 << level
+        assert pos == b
+        # maximal: no two neighbours are siblings (they would have been one block)
+        for (s1, l1), (_s2, l2) in itertools.pairwise(blocks):
+            assert not (l1 == l2 and s1 % (1 << (l1 + 1)) == 0)
+    with pytest.raises(InputError, match="ends before it starts"):
+        cover_range(5, 4)
+    with pytest.raises(InputError, match="non-negative"):
+        cover_range(-1, 4)
+
+
+def leaves_of(n: int) -> list[Node]:
+    return [
+        Node(hash=leaf_hash(f"ledger:x:{i}", i + 1, bytes([i % 256]) * 32), sum=i + 1)
+        for i in range(n)
+    ]
+
+
+def mth(nodes: list[Node]) -> Node:
+    """RFC 9162 §2.1.1 straight from the definition."""
+    if len(nodes) == 1:
+        return nodes[0]
+    k = 1 << ((len(nodes) - 1).bit_length() - 1)
+    return node(mth(nodes[:k]), mth(nodes[k:]))
+
+
+def test_merge_of_any_aligned_tiling_is_the_root() -> None:
+    rng = random.Random(2)
+    assert merge_subtree_roots(0, []) == EMPTY_ROOT
+    for n in [1, 2, 3, 5, 6, 7, 8, 11, 13, 16, 21, 32, 33]:
+        leaves = leaves_of(n)
+        want = mth(leaves)
+        for _ in range(5):
+            cuts = sorted({0, n, *(rng.randrange(n + 1) for _ in range(3))})
+            tiles = [
+                (p, lvl, mth(leaves[p : p + (1 << lvl)]))
+                for a, b in itertools.pairwise(cuts)
+                for p, lvl in cover_range(a, b)
+            ]
+            assert merge_subtree_roots(n, tiles) == want
+
+
+def test_merge_refuses_what_does_not_tile_the_tree() -> None:
+    leaves = leaves_of(8)
+    four = mth(leaves[:4])
+    with pytest.raises(InputError, match="not an aligned block"):
+        merge_subtree_roots(8, [(0, 0, leaves[0]), (1, 1, four), (3, 0, leaves[3])])
+    with pytest.raises(InputError, match="tiling is at leaf 4"):
+        merge_subtree_roots(8, [(0, 2, four), (5, 0, leaves[5])])
+    with pytest.raises(InputError, match="cover 4 of the 8"):
+        merge_subtree_roots(8, [(0, 2, four)])
+    with pytest.raises(InputError, match="not an aligned block"):
+        merge_subtree_roots(4, [(0, 2, four), (4, 0, leaves[4])])
+    with pytest.raises(InputError, match="not a Node"):
+        merge_subtree_roots(1, [(0, 0, "root")])  # type: ignore[list-item]
+
+
+def test_sum_reaching_2_127_is_refused_when_subtrees_merge() -> None:
+    half = Node(hash=b"\x01" * 32, sum=2**126)
+    with pytest.raises(AmountError):
+        merge_subtree_roots(2, [(0, 0, half), (1, 0, half)])
+
+
+def test_a_partition_whose_balances_reach_2_127_is_refused() -> None:
+    accounts = encode_accounts(["ledger:a:1", "ledger:a:2"])
+    balances = balance_words([2**126, 2**126], 2)
+    with pytest.raises(AmountError, match="not below 2\\^127"):
+        parts.hash_partition(
+            accounts, balances, derive_salts(SECRET, accounts), first_row=0, bucket_bits=1
+        )
+
+
+def test_columns_of_different_lengths_are_refused() -> None:
+    accounts = encode_accounts(["ledger:a:1", "ledger:a:2"])
+    with pytest.raises(InputError, match="1 balances for 2 accounts"):
+        parts.hash_partition(
+            accounts, balance_words([1], 1), b"\0" * 64, first_row=0, bucket_bits=1
+        )
+    with pytest.raises(InputError, match="32 salt bytes for 2 accounts"):
+        parts.hash_partition(
+            accounts, balance_words([1, 2], 2), b"\0" * 32, first_row=0, bucket_bits=1
+        )
+    with pytest.raises(InputError, match="bucket_bits"):
+        parts.hash_partition(
+            accounts, balance_words([1, 2], 2), b"\0" * 64, first_row=0, bucket_bits=17
+        )
+
+
+def test_duplicate_accounts_share_a_salt_and_are_found() -> None:
+    """An account twice in different partitions, with different balances: their leaves
+    land in different buckets, but their salts (PRF of the account) are equal."""
+    ids = [f"ledger:a:{i}" for i in range(50)]
+    ids[41] = ids[7]
+    accounts = encode_accounts(ids)
+    balances = balance_words(list(range(50)), 50)
+    salts = derive_salts(SECRET, accounts)
+    with pytest.raises(DuplicateAccountError):
+        SumTree.build_columns(accounts, balances, salts)
+    ps = [
+        parts.hash_partition(
+            accounts.take(a, b),
+            balances.take(a, b),
+            salts[32 * a : 32 * b],
+            first_row=a,
+            bucket_bits=2,
+        )
+        for a, b in [(0, 20), (20, 50)]
+    ]
+    found = [
+        pair
+        for bucket in range(4)
+        for pair in parts.duplicate_salt_rows([p.salt_keys[bucket] for p in ps])
+    ]
+    assert found == [(7, 41)]
+    # and assembling a tree that serves proofs refuses it like the local build
+    with pytest.raises(DuplicateAccountError, match="ledger:a:7"):
+        build_in_pieces(accounts, balances, salts, bits=2, rows=[(0, 20), (20, 50)])
+
+
+def test_sort_bucket_orders_hashes_that_share_a_long_prefix() -> None:
+    """Leaf hashes equal in the 32 bits the packed sort key holds are ordered by the rest."""
+    rng = random.Random(9)
+    prefix = bytes([0b1010_0000]) + bytes(5)  # bucket 0b101 of 3 bits, then 37 equal bits
+    others = [bytes([0b1010_0000 | rng.randrange(32)]) + rng.randbytes(31) for _ in range(5)]
+    hashes = [prefix + rng.randbytes(26) for _ in range(30)] + others
+    rec = np.zeros(len(hashes), parts.PIECE)
+    rec["hash"] = [np.void(h) for h in hashes]
+    rec["row"] = np.arange(len(hashes))
+    level0, rows = parts.sort_bucket([rec[:17], rec[17:]], bucket_bits=3)
+    assert [bytes(h) for h in level0["hash"]] == sorted(hashes)
+    assert [hashes[r] for r in rows.tolist()] == sorted(hashes)
+
+
+def test_ids_laid_end_to_end_are_checked_like_a_list_of_str() -> None:
+    """encode_accounts_raw (an Arrow column's buffers) makes the column encode_accounts
+    makes, and names the first bad id by its row."""
+    from por.core.mst_build import encode_accounts_raw
+    from por.errors import FormatError
+
+    ids = ["eip155:1:0xab", "ledger:bank:7", "solana:5eykt4:9xQeWv"]
+    data = "".join(ids).encode()
+    offsets = np.cumsum([0, *map(len, ids)])
+    raw = encode_accounts_raw(data, offsets)
+    ref = encode_accounts(ids)
+    assert bytes(raw.blob) == bytes(ref.blob) and (raw.offsets == ref.offsets).all()
+    assert list(raw) == ids
+    assert len(encode_accounts_raw(b"", [0])) == 0
+    for bad, row in [(["a:b:c", "no-colons"], 1), (["a:b:c\n", "x:y:z"], 0), (["a::c"], 0)]:
+        with pytest.raises(FormatError, match=rf"shard:account\[{row}\]"):
+            encode_accounts_raw(
+                "".join(bad).encode(), np.cumsum([0, *map(len, bad)]), where="shard:account"
+            )

@@ -42,4 +42,4 @@ def test_extras_bring_the_builder_and_the_service() -> None:
 
 def test_dev_installs_everything_readme_needs() -> None:
     dev = (ROOT / "dev").read_text()
-    assert 'pip install -q -e ".[service,dask,dev]"' in dev
+    assert 'pip install -q -e ".[service,s3,dask,dev]"' in dev

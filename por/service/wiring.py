@@ -463,6 +463,7 @@ class Service:
     keyset: KeySet
     closers: list[Callable[[], None]] = field(default_factory=list)
     _run_lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
     scheduler: AttestationScheduler | None = None
     api_thread: threading.Thread | None = None
     alerter: Alerter | None = None
@@ -504,6 +505,8 @@ class Service:
         return result
 
     def _drain_queue(self) -> None:
+        if self._stopping.is_set():
+            return  # the service is stopping: the next start works through the queue
         try:
             catch_up_publications(self.deps)
         except Exception:  # the run's own error is what the caller reports
@@ -673,6 +676,7 @@ class Service:
             log.info("signal %d: shutting down", signum)
             # a run in progress stops at its next read (nothing recorded): por.deadline
             cancel_current(f"the service is stopping (signal {signum})")
+            self._stopping.set()
             stop.set()
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}

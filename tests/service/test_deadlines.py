@@ -140,3 +140,27 @@ def test_a_trickling_custodian_at_the_deadline_cancels_instead_of_counting_zero(
         with pytest.raises(RunCancelledError, match=rf"slow source: {url}/v1/reserves"):
             attest_once(deps)
     assert store.latest() is None
+
+
+def test_solana_rpc_read_is_cut_off_at_its_total_timeout() -> None:
+    from por.chains.solana import SolanaRpc, SolanaRpcError
+
+    with trickling_server() as url:
+        rpc = SolanaRpc(url, timeout_s=1.5)
+        started = time.monotonic()
+        with pytest.raises(SolanaRpcError, match="too slow: total timeout"):
+            rpc.call_raw({"jsonrpc": "2.0", "id": 1, "method": "getSlot", "params": []})
+        assert time.monotonic() - started < TRICKLE_S / 4
+        rpc.close()
+
+
+def test_webhook_post_is_cut_off_at_its_total_timeout() -> None:
+    from por.errors import SourceError
+    from por.service.alerts import Webhook, _httpx_post
+
+    with trickling_server() as url:
+        hook = Webhook(url=url, secret=b"k", timeout_s=1.5, max_attempts=1)
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="too slow: total timeout"):
+            _httpx_post(hook, b"{}", {"Content-Type": "application/json"})
+        assert time.monotonic() - started < TRICKLE_S / 4

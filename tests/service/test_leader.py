@@ -177,3 +177,34 @@ def test_a_leader_that_cannot_record_hands_over_to_the_standby(
             sb.shutdown()
             a.close()
             b.close()
+
+
+def test_a_new_leader_removes_tree_files_left_by_crashed_rounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leader killed between its tree file and its commit leaves a file no row names.
+    The next leader removes it when it wins the lock (once older than a run may last),
+    not only at a start an hour later."""
+    import os
+
+    a, b = two_instances(tmp_path, "", monkeypatch)
+    trees = a.cfg.service.data_dir / "trees"
+    trees.mkdir(parents=True, exist_ok=True)
+    crashed = trees / "7-00112233aabbccdd-deadbeef.mst"
+    crashed.write_bytes(b"left by a leader killed before its commit")
+    recent = trees / "8-00112233aabbccdd-feedface.mst"
+    recent.write_bytes(b"a writer elsewhere may still be committing this one")
+    old = time.time() - (a.cfg.schedule.deadline_s + 60)
+    os.utime(crashed, (old, old))
+    sched = ScheduleConfig(interval_s=3600, cron=None, misfire_grace_s=5, coalesce=True)
+    sa = AttestationScheduler(
+        sched, a.attest, a.store.leadership("attest"), on_lead=a.clean_orphan_trees
+    )
+    try:
+        sa.tick()
+        assert not crashed.exists() and recent.exists()
+        assert a.store.latest().sequence == 1  # type: ignore[union-attr]
+    finally:
+        sa.shutdown()
+        a.close()
+        b.close()

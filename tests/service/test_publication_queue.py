@@ -188,3 +188,66 @@ def test_every_round_reaches_every_oracle_in_order_across_outage_and_restart(
     latest = {p.chain_id: p for p in store.publications()}
     assert (latest["eip155:1"].sequence, latest["eip155:1"].superseded_by) == (4, 5)
     store.close()
+
+
+@pytest.mark.postgres
+def test_a_database_outage_while_publishing_loses_no_round(tmp_path: Path) -> None:
+    """Issue 12: the database went away while a round was being published; the oracle had
+    it, the publication row was never written, and only the latest round was ever caught
+    up (once, at start): the round stayed unpublished for good on the other targets.
+
+    Real PostgreSQL: a trigger refuses every write to por_publications while a flag is set.
+    """
+    if not PG_URL:
+        pytest.skip("POR_TEST_PG_URL is not set (no PostgreSQL)")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    with pg_schema_url() as u:
+        store = Store.open(
+            u, data_dir=tmp_path / "d", attestations_dir=tmp_path / "a", migrate=True
+        )
+        eng = create_engine(u, poolclass=NullPool)
+
+        def sql(*statements: str) -> None:
+            with eng.begin() as c:
+                for st in statements:
+                    c.execute(text(st))
+
+        sql(
+            "CREATE TABLE por_fault_flag (on_ integer)",
+            """CREATE FUNCTION por_fault() RETURNS trigger AS $$
+               BEGIN
+                 IF EXISTS (SELECT 1 FROM por_fault_flag) THEN
+                   RAISE EXCEPTION 'injected: the database refuses writes';
+                 END IF;
+                 RETURN NEW;
+               END $$ LANGUAGE plpgsql""",
+            """CREATE TRIGGER por_fault BEFORE INSERT OR UPDATE ON por_publications
+               FOR EACH ROW EXECUTE FUNCTION por_fault()""",
+        )
+        a, b = RuleOracle("eip155:1"), RuleOracle("eip155:56")
+        a.down = True
+        clock = Clock()
+        deps = _deps(store, clock, [a, b])
+        try:
+            attest_once(deps)  # round 1: B has it, A is down (pending)
+            sql("INSERT INTO por_fault_flag VALUES (1)")
+            a.down = False
+            clock.now += timedelta(minutes=5)
+            out = catch_up_publications(deps)  # A takes round 1; its row cannot be written
+            assert [(o.chain_id, o.sequence, o.ok) for o in out] == [("eip155:1", 1, True)]
+            assert list(a.rounds) == [1]
+            row = store.publication("eip155:1", 1)
+            assert row is not None and row.status == "pending"  # the database never heard
+            sql("DELETE FROM por_fault_flag")
+            r2 = attest_once(deps)  # the next tick: round 1 is settled first, then round 2
+            assert [(o.chain_id, o.sequence, o.status) for o in r2.publications] == [
+                ("eip155:1", 1, "already_published"),
+                ("eip155:1", 2, "published"),
+                ("eip155:56", 2, "published"),
+            ]
+            assert store.publication_queue(["eip155:1", "eip155:56"]) == []
+        finally:
+            eng.dispose()
+            store.close()

@@ -34,6 +34,16 @@ listen = "127.0.0.1:8000"
 admin_token_env = "POR_ADMIN_TOKEN"
 api_workers = 0                    # API server processes (SO_REUSEPORT); 0: one per core
 tree_workers = 0                   # threads hashing the liabilities tree; 0: every core
+state = "files"                    # run state between runs; "database": in the shared
+                                   # database and object store, so any instance can lead
+
+# Several instances on one PostgreSQL (stateless API replicas, leader failover) keep the
+# sum trees in an S3-compatible object store, credentials in AWS_ACCESS_KEY_ID /
+# AWS_SECRET_ACCESS_KEY (docs/storage.md):
+#   [artifacts]
+#   kind = "s3"
+#   endpoint = "https://minio.internal:9000"   # empty: AWS
+#   bucket = "cnhc-por"
 
 [schedule]
 interval_s = 3600                  # or: cron = "0 * * * *" (UTC)

@@ -35,6 +35,16 @@ admin_token_env = "POR_ADMIN_TOKEN"
 api_workers = 0                    # API server processes (SO_REUSEPORT); 0: one per core
 tree_workers = 0                   # threads hashing the liabilities tree; 0: every core
 tree_engine = "local"              # or "dask": build the tree on a Dask cluster ([dask] below)
+state = "files"                    # run state between runs; "database": in the shared
+                                   # database and object store, so any instance can lead
+
+# Several instances on one PostgreSQL (stateless API replicas, leader failover) keep the
+# sum trees in an S3-compatible object store, credentials in AWS_ACCESS_KEY_ID /
+# AWS_SECRET_ACCESS_KEY (docs/storage.md):
+#   [artifacts]
+#   kind = "s3"
+#   endpoint = "https://minio.internal:9000"   # empty: AWS
+#   bucket = "cnhc-por"
 
 [api]
 trusted_proxies = []               # reverse proxies whose X-Forwarded-For is believed

@@ -83,22 +83,20 @@ def write_sharded(
     n = tree.size
     shards: list[dict[str, str]] = []
     bits = index_bits_for(n, shard_leaves)
-    hashes: list[npt.NDArray[Any]] = []  # SHA-256 of each account id, by leaf position
+    # the index records (SHA-256 of the account id, leaf position), filled chunk by chunk
+    records = np.empty(n, dtype=[("h", "S32"), ("i", ">u8")])
+    records["i"] = np.arange(n, dtype=np.uint64)
     for c0 in range(0, n, shard_leaves):
         c1 = min(c0 + shard_leaves, n)
         accounts, balances, salts = tree.leaf_columns(c0, c1)
         digests = b"".join([hashlib.sha256(a.encode("ascii")).digest() for a in accounts])
-        hashes.append(np.frombuffer(digests, "S32"))
+        records["h"][c0:c1] = np.frombuffer(digests, "S32")
         part = SumTree.build_columns(accounts, balances, salts)
         sha = put_content(objects, part.to_bytes())
         shards.append({"sha256": sha, "hash": part.root.hash.hex(), "sum": str(part.root.sum)})
-    # the index: (hash, position) records sorted by hash, cut where the prefix changes
-    # ("S32" sorts as memcmp: NUL is the smallest byte and every value is 32 bytes)
-    records = np.empty(n, dtype=[("h", "S32"), ("i", ">u8")])
-    if n:
-        records["h"] = np.concatenate(hashes)
-        records["i"] = np.arange(n, dtype=np.uint64)
-        records.sort(order="h", kind="stable")
+    # sorted by hash, cut where the prefix changes ("S32" sorts as memcmp: NUL is the
+    # smallest byte and every value is 32 bytes)
+    records.sort(order="h", kind="stable")
     prefixes: npt.NDArray[np.uint64] | None = None
     if bits:
         top32 = np.frombuffer(records["h"].tobytes(), ">u4").reshape(-1, 8)[:, 0]

@@ -210,3 +210,19 @@ def test_the_shard_cache_is_bounded_by_bytes(tmp_path: Path) -> None:
         assert sharded.prove(leaf.account) == tree.prove(leaf.account)
         assert cache.size_bytes <= 20_000 + 16 * 1024  # at most one shard over the budget
     assert cache.fetches > 2 * 19  # shards were evicted and fetched again
+
+
+def test_a_replaced_or_malformed_top_file_is_refused(tmp_path: Path) -> None:
+    from por.errors import FormatError
+    from por.store.objects import put_content
+
+    tree, _ = _tree(20)
+    objects = DirectoryObjects(tmp_path)
+    sha, top = write_sharded(tree, objects, shard_leaves=4)
+    (tmp_path / content_key(sha)).write_bytes(top.replace(b'"size":20', b'"size":21'))
+    with pytest.raises(ObjectIntegrityError, match="top file of t is corrupt"):
+        load_top(objects, sha, cache=ShardCache(), what="t")
+    # bytes that hash right but say something impossible (a bug, or a forged row)
+    bad = put_content(objects, top.replace(b'"size":20', b'"size":21'))
+    with pytest.raises(FormatError, match="21 leaves need 6 shards of 4"):
+        load_top(objects, bad, cache=ShardCache(), what="t")

@@ -87,13 +87,11 @@ class RunDeadline:
         if self.cancelled is not None:
             raise RunCancelledError(
                 f"{self.label} cancelled ({self.cancelled}) during {phase}; nothing recorded "
-                f"(in progress: {slow})",
-                where=phase,
+                f"(in progress: {slow})"
             )
         raise RunCancelledError(
             f"{self.label} passed its deadline of {self.seconds:g} s during {phase}; "
-            f"nothing recorded; slow source: {slow}",
-            where=phase,
+            f"nothing recorded; slow source: {slow}"
         )
 
 
@@ -113,6 +111,19 @@ def run_deadline(deadline: RunDeadline) -> Iterator[RunDeadline]:
         previous, _current = _current, deadline
     try:
         yield deadline
+    finally:
+        with _current_lock:
+            _current = previous
+
+
+@contextmanager
+def lifted_deadline() -> Iterator[None]:
+    """No run deadline inside the block (a recorded run's publishing)."""
+    global _current  # noqa: PLW0603 - see run_deadline
+    with _current_lock:
+        previous, _current = _current, None
+    try:
+        yield
     finally:
         with _current_lock:
             _current = previous
@@ -164,7 +175,7 @@ def read_body(
     limit = started + timeouts.total_s
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_raw():
+    for chunk in response.iter_bytes():  # decoded; a body already read comes at once
         size += len(chunk)
         if max_bytes is not None and size > max_bytes:
             raise error(f"response larger than {max_bytes} bytes", where=where)
@@ -177,6 +188,49 @@ def read_body(
             why = "run cancelled" if d.cancelled else f"run deadline of {d.seconds:g} s"
             raise _too_slow(error, where, why, size)
     return b"".join(chunks)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpAnswer:
+    status_code: int
+    headers: Any  # httpx.Headers
+    body: bytes
+
+
+def http_exchange(
+    client: Any,
+    method: str,
+    url: str,
+    *,
+    timeouts: Timeouts,
+    where: str,
+    error: type[PorError],
+    max_bytes: int | None = None,
+    failure: str = "request failed",
+    **request: Any,
+) -> HttpAnswer:
+    """One request through httpx `client` within connect/read/total limits and the run's
+    deadline; the body is read in chunks (and refused past `max_bytes` as it streams).
+    Every failure is `error(...)` naming `where`."""
+    import httpx
+
+    before_request(where, error)
+    started = time.monotonic()
+    try:
+        with client.stream(method, url, timeout=httpx_timeout(timeouts), **request) as r:
+            body = read_body(
+                r,
+                timeouts=timeouts,
+                started=started,
+                where=where,
+                max_bytes=max_bytes,
+                error=error,
+            )
+            return HttpAnswer(status_code=r.status_code, headers=r.headers, body=body)
+    except httpx.HTTPError as e:
+        if isinstance(e, httpx.TimeoutException):
+            timed_out(where)
+        raise error(f"{failure}: {type(e).__name__}: {e}"[:500], where=where) from e
 
 
 def _too_slow(error: type[PorError], where: str, why: str, size: int) -> PorError:
@@ -201,13 +255,16 @@ def timed_out(where: str) -> None:
 
 __all__ = [
     "DeadlineError",
+    "HttpAnswer",
     "RunCancelledError",
     "RunDeadline",
     "Timeouts",
     "before_request",
     "cancel_current",
     "current",
+    "http_exchange",
     "httpx_timeout",
+    "lifted_deadline",
     "read_body",
     "run_deadline",
     "timed_out",

@@ -352,8 +352,16 @@ class OracleOut(_Model):
     sequence: int = Field(description="the highest attestation sequence sent to this oracle")
     tx_hash: str | None
     block_number: int | None
-    status: str
+    status: str = Field(description="published, already_published, pending or superseded")
     updated_at: str
+    error: str | None = Field(
+        default=None, description="why this round is pending (or what superseded it)"
+    )
+    superseded_by: int | None = Field(
+        default=None, description="the newer sequence the oracle took instead of this one"
+    )
+    pending: int = Field(default=0, description="rounds queued for this oracle")
+    oldest_pending: int | None = Field(default=None, description="the oldest queued sequence")
 
 
 class OraclesOut(_Model):

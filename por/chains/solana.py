@@ -65,6 +65,7 @@ from por.chains.base import (
 )
 from por.core.amounts import parse_base_units
 from por.core.flows import ChainFlow, normalize_reference
+from por.deadline import Timeouts, http_exchange
 from por.errors import AmountError, ChainError, ConfigError, FormatError, PorError, StoreError
 from por.fileio import write_atomic
 from por.statekv import StateBlobs
@@ -210,8 +211,11 @@ class SolanaRpc:
         self.url = url
         self.endpoint = endpoint_label(url)
         self.label = label
-        self._client = client or httpx.Client(timeout=timeout_s)
+        self._client = client or httpx.Client()
         self._owns_client = client is None
+        self.timeouts = Timeouts(
+            connect_s=min(5.0, timeout_s), read_s=min(10.0, timeout_s), total_s=timeout_s
+        )
         self._next_id = 1
 
     def close(self) -> None:
@@ -244,17 +248,24 @@ class SolanaRpc:
     def call_raw(self, body: dict[str, Any]) -> Any:
         method = str(body.get("method"))
         where = self.where(method)
-        try:
-            response = self._client.post(
-                self.url, content=json.dumps(body), headers={"Content-Type": "application/json"}
-            )
-        except httpx.HTTPError as e:
-            raise SolanaRpcError(f"transport error: {type(e).__name__}: {e}", where=where) from e
+        # connect/read/total limits and the run's deadline (por.deadline): a node that
+        # trickles its answer is cut off
+        response = http_exchange(
+            self._client,
+            "POST",
+            self.url,
+            timeouts=self.timeouts,
+            where=where,
+            error=SolanaRpcError,
+            failure="transport error",
+            content=json.dumps(body),
+            headers={"Content-Type": "application/json"},
+        )
         try:
             # Real nodes put floats in some fields (uiAmount); keep them as Decimal so no
             # float ever exists, and never read an amount from them anyway.
             answer = json.loads(
-                response.content, parse_float=Decimal, object_pairs_hook=_no_duplicate_keys
+                response.body, parse_float=Decimal, object_pairs_hook=_no_duplicate_keys
             )
         except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, duplicate key
             if response.status_code != 200:

@@ -159,6 +159,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         svc.run_forever(api=not args.no_api, run_now=args.run_now)
     finally:
         svc.close()
+        if svc.abandoned_run:
+            # a cancelled run is still blocked in a read: its thread would hold the
+            # interpreter's exit. Nothing of it can be recorded any more (it was
+            # cancelled); leave now, as a SIGKILL would, after flushing the logs.
+            import logging
+            import os
+
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
     return 0
 
 

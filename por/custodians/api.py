@@ -60,6 +60,7 @@ from por.custodians.model import (
     parse_rfc3339,
     rescale,
 )
+from por.deadline import Timeouts, http_exchange
 from por.errors import CustodianError, SignatureError, VerificationError
 
 FORMAT = "custodian-api-v1"
@@ -261,18 +262,23 @@ class CustodianApiSource:
         if not _NONCE_RE.fullmatch(nonce):
             raise CustodianError("nonce must be 32 lowercase hex characters", where=self.name)
         url = f"{self.base_url}/v1/reserves"
-        try:
-            with httpx.Client(
-                transport=self._transport, timeout=self.timeout_s, follow_redirects=False
-            ) as client:
-                resp = client.get(url, params={"nonce": nonce}, headers={"X-Request-Id": nonce})
-                body = resp.read()
-        except httpx.HTTPError as e:
-            raise CustodianError(f"request failed: {type(e).__name__}: {e}", where=url) from e
+        # connect/read/total limits and the run's deadline (por.deadline): a custodian
+        # that trickles its answer is cut off, and the body is capped while it streams
+        with httpx.Client(transport=self._transport, follow_redirects=False) as client:
+            resp = http_exchange(
+                client,
+                "GET",
+                url,
+                timeouts=Timeouts.of(self.timeout_s),
+                where=url,
+                error=CustodianError,
+                max_bytes=MAX_BODY_BYTES,
+                params={"nonce": nonce},
+                headers={"X-Request-Id": nonce},
+            )
+        body = resp.body
         if resp.status_code != 200:
             raise CustodianError(f"HTTP {resp.status_code}", where=url)
-        if len(body) > MAX_BODY_BYTES:
-            raise CustodianError(f"response of {len(body)} bytes is too large", where=url)
         header = resp.headers.get(SIGNATURE_HEADER)
         verify_signature(body, header, self.public_key, where=url)
         statements, doc = parse_response(

@@ -238,20 +238,27 @@ class ApiLedgerSource:
         if not _NONCE_RE.fullmatch(nonce):
             raise CustodianError("nonce must be 32 lowercase hex characters", where=self.name)
         url = f"{self.base_url}/v1/liabilities"
-        try:
-            with httpx.Client(
-                transport=self._transport,  # type: ignore[arg-type]
-                timeout=self.timeout_s,
-                follow_redirects=False,
-            ) as client:
-                resp = client.get(url, params={"nonce": nonce}, headers={"X-Request-Id": nonce})
-                body = resp.read()
-        except httpx.HTTPError as e:
-            raise CustodianError(f"request failed: {type(e).__name__}: {e}", where=url) from e
+        from por.deadline import Timeouts, http_exchange
+
+        # connect/read/total limits and the run's deadline (por.deadline)
+        with httpx.Client(
+            transport=self._transport,  # type: ignore[arg-type]
+            follow_redirects=False,
+        ) as client:
+            resp = http_exchange(
+                client,
+                "GET",
+                url,
+                timeouts=Timeouts.of(self.timeout_s),
+                where=url,
+                error=CustodianError,
+                max_bytes=MAX_BODY_BYTES,
+                params={"nonce": nonce},
+                headers={"X-Request-Id": nonce},
+            )
+        body = resp.body
         if resp.status_code != 200:
             raise CustodianError(f"HTTP {resp.status_code}", where=url)
-        if len(body) > MAX_BODY_BYTES:
-            raise CustodianError(f"answer of {len(body)} bytes is too large", where=url)
         header = resp.headers.get(SIGNATURE_HEADER)
         keyid = verify_export_signature(
             body, header, self.public_key, where=url, context=API_CONTEXT

@@ -94,6 +94,42 @@ def verify_webhook(
 # --- metrics --------------------------------------------------------------------------------
 
 
+class PublicationMetrics(Collector):
+    """The publication queue in /metrics: rounds per oracle and status (published,
+    already_published, pending, superseded) and how many rounds wait per oracle."""
+
+    def __init__(
+        self,
+        counts: Callable[[], dict[tuple[str, str], int]],
+        queued: Callable[[], dict[str, int]],
+    ) -> None:
+        self._counts = counts
+        self._queued = queued
+
+    def collect(self) -> Iterator[Any]:
+        try:
+            counts, queued = self._counts(), self._queued()
+        except Exception:  # the store is away: /metrics still answers (por_up says why)
+            log.warning("publication metrics: the store cannot be read", exc_info=True)
+            return
+        rounds = GaugeMetricFamily(
+            "por_publication_rounds",
+            "attestation rounds per oracle and publication status",
+            labels=["chain", "status"],
+        )
+        for (chain, status), n in sorted(counts.items()):
+            rounds.add_metric([chain, status], float(n))
+        yield rounds
+        queue_g = GaugeMetricFamily(
+            "por_publication_queue",
+            "rounds still to publish per oracle (pending, oldest first)",
+            labels=["chain"],
+        )
+        for chain, n in sorted(queued.items()):
+            queue_g.add_metric([chain], float(n))
+        yield queue_g
+
+
 class AlertMetrics(Collector):
     """Counters and gauges of runs, publications, alerts and webhooks (one service's)."""
 
@@ -184,8 +220,22 @@ Post = Callable[[Webhook, bytes, dict[str, str]], int]
 def _httpx_post(hook: Webhook, body: bytes, headers: dict[str, str]) -> int:
     import httpx
 
-    # connect/read/write/pool all bounded: a receiver that trickles cannot hold the sender
-    r = httpx.post(hook.url, content=body, headers=headers, timeout=hook.timeout_s)
+    from por.deadline import Timeouts, http_exchange
+    from por.errors import SourceError
+
+    # connect/read and the total bounded: a receiver that trickles cannot hold the sender
+    with httpx.Client() as client:
+        r = http_exchange(
+            client,
+            "POST",
+            hook.url,
+            timeouts=Timeouts.of(hook.timeout_s),
+            where=hook.url,
+            error=SourceError,
+            max_bytes=1 << 20,
+            content=body,
+            headers=headers,
+        )
     return r.status_code
 
 

@@ -40,6 +40,11 @@ def describe(cfg: Config) -> tuple[list[str], list[str]]:  # noqa: PLR0912, PLR0
     when = f"every {sched.interval_s} s" if sched.interval_s else f"cron {sched.cron!r} (UTC)"
     lines.append(f"token {cfg.token.symbol}: {cfg.token.decimals} decimals, {cfg.token.currency}")
     lines.append(f"schedule: {when}; API on {cfg.service.listen}")
+    lines.append(
+        f"runs: deadline {sched.deadline_s} s; a leader gives up after "
+        f"{sched.release_after_failures} failed runs in a row; pending publications retried "
+        f"after {sched.publish_retry_base_s} s doubling to {sched.publish_retry_max_s} s"
+    )
 
     for i, c in enumerate(cfg.chains):
         head = f"chains[{i}] {c.chain_id}"

@@ -173,6 +173,9 @@ class ScheduleConfig(_Table):
     # publish_retry_base_s · 2^(n-1) s (n failures so far), at most publish_retry_max_s
     publish_retry_base_s: int = Field(default=60, ge=0)
     publish_retry_max_s: int = Field(default=3600, ge=0)
+    # on SIGTERM a run in progress is cancelled; if it has not ended after this many
+    # seconds (blocked in a read) the process leaves without it
+    shutdown_grace_s: float = Field(default=5.0, ge=0)
 
     @model_validator(mode="before")
     @classmethod

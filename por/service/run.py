@@ -82,6 +82,8 @@ from por.core.sumtree import SumTree
 from por.core.times import format_time
 from por.core.tlog import Checkpoint, NoteSigner, sign_checkpoint
 from por.crashpoints import crashpoint
+from por.deadline import RunCancelledError, RunDeadline, lifted_deadline, run_deadline
+from por.deadline import current as current_deadline
 from por.errors import ChainError, InputError, PorError, PublishError
 from por.oracle.base import PublishDeferredError, Publisher, PublishSupersededError
 
@@ -209,6 +211,8 @@ class RunDeps:
     # the publication queue: a pending round waits base · 2^(n-1) s after its n-th failure
     publish_retry_base_s: int = 60
     publish_retry_max_s: int = 3600
+    # [schedule] run_deadline_s: the run up to its record, at most this long (None: no limit)
+    deadline_s: float | None = None
 
 
 def snapshot_chains(chains: Sequence[ChainReader]) -> list[ChainSnapshot]:
@@ -370,12 +374,43 @@ def _reconcile(
     return section, rec.document_bytes(), rec.reasons, rec.overdue
 
 
-def attest_once(deps: RunDeps, *, as_of: datetime | None = None) -> RunResult:  # noqa: PLR0912, PLR0915 - the pipeline, step by step
+def attest_once(deps: RunDeps, *, as_of: datetime | None = None) -> RunResult:
     """Produce, sign, record and publish one attestation. Raises PorError on failure.
 
     With `as_of` (a past time): a point-in-time attestation, recorded but never published
     (module docstring).
+
+    With `deps.deadline_s`, everything up to the record happens under that deadline
+    (por.deadline): every network read is capped by what is left of it, and a run that
+    reaches it — or is cancelled (SIGTERM) — stops with RunCancelledError naming the slow
+    source(s), nothing recorded. Publishing comes after, under its own per-request limits
+    (a round that is recorded is queued for publication, whatever happens then).
     """
+    if deps.deadline_s is None or current_deadline() is not None:
+        return _attest(deps, as_of=as_of)
+    dl = RunDeadline(deps.deadline_s, label="attestation run")
+    with run_deadline(dl):
+        try:
+            return _attest(deps, as_of=as_of)
+        except RunCancelledError:
+            raise
+        except PorError as e:
+            if dl.expired():  # the failure is the deadline's: say so, naming the source
+                try:
+                    dl.check("the run")
+                except RunCancelledError as cancelled:
+                    cancelled.message += f" (first error: {e})"
+                    raise cancelled from e
+            raise
+
+
+def _check_deadline(phase: str) -> None:
+    d = current_deadline()
+    if d is not None:
+        d.check(phase)
+
+
+def _attest(deps: RunDeps, *, as_of: datetime | None = None) -> RunResult:  # noqa: PLR0912, PLR0915 - the pipeline, step by step
     phases: list[tuple[str, float]] = []
     mark = time.monotonic()
 
@@ -407,6 +442,7 @@ def attest_once(deps: RunDeps, *, as_of: datetime | None = None) -> RunResult:  
         reasons.extend(pit_reasons)
     crashpoint("after_snapshot")
     phase("snapshot")
+    _check_deadline("the chain snapshots")
 
     if past:
         historical = getattr(deps.reserves, "evaluate_at", None)
@@ -422,6 +458,8 @@ def attest_once(deps: RunDeps, *, as_of: datetime | None = None) -> RunResult:  
         )
     crashpoint("after_reserves")
     phase("reserves")
+    # a custodian cut off by the deadline would count as zero (DEGRADED): stop instead
+    _check_deadline("the custodian and ledger reads")
 
     round_secret = deps.random_bytes(32)
     holders = sum(len(s.holders) for s in snapshots)
@@ -501,6 +539,7 @@ def attest_once(deps: RunDeps, *, as_of: datetime | None = None) -> RunResult:  
             note += extra[extra.rindex("\n\n") + 2 :]
         return note
 
+    _check_deadline("recording")  # the last point where the run can still leave no trace
     deps.store.record(
         attestation=attestation,
         envelope=envelope,
@@ -517,7 +556,8 @@ def attest_once(deps: RunDeps, *, as_of: datetime | None = None) -> RunResult:  
     if not past:
         _record_snapshots(deps, snapshots)
     # a point-in-time attestation is never the oracle's round (module docstring)
-    pubs = [] if past else publish_pending(deps)
+    with lifted_deadline():  # recorded: publishing runs under its own limits
+        pubs = [] if past else publish_pending(deps)
     phase("publish")
     result = RunResult(
         sequence=sequence,

@@ -26,7 +26,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from por.errors import PorError
+from por.errors import ConfigError, PorError
 from por.service.config import ScheduleConfig
 
 log = logging.getLogger("por.scheduler")
@@ -53,6 +53,42 @@ def longest_gap_s(schedule: ScheduleConfig, *, samples: int = 64) -> int:
             widest = max(widest, int((fire - previous).total_seconds()))
         previous, now = fire, fire
     return widest or 86400
+
+
+def shortest_gap_s(schedule: ScheduleConfig, *, samples: int = 64) -> int:
+    """The shortest time between two runs of `schedule` (its interval, or the narrowest
+    gap between the next `samples` cron fire times): what a run deadline must stay under."""
+    if schedule.cron is None:
+        return schedule.interval_s or 3600
+    from datetime import UTC, datetime
+
+    trigger = CronTrigger.from_crontab(schedule.cron, timezone="UTC")
+    previous = None
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    narrowest: int | None = None
+    for _ in range(samples):
+        fire = trigger.get_next_fire_time(previous, now)
+        if fire is None:
+            break
+        if previous is not None:
+            gap = int((fire - previous).total_seconds())
+            narrowest = gap if narrowest is None else min(narrowest, gap)
+        previous, now = fire, fire
+    return narrowest or 86400
+
+
+def check_deadline(schedule: ScheduleConfig) -> None:
+    """A run must end before the next is due: its deadline under the cron's shortest gap
+    (an interval is checked when the configuration is read)."""
+    if schedule.cron is None:
+        return
+    gap = shortest_gap_s(schedule)
+    if schedule.deadline_s >= gap:
+        raise ConfigError(
+            f"run_deadline_s ({schedule.deadline_s}) must be less than the shortest time "
+            f"between two runs ({gap} s)",
+            where="schedule.run_deadline_s",
+        )
 
 
 class Leadership(Protocol):
@@ -87,12 +123,16 @@ class AttestationScheduler:
         release_after_failures: int | None = None,
         on_lead: Callable[[], None] | None = None,
     ) -> None:
+        check_deadline(schedule)
         self._run = run
         self._leadership = leadership
         self._leading = False
         self._release_after = release_after_failures or schedule.release_after_failures
         self._sit_out = 0  # ticks to skip before trying for the lock again
         self._on_lead = on_lead
+        self._idle = threading.Event()  # set while no run is in progress
+        self._idle.set()
+        self.abandoned = False  # shutdown left a run behind (it could not stop in time)
         self.stats = TickStats()
         self._scheduler = BackgroundScheduler(timezone=timezone)
         trigger: Any
@@ -139,6 +179,7 @@ class AttestationScheduler:
                 self.stats.skipped_not_leader += 1
             log.debug("not the leader; skipping this tick")
             return
+        self._idle.clear()
         try:
             self._run()
         except PorError as e:
@@ -149,6 +190,8 @@ class AttestationScheduler:
             log.exception("attestation run crashed")
             self._failed(f"{type(e).__name__}: {e}")
             return
+        finally:
+            self._idle.set()
         with self.stats.lock:
             self.stats.ran += 1
             self.stats.consecutive_failures = 0
@@ -182,9 +225,16 @@ class AttestationScheduler:
 
                 job.modify(next_run_time=datetime.now(UTC))
 
-    def shutdown(self) -> None:
+    def shutdown(self, *, grace_s: float | None = None) -> None:
+        """Stop ticking; wait for a run in progress — at most `grace_s` seconds when given
+        (the caller cancelled it first: por.deadline.cancel_current). A run that still
+        has not ended is abandoned (`abandoned`): it was cancelled, so it records nothing
+        from here on, and a record already under way is one transaction."""
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=True)
+            self._scheduler.shutdown(wait=grace_s is None)
+        if grace_s is not None and not self._idle.wait(grace_s):
+            self.abandoned = True
+            log.warning("the run in progress did not stop within %.0f s; abandoning it", grace_s)
         if self._leading:
             self._leadership.release()
             self._leading = False

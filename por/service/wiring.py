@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 from por.core.attestation import AllocationPolicy, Token
 from por.core.dsse import Signer
 from por.crashpoints import crashpoint
+from por.deadline import cancel_current
 from por.errors import ConfigError, PorError
 from por.oracle.base import Publisher
 from por.service.config import (
@@ -57,7 +58,7 @@ if TYPE_CHECKING:  # types only; build_service imports these where it uses them
     from por.custodians.base import CustodianSource
     from por.custodians.rawstore import RawStore
     from por.ledger.sources import LedgerSource
-    from por.service.alerts import Alert, Alerter, Webhook
+    from por.service.alerts import Alert, Alerter, PublicationMetrics, Webhook
     from por.service.history import DocumentIndex, EntrySettings
     from por.service.hsm import HsmToken
     from por.service.scheduler import AttestationScheduler
@@ -575,7 +576,10 @@ class Service:
                 trigger=lambda: self._trigger(None),
                 trigger_as_of=self._trigger,
                 matches=self.store.matches,
-                collectors=[] if self.alerter is None else [self.alerter.metrics],
+                collectors=[
+                    *([] if self.alerter is None else [self.alerter.metrics]),
+                    self.publication_metrics(),
+                ],
                 stale_after_s=None if self.alerter is None else self.alerter.stale_after_s,
                 auditor_token=auditor_token,
                 statements=None if self.raw_store is None else self._statement,
@@ -590,6 +594,19 @@ class Service:
         if self.remote_trigger is not None:
             return self.remote_trigger(as_of)
         return self.attest(as_of=as_of).sequence
+
+    def publication_metrics(self) -> PublicationMetrics:
+        from por.service.alerts import PublicationMetrics
+
+        chains = [p.chain_id for p in self.deps.publishers]
+
+        def queued() -> dict[str, int]:
+            out = dict.fromkeys(chains, 0)
+            for item in self.store.publication_queue(chains):
+                out[item.chain_id] += 1
+            return out
+
+        return PublicationMetrics(self.store.publication_state.counts, queued)
 
     def _report_signers(self, at: datetime) -> list[Signer]:
         """The issuer keys valid at a reserve report's generated_at (as for attestations)."""
@@ -643,7 +660,8 @@ class Service:
             self.cfg.schedule, self.attest, leadership, on_lead=self.clean_orphan_trees
         )
         self.scheduler.start(run_now=run_now)
-        self.closers.append(self.scheduler.shutdown)
+        scheduler = self.scheduler
+        self.closers.append(lambda: scheduler.shutdown(grace_s=self.cfg.schedule.shutdown_grace_s))
         self.start_stale_watch()
         return self.scheduler
 
@@ -653,6 +671,8 @@ class Service:
 
         def handler(signum: int, frame: Any) -> None:
             log.info("signal %d: shutting down", signum)
+            # a run in progress stops at its next read (nothing recorded): por.deadline
+            cancel_current(f"the service is stopping (signal {signum})")
             stop.set()
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -688,6 +708,11 @@ class Service:
     def serve_forever(self) -> None:
         self.start_api()
         self._wait_for_signal()
+
+    @property
+    def abandoned_run(self) -> bool:
+        """Whether closing left a cancelled run behind (the process should exit at once)."""
+        return self.scheduler is not None and self.scheduler.abandoned
 
     def close(self) -> None:
         for c in reversed(self.closers):
@@ -795,6 +820,7 @@ def build_service(
             tree_workers=cfg.service.tree_workers or os.cpu_count() or 1,
             publish_retry_base_s=cfg.schedule.publish_retry_base_s,
             publish_retry_max_s=cfg.schedule.publish_retry_max_s,
+            deadline_s=float(cfg.schedule.deadline_s),
         )
         alerter = build_alerter(cfg, store)
         if alerter.sender is not None:

@@ -34,7 +34,8 @@ from por.core.witness import (
     parse_size_body,
     read_cosignatures,
 )
-from por.errors import ConfigError, PorError
+from por.deadline import Timeouts, http_exchange
+from por.errors import ConfigError, PorError, SourceError
 from por.service.config import Config
 from por.store.store import Store
 
@@ -69,13 +70,23 @@ Post = Callable[[str, bytes, float], tuple[int, str, bytes]]
 
 
 def _httpx_post(url: str, body: bytes, timeout: float) -> tuple[int, str, bytes]:
-    r = httpx.post(
-        url,
-        content=body,
-        timeout=timeout,
-        headers={"Content-Type": "text/plain; charset=utf-8", "User-Agent": USER_AGENT},
-    )
-    return r.status_code, r.headers.get("content-type", ""), r.content
+    """`timeout` bounds the whole exchange (a witness that trickles is cut off there)."""
+    try:
+        with httpx.Client() as client:
+            r = http_exchange(
+                client,
+                "POST",
+                url,
+                timeouts=Timeouts.of(timeout),
+                where=url,
+                error=SourceError,
+                max_bytes=1 << 20,
+                content=body,
+                headers={"Content-Type": "text/plain; charset=utf-8", "User-Agent": USER_AGENT},
+            )
+    except SourceError as e:
+        raise httpx.ReadTimeout(e.message) from e
+    return r.status_code, r.headers.get("content-type", ""), r.body
 
 
 def witness_targets(cfg: Config) -> list[WitnessTarget]:

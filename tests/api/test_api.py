@@ -219,6 +219,10 @@ def test_oracles_health_and_metrics(api: Api) -> None:
             "block_number": 1234,
             "status": "published",
             "updated_at": o[0]["updated_at"],
+            "error": None,
+            "superseded_by": None,
+            "pending": 0,
+            "oldest_pending": None,
         }
     ]
     h = api.client.get("/healthz")

@@ -350,3 +350,29 @@ def test_refused_report_names_the_contract_error(worlds: dict[int, World], round
     assert "eip155:56" in str(ei.value) and w.node.url in str(ei.value)
     assert store.get(56, seq) is None
     assert w.node.w3.eth.get_transaction_count(pub.sender.address) == nonce
+
+
+def test_a_round_overtaken_on_chain_is_superseded(worlds: dict[int, World], rounds: Rounds) -> None:
+    """The oracle takes only increasing sequences: once it holds N+1 (sent by anyone),
+    round N can never land. The publisher says so with the newer sequence, and the
+    publication queue marks N `superseded` instead of retrying it for ever."""
+    from por.oracle.base import PublishSupersededError
+
+    w = worlds[56]
+    older, older_as_of = rounds.next()
+    newer, newer_as_of = rounds.next()
+    old_doc, old_digest = make_doc(sequence=older, as_of=older_as_of, reserves=10**12, supply=1)
+    new_doc, new_digest = make_doc(sequence=newer, as_of=newer_as_of, reserves=10**12, supply=1)
+    pub = EvmPublisher(
+        chain_id=56,
+        rpc_urls=w.node.url,
+        contract=w.oracle,
+        sender_key=w.sender_key,
+        attestor_keys=ATTESTOR_KEYS[:2],
+        intent_store=MemoryIntentStore(),
+        poll_interval_s=0.02,
+    )
+    assert pub.publish(new_doc, new_digest).status == "published"
+    with pytest.raises(PublishSupersededError, match=f"already at sequence {newer}") as e:
+        pub.publish(old_doc, old_digest)
+    assert e.value.newer == newer and _rounds_for(w, older) == 0

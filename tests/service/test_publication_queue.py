@@ -26,6 +26,7 @@ import pytest
 from por.demo.fake_chain import FakeChainReader, fake_holders
 from por.errors import PublishError
 from por.oracle.base import PublishReceipt, PublishSupersededError
+from por.service.alerts import PublicationMetrics
 from por.service.run import RunDeps, attest_once, catch_up_publications
 from por.store import Store
 from tests.service.test_attest_once import (
@@ -170,4 +171,20 @@ def test_every_round_reaches_every_oracle_in_order_across_outage_and_restart(
     row = store.publication("eip155:1", 4)
     assert row is not None and (row.status, row.superseded_by) == ("superseded", 5)
     assert store.publication_queue(["eip155:1", "eip155:56"]) == []
+    # reported: in /metrics (rounds per oracle and status) ...
+    metrics = PublicationMetrics(store.publication_state.counts, lambda: {"eip155:1": 0})
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in metrics.collect()
+        for s in family.samples
+    }
+    assert (
+        samples[("por_publication_rounds", (("chain", "eip155:1"), ("status", "superseded")))] == 1
+    )
+    assert (
+        samples[("por_publication_rounds", (("chain", "eip155:1"), ("status", "published")))] == 3
+    )
+    # ... and in /v1/oracles (the latest round per oracle, why it is not published)
+    latest = {p.chain_id: p for p in store.publications()}
+    assert (latest["eip155:1"].sequence, latest["eip155:1"].superseded_by) == (4, 5)
     store.close()

@@ -141,3 +141,16 @@ def test_run_deadline_is_checked_against_the_interval() -> None:
     assert ScheduleConfig(interval_s=60, run_deadline_s=45).deadline_s == 45
     with pytest.raises(ValidationError, match="must be less than interval_s"):
         ScheduleConfig(interval_s=60, run_deadline_s=60)
+
+
+def test_a_cron_schedule_needs_a_deadline_under_its_shortest_gap() -> None:
+    import pytest
+
+    from por.errors import ConfigError
+
+    every_15 = ScheduleConfig(cron="*/15 * * * *")  # default deadline 600 s < 900 s
+    AttestationScheduler(every_15, lambda: None, Lead(Lock())).shutdown()
+    with pytest.raises(
+        ConfigError, match=r"less than the shortest time between two runs \(300 s\)"
+    ):
+        AttestationScheduler(ScheduleConfig(cron="*/5 * * * *"), lambda: None, Lead(Lock()))

@@ -45,7 +45,7 @@ from por.api.report_cache import ReportCache
 from por.core.dsse import KeySet, Signer
 from por.store import Store
 from por.store.base import LogInclusion, StoredAttestation
-from por.store.integrity import IntegrityChecker
+from por.store.integrity import IntegrityChecker, TamperedRowError
 
 if TYPE_CHECKING:
     from por.core.sumtree import SumTree
@@ -83,6 +83,8 @@ class ApiDeps:
     trusted_proxies: Sequence[str] = ()  # addresses/CIDRs whose X-Forwarded-For is believed
     rate_limit_redis_url: str | None = None  # None: buckets in this process only
     rate_limit_key_prefix: str = "por:rl:"
+    # told of every stored row refused as not what was signed (the service's alerter)
+    on_integrity_failure: Callable[[TamperedRowError], None] | None = None
     max_expensive_requests: int = 8
     """Costly requests (a tree load, a history page, a report) at once in this process;
     more are answered 503 with Retry-After."""
@@ -276,7 +278,13 @@ class AppState:
             )
 
         keyset = KeySet.from_dict(dict(deps.keys), where="ApiDeps.keys")
-        integrity = IntegrityChecker(keyset, on_failure=lambda _: metrics.integrity_failures.inc())
+
+        def failed(e: TamperedRowError) -> None:
+            metrics.integrity_failures.inc()
+            if deps.on_integrity_failure is not None:
+                deps.on_integrity_failure(e)
+
+        integrity = IntegrityChecker(keyset, on_failure=failed)
         return cls(
             deps=deps,
             metrics=metrics,

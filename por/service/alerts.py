@@ -46,6 +46,7 @@ _LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERR
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Alert:
     kind: str  # status | status_resolved | run_failed | publication_lag | stale | reconciliation
+    # | integrity
     severity: Severity
     summary: str
     about: str  # what the id is derived from: the same event gives the same id
@@ -388,6 +389,7 @@ class Alerter:
         self._stale_alerted: int | None = None  # latest sequence we alerted stale for
         self._overdue_alerted: frozenset[str] = frozenset()  # unmatched flows already told
         self._recon_tolerance_alerted = False
+        self._integrity_alerted: set[str] = set()
         self.raised: list[Alert] = []  # the last few, for tests and /healthz detail
 
     def raise_alert(self, alert: Alert) -> None:
@@ -534,6 +536,25 @@ class Alerter:
                 about=f"{now.isoformat()}",
                 at=now,
                 details={"error": diag},
+            )
+        )
+
+    def integrity(self, problem: str, *, sequence: int | None = None) -> None:
+        """A stored attestation row that is not what was signed (por.store.integrity):
+        refused by the API or by the start-up copy to attestations/. Once per problem."""
+        now = self._wall()
+        with self._lock:
+            if problem in self._integrity_alerted:
+                return
+            self._integrity_alerted.add(problem)
+        self.raise_alert(
+            Alert(
+                kind="integrity",
+                severity="error",
+                summary=f"a stored attestation is not what was signed, not served: {problem}",
+                about=problem,
+                at=now,
+                details={"problem": problem, "sequence": sequence},
             )
         )
 

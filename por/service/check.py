@@ -40,6 +40,7 @@ def describe(cfg: Config) -> tuple[list[str], list[str]]:  # noqa: PLR0912, PLR0
     when = f"every {sched.interval_s} s" if sched.interval_s else f"cron {sched.cron!r} (UTC)"
     lines.append(f"token {cfg.token.symbol}: {cfg.token.decimals} decimals, {cfg.token.currency}")
     lines.append(f"schedule: {when}; API on {cfg.service.listen}")
+    lines.append(_api_line(cfg))
     lines.append(
         f"runs: deadline {sched.deadline_s} s; a leader gives up after "
         f"{sched.release_after_failures} failed runs in a row; pending publications retried "
@@ -212,3 +213,23 @@ def _database_state(cfg: Config, problems: list[str]) -> str:
             f"database at revision {current}, needs {head_revision()}: run `{UPGRADE_COMMAND}`"
         )
     return f"{where} at schema revision {current}"
+
+
+def _api_line(cfg: Config) -> str:
+    """`[api]` in one line: who the client is, where budgets live, the server's limits."""
+    a = cfg.api
+    proxies = ", ".join(a.trusted_proxies) or "none (the TCP peer is the client)"
+    if a.rate_limit_backend == "redis":
+        from urllib.parse import urlsplit
+
+        u = urlsplit(a.rate_limit_redis_url)
+        where = f"Redis {u.hostname}:{u.port or 6379} (shared by replicas)"  # no password
+    else:
+        where = "each API process"
+    return (
+        f"api: trusted proxies {proxies}; rate limits in {where}: proofs "
+        f"{a.proof_rate_burst} + {a.proof_rate_per_s:g}/s, history {a.history_rate_burst} + "
+        f"{a.history_rate_per_s:g}/s per client; {a.max_expensive_requests} costly requests "
+        f"at once; headers within {a.header_timeout_s:g} s, idle {a.idle_timeout_s:g} s, "
+        f"connections {a.max_connections or 'from the descriptor limit'}"
+    )

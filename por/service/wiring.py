@@ -588,9 +588,14 @@ class Service:
                 statements=None if self.raw_store is None else self._statement,
                 site=self.cfg.disclosure.site(),
                 report_signers=self._report_signers,
+                on_integrity_failure=None if self.alerter is None else self._integrity_alert,
                 **api_limits(self.cfg),
             )
         )
+
+    def _integrity_alert(self, e: PorError) -> None:
+        if self.alerter is not None:
+            self.alerter.integrity(str(e))
 
     def publication_metrics(self) -> PublicationMetrics:
         from por.service.alerts import PublicationMetrics
@@ -833,6 +838,8 @@ def build_service(
             deps.tree_builder = engine.build_parts
             svc_closers.append(engine.close)
         alerter = build_alerter(cfg, store)
+        for problem in store.integrity_problems:  # rows refused by the start-up copy
+            alerter.integrity(problem)
         if alerter.sender is not None:
             svc_closers.append(alerter.sender.close)
     except BaseException:

@@ -308,3 +308,38 @@ def test_every_metric_the_rules_use_is_served(world: World) -> None:
     exprs = " ".join(line for line in rules.splitlines() if line.strip().startswith("expr:"))
     used = set(re.findall(r"\b(por_[a-z_]+)", exprs))
     assert used and used <= served, used - served
+
+
+def test_a_tampered_row_raises_an_integrity_alert(world: World) -> None:
+    """Issue 12 §7: a row edited behind the service's back is reported, not only refused:
+    at start (the copy to attestations/ refuses it) and when the API meets it."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+
+    from por.service.wiring import build_service
+
+    svc = build_service(load_config(world.config), publish=False, clock=Clock())
+    try:
+        seq = svc.attest().sequence
+        env = json.loads(svc.store.get(seq).envelope_json)
+        sig = env["signatures"][0]["sig"]
+        env["signatures"][0]["sig"] = ("B" if sig[0] != "B" else "C") + sig[1:]
+        with svc.store._db.writes.begin() as s:
+            s.execute(
+                text("UPDATE por_attestations SET envelope_json = :e WHERE sequence = :s"),
+                {"e": json.dumps(env).encode(), "s": seq},
+            )
+        with TestClient(svc.app(), raise_server_exceptions=False) as c:
+            assert c.get(f"/v1/attestations/{seq}").status_code == 500
+            assert c.get(f"/v1/attestations/{seq}").status_code == 500
+        assert svc.alerter is not None and svc.alerter.metrics.alerts == {"integrity": 1}
+        assert "signature does not verify" in svc.alerter.raised[-1].summary
+    finally:
+        svc.close()
+    (world.root / "attestations" / f"{seq:08d}.dsse.json").unlink()
+    again = build_service(load_config(world.config), publish=False, clock=Clock())
+    try:  # restart: not republished, and said so
+        assert not (world.root / "attestations" / f"{seq:08d}.dsse.json").exists()
+        assert again.alerter is not None and again.alerter.metrics.alerts == {"integrity": 1}
+    finally:
+        again.close()

@@ -125,3 +125,17 @@ def test_config_check_describes_ledgers_and_the_reconciliation(
     assert "(1 file(s) match now; hash-referenced only (no signature key)" in out
     assert "reconciliation: flows since 2026-01-01T00:00:00Z" in out
     assert "match window 3600 s" in out and "tolerance 1000000 base units" in out
+
+
+def test_config_check_describes_the_api_limits(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with world.config.open("a") as f:
+        f.write(
+            "\n[api]\ntrusted_proxies = ['10.0.0.0/8']\nrate_limit_backend = 'redis'\n"
+            "rate_limit_redis_url = 'redis://:s3cret@cache.internal:6380/2'\n"
+        )
+    assert main(["config", "check", "--config", str(world.config)]) == 0
+    out = capsys.readouterr().out
+    assert "api: trusted proxies 10.0.0.0/8; rate limits in Redis cache.internal:6380" in out
+    assert "s3cret" not in out

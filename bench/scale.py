@@ -107,14 +107,22 @@ class Sampler:
         self.base: dict[int, float] = {}
         self.peak_rss = 0
         self.samples = 0
+        self._procs: list[Any] = [self.me]
+        self._listed = -1e9
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _tree(self) -> list[Any]:
-        try:
-            return [self.me, *self.me.children(recursive=True)]
-        except self.psutil.Error:
-            return [self.me]
+        # listing the children scans every process of the machine (~10 ms here): do it
+        # every second, not at every sample, or the sampler's own CPU shows in the driver
+        now = time.monotonic()
+        if now - self._listed > 1.0:
+            try:
+                self._procs = [self.me, *self.me.children(recursive=True)]
+            except self.psutil.Error:
+                self._procs = [self.me]
+            self._listed = now
+        return self._procs
 
     def snapshot(self) -> int:
         rss = 0
@@ -136,6 +144,7 @@ class Sampler:
             self._stop.wait(self.interval_s)
 
     def start(self) -> int:
+        self._listed = -1e9
         rss = self.snapshot()
         self.base = dict(self.cpu)
         self.sys_base = dict(self.sys)
@@ -146,6 +155,7 @@ class Sampler:
     def stop(self) -> dict[str, float]:
         self._stop.set()
         self._thread.join()
+        self._listed = -1e9
         self.peak_rss = max(self.peak_rss, self.snapshot())
         cpu = sum(v - self.base.get(pid, 0.0) for pid, v in self.cpu.items())
         driver = self.cpu.get(self.me.pid, 0.0) - self.base.get(self.me.pid, 0.0)

@@ -464,10 +464,11 @@ def _column_specs(
 ) -> list[tuple[Any, bytes, int]]:
     """Partitions of columns held here: ((ids, balances), salts, first row)."""
     n, rows = len(accounts), settings.partition_rows
-    out: list[tuple[Any, bytes, int]] = []
+    salt_rows = np.frombuffer(salts, np.uint8)  # views: sent without a copy here
+    out: list[tuple[Any, Any, int]] = []
     for a in range(0, n, rows):
         b = min(a + rows, n)
-        out.append(((accounts.take(a, b), balances.take(a, b)), salts[32 * a : 32 * b], a))
+        out.append(((accounts.take(a, b), balances.take(a, b)), salt_rows[32 * a : 32 * b], a))
     return out
 
 

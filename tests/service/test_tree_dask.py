@@ -384,3 +384,17 @@ def test_salts_never_leave_with_the_secret(
     assert root == SumTree.build_columns(accounts, balances, derive_salts(SECRET, accounts)).root
     assert sent and not any(SECRET in blob for blob in sent)
     assert any(derive_salts(SECRET, accounts.take(0, 50)) in blob for blob in sent)
+
+
+def test_local_cluster_over_tls_builds_the_same_tree() -> None:
+    """tls_local: scheduler, workers and this client speak TLS with a throw-away CA."""
+    pytest.importorskip("cryptography")
+    rng = random.Random(8)
+    parts = chains([120], rng)
+    e = DaskTreeEngine(DaskSettings(n_workers=1, tls_local=True, partition_rows=50, bucket_rows=32))
+    try:
+        tree = e.build_parts(list(parts), SECRET)
+        assert e.client().scheduler.address.startswith("tls://")
+    finally:
+        e.close()
+    assert tree.root == build_tree_parts(list(parts), SECRET).root

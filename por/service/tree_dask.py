@@ -125,14 +125,6 @@ def settings_from_config(cfg: DaskConfig) -> DaskSettings:
     )
 
 
-_WORKER_ENV = {
-    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
-    "MALLOC_MMAP_THRESHOLD_": str(1 << 25),  # arrays below 32 MiB from the reused heap
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-}
-
 # --- task functions (run on the workers; module level so they pickle by name) ------------
 
 
@@ -277,11 +269,6 @@ class DaskTreeEngine:
         timeout = f"{s.connect_timeout_s}s"
         try:
             config: dict[str, Any] = {"distributed.comm.timeouts.connect": timeout}
-            if not s.scheduler:
-                # glibc's default keeps freed memory for reuse; Dask's nanny sets
-                # MALLOC_TRIM_THRESHOLD_=64k, which returns every freed array to the
-                # kernel and pays page faults again for the next (bench/scale.py)
-                config["distributed.nanny.pre-spawn-environ"] = _WORKER_ENV
             with dask.config.set(config):
                 security = self._security()
                 if s.scheduler:
@@ -397,7 +384,7 @@ class DaskTreeEngine:
             k = max(i for i, f in enumerate(firsts) if f <= row)
             return _read_accounts(shards[k].path).account(row - firsts[k])
 
-        root = self._build(_Replay(specs()), n, keep=False, account=account)
+        root = self._build(_Again(specs), n, keep=False, account=account)
         assert isinstance(root, Node)
         if self.last_stats is not None:
             self.last_stats.stage_s["ids_and_salts"] = salt_s[0]
@@ -577,22 +564,15 @@ class _Run:
         )
 
 
-class _Replay:
-    """An iterable that reads its source once and replays what it read (a retried build
-    goes over the same partitions again)."""
+class _Again:
+    """Partitions made afresh on each pass (a retried build reads the shards and derives
+    their salts again): nothing is kept here, the salts travel in the task specs."""
 
-    def __init__(self, items: Iterable[tuple[Any, bytes, int]]) -> None:
-        self._source = iter(items)
-        self._seen: list[tuple[Any, bytes, int]] = []
+    def __init__(self, make: Callable[[], Iterator[tuple[Any, bytes, int]]]) -> None:
+        self._make = make
 
     def __iter__(self) -> Iterator[tuple[Any, bytes, int]]:
-        yield from list(self._seen)
-        for item in self._source:
-            self._seen.append(item)
-            yield item
-
-    def __len__(self) -> int:
-        return len(self._seen)
+        return self._make()
 
 
 def _row_count(path: str) -> int:

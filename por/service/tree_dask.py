@@ -492,20 +492,33 @@ class _Run:
     ) -> tuple[list[Any], list[Any], list[tuple[int, int]]]:
         t0 = time.perf_counter()
         plan = (self.bits, self.keep)
-        # columns held here go straight to a worker each (scatter: one copy, no stop at
-        # the scheduler, ~5x cheaper than inside the task spec); a Parquet source is a
-        # path, which the task spec carries with the salts, so the task can be rerun
-        parts = []
+        nb = 1 << self.bits
+        counts_f: list[Any] = []
+        pieces: list[list[Any]] = [[] for _ in range(nb)]
+        keys: list[list[Any]] = [[] for _ in range(nb)]
+        akey_futures: list[Any] = []
         for i, (source, salts, first) in enumerate(specs):
+            # columns held here go straight to a worker each (scatter: one copy, no stop
+            # at the scheduler, ~5x cheaper than inside the task spec); a Parquet source
+            # is a path, which the task spec carries with the salts, so Dask can rerun it
             data: Any = (source, salts)
             if not isinstance(source[0], str):  # held by its task only: freed once hashed
                 data = self.client.scatter([data], direct=True, hash=False)[0]
-            parts.append(self.submit(_hash_task, data, first, plan, key=f"part-{i}", keep=True))
-            del data
-        self.partitions = len(parts)
-        counts = self.client.gather(
-            [self.submit(_counts, p, key=f"count-{i}") for i, p in enumerate(parts)]
-        )
+            part = self.submit(_hash_task, data, first, plan, key=f"part-{i}")
+            # its pieces are taken at once, while it is in memory: each piece is a key of
+            # its own that a worker can spill alone, and the partition is freed after
+            # (taken only when all partitions are hashed, a spilled partition would be
+            # read back for every one of its 2·2^b pieces)
+            counts_f.append(self.submit(_counts, part, key=f"count-{i}", keep=True))
+            for b in range(nb):
+                pieces[b].append(self.submit(_leaf_piece, part, b, key=f"piece-{i}-{b}", keep=True))
+                if not self.keep:  # the tree assembled here checks duplicates itself
+                    keys[b].append(self.submit(_key_piece, part, b, key=f"keys-{i}-{b}", keep=True))
+            if self.keep:
+                akey_futures.append(self.submit(_account_keys, part, key=f"akeys-{i}", keep=True))
+            del data, part
+        self.partitions = len(counts_f)
+        counts = self.client.gather(counts_f)
         self.stage_s["hash"] = time.perf_counter() - t0
         total = sum(t for _, t in counts)
         if total >= MAX_AMOUNT_EXCLUSIVE:
@@ -517,30 +530,19 @@ class _Run:
         if on_stage is not None:
             on_stage("hashed", self.client)
         t1 = time.perf_counter()
-        buckets, dups = [], []
-        for b in range(1 << self.bits):
-            pieces = [
-                self.submit(_leaf_piece, p, b, key=f"piece-{i}-{b}") for i, p in enumerate(parts)
-            ]
-            task = _bucket_tree if self.keep else _bucket_roots
-            buckets.append(
-                self.submit(task, starts[b], self.bits, *pieces, key=f"bucket-{b}", keep=True)
-            )
-            if not self.keep:  # the tree assembled here checks duplicates itself
-                keys = [
-                    self.submit(_key_piece, p, b, key=f"keys-{i}-{b}") for i, p in enumerate(parts)
-                ]
-                dups.append(self.submit(_duplicates, *keys, key=f"dups-{b}", keep=True))
-            del pieces
-        akey_futures = [
-            self.submit(_account_keys, p, key=f"akeys-{i}", keep=True)
-            for i, p in enumerate(parts)
-            if self.keep
+        task = _bucket_tree if self.keep else _bucket_roots
+        buckets = [
+            self.submit(task, starts[b], self.bits, *pieces[b], key=f"bucket-{b}", keep=True)
+            for b in range(nb)
         ]
-        # from here a partition lives only while its pieces are still to be taken
-        done = set(parts)
-        self.futures = [f for f in self.futures if f not in done]
-        del parts
+        dups = [
+            self.submit(_duplicates, *keys[b], key=f"dups-{b}", keep=True)
+            for b in range(nb)
+            if not self.keep
+        ]
+        # from here a piece lives only until its bucket has taken it
+        self.futures = [*buckets, *dups, *akey_futures]
+        del pieces, keys, counts_f
         results = self.client.gather(buckets)
         akeys = self.client.gather(akey_futures) if self.keep else []
         candidates = [pair for found in self.client.gather(dups) for pair in found]

@@ -147,7 +147,7 @@ def test_bad_parquet_row_is_named(engine: DaskTreeEngine, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("source", ["columns", "parquet"])
 def test_worker_killed_mid_build_tasks_are_recomputed(source: str, tmp_path: Path) -> None:
-    """Between hashing and the buckets, the worker holding the most partition results is
+    """Between hashing and the buckets, the worker holding the most partition pieces is
     killed (SIGKILL). Parquet partitions are recomputed by the scheduler from their task
     specs on the other worker; columns sent from here (scattered, so no task can remake
     them) are sent again by the engine. Either way the root is the local one."""
@@ -179,12 +179,12 @@ def test_worker_killed_mid_build_tasks_are_recomputed(source: str, tmp_path: Pat
                 return
             held = client.run_on_scheduler(
                 lambda dask_scheduler: {
-                    ws.address: sum(1 for ts in ws.has_what if str(ts.key).startswith("por-part"))
+                    ws.address: sum(1 for ts in ws.has_what if str(ts.key).startswith("por-piece"))
                     for ws in dask_scheduler.workers.values()
                 }
             )
             victim = max(held, key=held.get)
-            assert held[victim] > 0  # it holds partitions the buckets still need
+            assert held[victim] > 0  # it holds pieces the buckets still need
             pid = client.run(os.getpid, workers=[victim])[victim]
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)

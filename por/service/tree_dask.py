@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
+import os
 import time
 import uuid
 import warnings
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("por.tree_dask")
 
 LOW_LEVELS = 2  # mst_build.DEFAULT_PARAMS.low_levels: the stored levels of a served tree
+_THREADS = os.cpu_count() or 1  # the driver's threads deriving salts (the C kernel's)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -328,7 +330,7 @@ class DaskTreeEngine:
         here; the tree's arrays are assembled here for the tree file."""
         accounts = AccountColumn.concat([a for a, _ in parts])
         balances = BalanceWords.concat([b for _, b in parts])
-        salts = derive_salts(round_secret, accounts)
+        salts = derive_salts(round_secret, accounts, workers=_THREADS)
         out = self._build(
             _column_specs(accounts, balances, salts, self.settings), len(accounts), keep=True
         )
@@ -343,13 +345,14 @@ class DaskTreeEngine:
             buckets=buckets,
             low=LOW_LEVELS,
         )
-        return SumTree.from_arrays(arrays)
+        # assemble_tree checked the root against the merged subtree roots and the total
+        return SumTree.from_arrays(arrays, check=False)
 
     def root_of_columns(
         self, accounts: AccountColumn, balances: BalanceWords, round_secret: bytes
     ) -> tuple[Node, int]:
         """(root, leaf count) over columns held here; only the root comes back."""
-        salts = derive_salts(round_secret, accounts)
+        salts = derive_salts(round_secret, accounts, workers=_THREADS)
         specs = _column_specs(accounts, balances, salts, self.settings)
         root = self._build(specs, len(accounts), keep=False, account=accounts.account)
         assert isinstance(root, Node)
@@ -373,7 +376,7 @@ class DaskTreeEngine:
             for shard, first in zip(shards, firsts, strict=True):
                 t0 = time.thread_time()  # CPU of this thread: the serial part of a build
                 accounts = _read_accounts(shard.path)
-                salts = derive_salts(round_secret, accounts)
+                salts = derive_salts(round_secret, accounts, workers=_THREADS)
                 end = firsts[firsts.index(first) + 1] if first != firsts[-1] else n
                 if len(accounts) != end - first:
                     raise InputError("the export changed while it was read", where=shard.path)

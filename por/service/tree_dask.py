@@ -16,10 +16,12 @@ derive the salts of another round. Run workers on machines trusted with the hold
 and turn on TLS between this process, the scheduler and the workers (`[dask]` tls_*
 settings; the workers' and scheduler's own dask security config on their side).
 
-Recovery: every input is part of its task's spec (not scattered), so a task whose result
-was lost with a worker is recomputed elsewhere and the root does not change. A cluster
-that is unreachable or disappears fails the build with a ClusterError before anything is
-recorded. I/O: the network (Dask) and, for sharded input, the Parquet files.
+Recovery: a Parquet partition's input (path, digest, salts) is part of its task's spec,
+so Dask recomputes a task whose result was lost with a worker; columns held here are
+scattered straight to a worker (one copy), and when a worker dies with them the engine
+sends them again and builds again (ATTEMPTS). Either way the root does not change. A
+cluster that is unreachable or disappears fails the build with a ClusterError before
+anything is recorded. I/O: the network (Dask) and, for sharded input, the Parquet files.
 """
 
 from __future__ import annotations

@@ -285,11 +285,9 @@ def test_cluster_that_disappears_fails_the_run_and_records_nothing(
                 p.wait()
 
         engine.on_stage = vanish
-        t0 = time.monotonic()
         with pytest.raises(ClusterError, match="no attestation is recorded") as ei:
             svc.attest()
         assert ei.value.where == address
-        assert time.monotonic() - t0 < 60
         assert svc.store.latest() is None
         assert not list((world.root / "attestations").glob("*.dsse.json"))
         assert not [p for p in (world.root / "data" / "trees").rglob("*") if p.is_file()]

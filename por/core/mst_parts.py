@@ -107,7 +107,7 @@ def _check_bits(bucket_bits: int) -> int:
 
 
 def _leaf_hashes(
-    accounts: AccountColumn, lo: U64, hi: U64 | None, salts: bytes, native: bool
+    accounts: AccountColumn, lo: U64, hi: U64 | None, salts: Any, native: bool
 ) -> tuple[npt.NDArray[np.uint8], U64]:
     """(n, 32) leaf hashes and, per row, the first 4 bytes of H(account) << 32 | row."""
     n = len(accounts)
@@ -163,7 +163,7 @@ def _top_bits(rows: npt.NDArray[np.uint8], bits: int) -> npt.NDArray[np.uint16]:
 def hash_partition(
     accounts: AccountColumn,
     balances: BalanceWords,
-    salts: bytes,
+    salts: bytes | npt.NDArray[np.uint8],
     *,
     first_row: int,
     bucket_bits: int,
@@ -185,9 +185,15 @@ def hash_partition(
     m = len(accounts)
     if len(balances) != m:
         raise InputError(f"{len(balances)} balances for {m} accounts", where="balances")
-    if not isinstance(salts, bytes) or len(salts) != m * SALT_SIZE:
-        got = len(salts) if isinstance(salts, bytes) else type(salts).__name__
-        raise InputError(f"{got} salt bytes for {m} accounts", where="salts")
+    # bytes, or a uint8 array (a view into the salts of every row: no copy to send)
+    if isinstance(salts, np.ndarray) and salts.dtype == np.uint8 and salts.flags.c_contiguous:
+        size = salts.nbytes
+    elif isinstance(salts, bytes):
+        size = len(salts)
+    else:
+        raise InputError(f"salts must be bytes, got {type(salts).__name__}", where="salts")
+    if size != m * SALT_SIZE:
+        raise InputError(f"{size} salt bytes for {m} accounts", where="salts")
     if isinstance(first_row, bool) or not isinstance(first_row, int) or first_row < 0:
         raise InputError(f"must be a non-negative integer, got {first_row!r}", where="first_row")
     buckets = 1 << bits

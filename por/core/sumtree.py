@@ -265,12 +265,19 @@ class SumTree:
         return cls(arrays, cached_nodes=params.cached_nodes)
 
     @classmethod
-    def from_arrays(cls, arrays: TreeArrays, *, params: BuildParams = DEFAULT_PARAMS) -> SumTree:
+    def from_arrays(
+        cls, arrays: TreeArrays, *, params: BuildParams = DEFAULT_PARAMS, check: bool = True
+    ) -> SumTree:
         """A tree over arrays another engine built (por.core.mst_parts.assemble_tree: a
-        tree built in pieces on a cluster); checked for consistency like a loaded file."""
+        tree built in pieces on a cluster); checked for consistency like a loaded file,
+        or (check=False, for arrays assemble_tree made and checked) only its top level
+        against its root."""
         if not isinstance(arrays, TreeArrays):
             raise InputError(f"not TreeArrays: {type(arrays).__name__}", where="arrays")
-        _check_loaded(arrays)
+        if check:
+            _check_loaded(arrays)
+        else:
+            _check_top(arrays)
         return cls(arrays, cached_nodes=params.cached_nodes)
 
     # --- reading -----------------------------------------------------------------------

@@ -16,10 +16,12 @@ derive the salts of another round. Run workers on machines trusted with the hold
 and turn on TLS between this process, the scheduler and the workers (`[dask]` tls_*
 settings; the workers' and scheduler's own dask security config on their side).
 
-Recovery: every input is part of its task's spec (not scattered), so a task whose result
-was lost with a worker is recomputed elsewhere and the root does not change. A cluster
-that is unreachable or disappears fails the build with a ClusterError before anything is
-recorded. I/O: the network (Dask) and, for sharded input, the Parquet files.
+Recovery: a Parquet partition's input (path, digest, salts) is part of its task's spec,
+so Dask recomputes a task whose result was lost with a worker; columns held here are
+scattered straight to a worker (one copy), and when a worker dies with them the engine
+sends them again and builds again (ATTEMPTS). Either way the root does not change. A
+cluster that is unreachable or disappears fails the build with a ClusterError before
+anything is recorded. I/O: the network (Dask) and, for sharded input, the Parquet files.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
+import os
 import time
 import uuid
 import warnings
@@ -67,6 +70,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("por.tree_dask")
 
 LOW_LEVELS = 2  # mst_build.DEFAULT_PARAMS.low_levels: the stored levels of a served tree
+_THREADS = os.cpu_count() or 1  # the driver's threads deriving salts (the C kernel's)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,14 +128,6 @@ def settings_from_config(cfg: DaskConfig) -> DaskSettings:
         tls_local=cfg.tls_local,
     )
 
-
-_WORKER_ENV = {
-    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
-    "MALLOC_MMAP_THRESHOLD_": str(1 << 25),  # arrays below 32 MiB from the reused heap
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-}
 
 # --- task functions (run on the workers; module level so they pickle by name) ------------
 
@@ -277,11 +273,6 @@ class DaskTreeEngine:
         timeout = f"{s.connect_timeout_s}s"
         try:
             config: dict[str, Any] = {"distributed.comm.timeouts.connect": timeout}
-            if not s.scheduler:
-                # glibc's default keeps freed memory for reuse; Dask's nanny sets
-                # MALLOC_TRIM_THRESHOLD_=64k, which returns every freed array to the
-                # kernel and pays page faults again for the next (bench/scale.py)
-                config["distributed.nanny.pre-spawn-environ"] = _WORKER_ENV
             with dask.config.set(config):
                 security = self._security()
                 if s.scheduler:
@@ -341,7 +332,7 @@ class DaskTreeEngine:
         here; the tree's arrays are assembled here for the tree file."""
         accounts = AccountColumn.concat([a for a, _ in parts])
         balances = BalanceWords.concat([b for _, b in parts])
-        salts = derive_salts(round_secret, accounts)
+        salts = derive_salts(round_secret, accounts, workers=_THREADS)
         out = self._build(
             _column_specs(accounts, balances, salts, self.settings), len(accounts), keep=True
         )
@@ -356,13 +347,14 @@ class DaskTreeEngine:
             buckets=buckets,
             low=LOW_LEVELS,
         )
-        return SumTree.from_arrays(arrays)
+        # assemble_tree checked the root against the merged subtree roots and the total
+        return SumTree.from_arrays(arrays, check=False)
 
     def root_of_columns(
         self, accounts: AccountColumn, balances: BalanceWords, round_secret: bytes
     ) -> tuple[Node, int]:
         """(root, leaf count) over columns held here; only the root comes back."""
-        salts = derive_salts(round_secret, accounts)
+        salts = derive_salts(round_secret, accounts, workers=_THREADS)
         specs = _column_specs(accounts, balances, salts, self.settings)
         root = self._build(specs, len(accounts), keep=False, account=accounts.account)
         assert isinstance(root, Node)
@@ -384,20 +376,20 @@ class DaskTreeEngine:
             # one shard at a time, each submitted as soon as its salts exist: the
             # workers hash while this process reads the next shard's ids
             for shard, first in zip(shards, firsts, strict=True):
-                t0 = time.perf_counter()
+                t0 = time.thread_time()  # CPU of this thread: the serial part of a build
                 accounts = _read_accounts(shard.path)
-                salts = derive_salts(round_secret, accounts)
+                salts = derive_salts(round_secret, accounts, workers=_THREADS)
                 end = firsts[firsts.index(first) + 1] if first != firsts[-1] else n
                 if len(accounts) != end - first:
                     raise InputError("the export changed while it was read", where=shard.path)
-                salt_s[0] += time.perf_counter() - t0
+                salt_s[0] += time.thread_time() - t0
                 yield (shard.path, _account_digest(accounts)), salts, first
 
         def account(row: int) -> str:  # only for a duplicate's error message
             k = max(i for i, f in enumerate(firsts) if f <= row)
             return _read_accounts(shards[k].path).account(row - firsts[k])
 
-        root = self._build(_Replay(specs()), n, keep=False, account=account)
+        root = self._build(_Again(specs), n, keep=False, account=account)
         assert isinstance(root, Node)
         if self.last_stats is not None:
             self.last_stats.stage_s["ids_and_salts"] = salt_s[0]
@@ -464,10 +456,11 @@ def _column_specs(
 ) -> list[tuple[Any, bytes, int]]:
     """Partitions of columns held here: ((ids, balances), salts, first row)."""
     n, rows = len(accounts), settings.partition_rows
-    out: list[tuple[Any, bytes, int]] = []
+    salt_rows = np.frombuffer(salts, np.uint8)  # views: sent without a copy here
+    out: list[tuple[Any, Any, int]] = []
     for a in range(0, n, rows):
         b = min(a + rows, n)
-        out.append(((accounts.take(a, b), balances.take(a, b)), salts[32 * a : 32 * b], a))
+        out.append(((accounts.take(a, b), balances.take(a, b)), salt_rows[32 * a : 32 * b], a))
     return out
 
 
@@ -504,20 +497,33 @@ class _Run:
     ) -> tuple[list[Any], list[Any], list[tuple[int, int]]]:
         t0 = time.perf_counter()
         plan = (self.bits, self.keep)
-        # columns held here go straight to a worker each (scatter: one copy, no stop at
-        # the scheduler, ~5x cheaper than inside the task spec); a Parquet source is a
-        # path, which the task spec carries with the salts, so the task can be rerun
-        parts = []
+        nb = 1 << self.bits
+        counts_f: list[Any] = []
+        pieces: list[list[Any]] = [[] for _ in range(nb)]
+        keys: list[list[Any]] = [[] for _ in range(nb)]
+        akey_futures: list[Any] = []
         for i, (source, salts, first) in enumerate(specs):
+            # columns held here go straight to a worker each (scatter: one copy, no stop
+            # at the scheduler, ~5x cheaper than inside the task spec); a Parquet source
+            # is a path, which the task spec carries with the salts, so Dask can rerun it
             data: Any = (source, salts)
             if not isinstance(source[0], str):  # held by its task only: freed once hashed
                 data = self.client.scatter([data], direct=True, hash=False)[0]
-            parts.append(self.submit(_hash_task, data, first, plan, key=f"part-{i}", keep=True))
-            del data
-        self.partitions = len(parts)
-        counts = self.client.gather(
-            [self.submit(_counts, p, key=f"count-{i}") for i, p in enumerate(parts)]
-        )
+            part = self.submit(_hash_task, data, first, plan, key=f"part-{i}")
+            # its pieces are taken at once, while it is in memory: each piece is a key of
+            # its own that a worker can spill alone, and the partition is freed after
+            # (taken only when all partitions are hashed, a spilled partition would be
+            # read back for every one of its 2·2^b pieces)
+            counts_f.append(self.submit(_counts, part, key=f"count-{i}", keep=True))
+            for b in range(nb):
+                pieces[b].append(self.submit(_leaf_piece, part, b, key=f"piece-{i}-{b}", keep=True))
+                if not self.keep:  # the tree assembled here checks duplicates itself
+                    keys[b].append(self.submit(_key_piece, part, b, key=f"keys-{i}-{b}", keep=True))
+            if self.keep:
+                akey_futures.append(self.submit(_account_keys, part, key=f"akeys-{i}", keep=True))
+            del data, part
+        self.partitions = len(counts_f)
+        counts = self.client.gather(counts_f)
         self.stage_s["hash"] = time.perf_counter() - t0
         total = sum(t for _, t in counts)
         if total >= MAX_AMOUNT_EXCLUSIVE:
@@ -529,30 +535,19 @@ class _Run:
         if on_stage is not None:
             on_stage("hashed", self.client)
         t1 = time.perf_counter()
-        buckets, dups = [], []
-        for b in range(1 << self.bits):
-            pieces = [
-                self.submit(_leaf_piece, p, b, key=f"piece-{i}-{b}") for i, p in enumerate(parts)
-            ]
-            task = _bucket_tree if self.keep else _bucket_roots
-            buckets.append(
-                self.submit(task, starts[b], self.bits, *pieces, key=f"bucket-{b}", keep=True)
-            )
-            if not self.keep:  # the tree assembled here checks duplicates itself
-                keys = [
-                    self.submit(_key_piece, p, b, key=f"keys-{i}-{b}") for i, p in enumerate(parts)
-                ]
-                dups.append(self.submit(_duplicates, *keys, key=f"dups-{b}", keep=True))
-            del pieces
-        akey_futures = [
-            self.submit(_account_keys, p, key=f"akeys-{i}", keep=True)
-            for i, p in enumerate(parts)
-            if self.keep
+        task = _bucket_tree if self.keep else _bucket_roots
+        buckets = [
+            self.submit(task, starts[b], self.bits, *pieces[b], key=f"bucket-{b}", keep=True)
+            for b in range(nb)
         ]
-        # from here a partition lives only while its pieces are still to be taken
-        done = set(parts)
-        self.futures = [f for f in self.futures if f not in done]
-        del parts
+        dups = [
+            self.submit(_duplicates, *keys[b], key=f"dups-{b}", keep=True)
+            for b in range(nb)
+            if not self.keep
+        ]
+        # from here a piece lives only until its bucket has taken it
+        self.futures = [*buckets, *dups, *akey_futures]
+        del pieces, keys, counts_f
         results = self.client.gather(buckets)
         akeys = self.client.gather(akey_futures) if self.keep else []
         candidates = [pair for found in self.client.gather(dups) for pair in found]
@@ -576,22 +571,15 @@ class _Run:
         )
 
 
-class _Replay:
-    """An iterable that reads its source once and replays what it read (a retried build
-    goes over the same partitions again)."""
+class _Again:
+    """Partitions made afresh on each pass (a retried build reads the shards and derives
+    their salts again): nothing is kept here, the salts travel in the task specs."""
 
-    def __init__(self, items: Iterable[tuple[Any, bytes, int]]) -> None:
-        self._source = iter(items)
-        self._seen: list[tuple[Any, bytes, int]] = []
+    def __init__(self, make: Callable[[], Iterator[tuple[Any, bytes, int]]]) -> None:
+        self._make = make
 
     def __iter__(self) -> Iterator[tuple[Any, bytes, int]]:
-        yield from list(self._seen)
-        for item in self._source:
-            self._seen.append(item)
-            yield item
-
-    def __len__(self) -> int:
-        return len(self._seen)
+        return self._make()
 
 
 def _row_count(path: str) -> int:

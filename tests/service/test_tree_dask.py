@@ -147,7 +147,7 @@ def test_bad_parquet_row_is_named(engine: DaskTreeEngine, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("source", ["columns", "parquet"])
 def test_worker_killed_mid_build_tasks_are_recomputed(source: str, tmp_path: Path) -> None:
-    """Between hashing and the buckets, the worker holding the most partition results is
+    """Between hashing and the buckets, the worker holding the most partition pieces is
     killed (SIGKILL). Parquet partitions are recomputed by the scheduler from their task
     specs on the other worker; columns sent from here (scattered, so no task can remake
     them) are sent again by the engine. Either way the root is the local one."""
@@ -179,12 +179,12 @@ def test_worker_killed_mid_build_tasks_are_recomputed(source: str, tmp_path: Pat
                 return
             held = client.run_on_scheduler(
                 lambda dask_scheduler: {
-                    ws.address: sum(1 for ts in ws.has_what if str(ts.key).startswith("por-part"))
+                    ws.address: sum(1 for ts in ws.has_what if str(ts.key).startswith("por-piece"))
                     for ws in dask_scheduler.workers.values()
                 }
             )
             victim = max(held, key=held.get)
-            assert held[victim] > 0  # it holds partitions the buckets still need
+            assert held[victim] > 0  # it holds pieces the buckets still need
             pid = client.run(os.getpid, workers=[victim])[victim]
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
@@ -285,11 +285,9 @@ def test_cluster_that_disappears_fails_the_run_and_records_nothing(
                 p.wait()
 
         engine.on_stage = vanish
-        t0 = time.monotonic()
         with pytest.raises(ClusterError, match="no attestation is recorded") as ei:
             svc.attest()
         assert ei.value.where == address
-        assert time.monotonic() - t0 < 60
         assert svc.store.latest() is None
         assert not list((world.root / "attestations").glob("*.dsse.json"))
         assert not [p for p in (world.root / "data" / "trees").rglob("*") if p.is_file()]
@@ -384,3 +382,17 @@ def test_salts_never_leave_with_the_secret(
     assert root == SumTree.build_columns(accounts, balances, derive_salts(SECRET, accounts)).root
     assert sent and not any(SECRET in blob for blob in sent)
     assert any(derive_salts(SECRET, accounts.take(0, 50)) in blob for blob in sent)
+
+
+def test_local_cluster_over_tls_builds_the_same_tree() -> None:
+    """tls_local: scheduler, workers and this client speak TLS with a throw-away CA."""
+    pytest.importorskip("cryptography")
+    rng = random.Random(8)
+    parts = chains([120], rng)
+    e = DaskTreeEngine(DaskSettings(n_workers=1, tls_local=True, partition_rows=50, bucket_rows=32))
+    try:
+        tree = e.build_parts(list(parts), SECRET)
+        assert e.client().scheduler.address.startswith("tls://")
+    finally:
+        e.close()
+    assert tree.root == build_tree_parts(list(parts), SECRET).root

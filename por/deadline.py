@@ -253,7 +253,50 @@ def timed_out(where: str) -> None:
         d.note_slow(where)
 
 
+NONCE_PATTERN = "[0-9a-f]{32}"
+
+
+def signed_get(
+    url: str,
+    *,
+    nonce: str,
+    transport: Any,
+    timeout_s: float,
+    max_bytes: int,
+    signature_header: str,
+    source: str,
+    error: type[PorError],
+) -> tuple[bytes, str | None]:
+    """GET `url?nonce=…` from a signed source API (custodian, ledger): the body (capped
+    while it streams) and its signature header, within connect/read/total limits and the
+    run's deadline. The nonce must be 32 lowercase hex characters (`source` names the
+    configured source in that error); anything but HTTP 200 is `error` naming the URL.
+    The caller verifies the signature and the body."""
+    import re
+
+    import httpx
+
+    if not re.fullmatch(NONCE_PATTERN, nonce):
+        raise error("nonce must be 32 lowercase hex characters", where=source)
+    with httpx.Client(transport=transport, follow_redirects=False) as client:
+        resp = http_exchange(
+            client,
+            "GET",
+            url,
+            timeouts=Timeouts.of(timeout_s),
+            where=url,
+            error=error,
+            max_bytes=max_bytes,
+            params={"nonce": nonce},
+            headers={"X-Request-Id": nonce},
+        )
+    if resp.status_code != 200:
+        raise error(f"HTTP {resp.status_code}", where=url)
+    return resp.body, resp.headers.get(signature_header)
+
+
 __all__ = [
+    "NONCE_PATTERN",
     "DeadlineError",
     "HttpAnswer",
     "RunCancelledError",
@@ -267,5 +310,6 @@ __all__ = [
     "lifted_deadline",
     "read_body",
     "run_deadline",
+    "signed_get",
     "timed_out",
 ]

@@ -60,7 +60,7 @@ from por.custodians.model import (
     parse_rfc3339,
     rescale,
 )
-from por.deadline import Timeouts, http_exchange
+from por.deadline import signed_get
 from por.errors import CustodianError, SignatureError, VerificationError
 
 FORMAT = "custodian-api-v1"
@@ -68,7 +68,6 @@ SIGNATURE_HEADER = "X-Custodian-Signature"
 CONTEXT = b"por-custodian-api-v1\n"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 _HEADER_RE = re.compile(r"keyid=([0-9a-f]{64});sig=([A-Za-z0-9+/]{86}==)")
-_NONCE_RE = re.compile(r"[0-9a-f]{32}")
 
 
 class ApiSignatureError(SignatureError):
@@ -259,27 +258,19 @@ class CustodianApiSource:
         if now.tzinfo is None:
             raise CustodianError("now must be timezone-aware", where=self.name)
         nonce = self._nonce_factory()
-        if not _NONCE_RE.fullmatch(nonce):
-            raise CustodianError("nonce must be 32 lowercase hex characters", where=self.name)
         url = f"{self.base_url}/v1/reserves"
         # connect/read/total limits and the run's deadline (por.deadline): a custodian
         # that trickles its answer is cut off, and the body is capped while it streams
-        with httpx.Client(transport=self._transport, follow_redirects=False) as client:
-            resp = http_exchange(
-                client,
-                "GET",
-                url,
-                timeouts=Timeouts.of(self.timeout_s),
-                where=url,
-                error=CustodianError,
-                max_bytes=MAX_BODY_BYTES,
-                params={"nonce": nonce},
-                headers={"X-Request-Id": nonce},
-            )
-        body = resp.body
-        if resp.status_code != 200:
-            raise CustodianError(f"HTTP {resp.status_code}", where=url)
-        header = resp.headers.get(SIGNATURE_HEADER)
+        body, header = signed_get(
+            url,
+            nonce=nonce,
+            transport=self._transport,
+            timeout_s=self.timeout_s,
+            max_bytes=MAX_BODY_BYTES,
+            signature_header=SIGNATURE_HEADER,
+            source=self.name,
+            error=CustodianError,
+        )
         verify_signature(body, header, self.public_key, where=url)
         statements, doc = parse_response(
             body,

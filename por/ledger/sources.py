@@ -54,7 +54,6 @@ API_FORMAT = "por-ledger-api-v1"
 SIGNATURE_HEADER = "X-Ledger-Signature"
 MAX_BODY_BYTES = 64 * 1024 * 1024
 _SIG_RE = re.compile(r"keyid=([0-9a-f]{64});sig=([A-Za-z0-9+/]{86}==)")
-_NONCE_RE = re.compile(r"[0-9a-f]{32}")
 
 
 class LedgerSignatureError(SignatureError):
@@ -232,34 +231,21 @@ class ApiLedgerSource:
         self._seen: set[str] = set()
 
     def fetch(self, now: datetime) -> LedgerFetch:
-        import httpx
+        from por.deadline import signed_get
 
         nonce = self._nonce()
-        if not _NONCE_RE.fullmatch(nonce):
-            raise CustodianError("nonce must be 32 lowercase hex characters", where=self.name)
         url = f"{self.base_url}/v1/liabilities"
-        from por.deadline import Timeouts, http_exchange
-
         # connect/read/total limits and the run's deadline (por.deadline)
-        with httpx.Client(
-            transport=self._transport,  # type: ignore[arg-type]
-            follow_redirects=False,
-        ) as client:
-            resp = http_exchange(
-                client,
-                "GET",
-                url,
-                timeouts=Timeouts.of(self.timeout_s),
-                where=url,
-                error=CustodianError,
-                max_bytes=MAX_BODY_BYTES,
-                params={"nonce": nonce},
-                headers={"X-Request-Id": nonce},
-            )
-        body = resp.body
-        if resp.status_code != 200:
-            raise CustodianError(f"HTTP {resp.status_code}", where=url)
-        header = resp.headers.get(SIGNATURE_HEADER)
+        body, header = signed_get(
+            url,
+            nonce=nonce,
+            transport=self._transport,
+            timeout_s=self.timeout_s,
+            max_bytes=MAX_BODY_BYTES,
+            signature_header=SIGNATURE_HEADER,
+            source=self.name,
+            error=CustodianError,
+        )
         keyid = verify_export_signature(
             body, header, self.public_key, where=url, context=API_CONTEXT
         )

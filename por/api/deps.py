@@ -117,11 +117,13 @@ class ApiDeps:
 
 @dataclass(frozen=True, slots=True)
 class RenderedAttestation:
-    """One attestation as the API sends it: body bytes, digest (the ETag), liabilities."""
+    """One attestation as the API sends it: body bytes, digest (the ETag), liabilities,
+    and the signed `issued_at` (/healthz judges freshness by it, not by a column)."""
 
     digest: str
     body: bytes
     liabilities: dict[str, Any]
+    issued_at: str
 
 
 class RenderedAttestations:
@@ -167,6 +169,7 @@ class RenderedAttestations:
                 }
             ),
             liabilities=doc["liabilities"],
+            issued_at=doc["issued_at"],
         )
         with self._lock:
             self._items[sequence] = item

@@ -131,3 +131,32 @@ def test_a_failed_envelope_file_write_is_logged_and_retried(
     assert (store.attestations_dir / envelope_file_name(3)).read_bytes() == (
         store.get(3).envelope_json
     )
+
+
+def test_healthz_judges_freshness_by_the_signed_issued_at(recorded: tuple[Store, World]) -> None:
+    """An edited issued_at column must not make a stale service look fresh."""
+    from datetime import timedelta
+
+    from por.core.times import format_time
+
+    store, world = recorded
+    assert world.last is not None
+    signed = world.last.issued_at
+    later = signed + timedelta(days=30)
+    sqlite = store._db.engine.dialect.name == "sqlite"
+    _edit(store, 3, issued_at=later.replace(tzinfo=None) if sqlite else later)
+    assert store.latest_issued() == (3, later)  # the column now lies
+    app = create_app(
+        ApiDeps(
+            store=store,
+            keys=keyset().to_dict(),
+            warm_up=False,
+            stale_after_s=3600,
+            wall_clock=lambda: later,
+        )
+    )
+    with TestClient(app) as c:
+        r = c.get("/healthz")
+    assert r.status_code == 503 and r.json()["status"] == "degraded"
+    assert r.json()["latest_issued_at"] == format_time(signed)
+    assert r.json()["age_s"] == 30 * 86400

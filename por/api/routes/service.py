@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from por.api import schemas
 from por.api.deps import StateDep, StoreDep
 from por.api.http import NO_STORE
-from por.core.times import format_time
+from por.core.times import format_time, parse_time
 from por.errors import PorError
 from por.store import Store
 from por.store.integrity import IntegrityChecker, TamperedRowError
@@ -100,6 +100,11 @@ def healthz(store: StoreDep, state: StateDep) -> JSONResponse:
     try:
         store.ping()
         latest = store.latest_issued()
+        if latest is not None:  # its age as signed: the row is checked against its envelope
+            latest = (
+                latest[0],
+                parse_time(state.rendered.get(latest[0]).issued_at, where="issued_at"),
+            )
     except PorError as e:
         return JSONResponse(
             {"status": "unavailable", "latest_sequence": None, "detail": str(e)},

@@ -120,6 +120,36 @@ def test_any_instance_serves_any_proof_from_the_object_store(
     reader.close()
 
 
+def test_a_shard_fetch_takes_a_costly_request_slot(tmp_path: Path, s3_server: S3Server) -> None:
+    """Fetching shards is a costly request like a tree load: with every slot taken it is
+    a 503 at once; a proof whose shards are cached needs no slot."""
+    bucket = s3_server.new_bucket()
+    writer = _s3_store(tmp_path, s3_server, bucket, "a")
+    world = World()
+    world.record(writer)
+    reader = _s3_store(tmp_path, s3_server, bucket, "b")
+    app = create_app(
+        ApiDeps(
+            store=reader,
+            keys=keyset().to_dict(),
+            proof_rate_limit=None,
+            max_expensive_requests=1,
+            warm_up=False,
+        )
+    )
+    first, *_ = sorted(world.holders)
+    with TestClient(app) as c:
+        assert c.get(f"/v1/proofs/{first}").status_code == 200  # top file + shards cached
+        with app.state.por.expensive.slot(RuntimeError):  # a slow load holds the only slot
+            assert c.get(f"/v1/proofs/{first}").status_code == 200  # cached: no slot
+            reader.cached_tree(1)._cache.clear()  # type: ignore[union-attr]
+            r = c.get(f"/v1/proofs/{first}")
+            assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert c.get(f"/v1/proofs/{first}").status_code == 200
+    writer.close()
+    reader.close()
+
+
 def test_an_overwritten_shard_is_never_served(tmp_path: Path, s3_server: S3Server) -> None:
     """Someone with write access to the bucket replaces a tree shard with another valid
     tree file: the bytes parse, but their SHA-256 is not the one recorded."""

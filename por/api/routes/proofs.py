@@ -15,6 +15,7 @@ from por.api.deps import (
     ClientDep,
     RenderedAttestation,
     StateDep,
+    busy,
     current_sequence,
     loaded_tree,
     not_found,
@@ -64,10 +65,12 @@ async def proof(
     tree = await loaded_tree(state, seq)  # mapped; its file is checked in the background
     from por.core.sumtree import SumTree
 
-    if not isinstance(tree, SumTree):
-        # shards from the object store: fetched and verified off the event loop, so the
-        # proof below is made from the shard cache
-        await run_in_threadpool(tree.prefetch, account)
+    if not isinstance(tree, SumTree) and not tree.cached_for(account):
+        # shards from the object store: fetched and verified off the event loop, holding
+        # one of the costly-request slots (503 when none is free), so the proof below is
+        # made from the shard cache
+        with state.expensive.slot(busy):
+            await run_in_threadpool(tree.prefetch, account)
     body = proof_body(state, seq, item, tree, account)
     cc = PRIVATE_IMMUTABLE if sequence else PRIVATE_REVALIDATE
     return cached_response(request, body, cache_control=cc)

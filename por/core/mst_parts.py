@@ -87,7 +87,8 @@ class Partition:
     size: int
     total: int  # the exact sum of the partition's balances
     leaves: Pieces  # PIECE records, one array per bucket (top bucket_bits of the leaf hash)
-    salt_keys: Pieces  # SALT_KEY records, one array per bucket (top bits of the key)
+    salt_keys: Pieces  # SALT_KEY records, one array per bucket (top bits of the key);
+    # empty arrays when not asked for
     account_keys: U32 | None  # first 4 bytes of H(account) (big-endian) per row, if asked
 
     @property
@@ -168,6 +169,7 @@ def hash_partition(
     first_row: int,
     bucket_bits: int,
     account_keys: bool = False,
+    salt_keys: bool = True,
     native: bool = True,
 ) -> Partition:
     """Step 1: the leaves of input rows [first_row, first_row + m), split into buckets.
@@ -176,7 +178,9 @@ def hash_partition(
     `salts` holds the m salts (mst_build.derive_salts, where the round secret is). The
     leaf hashes are mst's (H(0x00 ‖ salt ‖ H(account) ‖ u256(balance))). `account_keys`:
     keep the first 4 bytes of each H(account) for the account index of a tree that
-    serves proofs. `native` False hashes with hashlib (the same values)."""
+    serves proofs. `salt_keys` False: no keys for `duplicate_salt_rows` (a tree
+    assembled by `assemble_tree` finds duplicates itself). `native` False hashes with
+    hashlib (the same values)."""
     if not isinstance(accounts, AccountColumn):
         raise InputError(f"not an AccountColumn: {type(accounts).__name__}", where="accounts")
     if not isinstance(balances, BalanceWords):
@@ -210,19 +214,23 @@ def hash_partition(
     rec["hash"] = leaves.view(f"V{HASH_SIZE}").reshape(m)
     rec["lo"], rec["hi"], rec["row"] = balances.lo, balances.hi, rows
     # the bucket: the top `bits` bits of the first two bytes (bits <= 16)
-    bucket = _top_bits(leaves, bits)
-    del leaves
-    keys = np.empty(m, SALT_KEY)
-    salt_rows = np.frombuffer(salts, np.uint8).reshape(m, SALT_SIZE)
-    keys["key"] = salt_rows[:, :8].copy().view(">u8").reshape(m)
-    keys["row"] = rows
-    kbucket = _top_bits(salt_rows, bits)
+    leaf_pieces = _split(rec, _top_bits(leaves, bits), buckets)
+    del leaves, rec
+    if salt_keys:
+        keys = np.empty(m, SALT_KEY)
+        salt_rows = np.frombuffer(salts, np.uint8).reshape(m, SALT_SIZE)
+        keys["key"] = salt_rows[:, :8].copy().view(">u8").reshape(m)
+        keys["row"] = rows
+        key_pieces = _split(keys, _top_bits(salt_rows, bits), buckets)
+        del keys
+    else:
+        key_pieces = tuple(np.empty(0, SALT_KEY) for _ in range(buckets))
     return Partition(
         first_row=first_row,
         size=m,
         total=total,
-        leaves=_split(rec, bucket, buckets),
-        salt_keys=_split(keys, kbucket, buckets),
+        leaves=leaf_pieces,
+        salt_keys=key_pieces,
         account_keys=(akeys >> np.uint64(32)).astype(np.uint32) if account_keys else None,
     )
 
@@ -461,21 +469,21 @@ def assemble_tree(
     accounts: AccountColumn,
     balances: BalanceWords,
     salts: bytes,
-    order: U64,
+    order: U64 | U32,
     account_keys: U32,
     buckets: Sequence[BucketLevels],
     low: int = DEFAULT_PARAMS.low_levels,
 ) -> TreeArrays:
     """Step 4 for a tree that serves proofs: the TreeArrays of the whole tree, from the
     input columns (in input order), the buckets' input rows in leaf order one after
-    another (`order`), every row's account key, and the buckets' levels.
+    another (`order`, 64- or 32-bit), every row's account key, and the buckets' levels.
     DuplicateAccountError when an account appears twice (as mst_build.build)."""
     n = len(accounts)
     if len(balances) != n or len(salts) != n * SALT_SIZE or len(order) != n:
         raise InputError(f"columns of different lengths for {n} leaves", where="columns")
     if len(account_keys) != n:
         raise InputError(f"{len(account_keys)} account keys for {n} leaves", where="account_keys")
-    order32 = order.astype(np.uint32)
+    order32 = np.asarray(order, dtype=np.uint32)  # no copy when 32-bit already
     position = np.empty(n, np.uint32)
     position[order32] = np.arange(n, dtype=np.uint32)
     packed = (account_keys.astype(np.uint64) << np.uint64(32)) | np.arange(n, dtype=np.uint64)

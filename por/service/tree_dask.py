@@ -82,7 +82,7 @@ class DaskSettings:
     threads_per_worker: int = 1
     memory_limit: str = "auto"  # local cluster, per worker; above it workers spill to disk
     local_directory: Path | None = None  # local cluster: where workers spill
-    partition_rows: int = 1 << 20  # input rows per partition task (of columns held here)
+    partition_rows: int = 1 << 18  # input rows per partition task (of columns held here)
     bucket_rows: int = 1 << 21  # aim of leaves per bucket (a power of two of buckets)
     connect_timeout_s: float = 30.0  # reaching the scheduler, and waiting for it to come back
     tls_ca_file: Path | None = None
@@ -230,6 +230,22 @@ def _duplicates(*pieces: Any) -> list[tuple[int, int]]:
 # --- the engine ----------------------------------------------------------------------------
 
 
+WORKER_MMAP_THRESHOLD = 32 << 20  # glibc's largest; see _worker_environ
+
+
+def _worker_environ(dask: Any) -> dict[str, Any]:
+    """The local cluster's worker environment: Dask's, with glibc's mmap threshold at its
+    largest (unless set already). Dask fixes the trim threshold (64 KiB), which also pins
+    the mmap threshold at 128 KiB: every received partition and every temporary array
+    was then a fresh mapping, zeroed page by page by the kernel — a third of a worker's
+    CPU at 10^7 leaves. Above it, arrays up to 32 MiB (a partition of partition_rows
+    = 2^18 as it arrives, its temporaries) reuse freed heap memory; the heap's top is
+    still trimmed at 64 KiB. bench/scale.py compare measures the difference."""
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", WORKER_MMAP_THRESHOLD)
+    return env
+
+
 def _bucket_bits(n: int, bucket_rows: int) -> int:
     bits = 0
     while bits < MAX_BUCKET_BITS and (n >> bits) > bucket_rows:
@@ -282,6 +298,8 @@ class DaskTreeEngine:
         timeout = f"{s.connect_timeout_s}s"
         try:
             config: dict[str, Any] = {"distributed.comm.timeouts.connect": timeout}
+            if not s.scheduler:
+                config["distributed.nanny.pre-spawn-environ"] = _worker_environ(dask)
             with dask.config.set(config):
                 security = self._security()
                 if s.scheduler:

@@ -528,7 +528,9 @@ def assemble_tree(
     order32 = np.asarray(order, dtype=np.uint32)  # no copy when 32-bit already
     position = np.empty(n, np.uint32)
     position[order32] = np.arange(n, dtype=np.uint32)
-    packed = (account_keys.astype(np.uint64) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
+    packed = account_keys.astype(np.uint64)  # key << 32 | row, in place (no temporaries)
+    np.left_shift(packed, np.uint64(32), out=packed)
+    np.bitwise_or(packed, np.arange(n, dtype=np.uint64), out=packed)
     account: Callable[[int], str] = accounts.account
     akeys, apos = account_index(packed, position, account)
     levels, root = assemble_levels(n, buckets, low=low)

@@ -227,22 +227,6 @@ def _bucket_tree(start: int, bits: int, *pieces: tuple[Any, Any]) -> tuple[Any, 
 # --- the engine ----------------------------------------------------------------------------
 
 
-WORKER_MMAP_THRESHOLD = 32 << 20  # glibc's largest; see _worker_environ
-
-
-def _worker_environ(dask: Any) -> dict[str, Any]:
-    """The local cluster's worker environment: Dask's, with glibc's mmap threshold at its
-    largest (unless set already). Dask fixes the trim threshold (64 KiB), which also pins
-    the mmap threshold at 128 KiB: every received partition and every temporary array
-    was then a fresh mapping, zeroed page by page by the kernel — a third of a worker's
-    CPU at 10^7 leaves. Above it, arrays up to 32 MiB (a partition of partition_rows
-    = 2^18 as it arrives, its temporaries) reuse freed heap memory; the heap's top is
-    still trimmed at 64 KiB. bench/scale.py compare measures the difference."""
-    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
-    env.setdefault("MALLOC_MMAP_THRESHOLD_", WORKER_MMAP_THRESHOLD)
-    return env
-
-
 def _bucket_bits(n: int, bucket_rows: int) -> int:
     bits = 0
     while bits < MAX_BUCKET_BITS and (n >> bits) > bucket_rows:
@@ -295,8 +279,6 @@ class DaskTreeEngine:
         timeout = f"{s.connect_timeout_s}s"
         try:
             config: dict[str, Any] = {"distributed.comm.timeouts.connect": timeout}
-            if not s.scheduler:
-                config["distributed.nanny.pre-spawn-environ"] = _worker_environ(dask)
             with dask.config.set(config):
                 security = self._security()
                 if s.scheduler:

@@ -2,6 +2,7 @@
 tree bigger than the local engine's memory on Dask spilling to disk (docs/scaling.md).
 
     python bench/scale.py compare [--leaves 1e7] [--workers 2]
+                                  [--partition-rows N] [--bucket-rows N]  ([dask] cut)
     python bench/scale.py spill   [--leaves 1e8] [--workers 2] [--memory-limit 5GiB]
                                   [--shard-rows 1e6] [--dir /var/tmp/por-scale]
     python bench/scale.py project --from FIGURES.json [--machines 1,4,16,64]
@@ -24,6 +25,10 @@ the per-stage times and the per-partition and per-bucket costs the projection us
 project: from a spill run's figures (--json), the wall time of 10^9 leaves on N machines
 of this machine's cores: partition and bucket work scale with N, the driver's share (the
 salts and reading the ids) does not.
+
+Each case also reports CPU and system seconds by role (driver, worker processes).
+POR_BENCH_WORKER_ENV="K=V,K=V" adds to the local cluster's worker environment in
+compare (for experiments such as malloc settings).
 
 The load average at the start and end of each case is printed: this VM's two cores are
 shared with other sessions, so wall clock is noisy; CPU seconds are the steadier figure.

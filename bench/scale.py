@@ -2,6 +2,7 @@
 tree bigger than the local engine's memory on Dask spilling to disk (docs/scaling.md).
 
     python bench/scale.py compare [--leaves 1e7] [--workers 2]
+                                  [--partition-rows N] [--bucket-rows N]  ([dask] cut)
     python bench/scale.py spill   [--leaves 1e8] [--workers 2] [--memory-limit 5GiB]
                                   [--shard-rows 1e6] [--dir /var/tmp/por-scale]
     python bench/scale.py project --from FIGURES.json [--machines 1,4,16,64]
@@ -24,6 +25,10 @@ the per-stage times and the per-partition and per-bucket costs the projection us
 project: from a spill run's figures (--json), the wall time of 10^9 leaves on N machines
 of this machine's cores: partition and bucket work scale with N, the driver's share (the
 salts and reading the ids) does not.
+
+Each case also reports CPU and system seconds by role (driver, worker processes).
+POR_BENCH_WORKER_ENV="K=V,K=V" adds to the local cluster's worker environment in
+compare (for experiments such as malloc settings).
 
 The load average at the start and end of each case is printed: this VM's two cores are
 shared with other sessions, so wall clock is noisy; CPU seconds are the steadier figure.
@@ -104,6 +109,7 @@ class Sampler:
         self.cpu: dict[int, float] = {}
         self.sys: dict[int, float] = {}
         self.sys_base: dict[int, float] = {}
+        self.names: dict[int, str] = {}
         self.base: dict[int, float] = {}
         self.peak_rss = 0
         self.samples = 0
@@ -133,6 +139,8 @@ class Sampler:
                 with p.oneshot():
                     t = p.cpu_times()
                     self.cpu[p.pid] = t.user + t.system
+                    if p.pid not in self.names:
+                        self.names[p.pid] = _role(p, self.me.pid)
                     self.sys[p.pid] = t.system
                     rss += p.memory_info().rss
             except self.psutil.Error:
@@ -178,10 +186,29 @@ class Sampler:
             "cpu_s": cpu,
             "driver_cpu_s": driver,
             "system_cpu_s": sum(v - self.sys_base.get(pid, 0.0) for pid, v in self.sys.items()),
+            "cpu_by_role_s": self._by_role(self.cpu, self.base),
+            "system_by_role_s": self._by_role(self.sys, self.sys_base),
             "peak_rss_mb": self.peak_rss / 2**20,
             "peak_spill_mb": self.peak_spill / 2**20,
             "samples": self.samples,
         }
+
+    def _by_role(self, now: dict[int, float], base: dict[int, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pid, v in now.items():
+            role = self.names.get(pid, "other")
+            out[role] = round(out.get(role, 0.0) + v - base.get(pid, 0.0), 3)
+        return out
+
+
+def _role(p: Any, me: int) -> str:
+    """driver (this process, the scheduler in it), worker or nanny (Dask's processes)."""
+    if p.pid == me:
+        return "driver"
+    try:
+        return "nanny" if p.ppid() == me else "worker"
+    except Exception:
+        return "other"
 
 
 def load() -> float:
@@ -191,7 +218,7 @@ def load() -> float:
 # --- one case in a fresh process -------------------------------------------------------------
 
 
-def case_compare(engine: str, n: int, workers: int) -> dict[str, Any]:
+def case_compare(engine: str, n: int, workers: int, cut: dict[str, int]) -> dict[str, Any]:
     import gc
 
     from por.service.run import build_tree_parts
@@ -202,7 +229,15 @@ def case_compare(engine: str, n: int, workers: int) -> dict[str, Any]:
     gc.collect()
     eng = None
     if engine != "local":
-        eng = DaskTreeEngine(DaskSettings(n_workers=workers, threads_per_worker=1))
+        extra = os.environ.get("POR_BENCH_WORKER_ENV", "")
+        if extra:  # experiments: environment of the local cluster's worker processes
+            import dask
+            import distributed  # noqa: F401  (its config defaults)
+
+            env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+            env.update(kv.split("=", 1) for kv in extra.split(","))
+            dask.config.set({"distributed.nanny.pre-spawn-environ": env})
+        eng = DaskTreeEngine(DaskSettings(n_workers=workers, threads_per_worker=1, **cut))
         warm = make_parts(3000)
         eng.build_parts(warm, secret)  # start the cluster and import everything
     sampler = Sampler()
@@ -366,6 +401,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--memory-limit", default="5GiB")
     ap.add_argument("--shard-rows", type=float, default=1e6)
+    ap.add_argument(
+        "--partition-rows", type=float, default=0, help="compare: [dask] partition_rows"
+    )
+    ap.add_argument("--bucket-rows", type=float, default=0, help="compare: [dask] bucket_rows")
     ap.add_argument("--dir", default="/var/tmp/por-scale")
     ap.add_argument("--engine", default="local")
     ap.add_argument("--json", default=None, help="write the figures here")
@@ -378,7 +417,12 @@ def main() -> None:
         if a.engine == "dask-spill":
             res = case_spill(n, a.workers, a.memory_limit, int(a.shard_rows), Path(a.dir))
         else:
-            res = case_compare(a.engine, n, a.workers)
+            cut = {
+                k: int(v)
+                for k, v in (("partition_rows", a.partition_rows), ("bucket_rows", a.bucket_rows))
+                if v
+            }
+            res = case_compare(a.engine, n, a.workers, cut)
         print(json.dumps(res))
         return
 
@@ -387,8 +431,9 @@ def main() -> None:
         print(f"# {n:,} leaves, {a.workers} workers, load {load():.2f}", flush=True)
         results = {}
         for engine in ("local", "dask", "dask-root"):
+            cut = ["--partition-rows", str(a.partition_rows), "--bucket-rows", str(a.bucket_rows)]
             r = run_child(
-                ["case", "--engine", engine, "--leaves", str(n), "--workers", str(a.workers)]
+                ["case", "--engine", engine, "--leaves", str(n), "--workers", str(a.workers), *cut]
             )
             results[engine] = r
             print(

@@ -27,11 +27,16 @@ bucket boundaries and the empty and one-leaf trees. `duplicate_salt_rows` finds 
 a duplicate account would share a salt with (candidates: 8-byte prefixes).
 
 Pure: no network, disk, environment, clock or randomness; no threads but the C kernel's.
+The temporaries of `hash_partition` and `sort_bucket` live in per-thread scratch buffers
+that the next call reuses (`_Scratch`): a worker that hashes partition after partition
+touches fresh memory once, not once per partition — first-touch page faults were a
+quarter of a Dask worker's CPU. Nothing returned points into them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -79,6 +84,33 @@ MAX_BUCKET_BITS: Final = 16
 Pieces = tuple[npt.NDArray[Any], ...]
 
 
+class _Scratch(threading.local):
+    """Per-thread buffers for temporaries, by name, grown as needed and kept: arrays
+    handed out are views that the next request of the same name overwrites, so they
+    never leave the function that asked (nothing returned is one of them)."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, npt.NDArray[np.uint8]] = {}
+
+    def array(self, name: str, n: int, dtype: Any) -> npt.NDArray[Any]:
+        dt = np.dtype(dtype)
+        size = n * dt.itemsize
+        buf = self.buffers.get(name)
+        if buf is None or len(buf) < size:
+            buf = self.buffers[name] = np.empty(max(size, 1), np.uint8)
+        return buf[:size].view(dt)
+
+    def iota(self, n: int) -> npt.NDArray[np.uint64]:
+        """0, 1, ..., n - 1 (uint64), made once per thread and size reached."""
+        have = self.buffers.get("iota")
+        if have is None or len(have) < 8 * n:
+            self.buffers["iota"] = np.arange(max(n, 1), dtype=np.uint64).view(np.uint8)
+        return self.buffers["iota"][: 8 * n].view(np.uint64)
+
+
+_scratch = _Scratch()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Partition:
     """What `hash_partition` makes of a run of input rows."""
@@ -87,7 +119,8 @@ class Partition:
     size: int
     total: int  # the exact sum of the partition's balances
     leaves: Pieces  # PIECE records, one array per bucket (top bucket_bits of the leaf hash)
-    salt_keys: Pieces  # SALT_KEY records, one array per bucket (top bits of the key)
+    salt_keys: Pieces  # SALT_KEY records, one array per bucket (top bits of the key);
+    # empty arrays when not asked for
     account_keys: U32 | None  # first 4 bytes of H(account) (big-endian) per row, if asked
 
     @property
@@ -109,12 +142,13 @@ def _check_bits(bucket_bits: int) -> int:
 def _leaf_hashes(
     accounts: AccountColumn, lo: U64, hi: U64 | None, salts: Any, native: bool
 ) -> tuple[npt.NDArray[np.uint8], U64]:
-    """(n, 32) leaf hashes and, per row, the first 4 bytes of H(account) << 32 | row."""
+    """(n, 32) leaf hashes and, per row, the first 4 bytes of H(account) << 32 | row
+    (scratch arrays)."""
     n = len(accounts)
-    leaves = np.empty((n, HASH_SIZE), np.uint8)
-    akeys = np.empty(n, np.uint64)
+    leaves = _scratch.array("leaves", n * HASH_SIZE, np.uint8).reshape(n, HASH_SIZE)
+    akeys = _scratch.array("akeys", n, np.uint64)
     if native and _native is not None:
-        leaf_keys = np.empty(n, np.uint64)
+        leaf_keys = _scratch.array("leaf_keys", n, np.uint64)
         blob = np.frombuffer(accounts.blob, np.uint8, int(accounts.offsets[-1]))
         _native.leaf_pass(blob, accounts.offsets, salts, lo, hi, 0, n, leaves, leaf_keys, akeys)
         return leaves, akeys
@@ -168,6 +202,7 @@ def hash_partition(
     first_row: int,
     bucket_bits: int,
     account_keys: bool = False,
+    salt_keys: bool = True,
     native: bool = True,
 ) -> Partition:
     """Step 1: the leaves of input rows [first_row, first_row + m), split into buckets.
@@ -176,7 +211,9 @@ def hash_partition(
     `salts` holds the m salts (mst_build.derive_salts, where the round secret is). The
     leaf hashes are mst's (H(0x00 ‖ salt ‖ H(account) ‖ u256(balance))). `account_keys`:
     keep the first 4 bytes of each H(account) for the account index of a tree that
-    serves proofs. `native` False hashes with hashlib (the same values)."""
+    serves proofs. `salt_keys` False: no keys for `duplicate_salt_rows` (a tree
+    assembled by `assemble_tree` finds duplicates itself). `native` False hashes with
+    hashlib (the same values)."""
     if not isinstance(accounts, AccountColumn):
         raise InputError(f"not an AccountColumn: {type(accounts).__name__}", where="accounts")
     if not isinstance(balances, BalanceWords):
@@ -205,24 +242,28 @@ def hash_partition(
         )
     hi = balances.hi if balances.hi.any() else None
     leaves, akeys = _leaf_hashes(accounts, balances.lo, hi, salts, native)
-    rows = np.arange(first_row, first_row + m, dtype=np.uint64)
-    rec = np.empty(m, PIECE)
+    rows = np.add(_scratch.iota(m), np.uint64(first_row), out=_scratch.array("rows", m, np.uint64))
+    rec = _scratch.array("records", m, PIECE)
     rec["hash"] = leaves.view(f"V{HASH_SIZE}").reshape(m)
     rec["lo"], rec["hi"], rec["row"] = balances.lo, balances.hi, rows
     # the bucket: the top `bits` bits of the first two bytes (bits <= 16)
-    bucket = _top_bits(leaves, bits)
-    del leaves
-    keys = np.empty(m, SALT_KEY)
-    salt_rows = np.frombuffer(salts, np.uint8).reshape(m, SALT_SIZE)
-    keys["key"] = salt_rows[:, :8].copy().view(">u8").reshape(m)
-    keys["row"] = rows
-    kbucket = _top_bits(salt_rows, bits)
+    leaf_pieces = _split(rec, _top_bits(leaves, bits), buckets)
+    del leaves, rec
+    if salt_keys:
+        keys = _scratch.array("keys", m, SALT_KEY)
+        salt_rows = np.frombuffer(salts, np.uint8).reshape(m, SALT_SIZE)
+        keys["key"] = salt_rows[:, :8].copy().view(">u8").reshape(m)
+        keys["row"] = rows
+        key_pieces = _split(keys, _top_bits(salt_rows, bits), buckets)
+        del keys
+    else:
+        key_pieces = tuple(np.empty(0, SALT_KEY) for _ in range(buckets))
     return Partition(
         first_row=first_row,
         size=m,
         total=total,
-        leaves=_split(rec, bucket, buckets),
-        salt_keys=_split(keys, kbucket, buckets),
+        leaves=leaf_pieces,
+        salt_keys=key_pieces,
         account_keys=(akeys >> np.uint64(32)).astype(np.uint32) if account_keys else None,
     )
 
@@ -252,30 +293,39 @@ def sort_bucket(pieces: Sequence[npt.NDArray[Any]], *, bucket_bits: int) -> tupl
     for i, p in enumerate(pieces):
         if not isinstance(p, np.ndarray) or p.dtype != PIECE:
             raise InputError("not an array of PIECE records", where=f"pieces[{i}]")
-    rec = np.concatenate(list(pieces)) if pieces else np.empty(0, PIECE)
-    m = len(rec)
+    m = sum(len(p) for p in pieces)
     if m >= 2**32:
         raise InputError(f"{m} leaves in one bucket; use more buckets", where="pieces")
+    rec = _scratch.array("bucket", m, PIECE)  # temporaries: per-thread scratch
+    if pieces:
+        np.concatenate(list(pieces), out=rec)
     raw = rec.view(np.uint8).reshape(m, PIECE.itemsize)
-    first = raw[:, :8].view(">u8")[:, 0].astype(np.uint64)
-    mid = ((first << np.uint64(bits)) >> np.uint64(32)) if bits else first >> np.uint64(32)
-    packed = (mid << np.uint64(32)) | np.arange(m, dtype=np.uint64)
+    packed = _scratch.array("packed", m, np.uint64)
+    packed[:] = raw[:, :8].view(">u8")[:, 0]
+    if bits:  # the 32 bits after the bucket's prefix
+        np.left_shift(packed, np.uint64(bits), out=packed)
+    np.right_shift(packed, np.uint64(32), out=packed)
+    np.left_shift(packed, np.uint64(32), out=packed)
+    np.bitwise_or(packed, _scratch.iota(m), out=packed)
     packed.sort()
-    prefix = packed >> np.uint64(32)
-    order = (packed & np.uint64(0xFFFF_FFFF)).astype(np.int64)
+    prefix = np.right_shift(packed, np.uint64(32), out=_scratch.array("prefix", m, np.uint64))
     tie = np.flatnonzero(prefix[1:] == prefix[:-1])
+    order = _scratch.array("order", m, np.int64)
+    np.bitwise_and(packed, np.uint64(0xFFFF_FFFF), out=order.view(np.uint64))
     if len(tie):  # equal 32-bit keys: order those runs by the whole hash
         pos = np.unique(np.concatenate((tie, tie + 1)))
         idx = order[pos]
         w = raw[idx, :HASH_SIZE].copy().view(">u8").astype(np.uint64)  # 4 words per hash
         order[pos] = idx[np.lexsort((w[:, 3], w[:, 2], w[:, 1], w[:, 0]))]
     # a PIECE's first 48 bytes are a STORED_LEVEL record (hash, low word, high word)
-    ordered = np.take(rec.view(f"V{PIECE.itemsize}"), order).view(PIECE)
+    items = rec.view(f"V{PIECE.itemsize}")
+    ordered = np.take(items, order, out=_scratch.array("ordered", m, items.dtype), mode="clip")
+    ordered = ordered.view(PIECE)
     level0 = np.empty(m, STORED_LEVEL)
     level0.view(np.uint8).reshape(m, STORED_LEVEL.itemsize)[:] = ordered.view(np.uint8).reshape(
         m, PIECE.itemsize
     )[:, : STORED_LEVEL.itemsize]
-    return level0, np.ascontiguousarray(ordered["row"])
+    return level0, ordered["row"].copy()  # a copy of its own (not into the scratch)
 
 
 def _level_up(level: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -461,24 +511,26 @@ def assemble_tree(
     accounts: AccountColumn,
     balances: BalanceWords,
     salts: bytes,
-    order: U64,
+    order: U64 | U32,
     account_keys: U32,
     buckets: Sequence[BucketLevels],
     low: int = DEFAULT_PARAMS.low_levels,
 ) -> TreeArrays:
     """Step 4 for a tree that serves proofs: the TreeArrays of the whole tree, from the
     input columns (in input order), the buckets' input rows in leaf order one after
-    another (`order`), every row's account key, and the buckets' levels.
+    another (`order`, 64- or 32-bit), every row's account key, and the buckets' levels.
     DuplicateAccountError when an account appears twice (as mst_build.build)."""
     n = len(accounts)
     if len(balances) != n or len(salts) != n * SALT_SIZE or len(order) != n:
         raise InputError(f"columns of different lengths for {n} leaves", where="columns")
     if len(account_keys) != n:
         raise InputError(f"{len(account_keys)} account keys for {n} leaves", where="account_keys")
-    order32 = order.astype(np.uint32)
+    order32 = np.asarray(order, dtype=np.uint32)  # no copy when 32-bit already
     position = np.empty(n, np.uint32)
     position[order32] = np.arange(n, dtype=np.uint32)
-    packed = (account_keys.astype(np.uint64) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
+    packed = account_keys.astype(np.uint64)  # key << 32 | row, in place (no temporaries)
+    np.left_shift(packed, np.uint64(32), out=packed)
+    np.bitwise_or(packed, np.arange(n, dtype=np.uint64), out=packed)
     account: Callable[[int], str] = accounts.account
     akeys, apos = account_index(packed, position, account)
     levels, root = assemble_levels(n, buckets, low=low)

@@ -83,7 +83,7 @@ class DaskSettings:
     memory_limit: str = "auto"  # local cluster, per worker; above it workers spill to disk
     local_directory: Path | None = None  # local cluster: where workers spill
     partition_rows: int = 1 << 18  # input rows per partition task (of columns held here)
-    bucket_rows: int = 1 << 20  # aim of leaves per bucket (a power of two of buckets)
+    bucket_rows: int = 1 << 21  # aim of leaves per bucket (a power of two of buckets)
     connect_timeout_s: float = 30.0  # reaching the scheduler, and waiting for it to come back
     tls_ca_file: Path | None = None
     tls_cert_file: Path | None = None
@@ -146,9 +146,17 @@ def _hash_task(data: tuple[Any, bytes], first_row: int, plan: tuple[int, bool]) 
                 "the export's accounts changed since their salts were derived", where=path
             )
     else:
-        accounts, balances = source
+        accounts, words = source
+        # balances below 2^64 travel as their low words alone (the high words are zeros)
+        balances = words if isinstance(words, BalanceWords) else balance_words(words, len(words))
     return hash_partition(
-        accounts, balances, salts, first_row=first_row, bucket_bits=bits, account_keys=keep
+        accounts,
+        balances,
+        salts,
+        first_row=first_row,
+        bucket_bits=bits,
+        account_keys=keep,
+        salt_keys=not keep,  # a tree assembled in the driver checks duplicates itself
     )
 
 
@@ -192,30 +200,28 @@ def _counts(p: Partition) -> tuple[list[int], int]:
     return p.counts, p.total
 
 
-def _leaf_piece(p: Partition, b: int) -> Any:
-    return p.leaves[b]
-
-
-def _key_piece(p: Partition, b: int) -> Any:
-    return p.salt_keys[b]
+def _piece(p: Partition, b: int) -> tuple[Any, Any]:
+    """Bucket b's share of a partition: its leaf records and salt keys, one key (one
+    task, one transfer) for both."""
+    return p.leaves[b], p.salt_keys[b]
 
 
 def _account_keys(p: Partition) -> Any:
     return p.account_keys
 
 
-def _bucket_roots(start: int, bits: int, *pieces: Any) -> list[tuple[int, int, Node]]:
-    level0, _ = sort_bucket(pieces, bucket_bits=bits)
-    return subtree_roots(level0, start)
+def _bucket_roots(
+    start: int, bits: int, *pieces: tuple[Any, Any]
+) -> tuple[list[tuple[int, int, Node]], list[tuple[int, int]]]:
+    """A bucket's subtree roots, and the rows its salt keys name as duplicate candidates."""
+    level0, _ = sort_bucket([leaves for leaves, _ in pieces], bucket_bits=bits)
+    return subtree_roots(level0, start), duplicate_salt_rows([keys for _, keys in pieces])
 
 
-def _bucket_tree(start: int, bits: int, *pieces: Any) -> tuple[Any, Any]:
-    level0, rows = sort_bucket(pieces, bucket_bits=bits)
-    return bucket_levels(level0, start, low=LOW_LEVELS), rows
-
-
-def _duplicates(*pieces: Any) -> list[tuple[int, int]]:
-    return duplicate_salt_rows(pieces)
+def _bucket_tree(start: int, bits: int, *pieces: tuple[Any, Any]) -> tuple[Any, Any]:
+    level0, rows = sort_bucket([leaves for leaves, _ in pieces], bucket_bits=bits)
+    # input rows are below MAX_LEAVES < 2^32: half the bytes back to the driver
+    return bucket_levels(level0, start, low=LOW_LEVELS), rows.astype(np.uint32)
 
 
 # --- the engine ----------------------------------------------------------------------------
@@ -443,7 +449,7 @@ class DaskTreeEngine:
             levels = [lv for lv, _ in results]
             self.last_stats = run.stats(n, sum(len(lv.subtrees) for lv in levels))
             return np.concatenate([rows for _, rows in results]), np.concatenate(akeys), levels
-        subtrees = [s for found in results for s in found]
+        subtrees = [s for found, _ in results for s in found]
         t0 = time.perf_counter()
         root = merge_subtree_roots(n, subtrees)
         run.stage_s["merge"] = time.perf_counter() - t0
@@ -454,13 +460,16 @@ class DaskTreeEngine:
 def _column_specs(
     accounts: AccountColumn, balances: BalanceWords, salts: bytes, settings: DaskSettings
 ) -> list[tuple[Any, bytes, int]]:
-    """Partitions of columns held here: ((ids, balances), salts, first row)."""
+    """Partitions of columns held here: ((ids, balances), salts, first row); balances
+    below 2^64 as their low words alone (an eighth less to send)."""
     n, rows = len(accounts), settings.partition_rows
     salt_rows = np.frombuffer(salts, np.uint8)  # views: sent without a copy here
     out: list[tuple[Any, Any, int]] = []
     for a in range(0, n, rows):
         b = min(a + rows, n)
-        out.append(((accounts.take(a, b), balances.take(a, b)), salt_rows[32 * a : 32 * b], a))
+        words = balances.take(a, b)
+        sent: Any = words if words.hi.any() else words.lo
+        out.append(((accounts.take(a, b), sent), salt_rows[32 * a : 32 * b], a))
     return out
 
 
@@ -500,7 +509,6 @@ class _Run:
         nb = 1 << self.bits
         counts_f: list[Any] = []
         pieces: list[list[Any]] = [[] for _ in range(nb)]
-        keys: list[list[Any]] = [[] for _ in range(nb)]
         akey_futures: list[Any] = []
         for i, (source, salts, first) in enumerate(specs):
             # columns held here go straight to a worker each (scatter: one copy, no stop
@@ -516,9 +524,7 @@ class _Run:
             # read back for every one of its 2·2^b pieces)
             counts_f.append(self.submit(_counts, part, key=f"count-{i}", keep=True))
             for b in range(nb):
-                pieces[b].append(self.submit(_leaf_piece, part, b, key=f"piece-{i}-{b}", keep=True))
-                if not self.keep:  # the tree assembled here checks duplicates itself
-                    keys[b].append(self.submit(_key_piece, part, b, key=f"keys-{i}-{b}", keep=True))
+                pieces[b].append(self.submit(_piece, part, b, key=f"piece-{i}-{b}", keep=True))
             if self.keep:
                 akey_futures.append(self.submit(_account_keys, part, key=f"akeys-{i}", keep=True))
             del data, part
@@ -540,17 +546,13 @@ class _Run:
             self.submit(task, starts[b], self.bits, *pieces[b], key=f"bucket-{b}", keep=True)
             for b in range(nb)
         ]
-        dups = [
-            self.submit(_duplicates, *keys[b], key=f"dups-{b}", keep=True)
-            for b in range(nb)
-            if not self.keep
-        ]
         # from here a piece lives only until its bucket has taken it
-        self.futures = [*buckets, *dups, *akey_futures]
-        del pieces, keys, counts_f
+        self.futures = [*buckets, *akey_futures]
+        del pieces, counts_f
         results = self.client.gather(buckets)
         akeys = self.client.gather(akey_futures) if self.keep else []
-        candidates = [pair for found in self.client.gather(dups) for pair in found]
+        # the rows of equal salt prefixes (a tree assembled here checks duplicates itself)
+        candidates = [] if self.keep else [pair for _, found in results for pair in found]
         self.stage_s["buckets"] = time.perf_counter() - t1
         return results, akeys, candidates
 

@@ -141,6 +141,22 @@ def test_hashlib_path_gives_the_same_pieces() -> None:
         assert x.tobytes() == y.tobytes()
 
 
+def test_pieces_without_salt_keys_are_the_same_pieces() -> None:
+    """A tree assembled in the driver checks duplicates itself: its partitions skip the
+    salt keys, and their leaf pieces stay byte for byte the same."""
+    rng = random.Random(11)
+    accounts, balances = columns(500, rng, big=True)
+    salts = derive_salts(SECRET, accounts)
+    a = parts.hash_partition(accounts, balances, salts, first_row=9, bucket_bits=2)
+    b = parts.hash_partition(
+        accounts, balances, salts, first_row=9, bucket_bits=2, account_keys=True, salt_keys=False
+    )
+    assert [x.tobytes() for x in a.leaves] == [y.tobytes() for y in b.leaves]
+    assert sum(len(k) for k in a.salt_keys) == 500
+    assert len(b.salt_keys) == 4 and all(len(k) == 0 for k in b.salt_keys)
+    assert b.account_keys is not None and len(b.account_keys) == 500
+
+
 def test_many_buckets_most_of_them_empty() -> None:
     rng = random.Random(3)
     accounts, balances = columns(40, rng)

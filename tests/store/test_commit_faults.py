@@ -118,3 +118,61 @@ def test_disk_full_on_sqlite_leaves_nothing_and_the_next_record_works(tmp_path: 
         assert store.log_tree().size == 2
     finally:
         store.close()
+
+
+def test_a_filled_tmpfs_fails_the_record_whole_and_the_next_one_works(tmp_path: Path) -> None:
+    """The disk itself fills: database, tree files and envelope files on a small tmpfs
+    that a filler file takes to the last byte. The record fails with a StoreError and
+    leaves no row, no log leaf, no tree or envelope file; once there is room the same
+    round records."""
+    import os
+    import shutil
+    import subprocess
+
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(fs)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    store = None
+    try:
+        store = Store.open(
+            f"sqlite:///{fs / 'por.db'}",
+            data_dir=fs / "d",
+            attestations_dir=fs / "a",
+            migrate=True,
+        )
+        world = World()
+        first = world.next()
+        store.record(**first.record_kwargs())
+        world.last = first.attestation
+        filler = fs / "filler"
+        with open(filler, "wb") as f:  # every free byte, to the ENOSPC
+            chunk = b"\0" * 65536
+            try:
+                while True:
+                    f.write(chunk)
+                    f.flush()
+            except OSError:
+                pass
+        assert shutil.disk_usage(fs).free < 65536
+        second = world.next()
+        with pytest.raises(StoreError, match="No space left on device"):
+            store.record(**second.record_kwargs())
+        assert store.latest_sequence() == 1
+        assert store.log_tree().size == 1
+        assert [p.name[:2] for p in (fs / "d" / "trees").iterdir()] == ["1-"]
+        assert not any(p.name.startswith("00000002") for p in (fs / "a").iterdir())
+
+        os.unlink(filler)  # room again
+        rec = store.record(**second.record_kwargs())
+        assert (rec.sequence, rec.leaf_index) == (2, 1)
+        assert store.log_tree().size == 2
+    finally:
+        if store is not None:
+            store.close()
+        subprocess.run(["umount", "-l", str(fs)], check=False)

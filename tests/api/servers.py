@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,12 +13,12 @@ import uvicorn
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Yield the base URL (http://127.0.0.1:PORT) while `app` is served."""
+def _running(config_for: Callable[[int], uvicorn.Config]) -> Iterator[str]:
+    """Serve the config made for a free port on 127.0.0.1; yield its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(config_for(port))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -31,6 +31,13 @@ def serve(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Yield the base URL (http://127.0.0.1:PORT) while `app` is served."""
+    with _running(lambda _port: uvicorn.Config(app, log_level="warning", lifespan="off")) as url:
+        yield url
 
 
 @contextmanager
@@ -39,21 +46,10 @@ def serve_production(app: Any, limits: Any = None) -> Iterator[str]:
     httptools with the header timeout and connection cap, no proxy headers."""
     from por.service.server import uvicorn_config
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn_config(app, host="127.0.0.1", port=port, limits=limits)
-    config.lifespan = "off"
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    def config(port: int) -> uvicorn.Config:
+        c = uvicorn_config(app, host="127.0.0.1", port=port, limits=limits)
+        c.lifespan = "off"
+        return c
+
+    with _running(config) as url:
+        yield url

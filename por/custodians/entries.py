@@ -86,6 +86,43 @@ def _ignored(texts: Sequence[str | None], ignore: Sequence[str]) -> str | None:
     return None
 
 
+def _entry(
+    *,
+    custodian: str,
+    account: str,
+    kind: str,
+    amount: int,
+    bank_reference: str | None,
+    fallback: str,
+    booked: tuple[datetime, datetime],
+    references: tuple[str, ...],
+    statement: str,
+    ignored: str | None,
+) -> BankEntry:
+    """One booked entry of `account` (camt or MT940): its id from the bank's reference
+    (else `fallback`, the entry's place in the statement), the account masked and keyed."""
+    key = account_key(account)
+    return BankEntry(
+        id=entry_id(
+            account_key=key,
+            bank_reference=bank_reference,
+            kind=kind,
+            amount=amount,
+            fallback=fallback,
+        ),
+        custodian=custodian,
+        account=mask_account(account),
+        account_ref=account_ref(key),
+        kind=kind,
+        booked_from=booked[0],
+        booked_to=booked[1],
+        amount=amount,
+        references=references,
+        statement=statement,
+        ignored=ignored,
+    )
+
+
 def _wanted(account: str, accounts: Collection[str] | None) -> bool:
     """`accounts`: the `account_ref`s of the accounts to read (None: all of them)."""
     return accounts is None or account_ref(account_key(account)) in accounts
@@ -199,21 +236,14 @@ def _camt_entry(
     )
     narrative = [*refs, *_all_texts(doc, ntry, ("AddtlNtryInf",))]
     amount = _to_token_units(value, decimals, token_decimals, doc.where(amt))
-    return BankEntry(
-        id=entry_id(
-            account_key=account_key(account),
-            bank_reference=bank_ref,
-            kind=kind,
-            amount=amount,
-            fallback=f"{sha}:{doc.where(ntry)}:{index}",
-        ),
+    return _entry(
         custodian=custodian,
-        account=mask_account(account),
-        account_ref=account_ref(account_key(account)),
+        account=account,
         kind=kind,
-        booked_from=start,
-        booked_to=end,
         amount=amount,
+        bank_reference=bank_ref,
+        fallback=f"{sha}:{doc.where(ntry)}:{index}",
+        booked=(start, end),
         references=reference_tokens(bank_ref, *refs),
         statement=sha,
         ignored=_ignored(narrative, ignore),
@@ -317,21 +347,14 @@ def _mt_entry(
     amount = _to_token_units(value, decimals, token_decimals, where)
     start, end = _day_bounds(booked, tz)
     owner = None if owner_ref in (None, "NONREF") else owner_ref
-    return BankEntry(
-        id=entry_id(
-            account_key=account_key(account),
-            bank_reference=bank_ref_s,
-            kind=kind,
-            amount=amount,
-            fallback=f"{sha}:{line}",
-        ),
+    return _entry(
         custodian=custodian,
-        account=mask_account(account),
-        account_ref=account_ref(account_key(account)),
+        account=account,
         kind=kind,
-        booked_from=start,
-        booked_to=end,
         amount=amount,
+        bank_reference=bank_ref_s,
+        fallback=f"{sha}:{line}",
+        booked=(start, end),
         references=reference_tokens(bank_ref_s, owner, supplementary, info),
         statement=sha,
         ignored=_ignored([supplementary, info, owner], ignore),

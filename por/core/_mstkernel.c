@@ -117,18 +117,25 @@ static PyObject *sha256_rows(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* ---- leaf_pass(blob, offsets, salts, lo, hi, start, stop, leaves, leaf_keys, acct_keys) -
+/* ---- leaf_pass(blob, offsets, salts, lo, hi, start, stop, leaves, leaf_keys, acct_keys,
+ *                base=0) -------------------------------------------------------------------
  * For rows i in [start, stop): a = H(account i), leaves[i] = H(0x00 || salt i || a ||
- * u256(hi i, lo i)), leaf_keys[i] = be32(leaves[i][:4]) << 32 | i, acct_keys[i] = be32(a[:4])
- * << 32 | i. `hi` None: every balance fits the low word. Account i is blob[offsets[i] :
- * offsets[i+1] - 1] (each id is followed by a newline); the ids were validated before. */
+ * u256(hi i, lo i)), leaf_keys[i] = be32(leaves[i][:4]) << 32 | (base + i), acct_keys[i] =
+ * be32(a[:4]) << 32 | (base + i). `hi` None: every balance fits the low word. Account i is
+ * blob[offsets[i] : offsets[i+1] - 1] (each id is followed by a newline); the ids were
+ * validated before. `base`: the first row's index in the whole tree, when the rows are one
+ * chain's column of several (the caller passes views of the outputs from that row). */
 
 static PyObject *leaf_pass(PyObject *self, PyObject *args) {
     PyObject *blob_o, *off_o, *salts_o, *lo_o, *hi_o, *leaves_o, *lk_o, *ak_o;
-    Py_ssize_t start, stop;
-    if (!PyArg_ParseTuple(args, "OOOOOnnOOO", &blob_o, &off_o, &salts_o, &lo_o, &hi_o, &start,
-                          &stop, &leaves_o, &lk_o, &ak_o))
+    Py_ssize_t start, stop, base = 0;
+    if (!PyArg_ParseTuple(args, "OOOOOnnOOO|n", &blob_o, &off_o, &salts_o, &lo_o, &hi_o, &start,
+                          &stop, &leaves_o, &lk_o, &ak_o, &base))
         return NULL;
+    if (base < 0 || base > 0xFFFFFFFFLL) {
+        PyErr_Format(PyExc_ValueError, "base %zd is not a 32-bit row index", base);
+        return NULL;
+    }
     Py_buffer b[8];
     PyObject *objs[8] = {blob_o, off_o, salts_o, lo_o, hi_o, leaves_o, lk_o, ak_o};
     const char *names[8] = {"blob", "offsets", "salts", "lo", "hi", "leaves", "leaf_keys",
@@ -177,8 +184,8 @@ static PyObject *leaf_pass(PyObject *self, PyObject *args) {
         st64be(pre + 89, ld64n(lo + 8 * i));
         uint8_t *leaf = leaves + HASH * i;
         sha256(pre, sizeof pre, leaf);
-        st64n(lk + 8 * i, be32_at(leaf) << 32 | (uint64_t)i);
-        st64n(ak + 8 * i, be32_at(a) << 32 | (uint64_t)i);
+        st64n(lk + 8 * i, be32_at(leaf) << 32 | (uint64_t)(base + i));
+        st64n(ak + 8 * i, be32_at(a) << 32 | (uint64_t)(base + i));
     }
     Py_END_ALLOW_THREADS
     ok = 1;
@@ -190,22 +197,79 @@ done:
 }
 
 /* ---- gather_records(leaves, lo, hi, idx, out) -------------------------------------------
- * out[k] = record(leaves[idx[k]], lo[idx[k]], hi[idx[k]]) for idx a uint32 array. */
+ * out[k] = record(leaves[idx[k]], lo[idx[k]], hi[idx[k]]) for idx a uint32 array. `lo` and
+ * `hi` are uint64 arrays, or tuples of them read one after another as one column (a tree
+ * over several chains' columns, never joined); `hi` None: the high words are zero. */
+
+struct words {
+    Py_ssize_t nparts, got;
+    Py_buffer *bufs;
+    Py_ssize_t *ends; /* ends[p]: rows in parts 0..p */
+};
+
+static void words_release(struct words *w) {
+    for (Py_ssize_t p = 0; p < w->got; p++) PyBuffer_Release(&w->bufs[p]);
+    PyMem_Free(w->bufs);
+    PyMem_Free(w->ends);
+    w->bufs = NULL;
+    w->ends = NULL;
+    w->got = w->nparts = 0;
+}
+
+static int words_get(PyObject *obj, struct words *w, const char *name) {
+    int tuple = PyTuple_Check(obj);
+    w->nparts = tuple ? PyTuple_GET_SIZE(obj) : 1;
+    w->got = 0;
+    w->bufs = PyMem_Calloc(w->nparts > 0 ? w->nparts : 1, sizeof *w->bufs);
+    w->ends = PyMem_Calloc(w->nparts > 0 ? w->nparts : 1, sizeof *w->ends);
+    if (w->bufs == NULL || w->ends == NULL) {
+        PyErr_NoMemory();
+        words_release(w);
+        return -1;
+    }
+    Py_ssize_t rows = 0;
+    for (; w->got < w->nparts; w->got++) {
+        PyObject *item = tuple ? PyTuple_GET_ITEM(obj, w->got) : obj;
+        if (get_buf(item, &w->bufs[w->got], 0, name) < 0) {
+            words_release(w);
+            return -1;
+        }
+        if (w->bufs[w->got].len % 8) {
+            PyErr_Format(PyExc_ValueError, "%s: part %zd of %zd bytes is not uint64 words", name,
+                         w->got, w->bufs[w->got].len);
+            w->got++;
+            words_release(w);
+            return -1;
+        }
+        rows += w->bufs[w->got].len / 8;
+        w->ends[w->got] = rows;
+    }
+    return 0;
+}
+
+static inline uint64_t words_at(const struct words *w, size_t j) {
+    Py_ssize_t p = 0, before = 0;
+    while ((Py_ssize_t)j >= w->ends[p]) before = w->ends[p++];
+    return ld64n((const uint8_t *)w->bufs[p].buf + 8 * (j - (size_t)before));
+}
 
 static PyObject *gather_records(PyObject *self, PyObject *args) {
     PyObject *lv_o, *lo_o, *hi_o, *idx_o, *out_o;
     if (!PyArg_ParseTuple(args, "OOOOO", &lv_o, &lo_o, &hi_o, &idx_o, &out_o)) return NULL;
-    Py_buffer lv, lo, hi = {0}, idx, out;
+    Py_buffer lv, idx, out;
+    struct words lo = {0}, hi = {0};
     int have_hi = hi_o != Py_None, ok = 0;
     if (get_buf(lv_o, &lv, 0, "leaves") < 0) return NULL;
-    if (get_buf(lo_o, &lo, 0, "lo") < 0) goto r1;
-    if (have_hi && get_buf(hi_o, &hi, 0, "hi") < 0) goto r2;
+    if (words_get(lo_o, &lo, "lo") < 0) goto r1;
+    if (have_hi && words_get(hi_o, &hi, "hi") < 0) goto r2;
     if (get_buf(idx_o, &idx, 0, "idx") < 0) goto r3;
     if (get_buf(out_o, &out, 1, "out") < 0) goto r4;
     Py_ssize_t m = idx.len / 4, n = lv.len / HASH;
-    if (want_len(&out, m * REC, "out") < 0 || want_len(&lo, 8 * n, "lo") < 0 ||
-        (have_hi && want_len(&hi, 8 * n, "hi") < 0))
+    if (want_len(&out, m * REC, "out") < 0) goto r5;
+    if (lo.ends[lo.nparts - 1] < n || (have_hi && hi.ends[hi.nparts - 1] < n)) {
+        PyErr_Format(PyExc_ValueError, "lo/hi: fewer than the %zd rows of the leaves", n);
         goto r5;
+    }
     const uint8_t *ix = idx.buf;
     for (Py_ssize_t k = 0; k < m; k++) {
         uint32_t j;
@@ -216,14 +280,25 @@ static PyObject *gather_records(PyObject *self, PyObject *args) {
         }
     }
     Py_BEGIN_ALLOW_THREADS
-    const uint8_t *L = lv.buf, *LO = lo.buf, *HI = hi.buf;
+    const uint8_t *L = lv.buf;
     uint8_t *o = out.buf;
-    for (Py_ssize_t k = 0; k < m; k++) {
-        uint32_t j;
-        memcpy(&j, ix + 4 * k, 4);
-        memcpy(o + REC * k, L + HASH * (size_t)j, HASH);
-        st64le(o + REC * k + 32, ld64n(LO + 8 * (size_t)j));
-        st64le(o + REC * k + 40, have_hi ? ld64n(HI + 8 * (size_t)j) : 0);
+    if (lo.nparts == 1 && (!have_hi || hi.nparts == 1)) {
+        const uint8_t *LO = lo.bufs[0].buf, *HI = have_hi ? hi.bufs[0].buf : NULL;
+        for (Py_ssize_t k = 0; k < m; k++) {
+            uint32_t j;
+            memcpy(&j, ix + 4 * k, 4);
+            memcpy(o + REC * k, L + HASH * (size_t)j, HASH);
+            st64le(o + REC * k + 32, ld64n(LO + 8 * (size_t)j));
+            st64le(o + REC * k + 40, HI ? ld64n(HI + 8 * (size_t)j) : 0);
+        }
+    } else {
+        for (Py_ssize_t k = 0; k < m; k++) {
+            uint32_t j;
+            memcpy(&j, ix + 4 * k, 4);
+            memcpy(o + REC * k, L + HASH * (size_t)j, HASH);
+            st64le(o + REC * k + 32, words_at(&lo, j));
+            st64le(o + REC * k + 40, have_hi ? words_at(&hi, j) : 0);
+        }
     }
     Py_END_ALLOW_THREADS
     ok = 1;
@@ -232,9 +307,9 @@ r5:
 r4:
     PyBuffer_Release(&idx);
 r3:
-    if (have_hi) PyBuffer_Release(&hi);
+    if (have_hi) words_release(&hi);
 r2:
-    PyBuffer_Release(&lo);
+    words_release(&lo);
 r1:
     PyBuffer_Release(&lv);
     if (!ok) return NULL;
@@ -593,7 +668,7 @@ done:
 static PyMethodDef methods[] = {
     {"sha256_rows", sha256_rows, METH_VARARGS, "sha256_rows(src, width, out): SHA-256 of each row"},
     {"leaf_pass", leaf_pass, METH_VARARGS,
-     "leaf_pass(blob, offsets, salts, lo, hi, start, stop, leaves, leaf_keys, acct_keys)"},
+     "leaf_pass(blob, offsets, salts, lo, hi, start, stop, leaves, leaf_keys, acct_keys, base=0)"},
     {"gather_records", gather_records, METH_VARARGS,
      "gather_records(leaves, lo, hi, idx, out): level-0 records in the order idx"},
     {"node_level", node_level, METH_VARARGS,

@@ -15,6 +15,7 @@ def leaf_pass(
     leaves: Any,
     leaf_keys: Any,
     acct_keys: Any,
+    base: int = 0,
     /,
 ) -> None: ...
 def gather_records(leaves: Any, lo: Any, hi: Any | None, idx: Any, out: Any, /) -> None: ...

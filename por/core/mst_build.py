@@ -23,7 +23,7 @@ import mmap
 import multiprocessing
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -115,6 +115,116 @@ DEFAULT_PARAMS = BuildParams()
 STORED_LEVEL = np.dtype([("hash", f"V{HASH_SIZE}"), ("lo", "<u8"), ("hi", "<u8")])
 
 
+class Pieces:
+    """Consecutive 1-D arrays read as one column of len(self) rows, never joined.
+
+    A tree built from several chains' columns keeps them as they came: joining them
+    (account ids, offsets, balance words: ~0.8 GB at 10^7 holders) costs a second of
+    first-touch page faults on a VM and doubles the memory for a moment. Row i of the
+    whole is ``arrays[k][i - starts[k]] + adds[k]``, k the piece holding row i; `adds`
+    rebases each chain's account offsets onto the ids of all chains one after another.
+    Reads only: `item`, `take`, `span` (a row range inside one piece, or joined across
+    pieces), `chunks` (the whole, rebased, in pieces of bounded size) and `joined`.
+    """
+
+    __slots__ = ("adds", "arrays", "dtype", "ends", "starts")
+
+    def __init__(self, arrays: Sequence[npt.NDArray[Any]], adds: Sequence[int] = ()) -> None:
+        if not arrays:
+            raise InputError("no pieces", where="columns")
+        self.arrays = [np.asarray(a) for a in arrays]
+        self.dtype = self.arrays[0].dtype
+        if any(a.ndim != 1 or a.dtype != self.dtype for a in self.arrays):
+            raise InputError("pieces must be 1-D arrays of one dtype", where="columns")
+        self.adds = [int(x) for x in adds] if adds else [0] * len(self.arrays)
+        if len(self.adds) != len(self.arrays):
+            raise InputError("one add per piece", where="columns")
+        sizes = np.array([len(a) for a in self.arrays], np.int64)
+        self.ends = np.cumsum(sizes)
+        self.starts = self.ends - sizes
+
+    def __len__(self) -> int:
+        return int(self.ends[-1])
+
+    @property
+    def nbytes(self) -> int:
+        return len(self) * self.dtype.itemsize
+
+    def _piece(self, i: int) -> int:
+        k = int(np.searchsorted(self.ends, i, side="right"))
+        if not 0 <= i < len(self) or k >= len(self.arrays):
+            raise IndexError(f"row {i} is not in [0, {len(self)})")
+        return k
+
+    def item(self, i: int) -> int:
+        k = self._piece(i)
+        value: int = self.arrays[k].item(i - int(self.starts[k])) + self.adds[k]
+        return value
+
+    def span(self, start: int, stop: int) -> npt.NDArray[Any]:
+        """Rows [start, stop): a view when they lie in one piece without an add, else a
+        new array."""
+        if not 0 <= start <= stop <= len(self):
+            raise IndexError(f"rows [{start}, {stop}) are not in [0, {len(self)}]")
+        if start == stop:
+            return self.arrays[0][:0]
+        k = self._piece(start)
+        a, end = int(self.starts[k]), int(self.ends[k])
+        if stop <= end and not self.adds[k]:
+            return self.arrays[k][start - a : stop - a]
+        out = []
+        while start < stop:
+            k = self._piece(start)
+            a, end = int(self.starts[k]), int(self.ends[k])
+            e = min(stop, end)
+            part = self.arrays[k][start - a : e - a]
+            out.append(part + self.dtype.type(self.adds[k]) if self.adds[k] else part)
+            start = e
+        return np.concatenate(out)
+
+    def take(self, idx: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """The rows `idx` (any integer array), like ndarray[idx]."""
+        idx = np.asarray(idx, np.int64)
+        if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= len(self)):
+            raise IndexError(f"a row of idx is not in [0, {len(self)})")
+        k = np.searchsorted(self.ends, idx, side="right")
+        out = np.empty(len(idx), self.dtype)
+        for j, arr in enumerate(self.arrays):
+            sel = np.flatnonzero(k == j)
+            if len(sel):
+                got = arr[idx[sel] - self.starts[j]]
+                out[sel] = got + self.dtype.type(self.adds[j]) if self.adds[j] else got
+        return out
+
+    def chunks(self, rows: int = 1 << 20) -> Iterator[npt.NDArray[Any]]:
+        """The whole, in order: the pieces themselves where they need no add, else rebased
+        copies of at most `rows` rows each."""
+        for arr, add in zip(self.arrays, self.adds, strict=True):
+            if not add:
+                yield arr
+                continue
+            for s in range(0, len(arr), rows):
+                yield arr[s : s + rows] + self.dtype.type(add)
+
+    def joined(self) -> npt.NDArray[Any]:
+        """One array of every row (a copy)."""
+        return self.span(0, len(self)) if len(self.arrays) > 1 else self.span(0, len(self)).copy()
+
+    def freeze(self) -> None:
+        for arr in self.arrays:
+            arr.flags.writeable = False
+
+
+def as_array(col: npt.NDArray[Any] | Pieces) -> npt.NDArray[Any]:
+    """An ndarray of the column (joined, for the few readers that need one array)."""
+    return col.joined() if isinstance(col, Pieces) else col
+
+
+def take_rows(col: npt.NDArray[Any] | Pieces, idx: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """col[idx] for an array or Pieces."""
+    return col.take(idx) if isinstance(col, Pieces) else col[idx]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TreeArrays:
     """What a SumTree holds: leaf data in input order, the leaf order, the account index,
@@ -122,11 +232,11 @@ class TreeArrays:
 
     n: int
     low: int  # the lowest stored level
-    blob: Any  # bytes-like: ASCII account ids in input order, each followed by "\n"
-    offsets: U64  # n + 1 offsets of the ids in blob
+    blob: Any  # bytes-like or uint8 Pieces: ASCII ids in input order, each + "\n"
+    offsets: U64 | Pieces  # n + 1 offsets of the ids in blob
     salts: Any  # bytes-like: n * 32
-    lo: U64  # balance words
-    hi: U64
+    lo: U64 | Pieces  # balance words
+    hi: U64 | Pieces
     order: U32  # leaf position -> input row
     akeys: U32  # first 4 bytes of H(account), sorted
     apos: U32  # the leaf position of each akeys entry
@@ -580,6 +690,42 @@ class BalanceWords:
         return cls(lo, hi, _CHECKED)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class ColumnParts:
+    """Several chains' checked columns (ids and balance words), their rows one after
+    another as the tree's input rows; `build` hashes each where it lies and the tree
+    keeps them as Pieces, so they are never joined into one column."""
+
+    parts: tuple[tuple[AccountColumn, BalanceWords], ...]
+
+    def __post_init__(self) -> None:
+        if len(self.parts) < 2:
+            raise InputError("ColumnParts holds two parts or more", where="columns")
+        for k, part in enumerate(self.parts):
+            if not (
+                isinstance(part, tuple)
+                and len(part) == 2
+                and isinstance(part[0], AccountColumn)
+                and isinstance(part[1], BalanceWords)
+            ):
+                raise InputError("not (AccountColumn, BalanceWords)", where=f"columns[{k}]")
+            if len(part[0]) != len(part[1]) or not len(part[0]):
+                raise InputError(
+                    f"{len(part[0])} accounts and {len(part[1])} balances (rows must match "
+                    "and be at least one)",
+                    where=f"columns[{k}]",
+                )
+
+    @property
+    def rows(self) -> int:
+        return sum(len(a) for a, _ in self.parts)
+
+    def words(self) -> tuple[Pieces, Pieces, int]:
+        """(low words, high words, exact total) of every row."""
+        total = sum(exact_total(w.lo, w.hi) for _, w in self.parts)
+        return Pieces([w.lo for _, w in self.parts]), Pieces([w.hi for _, w in self.parts]), total
+
+
 def balance_words(
     balances: Iterable[int] | npt.NDArray[Any], n: int, *, chunk: int = DEFAULT_PARAMS.chunk
 ) -> BalanceWords:
@@ -796,8 +942,8 @@ class _Builder:
         self,
         n: int,
         salts: bytes,
-        lo: U64,
-        hi: U64,
+        lo: U64 | Pieces,
+        hi: U64 | Pieces,
         *,
         workers: int,
         params: BuildParams,
@@ -818,9 +964,12 @@ class _Builder:
         self.block_log = params.block_log
         self.shared = _Shared(workers > 1 and not native)
         self._scratch = threading.local()  # per-thread buffers of the native block loop
-        self.blob: U8 = np.empty(0, np.uint8)  # account ids, each + "\n"; grown by estimate
+        self.blob: U8 | Pieces = np.empty(0, np.uint8)  # account ids, each + "\n"; grown
         self.blob_len = 0
-        self.offsets: U64 = np.zeros(n + 1, np.uint64)
+        self.offsets: U64 | Pieces = np.zeros(n + 1, np.uint64)
+        # the chains' columns when built from several (take_parts): (first row, column,
+        # low words, high words), hashed where they lie, never joined
+        self.parts: list[tuple[int, AccountColumn, U64, U64]] = []
         self.leaf_hashes: U8 = self.shared.empty((n, HASH_SIZE), np.uint8)
         # sort keys written while hashing, while the chunk is in cache:
         # (first 4 bytes of the hash, big-endian) << 32 | input row
@@ -830,8 +979,9 @@ class _Builder:
         self._block_pres: list[U8] = []  # node preimage buffers of _full_block, per level
 
     # --- leaves ---------------------------------------------------------------------
-    def _leaf_chunk(self, s: int, e: int, raw: bytes) -> None:
-        """Leaves [s, e); `raw` holds their account ids, each followed by a newline."""
+    def _leaf_chunk(self, s: int, e: int, raw: bytes, lo: U64, hi: U64) -> None:
+        """Leaves [s, e); `raw` holds their account ids, each followed by a newline, and
+        `lo`, `hi` their balance words."""
         m = e - s
         ids = raw.split(b"\n")  # bytes objects made in C: the cheapest hashlib inputs
         ids.pop()
@@ -845,13 +995,14 @@ class _Builder:
         pre[:, 1:33] = self.salt_rows[s:e]
         pre[:, 33:65] = a
         if not self.one_word:  # else bytes 81..88 stay zero
-            pre[:, 81:89] = _be_bytes(self.hi[s:e])
-        pre[:, 89:97] = _be_bytes(self.lo[s:e])
+            pre[:, 81:89] = _be_bytes(hi)
+        pre[:, 89:97] = _be_bytes(lo)
         leaves = np.frombuffer(hash_rows(pre, self.batch), np.uint8).reshape(m, HASH_SIZE)
         self.leaf_hashes[s:e] = leaves
         self.leaf_packed[s:e] = (leaves.view(">u4")[:, 0].astype(np.uint64) << _32) | rows
 
     def _append_blob(self, raw: bytes, rows: int, rows_left: int) -> None:
+        assert isinstance(self.blob, np.ndarray)
         end = self.blob_len + len(raw)
         if end > len(self.blob):
             # room for the rest at this chunk's bytes per id plus a quarter: usually one
@@ -878,23 +1029,29 @@ class _Builder:
                 break
             raw, local = _encode_accounts(part, pos)
             e = pos + len(part)
+            assert isinstance(self.offsets, np.ndarray)
             self.offsets[pos + 1 : e + 1] = local[1:] + self.blob_len
             self._append_blob(raw, e - pos, n - e)
             if hash_now:
-                self._leaf_chunk(pos, e, raw)
+                assert isinstance(self.lo, np.ndarray) and isinstance(self.hi, np.ndarray)
+                self._leaf_chunk(pos, e, raw, self.lo[pos:e], self.hi[pos:e])
             if rows is not None:
                 rows.publish(e)
             pos = e
         if pos != n or next(it, None) is not None:
             raise InputError(f"the number of accounts differs from the {n} salts", where="accounts")
 
-    def leaves(self, accounts: Iterable[str] | AccountColumn) -> None:
-        """Store the ids (checking them unless they come as an AccountColumn) and hash
-        every leaf: in C on `workers` threads — behind the validation of streamed ids —
-        or with hashlib, in this process or in forked workers."""
+    def leaves(self, accounts: Iterable[str] | AccountColumn | ColumnParts) -> None:
+        """Store the ids (checking them unless they come as an AccountColumn or in
+        ColumnParts) and hash every leaf: in C on `workers` threads — behind the
+        validation of streamed ids — or with hashlib, in this process or in forked
+        workers."""
         n, workers = self.n, self.workers
-        if isinstance(accounts, AccountColumn):
-            self.take_accounts(accounts)
+        if isinstance(accounts, (AccountColumn, ColumnParts)):
+            if isinstance(accounts, ColumnParts):
+                self.take_parts(accounts)
+            else:
+                self.take_accounts(accounts)
             if self.native:
                 _run_shares(self.native_leaves, n, workers, threads=True)
             else:
@@ -921,6 +1078,25 @@ class _Builder:
         else:
             self.finish_levels()
 
+    def take_parts(self, parts: ColumnParts) -> None:
+        """The chains' checked columns as they are: ids, offsets and balance words read
+        as Pieces (rebased offsets), each chain's rows hashed where they lie."""
+        if parts.rows != self.n:
+            raise InputError(f"{parts.rows} accounts for the {self.n} salts", where="accounts")
+        blobs, offs, adds = [], [], []
+        base = at = 0
+        assert isinstance(self.lo, Pieces) and isinstance(self.hi, Pieces)
+        for (col, _), lo, hi in zip(parts.parts, self.lo.arrays, self.hi.arrays, strict=True):
+            length = int(col.offsets[-1])
+            blobs.append(np.frombuffer(col.blob, np.uint8, length))
+            offs.append(col.offsets[:-1])
+            adds.append(at)
+            self.parts.append((base, col, lo, hi))
+            base, at = base + len(col), at + length
+        self.blob = Pieces(blobs)
+        self.blob_len = at
+        self.offsets = Pieces([*offs, np.array([at], np.uint64)], [*adds, 0])
+
     def take_accounts(self, column: AccountColumn) -> None:
         """Checked ids from an AccountColumn (no second validation)."""
         if len(column) != self.n:
@@ -929,9 +1105,36 @@ class _Builder:
         self.blob_len = len(self.blob)
         self.offsets = column.offsets
 
+    def _part_ranges(
+        self, start: int, stop: int
+    ) -> Iterator[tuple[int, int, int, AccountColumn, U64, U64]]:
+        """(first row, local start, local stop, column, lo, hi) of each part in
+        [start, stop)."""
+        for base, col, lo, hi in self.parts:
+            a, b = max(start, base), min(stop, base + len(col))
+            if a < b:
+                yield base, a - base, b - base, col, lo, hi
+
     def native_leaves(self, start: int, stop: int) -> None:
         """Leaf hashes and both sort keys of rows [start, stop) in C (thread entry point)."""
         assert _native is not None
+        if self.parts:
+            salts = memoryview(self.salts)
+            for base, a, b, col, lo, hi in self._part_ranges(start, stop):
+                _native.leaf_pass(
+                    col.blob,
+                    col.offsets,
+                    salts[SALT_SIZE * base :],
+                    lo,
+                    None if self.one_word else hi,
+                    a,
+                    b,
+                    self.leaf_hashes[base:],
+                    self.leaf_packed[base:],
+                    self.account_packed[base:],
+                    base,
+                )
+            return
         _native.leaf_pass(
             self.blob,
             self.offsets,
@@ -948,14 +1151,25 @@ class _Builder:
     def hash_leaves(self, start: int, stop: int) -> None:
         """Leaf hashes of [start, stop) from the stored account blob (worker entry point)."""
         chunk = self.chunk
+        if self.parts:
+            for base, a, b, col, lo, hi in self._part_ranges(start, stop):
+                blob = np.frombuffer(col.blob, np.uint8, int(col.offsets[-1]))
+                for s in range(a, b, chunk):
+                    e = min(s + chunk, b)
+                    raw = blob[int(col.offsets[s]) : int(col.offsets[e])].tobytes()
+                    self._leaf_chunk(base + s, base + e, raw, lo[s:e], hi[s:e])
+            return
+        assert isinstance(self.blob, np.ndarray) and isinstance(self.offsets, np.ndarray)
+        assert isinstance(self.lo, np.ndarray) and isinstance(self.hi, np.ndarray)
         for s in range(start, stop, chunk):
             e = min(s + chunk, stop)
             raw = self.blob[int(self.offsets[s]) : int(self.offsets[e])].tobytes()
-            self._leaf_chunk(s, e, raw)
+            self._leaf_chunk(s, e, raw, self.lo[s:e], self.hi[s:e])
 
     # --- order ---------------------------------------------------------------------
     def account(self, i: int) -> str:
-        ident = self.blob[int(self.offsets[i]) : int(self.offsets[i + 1]) - 1]
+        a, b = self.offsets.item(i), self.offsets.item(i + 1) - 1
+        ident = self.blob.span(a, b) if isinstance(self.blob, Pieces) else self.blob[a:b]
         return ident.tobytes().decode("ascii")
 
     def account_index(self, position: U32, *, presorted: bool = False) -> tuple[U32, U32]:
@@ -1019,11 +1233,14 @@ class _Builder:
         assert kernel is not None
         block_log, low = self.block_log, self.low
         size = 1 << block_log
-        hi = None if self.one_word else self.hi
+        lo: Any = tuple(self.lo.arrays) if isinstance(self.lo, Pieces) else self.lo
+        hi: Any = None
+        if not self.one_word:
+            hi = tuple(self.hi.arrays) if isinstance(self.hi, Pieces) else self.hi
         for b in range(start, stop):
             idx = self.order[b * size : (b + 1) * size]
             rec = self._buffer("leaves", len(idx))
-            kernel.gather_records(self.leaf_hashes, self.lo, hi, idx, rec)
+            kernel.gather_records(self.leaf_hashes, lo, hi, idx, rec)
             for lvl in range(1, self.block_top + 1):
                 m = (len(rec) + 1) >> 1
                 if lvl >= low:
@@ -1056,8 +1273,8 @@ class _Builder:
             if len(idx) == size:
                 self._full_block(b, np.take(hashes, idx), idx)
                 continue
-            lo = np.take(self.lo, idx)
-            hi = None if self.one_word else np.take(self.hi, idx)
+            lo = take_rows(self.lo, idx)
+            hi = None if self.one_word else take_rows(self.hi, idx)
             rec = _records(np.take(hashes, idx).view(np.uint8).reshape(len(idx), HASH_SIZE), lo, hi)
             for lvl in range(1, self.block_top + 1):
                 rec, lo, hi = _reduce(rec, lo, hi, self.batch)
@@ -1074,8 +1291,8 @@ class _Builder:
         level): each level's hashes and big-endian sums are written straight into the
         next level's node preimages (reused buffers whose tag and zero bytes stay put)."""
         block_log, low, batch = self.block_log, self.low, self.batch
-        lo = np.take(self.lo, idx)
-        hi = None if self.one_word else np.take(self.hi, idx)
+        lo = take_rows(self.lo, idx)
+        hi = None if self.one_word else take_rows(self.hi, idx)
         h = leaves.view(np.uint8).reshape(len(idx), HASH_SIZE)
         pres = self._block_pres
         if not pres:
@@ -1133,16 +1350,23 @@ def _positions(order: U32) -> U32:
 
 
 def _checked_words(
-    balances: Iterable[int] | npt.NDArray[Any] | BalanceWords, n: int, chunk: int
-) -> tuple[U64, U64, int]:
+    balances: Iterable[int] | npt.NDArray[Any] | BalanceWords | ColumnParts, n: int, chunk: int
+) -> tuple[U64 | Pieces, U64 | Pieces, int]:
     """(low words, high words, exact total) of n balances whose total is below 2^127."""
-    if isinstance(balances, BalanceWords):
+    lo: U64 | Pieces
+    hi: U64 | Pieces
+    if isinstance(balances, ColumnParts):
+        if balances.rows != n:
+            raise InputError(f"{balances.rows} balances for {n} salts", where="balances")
+        lo, hi, total = balances.words()
+    elif isinstance(balances, BalanceWords):
         if len(balances) != n:
             raise InputError(f"{len(balances)} balances for {n} salts", where="balances")
         lo, hi = balances.lo, balances.hi
+        total = exact_total(lo, hi)
     else:
         lo, hi = balances_to_words(balances, n, chunk=chunk)
-    total = exact_total(lo, hi)
+        total = exact_total(lo, hi)
     if total >= MAX_AMOUNT_EXCLUSIVE:
         raise AmountError(
             f"the balances add up to {total}, not below 2^127; the root sum would overflow",
@@ -1152,8 +1376,8 @@ def _checked_words(
 
 
 def build(
-    accounts: Iterable[str] | AccountColumn,
-    balances: Iterable[int] | npt.NDArray[Any] | BalanceWords,
+    accounts: Iterable[str] | AccountColumn | ColumnParts,
+    balances: Iterable[int] | npt.NDArray[Any] | BalanceWords | ColumnParts,
     salts: bytes,
     *,
     workers: int,
@@ -1166,13 +1390,19 @@ def build(
     read: DuplicateAccountError, AmountError for a balance or a total outside
     [0, 2^127), FormatError for a bad account id, InputError for columns of different
     lengths. `accounts` and `balances` are read once; an AccountColumn and BalanceWords
-    were checked when they were made and are not checked again.
+    were checked when they were made and are not checked again. ColumnParts (several
+    chains' columns) come as both `accounts` and `balances`; the tree keeps them as
+    Pieces (TreeArrays.blob, offsets, lo, hi).
 
     With the C kernel (NATIVE, unless params.native is False) hashing runs in `workers`
     threads; else in hashlib, with `workers` forked processes.
     """
     n = len(salts) // SALT_SIZE
     native = params.native and _native is not None
+    if (isinstance(accounts, ColumnParts) or isinstance(balances, ColumnParts)) and (
+        accounts is not balances
+    ):
+        raise InputError("ColumnParts come as both accounts and balances", where="columns")
     lo, hi, total = _checked_words(balances, n, params.chunk)
     if workers > 1 and (n < params.parallel_min or not (native or _fork_available())):
         workers = 1
@@ -1217,7 +1447,7 @@ def build(
     return TreeArrays(
         n=n,
         low=params.low_levels,
-        blob=b.blob[: b.blob_len].data,
+        blob=b.blob if isinstance(b.blob, Pieces) else b.blob[: b.blob_len].data,
         offsets=b.offsets,
         salts=salts,
         lo=lo,
@@ -1241,8 +1471,11 @@ __all__ = [
     "AccountColumn",
     "BalanceWords",
     "BuildParams",
+    "ColumnParts",
+    "Pieces",
     "TreeArrays",
     "account_index",
+    "as_array",
     "balance_words",
     "balances_to_words",
     "build",
@@ -1254,4 +1487,5 @@ __all__ = [
     "exact_total",
     "hash_rows",
     "stored_bytes",
+    "take_rows",
 ]

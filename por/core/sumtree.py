@@ -43,11 +43,15 @@ from por.core.mst_build import (
     AccountColumn,
     BalanceWords,
     BuildParams,
+    ColumnParts,
+    Pieces,
     TreeArrays,
+    as_array,
     balance_words,
     build,
     encode_accounts,
     exact_total,
+    take_rows,
 )
 from por.errors import FormatError, InputError
 
@@ -159,7 +163,7 @@ class SumTree:
         self._akeys, self._apos = arrays.akeys, arrays.apos
         self._levels = levels = arrays.levels
         self._root = arrays.root
-        frozen: list[npt.NDArray[Any]] = [
+        frozen: list[npt.NDArray[Any] | Pieces] = [
             arrays.offsets,
             arrays.lo,
             arrays.hi,
@@ -169,7 +173,10 @@ class SumTree:
             *levels,
         ]
         for arr in frozen:
-            arr.flags.writeable = False
+            if isinstance(arr, Pieces):
+                arr.freeze()
+            else:
+                arr.flags.writeable = False
         # for proofs: each stored level below the root, and the small top levels as ready
         # Node objects (at most 2 * cached_nodes of them)
         self._upper: list[tuple[npt.NDArray[Any], int, list[Node] | None]] = []
@@ -265,6 +272,54 @@ class SumTree:
         return cls(arrays, cached_nodes=params.cached_nodes)
 
     @classmethod
+    def build_parts(
+        cls,
+        parts: Iterable[tuple[AccountColumn, BalanceWords]],
+        salts: bytes,
+        *,
+        workers: int = 1,
+        params: BuildParams = DEFAULT_PARAMS,
+    ) -> SumTree:
+        """build_columns over several chains' checked columns, their rows one after
+        another (salts in the same order), without joining them: the leaves are hashed
+        where each chain's column lies and the tree keeps the columns as they are (its
+        file is written from them in order). The same tree as build_columns over the
+        joined columns — root, proofs and file bytes."""
+        kept: list[tuple[AccountColumn, BalanceWords]] = []
+        for k, part in enumerate(parts):
+            if not (
+                isinstance(part, tuple)
+                and len(part) == 2
+                and isinstance(part[0], AccountColumn)
+                and isinstance(part[1], BalanceWords)
+            ):
+                raise InputError("not (AccountColumn, BalanceWords)", where=f"parts[{k}]")
+            if len(part[0]) != len(part[1]):
+                raise InputError(
+                    f"{len(part[0])} accounts and {len(part[1])} balances", where=f"parts[{k}]"
+                )
+            if len(part[0]):
+                kept.append(part)
+        if len(kept) < 2:
+            accounts = kept[0][0] if kept else encode_accounts([])
+            words = kept[0][1] if kept else balance_words([], 0)
+            return cls.build_columns(accounts, words, salts, workers=workers, params=params)
+        salts = _check_salts(salts)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InputError(
+                f"workers must be a positive integer, got {workers!r}", where="workers"
+            )
+        if not isinstance(params, BuildParams):
+            raise InputError(f"not BuildParams: {type(params).__name__}", where="params")
+        columns = ColumnParts(tuple(kept))
+        if columns.rows != len(salts) // SALT_SIZE:
+            raise InputError(
+                f"{columns.rows} accounts for the {len(salts) // SALT_SIZE} salts", where="salts"
+            )
+        arrays = build(columns, columns, salts, workers=workers, params=params)
+        return cls(arrays, cached_nodes=params.cached_nodes)
+
+    @classmethod
     def from_arrays(
         cls, arrays: TreeArrays, *, params: BuildParams = DEFAULT_PARAMS, check: bool = True
     ) -> SumTree:
@@ -298,7 +353,10 @@ class SumTree:
         return f"SumTree(size={self._n}, root={self._root.hash.hex()}, sum={self._root.sum})"
 
     def _row_account(self, row: int) -> bytes:
-        return bytes(self._blob[self._offsets.item(row) : self._offsets.item(row + 1) - 1])
+        a, b = self._offsets.item(row), self._offsets.item(row + 1) - 1
+        if isinstance(self._blob, Pieces):
+            return self._blob.span(a, b).tobytes()
+        return bytes(self._blob[a:b])
 
     def _row_leaf(self, row: int) -> tuple[bytes, int, bytes]:
         return (
@@ -395,17 +453,20 @@ class SumTree:
                 f"leaf range [{start}, {stop}) is not in [0, {self._n}]", where="range"
             )
         rows = np.asarray(self._order[start:stop], dtype=np.int64)
-        begin = self._offsets[rows].astype(np.int64)
-        lengths = self._offsets[rows + 1].astype(np.int64) - begin
+        begin = take_rows(self._offsets, rows).astype(np.int64)
+        lengths = take_rows(self._offsets, rows + 1).astype(np.int64) - begin
         offsets = np.zeros(len(rows) + 1, np.uint64)
         np.cumsum(lengths, out=offsets[1:], dtype=np.uint64)
         starts_out = offsets[:-1].astype(np.int64)
         gather = np.arange(int(offsets[-1]), dtype=np.int64) + np.repeat(
             begin - starts_out, lengths
         )
-        blob = np.frombuffer(self._blob, np.uint8)[gather]
+        chars = (
+            self._blob if isinstance(self._blob, Pieces) else np.frombuffer(self._blob, np.uint8)
+        )
+        blob = take_rows(chars, gather)
         accounts = AccountColumn(blob, offsets, _CHECKED)
-        balances = BalanceWords(self._lo[rows], self._hi[rows], _CHECKED)
+        balances = BalanceWords(take_rows(self._lo, rows), take_rows(self._hi, rows), _CHECKED)
         salts = np.frombuffer(self._salts, np.uint8).reshape(-1, SALT_SIZE)[rows].tobytes()
         return accounts, balances, salts
 
@@ -416,26 +477,35 @@ class SumTree:
             yield {"account": acct.decode("ascii"), "balance": str(bal), "salt": salt.hex()}
 
     # --- serialisation -----------------------------------------------------------------
-    def _sections(self) -> list[Any]:
-        parts: list[Any] = [memoryview(self._salts), memoryview(self._blob)]
+    def _sections(self) -> Iterator[Any]:
+        """The file's body in pieces (a tree built from several chains' columns writes
+        them one after another, as Pieces, without joining them first)."""
+
+        def column(col: Any, dtype: str) -> list[Any]:
+            if isinstance(col, Pieces):
+                return [_le(c, dtype) for c in col.chunks()]
+            return [_le(col, dtype)]
+
+        blob = self._blob.arrays if isinstance(self._blob, Pieces) else [memoryview(self._blob)]
+        parts: list[Any] = [memoryview(self._salts), *blob]
         parts.append(b"\x00" * _pad8(len(self._blob)))
-        parts += [
-            _le(self._offsets, "<u8"),
-            _le(self._lo, "<u8"),
-            _le(self._hi, "<u8"),
+        yield from (p.data.cast("B") if isinstance(p, np.ndarray) else p for p in parts)
+        parts = [
+            *column(self._offsets, "<u8"),
+            *column(self._lo, "<u8"),
+            *column(self._hi, "<u8"),
             _le(self._order, "<u4"),
             b"\x00" * _pad8(4 * self._n),
             _le(self._akeys, "<u4"),
             _le(self._apos, "<u4"),
         ]
         parts += [level.view(np.uint8) for level in self._levels]
-        return [p.data.cast("B") if isinstance(p, np.ndarray) else p for p in parts]
+        yield from (p.data.cast("B") if isinstance(p, np.ndarray) else p for p in parts)
 
     def to_byte_chunks(self) -> Iterator[bytes | memoryview]:
         """to_bytes() in pieces, for writing a large tree without one more copy of it."""
-        sections = self._sections()
         digest = _sha256()
-        for part in sections:
+        for part in self._sections():
             digest.update(part)
         yield _HEADER.pack(
             _MAGIC,
@@ -447,7 +517,7 @@ class SumTree:
             self._root.sum.to_bytes(32, "big"),
             digest.digest(),
         )
-        yield from sections
+        yield from self._sections()
 
     def to_bytes(self) -> bytes:
         """The tree as a versioned binary file that from_bytes loads without rebuilding.
@@ -594,7 +664,8 @@ def _check_loaded(t: TreeArrays) -> None:
     def bad(what: str) -> FormatError:
         return FormatError(f"inconsistent tree file: {what}", where="tree")
 
-    n, blob, offsets, lo, hi = t.n, t.blob, t.offsets, t.lo, t.hi
+    n, blob = t.n, as_array(t.blob) if isinstance(t.blob, Pieces) else t.blob
+    offsets, lo, hi = as_array(t.offsets), as_array(t.lo), as_array(t.hi)
     order, akeys, apos, levels, root = t.order, t.akeys, t.apos, t.levels, t.root
     if int(offsets[0]) != 0 or int(offsets[-1]) != len(blob):
         raise bad("account offsets do not span the account blob")

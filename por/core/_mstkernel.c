@@ -427,8 +427,9 @@ static void b2b_key_init(struct b2b_key *k, const uint8_t key[32]) {
 }
 
 /* ---- lanes: one final block per 64-bit lane (x86-64, GCC or Clang) --------------------
- * m holds the lanes' blocks transposed (word j of lane l at m[lanes * j + l]), t their
- * counters (128 + length); lane l's digest (the first four state words) goes to out[l]. */
+ * m holds the lanes' zero-padded blocks (AVX2: transposed, word w of lane l at m[4 w + l];
+ * AVX-512: row by row, at m[16 l + w]), t their counters (128 + length); lane l's digest
+ * (the first four state words) goes to out[l]. */
 
 enum { B2B_SCALAR = 0, B2B_AVX2 = 1, B2B_AVX512 = 2, B2B_ISAS = 3 };
 static const char *const B2B_ISA_NAMES[B2B_ISAS] = {"scalar", "avx2", "avx512"};
@@ -459,13 +460,45 @@ typedef void (*b2b_lanes_fn)(const uint64_t keyed[8], const uint64_t *m, const u
         v[b] = _mm512_ror_epi64(_mm512_xor_si512(v[b], v[c]), 63);    \
     } while (0)
 
-/* full 0: every lane's message fits 64 bytes, words 8..15 are zero (their additions are
- * left out: ~7% fewer instructions) */
+/* 8x8 words: in r[l] word w of lane l, out in m[w] (24 shuffles) */
+__attribute__((target("avx512f"), always_inline)) static inline void b2b_transpose8(
+    const __m512i r[8], __m512i m[8]) {
+    __m512i t[8], u[8];
+    for (int i = 0; i < 4; i++) { /* words 2k | 2k+1 of lanes 2i, 2i+1 */
+        t[i] = _mm512_unpacklo_epi64(r[2 * i], r[2 * i + 1]);
+        t[i + 4] = _mm512_unpackhi_epi64(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 8; i += 2) { /* 128-bit blocks: even ones of t[i], t[i+1], odd ones */
+        u[i] = _mm512_shuffle_i64x2(t[i], t[i + 1], _MM_SHUFFLE(2, 0, 2, 0));
+        u[i + 1] = _mm512_shuffle_i64x2(t[i], t[i + 1], _MM_SHUFFLE(3, 1, 3, 1));
+    }
+    /* u[0]: words 0, 4 of lanes 0..3; u[2]: of lanes 4..7; u[1], u[3]: words 2, 6; u[4..7]
+     * the same for the odd words */
+    for (int odd = 0; odd < 2; odd++) {
+        const __m512i *q = u + 4 * odd;
+        m[odd + 0] = _mm512_shuffle_i64x2(q[0], q[2], _MM_SHUFFLE(2, 0, 2, 0));
+        m[odd + 4] = _mm512_shuffle_i64x2(q[0], q[2], _MM_SHUFFLE(3, 1, 3, 1));
+        m[odd + 2] = _mm512_shuffle_i64x2(q[1], q[3], _MM_SHUFFLE(2, 0, 2, 0));
+        m[odd + 6] = _mm512_shuffle_i64x2(q[1], q[3], _MM_SHUFFLE(3, 1, 3, 1));
+    }
+}
+
+/* AVX-512 takes its lanes' blocks row by row (lane l's words at rows[16 l ..]: one 64-byte
+ * store each) and transposes them here. full 0: every lane's message fits 64 bytes, words
+ * 8..15 are zero (their additions are left out: ~7% fewer instructions) */
 __attribute__((target("avx512f"), always_inline)) static inline void b2b_lanes8(
-    const uint64_t keyed[8], const uint64_t *mw, const uint64_t *t, uint8_t *const out[], const int full) {
-    __m512i v[16], m[16];
-    for (int i = 0; i < 16; i++)
-        m[i] = full || i < 8 ? _mm512_load_si512((const void *)(mw + 8 * i)) : _mm512_setzero_si512();
+    const uint64_t keyed[8], const uint64_t *rows, const uint64_t *t, uint8_t *const out[],
+    const int full) {
+    __m512i v[16], m[16], r[8];
+    for (int half = 0; half < 2; half++) {
+        if (half && !full) {
+            for (int i = 8; i < 16; i++) m[i] = _mm512_setzero_si512();
+            break;
+        }
+        for (int l = 0; l < 8; l++)
+            r[l] = _mm512_load_si512((const void *)(rows + 16 * l + 8 * half));
+        b2b_transpose8(r, m + 8 * half);
+    }
     for (int i = 0; i < 8; i++) {
         v[i] = _mm512_set1_epi64((long long)keyed[i]);
         v[i + 8] = _mm512_set1_epi64((long long)B2B_IV[i]);
@@ -498,17 +531,17 @@ __attribute__((target("avx512f"), always_inline)) static inline void b2b_lanes8(
 }
 
 __attribute__((target("avx512f"))) static void b2b_lanes8_avx512(const uint64_t keyed[8],
-                                                                 const uint64_t *mw,
+                                                                 const uint64_t *rows,
                                                                  const uint64_t *t,
                                                                  uint8_t *const out[]) {
-    b2b_lanes8(keyed, mw, t, out, 1);
+    b2b_lanes8(keyed, rows, t, out, 1);
 }
 
 __attribute__((target("avx512f"))) static void b2b_lanes8_avx512_64(const uint64_t keyed[8],
-                                                                    const uint64_t *mw,
+                                                                    const uint64_t *rows,
                                                                     const uint64_t *t,
                                                                     uint8_t *const out[]) {
-    b2b_lanes8(keyed, mw, t, out, 0);
+    b2b_lanes8(keyed, rows, t, out, 0);
 }
 
 /* AVX2 has no 64-bit rotate: by 32 a dword shuffle, by 24 and 16 a byte shuffle, by 63
@@ -527,7 +560,8 @@ __attribute__((target("avx512f"))) static void b2b_lanes8_avx512_64(const uint64
     } while (0)
 
 __attribute__((target("avx2"), always_inline)) static inline void b2b_lanes4(
-    const uint64_t keyed[8], const uint64_t *mw, const uint64_t *t, uint8_t *const out[], const int full) {
+    const uint64_t keyed[8], const uint64_t *mw, const uint64_t *t, uint8_t *const out[],
+    const int full) {
     const __m256i r24 = _mm256_setr_epi8(3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10,
                                          3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10);
     const __m256i r16 = _mm256_setr_epi8(2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9,
@@ -557,13 +591,15 @@ __attribute__((target("avx2"), always_inline)) static inline void b2b_lanes4(
 
 __attribute__((target("avx2"))) static void b2b_lanes4_avx2(const uint64_t keyed[8],
                                                             const uint64_t *mw,
-                                                            const uint64_t *t, uint8_t *const out[]) {
+                                                            const uint64_t *t,
+                                                            uint8_t *const out[]) {
     b2b_lanes4(keyed, mw, t, out, 1);
 }
 
 __attribute__((target("avx2"))) static void b2b_lanes4_avx2_64(const uint64_t keyed[8],
                                                                const uint64_t *mw,
-                                                               const uint64_t *t, uint8_t *const out[]) {
+                                                               const uint64_t *t,
+                                                               uint8_t *const out[]) {
     b2b_lanes4(keyed, mw, t, out, 0);
 }
 #else
@@ -598,9 +634,10 @@ static int b2b_isa_choose(int isa) {
     return isa;
 }
 
-/* Salts one at a time (b2b_salt) into their own outputs: with lanes, ids of 1..128 bytes
+/* Salts of rows (b2b_salt_rows) into their own outputs: with lanes, ids of 1..128 bytes
  * wait in a batch that is hashed when full, and by b2b_salts_flush (a partly filled batch:
- * the unused lanes hash stale words into `sink`). */
+ * the unused lanes hash stale words into `sink`). A batch may hold rows of several calls
+ * (the parts of salts_bytes). */
 struct b2b_salter {
     const struct b2b_key *key;
     int lanes, n; /* lanes 0: scalar */
@@ -608,9 +645,9 @@ struct b2b_salter {
     b2b_lanes_fn fn, fn64; /* fn64: for a batch of messages of at most 64 bytes */
     int maxw;              /* the batch's longest message, in words */
     uint8_t *out[8];
-    uint8_t words[8]; /* lane l's last block: words beyond words[l] are zero */
+    uint8_t words[8]; /* AVX2: lane l's last block, words beyond words[l] are zero */
     _Alignas(64) uint64_t t[8];
-    _Alignas(64) uint64_t m[16 * 8];
+    _Alignas(64) uint64_t m[16 * 8]; /* AVX2 transposed (m[4 w + l]), AVX-512 rows (m[16 l + w]) */
     uint8_t sink[32];
 #endif
 };
@@ -663,6 +700,68 @@ static inline void b2b_salt(struct b2b_salter *s, const uint8_t *msg, size_t len
     b2b_keyed32(s->key->keyed, s->key->fresh, s->key->kblock, msg, len, out);
 }
 
+#if B2B_LANES
+/* 64 bytes 0xff then 64 zero bytes: from B2B_BYTEMASK + 64 - n, n bytes kept in a vector */
+#define B2B_FF4 0xff, 0xff, 0xff, 0xff
+#define B2B_FF16 B2B_FF4, B2B_FF4, B2B_FF4, B2B_FF4
+static const uint8_t B2B_BYTEMASK[128] = {B2B_FF16, B2B_FF16, B2B_FF16, B2B_FF16};
+
+/* AVX-512: a lane's block is two masked 64-byte loads of whole words (a masked-off word is
+ * not read, cannot fault) cut to the id's bytes; where the id's last word would reach past
+ * the blob, from a copy. */
+__attribute__((target("avx512f"))) static void b2b_rows_avx512(struct b2b_salter *s,
+                                                               const uint8_t *blob,
+                                                               size_t bloblen,
+                                                               const uint8_t *offs,
+                                                               Py_ssize_t i0, Py_ssize_t i1,
+                                                               uint8_t *out) {
+    uint8_t copy[128];
+    for (Py_ssize_t i = i0; i < i1; i++, out += HASH) {
+        uint64_t st = ld64n(offs + 8 * i), len = ld64n(offs + 8 * (i + 1)) - 1 - st;
+        const uint8_t *msg = blob + st;
+        if (len == 0 || len > 128) {
+            b2b_keyed32(s->key->keyed, s->key->fresh, s->key->kblock, msg, len, out);
+            continue;
+        }
+        unsigned w = (unsigned)(len + 7) >> 3;
+        if (st + 8 * w > bloblen) {
+            memcpy(copy, msg, len);
+            msg = copy;
+        }
+        const int l = s->n;
+        uint64_t *row = s->m + 16 * l;
+        __m512i lo = _mm512_maskz_loadu_epi64((__mmask8)((1u << (w < 8 ? w : 8)) - 1), msg);
+        lo = _mm512_and_si512(lo, _mm512_loadu_si512(B2B_BYTEMASK + 64 - (len < 64 ? len : 64)));
+        __m512i hi = _mm512_setzero_si512();
+        if (w > 8) {
+            hi = _mm512_maskz_loadu_epi64((__mmask8)((1u << (w - 8)) - 1), msg + 64);
+            hi = _mm512_and_si512(hi, _mm512_loadu_si512(B2B_BYTEMASK + 128 - len));
+        }
+        _mm512_store_si512(row, lo);
+        _mm512_store_si512(row + 8, hi);
+        if ((int)w > s->maxw) s->maxw = (int)w;
+        s->t[l] = 128 + len;
+        s->out[l] = out;
+        if (++s->n == 8) b2b_salts_flush(s);
+    }
+}
+#endif
+
+/* the salts of rows [i0, i1) of a (blob, offsets) column, row i0's to out */
+static void b2b_salt_rows(struct b2b_salter *s, const uint8_t *blob, size_t bloblen,
+                          const uint8_t *offs, Py_ssize_t i0, Py_ssize_t i1, uint8_t *out) {
+#if B2B_LANES
+    if (s->lanes == 8) {
+        b2b_rows_avx512(s, blob, bloblen, offs, i0, i1, out);
+        return;
+    }
+#endif
+    for (Py_ssize_t i = i0; i < i1; i++, out += HASH) {
+        uint64_t st = ld64n(offs + 8 * i), e = ld64n(offs + 8 * (i + 1));
+        b2b_salt(s, blob + st, (size_t)(e - 1 - st), out);
+    }
+}
+
 /* ---- derive_salts(key, blob, offsets, start, stop, out[, isa]) -------------------------
  * out[32 i : 32 i + 32] = BLAKE2b-256(key=key, account i) for i in [start, stop): the salts
  * of por.core.mst.derive_salt, for ids already validated into the blob. isa: -1 the best
@@ -705,12 +804,8 @@ static PyObject *derive_salts(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     struct b2b_salter salter;
     b2b_salter_init(&salter, &k, isa);
-    const uint8_t *bl = blob.buf;
-    uint8_t *o = out.buf;
-    for (Py_ssize_t i = start; i < stop; i++) {
-        uint64_t s = ld64n(offs + 8 * i), e = ld64n(offs + 8 * (i + 1));
-        b2b_salt(&salter, bl + s, (size_t)(e - 1 - s), o + HASH * i);
-    }
+    b2b_salt_rows(&salter, blob.buf, (size_t)blob.len, offs, start, stop,
+                  (uint8_t *)out.buf + HASH * start);
     b2b_salts_flush(&salter);
     Py_END_ALLOW_THREADS
     ok = 1;
@@ -754,12 +849,8 @@ static void *salt_share_run(void *arg) {
         const struct salt_part *pt = &sh->parts[p];
         Py_ssize_t a = sh->start > pt->base ? sh->start : pt->base;
         Py_ssize_t b = sh->stop < pt->base + pt->n ? sh->stop : pt->base + pt->n;
-        const uint8_t *offs = pt->off.buf, *blob = pt->blob.buf;
-        for (Py_ssize_t row = a; row < b; row++) {
-            Py_ssize_t i = row - pt->base;
-            uint64_t s = ld64n(offs + 8 * i), e = ld64n(offs + 8 * (i + 1));
-            b2b_salt(&salter, blob + s, (size_t)(e - 1 - s), sh->out + HASH * row);
-        }
+        b2b_salt_rows(&salter, pt->blob.buf, (size_t)pt->blob.len, pt->off.buf, a - pt->base,
+                      b - pt->base, sh->out + HASH * a);
     }
     b2b_salts_flush(&salter);
     return NULL;
@@ -828,8 +919,11 @@ static PyObject *salts_bytes(PyObject *self, PyObject *args) {
     pthread_t tids[MAX_THREADS];
     int started[MAX_THREADS] = {0};
     for (Py_ssize_t t = 0; t < threads; t++) {
-        shares[t] = (struct salt_share){&k,     isa, parts, nparts, (uint8_t *)PyBytes_AS_STRING(result),
-                                        n * t / threads, n * (t + 1) / threads};
+        shares[t] = (struct salt_share){&k,     isa,
+                                        parts,  nparts,
+                                        (uint8_t *)PyBytes_AS_STRING(result),
+                                        n * t / threads,
+                                        n * (t + 1) / threads};
     }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t t = 1; t < threads; t++)

@@ -7,8 +7,10 @@ and the fallback tests still run: `mst_build.NATIVE` is None and the build uses 
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import itertools
+import mmap
 import random
 
 import numpy as np
@@ -304,3 +306,33 @@ def test_blake2b_isas_and_the_choice_of_one() -> None:
                 kernel.salts_bytes(SECRET, [(blob, offsets)], 1, isa)
             with pytest.raises(ValueError, match=name):
                 kernel.derive_salts(SECRET, blob, offsets, 0, 9, bytearray(32 * 9), isa)
+
+
+@native
+@pytest.mark.parametrize("name", list(ISAS))
+def test_salts_read_nothing_past_the_blob(name: str) -> None:
+    """The blob ends where a page that cannot be read starts: an id whose last 8-byte word
+    would reach past it is read from a copy (else SIGSEGV)."""
+    isa = isa_or_skip(name)
+    page = mmap.PAGESIZE
+    libc = ctypes.CDLL(None, use_errno=True)
+    mem = mmap.mmap(-1, 2 * page)
+    anchor = ctypes.c_char.from_buffer(mem)
+    guard = ctypes.c_void_p(ctypes.addressof(anchor) + page)
+    del anchor
+    assert libc.mprotect(guard, ctypes.c_size_t(page), 0) == 0  # PROT_NONE
+    try:
+        rnd = random.Random(3)
+        for last in (1, 5, 9, 51, 63, 65, 100, 127):
+            raw = [random_id(rnd, rnd.randrange(1, 90)) for _ in range(6)]
+            raw.append(random_id(rnd, last))
+            blob, offsets = raw_column(raw)
+            mem[page - len(blob) : page] = blob
+            with memoryview(mem) as whole, whole[page - len(blob) : page] as view:
+                got = kernel.salts_bytes(SECRET, [(view, offsets)], 1, isa)
+                out = bytearray(32 * len(raw))
+                kernel.derive_salts(SECRET, view, offsets, 0, len(raw), out, isa)
+            assert got == bytes(out) == keyed_blake2b(raw), last
+    finally:
+        libc.mprotect(guard, ctypes.c_size_t(page), mmap.PROT_READ | mmap.PROT_WRITE)
+        mem.close()

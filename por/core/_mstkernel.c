@@ -372,7 +372,24 @@ static PyObject *node_level(PyObject *self, PyObject *args) {
     return PyBool_FromLong(!overflow);
 }
 
-/* ---- BLAKE2b (RFC 7693) ---------------------------------------------------------------- */
+/* ---- BLAKE2b (RFC 7693) ----------------------------------------------------------------
+ * One scalar compression per salt costs ~166 ns; the salts' messages (account ids of 1..128
+ * bytes) are one final block each after the key block, whose state (`keyed`) is computed
+ * once. So on x86-64 with GCC/Clang several salts are hashed at once, one message per
+ * 64-bit lane: 8 with AVX-512F, 4 with AVX2. Those functions carry target() attributes,
+ * the module keeps its portable flags, and the CPU is asked at run time
+ * (__builtin_cpu_supports); elsewhere only the scalar path is compiled. Ids of more than
+ * 128 bytes (and the empty message, which no column holds) take the scalar b2b_keyed32.
+ * User CPU per salt, 1 thread, ids "eip155:1:0x" + 40 hex digits (51 bytes), median of
+ * salts_bytes(key, [(blob, offsets)], 1, isa) runs (7 at 10^6, 3 at 10^7) on the 2-core
+ * Xeon VM (avx512f), getrusage:
+ *              scalar    AVX2 (4 lanes)   AVX-512 (8 lanes)
+ *   10^6       180 ns    65 ns (2.8x)     37 ns (4.9x)
+ *   10^7       179 ns    66 ns (2.7x)     36.5 ns (4.9x)
+ * At 10^7 on 2 threads: scalar 1.84 s user / 0.95 s wall, AVX-512 0.35 s / 0.26 s.
+ * AVX-512 time: ~80% the rounds (1277 instructions per 8 ids of <= 64 bytes), the rest
+ * loading the ids and the offsets.
+ */
 
 static const uint64_t B2B_IV[8] = {
     0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
@@ -391,6 +408,37 @@ static const uint8_t B2B_SIGMA[12][16] = {
     {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
     {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
     {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3}};
+
+/* The twelve rounds written out for a G over v[16] and the message words m[16], scalar
+ * words or vectors of lanes: with constant SIGMA indices the message words stay in
+ * registers (a loop over r reads them through the table: ~1.6x slower). */
+#define B2B_ROUND(G, r)                                          \
+    do {                                                         \
+        G(0, 4, 8, 12, m[B2B_SIGMA[r][0]], m[B2B_SIGMA[r][1]]);    \
+        G(1, 5, 9, 13, m[B2B_SIGMA[r][2]], m[B2B_SIGMA[r][3]]);    \
+        G(2, 6, 10, 14, m[B2B_SIGMA[r][4]], m[B2B_SIGMA[r][5]]);   \
+        G(3, 7, 11, 15, m[B2B_SIGMA[r][6]], m[B2B_SIGMA[r][7]]);   \
+        G(0, 5, 10, 15, m[B2B_SIGMA[r][8]], m[B2B_SIGMA[r][9]]);   \
+        G(1, 6, 11, 12, m[B2B_SIGMA[r][10]], m[B2B_SIGMA[r][11]]); \
+        G(2, 7, 8, 13, m[B2B_SIGMA[r][12]], m[B2B_SIGMA[r][13]]);  \
+        G(3, 4, 9, 14, m[B2B_SIGMA[r][14]], m[B2B_SIGMA[r][15]]);  \
+    } while (0)
+
+#define B2B_ROUNDS(G)      \
+    do {                   \
+        B2B_ROUND(G, 0);   \
+        B2B_ROUND(G, 1);   \
+        B2B_ROUND(G, 2);   \
+        B2B_ROUND(G, 3);   \
+        B2B_ROUND(G, 4);   \
+        B2B_ROUND(G, 5);   \
+        B2B_ROUND(G, 6);   \
+        B2B_ROUND(G, 7);   \
+        B2B_ROUND(G, 8);   \
+        B2B_ROUND(G, 9);   \
+        B2B_ROUND(G, 10);  \
+        B2B_ROUND(G, 11);  \
+    } while (0)
 
 static inline uint64_t rotr64(uint64_t x, int n) { return (x >> n) | (x << (64 - n)); }
 
@@ -415,32 +463,7 @@ static void b2b_compress(uint64_t h[8], const uint8_t block[128], uint64_t t, in
     v[12] ^= t; /* messages here are far below 2^64 bytes: the high counter word stays 0 */
     if (last) v[14] = ~v[14];
     for (int i = 0; i < 16; i++) m[i] = ld64le(block + 8 * i);
-    /* the rounds written out: with constant SIGMA indices the message words stay in
-     * registers (a loop over r reads them through the table: ~1.6x slower) */
-#define B2B_ROUND(r)                                                    \
-    do {                                                                \
-        B2B_G(0, 4, 8, 12, m[B2B_SIGMA[r][0]], m[B2B_SIGMA[r][1]]);     \
-        B2B_G(1, 5, 9, 13, m[B2B_SIGMA[r][2]], m[B2B_SIGMA[r][3]]);     \
-        B2B_G(2, 6, 10, 14, m[B2B_SIGMA[r][4]], m[B2B_SIGMA[r][5]]);    \
-        B2B_G(3, 7, 11, 15, m[B2B_SIGMA[r][6]], m[B2B_SIGMA[r][7]]);    \
-        B2B_G(0, 5, 10, 15, m[B2B_SIGMA[r][8]], m[B2B_SIGMA[r][9]]);    \
-        B2B_G(1, 6, 11, 12, m[B2B_SIGMA[r][10]], m[B2B_SIGMA[r][11]]);  \
-        B2B_G(2, 7, 8, 13, m[B2B_SIGMA[r][12]], m[B2B_SIGMA[r][13]]);   \
-        B2B_G(3, 4, 9, 14, m[B2B_SIGMA[r][14]], m[B2B_SIGMA[r][15]]);   \
-    } while (0)
-    B2B_ROUND(0);
-    B2B_ROUND(1);
-    B2B_ROUND(2);
-    B2B_ROUND(3);
-    B2B_ROUND(4);
-    B2B_ROUND(5);
-    B2B_ROUND(6);
-    B2B_ROUND(7);
-    B2B_ROUND(8);
-    B2B_ROUND(9);
-    B2B_ROUND(10);
-    B2B_ROUND(11);
-#undef B2B_ROUND
+    B2B_ROUNDS(B2B_G);
     for (int i = 0; i < 8; i++) h[i] ^= v[i] ^ v[i + 8];
 }
 
@@ -469,15 +492,370 @@ static void b2b_keyed32(const uint64_t keyed[8], const uint64_t fresh[8], const 
     for (int i = 0; i < 4; i++) st64le(out + 8 * i, h[i]);
 }
 
-/* ---- derive_salts(key, blob, offsets, start, stop, out) ---------------------------------
+/* the key's states: `fresh` (parameter block applied) and `keyed` (after the key block) */
+struct b2b_key {
+    uint64_t fresh[8], keyed[8];
+    uint8_t kblock[128];
+};
+
+static void b2b_key_init(struct b2b_key *k, const uint8_t key[32]) {
+    memset(k->kblock, 0, sizeof k->kblock);
+    memcpy(k->kblock, key, 32);
+    for (int i = 0; i < 8; i++) k->fresh[i] = B2B_IV[i];
+    k->fresh[0] ^= 0x01010000ULL ^ (32ULL << 8) ^ 32ULL; /* fanout 1, depth 1, key 32, digest 32 */
+    memcpy(k->keyed, k->fresh, sizeof k->keyed);
+    b2b_compress(k->keyed, k->kblock, 128, 0);
+}
+
+/* ---- lanes: one final block per 64-bit lane (x86-64, GCC or Clang) --------------------
+ * m holds the lanes' zero-padded blocks (AVX2: transposed, word w of lane l at m[4 w + l];
+ * AVX-512: row by row, at m[16 l + w]), t their counters (128 + length); lane l's digest
+ * (the first four state words) goes to out[l]. */
+
+enum { B2B_SCALAR = 0, B2B_AVX2 = 1, B2B_AVX512 = 2, B2B_ISAS = 3 };
+static const char *const B2B_ISA_NAMES[B2B_ISAS] = {"scalar", "avx2", "avx512"};
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define B2B_LANES 1
+#include <immintrin.h>
+
+/* the first r < 8 bytes at p, little-endian */
+static inline uint64_t ld_le(const uint8_t *p, size_t r) {
+    uint64_t w = 0;
+    for (size_t k = 0; k < r; k++) w |= (uint64_t)p[k] << (8 * k);
+    return w;
+}
+
+typedef void (*b2b_lanes_fn)(const uint64_t keyed[8], const uint64_t *m, const uint64_t *t,
+                             uint8_t *const out[]);
+
+#define B2B_G512(a, b, c, d, x, y)                                    \
+    do {                                                              \
+        v[a] = _mm512_add_epi64(_mm512_add_epi64(v[a], v[b]), (x));   \
+        v[d] = _mm512_ror_epi64(_mm512_xor_si512(v[d], v[a]), 32);    \
+        v[c] = _mm512_add_epi64(v[c], v[d]);                          \
+        v[b] = _mm512_ror_epi64(_mm512_xor_si512(v[b], v[c]), 24);    \
+        v[a] = _mm512_add_epi64(_mm512_add_epi64(v[a], v[b]), (y));   \
+        v[d] = _mm512_ror_epi64(_mm512_xor_si512(v[d], v[a]), 16);    \
+        v[c] = _mm512_add_epi64(v[c], v[d]);                          \
+        v[b] = _mm512_ror_epi64(_mm512_xor_si512(v[b], v[c]), 63);    \
+    } while (0)
+
+/* 8x8 words: in r[l] word w of lane l, out in m[w] (24 shuffles) */
+__attribute__((target("avx512f"), always_inline)) static inline void b2b_transpose8(
+    const __m512i r[8], __m512i m[8]) {
+    __m512i t[8], u[8];
+    for (int i = 0; i < 4; i++) { /* words 2k | 2k+1 of lanes 2i, 2i+1 */
+        t[i] = _mm512_unpacklo_epi64(r[2 * i], r[2 * i + 1]);
+        t[i + 4] = _mm512_unpackhi_epi64(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 8; i += 2) { /* 128-bit blocks: even ones of t[i], t[i+1], odd ones */
+        u[i] = _mm512_shuffle_i64x2(t[i], t[i + 1], _MM_SHUFFLE(2, 0, 2, 0));
+        u[i + 1] = _mm512_shuffle_i64x2(t[i], t[i + 1], _MM_SHUFFLE(3, 1, 3, 1));
+    }
+    /* u[0]: words 0, 4 of lanes 0..3; u[2]: of lanes 4..7; u[1], u[3]: words 2, 6; u[4..7]
+     * the same for the odd words */
+    for (int odd = 0; odd < 2; odd++) {
+        const __m512i *q = u + 4 * odd;
+        m[odd + 0] = _mm512_shuffle_i64x2(q[0], q[2], _MM_SHUFFLE(2, 0, 2, 0));
+        m[odd + 4] = _mm512_shuffle_i64x2(q[0], q[2], _MM_SHUFFLE(3, 1, 3, 1));
+        m[odd + 2] = _mm512_shuffle_i64x2(q[1], q[3], _MM_SHUFFLE(2, 0, 2, 0));
+        m[odd + 6] = _mm512_shuffle_i64x2(q[1], q[3], _MM_SHUFFLE(3, 1, 3, 1));
+    }
+}
+
+/* AVX-512 takes its lanes' blocks row by row (lane l's words at rows[16 l ..]: one 64-byte
+ * store each) and transposes them here. full 0: every lane's message fits 64 bytes, words
+ * 8..15 are zero (their additions are left out: ~7% fewer instructions) */
+__attribute__((target("avx512f"), always_inline)) static inline void b2b_lanes8(
+    const uint64_t keyed[8], const uint64_t *rows, const uint64_t *t, uint8_t *const out[],
+    const int full) {
+    __m512i v[16], m[16], r[8];
+    for (int half = 0; half < 2; half++) {
+        if (half && !full) {
+            for (int i = 8; i < 16; i++) m[i] = _mm512_setzero_si512();
+            break;
+        }
+        for (int l = 0; l < 8; l++)
+            r[l] = _mm512_load_si512((const void *)(rows + 16 * l + 8 * half));
+        b2b_transpose8(r, m + 8 * half);
+    }
+    for (int i = 0; i < 8; i++) {
+        v[i] = _mm512_set1_epi64((long long)keyed[i]);
+        v[i + 8] = _mm512_set1_epi64((long long)B2B_IV[i]);
+    }
+    v[12] = _mm512_xor_si512(v[12], _mm512_load_si512((const void *)t));
+    v[14] = _mm512_set1_epi64((long long)~B2B_IV[6]); /* the last block */
+    B2B_ROUNDS(B2B_G512);
+    __m512i h[4];
+    for (int i = 0; i < 4; i++) /* 0x96: a ^ b ^ c */
+        h[i] = _mm512_ternarylogic_epi64(v[i], v[i + 8], _mm512_set1_epi64((long long)keyed[i]),
+                                         0x96);
+    /* words (h0, h1) of lanes 2k | 2k+1 and (h2, h3) the same, then lanes 2k and 2k+1 of
+     * both in two 256-bit halves */
+    __m512i lo01 = _mm512_unpacklo_epi64(h[0], h[1]), hi01 = _mm512_unpackhi_epi64(h[0], h[1]);
+    __m512i lo23 = _mm512_unpacklo_epi64(h[2], h[3]), hi23 = _mm512_unpackhi_epi64(h[2], h[3]);
+    const __m512i first = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+    const __m512i second = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+    __m512i l02 = _mm512_permutex2var_epi64(lo01, first, lo23);
+    __m512i l46 = _mm512_permutex2var_epi64(lo01, second, lo23);
+    __m512i l13 = _mm512_permutex2var_epi64(hi01, first, hi23);
+    __m512i l57 = _mm512_permutex2var_epi64(hi01, second, hi23);
+    _mm256_storeu_si256((__m256i *)out[0], _mm512_castsi512_si256(l02));
+    _mm256_storeu_si256((__m256i *)out[1], _mm512_castsi512_si256(l13));
+    _mm256_storeu_si256((__m256i *)out[2], _mm512_extracti64x4_epi64(l02, 1));
+    _mm256_storeu_si256((__m256i *)out[3], _mm512_extracti64x4_epi64(l13, 1));
+    _mm256_storeu_si256((__m256i *)out[4], _mm512_castsi512_si256(l46));
+    _mm256_storeu_si256((__m256i *)out[5], _mm512_castsi512_si256(l57));
+    _mm256_storeu_si256((__m256i *)out[6], _mm512_extracti64x4_epi64(l46, 1));
+    _mm256_storeu_si256((__m256i *)out[7], _mm512_extracti64x4_epi64(l57, 1));
+}
+
+__attribute__((target("avx512f"))) static void b2b_lanes8_avx512(const uint64_t keyed[8],
+                                                                 const uint64_t *rows,
+                                                                 const uint64_t *t,
+                                                                 uint8_t *const out[]) {
+    b2b_lanes8(keyed, rows, t, out, 1);
+}
+
+__attribute__((target("avx512f"))) static void b2b_lanes8_avx512_64(const uint64_t keyed[8],
+                                                                    const uint64_t *rows,
+                                                                    const uint64_t *t,
+                                                                    uint8_t *const out[]) {
+    b2b_lanes8(keyed, rows, t, out, 0);
+}
+
+/* AVX2 has no 64-bit rotate: by 32 a dword shuffle, by 24 and 16 a byte shuffle, by 63
+ * (left by 1) x >> 63 | x + x */
+#define B2B_G256(a, b, c, d, x, y)                                                        \
+    do {                                                                                  \
+        v[a] = _mm256_add_epi64(_mm256_add_epi64(v[a], v[b]), (x));                       \
+        v[d] = _mm256_shuffle_epi32(_mm256_xor_si256(v[d], v[a]), _MM_SHUFFLE(2, 3, 0, 1)); \
+        v[c] = _mm256_add_epi64(v[c], v[d]);                                              \
+        v[b] = _mm256_shuffle_epi8(_mm256_xor_si256(v[b], v[c]), r24);                    \
+        v[a] = _mm256_add_epi64(_mm256_add_epi64(v[a], v[b]), (y));                       \
+        v[d] = _mm256_shuffle_epi8(_mm256_xor_si256(v[d], v[a]), r16);                    \
+        v[c] = _mm256_add_epi64(v[c], v[d]);                                              \
+        v[b] = _mm256_xor_si256(v[b], v[c]);                                              \
+        v[b] = _mm256_or_si256(_mm256_srli_epi64(v[b], 63), _mm256_add_epi64(v[b], v[b])); \
+    } while (0)
+
+__attribute__((target("avx2"), always_inline)) static inline void b2b_lanes4(
+    const uint64_t keyed[8], const uint64_t *mw, const uint64_t *t, uint8_t *const out[],
+    const int full) {
+    const __m256i r24 = _mm256_setr_epi8(3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10,
+                                         3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10);
+    const __m256i r16 = _mm256_setr_epi8(2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9,
+                                         2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9);
+    __m256i v[16], m[16];
+    for (int i = 0; i < 16; i++)
+        m[i] = full || i < 8 ? _mm256_load_si256((const __m256i *)(mw + 4 * i))
+                             : _mm256_setzero_si256();
+    for (int i = 0; i < 8; i++) {
+        v[i] = _mm256_set1_epi64x((long long)keyed[i]);
+        v[i + 8] = _mm256_set1_epi64x((long long)B2B_IV[i]);
+    }
+    v[12] = _mm256_xor_si256(v[12], _mm256_load_si256((const __m256i *)t));
+    v[14] = _mm256_set1_epi64x((long long)~B2B_IV[6]); /* the last block */
+    B2B_ROUNDS(B2B_G256);
+    __m256i h[4];
+    for (int i = 0; i < 4; i++)
+        h[i] = _mm256_xor_si256(_mm256_xor_si256(v[i], v[i + 8]),
+                                _mm256_set1_epi64x((long long)keyed[i]));
+    __m256i lo01 = _mm256_unpacklo_epi64(h[0], h[1]), hi01 = _mm256_unpackhi_epi64(h[0], h[1]);
+    __m256i lo23 = _mm256_unpacklo_epi64(h[2], h[3]), hi23 = _mm256_unpackhi_epi64(h[2], h[3]);
+    _mm256_storeu_si256((__m256i *)out[0], _mm256_permute2x128_si256(lo01, lo23, 0x20));
+    _mm256_storeu_si256((__m256i *)out[1], _mm256_permute2x128_si256(hi01, hi23, 0x20));
+    _mm256_storeu_si256((__m256i *)out[2], _mm256_permute2x128_si256(lo01, lo23, 0x31));
+    _mm256_storeu_si256((__m256i *)out[3], _mm256_permute2x128_si256(hi01, hi23, 0x31));
+}
+
+__attribute__((target("avx2"))) static void b2b_lanes4_avx2(const uint64_t keyed[8],
+                                                            const uint64_t *mw,
+                                                            const uint64_t *t,
+                                                            uint8_t *const out[]) {
+    b2b_lanes4(keyed, mw, t, out, 1);
+}
+
+__attribute__((target("avx2"))) static void b2b_lanes4_avx2_64(const uint64_t keyed[8],
+                                                               const uint64_t *mw,
+                                                               const uint64_t *t,
+                                                               uint8_t *const out[]) {
+    b2b_lanes4(keyed, mw, t, out, 0);
+}
+#else
+#define B2B_LANES 0
+#endif
+
+static int b2b_isa_available(int isa) {
+#if B2B_LANES
+    if (isa == B2B_AVX2) return __builtin_cpu_supports("avx2");
+    if (isa == B2B_AVX512) return __builtin_cpu_supports("avx512f");
+#endif
+    return isa == B2B_SCALAR;
+}
+
+/* isa -1: the best this CPU has; else the one asked for (ValueError when it lacks it) */
+static int b2b_isa_choose(int isa) {
+    if (isa == -1) {
+        for (isa = B2B_ISAS - 1; !b2b_isa_available(isa); isa--) {
+        }
+        return isa;
+    }
+    if (isa < -1 || isa >= B2B_ISAS) {
+        PyErr_Format(PyExc_ValueError,
+                     "isa must be -1 (best), 0 (scalar), 1 (avx2) or 2 (avx512), got %d", isa);
+        return -1;
+    }
+    if (!b2b_isa_available(isa)) {
+        PyErr_Format(PyExc_ValueError, "isa %d (%s) is not available on this CPU or build", isa,
+                     B2B_ISA_NAMES[isa]);
+        return -1;
+    }
+    return isa;
+}
+
+/* Salts of rows (b2b_salt_rows) into their own outputs: with lanes, ids of 1..128 bytes
+ * wait in a batch that is hashed when full, and by b2b_salts_flush (a partly filled batch:
+ * the unused lanes hash stale words into `sink`). A batch may hold rows of several calls
+ * (the parts of salts_bytes). */
+struct b2b_salter {
+    const struct b2b_key *key;
+    int lanes, n; /* lanes 0: scalar */
+#if B2B_LANES
+    b2b_lanes_fn fn, fn64; /* fn64: for a batch of messages of at most 64 bytes */
+    int maxw;              /* the batch's longest message, in words */
+    uint8_t *out[8];
+    uint8_t words[8]; /* AVX2: lane l's last block, words beyond words[l] are zero */
+    _Alignas(64) uint64_t t[8];
+    _Alignas(64) uint64_t m[16 * 8]; /* AVX2 transposed (m[4 w + l]), AVX-512 rows (m[16 l + w]) */
+    uint8_t sink[32];
+#endif
+};
+
+static void b2b_salter_init(struct b2b_salter *s, const struct b2b_key *key, int isa) {
+    memset(s, 0, sizeof *s); /* no lane is ever read uninitialised */
+    s->key = key;
+#if B2B_LANES
+    if (isa == B2B_AVX512) {
+        s->lanes = 8;
+        s->fn = b2b_lanes8_avx512;
+        s->fn64 = b2b_lanes8_avx512_64;
+    } else if (isa == B2B_AVX2) {
+        s->lanes = 4;
+        s->fn = b2b_lanes4_avx2;
+        s->fn64 = b2b_lanes4_avx2_64;
+    }
+#endif
+}
+
+static void b2b_salts_flush(struct b2b_salter *s) {
+#if B2B_LANES
+    if (s->n == 0) return;
+    for (int l = s->n; l < s->lanes; l++) s->out[l] = s->sink;
+    (s->maxw <= 8 ? s->fn64 : s->fn)(s->key->keyed, s->m, s->t, s->out);
+    s->maxw = 0;
+    s->n = 0;
+#endif
+}
+
+static inline void b2b_salt(struct b2b_salter *s, const uint8_t *msg, size_t len,
+                            uint8_t out[32]) {
+#if B2B_LANES
+    if (s->lanes && len >= 1 && len <= 128) {
+        const int l = s->n, lanes = s->lanes;
+        uint64_t *m = s->m + l;
+        size_t j = 0, r = len & 7;
+        for (; j < len >> 3; j++) m[lanes * j] = ld64le(msg + 8 * j);
+        if (r) /* the last bytes, zero-padded, read without going past the id */
+            m[lanes * j++] = len >= 8 ? ld64le(msg + len - 8) >> (64 - 8 * r) : ld_le(msg, r);
+        for (; j < s->words[l]; j++) m[lanes * j] = 0; /* the lane's previous block */
+        s->words[l] = (uint8_t)((len + 7) >> 3);
+        if (s->words[l] > s->maxw) s->maxw = s->words[l];
+        s->t[l] = 128 + len;
+        s->out[l] = out;
+        if (++s->n == lanes) b2b_salts_flush(s);
+        return;
+    }
+#endif
+    b2b_keyed32(s->key->keyed, s->key->fresh, s->key->kblock, msg, len, out);
+}
+
+#if B2B_LANES
+/* 64 bytes 0xff then 64 zero bytes: from B2B_BYTEMASK + 64 - n, n bytes kept in a vector */
+#define B2B_FF4 0xff, 0xff, 0xff, 0xff
+#define B2B_FF16 B2B_FF4, B2B_FF4, B2B_FF4, B2B_FF4
+static const uint8_t B2B_BYTEMASK[128] = {B2B_FF16, B2B_FF16, B2B_FF16, B2B_FF16};
+
+/* AVX-512: a lane's block is two masked 64-byte loads of whole words (a masked-off word is
+ * not read, cannot fault) cut to the id's bytes; where the id's last word would reach past
+ * the blob, from a copy. */
+__attribute__((target("avx512f"))) static void b2b_rows_avx512(struct b2b_salter *s,
+                                                               const uint8_t *blob,
+                                                               size_t bloblen,
+                                                               const uint8_t *offs,
+                                                               Py_ssize_t i0, Py_ssize_t i1,
+                                                               uint8_t *out) {
+    uint8_t copy[128];
+    for (Py_ssize_t i = i0; i < i1; i++, out += HASH) {
+        uint64_t st = ld64n(offs + 8 * i), len = ld64n(offs + 8 * (i + 1)) - 1 - st;
+        const uint8_t *msg = blob + st;
+        if (len == 0 || len > 128) {
+            b2b_keyed32(s->key->keyed, s->key->fresh, s->key->kblock, msg, len, out);
+            continue;
+        }
+        unsigned w = (unsigned)(len + 7) >> 3;
+        if (st + 8 * w > bloblen) {
+            memcpy(copy, msg, len);
+            msg = copy;
+        }
+        const int l = s->n;
+        uint64_t *row = s->m + 16 * l;
+        __m512i lo = _mm512_maskz_loadu_epi64((__mmask8)((1u << (w < 8 ? w : 8)) - 1), msg);
+        lo = _mm512_and_si512(lo, _mm512_loadu_si512(B2B_BYTEMASK + 64 - (len < 64 ? len : 64)));
+        __m512i hi = _mm512_setzero_si512();
+        if (w > 8) {
+            hi = _mm512_maskz_loadu_epi64((__mmask8)((1u << (w - 8)) - 1), msg + 64);
+            hi = _mm512_and_si512(hi, _mm512_loadu_si512(B2B_BYTEMASK + 128 - len));
+        }
+        _mm512_store_si512(row, lo);
+        _mm512_store_si512(row + 8, hi);
+        if ((int)w > s->maxw) s->maxw = (int)w;
+        s->t[l] = 128 + len;
+        s->out[l] = out;
+        if (++s->n == 8) b2b_salts_flush(s);
+    }
+}
+#endif
+
+/* the salts of rows [i0, i1) of a (blob, offsets) column, row i0's to out */
+static void b2b_salt_rows(struct b2b_salter *s, const uint8_t *blob, size_t bloblen,
+                          const uint8_t *offs, Py_ssize_t i0, Py_ssize_t i1, uint8_t *out) {
+#if B2B_LANES
+    if (s->lanes == 8) {
+        b2b_rows_avx512(s, blob, bloblen, offs, i0, i1, out);
+        return;
+    }
+#endif
+    for (Py_ssize_t i = i0; i < i1; i++, out += HASH) {
+        uint64_t st = ld64n(offs + 8 * i), e = ld64n(offs + 8 * (i + 1));
+        b2b_salt(s, blob + st, (size_t)(e - 1 - st), out);
+    }
+}
+
+/* ---- derive_salts(key, blob, offsets, start, stop, out[, isa]) -------------------------
  * out[32 i : 32 i + 32] = BLAKE2b-256(key=key, account i) for i in [start, stop): the salts
- * of por.core.mst.derive_salt, for ids already validated into the blob. */
+ * of por.core.mst.derive_salt, for ids already validated into the blob. isa: -1 the best
+ * available (default), 0 scalar, 1 AVX2, 2 AVX-512 (for tests; see blake2b_isas()). */
 
 static PyObject *derive_salts(PyObject *self, PyObject *args) {
     PyObject *key_o, *blob_o, *off_o, *out_o;
     Py_ssize_t start, stop;
-    if (!PyArg_ParseTuple(args, "OOOnnO", &key_o, &blob_o, &off_o, &start, &stop, &out_o))
+    int isa = -1;
+    if (!PyArg_ParseTuple(args, "OOOnnO|i", &key_o, &blob_o, &off_o, &start, &stop, &out_o,
+                          &isa))
         return NULL;
+    if ((isa = b2b_isa_choose(isa)) < 0) return NULL;
     Py_buffer key, blob, off, out;
     int ok = 0;
     if (get_buf(key_o, &key, 0, "key") < 0) return NULL;
@@ -502,21 +880,14 @@ static PyObject *derive_salts(PyObject *self, PyObject *args) {
             goto r4;
         }
     }
-    uint64_t fresh[8], keyed[8];
-    uint8_t kblock[128];
-    memset(kblock, 0, sizeof kblock);
-    memcpy(kblock, key.buf, 32);
-    for (int i = 0; i < 8; i++) fresh[i] = B2B_IV[i];
-    fresh[0] ^= 0x01010000ULL ^ (32ULL << 8) ^ 32ULL; /* fanout 1, depth 1, key 32, digest 32 */
-    memcpy(keyed, fresh, sizeof keyed);
-    b2b_compress(keyed, kblock, 128, 0);
+    struct b2b_key k;
+    b2b_key_init(&k, key.buf);
     Py_BEGIN_ALLOW_THREADS
-    const uint8_t *bl = blob.buf;
-    uint8_t *o = out.buf;
-    for (Py_ssize_t i = start; i < stop; i++) {
-        uint64_t s = ld64n(offs + 8 * i), e = ld64n(offs + 8 * (i + 1));
-        b2b_keyed32(keyed, fresh, kblock, bl + s, (size_t)(e - 1 - s), o + HASH * i);
-    }
+    struct b2b_salter salter;
+    b2b_salter_init(&salter, &k, isa);
+    b2b_salt_rows(&salter, blob.buf, (size_t)blob.len, offs, start, stop,
+                  (uint8_t *)out.buf + HASH * start);
+    b2b_salts_flush(&salter);
     Py_END_ALLOW_THREADS
     ok = 1;
 r4:
@@ -531,11 +902,11 @@ r1:
     Py_RETURN_NONE;
 }
 
-/* ---- salts_bytes(key, parts, threads) -> bytes -----------------------------------------
+/* ---- salts_bytes(key, parts, threads[, isa]) -> bytes ----------------------------------
  * derive_salts over every row of several (blob, offsets) columns, one after another, into
  * one new bytes object on `threads` POSIX threads: the salts go to the tree as they are
  * (no copy from a scratch array, 320 MB at 10^7), and the chains' columns need not be
- * joined first (the service joins them meanwhile, por.service.run). */
+ * joined first (the service joins them meanwhile, por.service.run). isa as derive_salts. */
 
 struct salt_part {
     Py_buffer blob, off;
@@ -543,8 +914,8 @@ struct salt_part {
 };
 
 struct salt_share {
-    const uint64_t *fresh, *keyed;
-    const uint8_t *kblock;
+    const struct b2b_key *key;
+    int isa;
     const struct salt_part *parts;
     Py_ssize_t nparts;
     uint8_t *out;
@@ -553,18 +924,16 @@ struct salt_share {
 
 static void *salt_share_run(void *arg) {
     struct salt_share *sh = arg;
+    struct b2b_salter salter; /* a batch may hold rows of consecutive parts */
+    b2b_salter_init(&salter, sh->key, sh->isa);
     for (Py_ssize_t p = 0; p < sh->nparts; p++) {
         const struct salt_part *pt = &sh->parts[p];
         Py_ssize_t a = sh->start > pt->base ? sh->start : pt->base;
         Py_ssize_t b = sh->stop < pt->base + pt->n ? sh->stop : pt->base + pt->n;
-        const uint8_t *offs = pt->off.buf, *blob = pt->blob.buf;
-        for (Py_ssize_t row = a; row < b; row++) {
-            Py_ssize_t i = row - pt->base;
-            uint64_t s = ld64n(offs + 8 * i), e = ld64n(offs + 8 * (i + 1));
-            b2b_keyed32(sh->keyed, sh->fresh, sh->kblock, blob + s, (size_t)(e - 1 - s),
-                        sh->out + HASH * row);
-        }
+        b2b_salt_rows(&salter, pt->blob.buf, (size_t)pt->blob.len, pt->off.buf, a - pt->base,
+                      b - pt->base, sh->out + HASH * a);
     }
+    b2b_salts_flush(&salter);
     return NULL;
 }
 
@@ -575,7 +944,9 @@ static PyObject *salts_bytes(PyObject *self, PyObject *args) {
     Py_ssize_t threads, nparts = 0, got = 0;
     struct salt_part *parts = NULL;
     Py_buffer key;
-    if (!PyArg_ParseTuple(args, "OOn", &key_o, &parts_o, &threads)) return NULL;
+    int isa = -1;
+    if (!PyArg_ParseTuple(args, "OOn|i", &key_o, &parts_o, &threads, &isa)) return NULL;
+    if ((isa = b2b_isa_choose(isa)) < 0) return NULL;
     if (get_buf(key_o, &key, 0, "key") < 0) return NULL;
     if (key.len != 32) {
         PyErr_Format(PyExc_ValueError, "key must be 32 bytes, got %zd", key.len);
@@ -623,20 +994,16 @@ static PyObject *salts_bytes(PyObject *self, PyObject *args) {
     if (threads > n) threads = n > 0 ? n : 1;
     result = PyBytes_FromStringAndSize(NULL, HASH * n);
     if (result == NULL) goto done;
-    uint64_t fresh[8], keyed[8];
-    uint8_t kblock[128];
-    memset(kblock, 0, sizeof kblock);
-    memcpy(kblock, key.buf, 32);
-    for (int i = 0; i < 8; i++) fresh[i] = B2B_IV[i];
-    fresh[0] ^= 0x01010000ULL ^ (32ULL << 8) ^ 32ULL; /* fanout 1, depth 1, key 32, digest 32 */
-    memcpy(keyed, fresh, sizeof keyed);
-    b2b_compress(keyed, kblock, 128, 0);
+    struct b2b_key k;
+    b2b_key_init(&k, key.buf);
     struct salt_share shares[MAX_THREADS];
     pthread_t tids[MAX_THREADS];
     int started[MAX_THREADS] = {0};
     for (Py_ssize_t t = 0; t < threads; t++) {
-        shares[t] = (struct salt_share){fresh,  keyed, kblock, parts, nparts,
-                                        (uint8_t *)PyBytes_AS_STRING(result), n * t / threads,
+        shares[t] = (struct salt_share){&k,     isa,
+                                        parts,  nparts,
+                                        (uint8_t *)PyBytes_AS_STRING(result),
+                                        n * t / threads,
                                         n * (t + 1) / threads};
     }
     Py_BEGIN_ALLOW_THREADS
@@ -665,6 +1032,24 @@ done:
     return result;
 }
 
+/* ---- blake2b_isas() -> tuple of the lane widths this CPU runs, e.g. ("scalar", "avx2") -- */
+
+static PyObject *blake2b_isas(PyObject *self, PyObject *noargs) {
+    PyObject *names = PyList_New(0), *tup = NULL;
+    if (names == NULL) return NULL;
+    for (int isa = 0; isa < B2B_ISAS; isa++) {
+        if (!b2b_isa_available(isa)) continue;
+        PyObject *s = PyUnicode_FromString(B2B_ISA_NAMES[isa]);
+        int bad = s == NULL || PyList_Append(names, s) < 0;
+        Py_XDECREF(s);
+        if (bad) goto done;
+    }
+    tup = PyList_AsTuple(names);
+done:
+    Py_DECREF(names);
+    return tup;
+}
+
 static PyMethodDef methods[] = {
     {"sha256_rows", sha256_rows, METH_VARARGS, "sha256_rows(src, width, out): SHA-256 of each row"},
     {"leaf_pass", leaf_pass, METH_VARARGS,
@@ -674,9 +1059,12 @@ static PyMethodDef methods[] = {
     {"node_level", node_level, METH_VARARGS,
      "node_level(src, dst) -> False when a sum reaches 2^127"},
     {"derive_salts", derive_salts, METH_VARARGS,
-     "derive_salts(key, blob, offsets, start, stop, out): keyed BLAKE2b-256 salts"},
+     "derive_salts(key, blob, offsets, start, stop, out[, isa]): keyed BLAKE2b-256 salts"},
     {"salts_bytes", salts_bytes, METH_VARARGS,
-     "salts_bytes(key, [(blob, offsets), ...], threads) -> bytes: every salt, on POSIX threads"},
+     "salts_bytes(key, [(blob, offsets), ...], threads[, isa]) -> bytes: every salt, on POSIX "
+     "threads"},
+    {"blake2b_isas", blake2b_isas, METH_NOARGS,
+     "blake2b_isas() -> the BLAKE2b paths this CPU runs: isa 0, 1, 2 of derive_salts"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {
@@ -685,6 +1073,9 @@ static struct PyModuleDef module = {
     .m_methods = methods};
 
 PyMODINIT_FUNC PyInit__mstkernel(void) {
+#if B2B_LANES
+    __builtin_cpu_init();
+#endif
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     if (PyModule_AddStringConstant(m, "SHA256_IMPL", OpenSSL_version(0)) < 0) {

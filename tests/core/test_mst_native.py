@@ -7,7 +7,10 @@ and the fallback tests still run: `mst_build.NATIVE` is None and the build uses 
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import itertools
+import mmap
 import random
 
 import numpy as np
@@ -210,3 +213,126 @@ def test_salts_of_several_columns_are_those_of_the_joined_column() -> None:
         assert derive_salts(SECRET, joined, workers=2, native=native_) == want
     with pytest.raises(InputError, match="AccountColumn"):
         derive_salts(SECRET, [parts[1], "x"])  # type: ignore[list-item]
+
+
+# ---- the BLAKE2b paths of the kernel: scalar, AVX2 (4 lanes), AVX-512 (8 lanes) ----------
+
+ISAS = {"scalar": 0, "avx2": 1, "avx512": 2}
+
+
+def raw_column(raw: list[bytes]) -> tuple[bytes, np.ndarray]:
+    """A blob and offsets as encode_accounts makes them, of any bytes (the kernel does not
+    check ids): each followed by a newline."""
+    blob = b"".join(r + b"\n" for r in raw)
+    offsets = np.cumsum([0] + [len(r) + 1 for r in raw], dtype=np.uint64)
+    return blob, offsets
+
+
+def keyed_blake2b(raw: list[bytes]) -> bytes:
+    return b"".join(hashlib.blake2b(r, key=SECRET, digest_size=32).digest() for r in raw)
+
+
+def isa_or_skip(name: str) -> int:
+    if name not in kernel.blake2b_isas():
+        pytest.skip(f"this CPU has no {name}")
+    return ISAS[name]
+
+
+def random_id(rnd: random.Random, length: int) -> bytes:
+    return bytes(rnd.choice(b"abcdefxyz:0123456789") for _ in range(length))
+
+
+@native
+@pytest.mark.parametrize("name", list(ISAS))
+def test_salts_of_every_length_on_every_isa(name: str) -> None:
+    """Ids of 0..300 bytes in a shuffled order: batches mix ids of at most 64 bytes, of
+    65..128 (one block, all 16 words) and longer ones or the empty one (scalar path)."""
+    isa = isa_or_skip(name)
+    rnd = random.Random(7)
+    raw = [random_id(rnd, n) for n in range(301)]
+    rnd.shuffle(raw)
+    raw += [b"x" * 128, b"y" * 129, b"z" * 64, b"w" * 65]
+    blob, offsets = raw_column(raw)
+    want = keyed_blake2b(raw)
+    assert kernel.salts_bytes(SECRET, [(blob, offsets)], 1, isa) == want
+    out = bytearray(32 * len(raw))
+    kernel.derive_salts(SECRET, blob, offsets, 0, len(raw), out, isa)
+    assert bytes(out) == want
+    out = bytearray(b"\xee" * 32 * len(raw))
+    kernel.derive_salts(SECRET, blob, offsets, 5, len(raw) - 3, out, isa)  # rows 5..n-4 only
+    assert out[: 32 * 5] == b"\xee" * 32 * 5 and out[-32 * 3 :] == b"\xee" * 32 * 3
+    assert bytes(out[32 * 5 : -32 * 3]) == want[32 * 5 : -32 * 3]
+
+
+@native
+@pytest.mark.parametrize("name", list(ISAS))
+@pytest.mark.parametrize("count", [1, 3, 4, 5, 7, 8, 9, 17, 1000])
+def test_salts_in_parts_and_threads_on_every_isa(name: str, count: int) -> None:
+    """Counts that fill no whole batch, split into parts of odd sizes (an empty one too):
+    batches run across parts and a partly filled one ends each thread's share."""
+    isa = isa_or_skip(name)
+    rnd = random.Random(count)
+    lengths = [rnd.choice([1, 8, 9, 51, 55, 64, 65, 100, 128, 129, 200]) for _ in range(count)]
+    raw = [random_id(rnd, n) for n in lengths]
+    want = keyed_blake2b(raw)
+    cuts = sorted(rnd.randrange(count + 1) for _ in range(3))
+    bounds = [0, *cuts, count]
+    parts = [raw_column(raw[a:b]) for a, b in itertools.pairwise(bounds)]
+    for threads in (1, 2, 3):
+        assert kernel.salts_bytes(SECRET, parts, threads, isa) == want, threads
+    blob, offsets = raw_column(raw)
+    out = bytearray(32 * count)
+    kernel.derive_salts(SECRET, blob, offsets, 0, count, out, isa)
+    assert bytes(out) == want
+
+
+@native
+def test_blake2b_isas_and_the_choice_of_one() -> None:
+    isas = kernel.blake2b_isas()
+    assert isas[0] == "scalar" and set(isas) <= set(ISAS)
+    raw = [b"eip155:1:0x" + b"ab" * 20] * 9
+    blob, offsets = raw_column(raw)
+    want = keyed_blake2b(raw)
+    assert kernel.salts_bytes(SECRET, [(blob, offsets)], 1) == want  # the best, by default
+    assert kernel.salts_bytes(SECRET, [(blob, offsets)], 1, -1) == want
+    for bad in (-2, 3):
+        with pytest.raises(ValueError, match="isa must be"):
+            kernel.salts_bytes(SECRET, [(blob, offsets)], 1, bad)
+        with pytest.raises(ValueError, match="isa must be"):
+            kernel.derive_salts(SECRET, blob, offsets, 0, 9, bytearray(32 * 9), bad)
+    for name, isa in ISAS.items():
+        if name not in isas:
+            with pytest.raises(ValueError, match=name):
+                kernel.salts_bytes(SECRET, [(blob, offsets)], 1, isa)
+            with pytest.raises(ValueError, match=name):
+                kernel.derive_salts(SECRET, blob, offsets, 0, 9, bytearray(32 * 9), isa)
+
+
+@native
+@pytest.mark.parametrize("name", list(ISAS))
+def test_salts_read_nothing_past_the_blob(name: str) -> None:
+    """The blob ends where a page that cannot be read starts: an id whose last 8-byte word
+    would reach past it is read from a copy (else SIGSEGV)."""
+    isa = isa_or_skip(name)
+    page = mmap.PAGESIZE
+    libc = ctypes.CDLL(None, use_errno=True)
+    mem = mmap.mmap(-1, 2 * page)
+    anchor = ctypes.c_char.from_buffer(mem)
+    guard = ctypes.c_void_p(ctypes.addressof(anchor) + page)
+    del anchor
+    assert libc.mprotect(guard, ctypes.c_size_t(page), 0) == 0  # PROT_NONE
+    try:
+        rnd = random.Random(3)
+        for last in (1, 5, 9, 51, 63, 65, 100, 127):
+            raw = [random_id(rnd, rnd.randrange(1, 90)) for _ in range(6)]
+            raw.append(random_id(rnd, last))
+            blob, offsets = raw_column(raw)
+            mem[page - len(blob) : page] = blob
+            with memoryview(mem) as whole, whole[page - len(blob) : page] as view:
+                got = kernel.salts_bytes(SECRET, [(view, offsets)], 1, isa)
+                out = bytearray(32 * len(raw))
+                kernel.derive_salts(SECRET, view, offsets, 0, len(raw), out, isa)
+            assert got == bytes(out) == keyed_blake2b(raw), last
+    finally:
+        libc.mprotect(guard, ctypes.c_size_t(page), mmap.PROT_READ | mmap.PROT_WRITE)
+        mem.close()

@@ -690,6 +690,20 @@ class BalanceWords:
         return cls(lo, hi, _CHECKED)
 
 
+def check_part(part: object, *, where: str) -> tuple[AccountColumn, BalanceWords]:
+    """`part` as one chain's (AccountColumn, BalanceWords) of equal lengths (InputError)."""
+    if not (
+        isinstance(part, tuple)
+        and len(part) == 2
+        and isinstance(part[0], AccountColumn)
+        and isinstance(part[1], BalanceWords)
+    ):
+        raise InputError("not (AccountColumn, BalanceWords)", where=where)
+    if len(part[0]) != len(part[1]):
+        raise InputError(f"{len(part[0])} accounts and {len(part[1])} balances", where=where)
+    return part[0], part[1]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class ColumnParts:
     """Several chains' checked columns (ids and balance words), their rows one after
@@ -702,19 +716,9 @@ class ColumnParts:
         if len(self.parts) < 2:
             raise InputError("ColumnParts holds two parts or more", where="columns")
         for k, part in enumerate(self.parts):
-            if not (
-                isinstance(part, tuple)
-                and len(part) == 2
-                and isinstance(part[0], AccountColumn)
-                and isinstance(part[1], BalanceWords)
-            ):
-                raise InputError("not (AccountColumn, BalanceWords)", where=f"columns[{k}]")
-            if len(part[0]) != len(part[1]) or not len(part[0]):
-                raise InputError(
-                    f"{len(part[0])} accounts and {len(part[1])} balances (rows must match "
-                    "and be at least one)",
-                    where=f"columns[{k}]",
-                )
+            check_part(part, where=f"columns[{k}]")
+            if not len(part[0]):
+                raise InputError("a part of no rows", where=f"columns[{k}]")
 
     @property
     def rows(self) -> int:
@@ -1479,6 +1483,7 @@ __all__ = [
     "balance_words",
     "balances_to_words",
     "build",
+    "check_part",
     "derive_salts",
     "duplicate_account",
     "encode_accounts",

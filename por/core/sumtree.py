@@ -49,6 +49,7 @@ from por.core.mst_build import (
     as_array,
     balance_words,
     build,
+    check_part,
     encode_accounts,
     exact_total,
     take_rows,
@@ -66,6 +67,16 @@ _SET_PROOF = tuple(
 
 class UnknownAccountError(InputError):
     """The account has no leaf in this tree."""
+
+
+def _check_build_args(salts: object, workers: object, params: object) -> bytes:
+    """The salts as bytes (see _check_salts), after checking workers and params."""
+    checked = _check_salts(salts)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError(f"workers must be a positive integer, got {workers!r}", where="workers")
+    if not isinstance(params, BuildParams):
+        raise InputError(f"not BuildParams: {type(params).__name__}", where="params")
+    return checked
 
 
 def _check_salts(salts: object) -> bytes:
@@ -243,13 +254,7 @@ class SumTree:
         the engine (never the root or a proof). With the C kernel (mst_build.NATIVE) the
         workers are threads, else forked processes.
         """
-        salts = _check_salts(salts)
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise InputError(
-                f"workers must be a positive integer, got {workers!r}", where="workers"
-            )
-        if not isinstance(params, BuildParams):
-            raise InputError(f"not BuildParams: {type(params).__name__}", where="params")
+        salts = _check_build_args(salts, workers, params)
         n_real = len(salts) // SALT_SIZE
         pad_accounts, pad_salts = _pad_columns(n_real, pad_to, pad_random)
         if pad_accounts:
@@ -287,30 +292,13 @@ class SumTree:
         joined columns — root, proofs and file bytes."""
         kept: list[tuple[AccountColumn, BalanceWords]] = []
         for k, part in enumerate(parts):
-            if not (
-                isinstance(part, tuple)
-                and len(part) == 2
-                and isinstance(part[0], AccountColumn)
-                and isinstance(part[1], BalanceWords)
-            ):
-                raise InputError("not (AccountColumn, BalanceWords)", where=f"parts[{k}]")
-            if len(part[0]) != len(part[1]):
-                raise InputError(
-                    f"{len(part[0])} accounts and {len(part[1])} balances", where=f"parts[{k}]"
-                )
-            if len(part[0]):
-                kept.append(part)
+            accounts, words = check_part(part, where=f"parts[{k}]")
+            if len(accounts):
+                kept.append((accounts, words))
         if len(kept) < 2:
-            accounts = kept[0][0] if kept else encode_accounts([])
-            words = kept[0][1] if kept else balance_words([], 0)
-            return cls.build_columns(accounts, words, salts, workers=workers, params=params)
-        salts = _check_salts(salts)
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise InputError(
-                f"workers must be a positive integer, got {workers!r}", where="workers"
-            )
-        if not isinstance(params, BuildParams):
-            raise InputError(f"not BuildParams: {type(params).__name__}", where="params")
+            one = kept[0] if kept else (encode_accounts([]), balance_words([], 0))
+            return cls.build_columns(*one, salts, workers=workers, params=params)
+        salts = _check_build_args(salts, workers, params)
         columns = ColumnParts(tuple(kept))
         if columns.rows != len(salts) // SALT_SIZE:
             raise InputError(

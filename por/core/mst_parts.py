@@ -35,6 +35,7 @@ quarter of a Dask worker's CPU. Nothing returned points into them.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
@@ -63,6 +64,7 @@ from por.core.mst_build import (
     U64,
     AccountColumn,
     BalanceWords,
+    ColumnParts,
     TreeArrays,
     _be_bytes,
     _native,
@@ -73,6 +75,7 @@ from por.core.mst_build import (
     hash_rows,
     stored_bytes,
 )
+from por.core.mst_build import Pieces as ColumnPieces
 from por.errors import AmountError, InputError
 
 PIECE: Final = np.dtype([("hash", f"V{HASH_SIZE}"), ("lo", "<u8"), ("hi", "<u8"), ("row", "<u8")])
@@ -506,10 +509,51 @@ def duplicate_salt_rows(pieces: Sequence[npt.NDArray[Any]]) -> list[tuple[int, i
     return out
 
 
+def _column_arrays(
+    accounts: AccountColumn | ColumnParts, balances: BalanceWords | ColumnParts
+) -> tuple[int, Any, Any, Any, Any, int, Callable[[int], str]]:
+    """(rows, blob, offsets, lo, hi, exact total, account of a row) of the input columns:
+    one column as it is, or several chains' columns (ColumnParts) as Pieces, never
+    joined (as mst_build.build keeps them)."""
+    if not isinstance(accounts, ColumnParts) and not isinstance(balances, ColumnParts):
+        blob = np.frombuffer(accounts.blob, np.uint8, int(accounts.offsets[-1])).data
+        total = exact_total(balances.lo, balances.hi)
+        return (
+            len(accounts),
+            blob,
+            accounts.offsets,
+            balances.lo,
+            balances.hi,
+            total,
+            (accounts.account),
+        )
+    if accounts is not balances:
+        raise InputError("ColumnParts come as both accounts and balances", where="columns")
+    assert isinstance(accounts, ColumnParts)
+    cols = accounts
+    blobs, offs, adds, firsts = [], [], [], []
+    base = at = 0
+    for col, _ in cols.parts:
+        length = int(col.offsets[-1])
+        blobs.append(np.frombuffer(col.blob, np.uint8, length))
+        offs.append(col.offsets[:-1])
+        adds.append(at)
+        firsts.append(base)
+        base, at = base + len(col), at + length
+    lo, hi, total = cols.words()
+
+    def account(row: int) -> str:  # only for a duplicate's error message
+        k = bisect.bisect_right(firsts, row) - 1
+        return cols.parts[k][0].account(row - firsts[k])
+
+    offsets = ColumnPieces([*offs, np.array([at], np.uint64)], [*adds, 0])
+    return base, ColumnPieces(blobs), offsets, lo, hi, total, account
+
+
 def assemble_tree(
     *,
-    accounts: AccountColumn,
-    balances: BalanceWords,
+    accounts: AccountColumn | ColumnParts,
+    balances: BalanceWords | ColumnParts,
     salts: bytes,
     order: U64 | U32,
     account_keys: U32,
@@ -517,11 +561,13 @@ def assemble_tree(
     low: int = DEFAULT_PARAMS.low_levels,
 ) -> TreeArrays:
     """Step 4 for a tree that serves proofs: the TreeArrays of the whole tree, from the
-    input columns (in input order), the buckets' input rows in leaf order one after
-    another (`order`, 64- or 32-bit), every row's account key, and the buckets' levels.
+    input columns (in input order: one column, or several chains' columns as ColumnParts
+    given as both `accounts` and `balances`, which the tree keeps as Pieces without
+    joining them), the buckets' input rows in leaf order one after another (`order`, 64-
+    or 32-bit), every row's account key, and the buckets' levels.
     DuplicateAccountError when an account appears twice (as mst_build.build)."""
-    n = len(accounts)
-    if len(balances) != n or len(salts) != n * SALT_SIZE or len(order) != n:
+    n, blob, offsets, lo, hi, total, account = _column_arrays(accounts, balances)
+    if len(lo) != n or len(salts) != n * SALT_SIZE or len(order) != n:
         raise InputError(f"columns of different lengths for {n} leaves", where="columns")
     if len(account_keys) != n:
         raise InputError(f"{len(account_keys)} account keys for {n} leaves", where="account_keys")
@@ -531,20 +577,18 @@ def assemble_tree(
     packed = account_keys.astype(np.uint64)  # key << 32 | row, in place (no temporaries)
     np.left_shift(packed, np.uint64(32), out=packed)
     np.bitwise_or(packed, np.arange(n, dtype=np.uint64), out=packed)
-    account: Callable[[int], str] = accounts.account
     akeys, apos = account_index(packed, position, account)
     levels, root = assemble_levels(n, buckets, low=low)
-    total = exact_total(balances.lo, balances.hi)
     if root.sum != total:  # cannot happen; a wrong sum must never be published
         raise AmountError(f"root sum {root.sum} differs from the total {total}")
     return TreeArrays(
         n=n,
         low=low,
-        blob=np.frombuffer(accounts.blob, np.uint8, int(accounts.offsets[-1])).data,
-        offsets=accounts.offsets,
+        blob=blob,
+        offsets=offsets,
         salts=salts,
-        lo=balances.lo,
-        hi=balances.hi,
+        lo=lo,
+        hi=hi,
         order=order32,
         akeys=akeys,
         apos=apos,

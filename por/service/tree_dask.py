@@ -34,7 +34,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ from por.core.mst import EMPTY_ROOT, MAX_LEAVES, Node, merge_subtree_roots
 from por.core.mst_build import (
     AccountColumn,
     BalanceWords,
+    ColumnParts,
     balance_words,
     derive_salts,
     duplicate_account,
@@ -89,6 +90,9 @@ class DaskSettings:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_local: bool = False  # local cluster: TLS with a throw-away CA (Security.temporary)
+    heap_reuse: bool | None = None  # workers keep freed memory during a build (glibc);
+    # None: when the cluster is the local one started here and the build fits well
+    # within its workers' memory limits (no spilling expected: `_reuse_heap`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +112,7 @@ class BuildStats:
     buckets: int
     subtrees: int
     attempts: int = 1  # builds started (more when a worker died with rows sent to it)
+    heap_reuse: bool = False  # the workers kept freed memory for reuse (`_reuse_heap`)
     stage_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -224,6 +229,42 @@ def _bucket_tree(start: int, bits: int, *pieces: tuple[Any, Any]) -> tuple[Any, 
     return bucket_levels(level0, start, low=LOW_LEVELS), rows.astype(np.uint32)
 
 
+def _malloc_reuse(on: bool) -> bool:
+    """On a worker: glibc keeps freed memory for the next allocation (on), or gives it
+    back as Dask's settings do (off: the environment's thresholds again, and
+    malloc_trim). Dask starts workers with MALLOC_TRIM_THRESHOLD_ = 64 KiB, which also
+    pins glibc's mmap threshold at 128 KiB: every received buffer and every larger
+    temporary is a fresh mapping, and first-touching fresh pages costs 1.3-3 s per GiB
+    on a VM. False where glibc's mallopt is not there (nothing changed)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt, trim = libc.mallopt, libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    if on:
+        done = mallopt(_M_MMAP_THRESHOLD, REUSE_MMAP_THRESHOLD)
+        done = mallopt(_M_TRIM_THRESHOLD, REUSE_TRIM_THRESHOLD) and done
+        return bool(done)
+    default = 128 * 1024  # glibc's (Dask sets the trim threshold to 64 KiB)
+    for option, name in ((_M_MMAP_THRESHOLD, "MMAP"), (_M_TRIM_THRESHOLD, "TRIM")):
+        try:
+            value = int(os.environ.get(f"MALLOC_{name}_THRESHOLD_", default))
+        except ValueError:
+            value = default
+        mallopt(option, value)
+    trim(0)
+    return True
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt options
+REUSE_MMAP_THRESHOLD = 32 << 20  # glibc's largest: buffers up to 32 MiB come from the heap
+REUSE_TRIM_THRESHOLD = 1 << 30  # freed heap memory kept for reuse, up to 1 GiB at the top
+REUSE_BYTES_PER_LEAF = 400  # what a build holds on the workers per leaf, generously (~220)
+REUSE_SHARE = 0.5  # of a worker's memory limit: below Dask's spill target (0.6)
+
+
 # --- the engine ----------------------------------------------------------------------------
 
 
@@ -335,18 +376,29 @@ class DaskTreeEngine:
     ) -> SumTree:
         """The tree of `run.build_tree_parts` (the chains' columns one after another),
         built on the cluster: the same root, levels and proofs. The salts are derived
-        here; the tree's arrays are assembled here for the tree file."""
-        accounts = AccountColumn.concat([a for a, _ in parts])
-        balances = BalanceWords.concat([b for _, b in parts])
-        salts = derive_salts(round_secret, accounts, workers=_THREADS)
-        out = self._build(
-            _column_specs(accounts, balances, salts, self.settings), len(accounts), keep=True
-        )
+        here; the tree's arrays are assembled here for the tree file. Several chains'
+        columns are never joined (as the local engine keeps them): partitions are cut
+        from each where it lies and the tree keeps them as they are."""
+        kept = [(a, b) for a, b in parts if len(a)]
+        columns: Any
+        if len(kept) < 2:
+            accounts = kept[0][0] if kept else AccountColumn.concat([])
+            balances = kept[0][1] if kept else BalanceWords.concat([])
+            kept, columns = [(accounts, balances)], None
+        else:
+            columns = ColumnParts(tuple(kept))
+        salts = derive_salts(round_secret, [a for a, _ in kept], workers=_THREADS)
+        specs: list[tuple[Any, bytes, int]] = []
+        first = 0
+        for a, b in kept:  # partitions never cross two chains' columns
+            specs += _column_specs(a, b, salts, self.settings, first=first)
+            first += len(a)
+        out = self._build(specs, first, keep=True)
         assert isinstance(out, tuple)
         order, account_keys, buckets = out
         arrays = assemble_tree(
-            accounts=accounts,
-            balances=balances,
+            accounts=kept[0][0] if columns is None else columns,
+            balances=kept[0][1] if columns is None else columns,
             salts=salts,
             order=order,
             account_keys=account_keys,
@@ -420,6 +472,33 @@ class DaskTreeEngine:
             return EMPTY_ROOT
         client = self.client()
         bits = _bucket_bits(n, self.settings.bucket_rows)
+        reuse = self._heap_reuse(client, n)
+        try:
+            out = self._attempts(client, specs, n, bits, keep=keep, account=account)
+        finally:
+            if reuse:
+                _set_heap_reuse(client, False)
+        if self.last_stats is not None:
+            self.last_stats = replace(self.last_stats, heap_reuse=reuse)
+        return out
+
+    def _heap_reuse(self, client: Any, n: int) -> bool:
+        """Turn on the workers' heap reuse for a build of n leaves, if it should be."""
+        on = self.settings.heap_reuse
+        if on is None:
+            on = self._cluster is not None and _reuse_heap(n, _memory_limits(client))
+        return on and _set_heap_reuse(client, True)
+
+    def _attempts(
+        self,
+        client: Any,
+        specs: Iterable[tuple[Any, bytes, int]],
+        n: int,
+        bits: int,
+        *,
+        keep: bool,
+        account: Callable[[int], str] | None,
+    ) -> Node | tuple[Any, Any, Any]:
         for attempt in range(1, ATTEMPTS + 1):
             run = _Run(client, token=uuid.uuid4().hex[:12], bits=bits, keep=keep, attempt=attempt)
             try:
@@ -458,10 +537,16 @@ class DaskTreeEngine:
 
 
 def _column_specs(
-    accounts: AccountColumn, balances: BalanceWords, salts: bytes, settings: DaskSettings
+    accounts: AccountColumn,
+    balances: BalanceWords,
+    salts: bytes,
+    settings: DaskSettings,
+    *,
+    first: int = 0,
 ) -> list[tuple[Any, bytes, int]]:
-    """Partitions of columns held here: ((ids, balances), salts, first row); balances
-    below 2^64 as their low words alone (an eighth less to send)."""
+    """Partitions of columns held here, whose rows start at input row `first` (the
+    salts are of all rows): ((ids, balances), salts, first row); balances below 2^64 as
+    their low words alone (an eighth less to send)."""
     n, rows = len(accounts), settings.partition_rows
     salt_rows = np.frombuffer(salts, np.uint8)  # views: sent without a copy here
     out: list[tuple[Any, Any, int]] = []
@@ -469,11 +554,43 @@ def _column_specs(
         b = min(a + rows, n)
         words = balances.take(a, b)
         sent: Any = words if words.hi.any() else words.lo
-        out.append(((accounts.take(a, b), sent), salt_rows[32 * a : 32 * b], a))
+        at = first + a
+        out.append(((accounts.take(a, b), sent), salt_rows[32 * at : 32 * (at + b - a)], at))
     return out
 
 
 ATTEMPTS = 3  # builds tried when workers die with scattered input (a lost cluster: one)
+
+
+def _reuse_heap(n: int, limits: Sequence[int]) -> bool:
+    """Whether a build of n leaves leaves ample room on workers of these memory limits
+    (bytes; 0: none) for them to keep freed memory: then nothing is expected to spill.
+    Where spilling is expected Dask's own settings stay: memory kept by the allocator
+    looks full to Dask, and workers then spill and reload the same pieces over and over
+    or pause with nothing left to spill (docs/scaling.md, 10^8 leaves)."""
+    if not limits:
+        return False
+    need = n * REUSE_BYTES_PER_LEAF / len(limits)
+    return all(limit == 0 or need <= REUSE_SHARE * limit for limit in limits)
+
+
+def _memory_limits(client: Any) -> list[int]:
+    try:
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        return [int(w.get("memory_limit") or 0) for w in workers]
+    except Exception as e:  # no answer: no reuse
+        log.debug("reading the workers' memory limits: %s", e)
+        return []
+
+
+def _set_heap_reuse(client: Any, on: bool) -> bool:
+    """Heap reuse on or off in every worker; True when every worker took it."""
+    try:
+        done = client.run(_malloc_reuse, on)
+    except Exception as e:  # a worker lost meanwhile: the build says what happened
+        log.debug("setting the workers' heap reuse to %s: %s", on, e)
+        return False
+    return bool(done) and all(done.values())
 
 
 def _lost_input(e: BaseException) -> bool:

@@ -27,7 +27,13 @@ pq = pytest.importorskip("pyarrow.parquet")
 from distributed import LocalCluster  # noqa: E402
 
 from por.core.mst import DuplicateAccountError, verify_inclusion  # noqa: E402
-from por.core.mst_build import AccountColumn, balance_words, derive_salts, encode_accounts  # noqa: E402
+from por.core.mst_build import (  # noqa: E402
+    AccountColumn,
+    Pieces,
+    balance_words,
+    derive_salts,
+    encode_accounts,
+)
 from por.core.sumtree import SumTree  # noqa: E402
 from por.errors import AmountError, ClusterError  # noqa: E402
 from por.service.config import load_config  # noqa: E402
@@ -84,6 +90,19 @@ def test_roots_levels_and_proofs_equal_the_local_build(engine: DaskTreeEngine) -
         assert tree.size == local.size
         for mine, theirs in zip(tree._levels, local._levels, strict=True):
             assert mine.tobytes() == theirs.tobytes()
+        assert tree.to_bytes() == local.to_bytes()  # the tree file, byte for byte
+        if tree.size > 1:
+            a1, b1, s1 = tree.leaf_columns(1, tree.size)
+            a2, b2, s2 = local.leaf_columns(1, local.size)
+            assert (list(a1), list(b1.lo), list(b1.hi), s1) == (
+                list(a2),
+                list(b2.lo),
+                list(b2.hi),
+                s2,
+            )
+        tree.check_consistency()
+        # several chains' columns are kept as they came, never joined into one
+        assert isinstance(tree._blob, Pieces) == (sum(1 for m in chain_sizes if m) > 1)
         for j in rng.sample(range(local.size), min(local.size, 12)):
             account = local.leaf(j).account
             proof = tree.prove(account)
@@ -112,6 +131,15 @@ def test_duplicate_account_in_two_partitions_is_refused(engine: DaskTreeEngine) 
         engine.build_parts([(accounts, balances)], SECRET)
     with pytest.raises(DuplicateAccountError, match=r"leaves 12 and 77"):
         engine.root_of_columns(accounts, balances, SECRET)
+    # across two chains' columns (kept apart): the rows of the whole, as the local build
+    first, second = encode_accounts(ids[:50]), encode_accounts(ids[50:])
+    parts = [(first, balance_words(list(range(50)), 50))]
+    parts.append((second, balance_words(list(range(50)), 50)))
+    with pytest.raises(DuplicateAccountError, match=r"leaves 12 and 77") as want:
+        build_tree_parts(list(parts), SECRET)
+    with pytest.raises(DuplicateAccountError, match=r"leaves 12 and 77") as got:
+        engine.build_parts(parts, SECRET)
+    assert str(got.value) == str(want.value)
 
 
 def test_total_reaching_2_127_is_refused(engine: DaskTreeEngine) -> None:

@@ -219,13 +219,14 @@ def _bucket_roots(
     start: int, bits: int, *pieces: tuple[Any, Any]
 ) -> tuple[list[tuple[int, int, Node]], list[tuple[int, int]]]:
     """A bucket's subtree roots, and the rows its salt keys name as duplicate candidates."""
-    level0, _ = sort_bucket([leaves for leaves, _ in pieces], bucket_bits=bits)
+    level0, _ = sort_bucket([leaves for leaves, _ in pieces], bucket_bits=bits, scratch=True)
     return subtree_roots(level0, start), duplicate_salt_rows([keys for _, keys in pieces])
 
 
 def _bucket_tree(start: int, bits: int, *pieces: tuple[Any, Any]) -> tuple[Any, Any]:
-    level0, rows = sort_bucket([leaves for leaves, _ in pieces], bucket_bits=bits)
-    # input rows are below MAX_LEAVES < 2^32: half the bytes back to the driver
+    level0, rows = sort_bucket([leaves for leaves, _ in pieces], bucket_bits=bits, scratch=True)
+    # input rows are below MAX_LEAVES < 2^32: half the bytes back to the driver; the
+    # leaves and the levels below LOW_LEVELS stay in the worker's scratch buffers
     return bucket_levels(level0, start, low=LOW_LEVELS), rows.astype(np.uint32)
 
 
@@ -609,6 +610,10 @@ class _Run:
         self.futures: list[Any] = []
         self.stage_s: dict[str, float] = {}
         self.partitions = 0
+        try:  # scattered partitions in flight: two per worker thread
+            self.window = max(2 * sum(client.nthreads().values()), 2)
+        except Exception:  # no answer now: the build itself says what is wrong
+            self.window = 4
 
     def submit(self, fn: Callable[..., Any], *args: Any, key: str, keep: bool = False) -> Any:
         """A task; `keep` holds its future here (else it lives as long as its dependents
@@ -633,6 +638,10 @@ class _Run:
             # is a path, which the task spec carries with the salts, so Dask can rerun it
             data: Any = (source, salts)
             if not isinstance(source[0], str):  # held by its task only: freed once hashed
+                if i >= self.window:  # a few partitions ahead of the hashing, not all:
+                    # a worker then receives into the memory of partitions it has hashed
+                    # (with heap reuse) instead of first-touching memory for every one
+                    counts_f[i - self.window].result()
                 data = self.client.scatter([data], direct=True, hash=False)[0]
             part = self.submit(_hash_task, data, first, plan, key=f"part-{i}")
             # its pieces are taken at once, while it is in memory: each piece is a key of

@@ -30,7 +30,8 @@ Each case also reports CPU and system seconds by role (driver, worker processes)
 POR_BENCH_WORKER_ENV="K=V,K=V" adds to the local cluster's worker environment in
 compare (for experiments such as malloc settings); POR_BENCH_HEAP_REUSE=0 or 1 turns the
 workers' heap reuse off or on whatever the build's size (DaskSettings.heap_reuse; unset:
-the engine decides).
+the engine decides); POR_BENCH_SMALL_PAGES=0 leaves numpy's huge pages on (compare and
+spill; DaskSettings.small_pages).
 
 The load average at the start and end of each case is printed: this VM's two cores are
 shared with other sessions, so wall clock is noisy; CPU seconds are the steadier figure.
@@ -265,6 +266,7 @@ def case_compare(engine: str, n: int, workers: int, cut: dict[str, int]) -> dict
                 n_workers=workers,
                 threads_per_worker=1,
                 heap_reuse=None if reuse not in ("0", "1") else reuse == "1",
+                small_pages=os.environ.get("POR_BENCH_SMALL_PAGES", "1") != "0",
                 **cut,
             )
         )
@@ -371,6 +373,7 @@ def case_spill(
             memory_limit=memory_limit,
             local_directory=spill,
             partition_rows=shard_rows,
+            small_pages=os.environ.get("POR_BENCH_SMALL_PAGES", "1") != "0",
         )
     )
     from distributed import get_task_stream

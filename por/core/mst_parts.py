@@ -30,7 +30,9 @@ Pure: no network, disk, environment, clock or randomness; no threads but the C k
 The temporaries of `hash_partition` and `sort_bucket` live in per-thread scratch buffers
 that the next call reuses (`_Scratch`): a worker that hashes partition after partition
 touches fresh memory once, not once per partition — first-touch page faults were a
-quarter of a Dask worker's CPU. Nothing returned points into them.
+quarter of a Dask worker's CPU. So do a bucket's sorted leaves (`sort_bucket(...,
+scratch=True)`) and its levels below the lowest stored one; the stored levels are hashed
+run by run into one array of their own. Nothing returned points into the scratch.
 """
 
 from __future__ import annotations

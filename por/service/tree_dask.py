@@ -22,6 +22,11 @@ scattered straight to a worker (one copy), and when a worker dies with them the 
 sends them again and builds again (ATTEMPTS). Either way the root does not change. A
 cluster that is unreachable or disappears fails the build with a ClusterError before
 anything is recorded. I/O: the network (Dask) and, for sharded input, the Parquet files.
+
+Memory (docs/scaling.md): during a build numpy's transparent huge pages are off in this
+process and in a local cluster's workers, and a local cluster's workers keep freed memory
+for reuse when the build fits well within their limits (never where spilling is
+expected); both are undone after the build.
 """
 
 from __future__ import annotations
@@ -91,6 +96,8 @@ class DaskSettings:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_local: bool = False  # local cluster: TLS with a throw-away CA (Security.temporary)
+    small_pages: bool = True  # numpy without transparent huge pages during a build (here
+    # and in a local cluster's workers: `_numpy_hugepages`)
     heap_reuse: bool | None = None  # workers keep freed memory during a build (glibc);
     # None: when the cluster is the local one started here and the build fits well
     # within its workers' memory limits (no spilling expected: `_reuse_heap`)
@@ -276,10 +283,10 @@ def _numpy_hugepages(on: bool) -> bool | None:
 
 
 @contextlib.contextmanager
-def _small_pages() -> Iterator[None]:
+def _small_pages(on: bool = True) -> Iterator[None]:
     """This process's numpy arrays without transparent huge pages for the build (what it
     receives and assembles: ~1 CPU-s less at 10^7 leaves here), as before afterwards."""
-    before = _numpy_hugepages(False)
+    before = _numpy_hugepages(False) if on else None
     try:
         yield
     finally:
@@ -408,7 +415,7 @@ class DaskTreeEngine:
         here; the tree's arrays are assembled here for the tree file. Several chains'
         columns are never joined (as the local engine keeps them): partitions are cut
         from each where it lies and the tree keeps them as they are."""
-        with _small_pages():
+        with _small_pages(self.settings.small_pages):
             return self._build_parts(parts, round_secret)
 
     def _build_parts(
@@ -449,7 +456,7 @@ class DaskTreeEngine:
         """(root, leaf count) over columns held here; only the root comes back."""
         salts = derive_salts(round_secret, accounts, workers=_THREADS)
         specs = _column_specs(accounts, balances, salts, self.settings)
-        with _small_pages():
+        with _small_pages(self.settings.small_pages):
             root = self._build(specs, len(accounts), keep=False, account=accounts.account)
         assert isinstance(root, Node)
         return root, len(accounts)
@@ -483,7 +490,7 @@ class DaskTreeEngine:
             k = max(i for i, f in enumerate(firsts) if f <= row)
             return _read_accounts(shards[k].path).account(row - firsts[k])
 
-        with _small_pages():
+        with _small_pages(self.settings.small_pages):
             root = self._build(_Again(specs), n, keep=False, account=account)
         assert isinstance(root, Node)
         if self.last_stats is not None:
@@ -510,9 +517,9 @@ class DaskTreeEngine:
         client = self.client()
         bits = _bucket_bits(n, self.settings.bucket_rows)
         reuse = self._heap_reuse(client, n)
-        pages = (
-            _run_on_workers(client, _numpy_hugepages, False) if self._cluster is not None else {}
-        )
+        pages: dict[str, Any] = {}
+        if self._cluster is not None and self.settings.small_pages:
+            pages = _run_on_workers(client, _numpy_hugepages, False)
         try:
             out = self._attempts(client, specs, n, bits, keep=keep, account=account)
         finally:

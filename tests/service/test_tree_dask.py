@@ -424,3 +424,55 @@ def test_local_cluster_over_tls_builds_the_same_tree() -> None:
     finally:
         e.close()
     assert tree.root == build_tree_parts(list(parts), SECRET).root
+
+
+def _worker_memory_settings() -> tuple[bool, int]:
+    """In a worker: numpy's huge-page setting and glibc's mmap threshold as set now."""
+    import ctypes
+
+    from numpy._core import multiarray
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in "abcdefghij"]
+
+    # glibc reports no thresholds; a 1 MiB malloc comes from the heap (not mmap) only
+    # while the mmap threshold is above it
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
+    before = libc.mallinfo2().e  # hblkhd: bytes in mmapped chunks
+    libc.malloc.restype = ctypes.c_void_p
+    p = libc.malloc(1 << 20)
+    mapped = libc.mallinfo2().e - before
+    libc.free(ctypes.c_void_p(p))
+    return bool(multiarray._get_madvise_hugepage()), int(mapped)
+
+
+def test_local_cluster_memory_settings_hold_for_the_build_only() -> None:
+    """On its own local cluster the engine turns numpy's huge pages off and glibc's heap
+    reuse on for a build that fits (nothing to spill), and puts both back after it."""
+    pytest.importorskip("numpy._core.multiarray")
+    rng = random.Random(9)
+    parts = chains([300, 200], rng)
+    e = DaskTreeEngine(DaskSettings(n_workers=1, partition_rows=64, bucket_rows=64))
+    seen: list[Any] = []
+    e.on_stage = lambda stage, client: seen.extend(client.run(_worker_memory_settings).values())
+    try:
+        tree = e.build_parts(list(parts), SECRET)
+        after = list(e.client().run(_worker_memory_settings).values())
+        assert e.last_stats is not None and e.last_stats.heap_reuse
+    finally:
+        e.close()
+    assert tree.root == build_tree_parts(list(parts), SECRET).root
+    assert seen == [(False, 0)]  # during the build: small pages, a 1 MiB block from the heap
+    assert after[0][0] is True and after[0][1] >= 1 << 20  # after it: as Dask has them
+
+
+def test_heap_reuse_only_where_nothing_is_expected_to_spill() -> None:
+    from por.service.tree_dask import _reuse_heap
+
+    gib = 1 << 30
+    assert _reuse_heap(10**7, [12 * gib, 12 * gib])  # the bench at 10^7: default limits
+    assert not _reuse_heap(10**8, [5 * gib, 5 * gib])  # the spill run at 10^8
+    assert not _reuse_heap(10**7, [gib, gib])
+    assert _reuse_heap(10**8, [0, 0])  # no limit: Dask never spills
+    assert not _reuse_heap(10, [])  # no workers known: no reuse

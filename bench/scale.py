@@ -30,8 +30,8 @@ Each case also reports CPU and system seconds by role (driver, worker processes)
 POR_BENCH_WORKER_ENV="K=V,K=V" adds to the local cluster's worker environment in
 compare (for experiments such as malloc settings); POR_BENCH_HEAP_REUSE=0 or 1 turns the
 workers' heap reuse off or on whatever the build's size (DaskSettings.heap_reuse; unset:
-the engine decides); POR_BENCH_SMALL_PAGES=0 leaves numpy's huge pages on (compare and
-spill; DaskSettings.small_pages).
+the engine decides); POR_BENCH_SMALL_PAGES=0 or 1 likewise for numpy's huge pages
+(compare and spill; DaskSettings.small_pages).
 
 The load average at the start and end of each case is printed: this VM's two cores are
 shared with other sessions, so wall clock is noisy; CPU seconds are the steadier figure.
@@ -234,6 +234,12 @@ def _role(p: Any, me: int) -> str:
         return "other"
 
 
+def _flag(name: str) -> bool | None:
+    """An A/B switch from the environment: "0" off, "1" on, else None (the engine decides)."""
+    value = os.environ.get(name, "")
+    return None if value not in ("0", "1") else value == "1"
+
+
 def load() -> float:
     return os.getloadavg()[0]
 
@@ -260,13 +266,12 @@ def case_compare(engine: str, n: int, workers: int, cut: dict[str, int]) -> dict
             env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
             env.update(kv.split("=", 1) for kv in extra.split(","))
             dask.config.set({"distributed.nanny.pre-spawn-environ": env})
-        reuse = os.environ.get("POR_BENCH_HEAP_REUSE", "")  # A/B: "0", "1" or auto
         eng = DaskTreeEngine(
             DaskSettings(
                 n_workers=workers,
                 threads_per_worker=1,
-                heap_reuse=None if reuse not in ("0", "1") else reuse == "1",
-                small_pages=os.environ.get("POR_BENCH_SMALL_PAGES", "1") != "0",
+                heap_reuse=_flag("POR_BENCH_HEAP_REUSE"),
+                small_pages=_flag("POR_BENCH_SMALL_PAGES"),
                 **cut,
             )
         )
@@ -373,7 +378,7 @@ def case_spill(
             memory_limit=memory_limit,
             local_directory=spill,
             partition_rows=shard_rows,
-            small_pages=os.environ.get("POR_BENCH_SMALL_PAGES", "1") != "0",
+            small_pages=_flag("POR_BENCH_SMALL_PAGES"),
         )
     )
     from distributed import get_task_stream

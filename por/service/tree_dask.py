@@ -96,8 +96,8 @@ class DaskSettings:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_local: bool = False  # local cluster: TLS with a throw-away CA (Security.temporary)
-    small_pages: bool = True  # numpy without transparent huge pages during a build (here
-    # and in a local cluster's workers: `_numpy_hugepages`)
+    small_pages: bool | None = None  # numpy without transparent huge pages during a build
+    # (here and in a local cluster's workers: `_numpy_hugepages`); None: as heap_reuse
     heap_reuse: bool | None = None  # workers keep freed memory during a build (glibc);
     # None: when the cluster is the local one started here and the build fits well
     # within its workers' memory limits (no spilling expected: `_reuse_heap`)
@@ -415,11 +415,12 @@ class DaskTreeEngine:
         here; the tree's arrays are assembled here for the tree file. Several chains'
         columns are never joined (as the local engine keeps them): partitions are cut
         from each where it lies and the tree keeps them as they are."""
-        with _small_pages(self.settings.small_pages):
-            return self._build_parts(parts, round_secret)
+        small = self._small_for(sum(len(a) for a, _ in parts))
+        with _small_pages(small):
+            return self._build_parts(parts, round_secret, small=small)
 
     def _build_parts(
-        self, parts: Sequence[tuple[AccountColumn, BalanceWords]], round_secret: bytes
+        self, parts: Sequence[tuple[AccountColumn, BalanceWords]], round_secret: bytes, small: bool
     ) -> SumTree:
         kept = [(a, b) for a, b in parts if len(a)]
         columns: Any
@@ -435,7 +436,7 @@ class DaskTreeEngine:
         for a, b in kept:  # partitions never cross two chains' columns
             specs += _column_specs(a, b, salts, self.settings, first=first)
             first += len(a)
-        out = self._build(specs, first, keep=True)
+        out = self._build(specs, first, keep=True, small=small)
         assert isinstance(out, tuple)
         order, account_keys, buckets = out
         arrays = assemble_tree(
@@ -456,8 +457,11 @@ class DaskTreeEngine:
         """(root, leaf count) over columns held here; only the root comes back."""
         salts = derive_salts(round_secret, accounts, workers=_THREADS)
         specs = _column_specs(accounts, balances, salts, self.settings)
-        with _small_pages(self.settings.small_pages):
-            root = self._build(specs, len(accounts), keep=False, account=accounts.account)
+        small = self._small_for(len(accounts))
+        with _small_pages(small):
+            root = self._build(
+                specs, len(accounts), keep=False, account=accounts.account, small=small
+            )
         assert isinstance(root, Node)
         return root, len(accounts)
 
@@ -490,8 +494,9 @@ class DaskTreeEngine:
             k = max(i for i, f in enumerate(firsts) if f <= row)
             return _read_accounts(shards[k].path).account(row - firsts[k])
 
-        with _small_pages(self.settings.small_pages):
-            root = self._build(_Again(specs), n, keep=False, account=account)
+        small = self._small_for(n)
+        with _small_pages(small):
+            root = self._build(_Again(specs), n, keep=False, account=account, small=small)
         assert isinstance(root, Node)
         if self.last_stats is not None:
             self.last_stats.stage_s["ids_and_salts"] = salt_s[0]
@@ -504,9 +509,11 @@ class DaskTreeEngine:
         *,
         keep: bool,
         account: Callable[[int], str] | None = None,
+        small: bool = False,
     ) -> Node | tuple[Any, Any, Any]:
         """Run the stages over partitions (source, salts, first row); every failure of
-        the cluster becomes one ClusterError."""
+        the cluster becomes one ClusterError. `small`: numpy's huge pages off in a local
+        cluster's workers for the build."""
         if n > MAX_LEAVES:
             raise InputError(f"{n} leaves exceed the limit of {MAX_LEAVES}", where="salts")
         if n == 0:
@@ -518,7 +525,7 @@ class DaskTreeEngine:
         bits = _bucket_bits(n, self.settings.bucket_rows)
         reuse = self._heap_reuse(client, n)
         pages: dict[str, Any] = {}
-        if self._cluster is not None and self.settings.small_pages:
+        if self._cluster is not None and small:
             pages = _run_on_workers(client, _numpy_hugepages, False)
         try:
             out = self._attempts(client, specs, n, bits, keep=keep, account=account)
@@ -531,11 +538,25 @@ class DaskTreeEngine:
             self.last_stats = replace(self.last_stats, heap_reuse=reuse)
         return out
 
+    def _fits(self, n: int) -> bool:
+        """Whether a build of n leaves runs on this engine's own local cluster well
+        within its workers' memory limits (nothing expected to spill): where small pages
+        and heap reuse were measured to help (docs/scaling.md). At 10^8 leaves spilling,
+        small pages cost more CPU (270 against 229 s), and kept memory stalls spilling."""
+        if not 0 < n <= MAX_LEAVES:
+            return False
+        client = self.client()
+        return self._cluster is not None and _reuse_heap(n, _memory_limits(client))
+
+    def _small_for(self, n: int) -> bool:
+        on = self.settings.small_pages
+        return self._fits(n) if on is None else on
+
     def _heap_reuse(self, client: Any, n: int) -> bool:
         """Turn on the workers' heap reuse for a build of n leaves, if it should be."""
         on = self.settings.heap_reuse
         if on is None:
-            on = self._cluster is not None and _reuse_heap(n, _memory_limits(client))
+            on = self._fits(n)
         return on and _set_heap_reuse(client, True)
 
     def _attempts(

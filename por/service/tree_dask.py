@@ -23,10 +23,10 @@ sends them again and builds again (ATTEMPTS). Either way the root does not chang
 cluster that is unreachable or disappears fails the build with a ClusterError before
 anything is recorded. I/O: the network (Dask) and, for sharded input, the Parquet files.
 
-Memory (docs/scaling.md): during a build numpy's transparent huge pages are off in this
-process and in a local cluster's workers, and a local cluster's workers keep freed memory
-for reuse when the build fits well within their limits (never where spilling is
-expected); both are undone after the build.
+Memory (docs/scaling.md): for a build that fits well within the memory limits of the
+local cluster started here (never where spilling is expected), numpy's transparent huge
+pages are off in this process and in the workers, and the workers keep freed memory for
+reuse; both are undone after the build.
 """
 
 from __future__ import annotations
@@ -268,10 +268,10 @@ def _malloc_reuse(on: bool) -> bool:
 
 
 def _numpy_hugepages(on: bool) -> bool | None:
-    """On a worker: whether numpy asks for transparent huge pages for its arrays of 4 MiB
-    and more (madvise); returns the setting before, None where numpy cannot say. Off
-    during a build: on this VM each huge page first touched costs more than its 512
-    small pages (workers' system time 2.7 -> 1.3 s at 10^7 leaves)."""
+    """Whether numpy asks for transparent huge pages for its arrays of 4 MiB and more
+    (madvise), here or on a worker; returns the setting before, None where numpy cannot
+    say. Off during a build that fits: on this VM that cut the workers' system time from
+    2.7 to 1.3 s at 10^7 leaves (but cost CPU at 10^8 spilling)."""
     try:
         from numpy._core import multiarray
     except ImportError:  # numpy < 2

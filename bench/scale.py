@@ -11,8 +11,9 @@ compare: the run's tree step at --leaves holders (three chains of n/3, as the re
 them over) in a fresh subprocess per engine: `local` (run.build_tree_parts: salts + the
 C kernel on --workers threads), `dask` (the same tree, SumTree and all, built on a local
 cluster of --workers worker processes, one thread each: tree_dask.build_parts) and
-`dask-root` (only the root comes back: tree_dask.root_of_columns). Wall clock of the
-build, CPU seconds (user + system) and peak resident memory summed over every process
+`dask-root` (only the root comes back: tree_dask.root_of_parts over the same columns;
+before 2026-11-30 16:40 root_of_columns over the columns joined inside the clock). Wall
+clock of the build, CPU seconds (user + system) and peak resident memory summed over every process
 of the run — the driver, the scheduler in it, the nannies and the workers — sampled
 every 0.1 s with psutil; the cluster is started and warmed before the clock starts.
 Ratios are Dask over local, measured in the same invocation.
@@ -294,11 +295,7 @@ def case_compare(engine: str, n: int, workers: int, cut: dict[str, int]) -> dict
         out["tasks"] = task_costs(ts.data)
     else:
         assert eng is not None
-        from por.core.mst_build import AccountColumn, BalanceWords
-
-        accounts = AccountColumn.concat([a for a, _ in parts])
-        bals = BalanceWords.concat([b for _, b in parts])
-        root, _ = eng.root_of_columns(accounts, bals, secret)
+        root, _ = eng.root_of_parts(parts, secret)  # the chains' columns, never joined
     out["wall_s"] = time.perf_counter() - t0
     out.update(sampler.stop())
     out["load_end"] = load()

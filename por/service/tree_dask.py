@@ -31,9 +31,11 @@ reuse; both are undone after the build.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import importlib
+import itertools
 import logging
 import os
 import time
@@ -431,12 +433,8 @@ class DaskTreeEngine:
         else:
             columns = ColumnParts(tuple(kept))
         salts = derive_salts(round_secret, [a for a, _ in kept], workers=_THREADS)
-        specs: list[tuple[Any, bytes, int]] = []
-        first = 0
-        for a, b in kept:  # partitions never cross two chains' columns
-            specs += _column_specs(a, b, salts, self.settings, first=first)
-            first += len(a)
-        out = self._build(specs, first, keep=True, small=small)
+        specs, n = _parts_specs(kept, salts, self.settings)
+        out = self._build(specs, n, keep=True, small=small)
         assert isinstance(out, tuple)
         order, account_keys, buckets = out
         arrays = assemble_tree(
@@ -450,6 +448,27 @@ class DaskTreeEngine:
         )
         # assemble_tree checked the root against the merged subtree roots and the total
         return SumTree.from_arrays(arrays, check=False)
+
+    def root_of_parts(
+        self, parts: Sequence[tuple[AccountColumn, BalanceWords]], round_secret: bytes
+    ) -> tuple[Node, int]:
+        """(root, leaf count) over several chains' columns held here, their rows one
+        after another (the tree of `build_parts`), never joined: partitions are cut from
+        each column where it lies. Only the root comes back."""
+        kept = [(a, b) for a, b in parts if len(a)]
+        salts = derive_salts(round_secret, [a for a, _ in kept], workers=_THREADS)
+        specs, n = _parts_specs(kept, salts, self.settings)
+        firsts = list(itertools.accumulate((len(a) for a, _ in kept), initial=0))
+
+        def account(row: int) -> str:  # only for a duplicate's error message
+            k = bisect.bisect_right(firsts, row) - 1
+            return kept[k][0].account(row - firsts[k])
+
+        small = self._small_for(n)
+        with _small_pages(small):
+            root = self._build(specs, n, keep=False, account=account, small=small)
+        assert isinstance(root, Node)
+        return root, n
 
     def root_of_columns(
         self, accounts: AccountColumn, balances: BalanceWords, round_secret: bytes
@@ -627,6 +646,19 @@ def _column_specs(
         at = first + a
         out.append(((accounts.take(a, b), sent), salt_rows[32 * at : 32 * (at + b - a)], at))
     return out
+
+
+def _parts_specs(
+    kept: Sequence[tuple[AccountColumn, BalanceWords]], salts: bytes, settings: DaskSettings
+) -> tuple[list[tuple[Any, bytes, int]], int]:
+    """Partitions of several columns whose rows come one after another (the salts are of
+    all rows), never crossing two columns; and the number of rows."""
+    specs: list[tuple[Any, bytes, int]] = []
+    first = 0
+    for a, b in kept:
+        specs += _column_specs(a, b, salts, settings, first=first)
+        first += len(a)
+    return specs, first
 
 
 ATTEMPTS = 3  # builds tried when workers die with scattered input (a lost cluster: one)

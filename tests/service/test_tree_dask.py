@@ -108,7 +108,8 @@ def test_roots_levels_and_proofs_equal_the_local_build(engine: DaskTreeEngine) -
             proof = tree.prove(account)
             assert proof == local.prove(account)
             verify_inclusion(proof, root=local.root)
-        # the root-only path (what a tree too big for one machine uses) agrees
+        # the root-only paths (what a tree too big for one machine uses) agree
+        assert engine.root_of_parts(list(parts), SECRET) == (local.root, local.size)
         accounts = AccountColumn.concat([a for a, _ in parts]) if parts else None
         if accounts is not None and len(accounts) and i % 3 == 0:
             from por.core.mst_build import BalanceWords
@@ -140,6 +141,8 @@ def test_duplicate_account_in_two_partitions_is_refused(engine: DaskTreeEngine) 
     with pytest.raises(DuplicateAccountError, match=r"leaves 12 and 77") as got:
         engine.build_parts(parts, SECRET)
     assert str(got.value) == str(want.value)
+    with pytest.raises(DuplicateAccountError, match=r"ledger:bank:12.*leaves 12 and 77"):
+        engine.root_of_parts(parts, SECRET)
 
 
 def test_total_reaching_2_127_is_refused(engine: DaskTreeEngine) -> None:

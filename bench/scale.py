@@ -11,8 +11,9 @@ compare: the run's tree step at --leaves holders (three chains of n/3, as the re
 them over) in a fresh subprocess per engine: `local` (run.build_tree_parts: salts + the
 C kernel on --workers threads), `dask` (the same tree, SumTree and all, built on a local
 cluster of --workers worker processes, one thread each: tree_dask.build_parts) and
-`dask-root` (only the root comes back: tree_dask.root_of_columns). Wall clock of the
-build, CPU seconds (user + system) and peak resident memory summed over every process
+`dask-root` (only the root comes back: tree_dask.root_of_parts over the same columns;
+before 2026-11-30 16:40 root_of_columns over the columns joined inside the clock). Wall
+clock of the build, CPU seconds (user + system) and peak resident memory summed over every process
 of the run — the driver, the scheduler in it, the nannies and the workers — sampled
 every 0.1 s with psutil; the cluster is started and warmed before the clock starts.
 Ratios are Dask over local, measured in the same invocation.
@@ -28,7 +29,10 @@ salts and reading the ids) does not.
 
 Each case also reports CPU and system seconds by role (driver, worker processes).
 POR_BENCH_WORKER_ENV="K=V,K=V" adds to the local cluster's worker environment in
-compare (for experiments such as malloc settings).
+compare (for experiments such as malloc settings); POR_BENCH_HEAP_REUSE=0 or 1 turns the
+workers' heap reuse off or on whatever the build's size (DaskSettings.heap_reuse; unset:
+the engine decides); POR_BENCH_SMALL_PAGES=0 or 1 likewise for numpy's huge pages
+(compare and spill; DaskSettings.small_pages).
 
 The load average at the start and end of each case is printed: this VM's two cores are
 shared with other sessions, so wall clock is noisy; CPU seconds are the steadier figure.
@@ -109,6 +113,8 @@ class Sampler:
         self.cpu: dict[int, float] = {}
         self.sys: dict[int, float] = {}
         self.sys_base: dict[int, float] = {}
+        self.faults: dict[int, float] = {}
+        self.faults_base: dict[int, float] = {}
         self.names: dict[int, str] = {}
         self.base: dict[int, float] = {}
         self.peak_rss = 0
@@ -142,6 +148,7 @@ class Sampler:
                     if p.pid not in self.names:
                         self.names[p.pid] = _role(p, self.me.pid)
                     self.sys[p.pid] = t.system
+                    self.faults[p.pid] = _minor_faults(p.pid)
                     rss += p.memory_info().rss
             except self.psutil.Error:
                 continue
@@ -171,6 +178,7 @@ class Sampler:
         rss = self.snapshot()
         self.base = dict(self.cpu)
         self.sys_base = dict(self.sys)
+        self.faults_base = dict(self.faults)
         self.peak_rss = rss
         self._thread.start()
         return rss
@@ -188,6 +196,7 @@ class Sampler:
             "system_cpu_s": sum(v - self.sys_base.get(pid, 0.0) for pid, v in self.sys.items()),
             "cpu_by_role_s": self._by_role(self.cpu, self.base),
             "system_by_role_s": self._by_role(self.sys, self.sys_base),
+            "page_faults_by_role": self._by_role(self.faults, self.faults_base),
             "peak_rss_mb": self.peak_rss / 2**20,
             "peak_spill_mb": self.peak_spill / 2**20,
             "samples": self.samples,
@@ -201,14 +210,35 @@ class Sampler:
         return out
 
 
+def _minor_faults(pid: int) -> float:
+    """Minor page faults of a process so far (/proc/PID/stat; first touches of fresh
+    memory are most of them), 0 where there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return float(fields[7])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _role(p: Any, me: int) -> str:
-    """driver (this process, the scheduler in it), worker or nanny (Dask's processes)."""
+    """driver (this process: the scheduler and a local cluster's nannies run in it) or
+    worker (a local cluster's worker processes, children of this one); other for
+    anything else below (multiprocessing's resource tracker)."""
     if p.pid == me:
         return "driver"
     try:
-        return "nanny" if p.ppid() == me else "worker"
+        if "resource_tracker" in " ".join(p.cmdline()):
+            return "other"
+        return "worker" if p.ppid() == me else "other"
     except Exception:
         return "other"
+
+
+def _flag(name: str) -> bool | None:
+    """An A/B switch from the environment: "0" off, "1" on, else None (the engine decides)."""
+    value = os.environ.get(name, "")
+    return None if value not in ("0", "1") else value == "1"
 
 
 def load() -> float:
@@ -237,7 +267,15 @@ def case_compare(engine: str, n: int, workers: int, cut: dict[str, int]) -> dict
             env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
             env.update(kv.split("=", 1) for kv in extra.split(","))
             dask.config.set({"distributed.nanny.pre-spawn-environ": env})
-        eng = DaskTreeEngine(DaskSettings(n_workers=workers, threads_per_worker=1, **cut))
+        eng = DaskTreeEngine(
+            DaskSettings(
+                n_workers=workers,
+                threads_per_worker=1,
+                heap_reuse=_flag("POR_BENCH_HEAP_REUSE"),
+                small_pages=_flag("POR_BENCH_SMALL_PAGES"),
+                **cut,
+            )
+        )
         warm = make_parts(3000)
         eng.build_parts(warm, secret)  # start the cluster and import everything
     sampler = Sampler()
@@ -257,11 +295,7 @@ def case_compare(engine: str, n: int, workers: int, cut: dict[str, int]) -> dict
         out["tasks"] = task_costs(ts.data)
     else:
         assert eng is not None
-        from por.core.mst_build import AccountColumn, BalanceWords
-
-        accounts = AccountColumn.concat([a for a, _ in parts])
-        bals = BalanceWords.concat([b for _, b in parts])
-        root, _ = eng.root_of_columns(accounts, bals, secret)
+        root, _ = eng.root_of_parts(parts, secret)  # the chains' columns, never joined
     out["wall_s"] = time.perf_counter() - t0
     out.update(sampler.stop())
     out["load_end"] = load()
@@ -275,7 +309,8 @@ def case_compare(engine: str, n: int, workers: int, cut: dict[str, int]) -> dict
                 "partitions": stats.partitions,
                 "buckets": stats.buckets,
                 "subtrees": stats.subtrees,
-                "stage_s": stats.stage_s,
+                "heap_reuse": stats.heap_reuse,
+                "stage_s": {k: round(v, 3) for k, v in stats.stage_s.items()},
             }
         )
         eng.close()
@@ -340,6 +375,7 @@ def case_spill(
             memory_limit=memory_limit,
             local_directory=spill,
             partition_rows=shard_rows,
+            small_pages=_flag("POR_BENCH_SMALL_PAGES"),
         )
     )
     from distributed import get_task_stream
@@ -440,9 +476,15 @@ def main() -> None:
                 f"{engine:10s} wall {fmt(r['wall_s'], ' s'):>10s}  cpu {fmt(r['cpu_s'], ' s'):>10s}"
                 f" (driver {fmt(r['driver_cpu_s'], ' s')}, system {fmt(r['system_cpu_s'], ' s')})"
                 f"  peak rss {r['peak_rss_mb']:>8,.0f} MB (before {r['rss_before_mb']:,.0f})"
-                f"  load {r['load_start']:.2f}->{r['load_end']:.2f}  {r.get('stats') or ''}",
+                f"  load {r['load_start']:.2f}->{r['load_end']:.2f}",
                 flush=True,
             )
+            roles = ", ".join(
+                f"{role} {cpu:.2f} (system {r['system_by_role_s'].get(role, 0.0):.2f},"
+                f" {r['page_faults_by_role'].get(role, 0.0) / 1e3:,.0f}k faults)"
+                for role, cpu in sorted(r["cpu_by_role_s"].items())
+            )
+            print(f"           cpu by role: {roles}  {r.get('stats') or ''}", flush=True)
         roots = {r["root"] for r in results.values()}
         assert len(roots) == 1, f"the engines disagree on the root: {results}"
         base = results["local"]

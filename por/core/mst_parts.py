@@ -30,11 +30,14 @@ Pure: no network, disk, environment, clock or randomness; no threads but the C k
 The temporaries of `hash_partition` and `sort_bucket` live in per-thread scratch buffers
 that the next call reuses (`_Scratch`): a worker that hashes partition after partition
 touches fresh memory once, not once per partition — first-touch page faults were a
-quarter of a Dask worker's CPU. Nothing returned points into them.
+quarter of a Dask worker's CPU. So do a bucket's sorted leaves (`sort_bucket(...,
+scratch=True)`) and its levels below the lowest stored one; the stored levels are hashed
+run by run into one array of their own. Nothing returned points into the scratch.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
@@ -63,6 +66,7 @@ from por.core.mst_build import (
     U64,
     AccountColumn,
     BalanceWords,
+    ColumnParts,
     TreeArrays,
     _be_bytes,
     _native,
@@ -73,6 +77,7 @@ from por.core.mst_build import (
     hash_rows,
     stored_bytes,
 )
+from por.core.mst_build import Pieces as ColumnPieces
 from por.errors import AmountError, InputError
 
 PIECE: Final = np.dtype([("hash", f"V{HASH_SIZE}"), ("lo", "<u8"), ("hi", "<u8"), ("row", "<u8")])
@@ -283,12 +288,25 @@ def bucket_starts(counts: Sequence[Sequence[int]]) -> list[int]:
     return starts
 
 
-def sort_bucket(pieces: Sequence[npt.NDArray[Any]], *, bucket_bits: int) -> tuple[Any, U64]:
+def sort_bucket(
+    pieces: Sequence[npt.NDArray[Any]], *, bucket_bits: int, scratch: bool = False
+) -> tuple[Any, Any]:
     """Step 3a: one bucket's PIECE records from every partition in leaf order (ascending
     leaf hash, bytewise): (STORED_LEVEL records of the leaves, their global input rows).
+    `scratch`: both are views into this thread's scratch buffers, which the next call
+    overwrites (for a caller that only reads them before then: no fresh memory).
 
     Sorted as mst_build sorts leaves: packed (the 32 bits after the bucket's prefix) << 32
     | index, one numpy sort; runs of equal packed prefixes ordered by the whole hash."""
+    level0, rows = _sort_bucket(pieces, bucket_bits=bucket_bits)
+    if scratch:
+        return level0, rows
+    return level0.copy(), rows.copy()  # arrays of their own (not the scratch)
+
+
+def _sort_bucket(pieces: Sequence[npt.NDArray[Any]], *, bucket_bits: int) -> tuple[Any, Any]:
+    """sort_bucket into this thread's scratch: the leaf records and their input rows are
+    views that the next call overwrites (for a caller that only reads them)."""
     bits = _check_bits(bucket_bits)
     for i, p in enumerate(pieces):
         if not isinstance(p, np.ndarray) or p.dtype != PIECE:
@@ -321,16 +339,18 @@ def sort_bucket(pieces: Sequence[npt.NDArray[Any]], *, bucket_bits: int) -> tupl
     items = rec.view(f"V{PIECE.itemsize}")
     ordered = np.take(items, order, out=_scratch.array("ordered", m, items.dtype), mode="clip")
     ordered = ordered.view(PIECE)
-    level0 = np.empty(m, STORED_LEVEL)
+    level0 = _scratch.array("level0", m, STORED_LEVEL)
     level0.view(np.uint8).reshape(m, STORED_LEVEL.itemsize)[:] = ordered.view(np.uint8).reshape(
         m, PIECE.itemsize
     )[:, : STORED_LEVEL.itemsize]
-    return level0, ordered["row"].copy()  # a copy of its own (not into the scratch)
+    return level0, ordered["row"]
 
 
-def _level_up(level: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """The next level of STORED_LEVEL records (pairs from the left, an odd last carried)."""
-    out = np.empty((len(level) + 1) >> 1, STORED_LEVEL)
+def _level_up(level: npt.NDArray[Any], out: npt.NDArray[Any] | None = None) -> npt.NDArray[Any]:
+    """The next level of STORED_LEVEL records (pairs from the left, an odd last carried),
+    into `out` when given (contiguous, (len(level) + 1) // 2 records)."""
+    if out is None:
+        out = np.empty((len(level) + 1) >> 1, STORED_LEVEL)
     if _native is not None:
         if not _native.node_level(np.ascontiguousarray(level), out):
             raise AmountError("a partial sum reaches 2^127", where="balances")
@@ -352,26 +372,57 @@ def _node_of(record: Any) -> Node:
 def subtree_roots(level0: npt.NDArray[Any], start: int) -> list[tuple[int, int, Node]]:
     """Step 3b: (position, level, root) of the aligned subtrees covering the sorted leaf
     records `level0`, which hold global positions [start, start + len(level0))."""
-    return [r for r, _ in _cover(level0, start, keep_from=None)]
+    return _cover(level0, start, keep_from=None)[0]
 
 
 def _cover(
     level0: npt.NDArray[Any], start: int, keep_from: int | None
-) -> list[tuple[tuple[int, int, Node], list[npt.NDArray[Any]]]]:
-    """Each subtree of the cover: its root and, with keep_from, its levels from keep_from."""
+) -> tuple[list[tuple[int, int, Node]], list[tuple[int, npt.NDArray[Any]]]]:
+    """The cover's subtree roots and, with keep_from, the runs of `bucket_levels`.
+
+    The cover's subtrees grow then shrink, so at each level L those of level >= L lie
+    side by side: one contiguous run of nodes, whose pairs never straddle two subtrees
+    (each is aligned to at least 2 nodes at L < its level). So each level is one pass
+    over one run: the run at L + 1 is the level above the part of the run at L that the
+    subtrees of level > L hold. Levels below keep_from go to this thread's scratch (two
+    buffers in turn); the kept runs are views of one array of their own."""
     if not isinstance(level0, np.ndarray) or level0.dtype != STORED_LEVEL:
         raise InputError("not an array of STORED_LEVEL records", where="level0")
-    out = []
-    for pos, lvl in cover_range(start, start + len(level0)):
-        cur = level0[pos - start : pos - start + (1 << lvl)]
-        kept: list[npt.NDArray[Any]] = []
-        for height in range(lvl + 1):
-            if keep_from is not None and height >= keep_from:
-                kept.append(cur)
-            if height < lvl:
-                cur = _level_up(cur)
-        out.append(((pos, lvl, _node_of(cur[0])), kept))
-    return out
+    cover = cover_range(start, start + len(level0))
+    top = max((lvl for _, lvl in cover), default=-1)
+    keep = top + 1 if keep_from is None else max(keep_from, 0)
+    # the nodes each level's run holds (the subtrees of level >= L), for one output array
+    sizes = [
+        sum(1 << (lvl - level) for _, lvl in cover if lvl >= level) for level in range(top + 1)
+    ]
+    kept = np.empty(sum(sizes[keep:]), STORED_LEVEL)
+    roots: list[tuple[int, int, Node]] = []
+    runs: list[tuple[int, npt.NDArray[Any]]] = []
+    cur, first, at = level0, start, 0  # the run at this level and its first node's index
+    if keep == 0 and len(level0):  # the leaves kept too: a copy of their own
+        cur = kept[: len(level0)]
+        cur[:] = level0
+        at = len(level0)
+    for level in range(top + 1):
+        if level >= keep:
+            runs.append((first, cur))
+        # the roots of the subtrees of this level (at the run's two ends)
+        for pos, lvl in cover:
+            if lvl == level:
+                roots.append((pos, lvl, _node_of(cur[(pos >> level) - first])))
+        higher = [(pos, lvl) for pos, lvl in cover if lvl > level]
+        if not higher:
+            break
+        a = (higher[0][0] >> level) - first
+        b = (higher[-1][0] >> level) + (1 << (higher[-1][1] - level)) - first
+        if level + 1 >= keep:
+            out = kept[at : at + (b - a) // 2]
+            at += len(out)
+        else:
+            out = _scratch.array(f"up{level & 1}", (b - a) // 2, STORED_LEVEL)
+        cur, first = _level_up(cur[a:b], out), higher[0][0] >> (level + 1)
+    roots.sort(key=lambda r: r[0])
+    return roots, runs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -394,21 +445,16 @@ def bucket_levels(level0: npt.NDArray[Any], start: int, *, low: int) -> BucketLe
     The cover's subtrees grow then shrink, so those of level >= L lie side by side: at
     each level L the bucket holds one contiguous run of nodes. The leaves of the smaller
     subtrees at the edges (fewer than 2^low on each side) go along as `edges`."""
-    covered = _cover(level0, start, keep_from=low)
-    runs: list[tuple[int, npt.NDArray[Any]]] = []
-    top = max((lvl for (_, lvl, _), _ in covered), default=-1)
-    for level in range(low, top + 1):
-        parts = [(pos, kept[level - low]) for (pos, lvl, _), kept in covered if lvl >= level]
-        runs.append((parts[0][0] >> level, np.concatenate([p for _, p in parts])))
+    roots, runs = _cover(level0, start, keep_from=low)
     edges = []
-    for (pos, lvl, _), _kept in covered:
+    for pos, lvl, _ in roots:
         if lvl < low:
             for q in range(pos, pos + (1 << lvl)):
                 edges.append((q, level0[q - start].item()))
     return BucketLevels(
         start=start,
         size=len(level0),
-        subtrees=tuple(r for r, _ in covered),
+        subtrees=tuple(roots),
         runs=tuple(runs),
         edges=tuple(edges),
     )
@@ -506,10 +552,51 @@ def duplicate_salt_rows(pieces: Sequence[npt.NDArray[Any]]) -> list[tuple[int, i
     return out
 
 
+def _column_arrays(
+    accounts: AccountColumn | ColumnParts, balances: BalanceWords | ColumnParts
+) -> tuple[int, Any, Any, Any, Any, int, Callable[[int], str]]:
+    """(rows, blob, offsets, lo, hi, exact total, account of a row) of the input columns:
+    one column as it is, or several chains' columns (ColumnParts) as Pieces, never
+    joined (as mst_build.build keeps them)."""
+    if not isinstance(accounts, ColumnParts) and not isinstance(balances, ColumnParts):
+        blob = np.frombuffer(accounts.blob, np.uint8, int(accounts.offsets[-1])).data
+        total = exact_total(balances.lo, balances.hi)
+        return (
+            len(accounts),
+            blob,
+            accounts.offsets,
+            balances.lo,
+            balances.hi,
+            total,
+            (accounts.account),
+        )
+    if accounts is not balances:
+        raise InputError("ColumnParts come as both accounts and balances", where="columns")
+    assert isinstance(accounts, ColumnParts)
+    cols = accounts
+    blobs, offs, adds, firsts = [], [], [], []
+    base = at = 0
+    for col, _ in cols.parts:
+        length = int(col.offsets[-1])
+        blobs.append(np.frombuffer(col.blob, np.uint8, length))
+        offs.append(col.offsets[:-1])
+        adds.append(at)
+        firsts.append(base)
+        base, at = base + len(col), at + length
+    lo, hi, total = cols.words()
+
+    def account(row: int) -> str:  # only for a duplicate's error message
+        k = bisect.bisect_right(firsts, row) - 1
+        return cols.parts[k][0].account(row - firsts[k])
+
+    offsets = ColumnPieces([*offs, np.array([at], np.uint64)], [*adds, 0])
+    return base, ColumnPieces(blobs), offsets, lo, hi, total, account
+
+
 def assemble_tree(
     *,
-    accounts: AccountColumn,
-    balances: BalanceWords,
+    accounts: AccountColumn | ColumnParts,
+    balances: BalanceWords | ColumnParts,
     salts: bytes,
     order: U64 | U32,
     account_keys: U32,
@@ -517,11 +604,13 @@ def assemble_tree(
     low: int = DEFAULT_PARAMS.low_levels,
 ) -> TreeArrays:
     """Step 4 for a tree that serves proofs: the TreeArrays of the whole tree, from the
-    input columns (in input order), the buckets' input rows in leaf order one after
-    another (`order`, 64- or 32-bit), every row's account key, and the buckets' levels.
+    input columns (in input order: one column, or several chains' columns as ColumnParts
+    given as both `accounts` and `balances`, which the tree keeps as Pieces without
+    joining them), the buckets' input rows in leaf order one after another (`order`, 64-
+    or 32-bit), every row's account key, and the buckets' levels.
     DuplicateAccountError when an account appears twice (as mst_build.build)."""
-    n = len(accounts)
-    if len(balances) != n or len(salts) != n * SALT_SIZE or len(order) != n:
+    n, blob, offsets, lo, hi, total, account = _column_arrays(accounts, balances)
+    if len(lo) != n or len(salts) != n * SALT_SIZE or len(order) != n:
         raise InputError(f"columns of different lengths for {n} leaves", where="columns")
     if len(account_keys) != n:
         raise InputError(f"{len(account_keys)} account keys for {n} leaves", where="account_keys")
@@ -531,20 +620,18 @@ def assemble_tree(
     packed = account_keys.astype(np.uint64)  # key << 32 | row, in place (no temporaries)
     np.left_shift(packed, np.uint64(32), out=packed)
     np.bitwise_or(packed, np.arange(n, dtype=np.uint64), out=packed)
-    account: Callable[[int], str] = accounts.account
     akeys, apos = account_index(packed, position, account)
     levels, root = assemble_levels(n, buckets, low=low)
-    total = exact_total(balances.lo, balances.hi)
     if root.sum != total:  # cannot happen; a wrong sum must never be published
         raise AmountError(f"root sum {root.sum} differs from the total {total}")
     return TreeArrays(
         n=n,
         low=low,
-        blob=np.frombuffer(accounts.blob, np.uint8, int(accounts.offsets[-1])).data,
-        offsets=accounts.offsets,
+        blob=blob,
+        offsets=offsets,
         salts=salts,
-        lo=balances.lo,
-        hi=balances.hi,
+        lo=lo,
+        hi=hi,
         order=order32,
         akeys=akeys,
         apos=apos,

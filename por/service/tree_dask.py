@@ -22,19 +22,27 @@ scattered straight to a worker (one copy), and when a worker dies with them the 
 sends them again and builds again (ATTEMPTS). Either way the root does not change. A
 cluster that is unreachable or disappears fails the build with a ClusterError before
 anything is recorded. I/O: the network (Dask) and, for sharded input, the Parquet files.
+
+Memory (docs/scaling.md): for a build that fits well within the memory limits of the
+local cluster started here (never where spilling is expected), numpy's transparent huge
+pages are off in this process and in the workers, and the workers keep freed memory for
+reuse; both are undone after the build.
 """
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import hashlib
 import importlib
+import itertools
 import logging
 import os
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +53,7 @@ from por.core.mst import EMPTY_ROOT, MAX_LEAVES, Node, merge_subtree_roots
 from por.core.mst_build import (
     AccountColumn,
     BalanceWords,
+    ColumnParts,
     balance_words,
     derive_salts,
     duplicate_account,
@@ -89,6 +98,11 @@ class DaskSettings:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_local: bool = False  # local cluster: TLS with a throw-away CA (Security.temporary)
+    small_pages: bool | None = None  # numpy without transparent huge pages during a build
+    # (here and in a local cluster's workers: `_numpy_hugepages`); None: as heap_reuse
+    heap_reuse: bool | None = None  # workers keep freed memory during a build (glibc);
+    # None: when the cluster is the local one started here and the build fits well
+    # within its workers' memory limits (no spilling expected: `_reuse_heap`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +122,7 @@ class BuildStats:
     buckets: int
     subtrees: int
     attempts: int = 1  # builds started (more when a worker died with rows sent to it)
+    heap_reuse: bool = False  # the workers kept freed memory for reuse (`_reuse_heap`)
     stage_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -214,14 +229,78 @@ def _bucket_roots(
     start: int, bits: int, *pieces: tuple[Any, Any]
 ) -> tuple[list[tuple[int, int, Node]], list[tuple[int, int]]]:
     """A bucket's subtree roots, and the rows its salt keys name as duplicate candidates."""
-    level0, _ = sort_bucket([leaves for leaves, _ in pieces], bucket_bits=bits)
+    level0, _ = sort_bucket([leaves for leaves, _ in pieces], bucket_bits=bits, scratch=True)
     return subtree_roots(level0, start), duplicate_salt_rows([keys for _, keys in pieces])
 
 
 def _bucket_tree(start: int, bits: int, *pieces: tuple[Any, Any]) -> tuple[Any, Any]:
-    level0, rows = sort_bucket([leaves for leaves, _ in pieces], bucket_bits=bits)
-    # input rows are below MAX_LEAVES < 2^32: half the bytes back to the driver
+    level0, rows = sort_bucket([leaves for leaves, _ in pieces], bucket_bits=bits, scratch=True)
+    # input rows are below MAX_LEAVES < 2^32: half the bytes back to the driver; the
+    # leaves and the levels below LOW_LEVELS stay in the worker's scratch buffers
     return bucket_levels(level0, start, low=LOW_LEVELS), rows.astype(np.uint32)
+
+
+def _malloc_reuse(on: bool) -> bool:
+    """On a worker: glibc keeps freed memory for the next allocation (on), or gives it
+    back as Dask's settings do (off: the environment's thresholds again, and
+    malloc_trim). Dask starts workers with MALLOC_TRIM_THRESHOLD_ = 64 KiB, which also
+    pins glibc's mmap threshold at 128 KiB: every received buffer and every larger
+    temporary is a fresh mapping, and first-touching fresh pages costs 1.3-3 s per GiB
+    on a VM. False where glibc's mallopt is not there (nothing changed)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt, trim = libc.mallopt, libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    if on:
+        done = mallopt(_M_MMAP_THRESHOLD, REUSE_MMAP_THRESHOLD)
+        done = mallopt(_M_TRIM_THRESHOLD, REUSE_TRIM_THRESHOLD) and done
+        return bool(done)
+    default = 128 * 1024  # glibc's (Dask sets the trim threshold to 64 KiB)
+    for option, name in ((_M_MMAP_THRESHOLD, "MMAP"), (_M_TRIM_THRESHOLD, "TRIM")):
+        try:
+            value = int(os.environ.get(f"MALLOC_{name}_THRESHOLD_", default))
+        except ValueError:
+            value = default
+        mallopt(option, value)
+    trim(0)
+    return True
+
+
+def _numpy_hugepages(on: bool) -> bool | None:
+    """Whether numpy asks for transparent huge pages for its arrays of 4 MiB and more
+    (madvise), here or on a worker; returns the setting before, None where numpy cannot
+    say. Off during a build that fits: on this VM that cut the workers' system time from
+    2.7 to 1.3 s at 10^7 leaves (but cost CPU at 10^8 spilling)."""
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        return None
+    setter = getattr(multiarray, "_set_madvise_hugepage", None)
+    if setter is None:
+        return None
+    return bool(setter(on))
+
+
+@contextlib.contextmanager
+def _small_pages(on: bool = True) -> Iterator[None]:
+    """This process's numpy arrays without transparent huge pages for the build (what it
+    receives and assembles: ~1 CPU-s less at 10^7 leaves here), as before afterwards."""
+    before = _numpy_hugepages(False) if on else None
+    try:
+        yield
+    finally:
+        if before:
+            _numpy_hugepages(True)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt options
+REUSE_MMAP_THRESHOLD = 32 << 20  # glibc's largest: buffers up to 32 MiB come from the heap
+REUSE_TRIM_THRESHOLD = 1 << 30  # freed heap memory kept for reuse, up to 1 GiB at the top
+REUSE_BYTES_PER_LEAF = 400  # what a build holds on the workers per leaf, generously (~220)
+REUSE_SHARE = 0.5  # of a worker's memory limit: below Dask's spill target (0.6)
 
 
 # --- the engine ----------------------------------------------------------------------------
@@ -335,18 +414,32 @@ class DaskTreeEngine:
     ) -> SumTree:
         """The tree of `run.build_tree_parts` (the chains' columns one after another),
         built on the cluster: the same root, levels and proofs. The salts are derived
-        here; the tree's arrays are assembled here for the tree file."""
-        accounts = AccountColumn.concat([a for a, _ in parts])
-        balances = BalanceWords.concat([b for _, b in parts])
-        salts = derive_salts(round_secret, accounts, workers=_THREADS)
-        out = self._build(
-            _column_specs(accounts, balances, salts, self.settings), len(accounts), keep=True
-        )
+        here; the tree's arrays are assembled here for the tree file. Several chains'
+        columns are never joined (as the local engine keeps them): partitions are cut
+        from each where it lies and the tree keeps them as they are."""
+        small = self._small_for(sum(len(a) for a, _ in parts))
+        with _small_pages(small):
+            return self._build_parts(parts, round_secret, small=small)
+
+    def _build_parts(
+        self, parts: Sequence[tuple[AccountColumn, BalanceWords]], round_secret: bytes, small: bool
+    ) -> SumTree:
+        kept = [(a, b) for a, b in parts if len(a)]
+        columns: Any
+        if len(kept) < 2:
+            accounts = kept[0][0] if kept else AccountColumn.concat([])
+            balances = kept[0][1] if kept else BalanceWords.concat([])
+            kept, columns = [(accounts, balances)], None
+        else:
+            columns = ColumnParts(tuple(kept))
+        salts = derive_salts(round_secret, [a for a, _ in kept], workers=_THREADS)
+        specs, n = _parts_specs(kept, salts, self.settings)
+        out = self._build(specs, n, keep=True, small=small)
         assert isinstance(out, tuple)
         order, account_keys, buckets = out
         arrays = assemble_tree(
-            accounts=accounts,
-            balances=balances,
+            accounts=kept[0][0] if columns is None else columns,
+            balances=kept[0][1] if columns is None else columns,
             salts=salts,
             order=order,
             account_keys=account_keys,
@@ -356,13 +449,38 @@ class DaskTreeEngine:
         # assemble_tree checked the root against the merged subtree roots and the total
         return SumTree.from_arrays(arrays, check=False)
 
+    def root_of_parts(
+        self, parts: Sequence[tuple[AccountColumn, BalanceWords]], round_secret: bytes
+    ) -> tuple[Node, int]:
+        """(root, leaf count) over several chains' columns held here, their rows one
+        after another (the tree of `build_parts`), never joined: partitions are cut from
+        each column where it lies. Only the root comes back."""
+        kept = [(a, b) for a, b in parts if len(a)]
+        salts = derive_salts(round_secret, [a for a, _ in kept], workers=_THREADS)
+        specs, n = _parts_specs(kept, salts, self.settings)
+        firsts = list(itertools.accumulate((len(a) for a, _ in kept), initial=0))
+
+        def account(row: int) -> str:  # only for a duplicate's error message
+            k = bisect.bisect_right(firsts, row) - 1
+            return kept[k][0].account(row - firsts[k])
+
+        small = self._small_for(n)
+        with _small_pages(small):
+            root = self._build(specs, n, keep=False, account=account, small=small)
+        assert isinstance(root, Node)
+        return root, n
+
     def root_of_columns(
         self, accounts: AccountColumn, balances: BalanceWords, round_secret: bytes
     ) -> tuple[Node, int]:
         """(root, leaf count) over columns held here; only the root comes back."""
         salts = derive_salts(round_secret, accounts, workers=_THREADS)
         specs = _column_specs(accounts, balances, salts, self.settings)
-        root = self._build(specs, len(accounts), keep=False, account=accounts.account)
+        small = self._small_for(len(accounts))
+        with _small_pages(small):
+            root = self._build(
+                specs, len(accounts), keep=False, account=accounts.account, small=small
+            )
         assert isinstance(root, Node)
         return root, len(accounts)
 
@@ -395,7 +513,9 @@ class DaskTreeEngine:
             k = max(i for i, f in enumerate(firsts) if f <= row)
             return _read_accounts(shards[k].path).account(row - firsts[k])
 
-        root = self._build(_Again(specs), n, keep=False, account=account)
+        small = self._small_for(n)
+        with _small_pages(small):
+            root = self._build(_Again(specs), n, keep=False, account=account, small=small)
         assert isinstance(root, Node)
         if self.last_stats is not None:
             self.last_stats.stage_s["ids_and_salts"] = salt_s[0]
@@ -408,9 +528,11 @@ class DaskTreeEngine:
         *,
         keep: bool,
         account: Callable[[int], str] | None = None,
+        small: bool = False,
     ) -> Node | tuple[Any, Any, Any]:
         """Run the stages over partitions (source, salts, first row); every failure of
-        the cluster becomes one ClusterError."""
+        the cluster becomes one ClusterError. `small`: numpy's huge pages off in a local
+        cluster's workers for the build."""
         if n > MAX_LEAVES:
             raise InputError(f"{n} leaves exceed the limit of {MAX_LEAVES}", where="salts")
         if n == 0:
@@ -420,6 +542,52 @@ class DaskTreeEngine:
             return EMPTY_ROOT
         client = self.client()
         bits = _bucket_bits(n, self.settings.bucket_rows)
+        reuse = self._heap_reuse(client, n)
+        pages: dict[str, Any] = {}
+        if self._cluster is not None and small:
+            pages = _run_on_workers(client, _numpy_hugepages, False)
+        try:
+            out = self._attempts(client, specs, n, bits, keep=keep, account=account)
+        finally:
+            if reuse:
+                _set_heap_reuse(client, False)
+            for before in set(pages.values()) - {None, False}:  # as they were
+                _run_on_workers(client, _numpy_hugepages, before)
+        if self.last_stats is not None:
+            self.last_stats = replace(self.last_stats, heap_reuse=reuse)
+        return out
+
+    def _fits(self, n: int) -> bool:
+        """Whether a build of n leaves runs on this engine's own local cluster well
+        within its workers' memory limits (nothing expected to spill): where small pages
+        and heap reuse were measured to help (docs/scaling.md). At 10^8 leaves spilling,
+        small pages cost more CPU (270 against 229 s), and kept memory stalls spilling."""
+        if not 0 < n <= MAX_LEAVES:
+            return False
+        client = self.client()
+        return self._cluster is not None and _reuse_heap(n, _memory_limits(client))
+
+    def _small_for(self, n: int) -> bool:
+        on = self.settings.small_pages
+        return self._fits(n) if on is None else on
+
+    def _heap_reuse(self, client: Any, n: int) -> bool:
+        """Turn on the workers' heap reuse for a build of n leaves, if it should be."""
+        on = self.settings.heap_reuse
+        if on is None:
+            on = self._fits(n)
+        return on and _set_heap_reuse(client, True)
+
+    def _attempts(
+        self,
+        client: Any,
+        specs: Iterable[tuple[Any, bytes, int]],
+        n: int,
+        bits: int,
+        *,
+        keep: bool,
+        account: Callable[[int], str] | None,
+    ) -> Node | tuple[Any, Any, Any]:
         for attempt in range(1, ATTEMPTS + 1):
             run = _Run(client, token=uuid.uuid4().hex[:12], bits=bits, keep=keep, attempt=attempt)
             try:
@@ -458,10 +626,16 @@ class DaskTreeEngine:
 
 
 def _column_specs(
-    accounts: AccountColumn, balances: BalanceWords, salts: bytes, settings: DaskSettings
+    accounts: AccountColumn,
+    balances: BalanceWords,
+    salts: bytes,
+    settings: DaskSettings,
+    *,
+    first: int = 0,
 ) -> list[tuple[Any, bytes, int]]:
-    """Partitions of columns held here: ((ids, balances), salts, first row); balances
-    below 2^64 as their low words alone (an eighth less to send)."""
+    """Partitions of columns held here, whose rows start at input row `first` (the
+    salts are of all rows): ((ids, balances), salts, first row); balances below 2^64 as
+    their low words alone (an eighth less to send)."""
     n, rows = len(accounts), settings.partition_rows
     salt_rows = np.frombuffer(salts, np.uint8)  # views: sent without a copy here
     out: list[tuple[Any, Any, int]] = []
@@ -469,11 +643,63 @@ def _column_specs(
         b = min(a + rows, n)
         words = balances.take(a, b)
         sent: Any = words if words.hi.any() else words.lo
-        out.append(((accounts.take(a, b), sent), salt_rows[32 * a : 32 * b], a))
+        at = first + a
+        out.append(((accounts.take(a, b), sent), salt_rows[32 * at : 32 * (at + b - a)], at))
     return out
 
 
+def _parts_specs(
+    kept: Sequence[tuple[AccountColumn, BalanceWords]], salts: bytes, settings: DaskSettings
+) -> tuple[list[tuple[Any, bytes, int]], int]:
+    """Partitions of several columns whose rows come one after another (the salts are of
+    all rows), never crossing two columns; and the number of rows."""
+    specs: list[tuple[Any, bytes, int]] = []
+    first = 0
+    for a, b in kept:
+        specs += _column_specs(a, b, salts, settings, first=first)
+        first += len(a)
+    return specs, first
+
+
 ATTEMPTS = 3  # builds tried when workers die with scattered input (a lost cluster: one)
+
+
+def _reuse_heap(n: int, limits: Sequence[int]) -> bool:
+    """Whether a build of n leaves leaves ample room on workers of these memory limits
+    (bytes; 0: none) for them to keep freed memory: then nothing is expected to spill.
+    Where spilling is expected Dask's own settings stay: memory kept by the allocator
+    looks full to Dask, and workers then spill and reload the same pieces over and over
+    or pause with nothing left to spill (docs/scaling.md, 10^8 leaves)."""
+    if not limits:
+        return False
+    need = n * REUSE_BYTES_PER_LEAF / len(limits)
+    return all(limit == 0 or need <= REUSE_SHARE * limit for limit in limits)
+
+
+def _memory_limits(client: Any) -> list[int]:
+    try:
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        return [int(w.get("memory_limit") or 0) for w in workers]
+    except Exception as e:  # no answer: no reuse
+        log.debug("reading the workers' memory limits: %s", e)
+        return []
+
+
+def _run_on_workers(client: Any, fn: Callable[[bool], Any], on: bool) -> dict[str, Any]:
+    """fn(on) on every worker: {worker: what it returned}; {} when that failed (a worker
+    lost meanwhile: the build says what happened)."""
+    try:
+        done: dict[str, Any] = client.run(fn, on)
+    except Exception as e:
+        log.debug("%s(%s) on the workers: %s", fn.__name__, on, e)
+        return {}
+    return done
+
+
+def _set_heap_reuse(client: Any, on: bool) -> bool:
+    """Heap reuse on or off in every worker; True when every worker took it."""
+    done = _run_on_workers(client, _malloc_reuse, on)
+    return bool(done) and all(done.values())
 
 
 def _lost_input(e: BaseException) -> bool:
@@ -492,6 +718,10 @@ class _Run:
         self.futures: list[Any] = []
         self.stage_s: dict[str, float] = {}
         self.partitions = 0
+        try:  # scattered partitions in flight: two per worker thread
+            self.window = max(2 * sum(client.nthreads().values()), 2)
+        except Exception:  # no answer now: the build itself says what is wrong
+            self.window = 4
 
     def submit(self, fn: Callable[..., Any], *args: Any, key: str, keep: bool = False) -> Any:
         """A task; `keep` holds its future here (else it lives as long as its dependents
@@ -516,6 +746,10 @@ class _Run:
             # is a path, which the task spec carries with the salts, so Dask can rerun it
             data: Any = (source, salts)
             if not isinstance(source[0], str):  # held by its task only: freed once hashed
+                if i >= self.window:  # a few partitions ahead of the hashing, not all:
+                    # a worker then receives into the memory of partitions it has hashed
+                    # (with heap reuse) instead of first-touching memory for every one
+                    counts_f[i - self.window].result()
                 data = self.client.scatter([data], direct=True, hash=False)[0]
             part = self.submit(_hash_task, data, first, plan, key=f"part-{i}")
             # its pieces are taken at once, while it is in memory: each piece is a key of

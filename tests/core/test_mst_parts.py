@@ -30,6 +30,7 @@ from por.core.mst_build import (
     NATIVE,
     AccountColumn,
     BalanceWords,
+    BuildParams,
     balance_words,
     derive_salts,
     encode_accounts,
@@ -60,6 +61,7 @@ def build_in_pieces(
     bits: int,
     rows: list[tuple[int, int]],
     native: bool = True,
+    low: int = DEFAULT_PARAMS.low_levels,
 ) -> tuple[Node, SumTree]:
     """The whole decomposition, in this process, in the engine's order."""
     partitions = [
@@ -82,7 +84,7 @@ def build_in_pieces(
         level0, inputs = parts.sort_bucket([p.leaves[bucket] for p in partitions], bucket_bits=bits)
         assert len(level0) == starts[bucket + 1] - starts[bucket]
         roots.extend(parts.subtree_roots(level0, starts[bucket]))
-        buckets.append(parts.bucket_levels(level0, starts[bucket], low=DEFAULT_PARAMS.low_levels))
+        buckets.append(parts.bucket_levels(level0, starts[bucket], low=low))
         order.append(inputs)
     n = len(accounts)
     root = merge_subtree_roots(n, roots)
@@ -97,11 +99,49 @@ def build_in_pieces(
         if partitions
         else np.zeros(0, np.uint32),
         buckets=buckets,
+        low=low,
     )
-    return root, SumTree.from_arrays(arrays)
+    return root, SumTree.from_arrays(arrays, params=BuildParams(low_levels=low))
 
 
 SIZES = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 100, 127, 128, 129, 257, 1000]
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("low", [1, 3, 5])
+def test_every_lowest_stored_level_gives_the_local_levels(
+    low: int, native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each bucket's runs are computed level by level into one array (levels below `low`
+    in scratch buffers): the levels from any `low` are the local build's, on the C
+    kernel and on hashlib; with `low` 0 the leaves are kept as a copy of their own."""
+    if not native:
+        monkeypatch.setattr(parts, "_native", None)
+    rng = random.Random(low * 2 + native)
+    for n in [1, 2, 3, 5, 31, 33, 64, 100, 257, rng.randrange(300, 1500)]:
+        accounts, balances = columns(n, rng, big=n % 2 == 0)
+        salts = derive_salts(SECRET, accounts)
+        params = BuildParams(low_levels=low)
+        local = SumTree.build_columns(accounts, balances, salts, params=params)
+        bits = rng.randrange(0, 6)
+        root, tree = build_in_pieces(
+            accounts, balances, salts, bits=bits, rows=split_rows(n, rng), low=low
+        )
+        assert root == tree.root == local.root, (n, bits, low)
+        assert len(tree._levels) == len(local._levels)
+        for mine, theirs in zip(tree._levels, local._levels, strict=True):
+            assert mine.tobytes() == theirs.tobytes(), (n, bits, low)
+    # levels from 0: the leaves are a run of their own (a copy), and every level above
+    level0, _ = parts.sort_bucket(
+        [parts.hash_partition(accounts, balances, salts, first_row=0, bucket_bits=0).leaves[0]],
+        bucket_bits=0,
+    )
+    before = level0.tobytes()
+    kept = parts.bucket_levels(level0, 0, low=0)
+    assert level0.tobytes() == before
+    assert kept.runs[0][1].tobytes() == before and not np.shares_memory(kept.runs[0][1], level0)
+    for (first, mine), theirs in zip(kept.runs[low:], local._levels, strict=False):
+        assert mine.tobytes() == theirs[first : first + len(mine)].tobytes()
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -27,7 +27,13 @@ pq = pytest.importorskip("pyarrow.parquet")
 from distributed import LocalCluster  # noqa: E402
 
 from por.core.mst import DuplicateAccountError, verify_inclusion  # noqa: E402
-from por.core.mst_build import AccountColumn, balance_words, derive_salts, encode_accounts  # noqa: E402
+from por.core.mst_build import (  # noqa: E402
+    AccountColumn,
+    Pieces,
+    balance_words,
+    derive_salts,
+    encode_accounts,
+)
 from por.core.sumtree import SumTree  # noqa: E402
 from por.errors import AmountError, ClusterError  # noqa: E402
 from por.service.config import load_config  # noqa: E402
@@ -84,12 +90,26 @@ def test_roots_levels_and_proofs_equal_the_local_build(engine: DaskTreeEngine) -
         assert tree.size == local.size
         for mine, theirs in zip(tree._levels, local._levels, strict=True):
             assert mine.tobytes() == theirs.tobytes()
+        assert tree.to_bytes() == local.to_bytes()  # the tree file, byte for byte
+        if tree.size > 1:
+            a1, b1, s1 = tree.leaf_columns(1, tree.size)
+            a2, b2, s2 = local.leaf_columns(1, local.size)
+            assert (list(a1), list(b1.lo), list(b1.hi), s1) == (
+                list(a2),
+                list(b2.lo),
+                list(b2.hi),
+                s2,
+            )
+        tree.check_consistency()
+        # several chains' columns are kept as they came, never joined into one
+        assert isinstance(tree._blob, Pieces) == (sum(1 for m in chain_sizes if m) > 1)
         for j in rng.sample(range(local.size), min(local.size, 12)):
             account = local.leaf(j).account
             proof = tree.prove(account)
             assert proof == local.prove(account)
             verify_inclusion(proof, root=local.root)
-        # the root-only path (what a tree too big for one machine uses) agrees
+        # the root-only paths (what a tree too big for one machine uses) agree
+        assert engine.root_of_parts(list(parts), SECRET) == (local.root, local.size)
         accounts = AccountColumn.concat([a for a, _ in parts]) if parts else None
         if accounts is not None and len(accounts) and i % 3 == 0:
             from por.core.mst_build import BalanceWords
@@ -112,6 +132,17 @@ def test_duplicate_account_in_two_partitions_is_refused(engine: DaskTreeEngine) 
         engine.build_parts([(accounts, balances)], SECRET)
     with pytest.raises(DuplicateAccountError, match=r"leaves 12 and 77"):
         engine.root_of_columns(accounts, balances, SECRET)
+    # across two chains' columns (kept apart): the rows of the whole, as the local build
+    first, second = encode_accounts(ids[:50]), encode_accounts(ids[50:])
+    parts = [(first, balance_words(list(range(50)), 50))]
+    parts.append((second, balance_words(list(range(50)), 50)))
+    with pytest.raises(DuplicateAccountError, match=r"leaves 12 and 77") as want:
+        build_tree_parts(list(parts), SECRET)
+    with pytest.raises(DuplicateAccountError, match=r"leaves 12 and 77") as got:
+        engine.build_parts(parts, SECRET)
+    assert str(got.value) == str(want.value)
+    with pytest.raises(DuplicateAccountError, match=r"ledger:bank:12.*leaves 12 and 77"):
+        engine.root_of_parts(parts, SECRET)
 
 
 def test_total_reaching_2_127_is_refused(engine: DaskTreeEngine) -> None:
@@ -396,3 +427,55 @@ def test_local_cluster_over_tls_builds_the_same_tree() -> None:
     finally:
         e.close()
     assert tree.root == build_tree_parts(list(parts), SECRET).root
+
+
+def _worker_memory_settings() -> tuple[bool, int]:
+    """In a worker: numpy's huge-page setting and glibc's mmap threshold as set now."""
+    import ctypes
+
+    from numpy._core import multiarray
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in "abcdefghij"]
+
+    # glibc reports no thresholds; a 1 MiB malloc comes from the heap (not mmap) only
+    # while the mmap threshold is above it
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
+    before = libc.mallinfo2().e  # hblkhd: bytes in mmapped chunks
+    libc.malloc.restype = ctypes.c_void_p
+    p = libc.malloc(1 << 20)
+    mapped = libc.mallinfo2().e - before
+    libc.free(ctypes.c_void_p(p))
+    return bool(multiarray._get_madvise_hugepage()), int(mapped)
+
+
+def test_local_cluster_memory_settings_hold_for_the_build_only() -> None:
+    """On its own local cluster the engine turns numpy's huge pages off and glibc's heap
+    reuse on for a build that fits (nothing to spill), and puts both back after it."""
+    pytest.importorskip("numpy._core.multiarray")
+    rng = random.Random(9)
+    parts = chains([300, 200], rng)
+    e = DaskTreeEngine(DaskSettings(n_workers=1, partition_rows=64, bucket_rows=64))
+    seen: list[Any] = []
+    e.on_stage = lambda stage, client: seen.extend(client.run(_worker_memory_settings).values())
+    try:
+        tree = e.build_parts(list(parts), SECRET)
+        after = list(e.client().run(_worker_memory_settings).values())
+        assert e.last_stats is not None and e.last_stats.heap_reuse
+    finally:
+        e.close()
+    assert tree.root == build_tree_parts(list(parts), SECRET).root
+    assert seen == [(False, 0)]  # during the build: small pages, a 1 MiB block from the heap
+    assert after[0][0] is True and after[0][1] >= 1 << 20  # after it: as Dask has them
+
+
+def test_heap_reuse_only_where_nothing_is_expected_to_spill() -> None:
+    from por.service.tree_dask import _reuse_heap
+
+    gib = 1 << 30
+    assert _reuse_heap(10**7, [12 * gib, 12 * gib])  # the bench at 10^7: default limits
+    assert not _reuse_heap(10**8, [5 * gib, 5 * gib])  # the spill run at 10^8
+    assert not _reuse_heap(10**7, [gib, gib])
+    assert _reuse_heap(10**8, [0, 0])  # no limit: Dask never spills
+    assert not _reuse_heap(10, [])  # no workers known: no reuse

@@ -26,6 +26,17 @@ from tests.service.conftest import PASSPHRASE, write_world
 from tests.service.trickle import requests_seen, trickling_server
 
 
+def _por_run(config: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """`por run --config CONFIG --run-now EXTRA...` in a subprocess, output piped."""
+    env = {**os.environ, "POR_KEY_PASSPHRASE": PASSPHRASE}
+    return subprocess.Popen(
+        [sys.executable, "-m", "por.cli.main", "run", "--config", str(config), "--run-now", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def test_por_run_with_a_stalled_node_turns_unhealthy_and_stops_on_sigterm(tmp_path: Path) -> None:
     with trickling_server(gap_s=2.0) as url:  # headers, then a byte every 2 s (for 800 s)
         chain = f"""
@@ -46,21 +57,7 @@ start_block = 1
         text = text.replace("interval_s = 4", "interval_s = 4\nrun_deadline_s = 3")
         text += "\n[alerts]\nstale_after_intervals = 1\n"
         world.config.write_text(text)
-        env = {**os.environ, "POR_KEY_PASSPHRASE": PASSPHRASE}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "por.cli.main",
-                "run",
-                "--config",
-                str(world.config),
-                "--run-now",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+        proc = _por_run(world.config)
         try:
             health = None
             give_up = time.monotonic() + 60
@@ -117,22 +114,7 @@ start_block = 1
             "interval_s = 3600", "interval_s = 3600\nrun_deadline_s = 600\nshutdown_grace_s = 3"
         )
         world.config.write_text(text)
-        env = {**os.environ, "POR_KEY_PASSPHRASE": PASSPHRASE}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "por.cli.main",
-                "run",
-                "--config",
-                str(world.config),
-                "--run-now",
-                "--no-api",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+        proc = _por_run(world.config, "--no-api")
         try:
             # the run is under way once the node has been asked (the server saw a request)
             give_up = time.monotonic() + 60

@@ -23,10 +23,11 @@ import mmap
 import multiprocessing
 import sys
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import islice
+from itertools import accumulate, islice
 from types import ModuleType
 from typing import Any, TypeAlias
 
@@ -208,7 +209,7 @@ class Pieces:
 
     def joined(self) -> npt.NDArray[Any]:
         """One array of every row (a copy)."""
-        return self.span(0, len(self)) if len(self.arrays) > 1 else self.span(0, len(self)).copy()
+        return np.concatenate(list(self.chunks()))
 
     def freeze(self) -> None:
         for arr in self.arrays:
@@ -729,6 +730,35 @@ class ColumnParts:
         total = sum(exact_total(w.lo, w.hi) for _, w in self.parts)
         return Pieces([w.lo for _, w in self.parts]), Pieces([w.hi for _, w in self.parts]), total
 
+    def ids(self) -> tuple[Pieces, Pieces]:
+        """(id bytes, offsets) of every row: each chain's blob as it is, and its offsets
+        rebased onto the blobs one after another (plus the end of the last)."""
+        blobs, offs, adds = [], [], []
+        at = 0
+        for col, _ in self.parts:
+            length = int(col.offsets[-1])
+            blobs.append(np.frombuffer(col.blob, np.uint8, length))
+            offs.append(col.offsets[:-1])
+            adds.append(at)
+            at += length
+        return Pieces(blobs), Pieces([*offs, np.array([at], np.uint64)], [*adds, 0])
+
+    def account(self, row: int) -> str:
+        """The id of a row of the whole."""
+        return row_account([a for a, _ in self.parts])(row)
+
+
+def row_account(columns: Sequence[AccountColumn]) -> Callable[[int], str]:
+    """account(row) over columns whose rows come one after another (for a duplicate's
+    error message, where the row is one of the whole)."""
+    firsts = list(accumulate((len(c) for c in columns), initial=0))
+
+    def account(row: int) -> str:
+        k = bisect_right(firsts, row) - 1
+        return columns[k].account(row - firsts[k])
+
+    return account
+
 
 def balance_words(
     balances: Iterable[int] | npt.NDArray[Any], n: int, *, chunk: int = DEFAULT_PARAMS.chunk
@@ -1087,19 +1117,13 @@ class _Builder:
         as Pieces (rebased offsets), each chain's rows hashed where they lie."""
         if parts.rows != self.n:
             raise InputError(f"{parts.rows} accounts for the {self.n} salts", where="accounts")
-        blobs, offs, adds = [], [], []
-        base = at = 0
         assert isinstance(self.lo, Pieces) and isinstance(self.hi, Pieces)
+        base = 0
         for (col, _), lo, hi in zip(parts.parts, self.lo.arrays, self.hi.arrays, strict=True):
-            length = int(col.offsets[-1])
-            blobs.append(np.frombuffer(col.blob, np.uint8, length))
-            offs.append(col.offsets[:-1])
-            adds.append(at)
             self.parts.append((base, col, lo, hi))
-            base, at = base + len(col), at + length
-        self.blob = Pieces(blobs)
-        self.blob_len = at
-        self.offsets = Pieces([*offs, np.array([at], np.uint64)], [*adds, 0])
+            base += len(col)
+        self.blob, self.offsets = parts.ids()
+        self.blob_len = len(self.blob)
 
     def take_accounts(self, column: AccountColumn) -> None:
         """Checked ids from an AccountColumn (no second validation)."""
@@ -1491,6 +1515,7 @@ __all__ = [
     "encode_holders",
     "exact_total",
     "hash_rows",
+    "row_account",
     "stored_bytes",
     "take_rows",
 ]

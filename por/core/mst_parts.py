@@ -37,7 +37,6 @@ run by run into one array of their own. Nothing returned points into the scratch
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
@@ -77,7 +76,6 @@ from por.core.mst_build import (
     hash_rows,
     stored_bytes,
 )
-from por.core.mst_build import Pieces as ColumnPieces
 from por.errors import AmountError, InputError
 
 PIECE: Final = np.dtype([("hash", f"V{HASH_SIZE}"), ("lo", "<u8"), ("hi", "<u8"), ("row", "<u8")])
@@ -573,24 +571,9 @@ def _column_arrays(
     if accounts is not balances:
         raise InputError("ColumnParts come as both accounts and balances", where="columns")
     assert isinstance(accounts, ColumnParts)
-    cols = accounts
-    blobs, offs, adds, firsts = [], [], [], []
-    base = at = 0
-    for col, _ in cols.parts:
-        length = int(col.offsets[-1])
-        blobs.append(np.frombuffer(col.blob, np.uint8, length))
-        offs.append(col.offsets[:-1])
-        adds.append(at)
-        firsts.append(base)
-        base, at = base + len(col), at + length
-    lo, hi, total = cols.words()
-
-    def account(row: int) -> str:  # only for a duplicate's error message
-        k = bisect.bisect_right(firsts, row) - 1
-        return cols.parts[k][0].account(row - firsts[k])
-
-    offsets = ColumnPieces([*offs, np.array([at], np.uint64)], [*adds, 0])
-    return base, ColumnPieces(blobs), offsets, lo, hi, total, account
+    ids, offsets = accounts.ids()
+    lo, hi, total = accounts.words()
+    return accounts.rows, ids, offsets, lo, hi, total, accounts.account
 
 
 def assemble_tree(

@@ -31,11 +31,9 @@ reuse; both are undone after the build.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import hashlib
 import importlib
-import itertools
 import logging
 import os
 import time
@@ -58,6 +56,7 @@ from por.core.mst_build import (
     derive_salts,
     duplicate_account,
     encode_accounts_raw,
+    row_account,
 )
 from por.core.mst_parts import (
     MAX_BUCKET_BITS,
@@ -458,11 +457,7 @@ class DaskTreeEngine:
         kept = [(a, b) for a, b in parts if len(a)]
         salts = derive_salts(round_secret, [a for a, _ in kept], workers=_THREADS)
         specs, n = _parts_specs(kept, salts, self.settings)
-        firsts = list(itertools.accumulate((len(a) for a, _ in kept), initial=0))
-
-        def account(row: int) -> str:  # only for a duplicate's error message
-            k = bisect.bisect_right(firsts, row) - 1
-            return kept[k][0].account(row - firsts[k])
+        account = row_account([a for a, _ in kept])  # only for a duplicate's error message
 
         small = self._small_for(n)
         with _small_pages(small):

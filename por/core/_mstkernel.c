@@ -316,6 +316,158 @@ r1:
     Py_RETURN_NONE;
 }
 
+/* ---- bucket_records(leaves, lo, hi, first_row, bits, outs) ------------------------------
+ * A distributed build's partition split by bucket in one pass (por.core.mst_parts): row i's
+ * PIECE record — leaf hash (32), balance low and high words (8 + 8, LE), global input row
+ * first_row + i (8, LE) — goes to the next free record of outs[b], b the top `bits` bits of
+ * its leaf hash (bits <= 16). `outs` holds 2^bits writable buffers sized by the caller from
+ * the bucket counts; each must come out exactly full. `hi` None: the high words are zero. */
+
+#define PIECE_REC 56
+
+static PyObject *bucket_records(PyObject *self, PyObject *args) {
+    PyObject *lv_o, *lo_o, *hi_o, *outs_o;
+    unsigned long long first_row;
+    int bits;
+    if (!PyArg_ParseTuple(args, "OOOKiO", &lv_o, &lo_o, &hi_o, &first_row, &bits, &outs_o))
+        return NULL;
+    if (bits < 0 || bits > 16) return PyErr_Format(PyExc_ValueError, "bits %d not in [0, 16]", bits);
+    if (!PyTuple_Check(outs_o) || PyTuple_GET_SIZE(outs_o) != ((Py_ssize_t)1 << bits))
+        return PyErr_Format(PyExc_ValueError, "outs: a tuple of 2^%d buffers is required", bits);
+    Py_ssize_t nb = (Py_ssize_t)1 << bits, got = 0;
+    int have_hi = hi_o != Py_None, ok = 0;
+    Py_buffer lv, lo, hi, *outs = PyMem_Calloc((size_t)nb, sizeof *outs);
+    uint8_t **at = PyMem_Calloc((size_t)nb, sizeof *at), **end = PyMem_Calloc((size_t)nb, sizeof *end);
+    if (outs == NULL || at == NULL || end == NULL) {
+        PyErr_NoMemory();
+        goto r0;
+    }
+    if (get_buf(lv_o, &lv, 0, "leaves") < 0) goto r0;
+    if (get_buf(lo_o, &lo, 0, "lo") < 0) goto r1;
+    if (have_hi && get_buf(hi_o, &hi, 0, "hi") < 0) goto r2;
+    Py_ssize_t m = lv.len / HASH, total = 0;
+    if (lv.len % HASH || lo.len != 8 * m || (have_hi && hi.len != 8 * m)) {
+        PyErr_Format(PyExc_ValueError, "leaves, lo and hi disagree on the rows (%zd)", m);
+        goto r3;
+    }
+    if (first_row + (unsigned long long)m < first_row) {
+        PyErr_Format(PyExc_ValueError, "first_row %llu overflows", first_row);
+        goto r3;
+    }
+    for (; got < nb; got++) {
+        if (get_buf(PyTuple_GET_ITEM(outs_o, got), &outs[got], 1, "outs") < 0) goto r4;
+        if (outs[got].len % PIECE_REC) {
+            PyErr_Format(PyExc_ValueError, "outs[%zd]: %zd bytes are not whole records", got,
+                         outs[got].len);
+            got++;
+            goto r4;
+        }
+        at[got] = outs[got].buf;
+        end[got] = at[got] + outs[got].len;
+        total += outs[got].len / PIECE_REC;
+    }
+    if (total != m) {
+        PyErr_Format(PyExc_ValueError, "outs hold %zd records for %zd rows", total, m);
+        goto r4;
+    }
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *L = lv.buf, *LO = lo.buf, *HI = have_hi ? hi.buf : NULL;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        const uint8_t *h = L + (size_t)HASH * i;
+        unsigned b = bits ? (unsigned)(h[0] << 8 | h[1]) >> (16 - bits) : 0;
+        uint8_t *o = at[b];
+        if (o == end[b]) {  /* the counts the buffers were sized by are not these leaves' */
+            bad = 1;
+            break;
+        }
+        memcpy(o, h, HASH);
+        st64le(o + 32, ld64n(LO + 8 * (size_t)i));
+        st64le(o + 40, HI ? ld64n(HI + 8 * (size_t)i) : 0);
+        st64le(o + 48, first_row + (uint64_t)i);
+        at[b] = o + PIECE_REC;
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "a bucket's buffer is smaller than its leaves");
+        goto r4;
+    }
+    ok = 1;
+r4:
+    for (Py_ssize_t k = 0; k < got; k++) PyBuffer_Release(&outs[k]);
+r3:
+    if (have_hi) PyBuffer_Release(&hi);
+r2:
+    PyBuffer_Release(&lo);
+r1:
+    PyBuffer_Release(&lv);
+r0:
+    PyMem_Free(outs);
+    PyMem_Free(at);
+    PyMem_Free(end);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* ---- gather_pieces(records, order, level0, rows) ----------------------------------------
+ * A bucket's leaves in leaf order from its PIECE records: level0[k] = the first 48 bytes
+ * (a stored level record) of records[order[k]] and rows[k] its input row, as uint32.
+ * `order` holds int64 indices. One pass instead of a take of whole records and two copies. */
+
+static PyObject *gather_pieces(PyObject *self, PyObject *args) {
+    PyObject *rec_o, *ord_o, *lv_o, *rows_o;
+    if (!PyArg_ParseTuple(args, "OOOO", &rec_o, &ord_o, &lv_o, &rows_o)) return NULL;
+    Py_buffer rec, ord, lv, rows;
+    int ok = 0;
+    if (get_buf(rec_o, &rec, 0, "records") < 0) return NULL;
+    if (get_buf(ord_o, &ord, 0, "order") < 0) goto g1;
+    if (get_buf(lv_o, &lv, 1, "level0") < 0) goto g2;
+    if (get_buf(rows_o, &rows, 1, "rows") < 0) goto g3;
+    Py_ssize_t n = rec.len / PIECE_REC, m = ord.len / 8;
+    if (rec.len % PIECE_REC || ord.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "records or order: not whole items");
+        goto g4;
+    }
+    if (want_len(&lv, m * REC, "level0") < 0 || want_len(&rows, m * 4, "rows") < 0) goto g4;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *R = rec.buf, *O = ord.buf;
+    uint8_t *L = lv.buf, *W = rows.buf;
+    for (Py_ssize_t k = 0; k < m; k++) {
+        uint64_t j = ld64n(O + 8 * (size_t)k);
+        if (j >= (uint64_t)n) {
+            bad = 1;
+            break;
+        }
+        const uint8_t *r = R + PIECE_REC * (size_t)j;
+        uint64_t row = ld64le(r + 48);
+        if (row > UINT32_MAX) {
+            bad = 2;
+            break;
+        }
+        memcpy(L + REC * (size_t)k, r, REC);
+        uint32_t r32 = (uint32_t)row;
+        memcpy(W + 4 * (size_t)k, &r32, 4);
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, bad == 1 ? "order: an index past the records"
+                                                   : "records: an input row of 2^32 or more");
+        goto g4;
+    }
+    ok = 1;
+g4:
+    PyBuffer_Release(&rows);
+g3:
+    PyBuffer_Release(&lv);
+g2:
+    PyBuffer_Release(&ord);
+g1:
+    PyBuffer_Release(&rec);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
 /* ---- node_level(src, dst) -> bool ------------------------------------------------------
  * One level up over stored-level records: dst[p] = node(src[2p], src[2p+1]) and, when the
  * level is odd, dst[last] = src[last] (RFC 9162 §2.1.1 shape: the odd node is carried up,
@@ -1056,6 +1208,10 @@ static PyMethodDef methods[] = {
      "leaf_pass(blob, offsets, salts, lo, hi, start, stop, leaves, leaf_keys, acct_keys, base=0)"},
     {"gather_records", gather_records, METH_VARARGS,
      "gather_records(leaves, lo, hi, idx, out): level-0 records in the order idx"},
+    {"bucket_records", bucket_records, METH_VARARGS,
+     "bucket_records(leaves, lo, hi, first_row, bits, outs): PIECE records split by bucket"},
+    {"gather_pieces", gather_pieces, METH_VARARGS,
+     "gather_pieces(records, order, level0, rows): a bucket's leaves in order, rows as uint32"},
     {"node_level", node_level, METH_VARARGS,
      "node_level(src, dst) -> False when a sum reaches 2^127"},
     {"derive_salts", derive_salts, METH_VARARGS,

@@ -38,6 +38,7 @@ run by run into one array of their own. Nothing returned points into the scratch
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -189,6 +190,27 @@ def _split(records: npt.NDArray[Any], bucket: npt.NDArray[np.uint16], buckets: i
     )
 
 
+def _leaf_pieces(
+    leaves: npt.NDArray[np.uint8], balances: BalanceWords, hi: U64 | None, first_row: int, bits: int
+) -> Pieces:
+    """The PIECE records of a partition's rows, one array per bucket (the top `bits` bits
+    of the leaf hash), each bucket's in input order. With the C kernel one pass writes
+    every record into its bucket's array; else numpy lays the records out and takes them
+    by bucket (`_split`): the same arrays."""
+    m = len(leaves)
+    bucket = _top_bits(leaves, bits)
+    if _native is not None and hasattr(_native, "bucket_records"):
+        counts = np.bincount(bucket, minlength=1 << bits).tolist()
+        out = tuple(np.empty(c, PIECE) for c in counts)
+        _native.bucket_records(leaves, balances.lo, hi, first_row, bits, out)
+        return out
+    rows = np.add(_scratch.iota(m), np.uint64(first_row), out=_scratch.array("rows", m, np.uint64))
+    rec = _scratch.array("records", m, PIECE)
+    rec["hash"] = leaves.view(f"V{HASH_SIZE}").reshape(m)
+    rec["lo"], rec["hi"], rec["row"] = balances.lo, balances.hi, rows
+    return _split(rec, bucket, 1 << bits)
+
+
 def _top_bits(rows: npt.NDArray[np.uint8], bits: int) -> npt.NDArray[np.uint16]:
     """The first `bits` bits (<= 16) of each row, as a bucket number."""
     if not bits:
@@ -245,14 +267,12 @@ def hash_partition(
         )
     hi = balances.hi if balances.hi.any() else None
     leaves, akeys = _leaf_hashes(accounts, balances.lo, hi, salts, native)
-    rows = np.add(_scratch.iota(m), np.uint64(first_row), out=_scratch.array("rows", m, np.uint64))
-    rec = _scratch.array("records", m, PIECE)
-    rec["hash"] = leaves.view(f"V{HASH_SIZE}").reshape(m)
-    rec["lo"], rec["hi"], rec["row"] = balances.lo, balances.hi, rows
-    # the bucket: the top `bits` bits of the first two bytes (bits <= 16)
-    leaf_pieces = _split(rec, _top_bits(leaves, bits), buckets)
-    del leaves, rec
+    leaf_pieces = _leaf_pieces(leaves, balances, hi, first_row, bits)
+    del leaves
     if salt_keys:
+        rows = np.add(
+            _scratch.iota(m), np.uint64(first_row), out=_scratch.array("rows", m, np.uint64)
+        )
         keys = _scratch.array("keys", m, SALT_KEY)
         salt_rows = np.frombuffer(salts, np.uint8).reshape(m, SALT_SIZE)
         keys["key"] = salt_rows[:, :8].copy().view(">u8").reshape(m)
@@ -290,9 +310,10 @@ def sort_bucket(
     pieces: Sequence[npt.NDArray[Any]], *, bucket_bits: int, scratch: bool = False
 ) -> tuple[Any, Any]:
     """Step 3a: one bucket's PIECE records from every partition in leaf order (ascending
-    leaf hash, bytewise): (STORED_LEVEL records of the leaves, their global input rows).
-    `scratch`: both are views into this thread's scratch buffers, which the next call
-    overwrites (for a caller that only reads them before then: no fresh memory).
+    leaf hash, bytewise): (STORED_LEVEL records of the leaves, their global input rows as
+    uint32 — every input row is below MAX_LEAVES < 2^32). `scratch`: both are views into
+    this thread's scratch buffers, which the next call overwrites (for a caller that only
+    reads them before then: no fresh memory).
 
     Sorted as mst_build sorts leaves: packed (the 32 bits after the bucket's prefix) << 32
     | index, one numpy sort; runs of equal packed prefixes ordered by the whole hash."""
@@ -333,15 +354,20 @@ def _sort_bucket(pieces: Sequence[npt.NDArray[Any]], *, bucket_bits: int) -> tup
         idx = order[pos]
         w = raw[idx, :HASH_SIZE].copy().view(">u8").astype(np.uint64)  # 4 words per hash
         order[pos] = idx[np.lexsort((w[:, 3], w[:, 2], w[:, 1], w[:, 0]))]
+    level0 = _scratch.array("level0", m, STORED_LEVEL)
+    if _native is not None and hasattr(_native, "gather_pieces"):
+        rows32 = _scratch.array("rows32", m, np.uint32)
+        _native.gather_pieces(rec, order, level0, rows32)
+        return level0, rows32
     # a PIECE's first 48 bytes are a STORED_LEVEL record (hash, low word, high word)
     items = rec.view(f"V{PIECE.itemsize}")
     ordered = np.take(items, order, out=_scratch.array("ordered", m, items.dtype), mode="clip")
     ordered = ordered.view(PIECE)
-    level0 = _scratch.array("level0", m, STORED_LEVEL)
     level0.view(np.uint8).reshape(m, STORED_LEVEL.itemsize)[:] = ordered.view(np.uint8).reshape(
         m, PIECE.itemsize
     )[:, : STORED_LEVEL.itemsize]
-    return level0, ordered["row"]
+    # input rows are below MAX_LEAVES < 2^32
+    return level0, ordered["row"].astype(np.uint32)
 
 
 def _level_up(level: npt.NDArray[Any], out: npt.NDArray[Any] | None = None) -> npt.NDArray[Any]:
@@ -598,11 +624,17 @@ def assemble_tree(
     if len(account_keys) != n:
         raise InputError(f"{len(account_keys)} account keys for {n} leaves", where="account_keys")
     order32 = np.asarray(order, dtype=np.uint32)  # no copy when 32-bit already
+    rows = np.arange(n, dtype=np.uint32)
     position = np.empty(n, np.uint32)
-    position[order32] = np.arange(n, dtype=np.uint32)
-    packed = account_keys.astype(np.uint64)  # key << 32 | row, in place (no temporaries)
-    np.left_shift(packed, np.uint64(32), out=packed)
-    np.bitwise_or(packed, np.arange(n, dtype=np.uint64), out=packed)
+    position[order32] = rows
+    packed = np.empty(n, np.uint64)  # key << 32 | row
+    if sys.byteorder == "little":  # the two halves written where they lie
+        halves = packed.view(np.uint32).reshape(n, 2)
+        halves[:, 0], halves[:, 1] = rows, account_keys
+    else:
+        np.left_shift(account_keys.astype(np.uint64), np.uint64(32), out=packed)
+        np.bitwise_or(packed, rows, out=packed)
+    del rows
     akeys, apos = account_index(packed, position, account)
     levels, root = assemble_levels(n, buckets, low=low)
     if root.sum != total:  # cannot happen; a wrong sum must never be published

@@ -740,7 +740,7 @@ class DaskConfig(_Table):
     threads_per_worker: int = Field(default=1, ge=1)
     memory_limit: str = "auto"  # local cluster, per worker ("4GiB"); beyond it workers spill
     local_directory: ConfigPath | None = None  # local cluster: where workers spill to disk
-    partition_rows: int = Field(default=1 << 18, ge=1)  # input rows per partition task
+    partition_rows: int = Field(default=1 << 19, ge=1)  # input rows per partition task
     bucket_rows: int = Field(default=1 << 21, ge=1)  # aim of leaves per hash-prefix bucket
     connect_timeout_s: float = Field(default=30.0, gt=0)
     # TLS to a remote scheduler: the CA and this client's certificate and key (PEM)

@@ -25,8 +25,10 @@ anything is recorded. I/O: the network (Dask) and, for sharded input, the Parque
 
 Memory (docs/scaling.md): for a build that fits well within the memory limits of the
 local cluster started here (never where spilling is expected), numpy's transparent huge
-pages are off in this process and in the workers, and the workers keep freed memory for
-reuse; both are undone after the build.
+pages are off in this process and in the workers during the build, and the workers keep
+freed memory for reuse — through that build and on to the next one (a service builds every
+round: what it receives and makes then lands in memory touched before); a build that does
+not fit gives that memory back before it starts.
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ class DaskSettings:
     threads_per_worker: int = 1
     memory_limit: str = "auto"  # local cluster, per worker; above it workers spill to disk
     local_directory: Path | None = None  # local cluster: where workers spill
-    partition_rows: int = 1 << 18  # input rows per partition task (of columns held here)
+    partition_rows: int = 1 << 19  # input rows per partition task (of columns held here;
+    # fewer where their ids take more than PARTITION_ID_BYTES)
     bucket_rows: int = 1 << 21  # aim of leaves per bucket (a power of two of buckets)
     connect_timeout_s: float = 30.0  # reaching the scheduler, and waiting for it to come back
     tls_ca_file: Path | None = None
@@ -99,9 +102,9 @@ class DaskSettings:
     tls_local: bool = False  # local cluster: TLS with a throw-away CA (Security.temporary)
     small_pages: bool | None = None  # numpy without transparent huge pages during a build
     # (here and in a local cluster's workers: `_numpy_hugepages`); None: as heap_reuse
-    heap_reuse: bool | None = None  # workers keep freed memory during a build (glibc);
-    # None: when the cluster is the local one started here and the build fits well
-    # within its workers' memory limits (no spilling expected: `_reuse_heap`)
+    heap_reuse: bool | None = None  # workers keep freed memory from a build to the next
+    # (glibc); None: when the cluster is the local one started here and the build fits
+    # well within its workers' memory limits (no spilling expected: `_reuse_heap`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -234,9 +237,9 @@ def _bucket_roots(
 
 def _bucket_tree(start: int, bits: int, *pieces: tuple[Any, Any]) -> tuple[Any, Any]:
     level0, rows = sort_bucket([leaves for leaves, _ in pieces], bucket_bits=bits, scratch=True)
-    # input rows are below MAX_LEAVES < 2^32: half the bytes back to the driver; the
-    # leaves and the levels below LOW_LEVELS stay in the worker's scratch buffers
-    return bucket_levels(level0, start, low=LOW_LEVELS), rows.astype(np.uint32)
+    # the rows as 32-bit (half the bytes back to the driver), copied out of the scratch;
+    # the leaves and the levels below LOW_LEVELS stay in the worker's scratch buffers
+    return bucket_levels(level0, start, low=LOW_LEVELS), rows.copy()
 
 
 def _malloc_reuse(on: bool) -> bool:
@@ -322,6 +325,7 @@ class DaskTreeEngine:
         self._cluster: Any = None
         self.on_stage: Callable[[str, Any], None] | None = None  # tests: ("hashed", client)
         self.last_stats: BuildStats | None = None
+        self._heap_kept = False  # the workers keep freed memory since a build that fit
 
     # --- connection ----------------------------------------------------------------
     def _security(self) -> Any:
@@ -400,6 +404,9 @@ class DaskTreeEngine:
     def close(self) -> None:
         client, cluster = self._client, self._cluster
         self._client = self._cluster = None
+        if self._heap_kept and client is not None and cluster is None:
+            _set_heap_reuse(client, False)  # a cluster at an address: as its workers had it
+        self._heap_kept = False
         for thing in (client, cluster):
             if thing is not None:
                 try:
@@ -544,8 +551,9 @@ class DaskTreeEngine:
         try:
             out = self._attempts(client, specs, n, bits, keep=keep, account=account)
         finally:
-            if reuse:
-                _set_heap_reuse(client, False)
+            # the heap stays kept for the next build (the service builds every round):
+            # its received buffers, pieces and levels then land in memory touched
+            # before; a build that does not fit gives it back first (`_heap_reuse`)
             for before in set(pages.values()) - {None, False}:  # as they were
                 _run_on_workers(client, _numpy_hugepages, before)
         if self.last_stats is not None:
@@ -567,11 +575,19 @@ class DaskTreeEngine:
         return self._fits(n) if on is None else on
 
     def _heap_reuse(self, client: Any, n: int) -> bool:
-        """Turn on the workers' heap reuse for a build of n leaves, if it should be."""
+        """The workers' heap reuse for a build of n leaves: on (again: a restarted worker
+        starts with Dask's settings) when it should be; else off, and the memory kept
+        since an earlier build given back before this one starts."""
         on = self.settings.heap_reuse
         if on is None:
             on = self._fits(n)
-        return on and _set_heap_reuse(client, True)
+        if on:
+            self._heap_kept = _set_heap_reuse(client, True)
+            return self._heap_kept
+        if self._heap_kept:
+            _set_heap_reuse(client, False)
+            self._heap_kept = False
+        return False
 
     def _attempts(
         self,
@@ -634,13 +650,32 @@ def _column_specs(
     n, rows = len(accounts), settings.partition_rows
     salt_rows = np.frombuffer(salts, np.uint8)  # views: sent without a copy here
     out: list[tuple[Any, Any, int]] = []
-    for a in range(0, n, rows):
-        b = min(a + rows, n)
+    a = 0
+    while a < n:
+        b = _partition_end(accounts.offsets, a, rows)
         words = balances.take(a, b)
         sent: Any = words if words.hi.any() else words.lo
         at = first + a
         out.append(((accounts.take(a, b), sent), salt_rows[32 * at : 32 * (at + b - a)], at))
+        a = b
     return out
+
+
+PARTITION_ID_BYTES = 30 << 20  # a partition's ids at most (below glibc's mmap threshold cap)
+
+
+def _partition_end(offsets: Any, a: int, rows: int) -> int:
+    """The end of the partition starting at row a: `rows` rows, or fewer where their ids
+    would take more than PARTITION_ID_BYTES. Every buffer a worker receives (ids, salts,
+    balances: each read into an array of its own) then stays below 32 MiB, glibc's
+    largest mmap threshold: with heap reuse on, a worker receives it into memory it has
+    touched before, instead of a fresh mapping to fault in page by page."""
+    n = len(offsets) - 1
+    b = min(a + rows, n)
+    limit = int(offsets[a]) + PARTITION_ID_BYTES
+    if int(offsets[b]) > limit:
+        b = max(a + 1, int(np.searchsorted(offsets, limit, side="right")) - 1)
+    return b
 
 
 def _parts_specs(

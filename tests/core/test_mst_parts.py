@@ -370,3 +370,74 @@ def test_ids_laid_end_to_end_are_checked_like_a_list_of_str() -> None:
             encode_accounts_raw(
                 "".join(bad).encode(), np.cumsum([0, *map(len, bad)]), where="shard:account"
             )
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C kernel is not built")
+def test_c_split_and_gather_are_the_numpy_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C kernel's one-pass split by bucket (bucket_records) and gather of a bucket's
+    leaves (gather_pieces) give the arrays numpy's take-based paths give: pieces, counts,
+    sorted records and 32-bit rows, over random sizes, bucket counts and high words."""
+    rng = random.Random(31)
+    for trial in range(12):
+        n = rng.choice([0, 1, 2, 7, 64, 300, 1000])
+        accounts, balances = columns(n, rng, big=trial % 3 == 0)
+        salts = derive_salts(SECRET, accounts)
+        bits = rng.randrange(0, 7)
+        first = rng.randrange(0, 2**31)
+
+        def run() -> tuple[parts.Partition, list[tuple[bytes, bytes]]]:
+            p = parts.hash_partition(
+                accounts, balances, salts, first_row=first, bucket_bits=bits, account_keys=True
+            )
+            out = []
+            for b in range(1 << bits):
+                level0, rows = parts.sort_bucket(
+                    [p.leaves[b][:5], p.leaves[b][5:]], bucket_bits=bits
+                )
+                assert rows.dtype == np.uint32
+                out.append((level0.tobytes(), rows.tobytes()))
+            return p, out
+
+        native_p, native_sorted = run()
+        with monkeypatch.context() as m:
+            m.setattr(parts, "_native", None)  # numpy's split and take (hashing: hashlib)
+            numpy_p, numpy_sorted = run()
+        assert native_p.counts == numpy_p.counts
+        for a, b in zip(native_p.leaves, numpy_p.leaves, strict=True):
+            assert a.dtype == b.dtype == parts.PIECE and a.tobytes() == b.tobytes()
+        assert native_sorted == numpy_sorted
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C kernel is not built")
+def test_c_split_and_gather_refuse_what_does_not_fit() -> None:
+    """bucket_records refuses buffers not sized by the leaves' bucket counts (never writes
+    past one); gather_pieces refuses an index past the records and a row of 2^32."""
+    from por.core.mst_build import _native
+
+    assert _native is not None
+    leaves = np.zeros((4, 32), np.uint8)
+    leaves[1::2, 0] = 0x80  # with one bucket bit: buckets 0, 1, 0, 1
+    lo = np.arange(4, dtype=np.uint64)
+    good = (np.empty(2, parts.PIECE), np.empty(0, parts.PIECE), np.empty(2, parts.PIECE))
+    with pytest.raises(ValueError, match="tuple of 2"):
+        _native.bucket_records(leaves, lo, None, 0, 1, good)
+    with pytest.raises(ValueError, match="smaller than its leaves"):
+        outs = (np.empty(1, parts.PIECE), np.empty(3, parts.PIECE))
+        _native.bucket_records(leaves, lo, None, 0, 1, outs)
+    with pytest.raises(ValueError, match="hold 3 records for 4 rows"):
+        _native.bucket_records(leaves, lo, None, 0, 1, (good[0], np.empty(1, parts.PIECE)))
+    with pytest.raises(ValueError, match="disagree"):
+        _native.bucket_records(leaves, lo[:3], None, 0, 1, good[::2])
+    with pytest.raises(ValueError, match="whole records"):
+        _native.bucket_records(leaves, lo, None, 0, 1, (good[0], np.empty(2 * 56 + 1, np.uint8)))
+    outs = (np.empty(2, parts.PIECE), np.empty(2, parts.PIECE))
+    _native.bucket_records(leaves, lo, None, 2**32 - 3, 1, outs)
+    assert outs[1]["row"].tolist() == [2**32 - 2, 2**32] and outs[1]["lo"].tolist() == [1, 3]
+    level0 = np.empty(2, parts.STORED_LEVEL)
+    rows = np.empty(2, np.uint32)
+    _native.gather_pieces(outs[0], np.array([1, 0], np.int64), level0, rows)
+    assert rows.tolist() == [2**32 - 1, 2**32 - 3] and level0["lo"].tolist() == [2, 0]
+    with pytest.raises(ValueError, match="2\\^32 or more"):
+        _native.gather_pieces(outs[1], np.array([1, 0], np.int64), level0, rows)
+    with pytest.raises(ValueError, match="past the records"):
+        _native.gather_pieces(outs[0], np.array([0, 2], np.int64), level0, rows)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -450,9 +451,11 @@ def _worker_memory_settings() -> tuple[bool, int]:
     return bool(multiarray._get_madvise_hugepage()), int(mapped)
 
 
-def test_local_cluster_memory_settings_hold_for_the_build_only() -> None:
-    """On its own local cluster the engine turns numpy's huge pages off and glibc's heap
-    reuse on for a build that fits (nothing to spill), and puts both back after it."""
+def test_local_cluster_memory_settings_for_the_build_and_the_kept_heap() -> None:
+    """On its own local cluster the engine turns numpy's huge pages off for a build that
+    fits (nothing to spill) and back on after it; glibc's heap reuse, on for that build,
+    stays on for the next one (its memory is touched already) until a build that is not
+    to keep it gives the memory back before it starts."""
     pytest.importorskip("numpy._core.multiarray")
     rng = random.Random(9)
     parts = chains([300, 200], rng)
@@ -463,11 +466,18 @@ def test_local_cluster_memory_settings_hold_for_the_build_only() -> None:
         tree = e.build_parts(list(parts), SECRET)
         after = list(e.client().run(_worker_memory_settings).values())
         assert e.last_stats is not None and e.last_stats.heap_reuse
+        e.settings = replace(e.settings, heap_reuse=False)  # as a build that would spill
+        again = e.build_parts(list(parts), SECRET)
+        assert e.last_stats is not None and not e.last_stats.heap_reuse
+        given_back = list(e.client().run(_worker_memory_settings).values())
     finally:
         e.close()
-    assert tree.root == build_tree_parts(list(parts), SECRET).root
-    assert seen == [(False, 0)]  # during the build: small pages, a 1 MiB block from the heap
-    assert after[0][0] is True and after[0][1] >= 1 << 20  # after it: as Dask has them
+    assert tree.root == again.root == build_tree_parts(list(parts), SECRET).root
+    # during the first build: small pages, a 1 MiB block from the heap; during the second
+    # the heap is Dask's again (a 1 MiB block is a mapping of its own)
+    assert seen[0] == (False, 0) and seen[1][1] >= 1 << 20
+    assert after[0] == (True, 0)  # after the first: huge pages as before, the heap kept
+    assert given_back[0][0] is True and given_back[0][1] >= 1 << 20
 
 
 def test_heap_reuse_only_where_nothing_is_expected_to_spill() -> None:
@@ -479,3 +489,32 @@ def test_heap_reuse_only_where_nothing_is_expected_to_spill() -> None:
     assert not _reuse_heap(10**7, [gib, gib])
     assert _reuse_heap(10**8, [0, 0])  # no limit: Dask never spills
     assert not _reuse_heap(10, [])  # no workers known: no reuse
+
+
+def test_partitions_are_cut_by_their_ids_bytes_too(
+    engine: DaskTreeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition holds partition_rows rows, or fewer where their ids would take more
+    than PARTITION_ID_BYTES (what a worker receives stays below glibc's mmap threshold):
+    the partitions cover every row once, in order, and the tree is the same."""
+    import numpy as np
+
+    from por.service import tree_dask
+
+    rng = random.Random(41)
+    parts = chains([150, 90], rng)  # ids of 52 bytes with their newline
+    monkeypatch.setattr(tree_dask, "PARTITION_ID_BYTES", 52 * 20 + 30)  # 20 ids and a bit
+    specs, n = tree_dask._parts_specs(parts, bytes(32 * 240), engine.settings)
+    assert n == 240
+    firsts = [first for _, _, first in specs]
+    sizes = [len(source[0]) for source, _, _ in specs]
+    assert sizes == [20] * 7 + [10] + [20] * 4 + [10]  # 150 = 7·20 + 10; 90 = 4·20 + 10
+    assert firsts == [int(x) for x in np.cumsum([0, *sizes[:-1]])]
+    assert all(len(salts) == 32 * size for (_, salts, _), size in zip(specs, sizes, strict=True))
+    one = tree_dask._partition_end(parts[0][0].offsets, 0, 61)
+    assert one == 20
+    monkeypatch.setattr(tree_dask, "PARTITION_ID_BYTES", 10)  # less than one id: one row
+    assert tree_dask._partition_end(parts[0][0].offsets, 5, 61) == 6
+    monkeypatch.setattr(tree_dask, "PARTITION_ID_BYTES", 52 * 20 + 30)
+    tree = engine.build_parts(list(parts), SECRET)
+    assert tree.to_bytes() == build_tree_parts(list(parts), SECRET).to_bytes()

@@ -316,22 +316,29 @@ r1:
     Py_RETURN_NONE;
 }
 
-/* ---- bucket_records(leaves, lo, hi, first_row, bits, outs) ------------------------------
+/* ---- bucket_records(leaves, lo, hi, first_row, bits, outs, narrow) ----------------------
  * A distributed build's partition split by bucket in one pass (por.core.mst_parts): row i's
- * PIECE record — leaf hash (32), balance low and high words (8 + 8, LE), global input row
- * first_row + i (8, LE) — goes to the next free record of outs[b], b the top `bits` bits of
- * its leaf hash (bits <= 16). `outs` holds 2^bits writable buffers sized by the caller from
- * the bucket counts; each must come out exactly full. `hi` None: the high words are zero. */
+ * record goes to the next free record of outs[b], b the top `bits` bits of its leaf hash
+ * (bits <= 16). A PIECE record: leaf hash (32), balance low and high words (8 + 8, LE),
+ * global input row first_row + i (8, LE); narrow (balances below 2^64, `hi` None, rows
+ * below 2^32), a PIECE_LOW record: leaf hash (32), low word (8, LE), row (4, LE). `outs`
+ * holds 2^bits writable buffers sized by the caller from the bucket counts; each must come
+ * out exactly full. `hi` None: the high words are zero. */
 
 #define PIECE_REC 56
+#define PIECE_LOW_REC 44
 
 static PyObject *bucket_records(PyObject *self, PyObject *args) {
     PyObject *lv_o, *lo_o, *hi_o, *outs_o;
     unsigned long long first_row;
-    int bits;
-    if (!PyArg_ParseTuple(args, "OOOKiO", &lv_o, &lo_o, &hi_o, &first_row, &bits, &outs_o))
+    int bits, narrow = 0;
+    if (!PyArg_ParseTuple(args, "OOOKiO|p", &lv_o, &lo_o, &hi_o, &first_row, &bits, &outs_o,
+                          &narrow))
         return NULL;
     if (bits < 0 || bits > 16) return PyErr_Format(PyExc_ValueError, "bits %d not in [0, 16]", bits);
+    if (narrow && hi_o != Py_None)
+        return PyErr_Format(PyExc_ValueError, "narrow records hold no high words (hi: None)");
+    const Py_ssize_t size = narrow ? PIECE_LOW_REC : PIECE_REC;
     if (!PyTuple_Check(outs_o) || PyTuple_GET_SIZE(outs_o) != ((Py_ssize_t)1 << bits))
         return PyErr_Format(PyExc_ValueError, "outs: a tuple of 2^%d buffers is required", bits);
     Py_ssize_t nb = (Py_ssize_t)1 << bits, got = 0;
@@ -350,13 +357,14 @@ static PyObject *bucket_records(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "leaves, lo and hi disagree on the rows (%zd)", m);
         goto r3;
     }
-    if (first_row + (unsigned long long)m < first_row) {
-        PyErr_Format(PyExc_ValueError, "first_row %llu overflows", first_row);
+    if (first_row + (unsigned long long)m < first_row ||
+        (narrow && first_row + (unsigned long long)m > (unsigned long long)UINT32_MAX + 1)) {
+        PyErr_Format(PyExc_ValueError, "rows from %llu: too large for these records", first_row);
         goto r3;
     }
     for (; got < nb; got++) {
         if (get_buf(PyTuple_GET_ITEM(outs_o, got), &outs[got], 1, "outs") < 0) goto r4;
-        if (outs[got].len % PIECE_REC) {
+        if (outs[got].len % size) {
             PyErr_Format(PyExc_ValueError, "outs[%zd]: %zd bytes are not whole records", got,
                          outs[got].len);
             got++;
@@ -364,7 +372,7 @@ static PyObject *bucket_records(PyObject *self, PyObject *args) {
         }
         at[got] = outs[got].buf;
         end[got] = at[got] + outs[got].len;
-        total += outs[got].len / PIECE_REC;
+        total += outs[got].len / size;
     }
     if (total != m) {
         PyErr_Format(PyExc_ValueError, "outs hold %zd records for %zd rows", total, m);
@@ -383,9 +391,14 @@ static PyObject *bucket_records(PyObject *self, PyObject *args) {
         }
         memcpy(o, h, HASH);
         st64le(o + 32, ld64n(LO + 8 * (size_t)i));
-        st64le(o + 40, HI ? ld64n(HI + 8 * (size_t)i) : 0);
-        st64le(o + 48, first_row + (uint64_t)i);
-        at[b] = o + PIECE_REC;
+        if (narrow) {
+            uint32_t row = (uint32_t)(first_row + (uint64_t)i);
+            for (int k = 0; k < 4; k++) o[40 + k] = (uint8_t)(row >> (8 * k));
+        } else {
+            st64le(o + 40, HI ? ld64n(HI + 8 * (size_t)i) : 0);
+            st64le(o + 48, first_row + (uint64_t)i);
+        }
+        at[b] = o + size;
     }
     Py_END_ALLOW_THREADS
     if (bad) {
@@ -409,22 +422,26 @@ r0:
     Py_RETURN_NONE;
 }
 
-/* ---- gather_pieces(records, order, level0, rows) ----------------------------------------
- * A bucket's leaves in leaf order from its PIECE records: level0[k] = the first 48 bytes
- * (a stored level record) of records[order[k]] and rows[k] its input row, as uint32.
- * `order` holds int64 indices. One pass instead of a take of whole records and two copies. */
+/* ---- gather_pieces(records, order, level0, rows, narrow=False) --------------------------
+ * A bucket's leaves in leaf order from its records: level0[k] = the stored level record
+ * (hash, low word, high word) of records[order[k]] and rows[k] its input row, as uint32.
+ * PIECE records (56 bytes: the first 48 are that record), or narrow PIECE_LOW records (44
+ * bytes: hash and low word; the high word is zero). `order` holds int64 indices. One pass
+ * instead of a take of whole records and two copies. */
 
 static PyObject *gather_pieces(PyObject *self, PyObject *args) {
     PyObject *rec_o, *ord_o, *lv_o, *rows_o;
-    if (!PyArg_ParseTuple(args, "OOOO", &rec_o, &ord_o, &lv_o, &rows_o)) return NULL;
+    int narrow = 0;
+    if (!PyArg_ParseTuple(args, "OOOO|p", &rec_o, &ord_o, &lv_o, &rows_o, &narrow)) return NULL;
     Py_buffer rec, ord, lv, rows;
     int ok = 0;
+    const Py_ssize_t size = narrow ? PIECE_LOW_REC : PIECE_REC;
     if (get_buf(rec_o, &rec, 0, "records") < 0) return NULL;
     if (get_buf(ord_o, &ord, 0, "order") < 0) goto g1;
     if (get_buf(lv_o, &lv, 1, "level0") < 0) goto g2;
     if (get_buf(rows_o, &rows, 1, "rows") < 0) goto g3;
-    Py_ssize_t n = rec.len / PIECE_REC, m = ord.len / 8;
-    if (rec.len % PIECE_REC || ord.len % 8) {
+    Py_ssize_t n = rec.len / size, m = ord.len / 8;
+    if (rec.len % size || ord.len % 8) {
         PyErr_SetString(PyExc_ValueError, "records or order: not whole items");
         goto g4;
     }
@@ -439,13 +456,22 @@ static PyObject *gather_pieces(PyObject *self, PyObject *args) {
             bad = 1;
             break;
         }
-        const uint8_t *r = R + PIECE_REC * (size_t)j;
-        uint64_t row = ld64le(r + 48);
-        if (row > UINT32_MAX) {
-            bad = 2;
-            break;
+        const uint8_t *r = R + size * (size_t)j;
+        uint8_t *l = L + REC * (size_t)k;
+        uint64_t row;
+        if (narrow) {
+            row = (uint64_t)r[40] | (uint64_t)r[41] << 8 | (uint64_t)r[42] << 16 |
+                  (uint64_t)r[43] << 24;
+            memcpy(l, r, 40);
+            memset(l + 40, 0, 8);
+        } else {
+            row = ld64le(r + 48);
+            if (row > UINT32_MAX) {
+                bad = 2;
+                break;
+            }
+            memcpy(l, r, REC);
         }
-        memcpy(L + REC * (size_t)k, r, REC);
         uint32_t r32 = (uint32_t)row;
         memcpy(W + 4 * (size_t)k, &r32, 4);
     }
@@ -1209,9 +1235,9 @@ static PyMethodDef methods[] = {
     {"gather_records", gather_records, METH_VARARGS,
      "gather_records(leaves, lo, hi, idx, out): level-0 records in the order idx"},
     {"bucket_records", bucket_records, METH_VARARGS,
-     "bucket_records(leaves, lo, hi, first_row, bits, outs): PIECE records split by bucket"},
+     "bucket_records(leaves, lo, hi, first_row, bits, outs, narrow=False): records by bucket"},
     {"gather_pieces", gather_pieces, METH_VARARGS,
-     "gather_pieces(records, order, level0, rows): a bucket's leaves in order, rows as uint32"},
+     "gather_pieces(records, order, level0, rows, narrow=False): a bucket's leaves in order"},
     {"node_level", node_level, METH_VARARGS,
      "node_level(src, dst) -> False when a sum reaches 2^127"},
     {"derive_salts", derive_salts, METH_VARARGS,

@@ -7,7 +7,7 @@ engine that runs them on a cluster (por.service.tree_dask) only moves their valu
 1. `hash_partition` — rows [first_row, first_row + m) of the input (checked ids,
    balances, the salts the round secret gave): every leaf hash, split by the top
    `bucket_bits` bits of the hash into buckets (`PIECE` records: hash, balance words,
-   global input row), and the salts' first 8 bytes split the same way for the
+   global input row; `PIECE_LOW` without the high word where it is zero), and the salts' first 8 bytes split the same way for the
    duplicate check (`SALT_KEY`: equal accounts have equal salts).
 2. counting: bucket b's leaves take the global positions [sum of the counts of the
    buckets before b, + its count) — leaf order is hash order, and the buckets are
@@ -81,6 +81,10 @@ from por.errors import AmountError, InputError
 
 PIECE: Final = np.dtype([("hash", f"V{HASH_SIZE}"), ("lo", "<u8"), ("hi", "<u8"), ("row", "<u8")])
 """One leaf on its way to its bucket: leaf hash, balance as two words, global input row."""
+PIECE_LOW: Final = np.dtype([("hash", f"V{HASH_SIZE}"), ("lo", "<u8"), ("row", "<u4")])
+"""The same leaf in 44 bytes instead of 56, from a partition whose balances are all below
+2^64 (no high words) and whose rows are below 2^32 (every input row is: MAX_LEAVES)."""
+_PIECE_DTYPES: Final = (PIECE, PIECE_LOW)
 SALT_KEY: Final = np.dtype([("key", "<u8"), ("row", "<u8")])
 """The first 8 bytes of a salt (big-endian) and its global input row."""
 MAX_BUCKET_BITS: Final = 16
@@ -122,7 +126,8 @@ class Partition:
     first_row: int
     size: int
     total: int  # the exact sum of the partition's balances
-    leaves: Pieces  # PIECE records, one array per bucket (top bucket_bits of the leaf hash)
+    leaves: Pieces  # PIECE or PIECE_LOW records, one array per bucket (top bucket_bits of
+    # the leaf hash)
     salt_keys: Pieces  # SALT_KEY records, one array per bucket (top bits of the key);
     # empty arrays when not asked for
     account_keys: U32 | None  # first 4 bytes of H(account) (big-endian) per row, if asked
@@ -193,21 +198,26 @@ def _split(records: npt.NDArray[Any], bucket: npt.NDArray[np.uint16], buckets: i
 def _leaf_pieces(
     leaves: npt.NDArray[np.uint8], balances: BalanceWords, hi: U64 | None, first_row: int, bits: int
 ) -> Pieces:
-    """The PIECE records of a partition's rows, one array per bucket (the top `bits` bits
-    of the leaf hash), each bucket's in input order. With the C kernel one pass writes
-    every record into its bucket's array; else numpy lays the records out and takes them
-    by bucket (`_split`): the same arrays."""
+    """The records of a partition's rows, one array per bucket (the top `bits` bits of
+    the leaf hash), each bucket's in input order: PIECE_LOW where the balances have no
+    high words (a fifth fewer bytes to split, keep and send), else PIECE. With the C
+    kernel one pass writes every record into its bucket's array; else numpy lays the
+    records out and takes them by bucket (`_split`): the same arrays."""
     m = len(leaves)
     bucket = _top_bits(leaves, bits)
+    narrow = hi is None and first_row + m <= 2**32
+    dtype = PIECE_LOW if narrow else PIECE
     if _native is not None and hasattr(_native, "bucket_records"):
         counts = np.bincount(bucket, minlength=1 << bits).tolist()
-        out = tuple(np.empty(c, PIECE) for c in counts)
-        _native.bucket_records(leaves, balances.lo, hi, first_row, bits, out)
+        out = tuple(np.empty(c, dtype) for c in counts)
+        _native.bucket_records(leaves, balances.lo, hi, first_row, bits, out, narrow)
         return out
     rows = np.add(_scratch.iota(m), np.uint64(first_row), out=_scratch.array("rows", m, np.uint64))
-    rec = _scratch.array("records", m, PIECE)
+    rec = _scratch.array("records" if narrow else "records_hi", m, dtype)
     rec["hash"] = leaves.view(f"V{HASH_SIZE}").reshape(m)
-    rec["lo"], rec["hi"], rec["row"] = balances.lo, balances.hi, rows
+    rec["lo"], rec["row"] = balances.lo, rows
+    if not narrow:
+        rec["hi"] = balances.hi
     return _split(rec, bucket, 1 << bits)
 
 
@@ -328,15 +338,25 @@ def _sort_bucket(pieces: Sequence[npt.NDArray[Any]], *, bucket_bits: int) -> tup
     views that the next call overwrites (for a caller that only reads them)."""
     bits = _check_bits(bucket_bits)
     for i, p in enumerate(pieces):
-        if not isinstance(p, np.ndarray) or p.dtype != PIECE:
-            raise InputError("not an array of PIECE records", where=f"pieces[{i}]")
+        if not isinstance(p, np.ndarray) or p.dtype not in _PIECE_DTYPES:
+            raise InputError("not an array of PIECE or PIECE_LOW records", where=f"pieces[{i}]")
     m = sum(len(p) for p in pieces)
     if m >= 2**32:
         raise InputError(f"{m} leaves in one bucket; use more buckets", where="pieces")
-    rec = _scratch.array("bucket", m, PIECE)  # temporaries: per-thread scratch
-    if pieces:
+    narrow = all(p.dtype == PIECE_LOW for p in pieces)
+    dtype = PIECE_LOW if narrow else PIECE
+    rec = _scratch.array("bucket", m, dtype)  # temporaries: per-thread scratch
+    if pieces and narrow:
         np.concatenate(list(pieces), out=rec)
-    raw = rec.view(np.uint8).reshape(m, PIECE.itemsize)
+    elif pieces:  # some partitions had high words: every record as a PIECE
+        at = 0
+        for p in pieces:
+            dst = rec[at : at + len(p)]
+            for name in ("hash", "lo", "row"):
+                dst[name] = p[name]
+            dst["hi"] = p["hi"] if p.dtype == PIECE else 0
+            at += len(p)
+    raw = rec.view(np.uint8).reshape(m, dtype.itemsize)
     packed = _scratch.array("packed", m, np.uint64)
     packed[:] = raw[:, :8].view(">u8")[:, 0]
     if bits:  # the 32 bits after the bucket's prefix
@@ -357,15 +377,17 @@ def _sort_bucket(pieces: Sequence[npt.NDArray[Any]], *, bucket_bits: int) -> tup
     level0 = _scratch.array("level0", m, STORED_LEVEL)
     if _native is not None and hasattr(_native, "gather_pieces"):
         rows32 = _scratch.array("rows32", m, np.uint32)
-        _native.gather_pieces(rec, order, level0, rows32)
+        _native.gather_pieces(rec, order, level0, rows32, narrow)
         return level0, rows32
-    # a PIECE's first 48 bytes are a STORED_LEVEL record (hash, low word, high word)
-    items = rec.view(f"V{PIECE.itemsize}")
+    # a PIECE's first 48 bytes are a STORED_LEVEL record (hash, low word, high word); a
+    # PIECE_LOW's first 40 the hash and the low word (the high word is zero)
+    items = rec.view(f"V{dtype.itemsize}")
     ordered = np.take(items, order, out=_scratch.array("ordered", m, items.dtype), mode="clip")
-    ordered = ordered.view(PIECE)
-    level0.view(np.uint8).reshape(m, STORED_LEVEL.itemsize)[:] = ordered.view(np.uint8).reshape(
-        m, PIECE.itemsize
-    )[:, : STORED_LEVEL.itemsize]
+    ordered = ordered.view(dtype)
+    width = 40 if narrow else STORED_LEVEL.itemsize
+    lv = level0.view(np.uint8).reshape(m, STORED_LEVEL.itemsize)
+    lv[:, :width] = ordered.view(np.uint8).reshape(m, dtype.itemsize)[:, :width]
+    lv[:, width:] = 0
     # input rows are below MAX_LEAVES < 2^32
     return level0, ordered["row"].astype(np.uint32)
 
@@ -658,6 +680,7 @@ def assemble_tree(
 __all__ = [
     "MAX_BUCKET_BITS",
     "PIECE",
+    "PIECE_LOW",
     "SALT_KEY",
     "BucketLevels",
     "Partition",

@@ -404,7 +404,10 @@ def test_c_split_and_gather_are_the_numpy_paths(monkeypatch: pytest.MonkeyPatch)
             numpy_p, numpy_sorted = run()
         assert native_p.counts == numpy_p.counts
         for a, b in zip(native_p.leaves, numpy_p.leaves, strict=True):
-            assert a.dtype == b.dtype == parts.PIECE and a.tobytes() == b.tobytes()
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+            # a fifth fewer bytes where no balance has a high word
+            want = parts.PIECE if balances.hi.any() else parts.PIECE_LOW
+            assert a.dtype == want
         assert native_sorted == numpy_sorted
 
 
@@ -441,3 +444,61 @@ def test_c_split_and_gather_refuse_what_does_not_fit() -> None:
         _native.gather_pieces(outs[1], np.array([1, 0], np.int64), level0, rows)
     with pytest.raises(ValueError, match="past the records"):
         _native.gather_pieces(outs[0], np.array([0, 2], np.int64), level0, rows)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_partitions_with_and_without_high_words_share_a_bucket(
+    native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition whose balances are all below 2^64 sends PIECE_LOW records, one with a
+    larger balance PIECE records; a bucket that gets both sorts them as one: the root,
+    levels and tree file are the local build's."""
+    if not native:
+        monkeypatch.setattr(parts, "_native", None)
+    rng = random.Random(77 + native)
+    n = 400
+    accounts = encode_accounts([f"eip155:1:0x{rng.getrandbits(160):040x}" for _ in range(n)])
+    values = [rng.randrange(10**12) for _ in range(n)]
+    values[250] = 2**90  # only the partition of rows 200.. has a high word
+    balances = balance_words(values, n)
+    salts = derive_salts(SECRET, accounts)
+    rows = [(0, 100), (100, 200), (200, 300), (300, 400)]
+    partitions = [
+        parts.hash_partition(
+            accounts.take(a, b),
+            balances.take(a, b),
+            salts[32 * a : 32 * b],
+            first_row=a,
+            bucket_bits=2,
+        )
+        for a, b in rows
+    ]
+    kinds = [p.leaves[0].dtype for p in partitions]
+    assert kinds == [parts.PIECE_LOW, parts.PIECE_LOW, parts.PIECE, parts.PIECE_LOW]
+    local = SumTree.build_columns(accounts, balances, salts)
+    root, tree = build_in_pieces(accounts, balances, salts, bits=2, rows=rows)
+    assert root == tree.root == local.root
+    assert tree.to_bytes() == local.to_bytes()
+
+
+@pytest.mark.skipif(not NATIVE, reason="the C kernel is not built")
+def test_c_narrow_records_refuse_high_words_and_large_rows() -> None:
+    from por.core.mst_build import _native
+
+    assert _native is not None
+    leaves = np.zeros((2, 32), np.uint8)
+    lo = np.arange(2, dtype=np.uint64)
+    outs = (np.empty(2, parts.PIECE_LOW),)
+    with pytest.raises(ValueError, match="no high words"):
+        _native.bucket_records(leaves, lo, lo, 0, 0, outs, True)
+    with pytest.raises(ValueError, match="too large"):
+        _native.bucket_records(leaves, lo, None, 2**32 - 1, 0, outs, True)
+    _native.bucket_records(leaves, lo, None, 2**32 - 2, 0, outs, True)
+    assert outs[0]["row"].tolist() == [2**32 - 2, 2**32 - 1] and outs[0]["lo"].tolist() == [0, 1]
+    level0 = np.full(2, 0xFF, np.uint8).repeat(48).view(parts.STORED_LEVEL)
+    rows = np.empty(2, np.uint32)
+    _native.gather_pieces(outs[0], np.array([1, 0], np.int64), level0, rows, True)
+    assert rows.tolist() == [2**32 - 1, 2**32 - 2]
+    assert level0["lo"].tolist() == [1, 0] and level0["hi"].tolist() == [0, 0]
+    with pytest.raises(ValueError, match="whole items"):
+        _native.gather_pieces(outs[0], np.array([0], np.int64), level0, rows, False)

@@ -7,8 +7,9 @@ engine that runs them on a cluster (por.service.tree_dask) only moves their valu
 1. `hash_partition` — rows [first_row, first_row + m) of the input (checked ids,
    balances, the salts the round secret gave): every leaf hash, split by the top
    `bucket_bits` bits of the hash into buckets (`PIECE` records: hash, balance words,
-   global input row; `PIECE_LOW` without the high word where it is zero), and the salts' first 8 bytes split the same way for the
-   duplicate check (`SALT_KEY`: equal accounts have equal salts).
+   global input row; `PIECE_LOW` without the high word where it is zero), and the
+   salts' first 8 bytes split the same way for the duplicate check (`SALT_KEY`: equal
+   accounts have equal salts).
 2. counting: bucket b's leaves take the global positions [sum of the counts of the
    buckets before b, + its count) — leaf order is hash order, and the buckets are
    hash-prefix ranges in order.

@@ -793,7 +793,7 @@ class _Run:
                 akey_futures.append(self.submit(_account_keys, part, key=f"akeys-{i}", keep=True))
             del data, part
         self.partitions = len(counts_f)
-        counts = self.client.gather(counts_f)
+        counts = self.client.gather(counts_f, direct=True)
         self.stage_s["hash"] = time.perf_counter() - t0
         total = sum(t for _, t in counts)
         if total >= MAX_AMOUNT_EXCLUSIVE:
@@ -813,8 +813,11 @@ class _Run:
         # from here a piece lives only until its bucket has taken it
         self.futures = [*buckets, *akey_futures]
         del pieces, counts_f
-        results = self.client.gather(buckets)
-        akeys = self.client.gather(akey_futures) if self.keep else []
+        # straight from the workers (as the partitions went out): through the scheduler
+        # every result would be pickled in-band (its connections speak pickle protocol 4,
+        # without out-of-band buffers) and copied twice more on the way
+        results = self.client.gather(buckets, direct=True)
+        akeys = self.client.gather(akey_futures, direct=True) if self.keep else []
         # the rows of equal salt prefixes (a tree assembled here checks duplicates itself)
         candidates = [] if self.keep else [pair for _, found in results for pair in found]
         self.stage_s["buckets"] = time.perf_counter() - t1

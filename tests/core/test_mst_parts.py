@@ -28,6 +28,7 @@ from por.core.mst import (
 from por.core.mst_build import (
     DEFAULT_PARAMS,
     NATIVE,
+    STORED_LEVEL,
     AccountColumn,
     BalanceWords,
     BuildParams,
@@ -53,6 +54,29 @@ def split_rows(n: int, rng: random.Random) -> list[tuple[int, int]]:
     return list(itertools.pairwise(cuts)) or [(0, 0)]
 
 
+def hash_partitions(
+    accounts: AccountColumn,
+    balances: BalanceWords,
+    salts: bytes,
+    rows: list[tuple[int, int]],
+    *,
+    bits: int,
+    **options: bool,
+) -> list[parts.Partition]:
+    """hash_partition over each row range [a, b) of the columns."""
+    return [
+        parts.hash_partition(
+            accounts.take(a, b),
+            balances.take(a, b),
+            salts[32 * a : 32 * b],
+            first_row=a,
+            bucket_bits=bits,
+            **options,
+        )
+        for a, b in rows
+    ]
+
+
 def build_in_pieces(
     accounts: AccountColumn,
     balances: BalanceWords,
@@ -64,18 +88,9 @@ def build_in_pieces(
     low: int = DEFAULT_PARAMS.low_levels,
 ) -> tuple[Node, SumTree]:
     """The whole decomposition, in this process, in the engine's order."""
-    partitions = [
-        parts.hash_partition(
-            accounts.take(a, b),
-            balances.take(a, b),
-            salts[32 * a : 32 * b],
-            first_row=a,
-            bucket_bits=bits,
-            account_keys=True,
-            native=native,
-        )
-        for a, b in rows
-    ]
+    partitions = hash_partitions(
+        accounts, balances, salts, rows, bits=bits, account_keys=True, native=native
+    )
     starts = parts.bucket_starts([p.counts for p in partitions])
     buckets = []
     order = []
@@ -316,16 +331,7 @@ def test_duplicate_accounts_share_a_salt_and_are_found() -> None:
     salts = derive_salts(SECRET, accounts)
     with pytest.raises(DuplicateAccountError):
         SumTree.build_columns(accounts, balances, salts)
-    ps = [
-        parts.hash_partition(
-            accounts.take(a, b),
-            balances.take(a, b),
-            salts[32 * a : 32 * b],
-            first_row=a,
-            bucket_bits=2,
-        )
-        for a, b in [(0, 20), (20, 50)]
-    ]
+    ps = hash_partitions(accounts, balances, salts, [(0, 20), (20, 50)], bits=2)
     found = [
         pair
         for bucket in range(4)
@@ -436,7 +442,7 @@ def test_c_split_and_gather_refuse_what_does_not_fit() -> None:
     outs = (np.empty(2, parts.PIECE), np.empty(2, parts.PIECE))
     _native.bucket_records(leaves, lo, None, 2**32 - 3, 1, outs)
     assert outs[1]["row"].tolist() == [2**32 - 2, 2**32] and outs[1]["lo"].tolist() == [1, 3]
-    level0 = np.empty(2, parts.STORED_LEVEL)
+    level0 = np.empty(2, STORED_LEVEL)
     rows = np.empty(2, np.uint32)
     _native.gather_pieces(outs[0], np.array([1, 0], np.int64), level0, rows)
     assert rows.tolist() == [2**32 - 1, 2**32 - 3] and level0["lo"].tolist() == [2, 0]
@@ -463,16 +469,7 @@ def test_partitions_with_and_without_high_words_share_a_bucket(
     balances = balance_words(values, n)
     salts = derive_salts(SECRET, accounts)
     rows = [(0, 100), (100, 200), (200, 300), (300, 400)]
-    partitions = [
-        parts.hash_partition(
-            accounts.take(a, b),
-            balances.take(a, b),
-            salts[32 * a : 32 * b],
-            first_row=a,
-            bucket_bits=2,
-        )
-        for a, b in rows
-    ]
+    partitions = hash_partitions(accounts, balances, salts, rows, bits=2)
     kinds = [p.leaves[0].dtype for p in partitions]
     assert kinds == [parts.PIECE_LOW, parts.PIECE_LOW, parts.PIECE, parts.PIECE_LOW]
     local = SumTree.build_columns(accounts, balances, salts)
@@ -495,7 +492,7 @@ def test_c_narrow_records_refuse_high_words_and_large_rows() -> None:
         _native.bucket_records(leaves, lo, None, 2**32 - 1, 0, outs, True)
     _native.bucket_records(leaves, lo, None, 2**32 - 2, 0, outs, True)
     assert outs[0]["row"].tolist() == [2**32 - 2, 2**32 - 1] and outs[0]["lo"].tolist() == [0, 1]
-    level0 = np.full(2, 0xFF, np.uint8).repeat(48).view(parts.STORED_LEVEL)
+    level0 = np.full(2, 0xFF, np.uint8).repeat(48).view(STORED_LEVEL)
     rows = np.empty(2, np.uint32)
     _native.gather_pieces(outs[0], np.array([1, 0], np.int64), level0, rows, True)
     assert rows.tolist() == [2**32 - 1, 2**32 - 2]

@@ -24,9 +24,11 @@ thread of the scheduler's process), at a lower CPU priority: an API flood cannot
 the descriptors or the CPU an attestation run needs.
 
 The workers are spawned (not forked: the parent may run the scheduler's threads) and
-each builds its own app from the configuration file. A new attestation recorded by the
-scheduler in another process reaches them through the store within
-`ApiDeps.head_max_age_s` (see por.api.deps.LatestSequence).
+each builds its own app from the configuration file. A worker whose parent is killed
+(not stopped) stops by itself within about a second, finishing its requests in flight
+(`stop_with_parent`): nothing keeps answering on the port for a process that is gone.
+A new attestation recorded by the scheduler in another process reaches them through the
+store within `ApiDeps.head_max_age_s` (see por.api.deps.LatestSequence).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import multiprocessing
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -267,9 +270,12 @@ def _worker_main(  # noqa: PLR0917 - the spawn arguments of one worker
     nice: int,
     trigger_conn: Any = None,
 ) -> None:
-    """One API worker process: its own service wiring, app and listening socket."""
+    """One API worker process: its own service wiring, app and listening socket; it
+    stops when its parent is gone (`stop_with_parent`)."""
     from por.service.config import load_config, with_trusted_proxies
     from por.service.wiring import build_service
+
+    parent = os.getppid()
 
     if nice:
         os.nice(nice)  # below the scheduler's process: a flood here never starves a run
@@ -282,10 +288,44 @@ def _worker_main(  # noqa: PLR0917 - the spawn arguments of one worker
         import uvicorn
 
         config = uvicorn_config(svc.app(), host=host, port=port, limits=server_limits(cfg.api))
-        uvicorn.Server(config).run(sockets=[sock])
+        server = uvicorn.Server(config)
+        stop_with_parent(server, parent)
+        server.run(sockets=[sock])
     finally:
         sock.close()
         svc.close()
+
+
+PARENT_POLL_S = 1.0  # how often an API worker looks whether its parent is still there
+PARENT_GRACE_S = 10.0  # then: the requests in flight get this long before the exit
+
+
+def stop_with_parent(
+    server: Any,
+    parent: int,
+    *,
+    poll_s: float = PARENT_POLL_S,
+    grace_s: float = PARENT_GRACE_S,
+    exit_now: Callable[[int], Any] = os._exit,
+) -> threading.Thread:
+    """An API worker whose parent is gone stops too. A parent that stops terminates its
+    workers (`WorkerPool.stop`); one that is killed (SIGKILL, the OOM killer) cannot,
+    and its workers would keep answering on the shared port from a service nobody runs
+    (and a new `por run` on that port would share its connections with them). A daemon
+    thread watches the parent's pid: once the worker is re-parented it asks uvicorn to
+    finish the requests in flight, and exits after `grace_s` if that has not ended it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        log.warning("API worker %d: its parent process %d is gone; stopping", os.getpid(), parent)
+        server.should_exit = True
+        time.sleep(grace_s)
+        exit_now(1)
+
+    thread = threading.Thread(target=watch, name="por-api-parent", daemon=True)
+    thread.start()
+    return thread
 
 
 @dataclass(slots=True)
@@ -389,5 +429,6 @@ __all__ = [
     "reuseport_socket",
     "serve_in_thread",
     "server_limits",
+    "stop_with_parent",
     "uvicorn_config",
 ]

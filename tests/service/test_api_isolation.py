@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -125,3 +126,74 @@ def test_a_workers_admin_trigger_runs_in_the_scheduler_process() -> None:
     assert runs[:2] == [("owner", None), ("owner", when)]
     theirs.close()
     mine.close()
+
+
+def test_a_worker_stops_when_its_parent_is_gone() -> None:
+    """stop_with_parent: while the parent is there nothing happens; once the process is
+    re-parented uvicorn is asked to stop, and the exit follows after the grace time."""
+    from por.service.server import stop_with_parent
+
+    class Server:
+        should_exit = False
+
+    exits: list[int] = []
+    mine = Server()
+    watch = stop_with_parent(mine, os.getppid(), poll_s=0.01, grace_s=0.0, exit_now=exits.append)
+    time.sleep(0.1)
+    assert watch.is_alive() and not mine.should_exit and not exits  # the parent is here
+    gone = Server()
+    stop_with_parent(gone, -1, poll_s=0.01, grace_s=0.05, exit_now=exits.append).join(5)
+    assert gone.should_exit and exits == [1]
+
+
+@pytest.mark.slow
+def test_api_workers_of_a_killed_por_run_stop(tmp_path: Path) -> None:
+    """`por run` killed outright (SIGKILL: no chance to stop its workers) leaves no API
+    worker behind answering on its port."""
+    psutil = pytest.importorskip("psutil")
+    world = write_world(tmp_path / "w", interval_s=60)
+    port = free_port()
+    world.config.write_text(
+        world.config.read_text().replace(
+            'origin = "por.test/cnhc"',
+            f'origin = "por.test/cnhc"\nlisten = "127.0.0.1:{port}"\napi_workers = 2',
+        )
+    )
+    env = {**os.environ, "POR_KEY_PASSPHRASE": PASSPHRASE}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "por.cli.main", "run", "--config", str(world.config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers: list[Any] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            workers = [
+                p
+                for p in psutil.Process(proc.pid).children(recursive=True)
+                if "spawn_main" in " ".join(p.cmdline())
+                and "resource_tracker" not in " ".join(p.cmdline())
+            ]
+            try:
+                up = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code
+            except httpx.TransportError:
+                up = 0
+            if up in (200, 503) and len(workers) == 2:
+                break
+            time.sleep(0.3)
+        else:
+            pytest.fail("por run did not serve from two workers within 60 s")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        _, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, f"API workers still running after their parent was killed: {alive}"
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for p in workers:
+            with contextlib.suppress(psutil.Error):
+                p.kill()

@@ -213,13 +213,19 @@ def _leaf_pieces(
         out = tuple(np.empty(c, dtype) for c in counts)
         _native.bucket_records(leaves, balances.lo, hi, first_row, bits, out, narrow)
         return out
-    rows = np.add(_scratch.iota(m), np.uint64(first_row), out=_scratch.array("rows", m, np.uint64))
-    rec = _scratch.array("records" if narrow else "records_hi", m, dtype)
+    rec = _scratch.array("records", m, dtype)
     rec["hash"] = leaves.view(f"V{HASH_SIZE}").reshape(m)
-    rec["lo"], rec["row"] = balances.lo, rows
+    rec["lo"], rec["row"] = balances.lo, _input_rows(m, first_row)
     if not narrow:
         rec["hi"] = balances.hi
     return _split(rec, bucket, 1 << bits)
+
+
+def _input_rows(m: int, first_row: int) -> U64:
+    """first_row, first_row + 1, ..., first_row + m - 1 (a scratch array)."""
+    rows: U64 = _scratch.array("rows", m, np.uint64)
+    np.add(_scratch.iota(m), np.uint64(first_row), out=rows)
+    return rows
 
 
 def _top_bits(rows: npt.NDArray[np.uint8], bits: int) -> npt.NDArray[np.uint16]:
@@ -281,9 +287,7 @@ def hash_partition(
     leaf_pieces = _leaf_pieces(leaves, balances, hi, first_row, bits)
     del leaves
     if salt_keys:
-        rows = np.add(
-            _scratch.iota(m), np.uint64(first_row), out=_scratch.array("rows", m, np.uint64)
-        )
+        rows = _input_rows(m, first_row)
         keys = _scratch.array("keys", m, SALT_KEY)
         salt_rows = np.frombuffer(salts, np.uint8).reshape(m, SALT_SIZE)
         keys["key"] = salt_rows[:, :8].copy().view(">u8").reshape(m)
